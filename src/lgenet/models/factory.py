@@ -1,0 +1,171 @@
+"""Building backbones and full classifiers by name.
+
+``create_backbone`` is the public entry point for a bare feature extractor (``forward_features``);
+``build_model`` wraps one into an :class:`LgeNet` classifier that takes a [0, 1] single-channel
+batch, applies the weights' own input convention, and returns one logit per image. A fitted model
+is saved as its state dict plus the :class:`ModelSpec` needed to rebuild it offline.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .heads import _probe_feature_shape, build_head
+from .registry import NORMS, InputNorm, get_spec
+from .weights import WeightsInfo, load_pretrained
+
+__all__ = ["create_backbone", "build_model", "LgeNet", "ModelSpec", "InputAdapter", "rebuild_model"]
+
+log = logging.getLogger("lgenet")
+
+
+def create_backbone(name: str, init: str = "random", weights_file: str | Path | None = None) -> nn.Module:
+    """A registry backbone with ``init`` weights.
+
+    Args:
+        name: registry name (``resnet50``, ``inception_v3``, ``tiny``).
+        init: ``random``, ``imagenet`` or ``radimagenet``.
+        weights_file: local weights (required for ``radimagenet``; optional for ``imagenet``).
+
+    Returns:
+        A ``torch.nn.Module`` whose ``forward_features(x)`` maps a preprocessed (N, 3, H, W) float32
+        batch to the last feature map (N, C, h, w). Attributes ``input_norm`` (:class:`InputNorm`:
+        what "preprocessed" means for these weights), ``weights_info`` and ``lgenet_layout``
+        (``timm`` or ``keras``) and ``lgenet_target_layer`` (default Grad-CAM layer) are attached.
+
+    Raises:
+        ConfigError: unknown backbone name.
+        WeightsError: missing, unreadable or mismatching weights file; offline without a file.
+    """
+    spec = get_spec(name)
+    module, norm, info = load_pretrained(spec, init, weights_file)
+    module.input_norm = norm
+    module.weights_info = info
+    if not hasattr(module, "lgenet_layout"):
+        module.lgenet_layout = "timm" if spec.timm_name else "lgenet"
+    if not hasattr(module, "lgenet_target_layer"):
+        module.lgenet_target_layer = spec.target_layer
+    return module
+
+
+def _build_skeleton(name: str, layout: str) -> nn.Module:
+    spec = get_spec(name)
+    if layout == "keras":
+        from . import keras_h5
+
+        module = keras_h5.build_keras_layout(name)
+    else:
+        module = spec.build()
+    if not hasattr(module, "lgenet_target_layer"):
+        module.lgenet_target_layer = spec.target_layer
+    module.lgenet_layout = layout
+    return module
+
+
+class InputAdapter(nn.Module):
+    """(N, 1, H, W) image in [0, 1] -> (N, 3, H, W) in the weights' input convention."""
+
+    def __init__(self, norm: InputNorm) -> None:
+        super().__init__()
+        self.norm_name = norm.name
+        self.register_buffer("scale", torch.tensor(float(norm.scale)), persistent=False)
+        self.register_buffer("mean", torch.tensor(norm.mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(norm.std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        return (x * self.scale - self.mean) / self.std
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild a fitted classifier without its original weights file."""
+
+    arch: str
+    init: str
+    image_size: int
+    head: str = "flatten"
+    dense_units: int = 512
+    dropout: float = 0.5
+    norm: str = "imagenet"
+    layout: str = "timm"
+    target_layer: str = "layer4"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class LgeNet(nn.Module):
+    """Input adapter -> backbone -> head. ``forward`` returns logits of shape (N,)."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, norm: InputNorm, spec: ModelSpec) -> None:
+        super().__init__()
+        self.adapter = InputAdapter(norm)
+        self.backbone = backbone
+        self.head = head
+        self.spec = spec
+
+    @property
+    def target_layer_name(self) -> str:
+        """Full module path of the default Grad-CAM layer (e.g. ``backbone.layer4``)."""
+        return f"backbone.{self.spec.target_layer}"
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone.forward_features(self.adapter(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(x)).squeeze(1)
+
+
+def build_model(
+    arch: str,
+    init: str = "random",
+    weights_file: str | Path | None = None,
+    *,
+    image_size: int | None = None,
+    head: str = "flatten",
+    dense_units: int = 512,
+    dropout: float = 0.5,
+) -> LgeNet:
+    """A full classifier: ``arch`` backbone with ``init`` weights and the chosen head."""
+    spec = get_spec(arch)
+    size = image_size or spec.input_size
+    if size < spec.min_size:
+        raise ConfigError(f"image_size {size} is too small for {arch}; it needs at least {spec.min_size} px")
+    backbone = create_backbone(arch, init, weights_file)
+    return _assemble(backbone, backbone.input_norm, arch, init, size, head, dense_units, dropout)
+
+
+def _assemble(backbone, norm, arch, init, size, head, dense_units, dropout) -> LgeNet:
+    feat = _probe_feature_shape(backbone, size)
+    mspec = ModelSpec(
+        arch=arch,
+        init=init,
+        image_size=size,
+        head=head,
+        dense_units=dense_units,
+        dropout=dropout,
+        norm=norm.name,
+        layout=backbone.lgenet_layout,
+        target_layer=backbone.lgenet_target_layer,
+    )
+    return LgeNet(backbone, build_head(head, feat, dense_units, dropout), norm, mspec)
+
+
+def rebuild_model(spec: ModelSpec | dict, state_dict: dict[str, torch.Tensor] | None = None) -> LgeNet:
+    """Rebuild a saved classifier from its :class:`ModelSpec` (and load ``state_dict`` if given)."""
+    if isinstance(spec, dict):
+        spec = ModelSpec(**spec)
+    backbone = _build_skeleton(spec.arch, spec.layout)
+    model = _assemble(backbone, NORMS[spec.norm], spec.arch, spec.init, spec.image_size, spec.head, spec.dense_units, spec.dropout)
+    if state_dict is not None:
+        model.load_state_dict(state_dict)
+    return model

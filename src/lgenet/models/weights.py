@@ -1,0 +1,235 @@
+"""Loading pretrained weights into registry backbones.
+
+Sources, by initialisation:
+
+* ``imagenet`` — timm's torchvision-compatible weights (``resnet50.tv_in1k``,
+  ``inception_v3.tv_in1k``). With ``weights_file`` the file is always used (``.pth``/``.pt``/``.bin``
+  torchvision or timm state dict, or ``.safetensors``); without it timm downloads them when online
+  and, offline, a :class:`~lgenet.errors.WeightsError` says which file to pass.
+* ``radimagenet`` — a local file only (the weights are behind a data-use agreement and have no
+  download URL): the official PyTorch ``.pt`` files (``ResNet50.pt``, ``InceptionV3.pt``: a
+  torchvision module wrapped as ``backbone = nn.Sequential(*children)``, keys ``backbone.N.…``) or
+  the official Keras ``.h5`` files (see :mod:`lgenet.models.keras_h5`).
+
+Documented fix-ups (logged, never silent): a ``module.`` prefix from ``nn.DataParallel`` is
+stripped; classifier tensors (``fc.*``, ``AuxLogits.*``) are dropped because lgenet adds its own
+head. Any other missing, unexpected or mis-shaped tensor is an error naming it.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import torch
+from torch import nn
+
+from ..errors import WeightsError
+from ..utils import sha256_file
+from .registry import NORMS, BackboneSpec, InputNorm
+
+__all__ = ["WeightsInfo", "load_state_dict_file", "load_pretrained"]
+
+log = logging.getLogger("lgenet")
+
+_DROP_PREFIXES = ("fc.", "AuxLogits.", "classifier.", "head.")
+
+
+@dataclass
+class WeightsInfo:
+    """What was loaded: recorded in the run's config and printed by ``lgenet weights inspect``."""
+
+    init: str
+    source: str  # 'random', 'timm-hub', 'file'
+    format: str = ""  # 'torch', 'safetensors', 'radimagenet-pt', 'keras-h5'
+    file_sha256: str | None = None
+    norm: str = "imagenet"
+    n_loaded: int = 0
+    fixups: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "init": self.init,
+            "source": self.source,
+            "format": self.format,
+            "file_sha256": self.file_sha256,
+            "norm": self.norm,
+            "n_loaded": self.n_loaded,
+            "fixups": list(self.fixups),
+            "dropped": list(self.dropped),
+        }
+
+
+def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a ``.safetensors`` or torch-pickled state dict (tensors only; no code is unpickled)."""
+    p = Path(path)
+    if not p.is_file():
+        raise WeightsError(f"weights file {p} does not exist; check the --weights-file path")
+    try:
+        if p.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            sd = load_file(str(p))
+        else:
+            obj = torch.load(str(p), map_location="cpu", weights_only=True)
+            sd = _unwrap_state_dict(obj, p)
+    except WeightsError:
+        raise
+    except Exception as exc:  # torch/safetensors raise many kinds for a corrupt file
+        raise WeightsError(
+            f"weights file {p} could not be read as a PyTorch state dict ({type(exc).__name__}: {exc}). "
+            "If it is a whole pickled model, re-save it with torch.save(model.state_dict(), path); "
+            "if it is a Keras file it must end in .h5"
+        ) from None
+    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise WeightsError(f"weights file {p}: entries {bad[:5]} are not tensors; expected a state dict")
+    return sd
+
+
+def _unwrap_state_dict(obj, path: Path) -> dict[str, torch.Tensor]:
+    if isinstance(obj, Mapping):
+        for key in ("state_dict", "model", "model_state_dict"):
+            if key in obj and isinstance(obj[key], Mapping):
+                return dict(obj[key])
+        return dict(obj)
+    if isinstance(obj, nn.Module):  # pragma: no cover - weights_only=True refuses modules
+        return obj.state_dict()
+    raise WeightsError(f"weights file {path} holds a {type(obj).__name__}, not a state dict")
+
+
+def _strip_module_prefix(sd: dict[str, torch.Tensor], info: WeightsInfo) -> dict[str, torch.Tensor]:
+    if sd and all(k.startswith("module.") for k in sd):
+        info.fixups.append("stripped 'module.' prefix (nn.DataParallel save)")
+        return {k[len("module."):]: v for k, v in sd.items()}
+    return sd
+
+
+def _radimagenet_pt_to_timm(sd: dict[str, torch.Tensor], spec: BackboneSpec, info: WeightsInfo) -> dict:
+    """Map RadImageNet ``backbone.N.`` keys to the torchvision/timm module names by child order."""
+    import torchvision
+
+    if spec.name == "resnet50":
+        ref = torchvision.models.resnet50(weights=None)
+    elif spec.name == "inception_v3":
+        ref = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False)
+    else:
+        raise WeightsError(f"RadImageNet .pt weights exist for resnet50 and inception_v3, not {spec.name!r}")
+    names = [n for n, _ in ref.named_children()]
+    out = {}
+    for k, v in sd.items():
+        head, idx, rest = k.split(".", 2) if k.count(".") >= 2 else (k, "", "")
+        if head != "backbone" or not idx.isdigit() or int(idx) >= len(names):
+            raise WeightsError(
+                f"unexpected key {k!r} in a RadImageNet .pt file for {spec.name}; expected keys like "
+                "'backbone.0.weight' (the official RadImageNet_pytorch layout)"
+            )
+        out[f"{names[int(idx)]}.{rest}"] = v
+    info.fixups.append("renamed RadImageNet 'backbone.N.' keys to torchvision module names")
+    return out
+
+
+def _load_into(module: nn.Module, sd: dict[str, torch.Tensor], spec: BackboneSpec, path: Path, info: WeightsInfo) -> None:
+    own = module.state_dict()
+    missing = [k for k in own if k not in sd and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in sd if k not in own]
+    shape_bad = [
+        f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in sd
+        if k in own and tuple(sd[k].shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or shape_bad:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} tensor(s) missing from the file, e.g. {missing[:4]}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected tensor(s), e.g. {unexpected[:4]}")
+        if shape_bad:
+            parts.append(f"{len(shape_bad)} shape mismatch(es), e.g. {shape_bad[:3]}")
+        raise WeightsError(
+            f"weights file {path} does not fit backbone {spec.name!r}: " + "; ".join(parts)
+            + ". Is it the right architecture? (`lgenet weights inspect FILE` tells what it holds)"
+        )
+    module.load_state_dict(sd, strict=False)
+    info.n_loaded = len(sd)
+
+
+def _drop_classifier(sd: dict[str, torch.Tensor], info: WeightsInfo) -> dict[str, torch.Tensor]:
+    keep = {}
+    for k, v in sd.items():
+        if k.startswith(_DROP_PREFIXES):
+            info.dropped.append(k)
+        else:
+            keep[k] = v
+    if info.dropped:
+        info.fixups.append(f"dropped {len(info.dropped)} classifier tensor(s) ({sorted({k.split('.')[0] for k in info.dropped})}); lgenet adds its own head")
+    return keep
+
+
+def load_pretrained(spec: BackboneSpec, init: str, weights_file: str | Path | None) -> tuple[nn.Module, InputNorm, WeightsInfo]:
+    """Build ``spec``'s backbone with ``init`` weights. Returns (module, input norm, info)."""
+    if init == "random":
+        if weights_file:
+            raise WeightsError(
+                f"a weights file ({weights_file}) was given for init 'random'; use --init imagenet or radimagenet "
+                "to load it, or drop --weights-file"
+            )
+        return spec.build(), NORMS[spec.imagenet_norm], WeightsInfo(init="random", source="random", norm=spec.imagenet_norm)
+
+    if init not in ("imagenet", "radimagenet"):
+        raise WeightsError(f"unknown init {init!r}; use 'random', 'imagenet' or 'radimagenet'")
+    if spec.name == "tiny":
+        raise WeightsError("backbone 'tiny' has no pretrained weights; use init 'random'")
+
+    if weights_file is None:
+        if init == "radimagenet":
+            raise WeightsError(
+                f"RadImageNet weights for {spec.name} cannot be downloaded automatically (they are shared under a "
+                "data-use agreement); pass the file you obtained with --weights-file, e.g. "
+                f"{'RadImageNet-ResNet50_notop.h5 or ResNet50.pt' if spec.name == 'resnet50' else 'RadImageNet-InceptionV3_notop.h5 or InceptionV3.pt'}"
+            )
+        return _from_hub(spec)
+
+    path = Path(weights_file)
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} does not exist; check the --weights-file path")
+    if path.suffix.lower() in (".h5", ".hdf5", ".keras"):
+        from . import keras_h5  # the Keras HDF5 reader (no TensorFlow needed)
+
+        module, info = keras_h5.load_keras_backbone(spec.name, path, init=init)
+        return module, NORMS["keras_caffe"], info
+
+    info = WeightsInfo(init=init, source="file", file_sha256=sha256_file(path))
+    sd = load_state_dict_file(path)
+    sd = _strip_module_prefix(sd, info)
+    if any(k.startswith("backbone.") for k in sd):
+        sd = _radimagenet_pt_to_timm(sd, spec, info)
+        info.format = "radimagenet-pt"
+        norm = NORMS["radimagenet_pt"]
+    else:
+        info.format = "safetensors" if path.suffix == ".safetensors" else "torch"
+        norm = NORMS[spec.imagenet_norm] if init == "imagenet" else NORMS["radimagenet_pt"]
+    sd = _drop_classifier(sd, info)
+    module = spec.build()
+    _load_into(module, sd, spec, path, info)
+    info.norm = norm.name
+    for f in info.fixups:
+        log.info("weights %s: %s", path.name, f)
+    return module, norm, info
+
+
+def _from_hub(spec: BackboneSpec) -> tuple[nn.Module, InputNorm, WeightsInfo]:
+    import timm
+
+    try:
+        module = timm.create_model(spec.imagenet_tag, pretrained=True, num_classes=0, global_pool="")
+    except Exception as exc:  # offline: huggingface_hub / urllib errors of many kinds
+        raise WeightsError(
+            f"could not download ImageNet weights for {spec.name} (timm '{spec.imagenet_tag}'): "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. Offline, pass a local file with "
+            f"--weights-file: the timm file 'model.safetensors' of hf-hub timm/{spec.imagenet_tag} or the torchvision "
+            f"state dict ({'resnet50-0676ba61.pth' if spec.name == 'resnet50' else 'inception_v3_google-0cc3c7bd.pth'})"
+        ) from None
+    return module, NORMS[spec.imagenet_norm], WeightsInfo(init="imagenet", source="timm-hub", format="timm", norm=spec.imagenet_norm)
