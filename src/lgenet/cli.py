@@ -1,0 +1,271 @@
+"""Command-line interface: a thin layer over the library API.
+
+``lgenet demo`` · ``lgenet synth`` · ``lgenet run`` · ``lgenet predict`` · ``lgenet backbones``
+(+ ``weights``, ``import``, ``quantify`` where those modules are installed). Every user error is
+printed as one clear message (no traceback) and exits with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .config import INITS, TASKS, load_config
+from .errors import ConfigError, LgenetError
+
+__all__ = ["main", "build_parser", "parse_weights_args"]
+
+log = logging.getLogger("lgenet")
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def _csv_list(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def parse_weights_args(specs: Sequence[str] | None, archs: Sequence[str], inits: Sequence[str]) -> dict:
+    """Turn ``--weights-file`` values into ``{arch: {init: path}}``.
+
+    Forms: ``PATH`` (only when the run has one architecture and one pretrained init),
+    ``ARCH=PATH`` (the run's one pretrained init), ``ARCH:INIT=PATH`` (explicit).
+    """
+    out: dict[str, dict[str, str]] = {}
+    pretrained = [i for i in inits if i != "random"]
+    for spec in specs or []:
+        if "=" in spec and not Path(spec).exists():
+            left, path = spec.split("=", 1)
+            if ":" in left:
+                arch, init = left.split(":", 1)
+            else:
+                arch = left
+                if len(pretrained) != 1:
+                    raise ConfigError(
+                        f"--weights-file {spec!r}: the run has inits {list(inits)}; say which one the file is for "
+                        f"with ARCH:INIT=PATH, e.g. {arch}:radimagenet={path}"
+                    )
+                init = pretrained[0]
+        else:
+            path = spec
+            if len(archs) != 1 or len(pretrained) != 1:
+                raise ConfigError(
+                    f"--weights-file {spec!r}: with archs {list(archs)} and inits {list(inits)} a bare path is "
+                    "ambiguous; use ARCH:INIT=PATH (e.g. resnet50:radimagenet=RadImageNet-ResNet50_notop.h5), "
+                    "once per file"
+                )
+            arch, init = archs[0], pretrained[0]
+        if arch not in archs:
+            raise ConfigError(f"--weights-file {spec!r}: architecture {arch!r} is not in this run's archs {list(archs)}")
+        if init not in ("imagenet", "radimagenet"):
+            raise ConfigError(f"--weights-file {spec!r}: init must be 'imagenet' or 'radimagenet', got {init!r}")
+        out.setdefault(arch, {})[init] = path
+    return out
+
+
+def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
+    g = p.add_argument_group("protocol (defaults: the seed study)")
+    g.add_argument("--config", help="YAML file of RunConfig parameters (command-line options override it)")
+    g.add_argument("--tasks", type=_csv_list, help=f"comma-separated tasks among {list(TASKS)}")
+    g.add_argument("--archs", "--arch", dest="archs", type=_csv_list, help="comma-separated backbones (see `lgenet backbones`)")
+    g.add_argument("--inits", "--init", dest="inits", type=_csv_list, help=f"comma-separated inits among {list(INITS)}")
+    g.add_argument("--weights-file", action="append", metavar="[ARCH[:INIT]=]PATH",
+                   help="local pretrained weights; repeat for several (see docs)")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--folds", type=int)
+    g.add_argument("--image-size", type=int, help="input size in px (default: the backbone's own)")
+    g.add_argument("--head", choices=["flatten", "gap"])
+    g.add_argument("--lge-threshold", type=float, help="LGE %% above which task 'lge' is positive (default 5.7)")
+    g.add_argument("--augment", action="store_true", default=None, help="light augmentation (off in the seed)")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    g.add_argument("--precision", choices=["auto", "fp32", "bf16"])
+    g.add_argument("--threads", dest="num_threads", type=int, help="torch CPU threads")
+    g.add_argument("--ci-method", choices=["delong", "bootstrap"])
+    g.add_argument("--keep-models", choices=["best", "all"], default="best",
+                   help="keep the fold models of each task's best model only (default) or of all models")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def _config_from_args(a: argparse.Namespace, **defaults):
+    over = {k: getattr(a, k, None) for k in (
+        "tasks", "archs", "inits", "epochs", "batch_size", "lr", "folds", "image_size", "head", "lge_threshold",
+        "augment", "seed", "device", "precision", "num_threads", "ci_method")}
+    for k, v in defaults.items():
+        if over.get(k) is None:
+            over[k] = v
+    over["manifest"] = getattr(a, "manifest", None) or defaults.get("manifest")
+    over["out"] = getattr(a, "out", None) or defaults.get("out")
+    cfg = load_config(a.config, **over)
+    if a.weights_file:
+        cfg = cfg.replace(weights=parse_weights_args(a.weights_file, cfg.archs, cfg.inits))
+    return cfg
+
+
+# ------------------------------------------------------------------------------------------- commands
+def cmd_backbones(a: argparse.Namespace) -> int:
+    from .models import get_spec, list_backbones
+
+    print(f"{'name':<14}{'input':>7}{'features':>10}  {'CAM layer':<12} description")
+    for name in list_backbones():
+        s = get_spec(name)
+        print(f"{name:<14}{s.input_size:>7}{s.num_features:>10}  {s.target_layer:<12} {s.description}")
+    return 0
+
+
+def cmd_synth(a: argparse.Namespace) -> int:
+    from .data.synth import make_cohort
+
+    manifest = make_cohort(a.out, n_patients=a.n_patients, image_size=a.image_size, seed=a.seed,
+                           progress=not a.quiet, overwrite=a.overwrite)
+    print(f"synthetic cohort written: {manifest}")
+    return 0
+
+
+def _print_result(res) -> None:
+    print()
+    print(res.table)
+    print()
+    print(f"run directory : {res.out_dir}")
+    print(f"metrics       : {res.out_dir / 'metrics.csv'} (and metrics.json)")
+    print(f"predictions   : {res.out_dir / 'oof_predictions.csv'}")
+    for f in res.figures:
+        print(f"figure        : {f}")
+    report = res.out_dir / "report.html"
+    if report.exists():
+        print(f"report        : {report}")
+    print(f"fits run: {res.fits_run}, resumed (already done): {res.fits_skipped}")
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from .training.experiment import run_experiment
+
+    cfg = _config_from_args(a)
+    if cfg.manifest is None:
+        raise ConfigError("lgenet run needs --manifest cohort.csv (or 'manifest:' in --config)")
+    res = run_experiment(cfg, progress=not a.quiet, keep_models=a.keep_models)
+    _print_result(res)
+    return 0
+
+
+DEMO_DEFAULTS = dict(archs=("resnet50", "inception_v3"), inits=("random",), image_size=80, epochs=8, batch_size=8)
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from .data.synth import make_cohort
+    from .training.experiment import run_experiment
+
+    root = Path(a.dir)
+    cohort_dir = root / "cohort"
+    manifest = cohort_dir / "manifest.csv"
+    t0 = time.time()
+    if manifest.exists():
+        print(f"using the synthetic cohort already in {cohort_dir}")
+    else:
+        make_cohort(cohort_dir, n_patients=a.n_patients, image_size=128, seed=a.seed or 0, progress=not a.quiet)
+        print(f"synthetic cohort ({a.n_patients} patients) written to {cohort_dir}")
+    a.manifest, a.out = str(manifest), str(root / "run")
+    cfg = _config_from_args(a, **DEMO_DEFAULTS)
+    res = run_experiment(cfg, progress=not a.quiet, keep_models=a.keep_models)
+    _print_result(res)
+    print(f"demo finished in {time.time() - t0:.0f} s. Apply the models to new images with:\n"
+          f"  lgenet predict --run {res.out_dir} --task lge {cohort_dir / 'dicom' / 'SYN001'}")
+    return 0
+
+
+def cmd_predict(a: argparse.Namespace) -> int:
+    from .predict import predict, write_predictions
+
+    preds = predict(a.run, a.task, a.paths, model=a.model, slice=a.slice)
+    if a.output:
+        write_predictions(preds, a.output)
+        print(f"predictions written to {a.output}")
+    print(f"task {a.task}, model {preds[0].model}, fold-ensemble of {len(preds[0].fold_probs)} models")
+    for p in preds:
+        folds = " ".join(f"{v:.3f}" for v in p.fold_probs)
+        print(f"{p.prob:.3f}  [{folds}]  {p.input}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lgenet",
+        description="Deep learning on LGE cardiac MRI: the Azoulay et al. protocol and beyond.",
+    )
+    parser.add_argument("--version", action="version", version=f"lgenet {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log INFO messages to the terminal")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("backbones", help="list the registered backbones")
+    p.set_defaults(func=cmd_backbones)
+
+    p = sub.add_parser("synth", help="write a synthetic LGE DICOM cohort with a manifest")
+    p.add_argument("--out", required=True, help="empty folder to write into")
+    p.add_argument("--n-patients", type=int, default=116)
+    p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("demo", help="synthetic cohort + a small grid run (minutes on a laptop CPU)")
+    p.add_argument("--dir", default="lgenet-demo", help="where the cohort and run go (default ./lgenet-demo)")
+    p.add_argument("--n-patients", type=int, default=116)
+    _add_run_options(p, demo=True)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("run", help="the cross-validated grid on a cohort manifest")
+    p.add_argument("--manifest", help="cohort CSV (see README: Manifest)")
+    p.add_argument("--out", help="run directory (a rerun resumes it)")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("predict", help="fold-ensemble probabilities for new images with a finished run")
+    p.add_argument("--run", required=True, help="run directory of `lgenet run`")
+    p.add_argument("--task", required=True, choices=list(TASKS))
+    p.add_argument("--model", help="ARCH/INIT to use (default: the task's best by out-of-fold AUC)")
+    p.add_argument("--slice", help="'basal' or a slice index (default: the run's)")
+    p.add_argument("--output", "-o", help="write predictions to a .csv or .json file")
+    p.add_argument("paths", nargs="+", help="DICOM files, DICOM series folders, NIfTI volumes or PNG/TIFF images")
+    p.set_defaults(func=cmd_predict)
+
+    for mod, fn in (("weights_cli", "add_weights_parser"), ("import_cli", "add_import_parser"),
+                    ("import_cli", "add_quantify_parser"), ("report", "add_report_parser")):
+        if importlib.util.find_spec(f"lgenet.{mod}") is None:
+            continue
+        module = importlib.import_module(f"lgenet.{mod}")
+        if hasattr(module, fn):
+            getattr(module, fn)(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.setLevel(logging.INFO if args.verbose else logging.WARNING)
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        return args.func(args)
+    except LgenetError as exc:
+        print(f"lgenet {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume finished fits", file=sys.stderr)
+        return 130
+    finally:
+        log.removeHandler(handler)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Applying a finished run's fold models to new images.
+
+``predict(run_dir, task, paths)`` loads the K fold models of the task's best model (highest
+out-of-fold AUC in ``metrics.json``; or the model named with ``model='arch/init'``), preprocesses
+each input exactly as in training (the run's saved config), and returns the mean of the K fold
+probabilities (the fold ensemble) with each fold's own probability.
+
+Note on selection: "best" is chosen by cross-validated AUC over the grid, so that model's reported
+AUC carries some optimism from the choice among several models; name a model chosen in advance
+with ``--model`` when that matters.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from .config import RunConfig
+from .data.preprocess import Preprocessor
+from .errors import ConfigError, LgenetError
+from .io import read_frame
+from .models import rebuild_model
+from .training.experiment import fit_dir
+from .training.trainer import predict_proba
+from .utils import atomic_write_text
+
+__all__ = ["load_run_config", "choose_model", "load_fold_models", "predict", "write_predictions", "Prediction"]
+
+
+@dataclass
+class Prediction:
+    input: str
+    prob: float
+    fold_probs: list[float]
+    model: str
+    task: str
+
+
+def load_run_config(run_dir: str | Path) -> RunConfig:
+    p = Path(run_dir) / "config.yaml"
+    if not p.is_file():
+        raise ConfigError(f"{run_dir} is not an lgenet run directory (no config.yaml); pass the --out of `lgenet run`")
+    return RunConfig.from_dict(yaml.safe_load(p.read_text()), source=str(p))
+
+
+def choose_model(run_dir: str | Path, task: str, model: str | None = None) -> str:
+    """The model ('arch/init') to use: the named one, or the task's best by out-of-fold AUC."""
+    mpath = Path(run_dir) / "metrics.json"
+    if not mpath.is_file():
+        raise ConfigError(f"{run_dir} has no metrics.json: the run has not finished; rerun `lgenet run` to complete it")
+    rows = [r for r in json.loads(mpath.read_text())["models"] if r["task"] == task]
+    if not rows:
+        tasks = sorted({r["task"] for r in json.loads(mpath.read_text())["models"]})
+        raise ConfigError(f"task {task!r} was not trained in {run_dir}; trained tasks: {tasks}")
+    names = [r["model"] for r in rows]
+    if model is not None:
+        if model not in names:
+            raise ConfigError(f"model {model!r} is not in run {run_dir} for task {task!r}; choose one of {names}")
+        return model
+    return next(r["model"] for r in rows if r.get("best"))
+
+
+def load_fold_models(run_dir: str | Path, task: str, model: str, folds: int) -> list[torch.nn.Module]:
+    arch, init = model.split("/")
+    models = []
+    for k in range(folds):
+        f = fit_dir(Path(run_dir), task, arch, init, k) / "model.pt"
+        if not f.is_file():
+            raise LgenetError(
+                f"fold model {f} is missing: the run kept only each task's best model's fold models "
+                "(run with --keep-models all to keep every model)"
+            )
+        ckpt = torch.load(f, map_location="cpu", weights_only=True)
+        models.append(rebuild_model(ckpt["spec"], ckpt["state_dict"]).eval())
+    return models
+
+
+def _check_inputs(paths: list[str | Path]) -> list[Path]:
+    """Each path (image file, DICOM file, DICOM series folder, NIfTI) is one input; all must exist."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise LgenetError(f"input {p} does not exist")
+        out.append(p)
+    return out
+
+
+def predict(
+    run_dir: str | Path,
+    task: str,
+    paths: list[str | Path],
+    *,
+    model: str | None = None,
+    slice: str | int | None = None,
+) -> list[Prediction]:
+    """Fold-ensemble probability of ``task`` for each image, DICOM file, series folder or NIfTI."""
+    cfg = load_run_config(run_dir)
+    name = choose_model(run_dir, task, model)
+    models = load_fold_models(run_dir, task, name, cfg.folds)
+    size = models[0].spec.image_size
+    pre = Preprocessor(size, tuple(cfg.intensity_percentiles))
+    sl = slice if slice is not None else cfg.slice
+    sl = sl if sl == "basal" else int(sl)
+    inputs = _check_inputs(paths)
+    x = []
+    for p in inputs:
+        frame, _ = read_frame(p, slice=sl, nifti_slice_axis=cfg.nifti_slice_axis, nifti_basal_end=cfg.nifti_basal_end)
+        x.append(pre(frame))
+    xt = torch.stack(x)
+    per_fold = np.stack([predict_proba(m, xt) for m in models], axis=1)  # (N, K)
+    return [
+        Prediction(input=str(p), prob=float(per_fold[i].mean()), fold_probs=[float(v) for v in per_fold[i]],
+                   model=name, task=task)
+        for i, p in enumerate(inputs)
+    ]
+
+
+def write_predictions(preds: list[Prediction], path: str | Path) -> Path:
+    """CSV (``.csv``) or JSON (``.json``) by suffix, written atomically."""
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        atomic_write_text(path, json.dumps([p.__dict__ for p in preds], indent=2))
+        return path
+    buf = io.StringIO()
+    k = len(preds[0].fold_probs) if preds else 0
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["input", "task", "model", "prob"] + [f"prob_fold{i}" for i in range(k)])
+    for p in preds:
+        w.writerow([p.input, p.task, p.model, f"{p.prob:.6f}"] + [f"{v:.6f}" for v in p.fold_probs])
+    atomic_write_text(path, buf.getvalue())
+    return path
