@@ -1,0 +1,68 @@
+"""Evaluation of out-of-fold predictions: AUC with CIs, threshold metrics, summaries and figures.
+
+* :mod:`.metrics` -- pure metric functions (DeLong / bootstrap AUC CIs, DeLong test, Wilson CIs).
+* :mod:`.summary` -- OOF table -> one metrics row per (task, model); metrics.csv/json; text table.
+* :mod:`.plots` -- ROC curves, AUC bar chart (Figure 1 C-D), confusion matrix, calibration.
+
+The plotting names are loaded on first use so that ``import lgenet.evaluation`` does not import
+matplotlib.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .metrics import (
+    CI_METHODS,
+    AUCResult,
+    DelongTestResult,
+    MetricsInputError,
+    SingleClassError,
+    auc_ci,
+    binary_metrics,
+    bootstrap_auc_ci,
+    calibration,
+    delong_auc_ci,
+    delong_test,
+    wilson_ci,
+)
+from .summary import METRIC_COLUMNS, OOF_COLUMNS, evaluate_oof, format_table, read_metrics, read_oof, write_metrics
+
+_PLOTS = ("save_figure", "plot_roc", "plot_auc_bars", "plot_confusion", "plot_calibration")
+
+__all__ = [
+    # metrics
+    "AUCResult",
+    "DelongTestResult",
+    "MetricsInputError",
+    "SingleClassError",
+    "CI_METHODS",
+    "delong_auc_ci",
+    "bootstrap_auc_ci",
+    "auc_ci",
+    "delong_test",
+    "binary_metrics",
+    "wilson_ci",
+    "calibration",
+    # summary
+    "OOF_COLUMNS",
+    "METRIC_COLUMNS",
+    "evaluate_oof",
+    "read_oof",
+    "write_metrics",
+    "read_metrics",
+    "format_table",
+    # plots (lazy)
+    *_PLOTS,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PLOTS:
+        from . import plots
+
+        return getattr(plots, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
