@@ -1,0 +1,428 @@
+"""DICOM reader: single files, multi-frame files and series folders (pydicom >= 3).
+
+Pixel handling
+    Pixel data are decoded by pydicom's handlers (compressed transfer syntaxes through
+    pylibjpeg), then the Modality LUT / Rescale Slope+Intercept is applied (per-frame functional
+    groups first for enhanced multi-frame objects), MONOCHROME1 is inverted so that bright means
+    high signal, and colour images (RGB, YBR, PALETTE COLOR) become gray by BT.601 luminance
+    (noted in ``meta['notes']``).
+
+Stacks
+    A series folder or a multi-frame file is a stack, returned **apex -> base** (index -1 =
+    basal) by the rule in :mod:`lgenet.io.geometry`. Positions of a multi-frame file come from
+    its per-frame functional groups; without geometry an explicit integer ``slice`` counts in
+    InstanceNumber order (frame order inside a multi-frame file), and 'basal' is refused.
+    :func:`read_dicom_volume` needs the apex->base order, so it raises wherever 'basal' would.
+
+Series folders
+    Read non-recursively; hidden files, non-DICOM files (no ``DICM`` preamble and no
+    .dcm/.dicom/.ima suffix) and DICOM objects without pixel data (DICOMDIR, structured reports,
+    presentation states) are ignored and counted in notes; a corrupt file is an error. All image
+    files must belong to one series (SeriesInstanceUID) and share Rows x Columns.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import ReaderError
+from .geometry import order_apex_to_base
+from .meta import build_meta, luminance, select_index
+
+__all__ = [
+    "DICOM_SUFFIXES",
+    "has_dicom_preamble",
+    "looks_like_dicom",
+    "dicom_files_in",
+    "read_dicom_frame",
+    "read_dicom_volume",
+]
+
+DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
+_PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
+# ----------------------------------------------------------------------------- file detection
+def has_dicom_preamble(path: str | Path) -> bool:
+    """True if ``path`` is a file with the 128-byte preamble followed by ``DICM``."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def looks_like_dicom(path: str | Path) -> bool:
+    """DICM preamble, or a DICOM suffix (legacy files written without the preamble)."""
+    p = Path(path)
+    return p.is_file() and (has_dicom_preamble(p) or p.suffix.lower() in DICOM_SUFFIXES)
+
+
+def dicom_files_in(folder: str | Path) -> tuple[list[Path], int]:
+    """Non-hidden DICOM-looking files directly in ``folder`` (sorted) and the number skipped."""
+    files, skipped = [], 0
+    for p in sorted(Path(folder).iterdir()):
+        if p.name.startswith(".") or not p.is_file():
+            continue
+        if looks_like_dicom(p):
+            files.append(p)
+        else:
+            skipped += 1
+    return files, skipped
+
+
+def _dcmread(path: Path, *, header_only: bool):
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    force = not has_dicom_preamble(path)  # legacy files without preamble (suffix matched)
+    try:
+        # defer_size keeps large elements (pixel data) on disk but leaves their tags visible
+        return pydicom.dcmread(path, force=force, defer_size=4096 if header_only else None)
+    except InvalidDicomError as exc:
+        raise ReaderError(f"{path}: not a valid DICOM file ({exc})") from exc
+    except Exception as exc:  # truncated/corrupt files raise many kinds of errors
+        raise ReaderError(
+            f"{path}: DICOM file is unreadable (corrupt or truncated?): "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _has_pixels(ds) -> bool:
+    return any(t in ds for t in _PIXEL_TAGS)
+
+
+def _sop_class_name(ds) -> str:
+    uid = ds.get("SOPClassUID")
+    if uid is None:
+        return "unknown SOP class"
+    name = getattr(uid, "name", "")
+    return name if name and name != str(uid) else f"SOP class {uid}"
+
+
+def _looks_broken(ds) -> bool:
+    """No SOP class and no image tags: a forced read of a non-DICOM or garbled file."""
+    return not any(t in ds for t in ("SOPClassUID", "Rows", "Modality", "SeriesInstanceUID"))
+
+
+def _broken_error(path: Path) -> ReaderError:
+    return ReaderError(
+        f"{path}: not a readable DICOM file: no standard DICOM elements could be read "
+        "(corrupt, truncated, or not DICOM at all)"
+    )
+
+
+def _no_pixels_error(path: Path, ds) -> ReaderError:
+    if _looks_broken(ds):
+        return _broken_error(path)
+    return ReaderError(
+        f"{path}: DICOM object has no pixel data ({_sop_class_name(ds)}); it is not an image. "
+        "Point the manifest at an image file or a series folder."
+    )
+
+
+# ----------------------------------------------------------------------------- header geometry
+def _floats(value: Any, n: int) -> np.ndarray | None:
+    if value is None:
+        return None
+    try:
+        arr = np.array([float(v) for v in value], dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return arr if arr.shape == (n,) and np.all(np.isfinite(arr)) else None
+
+
+def _fg_item(ds, frame: int, seq: str):
+    """First item of functional-group sequence ``seq`` for ``frame`` (per-frame, then shared)."""
+    per = ds.get("PerFrameFunctionalGroupsSequence")
+    groups = []
+    if per is not None and frame < len(per):
+        groups.append(per[frame])
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    if shared:
+        groups.append(shared[0])
+    for g in groups:
+        s = g.get(seq)
+        if s:
+            return s[0]
+    return None
+
+
+def _n_frames(ds) -> int:
+    try:
+        return max(1, int(ds.get("NumberOfFrames", 1) or 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+@dataclass
+class _Frame:
+    file: Path
+    frame: int | None  # index inside a multi-frame file; None for a single-frame file
+    position: np.ndarray | None
+    orientation: np.ndarray | None
+    instance: int | None
+    thickness: float | None
+    spacing: tuple | None
+
+
+def _frames_of(ds, path: Path) -> list[_Frame]:
+    nf = _n_frames(ds)
+    try:
+        inst = ds.get("InstanceNumber")
+        instance = int(inst) if inst is not None and str(inst).strip() != "" else None
+    except (TypeError, ValueError):
+        instance = None
+    out = []
+    for i in range(nf):
+        if nf > 1:  # top-level position of a multi-frame object describes frame 1 only
+            pos_item = _fg_item(ds, i, "PlanePositionSequence")
+            pos = _floats(pos_item.get("ImagePositionPatient"), 3) if pos_item else None
+        else:
+            pos = _floats(ds.get("ImagePositionPatient"), 3)
+        ori_item = _fg_item(ds, i, "PlaneOrientationSequence")
+        ori = _floats(ori_item.get("ImageOrientationPatient"), 6) if ori_item else None
+        if ori is None:
+            ori = _floats(ds.get("ImageOrientationPatient"), 6)
+        meas = _fg_item(ds, i, "PixelMeasuresSequence")
+        spacing = _floats(meas.get("PixelSpacing"), 2) if meas else None
+        thick = meas.get("SliceThickness") if meas else None
+        if spacing is None:
+            spacing = _floats(ds.get("PixelSpacing"), 2)
+        if thick is None:
+            thick = ds.get("SliceThickness")
+        try:
+            thick = float(thick) if thick is not None else None
+        except (TypeError, ValueError):
+            thick = None
+        out.append(
+            _Frame(
+                file=path,
+                frame=i if nf > 1 else None,
+                position=pos,
+                orientation=ori,
+                instance=instance,
+                thickness=thick,
+                spacing=None if spacing is None else tuple(spacing),
+            )
+        )
+    return out
+
+
+def _arrange(frames: list[_Frame], where: Path, explicit: bool):
+    """(frames apex->base, basal rule text, median slice spacing or None)."""
+    multi_file = len({f.file for f in frames}) > 1
+    keys = [
+        None if (multi_file and f.instance is None) else (f.instance or 0, f.frame or 0)
+        for f in frames
+    ]
+    idx, rule, spacing = order_apex_to_base(
+        [f.position for f in frames],
+        [f.orientation for f in frames],
+        where=where,
+        explicit=explicit,
+        fallback_keys=keys,
+        fallback_name="InstanceNumber order" if multi_file else "frame order",
+    )
+    return [frames[i] for i in idx], rule, spacing
+
+
+# ----------------------------------------------------------------------------- pixels
+def _stored_range(ds) -> tuple[float, float]:
+    bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 16)) or 16)
+    if int(ds.get("PixelRepresentation", 0) or 0) == 1:
+        return -(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1
+    return 0.0, 2.0**bits - 1
+
+
+def _modality_fn(ds, frame: int | None) -> Callable[[np.ndarray], np.ndarray]:
+    """Rescale for one frame: per-frame/shared Pixel Value Transformation, else top level."""
+    from pydicom.pixels import apply_modality_lut
+
+    if frame is not None:
+        item = _fg_item(ds, frame, "PixelValueTransformationSequence")
+        if item is not None and "RescaleSlope" in item and "RescaleIntercept" in item:
+            slope, icpt = float(item.RescaleSlope), float(item.RescaleIntercept)
+            return lambda a: a.astype(np.float64) * slope + icpt
+    return lambda a: apply_modality_lut(a, ds)
+
+
+def _to_gray(ds, arr: np.ndarray, frame: int | None, notes: set) -> np.ndarray:
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    if photometric == "PALETTE COLOR":
+        from pydicom.pixels import apply_color_lut
+
+        notes.add("PALETTE COLOR image converted to gray by BT.601 luminance")
+        return luminance(apply_color_lut(arr, ds))
+    if arr.ndim == 3:  # samples per pixel 3: pydicom already converted YBR to RGB
+        notes.add(f"colour image ({photometric or 'RGB'}) converted to gray by BT.601 luminance")
+        return luminance(arr)
+    fn = _modality_fn(ds, frame)
+    out = np.asarray(fn(arr), dtype=np.float64)
+    if photometric == "MONOCHROME1":
+        lo, hi = (float(v) for v in np.asarray(fn(np.array(_stored_range(ds)))).ravel())
+        out = (lo + hi) - out
+        notes.add("MONOCHROME1 inverted so that bright = high signal")
+    return out.astype(np.float32)
+
+
+def _decode(path: Path, wanted: list[int | None], notes: set) -> list[np.ndarray]:
+    """Decode the frames ``wanted`` (None = the single frame) of one file as gray float32."""
+    ds = _dcmread(path, header_only=False)
+    if not _has_pixels(ds):
+        raise _no_pixels_error(path, ds)
+    try:
+        pixels = ds.pixel_array
+    except Exception as exc:  # missing decoder plugin, corrupt or truncated pixel data
+        ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        ts_name = getattr(ts, "name", None) or "unknown transfer syntax"
+        raise ReaderError(
+            f"{path}: pixel data could not be decoded ({ts_name}): {type(exc).__name__}: {exc}"
+        ) from exc
+    nf = _n_frames(ds)
+    out = []
+    for fr in wanted:
+        arr = pixels[fr] if (fr is not None and nf > 1) else pixels
+        out.append(_to_gray(ds, arr, fr, notes))
+    return out
+
+
+# ----------------------------------------------------------------------------- stacks
+@dataclass
+class _Stack:
+    frames: list[_Frame]
+    fmt: str
+    source_kind: str
+    header: Any  # header of one image object (for modality etc.)
+    notes: list[str]
+
+
+def _load_stack(path: Path) -> _Stack:
+    if path.is_dir():
+        return _load_series(path)
+    ds = _dcmread(path, header_only=True)
+    if not _has_pixels(ds):
+        raise _no_pixels_error(path, ds)
+    frames = _frames_of(ds, path)
+    kind = "multiframe-file" if len(frames) > 1 else "file"
+    return _Stack(frames, "dicom", kind, ds, [])
+
+
+def _load_series(folder: Path) -> _Stack:
+    files, skipped = dicom_files_in(folder)
+    if not files:
+        subdirs = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        hint = (
+            f" It has {len(subdirs)} subfolder{'s' if len(subdirs) != 1 else ''}: point the "
+            "manifest at the series folder itself."
+            if subdirs
+            else ""
+        )
+        raise ReaderError(f"{folder}: folder holds no DICOM files.{hint}")
+    images, non_image = [], 0
+    for f in files:
+        ds = _dcmread(f, header_only=True)
+        if _has_pixels(ds):
+            images.append((f, ds))
+        elif _looks_broken(ds):
+            raise _broken_error(f)
+        else:
+            non_image += 1
+    if not images:
+        raise ReaderError(
+            f"{folder}: none of the {len(files)} DICOM files holds pixel data (DICOMDIR, reports"
+            " or other non-image objects only). Point the manifest at a folder of images."
+        )
+    series = {str(ds.get("SeriesInstanceUID", "")) for _, ds in images}
+    if len(series) > 1:
+        raise ReaderError(
+            f"{folder}: folder holds images from {len(series)} different series; lgenet reads one"
+            " series per folder. Move each series into its own folder and point the manifest at "
+            "the one to use."
+        )
+    sizes = Counter(
+        (int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)) for _, ds in images
+    )
+    if len(sizes) > 1:
+        desc = ", ".join(
+            f"{r}x{c} in {n} file{'s' if n != 1 else ''}" for (r, c), n in sizes.items()
+        )
+        raise ReaderError(
+            f"{folder}: images in the series have different sizes ({desc}); a series folder must "
+            "hold one stack of equally sized slices."
+        )
+    frames = [fr for f, ds in images for fr in _frames_of(ds, f)]
+    notes = []
+    if skipped:
+        notes.append(
+            f"ignored {skipped} non-DICOM file{'s' if skipped != 1 else ''} in the folder"
+        )
+    if non_image:
+        notes.append(
+            f"ignored {non_image} DICOM object{'s' if non_image != 1 else ''} without pixel data"
+        )
+    return _Stack(frames, "dicom-series", "folder", images[0][1], notes)
+
+
+def _meta(stack: _Stack, shape, *, n, index, rule, spacing, frame: _Frame, notes) -> dict:
+    ds = stack.header
+    return build_meta(
+        format=stack.fmt,
+        source_kind=stack.source_kind,
+        shape=shape,
+        pixel_spacing=frame.spacing,
+        slice_index=index,
+        n_slices=n,
+        slice_thickness=frame.thickness,
+        slice_spacing=spacing,
+        modality=ds.get("Modality"),
+        photometric=ds.get("PhotometricInterpretation"),
+        bits=ds.get("BitsStored"),
+        basal_rule=rule,
+        notes=list(stack.notes) + sorted(notes),
+    )
+
+
+def read_dicom_frame(path: str | Path, sel: str | int = "basal") -> tuple[np.ndarray, dict]:
+    """One frame of a DICOM file, multi-frame file or series folder (``sel``: 'basal' or int).
+
+    Integer indices count apex->base (see the module docstring for the fallbacks).
+    """
+    path = Path(path)
+    stack = _load_stack(path)
+    ordered, rule, spacing = _arrange(stack.frames, path, explicit=sel != "basal")
+    k = select_index(len(ordered), sel, path)
+    fr = ordered[k]
+    notes: set = set()
+    (img,) = _decode(fr.file, [fr.frame], notes)
+    meta = _meta(
+        stack, img.shape, n=len(ordered), index=k, rule=rule, spacing=spacing, frame=fr,
+        notes=notes,
+    )
+    return img, meta
+
+
+def read_dicom_volume(path: str | Path) -> tuple[np.ndarray, dict]:
+    """All frames as float32 (S, H, W), apex->base (index -1 = basal)."""
+    path = Path(path)
+    stack = _load_stack(path)
+    ordered, rule, spacing = _arrange(stack.frames, path, explicit=False)
+    notes: set = set()
+    by_file: dict[Path, list[int]] = {}
+    for i, fr in enumerate(ordered):
+        by_file.setdefault(fr.file, []).append(i)
+    slices: list[np.ndarray | None] = [None] * len(ordered)
+    for f, idxs in by_file.items():
+        for i, img in zip(idxs, _decode(f, [ordered[i].frame for i in idxs], notes)):
+            slices[i] = img
+    vol = np.stack(slices).astype(np.float32, copy=False)
+    meta = _meta(
+        stack, vol.shape, n=len(ordered), index=None, rule=rule, spacing=spacing,
+        frame=ordered[-1], notes=notes,
+    )
+    return vol, meta
