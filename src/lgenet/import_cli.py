@@ -1,0 +1,156 @@
+"""``lgenet import`` and ``lgenet quantify`` sub-commands (wired in by :mod:`lgenet.cli`).
+
+    lgenet import emidec ../shared/data/emidec --out emidec.csv [--frames-dir frames/]
+    lgenet import nifti-masks --images 'imgs/*.nii.gz' --masks 'masks/*.nii.gz' --out cohort.csv \\
+        --myo-labels 2,3,4 --lge-labels 3,4 --other-labels 0,1 --slice-axis 2 --basal-end last \\
+        [--clinical clinical.csv --id-column case_id --event-column killip --event-min 2]
+    lgenet quantify IMAGE.nii.gz MASK.nii.gz --out DIR [--method all] [--n-sd 2,3,5,6] [--remote auto|MASK]
+    lgenet quantify --manifest cohort.csv --out DIR --label-method fwhm
+
+Handlers return 0 and raise :class:`~lgenet.errors.LgenetError` on user errors (the CLI prints
+them without a traceback, exit status 2).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .errors import ConfigError
+
+__all__ = ["add_import_parser", "add_quantify_parser", "cmd_import_emidec", "cmd_import_nifti_masks", "cmd_quantify"]
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _print_counts(manifest: Path) -> None:
+    side = manifest.with_name(manifest.stem + ".import.json")
+    c = json.loads(side.read_text())["counts"]
+    print(f"manifest written to {manifest} ({side.name} beside it)")
+    print(f"patients {c['patients']}, slices {c['slices']}; lge > {c['lge_threshold']:g} %: {c['lge_positive']} "
+          f"(basal slice alone {c['lge_positive_basal_slice']}); event labelled {c['event_labelled']}, "
+          f"positive {c['event_positive']}")
+
+
+def cmd_import_emidec(a: argparse.Namespace) -> int:
+    from .data.importers import import_emidec
+
+    out = import_emidec(a.root, a.out, frames_dir=a.frames_dir, event_min_killip=a.event_min_killip)
+    _print_counts(Path(out))
+    print("note: event = Killip class >= II at presentation (a proxy, not a follow-up endpoint); "
+          "killip must not be a covariate for the event task, group (N/P) not for the lge task")
+    return 0
+
+
+def cmd_import_nifti_masks(a: argparse.Namespace) -> int:
+    from .data.importers import import_nifti_masks
+
+    cols = None
+    if a.clinical_columns:
+        cols = {}
+        for item in a.clinical_columns.split(","):
+            src, _, dst = item.strip().partition("=")
+            if src:
+                cols[src] = dst or src
+    out = import_nifti_masks(
+        a.images, a.masks, a.out, myo_labels=a.myo_labels, lge_labels=a.lge_labels, other_labels=a.other_labels,
+        slice_axis=a.slice_axis, basal_end=a.basal_end, clinical_csv=a.clinical, id_column=a.id_column,
+        clinical_columns=cols, event_column=a.event_column, event_min=a.event_min,
+        followup_column=a.followup_column, frames_dir=a.frames_dir,
+    )
+    _print_counts(Path(out))
+    return 0
+
+
+def add_import_parser(subparsers) -> argparse.ArgumentParser:
+    """``lgenet import {emidec,nifti-masks}``."""
+    p = subparsers.add_parser("import", help="make a manifest from a dataset of NIfTI images + label maps")
+    sub = p.add_subparsers(dest="dataset", metavar="DATASET")
+    sub.required = True
+
+    e = sub.add_parser("emidec", help="the EMIDEC training set (100 LGE stacks with expert labels)")
+    e.add_argument("root", help="EMIDEC folder (Case_*/Images, Case_*/Contours, clinical.csv)")
+    e.add_argument("--out", required=True, help="manifest CSV to write")
+    e.add_argument("--frames-dir", help="also write every slice as a one-slice NIfTI + frames.csv here")
+    e.add_argument("--event-min-killip", type=int, default=2, help="event = Killip class >= this (default 2)")
+    e.set_defaults(func=cmd_import_emidec)
+
+    n = sub.add_parser("nifti-masks", help="any image + label-map NIfTI pairs (paired by file name)")
+    n.add_argument("--images", required=True, help="folder, file or quoted glob of image NIfTIs")
+    n.add_argument("--masks", required=True, help="folder, file or quoted glob of label-map NIfTIs (same names)")
+    n.add_argument("--out", required=True, help="manifest CSV to write")
+    n.add_argument("--myo-labels", type=_ints, default=(2, 3, 4), help="myocardium label values (default 2,3,4)")
+    n.add_argument("--lge-labels", type=_ints, default=(3, 4), help="enhanced label values (default 3,4)")
+    n.add_argument("--other-labels", type=_ints, default=(0, 1),
+                   help="other values allowed in the masks, e.g. background and cavity (default 0,1)")
+    n.add_argument("--slice-axis", type=int, default=2, choices=(0, 1, 2))
+    n.add_argument("--basal-end", default="last", choices=("first", "last"))
+    n.add_argument("--clinical", help="clinical CSV, one row per case")
+    n.add_argument("--id-column", default="case_id", help="case-ID column of --clinical (default case_id)")
+    n.add_argument("--clinical-columns", help="columns to import, SRC or SRC=NEW comma-separated (default all)")
+    n.add_argument("--event-column", help="clinical column for the event label (0/1, or see --event-min)")
+    n.add_argument("--event-min", type=float, help="event = 1 when the event column >= this value")
+    n.add_argument("--followup-column", help="clinical column for followup_years")
+    n.add_argument("--frames-dir", help="also write every slice as a one-slice NIfTI + frames.csv here")
+    n.set_defaults(func=cmd_import_nifti_masks)
+    return p
+
+
+def cmd_quantify(a: argparse.Namespace) -> int:
+    from .quantify import quantify_files, quantify_manifest
+
+    if a.manifest:
+        if a.image or a.mask:
+            raise ConfigError("lgenet quantify: give either IMAGE MASK or --manifest, not both")
+        if not a.label_method:
+            raise ConfigError("lgenet quantify --manifest needs --label-method (e.g. fwhm or nsd5); "
+                              "see docs/results.md for their agreement with expert labels on EMIDEC")
+        out = quantify_manifest(a.manifest, a.out, label_method=a.label_method, myo_labels=a.myo_labels,
+                                n_sd=a.n_sd, slice_axis=a.slice_axis, basal_end=a.basal_end,
+                                fwhm_baseline=a.fwhm_baseline)
+        print(f"quantified manifest written to {out} (lge_percent = {a.label_method}); per-case masks in {Path(a.out) / 'cases'}")
+        return 0
+    if not (a.image and a.mask):
+        raise ConfigError("lgenet quantify: give IMAGE and MASK (NIfTI), or --manifest")
+    s = quantify_files(a.image, a.mask, a.out, myo_labels=a.myo_labels, method=a.method, n_sd=a.n_sd,
+                       remote=a.remote, remote_labels=a.remote_labels, slice_axis=a.slice_axis,
+                       basal_end=a.basal_end, fwhm_baseline=a.fwhm_baseline)
+    print(f"case {s['case']}: remote {s['remote_rule']}")
+    for name, m in s["methods"].items():
+        per = " ".join("-" if v is None else f"{v:.1f}" for v in m["percent_per_slice"])
+        ml = f", {m['enhanced_ml']:.1f} mL" if m["enhanced_ml"] is not None else ""
+        print(f"  {name:6s} whole LV {m['percent']:6.2f} %{ml}   per slice (apex->base): {per}")
+    print(f"masks and {Path(s['files']['summary']).name} written to {a.out}")
+    return 0
+
+
+def add_quantify_parser(subparsers) -> argparse.ArgumentParser:
+    """``lgenet quantify``."""
+    p = subparsers.add_parser("quantify", help="LGE burden by n-SD and FWHM from an image + myocardium mask")
+    p.add_argument("image", nargs="?", help="LGE image (NIfTI)")
+    p.add_argument("mask", nargs="?", help="label map (NIfTI) on the image's grid")
+    p.add_argument("--manifest", help="quantify every row (image + mask) of a manifest instead")
+    p.add_argument("--label-method", help="with --manifest: the method whose burden becomes lge_percent")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--myo-labels", type=_ints, default=(2, 3, 4), help="myocardium label values (default 2,3,4)")
+    p.add_argument("--method", default="all", help="nsd, fwhm or all (default)")
+    p.add_argument("--n-sd", type=_floats, default=(2, 3, 5, 6), help="n of the n-SD rule (default 2,3,5,6)")
+    p.add_argument("--remote", default=None, help="'auto' (default) or a NIfTI mask of remote myocardium")
+    p.add_argument("--remote-labels", type=_ints, help="label values of --remote that mark remote (default non-zero)")
+    p.add_argument("--fwhm-baseline", default="remote", choices=("remote", "zero"))
+    p.add_argument("--slice-axis", type=int, default=2, choices=(0, 1, 2))
+    p.add_argument("--basal-end", default="last", choices=("first", "last"))
+    p.set_defaults(func=cmd_quantify)
+    return p
