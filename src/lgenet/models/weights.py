@@ -11,6 +11,10 @@ Sources, by initialisation:
   torchvision module wrapped as ``backbone = nn.Sequential(*children)``, keys ``backbone.N.…``) or
   the official Keras ``.h5`` files (see :mod:`lgenet.models.keras_h5`).
 
+A ``.safetensors`` file written by ``lgenet weights convert`` carries its architecture, module layout
+(``keras`` for a converted Keras file: ResNet50 stays v1) and input convention in its metadata;
+:func:`load_pretrained` rebuilds that layout and uses that convention.
+
 Documented fix-ups (logged, never silent): a ``module.`` prefix from ``nn.DataParallel`` is
 stripped; classifier tensors (``fc.*``, ``AuxLogits.*``) are dropped because lgenet adds its own
 head. Any other missing, unexpected or mis-shaped tensor is an error naming it.
@@ -29,11 +33,21 @@ from ..errors import WeightsError
 from ..utils import sha256_file
 from .registry import NORMS, BackboneSpec, InputNorm
 
-__all__ = ["WeightsInfo", "load_state_dict_file", "load_pretrained"]
+__all__ = ["WeightsInfo", "load_state_dict_file", "load_pretrained", "read_lgenet_metadata", "LGENET_META_KEYS"]
 
 log = logging.getLogger("lgenet")
 
 _DROP_PREFIXES = ("fc.", "AuxLogits.", "classifier.", "head.")
+
+#: safetensors metadata keys written by ``lgenet weights convert`` (all values are strings).
+LGENET_META_KEYS = (
+    "lgenet_arch",  # registry name the tensors fit
+    "lgenet_layout",  # 'keras' (keras_h5.build_keras_layout) or 'timm' (the registry's build)
+    "lgenet_norm",  # NORMS key the weights expect (absent: decided by init as for any state dict)
+    "lgenet_source_name",
+    "lgenet_source_format",
+    "lgenet_source_sha256",
+)
 
 
 @dataclass
@@ -112,9 +126,14 @@ def _radimagenet_pt_to_timm(sd: dict[str, torch.Tensor], spec: BackboneSpec, inf
     import torchvision
 
     if spec.name == "resnet50":
-        ref = torchvision.models.resnet50(weights=None)
+        with torch.device("meta"):  # only the child names are needed
+            ref = torchvision.models.resnet50(weights=None)
     elif spec.name == "inception_v3":
-        ref = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False)
+        # The official InceptionV3.pt has no AuxLogits child; a file wrapped from a module built with
+        # aux_logits=True has it as child 15 (then dropped with the classifier tensors).
+        aux = any(k.startswith("backbone.15.conv0.") for k in sd)
+        with torch.device("meta"):
+            ref = torchvision.models.inception_v3(weights=None, aux_logits=aux, init_weights=False)
     else:
         raise WeightsError(f"RadImageNet .pt weights exist for resnet50 and inception_v3, not {spec.name!r}")
     names = [n for n, _ in ref.named_children()]
@@ -195,11 +214,15 @@ def load_pretrained(spec: BackboneSpec, init: str, weights_file: str | Path | No
     path = Path(weights_file)
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist; check the --weights-file path")
-    if path.suffix.lower() in (".h5", ".hdf5", ".keras"):
+    if path.suffix.lower() in (".h5", ".hdf5", ".keras") or _is_hdf5(path):
         from . import keras_h5  # the Keras HDF5 reader (no TensorFlow needed)
 
         module, info = keras_h5.load_keras_backbone(spec.name, path, init=init)
         return module, NORMS["keras_caffe"], info
+
+    meta = read_lgenet_metadata(path)
+    if meta:
+        return _load_lgenet_safetensors(spec, init, path, meta)
 
     info = WeightsInfo(init=init, source="file", file_sha256=sha256_file(path))
     sd = load_state_dict_file(path)
@@ -218,6 +241,59 @@ def load_pretrained(spec: BackboneSpec, init: str, weights_file: str | Path | No
     for f in info.fixups:
         log.info("weights %s: %s", path.name, f)
     return module, norm, info
+
+
+def _is_hdf5(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(8) == b"\x89HDF\r\n\x1a\n"
+
+
+def read_lgenet_metadata(path: str | Path) -> dict[str, str]:
+    """The ``lgenet_*`` metadata of a ``.safetensors`` file ({} for any other file or none)."""
+    p = Path(path)
+    if p.suffix != ".safetensors" or not p.is_file():
+        return {}
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(p), framework="pt") as fh:
+            meta = fh.metadata() or {}
+    except Exception as exc:  # corrupt header
+        raise WeightsError(f"weights file {p} could not be read as safetensors ({type(exc).__name__}: {exc})") from None
+    return {k: v for k, v in meta.items() if k.startswith("lgenet_")}
+
+
+def _load_lgenet_safetensors(spec: BackboneSpec, init: str, path: Path, meta: dict[str, str]) -> tuple[nn.Module, InputNorm, WeightsInfo]:
+    """A file from ``lgenet weights convert``: rebuild the layout it was converted from."""
+    arch, layout = meta.get("lgenet_arch"), meta.get("lgenet_layout", "timm")
+    if arch and arch != spec.name:
+        raise WeightsError(
+            f"weights file {path} was converted for {arch!r}, but the backbone is {spec.name!r}; "
+            f"use --arch {arch} or convert the file made for {spec.name}"
+        )
+    if layout == "keras":
+        from . import keras_h5
+
+        module = keras_h5.build_keras_layout(spec.name)
+    elif layout == "timm":
+        module = spec.build()
+    else:
+        raise WeightsError(f"weights file {path}: unknown lgenet_layout {layout!r} in its metadata (expected 'keras' or 'timm')")
+    norm_name = meta.get("lgenet_norm") or (spec.imagenet_norm if init == "imagenet" else "radimagenet_pt")
+    if norm_name not in NORMS:
+        raise WeightsError(f"weights file {path}: unknown lgenet_norm {norm_name!r} in its metadata; known: {sorted(NORMS)}")
+    info = WeightsInfo(init=init, source="file", format="lgenet-safetensors", file_sha256=sha256_file(path), norm=norm_name)
+    src = meta.get("lgenet_source_name")
+    if src:
+        info.fixups.append(
+            f"converted by lgenet from {src} ({meta.get('lgenet_source_format', '?')}, sha256 "
+            f"{meta.get('lgenet_source_sha256', '?')}); layout {layout}"
+        )
+    sd = load_state_dict_file(path)
+    _load_into(module, sd, spec, path, info)
+    info.n_loaded = sum(1 for k in sd if not k.endswith("num_batches_tracked"))
+    module.lgenet_layout = layout
+    return module, NORMS[norm_name], info
 
 
 def _from_hub(spec: BackboneSpec) -> tuple[nn.Module, InputNorm, WeightsInfo]:
