@@ -182,14 +182,17 @@ def cmd_demo(a: argparse.Namespace) -> int:
 def cmd_predict(a: argparse.Namespace) -> int:
     from .predict import predict, write_predictions
 
-    preds = predict(a.run, a.task, a.paths, model=a.model, slice=a.slice)
+    preds = predict(a.run, a.task, a.paths, model=a.model, slice=a.slice, cam_dir=a.cam,
+                    cam_method=a.cam_method, cam_layer=a.cam_layer)
     if a.output:
         write_predictions(preds, a.output)
         print(f"predictions written to {a.output}")
     print(f"task {a.task}, model {preds[0].model}, fold-ensemble of {len(preds[0].fold_probs)} models")
     for p in preds:
         folds = " ".join(f"{v:.3f}" for v in p.fold_probs)
-        print(f"{p.prob:.3f}  [{folds}]  {p.input}")
+        print(f"{p.prob:.3f}  [{folds}]  {p.input}" + (f"  -> {p.cam}" if p.cam else ""))
+    if a.cam:
+        print(f"fold-ensemble mean {a.cam_method} overlays written to {a.cam} (index: {Path(a.cam) / 'cams.csv'})")
     return 0
 
 
@@ -234,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="ARCH/INIT to use (default: the task's best by out-of-fold AUC)")
     p.add_argument("--slice", help="'basal' or a slice index (default: the run's)")
     p.add_argument("--output", "-o", help="write predictions to a .csv or .json file")
+    p.add_argument("--cam", metavar="DIR", help="also write each input's fold-ensemble mean CAM overlay (PNG) into DIR")
+    p.add_argument("--cam-method", default="gradcam", choices=["gradcam", "gradcam++", "hirescam"],
+                   help="CAM method for --cam (default gradcam)")
+    p.add_argument("--cam-layer", help="CAM layer module path for --cam (default: the backbone's last block)")
     p.add_argument("paths", nargs="+", help="DICOM files, DICOM series folders, NIfTI volumes or PNG/TIFF images")
     p.set_defaults(func=cmd_predict)
 

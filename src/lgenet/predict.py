@@ -40,6 +40,7 @@ class Prediction:
     fold_probs: list[float]
     model: str
     task: str
+    cam: str | None = None  # overlay PNG written with cam_dir
 
 
 def load_run_config(run_dir: str | Path) -> RunConfig:
@@ -54,9 +55,9 @@ def choose_model(run_dir: str | Path, task: str, model: str | None = None) -> st
     mpath = Path(run_dir) / "metrics.json"
     if not mpath.is_file():
         raise ConfigError(f"{run_dir} has no metrics.json: the run has not finished; rerun `lgenet run` to complete it")
-    rows = [r for r in json.loads(mpath.read_text())["models"] if r["task"] == task]
+    rows = [r for r in json.loads(mpath.read_text())["metrics"] if r["task"] == task]
     if not rows:
-        tasks = sorted({r["task"] for r in json.loads(mpath.read_text())["models"]})
+        tasks = sorted({r["task"] for r in json.loads(mpath.read_text())["metrics"]})
         raise ConfigError(f"task {task!r} was not trained in {run_dir}; trained tasks: {tasks}")
     names = [r["model"] for r in rows]
     if model is not None:
@@ -98,8 +99,15 @@ def predict(
     *,
     model: str | None = None,
     slice: str | int | None = None,
+    cam_dir: str | Path | None = None,
+    cam_method: str = "gradcam",
+    cam_layer: str | None = None,
 ) -> list[Prediction]:
-    """Fold-ensemble probability of ``task`` for each image, DICOM file, series folder or NIfTI."""
+    """Fold-ensemble probability of ``task`` for each image, DICOM file, series folder or NIfTI.
+
+    With ``cam_dir``, also writes each input's fold-ensemble mean CAM overlay there
+    (``cam_001.png``..., listed in ``cams.csv``; see :mod:`lgenet.explain.ensemble`).
+    """
     cfg = load_run_config(run_dir)
     name = choose_model(run_dir, task, model)
     models = load_fold_models(run_dir, task, name, cfg.folds)
@@ -109,14 +117,23 @@ def predict(
     sl = sl if sl == "basal" else int(sl)
     inputs = _check_inputs(paths)
     x = []
+    frames = []
     for p in inputs:
         frame, _ = read_frame(p, slice=sl, nifti_slice_axis=cfg.nifti_slice_axis, nifti_basal_end=cfg.nifti_basal_end)
         x.append(pre(frame))
+        frames.append(frame)
     xt = torch.stack(x)
     per_fold = np.stack([predict_proba(m, xt) for m in models], axis=1)  # (N, K)
+    cams: list[str | None] = [None] * len(inputs)
+    if cam_dir is not None:
+        from .explain.ensemble import write_ensemble_overlays
+
+        cams = [str(c) for c in write_ensemble_overlays(
+            models, frames, xt, inputs, cam_dir, method=cam_method, target_layer=cam_layer,
+            threshold=cfg.decision_threshold, percentiles=tuple(cfg.intensity_percentiles))]
     return [
         Prediction(input=str(p), prob=float(per_fold[i].mean()), fold_probs=[float(v) for v in per_fold[i]],
-                   model=name, task=task)
+                   model=name, task=task, cam=cams[i])
         for i, p in enumerate(inputs)
     ]
 

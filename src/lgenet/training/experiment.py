@@ -358,7 +358,20 @@ def _run(cfg, cohort, tasks, skipped_tasks, out, progress, keep_models,
     }, indent=2))
     log.info("summary:\n%s", table)
     result.metrics, result.table, result.figures = metrics, table, figures
+    _write_report(out)
     return result
+
+
+def _write_report(out: Path) -> None:
+    """The study report (report.html, figure1.png/pdf). The metrics are already saved, so a failure
+    here is logged as an error, with its traceback, and the run still succeeds."""
+    try:
+        from ..report import write_report
+
+        write_report(out)
+    except Exception:  # any failure: the finished metrics must not be lost to a figure or CAM problem
+        log.exception("the report could not be written; the run's metrics are saved. "
+                      "Retry with `lgenet report %s` after fixing the problem", out)
 
 
 def _one_fit(cfg, task, arch, init, k, d, labels, folds, rows_of, tensors, params, weights_cache, progress,

@@ -1,0 +1,56 @@
+"""CAM overlays for new images (``lgenet predict --cam DIR``): the fold-ensemble mean map.
+
+New images were seen by none of the K fold models, so all K explain them; the overlay shows the
+mean of their maps (see :func:`lgenet.explain.cam.ensemble_cams`), mapped back to the input
+frame's own grid. Files are numbered in input order (``cam_001.png``...) and listed with their
+input and probability in ``cams.csv``: an input's file name is never reused, since DICOM file
+names can carry identifiers (UIDs, names).
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..utils import atomic_write_text
+from .cam import ensemble_cams
+from .overlay import cam_to_frame, display_frame, overlay_rgb, write_png
+
+__all__ = ["write_ensemble_overlays"]
+
+
+def write_ensemble_overlays(
+    models: Sequence[torch.nn.Module],
+    frames: Sequence[np.ndarray],
+    x: torch.Tensor,
+    inputs: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    method: str = "gradcam",
+    target_layer: str | None = None,
+    target: str = "predicted",
+    threshold: float = 0.5,
+    percentiles: tuple[float, float] = (1.0, 99.0),
+) -> list[Path]:
+    """Write one overlay PNG per input (original frame resolution) and ``cams.csv``; return the PNG paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    res = ensemble_cams(models, x, method=method, target_layer=target_layer, target=target, threshold=threshold)
+    paths = []
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["index", "input", "prob", "explained_class", "method", "layer", "overlay"])
+    width = max(3, len(str(len(frames))))
+    for i, frame in enumerate(frames):
+        f01 = display_frame(frame, percentiles)
+        cam = cam_to_frame(res.maps[i], frame.shape)
+        p = write_png(out / f"cam_{i + 1:0{width}d}.png", overlay_rgb(f01, cam))
+        paths.append(p)
+        w.writerow([i + 1, str(inputs[i]), f"{float(res.probs[i]):.6f}", "positive" if res.signs[i] > 0 else "negative",
+                    res.method, res.layer, p.name])
+    atomic_write_text(out / "cams.csv", buf.getvalue())
+    return paths

@@ -1,0 +1,391 @@
+"""Out-of-fold CAMs for a finished run: every patient explained by the fold model that never saw it.
+
+For task ``T`` and model ``arch/init`` the run holds K fold models; fold model ``k`` was trained on
+the patients whose test fold (``folds_T.csv``) is not ``k``. A patient of test fold ``k`` is
+therefore explained **only** by fold model ``k`` -- the model whose out-of-fold prediction the
+metrics use. Before any CAM is computed, every patient is checked against that fit's own record
+of its test patients (``fits/T/arch__init/fold<k>/predictions.csv``); a patient that fold model
+``k`` trained on stops the computation with an error.
+
+Results are cached in the run directory so that a re-report never recomputes (nor retrains)::
+
+    cams/<task>/<arch>__<init>/<method>__<layer>__<target>.npz
+        maps (N, S, S) uint8 (CAM x 255), rows, patient_ids, folds, y_true, logits, signs,
+        oof_prob, frame_shapes, grid (the layer's feature-map size), fingerprint (JSON: what the
+        maps depend on)
+    cams/<task>/<arch>__<init>/overlays_<method>/<patient_id>.png   overlays at frame resolution
+
+The cache is reused only when its fingerprint matches (fold models' fit records, manifest hash,
+method, layer, target, threshold, input size); otherwise it is recomputed.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import RunConfig
+from ..errors import DataError, LgenetError
+from ..models import rebuild_model
+from ..training.experiment import fit_dir
+from ..utils import atomic_path
+from .cam import CamResult, check_method, compute_cams
+from .frames import FrameStore, safe_name
+from .overlay import cam_to_frame, display_frame, overlay_rgb, write_png
+
+__all__ = [
+    "OofCams",
+    "OutOfFoldError",
+    "oof_cams",
+    "oof_cams_multi",
+    "fit_spec",
+    "read_folds",
+    "fold_test_patients",
+    "load_fold_model",
+    "cam_dir",
+    "write_overlays",
+    "CACHE_VERSION",
+]
+
+log = logging.getLogger("lgenet")
+CACHE_VERSION = 2
+
+
+class OutOfFoldError(LgenetError):
+    """A patient would be explained by a fold model that was trained on it."""
+
+
+@dataclass
+class OofCams:
+    """Out-of-fold CAMs of one (task, model), one entry per manifest row of a labelled patient."""
+
+    task: str
+    model: str
+    method: str
+    layer: str
+    target: str
+    rows: np.ndarray
+    patient_ids: list[str]
+    folds: np.ndarray
+    y_true: np.ndarray
+    logits: np.ndarray
+    signs: np.ndarray
+    oof_prob: np.ndarray
+    maps_u8: np.ndarray
+    frame_shapes: np.ndarray
+    path: Path
+    fingerprint: dict = field(default_factory=dict)
+    from_cache: bool = False
+    grid: tuple[int, int] = (0, 0)  # the CAM layer's feature-map size (the maps' true resolution)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def prob(self) -> np.ndarray:
+        """The explaining fold model's own probability for each row."""
+        return 1.0 / (1.0 + np.exp(-self.logits.astype(np.float64)))
+
+    @property
+    def empty(self) -> np.ndarray:
+        return self.maps_u8.reshape(len(self.maps_u8), -1).max(axis=1) == 0
+
+    def map(self, i: int) -> np.ndarray:
+        """Row ``i``'s CAM on the model input grid, float32 in [0, 1]."""
+        return self.maps_u8[i].astype(np.float32) / 255.0
+
+    def index_of(self, patient_id: str) -> int:
+        return self.patient_ids.index(patient_id)
+
+    def file_stem(self, i: int) -> str:
+        """Overlay file stem: the study-local patient id (plus the row when a patient has several)."""
+        pid = self.patient_ids[i]
+        stem = safe_name(pid)
+        if self.patient_ids.count(pid) > 1:
+            stem += f"_row{int(self.rows[i]) + 1}"
+        return stem
+
+
+# ----------------------------------------------------------------------------------- run files
+def read_folds(run_dir: str | Path, task: str) -> dict[str, int]:
+    """``{patient_id: test fold}`` of ``task`` from the run's ``folds_<task>.csv``."""
+    p = Path(run_dir) / f"folds_{task}.csv"
+    if not p.is_file():
+        raise DataError(f"{p} is missing: the run directory has no fold assignment for task {task!r}")
+    with open(p, newline="") as fh:
+        return {r["patient_id"]: int(r["fold"]) for r in csv.DictReader(fh)}
+
+
+def fold_test_patients(run_dir: str | Path, task: str, model: str, fold: int) -> set[str]:
+    """The patients fold model ``fold`` was *tested* on, from that fit's own predictions.csv."""
+    arch, init = model.split("/")
+    p = fit_dir(Path(run_dir), task, arch, init, fold) / "predictions.csv"
+    if not p.is_file():
+        raise DataError(f"{p} is missing: fit {task} {model} fold {fold} has not finished")
+    with open(p, newline="") as fh:
+        return {r["patient_id"] for r in csv.DictReader(fh)}
+
+
+def load_fold_model(run_dir: str | Path, task: str, model: str, fold: int) -> torch.nn.Module:
+    """Fold model ``fold`` of ``task``/``model`` in eval mode, tagged with ``lgenet_fold``."""
+    arch, init = model.split("/")
+    f = fit_dir(Path(run_dir), task, arch, init, fold) / "model.pt"
+    if not f.is_file():
+        raise LgenetError(
+            f"fold model {f} is missing: CAMs need the fold models of the model they explain; the run keeps "
+            "those of each task's best model (use --keep-models all to explain another model)"
+        )
+    ckpt = torch.load(f, map_location="cpu", weights_only=True)
+    net = rebuild_model(ckpt["spec"], ckpt["state_dict"]).eval()
+    net.lgenet_fold = fold
+    return net
+
+
+def _read_oof(run_dir: Path, task: str, model: str) -> dict[str, float]:
+    p = run_dir / "oof_predictions.csv"
+    if not p.is_file():
+        raise DataError(f"{p} is missing: the run has not finished")
+    out: dict[str, float] = {}
+    with open(p, newline="") as fh:
+        for r in csv.DictReader(fh):
+            if r["task"] == task and r["model"] == model:
+                out[r["patient_id"]] = float(r["prob"])
+    return out
+
+
+def cam_dir(run_dir: str | Path, task: str, model: str) -> Path:
+    arch, init = model.split("/")
+    return Path(run_dir) / "cams" / task / f"{arch}__{init}"
+
+
+def _method_slug(method: str) -> str:
+    return check_method(method).replace("++", "pp")
+
+
+def _fingerprint(run_dir: Path, task: str, model: str, folds: int, **extra) -> dict:
+    arch, init = model.split("/")
+    fits = {}
+    for k in range(folds):
+        d = fit_dir(run_dir, task, arch, init, k)
+        h = hashlib.sha256((d / "fit.json").read_bytes()).hexdigest()[:16] if (d / "fit.json").is_file() else None
+        size = (d / "model.pt").stat().st_size if (d / "model.pt").is_file() else None
+        fits[str(k)] = [h, size]
+    run_json = run_dir / "run.json"
+    manifest = json.loads(run_json.read_text()).get("manifest_sha256") if run_json.is_file() else None
+    return {"version": CACHE_VERSION, "task": task, "model": model, "fits": fits, "manifest_sha256": manifest, **extra}
+
+
+# ----------------------------------------------------------------------------------- main entry
+def fit_spec(run_dir: str | Path, task: str, model: str, fold: int = 0) -> dict:
+    """The fold model's :class:`~lgenet.models.ModelSpec` as a dict, from its fit.json (no weights loaded)."""
+    arch, init = model.split("/")
+    p = fit_dir(Path(run_dir), task, arch, init, fold) / "fit.json"
+    if not p.is_file():
+        raise DataError(f"{p} is missing: fit {task} {model} fold {fold} has not finished")
+    return json.loads(p.read_text())["model_spec"]
+
+
+def full_layer_name(spec: dict, target_layer: str | None) -> str:
+    """The CAM layer's module path in the LgeNet (``backbone.layer4``) for a spec and a user's name."""
+    if target_layer is None:
+        return f"backbone.{spec['target_layer']}"
+    if target_layer.split(".")[0] in ("backbone", "adapter", "head"):
+        return target_layer
+    return f"backbone.{target_layer}"
+
+
+def oof_cams(
+    run_dir: str | Path,
+    task: str,
+    model: str,
+    store: FrameStore,
+    *,
+    method: str = "gradcam",
+    target_layer: str | None = None,
+    target: str = "predicted",
+    refresh: bool = False,
+) -> OofCams:
+    """Out-of-fold CAMs of ``task``/``model`` for every labelled manifest row (cached).
+
+    Args:
+        run_dir: a finished run directory.
+        task, model: e.g. ``"lge"``, ``"resnet50/radimagenet"``.
+        store: the cohort's frames (:class:`FrameStore`); read only when the cache is stale.
+        method, target_layer, target: see :func:`lgenet.explain.compute_cams`.
+        refresh: recompute even when the cache is valid.
+
+    Raises:
+        OutOfFoldError: a patient's fold model was trained on that patient.
+        LgenetError: a fold model is missing.
+    """
+    return oof_cams_multi(run_dir, task, model, store, methods=(method,), target_layer=target_layer,
+                          target=target, refresh=refresh)[check_method(method)]
+
+
+def oof_cams_multi(
+    run_dir: str | Path,
+    task: str,
+    model: str,
+    store: FrameStore,
+    *,
+    methods=("gradcam",),
+    target_layer: str | None = None,
+    target: str = "predicted",
+    refresh: bool = False,
+) -> dict[str, OofCams]:
+    """:func:`oof_cams` for several methods at once; each fold model is loaded once for all of them."""
+    run_dir = Path(run_dir)
+    cfg: RunConfig = store.cfg
+    methods = list(dict.fromkeys(check_method(m) for m in methods))
+    folds = read_folds(run_dir, task)
+    spec = fit_spec(run_dir, task, model)
+    layer = full_layer_name(spec, target_layer)
+    size = int(spec["image_size"])
+    out: dict[str, OofCams] = {}
+    todo: list[str] = []
+    fps: dict[str, dict] = {}
+    paths: dict[str, Path] = {}
+    for m in methods:
+        fps[m] = _fingerprint(run_dir, task, model, cfg.folds, method=m, layer=layer, target=target,
+                              threshold=cfg.decision_threshold, image_size=size,
+                              percentiles=list(cfg.intensity_percentiles), slice=str(cfg.slice))
+        paths[m] = cam_dir(run_dir, task, model) / f"{_method_slug(m)}__{safe_name(layer)}__{target}.npz"
+        cached = None if refresh or not paths[m].is_file() else _load(paths[m], task, model, m, layer, target, fps[m])
+        if cached is not None:
+            cached.from_cache = True
+            out[m] = cached
+        else:
+            todo.append(m)
+    if not todo:
+        return out
+
+    oof = _read_oof(run_dir, task, model)
+    rows = [i for i, r in enumerate(store.cohort.records) if r.patient_id in folds]
+    missing = sorted({store.cohort.records[i].patient_id for i in rows} - set(oof))
+    if missing:
+        raise DataError(f"patients {missing[:5]} of task {task!r} have no out-of-fold prediction for {model}")
+    n = len(rows)
+    maps = {m: np.zeros((n, size, size), np.uint8) for m in todo}
+    logits = np.zeros(n, np.float32)
+    signs = np.zeros(n, np.int8)
+    grid = (0, 0)
+    fold_of = np.array([folds[store.cohort.records[i].patient_id] for i in rows], np.int16)
+    for k in range(cfg.folds):
+        idx = [j for j in range(n) if fold_of[j] == k]
+        if not idx:
+            continue
+        pids = [store.cohort.records[rows[j]].patient_id for j in idx]
+        tested = fold_test_patients(run_dir, task, model, k)
+        trained_on = sorted(set(pids) - tested)
+        if trained_on:
+            raise OutOfFoldError(
+                f"task {task!r}, {model}: fold model {k} was not tested on patient(s) {trained_on[:5]} (they were in "
+                f"its training set); their CAMs must come from their own test fold's model. folds_{task}.csv and the "
+                "fits disagree: rerun the report after checking the run directory"
+            )
+        net = load_fold_model(run_dir, task, model, k)
+        x = store.inputs([rows[j] for j in idx], size)
+        for m in todo:
+            res = _cams_for_fold(net, k, pids, x, method=m, target_layer=layer, target=target,
+                                 threshold=cfg.decision_threshold)
+            maps[m][idx] = np.rint(res.maps * 255).astype(np.uint8)
+            logits[idx] = res.logits
+            signs[idx] = res.signs
+            grid = res.grid
+        del net
+    shapes = np.array([store.frame(i).shape for i in rows], np.int32).reshape(n, 2)
+    for m in todo:
+        c = OofCams(
+            task=task, model=model, method=m, layer=layer, target=target, rows=np.array(rows, np.int32),
+            patient_ids=[store.cohort.records[i].patient_id for i in rows], folds=fold_of,
+            y_true=np.array([_label(store, task, i) for i in rows], np.int8), logits=logits.copy(),
+            signs=signs.copy(), oof_prob=np.array([oof[store.cohort.records[i].patient_id] for i in rows], np.float64),
+            maps_u8=maps[m], frame_shapes=shapes, path=paths[m], fingerprint=fps[m], grid=grid,
+        )
+        _check_probabilities(c)
+        _save(c)
+        out[m] = c
+    return {m: out[m] for m in methods}
+
+
+def _cams_for_fold(model: torch.nn.Module, fold: int, patient_ids: list[str], x: torch.Tensor, **kw) -> CamResult:
+    """CAMs of the test patients of ``fold`` by that fold's model (one call per fold; tests hook it)."""
+    if getattr(model, "lgenet_fold", fold) != fold:
+        raise OutOfFoldError(f"CAMs of fold {fold}'s patients requested from fold model {model.lgenet_fold}")
+    return compute_cams(model, x, **kw)
+
+
+def _label(store: FrameStore, task: str, i: int) -> int:
+    return int(store.cohort.labels(task)[store.cohort.records[i].patient_id])
+
+
+def _check_probabilities(c: OofCams) -> None:
+    """The explaining model must be the one whose out-of-fold prediction the metrics use."""
+    by_pid: dict[str, list[float]] = {}
+    for pid, p in zip(c.patient_ids, c.prob):
+        by_pid.setdefault(pid, []).append(float(p))
+    worst = max((abs(np.mean(v) - c.oof_prob[c.patient_ids.index(pid)]), pid) for pid, v in by_pid.items())
+    if worst[0] > 0.05:
+        log.warning("task %s, %s: the CAM model's probability for patient %s differs from its out-of-fold "
+                    "prediction by %.3f (training used another precision or device?)", c.task, c.model, worst[1], worst[0])
+
+
+def _save(c: OofCams) -> None:
+    with atomic_path(c.path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(
+                fh, maps=c.maps_u8, rows=c.rows, patient_ids=np.array(c.patient_ids, dtype=str), folds=c.folds,
+                y_true=c.y_true, logits=c.logits, signs=c.signs, oof_prob=c.oof_prob, frame_shapes=c.frame_shapes,
+                grid=np.array(c.grid, np.int32),
+                fingerprint=np.array(json.dumps(c.fingerprint, sort_keys=True)),
+            )
+
+
+def _load(path: Path, task: str, model: str, method: str, layer: str, target: str, fingerprint: dict) -> OofCams | None:
+    """The cached CAMs when their fingerprint matches, else None (stale or unreadable: recompute)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if json.loads(str(z["fingerprint"])) != fingerprint:
+                log.info("CAM cache %s is stale (the run, the method or the settings changed); recomputing", path.name)
+                return None
+            return OofCams(
+                task=task, model=model, method=method, layer=layer, target=target, rows=z["rows"],
+                patient_ids=[str(p) for p in z["patient_ids"]], folds=z["folds"], y_true=z["y_true"],
+                logits=z["logits"], signs=z["signs"], oof_prob=z["oof_prob"], maps_u8=z["maps"],
+                frame_shapes=z["frame_shapes"], path=path, fingerprint=json.loads(str(z["fingerprint"])),
+                grid=tuple(int(v) for v in z["grid"]),
+            )
+    except (OSError, KeyError, ValueError) as exc:
+        log.warning("CAM cache %s is unreadable (%s); recomputing", path.name, exc)
+        return None
+
+
+def write_overlays(cams: OofCams, store: FrameStore, *, refresh: bool = False) -> Path:
+    """One overlay PNG per row at the original frame's resolution; returns the folder.
+
+    File names are the study-local patient ids (see :meth:`OofCams.file_stem`).
+    """
+    folder = cams.path.parent / f"overlays_{_method_slug(cams.method)}"
+    stamp = folder / ".fingerprint"
+    key = json.dumps(cams.fingerprint, sort_keys=True)
+    if not refresh and stamp.is_file() and stamp.read_text() == key and all(
+        (folder / f"{cams.file_stem(i)}.png").is_file() for i in range(len(cams))
+    ):
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
+    for i in range(len(cams)):
+        frame = store.frame(int(cams.rows[i]))
+        f01 = display_frame(frame, store.percentiles)
+        cam = cam_to_frame(cams.map(i), frame.shape)
+        write_png(folder / f"{cams.file_stem(i)}.png", overlay_rgb(f01, cam))
+    with atomic_path(stamp) as tmp:
+        tmp.write_text(key)
+    return folder
