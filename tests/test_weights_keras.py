@@ -8,7 +8,6 @@ lgenet module, so that a load can be compared tensor by tensor. Agreement with K
 """
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 

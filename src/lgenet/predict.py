@@ -25,8 +25,7 @@ from .config import RunConfig
 from .data.preprocess import Preprocessor
 from .errors import ConfigError, LgenetError
 from .io import read_frame
-from .models import rebuild_model
-from .training.experiment import fit_dir
+from .training.experiment import load_fold_model
 from .training.trainer import predict_proba
 from .utils import atomic_write_text
 
@@ -68,18 +67,7 @@ def choose_model(run_dir: str | Path, task: str, model: str | None = None) -> st
 
 
 def load_fold_models(run_dir: str | Path, task: str, model: str, folds: int) -> list[torch.nn.Module]:
-    arch, init = model.split("/")
-    models = []
-    for k in range(folds):
-        f = fit_dir(Path(run_dir), task, arch, init, k) / "model.pt"
-        if not f.is_file():
-            raise LgenetError(
-                f"fold model {f} is missing: the run kept only each task's best model's fold models "
-                "(run with --keep-models all to keep every model)"
-            )
-        ckpt = torch.load(f, map_location="cpu", weights_only=True)
-        models.append(rebuild_model(ckpt["spec"], ckpt["state_dict"]).eval())
-    return models
+    return [load_fold_model(run_dir, task, model, k) for k in range(folds)]
 
 
 def _check_inputs(paths: list[str | Path]) -> list[Path]:

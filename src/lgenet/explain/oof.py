@@ -32,8 +32,7 @@ import torch
 
 from ..config import RunConfig
 from ..errors import DataError, LgenetError
-from ..models import rebuild_model
-from ..training.experiment import fit_dir
+from ..training.experiment import fit_dir, load_fold_model
 from ..utils import atomic_path
 from .cam import CamResult, check_method, compute_cams
 from .frames import FrameStore, safe_name
@@ -130,21 +129,6 @@ def fold_test_patients(run_dir: str | Path, task: str, model: str, fold: int) ->
         raise DataError(f"{p} is missing: fit {task} {model} fold {fold} has not finished")
     with open(p, newline="") as fh:
         return {r["patient_id"] for r in csv.DictReader(fh)}
-
-
-def load_fold_model(run_dir: str | Path, task: str, model: str, fold: int) -> torch.nn.Module:
-    """Fold model ``fold`` of ``task``/``model`` in eval mode, tagged with ``lgenet_fold``."""
-    arch, init = model.split("/")
-    f = fit_dir(Path(run_dir), task, arch, init, fold) / "model.pt"
-    if not f.is_file():
-        raise LgenetError(
-            f"fold model {f} is missing: CAMs need the fold models of the model they explain; the run keeps "
-            "those of each task's best model (use --keep-models all to explain another model)"
-        )
-    ckpt = torch.load(f, map_location="cpu", weights_only=True)
-    net = rebuild_model(ckpt["spec"], ckpt["state_dict"]).eval()
-    net.lgenet_fold = fold
-    return net
 
 
 def _read_oof(run_dir: Path, task: str, model: str) -> dict[str, float]:

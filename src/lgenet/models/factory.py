@@ -19,7 +19,7 @@ from torch import nn
 from ..errors import ConfigError
 from .heads import _probe_feature_shape, build_head
 from .registry import NORMS, InputNorm, get_spec
-from .weights import WeightsInfo, load_pretrained
+from .weights import load_pretrained
 
 __all__ = ["create_backbone", "build_model", "LgeNet", "ModelSpec", "InputAdapter", "rebuild_model"]
 

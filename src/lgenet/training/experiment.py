@@ -22,7 +22,6 @@ import io
 import json
 import logging
 import platform
-import shutil
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -38,13 +37,13 @@ from ..config import RunConfig
 from ..data.manifest import Cohort, load_manifest
 from ..data.preprocess import Preprocessor
 from ..data.splits import assign_folds
-from ..errors import ConfigError, DataError, ReaderError
+from ..errors import ConfigError, DataError, LgenetError, ReaderError
 from ..io import read_frame
 from ..models import build_model, get_spec, rebuild_model
 from ..utils import atomic_path, atomic_write_text, seed_everything, sha256_file
 from .trainer import FitParams, fit, predict_proba, resolve_device, resolve_precision
 
-__all__ = ["run_experiment", "RunResult", "fit_dir", "load_frames", "model_key"]
+__all__ = ["run_experiment", "RunResult", "fit_dir", "load_fold_model", "load_frames", "model_key"]
 
 log = logging.getLogger("lgenet")
 
@@ -68,6 +67,21 @@ def model_key(arch: str, init: str) -> str:
 
 def fit_dir(out: Path, task: str, arch: str, init: str, fold: int) -> Path:
     return Path(out) / "fits" / task / f"{arch}__{init}" / f"fold{fold}"
+
+
+def load_fold_model(run_dir: str | Path, task: str, model: str, fold: int) -> torch.nn.Module:
+    """Fold model ``fold`` of ``task`` / ``model`` ('arch/init') in eval mode, tagged ``lgenet_fold``."""
+    arch, init = model.split("/")
+    f = fit_dir(Path(run_dir), task, arch, init, fold) / "model.pt"
+    if not f.is_file():
+        raise LgenetError(
+            f"fold model {f} is missing: a run keeps the fold models of each task's best model only "
+            "(run with --keep-models all to keep, predict with and explain every model)"
+        )
+    ckpt = torch.load(f, map_location="cpu", weights_only=True)
+    net = rebuild_model(ckpt["spec"], ckpt["state_dict"]).eval()
+    net.lgenet_fold = fold
+    return net
 
 
 def _fit_seed(seed: int, task: str, arch: str, init: str, fold: int) -> int:
