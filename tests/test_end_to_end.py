@@ -117,3 +117,17 @@ def test_weights_file_argument_forms():
         "resnet50": {"imagenet": "a.pth"}, "inception_v3": {"imagenet": "b.pth"}}
     with pytest.raises(ConfigError, match="ambiguous; use ARCH:INIT=PATH"):
         parse_weights_args(["w.h5"], ["resnet50", "inception_v3"], ["radimagenet"])
+
+
+def test_demo_command_runs_end_to_end(tmp_path, capsys):
+    d = tmp_path / "demo"
+    args = ["demo", "--dir", str(d), "--n-patients", "16", "--archs", "tiny", "--epochs", "1", "--image-size", "32",
+            "--folds", "2", "--tasks", "lge", "-q"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "AUC" in out and f"run directory : {d / 'run'}" in out and "lgenet predict --run" in out
+    assert (d / "cohort" / "manifest.csv").is_file() and (d / "run" / "metrics.csv").is_file()
+    # a second call reuses the cohort and resumes the finished run
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "using the synthetic cohort already in" in out and "fits run: 0, resumed (already done): 2" in out

@@ -154,7 +154,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     return 0
 
 
-DEMO_DEFAULTS = dict(archs=("resnet50", "inception_v3"), inits=("random",), image_size=112, epochs=8, batch_size=8)
+DEMO_DEFAULTS = dict(archs=("resnet50", "inception_v3"), inits=("random",), image_size=112, epochs=4, batch_size=8)
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
