@@ -54,3 +54,12 @@ def test_single_image_trailing_batch_is_skipped():
     m = build_model("tiny", image_size=32, dense_units=8)
     res = fit(m, x, y, FitParams(epochs=1, batch_size=8), seed=0)
     assert len(res.losses) == 1 and np.isfinite(res.losses[0])
+
+
+def test_bf16_on_cpu_trains():
+    x, y = _easy_data(n=16)
+    m = build_model("tiny", image_size=32, dense_units=8)
+    res = fit(m, x, y, FitParams(epochs=2, batch_size=8, precision="bf16"), seed=0)
+    assert all(np.isfinite(res.losses))
+    p = predict_proba(m, x, precision="bf16")
+    assert p.dtype == np.float64 and ((p >= 0) & (p <= 1)).all()

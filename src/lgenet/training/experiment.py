@@ -456,7 +456,7 @@ def _prune_models(out: Path, task: str, arch: str, init: str, cfg: RunConfig, be
     p = np.array([r["prob"] for r in rows])
     try:
         auc = auc_ci(y, p).auc
-    except Exception:
+    except LgenetError:  # e.g. a single class in a tiny cohort: keep comparing the others
         auc = float("nan")
     key = model_key(arch, init)
     prev = best_auc.get(task)
