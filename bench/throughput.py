@@ -51,7 +51,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--n-train", type=int, default=48, help="images per timed training run (multiple of 8)")
     ap.add_argument("--out", help="write results as JSON here")
+    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
     a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     configs = [("resnet50", 128), ("inception_v3", 128)]
     if not a.quick:
         configs = [("resnet50", 224), ("inception_v3", 299)] + configs
