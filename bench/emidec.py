@@ -260,21 +260,10 @@ def _prop_s(r: dict, k: str) -> str:
 
 
 # ----------------------------------------------------------------------------------- the grid
-def _no_report_hook(enabled: bool) -> None:
-    """Unless --report: skip the study report that ``run_experiment`` writes at the end of a run
-    (CAM gallery + sanity checks; ~5 min on the 12-patient quick run on 2 shared cores). The
-    metrics do not depend on it; write it later with ``lgenet report RUN_DIR``."""
-    from lgenet.training import experiment
-
-    if not enabled and hasattr(experiment, "_write_report"):
-        experiment._write_report = lambda out: None
-
-
 def run_grid(a: argparse.Namespace, out: Path, manifest: Path, *, tasks, archs, epochs: int, image_size: int | None,
              folds: int, run_dir: Path, extra_inits: dict, progress: bool) -> dict:
     from lgenet.training.experiment import run_experiment
 
-    _no_report_hook(a.report)
     inits = ("random",) + tuple(i for i in ("imagenet", "radimagenet") if any(i in d for d in extra_inits.values()))
     cfg = RunConfig(
         manifest=str(manifest), out=str(run_dir), tasks=tuple(tasks), archs=tuple(archs), inits=inits,
@@ -282,7 +271,7 @@ def run_grid(a: argparse.Namespace, out: Path, manifest: Path, *, tasks, archs, 
         seed=a.seed, device=a.device, precision=a.precision, num_threads=a.threads,
     )
     t0 = time.time()
-    res = run_experiment(cfg, progress=progress, keep_models=a.keep_models)
+    res = run_experiment(cfg, progress=progress, keep_models=a.keep_models, report=a.report)
     wall = time.time() - t0
     return {"cfg": cfg, "result": res, "wall_s": wall}
 

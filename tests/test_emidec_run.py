@@ -6,7 +6,7 @@ both classes in every one of 3 stratified folds: 6 ``lge`` positives and 6 negat
 positives (2 in each ``lge`` group). The tiny backbone at 32 px for 2 epochs keeps it to seconds;
 it checks the plumbing (import -> manifest -> CV grid -> metrics), not a result. The study report
 that ``run_experiment`` writes at its end (CAM gallery + sanity checks, ~70 s here on 2 shared
-cores) is stubbed out: it is tested in tests/test_report.py and does not change the metrics.
+cores) is skipped with --no-report: it is tested in tests/test_report.py and does not change the metrics.
 """
 from __future__ import annotations
 
@@ -55,14 +55,7 @@ def emidec_subset(emidec_root, tmp_path_factory) -> Path:
     return sub
 
 
-@pytest.fixture
-def no_report(monkeypatch):
-    from lgenet.training import experiment
-
-    monkeypatch.setattr(experiment, "_write_report", lambda out: None, raising=False)
-
-
-def test_emidec_12_patients_through_lgenet_run(emidec_subset, tmp_path, no_report):
+def test_emidec_12_patients_through_lgenet_run(emidec_subset, tmp_path):
     sub_rows = _rows(emidec_subset)
     assert len(sub_rows) == 12
     assert sum(float(r["lge_percent"]) > 5.7 for r in sub_rows) == 6
@@ -70,7 +63,7 @@ def test_emidec_12_patients_through_lgenet_run(emidec_subset, tmp_path, no_repor
 
     out = tmp_path / "run"
     rc = main(["run", "--manifest", str(emidec_subset), "--out", str(out), "--archs", "tiny", "--inits", "random",
-               "--epochs", "2", "--image-size", "32", "--folds", str(FOLDS), "-q"])
+               "--epochs", "2", "--image-size", "32", "--folds", str(FOLDS), "--no-report", "-q"])
     assert rc == 0
 
     # metrics.csv: one row per task with an AUC and its CI

@@ -69,18 +69,18 @@ def test_interrupted_run_resumes_without_redoing_fits(cohort, tmp_path, monkeypa
 
     monkeypatch.setattr(experiment, "_one_fit", interrupt_second)
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(cfg, progress=False)
+        run_experiment(cfg, progress=False, report=False)
     first = fit_dir(tmp_path / "a", "lge", "tiny", "random", 0) / "fit.json"
     assert first.is_file()
     assert not (fit_dir(tmp_path / "a", "lge", "tiny", "random", 1) / "fit.json").exists()
     before = first.read_bytes(), first.stat().st_mtime_ns
 
     monkeypatch.setattr(experiment, "_one_fit", real)
-    resumed = run_experiment(cfg, progress=False)
+    resumed = run_experiment(cfg, progress=False, report=False)
     assert (resumed.fits_run, resumed.fits_skipped) == (1, 1)
     assert (first.read_bytes(), first.stat().st_mtime_ns) == before  # the finished fit was not redone
 
-    clean = run_experiment(cfg.replace(out=str(tmp_path / "b")), progress=False)
+    clean = run_experiment(cfg.replace(out=str(tmp_path / "b")), progress=False, report=False)
     assert (clean.fits_run, clean.fits_skipped) == (2, 0)
     a = _read(tmp_path / "a" / "oof_predictions.csv")
     b = _read(tmp_path / "b" / "oof_predictions.csv")
@@ -90,11 +90,11 @@ def test_interrupted_run_resumes_without_redoing_fits(cohort, tmp_path, monkeypa
 def test_resume_refuses_changed_settings(cohort, tmp_path):
     cfg = RunConfig(manifest=str(cohort), out=str(tmp_path / "r"), tasks=("lge",), archs=("tiny",),
                     inits=("random",), epochs=1, image_size=32, folds=2, dense_units=8)
-    run_experiment(cfg, progress=False)
+    run_experiment(cfg, progress=False, report=False)
     from lgenet.errors import ConfigError
 
     with pytest.raises(ConfigError, match="started with different settings \\(epochs: 1 -> 2\\)"):
-        run_experiment(cfg.replace(epochs=2), progress=False)
+        run_experiment(cfg.replace(epochs=2), progress=False, report=False)
 
 
 def test_cli_errors_are_clear(tmp_path, capsys):

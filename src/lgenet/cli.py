@@ -90,6 +90,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
     g.add_argument("--ci-method", choices=["delong", "bootstrap"])
     g.add_argument("--keep-models", choices=["best", "all"], default="best",
                    help="keep the fold models of each task's best model only (default) or of all models")
+    g.add_argument("--no-report", dest="report", action="store_false",
+                   help="skip report.html at the end (write it later with `lgenet report RUN_DIR`)")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -149,7 +151,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     cfg = _config_from_args(a)
     if cfg.manifest is None:
         raise ConfigError("lgenet run needs --manifest cohort.csv (or 'manifest:' in --config)")
-    res = run_experiment(cfg, progress=not a.quiet, keep_models=a.keep_models)
+    res = run_experiment(cfg, progress=not a.quiet, keep_models=a.keep_models, report=a.report)
     _print_result(res)
     return 0
 
@@ -172,7 +174,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
         print(f"synthetic cohort ({a.n_patients} patients) written to {cohort_dir}")
     a.manifest, a.out = str(manifest), str(root / "run")
     cfg = _config_from_args(a, **DEMO_DEFAULTS)
-    res = run_experiment(cfg, progress=not a.quiet, keep_models=a.keep_models)
+    res = run_experiment(cfg, progress=not a.quiet, keep_models=a.keep_models, report=a.report)
     _print_result(res)
     print(f"demo finished in {time.time() - t0:.0f} s. Apply the models to new images with:\n"
           f"  lgenet predict --run {res.out_dir} --task lge {cohort_dir / 'dicom' / 'SYN001'}")

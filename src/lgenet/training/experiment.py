@@ -216,7 +216,7 @@ def _read_predictions(d: Path) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------------- main entry
-def run_experiment(cfg: RunConfig, *, progress: bool = True, keep_models: str = "best") -> RunResult:
+def run_experiment(cfg: RunConfig, *, progress: bool = True, keep_models: str = "best", report: bool = True) -> RunResult:
     """Run the configured grid with cross-validation, resume finished fits, evaluate, and plot.
 
     Args:
@@ -224,6 +224,8 @@ def run_experiment(cfg: RunConfig, *, progress: bool = True, keep_models: str = 
         progress: show progress bars.
         keep_models: ``best`` keeps the fold models of each task's best model (for ``lgenet predict``)
             and deletes the others once a better one is found; ``all`` keeps every fold model.
+        report: write the study report (report.html, figure1; CAMs take minutes on a CPU) at the
+            end; without it, ``lgenet report RUN_DIR`` writes it later from the saved run.
 
     Returns:
         A :class:`RunResult` with the metrics rows and the printed summary table.
@@ -249,8 +251,11 @@ def run_experiment(cfg: RunConfig, *, progress: bool = True, keep_models: str = 
     out.mkdir(parents=True, exist_ok=True)
     handler = _add_file_log(out)
     try:
-        return _run(cfg, cohort, tasks, skipped_tasks, out, progress, keep_models,
-                    evaluate_oof, format_table, plot_auc_bars, plot_roc, write_metrics, auc_ci)
+        result = _run(cfg, cohort, tasks, skipped_tasks, out, progress, keep_models,
+                      evaluate_oof, format_table, plot_auc_bars, plot_roc, write_metrics, auc_ci)
+        if report:
+            _write_report(out)
+        return result
     finally:
         log.removeHandler(handler)
         handler.close()
@@ -372,7 +377,6 @@ def _run(cfg, cohort, tasks, skipped_tasks, out, progress, keep_models,
     }, indent=2))
     log.info("summary:\n%s", table)
     result.metrics, result.table, result.figures = metrics, table, figures
-    _write_report(out)
     return result
 
 
