@@ -1,14 +1,12 @@
 """Command-line interface: a thin layer over the library API.
 
 ``lgenet demo`` · ``lgenet synth`` · ``lgenet run`` · ``lgenet predict`` · ``lgenet backbones``
-(+ ``weights``, ``import``, ``quantify`` where those modules are installed). Every user error is
+· ``weights`` · ``import`` · ``quantify`` · ``report``. Every user error is
 printed as one clear message (no traceback) and exits with status 2.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import logging
 import sys
 import time
@@ -246,13 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="DICOM files, DICOM series folders, NIfTI volumes or PNG/TIFF images")
     p.set_defaults(func=cmd_predict)
 
-    for mod, fn in (("weights_cli", "add_weights_parser"), ("import_cli", "add_import_parser"),
-                    ("import_cli", "add_quantify_parser"), ("report", "add_report_parser")):
-        if importlib.util.find_spec(f"lgenet.{mod}") is None:
-            continue
-        module = importlib.import_module(f"lgenet.{mod}")
-        if hasattr(module, fn):
-            getattr(module, fn)(sub)
+    from .import_cli import add_import_parser, add_quantify_parser
+    from .report import add_report_parser
+    from .weights_cli import add_weights_parser
+
+    for add in (add_weights_parser, add_import_parser, add_quantify_parser, add_report_parser):
+        add(sub)
     return parser
 
 

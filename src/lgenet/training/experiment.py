@@ -38,6 +38,8 @@ from ..data.manifest import Cohort, load_manifest
 from ..data.preprocess import Preprocessor
 from ..data.splits import assign_folds
 from ..errors import ConfigError, DataError, LgenetError, ReaderError
+from ..evaluation import evaluate_oof, format_table, plot_auc_bars, plot_roc, write_metrics
+from ..evaluation.metrics import AUCResult, auc_ci
 from ..io import read_frame
 from ..models import build_model, get_spec, rebuild_model
 from ..utils import atomic_path, atomic_write_text, seed_everything, sha256_file
@@ -230,9 +232,6 @@ def run_experiment(cfg: RunConfig, *, progress: bool = True, keep_models: str = 
     Returns:
         A :class:`RunResult` with the metrics rows and the printed summary table.
     """
-    from ..evaluation import evaluate_oof, format_table, plot_auc_bars, plot_roc, write_metrics
-    from ..evaluation.metrics import auc_ci
-
     if cfg.manifest is None:
         raise ConfigError("config parameter 'manifest' is required: pass --manifest cohort.csv")
     if keep_models not in ("best", "all"):
@@ -251,8 +250,7 @@ def run_experiment(cfg: RunConfig, *, progress: bool = True, keep_models: str = 
     out.mkdir(parents=True, exist_ok=True)
     handler = _add_file_log(out)
     try:
-        result = _run(cfg, cohort, tasks, skipped_tasks, out, progress, keep_models,
-                      evaluate_oof, format_table, plot_auc_bars, plot_roc, write_metrics, auc_ci)
+        result = _run(cfg, cohort, tasks, skipped_tasks, out, progress, keep_models)
         if report:
             _write_report(out)
         return result
@@ -261,8 +259,7 @@ def run_experiment(cfg: RunConfig, *, progress: bool = True, keep_models: str = 
         handler.close()
 
 
-def _run(cfg, cohort, tasks, skipped_tasks, out, progress, keep_models,
-         evaluate_oof, format_table, plot_auc_bars, plot_roc, write_metrics, auc_ci) -> RunResult:
+def _run(cfg, cohort, tasks, skipped_tasks, out, progress, keep_models) -> RunResult:
     t_start = time.time()
     _check_or_write_config(cfg, out)
     manifest_hash = sha256_file(cfg.manifest)
@@ -322,7 +319,7 @@ def _run(cfg, cohort, tasks, skipped_tasks, out, progress, keep_models,
                      device, precision)
             result.fits_run += 1
         if k == cfg.folds - 1 and keep_models == "best":
-            _prune_models(out, task, arch, init, cfg, best_auc, auc_ci)
+            _prune_models(out, task, arch, init, cfg, best_auc)
 
     # --------------------------------------------------------------- evaluation
     oof = []
@@ -355,12 +352,10 @@ def _run(cfg, cohort, tasks, skipped_tasks, out, progress, keep_models,
         for arch in cfg.archs:
             for init in cfg.inits:
                 rs = [r for r in oof if r["task"] == task and r["arch"] == arch and r["init"] == init]
-                y = np.array([r["y_true"] for r in rs])
-                p = np.array([r["prob"] for r in rs])
-                curves.append((model_key(arch, init), y, p,
-                               auc_ci(y, p, method=cfg.ci_method, confidence=cfg.confidence,
-                                      **({"n_boot": cfg.n_bootstrap, "random_state": cfg.seed}
-                                         if cfg.ci_method == "bootstrap" else {}))))
+                m = next(m for m in metrics if m["task"] == task and m["model"] == model_key(arch, init))
+                curves.append((m["model"], np.array([r["y_true"] for r in rs]), np.array([r["prob"] for r in rs]),
+                               AUCResult(m["auc"], m["auc_lower"], m["auc_upper"], m["auc_se"], m["n"], m["n_pos"],
+                                         m["n_neg"], m["ci_method"], m["confidence"])))  # the CI metrics.csv holds
         roc = out / f"roc_{task}.png"
         plot_roc(curves, title=f"ROC, task '{task}' (out-of-fold, {cfg.folds}-fold CV)", path=roc)
         bars = out / f"auc_{task}.png"
@@ -451,7 +446,7 @@ def _one_fit(cfg, task, arch, init, k, d, labels, folds, rows_of, tensors, param
              res.seconds, res.images_per_second)
 
 
-def _prune_models(out: Path, task: str, arch: str, init: str, cfg: RunConfig, best_auc: dict, auc_ci) -> None:
+def _prune_models(out: Path, task: str, arch: str, init: str, cfg: RunConfig, best_auc: dict) -> None:
     """Keep the fold models of the best model so far for ``task``; delete the others' model.pt."""
     rows = []
     for k in range(cfg.folds):
