@@ -262,7 +262,7 @@ def _prop_s(r: dict, k: str) -> str:
 # ----------------------------------------------------------------------------------- the grid
 def run_grid(a: argparse.Namespace, out: Path, manifest: Path, *, tasks, archs, epochs: int, image_size: int | None,
              folds: int, run_dir: Path, extra_inits: dict, progress: bool) -> dict:
-    from lgenet.training.experiment import run_experiment
+    from lgenet.pipeline import run_experiment
 
     inits = ("random",) + tuple(i for i in ("imagenet", "radimagenet") if any(i in d for d in extra_inits.values()))
     cfg = RunConfig(

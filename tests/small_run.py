@@ -15,7 +15,7 @@ import torch
 
 from lgenet.config import RunConfig
 from lgenet.data.synth import fake_identifiers, make_cohort
-from lgenet.training.experiment import run_experiment
+from lgenet.pipeline import run_experiment
 
 EXPLICIT = {
     "PatientName": "ZQXWIDGET^HORATIO{index:02d}",

@@ -176,9 +176,11 @@ def test_a_model_that_trained_on_the_patient_is_refused(run, store, monkeypatch)
 
 
 def test_a_swapped_fold_model_is_refused(run, store, monkeypatch):
-    real = oof_mod.load_fold_model
-    monkeypatch.setattr(oof_mod, "load_fold_model",
-                        lambda run_dir, task, model, fold: real(run_dir, task, model, (fold + 1) % 4))
+    from lgenet.rundir import RunDir
+
+    real = RunDir.load_fold_model
+    monkeypatch.setattr(RunDir, "load_fold_model",
+                        lambda self, task, model, fold: real(self, task, model, (fold + 1) % 4))
     with pytest.raises(OutOfFoldError, match="requested from fold model"):
         oof_cams(run.run_dir, "lge", "tiny/random", store, refresh=True)
 

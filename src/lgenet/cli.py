@@ -86,6 +86,11 @@ def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
     g.add_argument("--precision", choices=["auto", "fp32", "bf16"])
     g.add_argument("--threads", dest="num_threads", type=int, help="torch CPU threads")
     g.add_argument("--ci-method", choices=["delong", "bootstrap"])
+    g.add_argument("--executor", choices=["local", "process"], default="local",
+                   help="who runs the fits: one after another in this process (local, default) or --workers at a "
+                        "time in worker processes (process)")
+    g.add_argument("--workers", type=int, default=1,
+                   help="fits at a time with --executor process (default 1)")
     g.add_argument("--keep-models", choices=["best", "all"], default="best",
                    help="keep the fold models of each task's best model only (default) or of all models")
     g.add_argument("--no-report", dest="report", action="store_false",
@@ -143,13 +148,17 @@ def _print_result(res) -> None:
     print(f"fits run: {res.fits_run}, resumed (already done): {res.fits_skipped}")
 
 
+def _exec_args(a: argparse.Namespace) -> dict:
+    return dict(executor=a.executor, workers=a.workers)
+
+
 def cmd_run(a: argparse.Namespace) -> int:
-    from .training.experiment import run_experiment
+    from .pipeline import run_experiment
 
     cfg = _config_from_args(a)
     if cfg.manifest is None:
         raise ConfigError("lgenet run needs --manifest cohort.csv (or 'manifest:' in --config)")
-    res = run_experiment(cfg, progress=not a.quiet, keep_models=a.keep_models, report=a.report)
+    res = run_experiment(cfg, progress=not a.quiet, keep_models=a.keep_models, report=a.report, **_exec_args(a))
     _print_result(res)
     return 0
 
@@ -159,7 +168,7 @@ DEMO_DEFAULTS = dict(archs=("resnet50", "inception_v3"), inits=("random",), imag
 
 def cmd_demo(a: argparse.Namespace) -> int:
     from .data.synth import make_cohort
-    from .training.experiment import run_experiment
+    from .pipeline import run_experiment
 
     root = Path(a.dir)
     cohort_dir = root / "cohort"
@@ -172,7 +181,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
         print(f"synthetic cohort ({a.n_patients} patients) written to {cohort_dir}")
     a.manifest, a.out = str(manifest), str(root / "run")
     cfg = _config_from_args(a, **DEMO_DEFAULTS)
-    res = run_experiment(cfg, progress=not a.quiet, keep_models=a.keep_models, report=a.report)
+    res = run_experiment(cfg, progress=not a.quiet, keep_models=a.keep_models, report=a.report, **_exec_args(a))
     _print_result(res)
     print(f"demo finished in {time.time() - t0:.0f} s. Apply the models to new images with:\n"
           f"  lgenet predict --run {res.out_dir} --task lge {cohort_dir / 'dicom' / 'SYN001'}")

@@ -19,13 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from .config import RunConfig
 from .data.preprocess import Preprocessor
-from .errors import ConfigError, LgenetError
+from .errors import LgenetError
 from .io import read_frame
-from .training.experiment import load_fold_model
+from .rundir import RunDir
 from .training.trainer import predict_proba
 from .utils import atomic_write_text
 
@@ -43,31 +42,16 @@ class Prediction:
 
 
 def load_run_config(run_dir: str | Path) -> RunConfig:
-    p = Path(run_dir) / "config.yaml"
-    if not p.is_file():
-        raise ConfigError(f"{run_dir} is not an lgenet run directory (no config.yaml); pass the --out of `lgenet run`")
-    return RunConfig.from_dict(yaml.safe_load(p.read_text()), source=str(p))
+    return RunDir(run_dir).load_config()
 
 
 def choose_model(run_dir: str | Path, task: str, model: str | None = None) -> str:
     """The model ('arch/init') to use: the named one, or the task's best by out-of-fold AUC."""
-    mpath = Path(run_dir) / "metrics.json"
-    if not mpath.is_file():
-        raise ConfigError(f"{run_dir} has no metrics.json: the run has not finished; rerun `lgenet run` to complete it")
-    rows = [r for r in json.loads(mpath.read_text())["metrics"] if r["task"] == task]
-    if not rows:
-        tasks = sorted({r["task"] for r in json.loads(mpath.read_text())["metrics"]})
-        raise ConfigError(f"task {task!r} was not trained in {run_dir}; trained tasks: {tasks}")
-    names = [r["model"] for r in rows]
-    if model is not None:
-        if model not in names:
-            raise ConfigError(f"model {model!r} is not in run {run_dir} for task {task!r}; choose one of {names}")
-        return model
-    return next(r["model"] for r in rows if r.get("best"))
+    return RunDir(run_dir).choose_model(task, model)
 
 
 def load_fold_models(run_dir: str | Path, task: str, model: str, folds: int) -> list[torch.nn.Module]:
-    return [load_fold_model(run_dir, task, model, k) for k in range(folds)]
+    return RunDir(run_dir).load_fold_models(task, model, folds)
 
 
 def _check_inputs(paths: list[str | Path]) -> list[Path]:

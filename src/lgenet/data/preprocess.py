@@ -47,6 +47,9 @@ class Preprocessor:
     size: int
     percentiles: tuple[float, float] = (1.0, 99.0)
 
+    #: bumped whenever the output for the same frame and settings changes (invalidates cached inputs)
+    VERSION = 1
+
     def _pad(self, shape: tuple[int, int]) -> tuple[int, int, int, int]:
         h, w = shape
         side = max(h, w)

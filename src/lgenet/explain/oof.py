@@ -20,8 +20,6 @@ method, layer, target, threshold, input size); otherwise it is recomputed.
 """
 from __future__ import annotations
 
-import csv
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -32,7 +30,7 @@ import torch
 
 from ..config import RunConfig
 from ..errors import DataError, LgenetError
-from ..training.experiment import fit_dir, load_fold_model
+from ..rundir import RunDir, parse_model_key
 from ..utils import atomic_path
 from .cam import CamResult, check_method, compute_cams
 from .frames import FrameStore, safe_name
@@ -46,7 +44,6 @@ __all__ = [
     "fit_spec",
     "read_folds",
     "fold_test_patients",
-    "load_fold_model",
     "cam_dir",
     "write_overlays",
     "CACHE_VERSION",
@@ -114,38 +111,20 @@ class OofCams:
 # ----------------------------------------------------------------------------------- run files
 def read_folds(run_dir: str | Path, task: str) -> dict[str, int]:
     """``{patient_id: test fold}`` of ``task`` from the run's ``folds_<task>.csv``."""
-    p = Path(run_dir) / f"folds_{task}.csv"
-    if not p.is_file():
-        raise DataError(f"{p} is missing: the run directory has no fold assignment for task {task!r}")
-    with open(p, newline="") as fh:
-        return {r["patient_id"]: int(r["fold"]) for r in csv.DictReader(fh)}
+    return RunDir(run_dir).read_folds(task)
 
 
 def fold_test_patients(run_dir: str | Path, task: str, model: str, fold: int) -> set[str]:
     """The patients fold model ``fold`` was *tested* on, from that fit's own predictions.csv."""
-    arch, init = model.split("/")
-    p = fit_dir(Path(run_dir), task, arch, init, fold) / "predictions.csv"
-    if not p.is_file():
-        raise DataError(f"{p} is missing: fit {task} {model} fold {fold} has not finished")
-    with open(p, newline="") as fh:
-        return {r["patient_id"] for r in csv.DictReader(fh)}
+    return RunDir(run_dir).fold_test_patients(task, model, fold)
 
 
 def _read_oof(run_dir: Path, task: str, model: str) -> dict[str, float]:
-    p = run_dir / "oof_predictions.csv"
-    if not p.is_file():
-        raise DataError(f"{p} is missing: the run has not finished")
-    out: dict[str, float] = {}
-    with open(p, newline="") as fh:
-        for r in csv.DictReader(fh):
-            if r["task"] == task and r["model"] == model:
-                out[r["patient_id"]] = float(r["prob"])
-    return out
+    return {r["patient_id"]: float(r["prob"]) for r in RunDir(run_dir).read_oof(task, model)}
 
 
 def cam_dir(run_dir: str | Path, task: str, model: str) -> Path:
-    arch, init = model.split("/")
-    return Path(run_dir) / "cams" / task / f"{arch}__{init}"
+    return Path(run_dir) / "cams" / task / parse_model_key(model).slug
 
 
 def _method_slug(method: str) -> str:
@@ -153,26 +132,15 @@ def _method_slug(method: str) -> str:
 
 
 def _fingerprint(run_dir: Path, task: str, model: str, folds: int, **extra) -> dict:
-    arch, init = model.split("/")
-    fits = {}
-    for k in range(folds):
-        d = fit_dir(run_dir, task, arch, init, k)
-        h = hashlib.sha256((d / "fit.json").read_bytes()).hexdigest()[:16] if (d / "fit.json").is_file() else None
-        size = (d / "model.pt").stat().st_size if (d / "model.pt").is_file() else None
-        fits[str(k)] = [h, size]
-    run_json = run_dir / "run.json"
-    manifest = json.loads(run_json.read_text()).get("manifest_sha256") if run_json.is_file() else None
-    return {"version": CACHE_VERSION, "task": task, "model": model, "fits": fits, "manifest_sha256": manifest, **extra}
+    rd = RunDir(run_dir)
+    return {"version": CACHE_VERSION, "task": task, "model": model, "fits": rd.fits_fingerprint(task, model, folds),
+            "manifest_sha256": rd.manifest_sha256(), **extra}
 
 
 # ----------------------------------------------------------------------------------- main entry
 def fit_spec(run_dir: str | Path, task: str, model: str, fold: int = 0) -> dict:
     """The fold model's :class:`~lgenet.models.ModelSpec` as a dict, from its fit.json (no weights loaded)."""
-    arch, init = model.split("/")
-    p = fit_dir(Path(run_dir), task, arch, init, fold) / "fit.json"
-    if not p.is_file():
-        raise DataError(f"{p} is missing: fit {task} {model} fold {fold} has not finished")
-    return json.loads(p.read_text())["model_spec"]
+    return RunDir(run_dir).fit_spec(task, model, fold)
 
 
 def full_layer_name(spec: dict, target_layer: str | None) -> str:
@@ -273,7 +241,7 @@ def oof_cams_multi(
                 f"its training set); their CAMs must come from their own test fold's model. folds_{task}.csv and the "
                 "fits disagree: rerun the report after checking the run directory"
             )
-        net = load_fold_model(run_dir, task, model, k)
+        net = RunDir(run_dir).load_fold_model(task, model, k)
         x = store.inputs([rows[j] for j in idx], size)
         for m in todo:
             res = _cams_for_fold(net, k, pids, x, method=m, target_layer=layer, target=target,

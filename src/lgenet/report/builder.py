@@ -16,7 +16,6 @@ manifest appears by file name and SHA-256, and figures carry no metadata.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 import time
@@ -36,6 +35,7 @@ from ..explain.cam import CAM_METHODS, METHOD_LABELS, check_method
 from ..explain.frames import FrameStore
 from ..explain.gallery import CATEGORIES, CATEGORY_TITLES, plot_gallery, select_cases
 from ..explain.oof import OofCams, oof_cams_multi, write_overlays
+from ..rundir import RunDir
 from ..explain.sanity import HEART_LABELS, MAX_RHO, SanityResult, cam_sanity_multi, plot_sanity
 from ..utils import atomic_write_text, sha256_file
 from . import html as H
@@ -428,17 +428,17 @@ def write_report(run_dir: str | Path, options: ReportOptions | None = None, **ov
     check_method(opts.cam_method)
     if opts.n_examples < 1:
         raise ConfigError(f"n_examples must be >= 1, got {opts.n_examples}")
-    from ..predict import choose_model, load_run_config
-
-    run = Path(run_dir)
-    cfg = load_run_config(run)
+    rd = RunDir(run_dir)
+    run = rd.path
+    cfg = rd.load_config()
     if not (run / "metrics.json").is_file() or not (run / "oof_predictions.csv").is_file():
         raise ConfigError(f"{run} has no metrics.json / oof_predictions.csv: the run has not finished; "
                           "rerun `lgenet run` with the same settings to complete it")
     t0 = time.time()
     metrics = read_metrics(run / "metrics.json")
     oof = _read_oof(run)
-    run_json = json.loads((run / "run.json").read_text()) if (run / "run.json").is_file() else {}
+    run_json = rd.run_json()
+    run_json.setdefault("manifest_sha256", rd.manifest_sha256())
     figdir = run / "figures"
     figdir.mkdir(exist_ok=True)
     thr = cfg.lge_threshold
@@ -453,7 +453,7 @@ def write_report(run_dir: str | Path, options: ReportOptions | None = None, **ov
     store = FrameStore(cohort, cfg) if cohort is not None else None
     if opts.cams and cohort is not None:
         for task in tasks:
-            model = choose_model(run, task)
+            model = rd.choose_model(task)
             try:
                 tcs.append(_task_cams(run, task, model, cohort, store, cfg, opts, figdir))
             except ConfigError:

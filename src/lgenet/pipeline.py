@@ -1,0 +1,355 @@
+"""Orchestration: ``run_experiment(cfg)`` -- validate, open the run directory, run the jobs, evaluate, report.
+
+This layer sits above :mod:`lgenet.training` (jobs, executors, planning, evaluation) and
+:mod:`lgenet.report`; neither imports it. The order of work is what makes a run safe to kill:
+
+1. **Validate everything before the first byte is written** (:func:`prepare_run`): the config, the
+   manifest, every image (readable, a real frame, no pixels shared between patients), the folds of
+   every task, every backbone and weights file, the device. A failed validation leaves no trace, so
+   the fix the error suggests can be run in the same ``--out``.
+2. **Open the run directory** under a lock: remove temp files a killed process left; compare the
+   saved settings, inputs (manifest and image hashes) and compute settings (device, precision,
+   threads per fit) with this run's. A directory that already holds a finished fit is resumed only
+   when all of them match; one that holds none is restarted with the new settings.
+3. **Run the jobs** with the chosen executor; every fit is written atomically and skipped when done.
+4. **Evaluate** all models together, write run.json, then the report.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+import numpy as np
+
+from . import __version__
+from .config import RunConfig
+from .data.inputs import check_distinct_inputs, diff_inputs, inputs_record, read_frames
+from .data.manifest import Cohort, load_manifest
+from .data.splits import assign_folds
+from .errors import ConfigError, DataError
+from .rundir import RunDir, ensure_writable_dir, parse_model_key
+from .utils import atomic_write_text, sha256_file
+
+__all__ = ["run_experiment", "prepare_run", "PreparedRun", "RunResult", "RESUME_FREE"]
+
+log = logging.getLogger("lgenet")
+
+#: config fields that may change between a run and its resumption without changing results;
+#: the compute settings (device, precision, threads per fit) are checked per fit instead
+RESUME_FREE = {"out", "num_threads", "device", "manifest"}
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    metrics: list[dict] = field(default_factory=list)
+    table: str = ""
+    figures: list[Path] = field(default_factory=list)
+    fits_run: int = 0
+    fits_skipped: int = 0
+
+
+@dataclass
+class PreparedRun:
+    """A validated run, ready to write: nothing of it is on disk yet."""
+
+    cfg: RunConfig
+    cohort: Cohort
+    tasks: list[str]
+    skipped_tasks: list[str]
+    models: list[str]
+    frames: list[np.ndarray]
+    inputs: dict
+    folds: dict[str, tuple[dict[str, int], dict[str, int]]]
+    device: str
+    precision: str
+    threads: int
+
+
+# ----------------------------------------------------------------------------------- 1. validation
+def _threads_per_fit(cfg: RunConfig, executor: str, workers: int, device: str) -> int:
+    import torch
+
+    if cfg.num_threads:
+        return int(cfg.num_threads)
+    if executor == "local" or workers <= 1:
+        return int(torch.get_num_threads())
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def prepare_run(cfg: RunConfig, *, progress: bool = True, executor: str = "local", workers: int = 1) -> PreparedRun:
+    """Validate the whole run (see the module docstring); raise a clear error or return the plan."""
+    from .models import get_spec
+    from .training.experiment import grid_models
+    from .training.jobs import initial_weights
+    from .training.trainer import resolve_device, resolve_precision
+
+    if cfg.manifest is None:
+        raise ConfigError("config parameter 'manifest' is required: pass --manifest cohort.csv")
+    for arch in cfg.archs:
+        get_spec(arch)
+    ensure_writable_dir(cfg.out)
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    cohort = load_manifest(cfg.manifest, tasks=None, lge_threshold=cfg.lge_threshold)
+    tasks = [t for t in cfg.tasks if t in cohort.available_tasks]
+    skipped = [t for t in cfg.tasks if t not in cohort.available_tasks]
+    if not tasks:
+        raise DataError(
+            f"manifest {cfg.manifest} has labels for none of the requested tasks {list(cfg.tasks)}: "
+            "fill 'lge_percent' (task lge) and/or 'event' (task event)"
+        )
+    folds = {}
+    for task in tasks:
+        labels = cohort.labels(task)
+        pids = sorted(labels)
+        folds[task] = (assign_folds(pids, [labels[p] for p in pids], n_splits=cfg.folds, random_state=cfg.seed,
+                                    task=task), labels)
+    models = grid_models(cfg)
+    for m in models:  # backbone sizes and weights files: loaded now (and cached for the local executor)
+        k = parse_model_key(m)
+        size = cfg.image_size or get_spec(k.arch).input_size
+        initial_weights(k.arch, k.init, cfg.weights_file(k.arch, k.init), size, cfg.head, cfg.dense_units, cfg.dropout)
+    frames, _ = read_frames(cohort, slice=cfg.slice, nifti_slice_axis=cfg.nifti_slice_axis,
+                            nifti_basal_end=cfg.nifti_basal_end, progress=progress)
+    check_distinct_inputs(cohort, frames)
+    record = inputs_record(cohort, frames, sha256_file(cfg.manifest))
+    return PreparedRun(cfg=cfg, cohort=cohort, tasks=tasks, skipped_tasks=skipped, models=models, frames=frames,
+                       inputs=record, folds=folds, device=str(device), precision=precision,
+                       threads=_threads_per_fit(cfg, executor, workers, str(device)))
+
+
+# ----------------------------------------------------------------------------------- 2. run directory
+def _compute(prep: PreparedRun) -> dict:
+    from .training.jobs import compute_signature
+
+    return compute_signature(prep.device, prep.precision, prep.threads)
+
+
+def _same_compute(old: dict, new: dict) -> bool:
+    keys = ("device", "precision", "torch") + (("threads",) if new.get("device") == "cpu" else ())
+    return all(old.get(k) == new.get(k) for k in keys)
+
+
+def _reset(rd: RunDir) -> None:
+    """Forget an unfinished start (no finished fit): fold files, inputs record, cache, partial fits."""
+    for p in list(rd.path.glob("folds_*.csv")) + [rd.inputs_path]:
+        if p.exists():
+            p.unlink()
+    for d in (rd.cache_dir, rd.path / "fits"):
+        if d.exists():
+            shutil.rmtree(d)
+
+
+def _open_run_dir(rd: RunDir, prep: PreparedRun) -> int:
+    """Check a resumed directory against this run (or restart an unfinished one); returns finished fits."""
+    rd.clean_temp_files()
+    finished = rd.finished_fits()
+    old_cfg = rd.saved_config_dict()
+    reasons = []
+    if old_cfg is not None:
+        new = prep.cfg.to_dict()
+        diff = sorted(k for k in set(old_cfg) | set(new) if k not in RESUME_FREE and old_cfg.get(k) != new.get(k))
+        if diff:
+            reasons.append("started with different settings (" + ", ".join(
+                f"{k}: {old_cfg.get(k)!r} -> {new.get(k)!r}" for k in diff[:6]) + ")")
+    old_inputs = rd.read_inputs()
+    if old_inputs is not None:
+        d = diff_inputs(old_inputs, prep.inputs)
+        if d:
+            reasons.append("started on other inputs: " + "; ".join(d))
+    elif finished and rd.manifest_sha256() not in (None, prep.inputs["manifest_sha256"]):
+        reasons.append("started on other inputs: the manifest's content (SHA-256) differs")
+    if reasons and finished:
+        raise ConfigError(
+            f"run directory {rd.path} was {' and '.join(reasons)}. It holds {len(finished)} finished fit(s); resuming "
+            "would mix results. Use the same settings and inputs to resume, or a new --out for a new run"
+        )
+    if reasons:
+        log.info("run directory %s holds no finished fit; starting it again (%s)", rd.path, "; ".join(reasons))
+        _reset(rd)
+    now = _compute(prep)
+    for f in finished:
+        try:
+            old = json.loads(f.read_text()).get("compute")
+        except (OSError, ValueError):
+            continue
+        if old and not _same_compute(old, now):
+            raise ConfigError(
+                f"run directory {rd.path}: finished fits were computed with {_describe(old)}; this run would use "
+                f"{_describe(now)}. Their numbers differ in the last digits, so the run would mix them. Resume with "
+                f"the same settings (e.g. --threads {old.get('threads')} --device {old.get('device')} --precision "
+                f"{old.get('precision')}, on torch {old.get('torch')}), or use a new --out"
+            )
+    return len(finished)
+
+
+def _describe(c: dict) -> str:
+    s = f"device {c.get('device')}, precision {c.get('precision')}, torch {c.get('torch')}"
+    return s + (f", {c.get('threads')} thread(s) per fit" if c.get("device") == "cpu" else "")
+
+
+def _write_start(rd: RunDir, prep: PreparedRun) -> None:
+    """config.yaml, inputs.json, folds_<task>.csv and the preprocessed inputs, before the first fit."""
+    import torch
+
+    from .data.preprocess import Preprocessor
+    from .models import get_spec
+    from .training.jobs import inputs_cache_matches, write_inputs_cache
+
+    cfg = prep.cfg
+    rd.write_config(cfg)
+    atomic_write_text(rd.inputs_path, json.dumps(prep.inputs, indent=1))
+    for task in prep.tasks:
+        folds, labels = prep.folds[task]
+        rd.write_folds(task, folds, labels)
+    sizes = sorted({cfg.image_size or get_spec(parse_model_key(m).arch).input_size for m in prep.models})
+    pids = [r.patient_id for r in prep.cohort.records]
+    frames_key = json.dumps([r["frame_sha256"] for r in prep.inputs["rows"]])
+    for size in sizes:
+        pre = Preprocessor(size, tuple(cfg.intensity_percentiles))
+        fp = json.dumps({"size": size, "percentiles": list(cfg.intensity_percentiles), "frames": frames_key,
+                         "preprocess": Preprocessor.VERSION})
+        path = rd.inputs_cache(size)
+        if not inputs_cache_matches(path, fp):
+            write_inputs_cache(path, torch.stack([pre(f) for f in prep.frames]), pids, fp)
+
+
+def _environment(prep: PreparedRun) -> dict:
+    import sklearn
+    import timm
+    import torch
+
+    dev = prep.device
+    return {
+        "lgenet": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "timm": timm.__version__,
+        "scikit_learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "device": dev,
+        "device_name": torch.cuda.get_device_name(dev) if dev.startswith("cuda") else platform.processor() or "cpu",
+        "precision": prep.precision,
+        "torch_threads_per_fit": prep.threads,
+    }
+
+
+def _add_file_log(rd: RunDir) -> logging.Handler:
+    handler = logging.FileHandler(rd.log_path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z"))
+    log.addHandler(handler)
+    if log.level == logging.NOTSET or log.level > logging.INFO:
+        log.setLevel(logging.INFO)
+    return handler
+
+
+# ----------------------------------------------------------------------------------- main entry
+def run_experiment(cfg: RunConfig, *, progress: bool = True, keep_models: str = "best", report: bool = True,
+                   executor: str = "local", workers: int = 1) -> RunResult:
+    """Run the configured grid with cross-validation, resume finished fits, evaluate, plot and report.
+
+    Args:
+        cfg: the run's configuration (``cfg.manifest`` and ``cfg.out`` are required).
+        progress: progress bars.
+        keep_models: ``best`` keeps the fold models of each task's best model (for ``lgenet predict``);
+            ``all`` keeps every fold model.
+        report: write report.html and figure1 at the end (``lgenet report RUN_DIR`` does it later).
+        executor: ``local`` (one fit after another) or ``process`` (``workers`` fits at a time).
+        workers: concurrent fits for the ``process`` executor.
+
+    Returns:
+        A :class:`RunResult` with the metrics rows and the printed summary table.
+    """
+    from .training.executors import EXECUTORS, make_executor
+
+    if keep_models not in ("best", "all"):
+        raise ConfigError(f"keep_models must be 'best' or 'all', got {keep_models!r}")
+    if executor not in EXECUTORS:
+        raise ConfigError(f"executor must be one of {list(EXECUTORS)}, got {executor!r}")
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+    prep = prepare_run(cfg, progress=progress, executor=executor, workers=workers)
+    ex = make_executor(executor, workers=workers, threads=prep.threads, progress=progress)
+    rd = RunDir(cfg.out)
+    with rd.lock():
+        _open_run_dir(rd, prep)
+        handler = _add_file_log(rd)
+        try:
+            _write_start(rd, prep)
+            result = _run(rd, prep, ex, progress, keep_models)
+            if report:
+                _write_report(rd.path)
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+    return result
+
+
+def _run(rd: RunDir, prep: PreparedRun, ex, progress: bool, keep_models: str) -> RunResult:
+    from tqdm.auto import tqdm
+
+    from .training.experiment import ModelPruner, evaluate_grid, plan_jobs
+
+    cfg = prep.cfg
+    t_start = time.time()
+    for t in prep.skipped_tasks:
+        log.info("task %s skipped: the manifest has no labels for it", t)
+    log.info("lgenet %s: %d manifest rows, %d patients, tasks %s, models %s, device %s (%s), %d thread(s) per fit, "
+             "executor %s", __version__, len(prep.cohort.records), len(prep.cohort.patient_ids), prep.tasks,
+             prep.models, prep.device, prep.precision, prep.threads, ex.name)
+    jobs = plan_jobs(cfg, rd.path, prep.tasks, models=prep.models, device=prep.device, precision=prep.precision,
+                     threads=prep.threads)
+    n_done = sum(j.done() for j in jobs)
+    if n_done:
+        msg = f"resuming {rd.path}: {n_done} of {len(jobs)} fits already done, {len(jobs) - n_done} to run"
+        log.info(msg)
+        if progress:
+            print(msg)
+    result = RunResult(out_dir=rd.path)
+    pruner = ModelPruner(rd, jobs, cfg.folds) if keep_models == "best" else None
+    grid = tqdm(total=len(jobs), initial=n_done, desc="grid", unit="fit", disable=not progress)
+
+    def on_done(outcome) -> None:
+        if outcome.skipped:
+            result.fits_skipped += 1
+        else:
+            result.fits_run += 1
+            grid.update(1)
+            grid.set_postfix_str(outcome.job.name)
+        if pruner is not None:
+            pruner.done(outcome)
+
+    try:
+        ex.run(jobs, on_done)
+    finally:
+        grid.close()
+    ev = evaluate_grid(rd, cfg, prep.tasks, prep.models)
+    atomic_write_text(rd.run_json_path, json.dumps({
+        "manifest": Path(cfg.manifest).name, "manifest_sha256": prep.inputs["manifest_sha256"],
+        "n_rows": len(prep.cohort.records), "tasks": prep.tasks, "tasks_skipped": prep.skipped_tasks,
+        "fits_run": result.fits_run, "fits_skipped": result.fits_skipped, "executor": ex.name,
+        "seconds": round(time.time() - t_start, 1), "environment": _environment(prep),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }, indent=2))
+    log.info("summary:\n%s", ev.table)
+    result.metrics, result.table, result.figures = ev.metrics, ev.table, ev.figures
+    return result
+
+
+def _write_report(out: Path) -> None:
+    """The study report. The metrics are already saved, so a failure here is logged as an error, with
+    its traceback, and the run still succeeds."""
+    try:
+        from .report import write_report
+
+        write_report(out)
+    except Exception:  # noqa: BLE001 - the finished metrics must not be lost to a figure or CAM problem
+        log.exception("the report could not be written; the run's metrics are saved. "
+                      "Retry with `lgenet report %s` after fixing the problem", out)

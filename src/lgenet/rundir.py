@@ -1,0 +1,439 @@
+"""The run directory: one module owns its layout, its records and its fold models.
+
+Everything that ``lgenet run`` writes, and everything that ``predict``, ``explain`` and ``report``
+read back, goes through :class:`RunDir`. Layout::
+
+    config.yaml            the resolved RunConfig (a resume must match it)
+    inputs.json            written when the run starts: manifest SHA-256 and a content hash of every
+                           image (a resume whose inputs differ is refused)
+    run.json               environment, timings, fit counts (written when the run finishes)
+    run.log                the log (study-local patient ids only)
+    .lock                  held while a driver works on the directory (one driver at a time)
+    cache/inputs_<S>.safetensors   the preprocessed cohort at S px, read by every fit job
+    folds_<task>.csv       patient_id, fold, label: one assignment per task, shared by every model
+    fits/<task>/<model slug>/fold<k>/
+        fit.json           written last: marks the fit done (seed, losses, compute, timing)
+        predictions.csv    the fold's held-out patients
+        model.pt           the fold model (kept for each task's best model; --keep-models all)
+    oof_predictions.csv    task, arch, init, model, patient_id, fold, y_true, prob
+    metrics.csv / metrics.json, roc_<task>.png, auc_<task>.png, report.html, figures/, cams/
+
+A *model key* names one model of the grid: ``arch/init`` for the seed protocol's classifier
+(``resnet50/radimagenet``), ``family:arch/init`` for the other families. Its folder name (*slug*)
+replaces ``/`` by ``__`` and ``:`` by ``--``.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import errno
+import io
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import yaml
+
+from .config import RunConfig
+from .errors import ConfigError, DataError, LgenetError
+from .utils import atomic_path, atomic_write_text
+
+__all__ = ["RunDir", "ModelKey", "model_key", "parse_model_key", "PREDICTION_FIELDS", "OOF_FIELDS", "RunBusyError"]
+
+log = logging.getLogger("lgenet")
+
+PREDICTION_FIELDS = ["patient_id", "fold", "y_true", "prob"]
+OOF_FIELDS = ["task", "arch", "init", "model", "patient_id", "fold", "y_true", "prob"]
+SEED_FAMILY = "classifier"
+
+
+class RunBusyError(LgenetError):
+    """Another lgenet process holds the run directory."""
+
+
+@dataclass(frozen=True)
+class ModelKey:
+    """One model of the grid: a family (``classifier`` = the seed protocol), a backbone and an init."""
+
+    arch: str
+    init: str
+    family: str = SEED_FAMILY
+
+    def __str__(self) -> str:
+        base = f"{self.arch}/{self.init}"
+        return base if self.family == SEED_FAMILY else f"{self.family}:{base}"
+
+    @property
+    def slug(self) -> str:
+        return str(self).replace("/", "__").replace(":", "--")
+
+
+def model_key(arch: str, init: str, family: str = SEED_FAMILY) -> str:
+    """``'arch/init'`` (seed classifier) or ``'family:arch/init'``."""
+    return str(ModelKey(arch, init, family))
+
+
+def parse_model_key(key: str | ModelKey) -> ModelKey:
+    if isinstance(key, ModelKey):
+        return key
+    family, _, rest = str(key).rpartition(":")
+    arch, sep, init = rest.partition("/")
+    if not sep or not arch or not init:
+        raise ConfigError(f"model {key!r} is not of the form ARCH/INIT (e.g. resnet50/random) or FAMILY:ARCH/INIT")
+    return ModelKey(arch, init, family or SEED_FAMILY)
+
+
+def _short_reason(exc: BaseException) -> str:
+    """A one-line reason from a library exception, without advice we must never pass on
+    (PyTorch suggests ``weights_only=False``, i.e. unpickling an untrusted file)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    for cut in ("Re-running", "weights_only", "(1) In PyTorch"):
+        if cut in text:
+            text = text[: text.index(cut)].rstrip(" .;:")
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
+
+
+class RunDir:
+    """Paths, records and fold models of one run directory (see the module docstring)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def inputs_path(self) -> Path:
+        return self.path / "inputs.json"
+
+    @property
+    def run_json_path(self) -> Path:
+        return self.path / "run.json"
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / "run.log"
+
+    @property
+    def oof_path(self) -> Path:
+        return self.path / "oof_predictions.csv"
+
+    @property
+    def metrics_json_path(self) -> Path:
+        return self.path / "metrics.json"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.path / "cache"
+
+    def inputs_cache(self, size: int) -> Path:
+        return self.cache_dir / f"inputs_{int(size)}.safetensors"
+
+    def folds_path(self, task: str) -> Path:
+        return self.path / f"folds_{task}.csv"
+
+    def fit_dir(self, task: str, model: str | ModelKey, fold: int) -> Path:
+        return self.path / "fits" / task / parse_model_key(model).slug / f"fold{int(fold)}"
+
+    def model_path(self, task: str, model: str | ModelKey, fold: int) -> Path:
+        return self.fit_dir(task, model, fold) / "model.pt"
+
+    # ------------------------------------------------------------------ config
+    def is_run(self) -> bool:
+        return self.config_path.is_file()
+
+    def load_config(self) -> RunConfig:
+        p = self.config_path
+        if not p.is_file():
+            raise ConfigError(f"{self.path} is not an lgenet run directory (no config.yaml); pass the --out of `lgenet run`")
+        try:
+            data = yaml.safe_load(p.read_text())
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{p} is unreadable ({_short_reason(exc)}); the run directory is damaged") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p} does not hold an lgenet configuration; the run directory is damaged")
+        return RunConfig.from_dict(data, source=str(p))
+
+    def saved_config_dict(self) -> dict | None:
+        if not self.config_path.is_file():
+            return None
+        try:
+            data = yaml.safe_load(self.config_path.read_text())
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def write_config(self, cfg: RunConfig) -> None:
+        atomic_write_text(self.config_path, cfg.to_yaml())
+
+    def run_json(self) -> dict:
+        try:
+            return json.loads(self.run_json_path.read_text()) if self.run_json_path.is_file() else {}
+        except (OSError, ValueError):
+            return {}
+
+    def read_inputs(self) -> dict | None:
+        if not self.inputs_path.is_file():
+            return None
+        try:
+            return json.loads(self.inputs_path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def manifest_sha256(self) -> str | None:
+        """The manifest hash the run started with (inputs.json; run.json of older runs)."""
+        rec = self.read_inputs() or {}
+        return rec.get("manifest_sha256") or self.run_json().get("manifest_sha256")
+
+    # ------------------------------------------------------------------ locking and clean-up
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the directory for one driver; a second ``lgenet run`` on it is refused at once."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path / ".lock", "a+")
+        try:
+            try:
+                import fcntl
+
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except ImportError:  # pragma: no cover - Windows: no advisory locks, no protection
+                pass
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise RunBusyError(
+                        f"run directory {self.path} is in use by another lgenet process; wait for it to finish "
+                        "(or stop it) before running again"
+                    ) from None
+                raise
+            yield
+        finally:
+            fh.close()
+
+    def clean_temp_files(self) -> list[Path]:
+        """Remove temp files that a killed process left (``.<name>.<random>.tmp<suffix>``)."""
+        removed = []
+        if not self.path.is_dir():
+            return removed
+        for p in self.path.rglob(".*.tmp*"):
+            if p.is_file() and ".tmp" in p.name:
+                try:
+                    p.unlink()
+                    removed.append(p)
+                except OSError:  # pragma: no cover - raced with another clean-up
+                    pass
+        if removed:
+            log.info("removed %d temporary file(s) left by an interrupted process", len(removed))
+        return removed
+
+    # ------------------------------------------------------------------ folds
+    def read_folds(self, task: str) -> dict[str, int]:
+        """``{patient_id: test fold}`` of ``task``."""
+        return {p: f for p, (f, _) in self._read_folds_file(task).items()}
+
+    def read_fold_labels(self, task: str) -> dict[str, int]:
+        return {p: y for p, (_, y) in self._read_folds_file(task).items()}
+
+    def _read_folds_file(self, task: str) -> dict[str, tuple[int, int]]:
+        p = self.folds_path(task)
+        if not p.is_file():
+            raise DataError(f"{p} is missing: the run directory has no fold assignment for task {task!r}")
+        try:
+            with open(p, newline="") as fh:
+                return {r["patient_id"]: (int(r["fold"]), int(r["label"])) for r in csv.DictReader(fh)}
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise DataError(f"{p} is damaged ({_short_reason(exc)}); use a new --out") from None
+
+    def write_folds(self, task: str, folds: dict[str, int], labels: dict[str, int]) -> None:
+        """Save the assignment; an existing, different one is an error (the cohort changed)."""
+        path = self.folds_path(task)
+        if path.exists():
+            old = self._read_folds_file(task)
+            if old != {p: (folds[p], labels[p]) for p in folds}:
+                raise DataError(
+                    f"{path} holds a different fold assignment (the manifest's patients or labels changed since this "
+                    "run started). Use a new --out for the changed cohort"
+                )
+            return
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["patient_id", "fold", "label"])
+        for pid in sorted(folds):
+            w.writerow([pid, folds[pid], labels[pid]])
+        atomic_write_text(path, buf.getvalue())
+
+    # ------------------------------------------------------------------ fits
+    def fit_done(self, task: str, model: str | ModelKey, fold: int) -> bool:
+        return (self.fit_dir(task, model, fold) / "fit.json").is_file()
+
+    def finished_fits(self) -> list[Path]:
+        root = self.path / "fits"
+        return sorted(root.glob("*/*/fold*/fit.json")) if root.is_dir() else []
+
+    def fit_info(self, task: str, model: str | ModelKey, fold: int) -> dict:
+        p = self.fit_dir(task, model, fold) / "fit.json"
+        if not p.is_file():
+            raise DataError(f"{p} is missing: fit {task} {model} fold {fold} has not finished")
+        try:
+            return json.loads(p.read_text())
+        except (OSError, ValueError) as exc:
+            raise DataError(
+                f"{p} is damaged ({_short_reason(exc)}); delete its folder {p.parent} and rerun `lgenet run` with the "
+                "same settings to refit it"
+            ) from None
+
+    def fit_spec(self, task: str, model: str | ModelKey, fold: int = 0) -> dict:
+        """The fold model's spec (``ModelSpec.to_dict()``) from fit.json, without loading weights."""
+        return self.fit_info(task, model, fold)["model_spec"]
+
+    def read_predictions(self, task: str, model: str | ModelKey, fold: int) -> list[dict]:
+        p = self.fit_dir(task, model, fold) / "predictions.csv"
+        if not p.is_file():
+            raise DataError(f"{p} is missing: fit {task} {model} fold {fold} has not finished")
+        try:
+            with open(p, newline="") as fh:
+                return [{"patient_id": r["patient_id"], "fold": int(r["fold"]), "y_true": int(r["y_true"]),
+                         "prob": float(r["prob"])} for r in csv.DictReader(fh)]
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise DataError(
+                f"{p} is damaged ({_short_reason(exc)}); delete its folder {p.parent} and rerun `lgenet run` with the "
+                "same settings to refit it"
+            ) from None
+
+    def fold_test_patients(self, task: str, model: str | ModelKey, fold: int) -> set[str]:
+        """The patients fold model ``fold`` was *tested* on, from that fit's own predictions.csv."""
+        return {r["patient_id"] for r in self.read_predictions(task, model, fold)}
+
+    def save_fit(self, task: str, model: str | ModelKey, fold: int, *, preds: Sequence[dict], info: dict,
+                 net=None) -> Path:
+        """Write one fit atomically: model.pt (when ``net`` is given), predictions.csv, then fit.json."""
+        d = self.fit_dir(task, model, fold)
+        d.mkdir(parents=True, exist_ok=True)
+        if net is not None:
+            import torch
+
+            with atomic_path(d / "model.pt") as tmp:
+                torch.save({"format": "lgenet-fold-model/1", "spec": net.spec.to_dict(),
+                            "state_dict": net.state_dict()}, tmp)
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=PREDICTION_FIELDS, lineterminator="\n")
+        w.writeheader()
+        for r in preds:
+            w.writerow({k: (repr(float(r[k])) if k == "prob" else r[k]) for k in PREDICTION_FIELDS})
+        atomic_write_text(d / "predictions.csv", buf.getvalue())
+        atomic_write_text(d / "fit.json", json.dumps(info, indent=2))  # last: marks the fit done
+        return d
+
+    def load_fold_model(self, task: str, model: str | ModelKey, fold: int):
+        """Fold model ``fold`` in eval mode, tagged ``lgenet_fold``; clear errors for missing or damaged files."""
+        import torch
+
+        from .models import rebuild_model
+
+        f = self.model_path(task, model, fold)
+        if not f.is_file():
+            raise LgenetError(
+                f"fold model {f} is missing: a run keeps the fold models of each task's best model only "
+                "(run with --keep-models all to keep, predict with and explain every model)"
+            )
+        redo = (f"delete the fit folder {f.parent} and rerun `lgenet run` with the run's settings "
+                "to refit it")
+        try:
+            ckpt = torch.load(f, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any failure to unpickle: a damaged or foreign file
+            raise LgenetError(f"fold model {f} is unreadable ({_short_reason(exc)}): it is truncated or was not "
+                              f"written by lgenet; {redo}") from None
+        if not isinstance(ckpt, dict) or "spec" not in ckpt or "state_dict" not in ckpt:
+            raise LgenetError(f"fold model {f} is not an lgenet fold model (no spec/state_dict); {redo}")
+        try:
+            net = rebuild_model(ckpt["spec"], ckpt["state_dict"]).eval()
+        except Exception as exc:  # noqa: BLE001 - the spec or the weights do not fit
+            raise LgenetError(f"fold model {f} does not match its own architecture ({_short_reason(exc)}); {redo}") from None
+        net.lgenet_fold = int(fold)
+        return net
+
+    def load_fold_models(self, task: str, model: str | ModelKey, folds: int) -> list:
+        return [self.load_fold_model(task, model, k) for k in range(folds)]
+
+    def delete_models(self, task: str, model: str | ModelKey, folds: int) -> None:
+        for k in range(folds):
+            f = self.model_path(task, model, k)
+            if f.exists():
+                f.unlink()
+
+    def fits_fingerprint(self, task: str, model: str | ModelKey, folds: int) -> dict:
+        """What a cache of derived results (CAMs) depends on: each fold's fit record and model file size."""
+        import hashlib
+
+        out = {}
+        for k in range(folds):
+            d = self.fit_dir(task, model, k)
+            h = hashlib.sha256((d / "fit.json").read_bytes()).hexdigest()[:16] if (d / "fit.json").is_file() else None
+            size = (d / "model.pt").stat().st_size if (d / "model.pt").is_file() else None
+            out[str(k)] = [h, size]
+        return out
+
+    # ------------------------------------------------------------------ out-of-fold predictions, metrics
+    def write_oof(self, rows: Sequence[dict]) -> Path:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=OOF_FIELDS, lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({**{k: r[k] for k in OOF_FIELDS}, "prob": repr(float(r["prob"]))})
+        return atomic_write_text(self.oof_path, buf.getvalue())
+
+    def read_oof(self, task: str | None = None, model: str | None = None) -> list[dict]:
+        """Rows of oof_predictions.csv (strings), optionally of one task and/or model."""
+        p = self.oof_path
+        if not p.is_file():
+            raise DataError(f"{p} is missing: the run has not finished; rerun `lgenet run` with the same settings")
+        with open(p, newline="") as fh:
+            return [r for r in csv.DictReader(fh)
+                    if (task is None or r["task"] == task) and (model is None or r["model"] == model)]
+
+    def metrics_rows(self) -> list[dict]:
+        p = self.metrics_json_path
+        if not p.is_file():
+            raise ConfigError(f"{self.path} has no metrics.json: the run has not finished; rerun `lgenet run` to complete it")
+        try:
+            return json.loads(p.read_text())["metrics"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"{p} is damaged ({_short_reason(exc)}); rerun `lgenet run` with the same settings to "
+                              "rewrite it") from None
+
+    def choose_model(self, task: str, model: str | None = None) -> str:
+        """The model key to use for ``task``: the named one, or the task's best by out-of-fold AUC."""
+        metrics = self.metrics_rows()
+        rows = [r for r in metrics if r["task"] == task]
+        if not rows:
+            tasks = sorted({r["task"] for r in metrics})
+            raise ConfigError(f"task {task!r} was not trained in {self.path}; trained tasks: {tasks}")
+        names = [r["model"] for r in rows]
+        if model is not None:
+            if model not in names:
+                raise ConfigError(f"model {model!r} is not in run {self.path} for task {task!r}; choose one of {names}")
+            return model
+        return next((r["model"] for r in rows if r.get("best")), names[0])
+
+
+def ensure_writable_dir(path: str | Path, what: str = "--out") -> Path:
+    """``path`` as a directory that exists or can be created and written; a clear error otherwise."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"{what} {p} is an existing file, not a directory; choose a folder path")
+    probe_dir = p
+    while not probe_dir.exists():
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        raise ConfigError(f"{what} {p} cannot be created: {probe_dir} is a file")
+    if not os.access(probe_dir, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {p} cannot be created or written: no write permission in {probe_dir}")
+    return p

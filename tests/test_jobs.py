@@ -1,0 +1,139 @@
+"""Fit jobs, executors and the run directory's single home (issue: every fit as a job)."""
+import csv
+import json
+import pickle
+import subprocess
+import sys
+
+import pytest
+
+from lgenet.config import RunConfig
+from lgenet.data.synth import make_cohort
+from lgenet.pipeline import run_experiment
+from lgenet.rundir import ModelKey, RunDir, model_key, parse_model_key
+from lgenet.training.experiment import ModelPruner, plan_jobs
+from lgenet.training.jobs import FitOutcome, run_fit_job
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    d = tmp_path_factory.mktemp("jobs_cohort")
+    return make_cohort(d / "c", n_patients=12, image_size=40, seed=5, progress=False, lge_fraction_high=0.4,
+                       event_rate=0.4)
+
+
+def _cfg(cohort, out, **kw):
+    base = dict(manifest=str(cohort), out=str(out), tasks=("lge",), archs=("tiny",), inits=("random",), epochs=2,
+                image_size=32, folds=2, dense_units=8, num_threads=1)
+    base.update(kw)
+    return RunConfig(**base)
+
+
+def _read(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_model_keys_round_trip():
+    assert model_key("resnet50", "radimagenet") == "resnet50/radimagenet"
+    assert parse_model_key("stack:resnet18/random") == ModelKey("resnet18", "random", "stack")
+    assert ModelKey("resnet18", "random", "stack").slug == "stack--resnet18__random"
+    assert parse_model_key("tiny/random").slug == "tiny__random"
+    with pytest.raises(Exception, match="ARCH/INIT"):
+        parse_model_key("resnet50")
+
+
+def test_process_executor_gives_the_local_executors_predictions(cohort, tmp_path):
+    """Same seed, same threads per fit -> identical out-of-fold predictions and metrics, whoever runs the jobs."""
+    local = run_experiment(_cfg(cohort, tmp_path / "local", tasks=("lge", "event")), progress=False, report=False)
+    pool = run_experiment(_cfg(cohort, tmp_path / "pool", tasks=("lge", "event")), progress=False, report=False,
+                          executor="process", workers=2)
+    assert (local.fits_run, pool.fits_run) == (4, 4)
+    assert _read(tmp_path / "local" / "oof_predictions.csv") == _read(tmp_path / "pool" / "oof_predictions.csv")
+    assert _read(tmp_path / "local" / "metrics.csv") == _read(tmp_path / "pool" / "metrics.csv")
+    # each fit records what it ran on
+    info = RunDir(tmp_path / "pool").fit_info("lge", "tiny/random", 0)
+    assert info["compute"]["threads"] == 1 and info["compute"]["device"] == "cpu"
+
+
+def test_a_job_is_self_contained_and_picklable(cohort, tmp_path):
+    """A pickled job runs in a fresh interpreter from the run directory alone, and a done job is skipped."""
+    cfg = _cfg(cohort, tmp_path / "r")
+    run_experiment(cfg, progress=False, report=False)
+    rd = RunDir(cfg.out)
+    jobs = plan_jobs(cfg, rd.path, ["lge"], threads=1)
+    assert len(jobs) == 2 and jobs[0].done()
+    before = _read(rd.fit_dir("lge", "tiny/random", 1) / "predictions.csv")
+    import shutil
+
+    shutil.rmtree(rd.fit_dir("lge", "tiny/random", 1))
+    blob = tmp_path / "job.pkl"
+    blob.write_bytes(pickle.dumps(jobs[1]))
+    code = ("import pickle,sys; from lgenet.training.jobs import run_fit_job; "
+            "o = run_fit_job(pickle.load(open(sys.argv[1], 'rb'))); print('skipped' if o.skipped else 'ran')")
+    out = subprocess.run([sys.executable, "-c", code, str(blob)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ran"
+    assert _read(rd.fit_dir("lge", "tiny/random", 1) / "predictions.csv") == before  # bit-identical refit
+    assert run_fit_job(jobs[1]).skipped
+
+
+def test_pruning_does_not_depend_on_completion_order(cohort, tmp_path):
+    """keep_models='best' decides in plan order: the same model.pt files survive whatever order jobs finish in."""
+    cfg = _cfg(cohort, tmp_path / "p")
+    res = run_experiment(cfg, progress=False, report=False, keep_models="all")
+    assert res.fits_run == 2
+    rd = RunDir(cfg.out)
+    # fake a second model by copying the first model's fits under another key with worse predictions
+    import shutil
+
+    for k in range(2):
+        src, dst = rd.fit_dir("lge", "tiny/random", k), rd.fit_dir("lge", "tiny/imagenet", k)
+        shutil.copytree(src, dst)
+        rows = _read(dst / "predictions.csv")
+        for r in rows:
+            r["prob"] = str(1.0 - float(r["prob"]))  # the reversed scores: AUC 1 - AUC
+        with open(dst / "predictions.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    jobs = plan_jobs(cfg, rd.path, ["lge"], models=["tiny/random", "tiny/imagenet"], threads=1)
+    survivors = []
+    for order in (list(range(4)), [3, 1, 2, 0]):
+        for j in jobs:  # restore every model file
+            src = rd.model_path("lge", "tiny/random", j.fold)
+            dst = rd.model_path(j.task, j.model, j.fold)
+            if dst != src and not dst.exists():
+                shutil.copy(src, dst)
+        pruner = ModelPruner(rd, jobs, 2)
+        for i in order:
+            pruner.done(FitOutcome(jobs[i]))
+        survivors.append(sorted(p.relative_to(rd.path).as_posix() for p in rd.path.rglob("model.pt")))
+    assert survivors[0] == survivors[1] and len(survivors[0]) == 2
+
+
+def test_no_import_cycle_between_training_report_and_explain():
+    """The run directory has one home: report/explain/predict never import the training or pipeline layers."""
+    code = ("import sys, lgenet.report, lgenet.explain, lgenet.predict, lgenet.rundir; "
+            "bad = [m for m in ('lgenet.training.experiment', 'lgenet.pipeline', 'lgenet.training.executors') "
+            "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_fit_json_records_compute_settings_and_refuses_a_mixed_resume(cohort, tmp_path):
+    cfg = _cfg(cohort, tmp_path / "t", num_threads=1)
+    run_experiment(cfg, progress=False, report=False)
+    info = json.loads((RunDir(cfg.out).fit_dir("lge", "tiny/random", 0) / "fit.json").read_text())
+    assert info["compute"]["threads"] == 1
+    import shutil
+
+    shutil.rmtree(RunDir(cfg.out).fit_dir("lge", "tiny/random", 1))
+    from lgenet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"1 thread\(s\) per fit; this run would use .*2 thread\(s\) per fit.*"
+                                          r"--threads 1"):
+        run_experiment(cfg.replace(num_threads=2), progress=False, report=False)
+    # the same settings resume
+    res = run_experiment(cfg, progress=False, report=False)
+    assert (res.fits_run, res.fits_skipped) == (1, 1)
