@@ -13,7 +13,23 @@ __all__ = [
     "ReaderError",
     "WeightsError",
     "DataError",
+    "OutputError",
+    "short_reason",
 ]
+
+
+def short_reason(exc: BaseException) -> str:
+    """``Kind: first line`` of a library exception, without advice lgenet must never pass on (PyTorch
+    suggests ``weights_only=False``, i.e. unpickling an untrusted file) and never an empty message."""
+    text = str(exc).strip().splitlines()[0].strip() if str(exc).strip() else ""
+    for cut in ("Re-running", "weights_only", "(1) In PyTorch", "WeightsUnpickler"):
+        if cut in text:
+            text = text[: text.index(cut)].rstrip(" .;:,")
+    name = type(exc).__name__
+    if not text:
+        text = {"EOFError": "the file ends too early (truncated or empty)",
+                "UnpicklingError": "not a PyTorch file, or a damaged one"}.get(name, "")
+    return f"{name}: {text}" if text else name
 
 
 class LgenetError(Exception):
@@ -34,6 +50,10 @@ class WeightsError(LgenetError):
 
 class DataError(LgenetError):
     """A cohort or dataset is unusable as a whole (e.g. too few positives for K folds)."""
+
+
+class OutputError(LgenetError):
+    """An output file or folder cannot be written (names the user's path, never a temp file)."""
 
 
 class ManifestError(LgenetError):

@@ -30,6 +30,7 @@ from . import __version__
 from .config import RunConfig
 from .data.inputs import check_distinct_inputs, diff_inputs, inputs_record, read_frames
 from .data.manifest import Cohort, load_manifest
+from .data.shift import cohort_profile, frame_features
 from .data.splits import assign_folds
 from .errors import ConfigError, DataError
 from .rundir import RunDir, ensure_writable_dir, parse_model_key
@@ -65,6 +66,7 @@ class PreparedRun:
     models: list[str]
     frames: list[np.ndarray]
     inputs: dict
+    profile: dict
     folds: dict[str, tuple[dict[str, int], dict[str, int]]]
     device: str
     precision: str
@@ -115,12 +117,13 @@ def prepare_run(cfg: RunConfig, *, progress: bool = True, executor: str = "local
         k = parse_model_key(m)
         size = cfg.image_size or get_spec(k.arch).input_size
         initial_weights(k.arch, k.init, cfg.weights_file(k.arch, k.init), size, cfg.head, cfg.dense_units, cfg.dropout)
-    frames, _ = read_frames(cohort, slice=cfg.slice, nifti_slice_axis=cfg.nifti_slice_axis,
+    frames, metas = read_frames(cohort, slice=cfg.slice, nifti_slice_axis=cfg.nifti_slice_axis,
                             nifti_basal_end=cfg.nifti_basal_end, progress=progress)
     check_distinct_inputs(cohort, frames)
     record = inputs_record(cohort, frames, sha256_file(cfg.manifest))
+    profile = cohort_profile([frame_features(f, m, tuple(cfg.intensity_percentiles)) for f, m in zip(frames, metas)])
     return PreparedRun(cfg=cfg, cohort=cohort, tasks=tasks, skipped_tasks=skipped, models=models, frames=frames,
-                       inputs=record, folds=folds, device=str(device), precision=precision,
+                       inputs=record, profile=profile, folds=folds, device=str(device), precision=precision,
                        threads=_threads_per_fit(cfg, executor, workers, str(device)))
 
 
@@ -205,6 +208,7 @@ def _write_start(rd: RunDir, prep: PreparedRun) -> None:
     cfg = prep.cfg
     rd.write_config(cfg)
     atomic_write_text(rd.inputs_path, json.dumps(prep.inputs, indent=1))
+    atomic_write_text(rd.profile_path, json.dumps(prep.profile, indent=1))
     for task in prep.tasks:
         folds, labels = prep.folds[task]
         rd.write_folds(task, folds, labels)

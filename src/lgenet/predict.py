@@ -14,7 +14,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +23,19 @@ import torch
 
 from .config import RunConfig
 from .data.preprocess import Preprocessor
-from .errors import LgenetError
+from .data.inputs import check_frame, is_colour
+from .data.shift import frame_features, shift_warnings
+from .errors import ConfigError, DataError, ReaderError
 from .io import read_frame
+from .io.meta import parse_slice
 from .rundir import RunDir
 from .training.trainer import predict_proba
 from .utils import atomic_write_text
 
-__all__ = ["load_run_config", "choose_model", "load_fold_models", "predict", "write_predictions", "Prediction"]
+__all__ = ["load_run_config", "choose_model", "load_fold_models", "predict", "predict_manifest", "write_predictions",
+           "Prediction", "check_output_file"]
+
+log = logging.getLogger("lgenet")
 
 
 @dataclass
@@ -39,6 +46,9 @@ class Prediction:
     model: str
     task: str
     cam: str | None = None  # overlay PNG written with cam_dir
+    patient_id: str = ""
+    slice_index: int | None = None
+    notes: list[str] = field(default_factory=list)  # warnings about this input (colour, unlike the training set)
 
 
 def load_run_config(run_dir: str | Path) -> RunConfig:
@@ -54,14 +64,29 @@ def load_fold_models(run_dir: str | Path, task: str, model: str, folds: int) -> 
     return RunDir(run_dir).load_fold_models(task, model, folds)
 
 
-def _check_inputs(paths: list[str | Path]) -> list[Path]:
+def check_output_file(path: str | Path, option: str = "-o") -> Path:
+    """A clear error now, before any work, when ``path`` cannot be written as a file."""
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{option} {p} is an existing folder; give a file path such as {p / 'predictions.csv'}")
+    parent = p.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{option} {p} cannot be created: {parent} is a file, not a folder")
+    return p
+
+
+def _check_inputs(paths: list[str | Path], ids: list[str] | None) -> list[Path]:
     """Each path (image file, DICOM file, DICOM series folder, NIfTI) is one input; all must exist."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if not p.exists():
-            raise LgenetError(f"input {p} does not exist")
-        out.append(p)
-    return out
+    if not paths:
+        raise ConfigError("predict needs at least one input image, DICOM series folder or NIfTI")
+    if ids is not None and len(ids) != len(paths):
+        raise ConfigError(f"--ids gives {len(ids)} id(s) for {len(paths)} input(s); give one id per input, in order")
+    missing = [str(p) for p in map(Path, paths) if not p.exists()]
+    if missing:
+        raise ConfigError(f"input(s) not found: {', '.join(missing[:5])}")
+    return [Path(p) for p in paths]
 
 
 def predict(
@@ -71,29 +96,74 @@ def predict(
     *,
     model: str | None = None,
     slice: str | int | None = None,
+    ids: list[str] | None = None,
+    slices: list[str | int | None] | None = None,
+    nifti_slice_axis: int | None = None,
+    nifti_basal_end: str | None = None,
     cam_dir: str | Path | None = None,
     cam_method: str = "gradcam",
     cam_layer: str | None = None,
 ) -> list[Prediction]:
     """Fold-ensemble probability of ``task`` for each image, DICOM file, series folder or NIfTI.
 
-    With ``cam_dir``, also writes each input's fold-ensemble mean CAM overlay there
-    (``cam_001.png``..., listed in ``cams.csv``; see :mod:`lgenet.explain.ensemble`).
+    Args:
+        run_dir: the ``--out`` of a finished ``lgenet run``.
+        task: ``lge`` or ``event``. model: ``ARCH/INIT`` (default: the task's best).
+        paths: the inputs. ids: a study-local id per input (default ``input_001``...).
+        slice: ``'basal'`` or an index (apex->base) for every input (default: the run's);
+            ``slices`` gives one per input (None = ``slice``).
+        nifti_slice_axis, nifti_basal_end: NIfTI conventions of these inputs (default: the run's).
+        cam_dir: also write each input's fold-ensemble mean CAM overlay there (``cam_001.png``...,
+            listed in ``cams.csv``; see :mod:`lgenet.explain.ensemble`).
+
+    Raises:
+        ConfigError: bad option; DataError/ReaderError: an input that cannot be an LGE frame (named).
     """
-    cfg = load_run_config(run_dir)
-    name = choose_model(run_dir, task, model)
-    models = load_fold_models(run_dir, task, name, cfg.folds)
+    rd = RunDir(run_dir)
+    cfg = rd.load_config()
+    default_slice = parse_slice(slice if slice is not None else cfg.slice)
+    axis = cfg.nifti_slice_axis if nifti_slice_axis is None else nifti_slice_axis
+    end = cfg.nifti_basal_end if nifti_basal_end is None else nifti_basal_end
+    if axis not in (0, 1, 2):
+        raise ConfigError(f"--nifti-slice-axis must be 0, 1 or 2, got {axis!r}")
+    if end not in ("first", "last"):
+        raise ConfigError(f"--nifti-basal-end must be 'first' or 'last', got {end!r}")
+    inputs = _check_inputs(paths, ids)
+    ids = list(ids) if ids is not None else [f"input_{i + 1:03d}" for i in range(len(inputs))]
+    per_slice = [parse_slice(s) if s not in (None, "") else default_slice for s in (slices or [None] * len(inputs))]
+    if cam_dir is not None:
+        from .rundir import ensure_writable_dir
+
+        ensure_writable_dir(cam_dir, "--cam")
+    name = rd.choose_model(task, model)
+    models = rd.load_fold_models(task, name, cfg.folds)
     size = models[0].spec.image_size
     pre = Preprocessor(size, tuple(cfg.intensity_percentiles))
-    sl = slice if slice is not None else cfg.slice
-    sl = sl if sl == "basal" else int(sl)
-    inputs = _check_inputs(paths)
-    x = []
-    frames = []
-    for p in inputs:
-        frame, _ = read_frame(p, slice=sl, nifti_slice_axis=cfg.nifti_slice_axis, nifti_basal_end=cfg.nifti_basal_end)
+    profile = rd.read_profile()
+    x, frames, notes, indices = [], [], [], []
+    for i, (p, pid, sl) in enumerate(zip(inputs, ids, per_slice)):
+        where = f"input {i + 1} ({pid}: {p})"
+        try:
+            frame, meta = read_frame(p, slice=sl, nifti_slice_axis=axis, nifti_basal_end=end)
+        except ReaderError as exc:
+            raise ReaderError(f"input {i + 1} ({pid}): {exc}") from None
+        why = check_frame(frame)
+        if why:
+            raise DataError(f"{where}: {why}")
+        note = []
+        if is_colour(meta):
+            note.append("colour image converted to grey: LGE frames are greyscale, check that this is the right file")
+        if profile:
+            far = shift_warnings(profile, frame_features(frame, meta, tuple(cfg.intensity_percentiles)))
+            if far:
+                note.append("unlike the training images (" + "; ".join(far) + "): the model may not apply; check "
+                            "the scanner, protocol and export of this image")
+        for n in note:
+            log.warning("%s: %s", where, n)
         x.append(pre(frame))
         frames.append(frame)
+        notes.append(note)
+        indices.append(meta.get("slice_index"))
     xt = torch.stack(x)
     per_fold = np.stack([predict_proba(m, xt) for m in models], axis=1)  # (N, K)
     cams: list[str | None] = [None] * len(inputs)
@@ -102,12 +172,21 @@ def predict(
 
         cams = [str(c) for c in write_ensemble_overlays(
             models, frames, xt, inputs, cam_dir, method=cam_method, target_layer=cam_layer,
-            threshold=cfg.decision_threshold, percentiles=tuple(cfg.intensity_percentiles))]
+            threshold=cfg.decision_threshold, percentiles=tuple(cfg.intensity_percentiles), ids=ids)]
     return [
         Prediction(input=str(p), prob=float(per_fold[i].mean()), fold_probs=[float(v) for v in per_fold[i]],
-                   model=name, task=task, cam=cams[i])
+                   model=name, task=task, cam=cams[i], patient_id=ids[i], slice_index=indices[i], notes=notes[i])
         for i, p in enumerate(inputs)
     ]
+
+
+def predict_manifest(run_dir: str | Path, task: str, manifest: str | Path, **kw) -> list[Prediction]:
+    """:func:`predict` for every row of a manifest (its ``patient_id``, ``image`` and ``slice``; labels unused)."""
+    from .data.manifest import load_manifest
+
+    cohort = load_manifest(manifest, tasks=None)
+    return predict(run_dir, task, [r.image for r in cohort.records], ids=[r.patient_id for r in cohort.records],
+                   slices=[None if r.slice == "basal" else r.slice for r in cohort.records], **kw)
 
 
 def write_predictions(preds: list[Prediction], path: str | Path) -> Path:
@@ -119,8 +198,10 @@ def write_predictions(preds: list[Prediction], path: str | Path) -> Path:
     buf = io.StringIO()
     k = len(preds[0].fold_probs) if preds else 0
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["input", "task", "model", "prob"] + [f"prob_fold{i}" for i in range(k)])
+    w.writerow(["patient_id", "input", "slice_index", "task", "model", "prob"] + [f"prob_fold{i}" for i in range(k)]
+               + ["notes"])
     for p in preds:
-        w.writerow([p.input, p.task, p.model, f"{p.prob:.6f}"] + [f"{v:.6f}" for v in p.fold_probs])
+        w.writerow([p.patient_id, p.input, "" if p.slice_index is None else p.slice_index, p.task, p.model,
+                    f"{p.prob:.6f}"] + [f"{v:.6f}" for v in p.fold_probs] + [" | ".join(p.notes)])
     atomic_write_text(path, buf.getvalue())
     return path

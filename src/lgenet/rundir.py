@@ -6,6 +6,7 @@ read back, goes through :class:`RunDir`. Layout::
     config.yaml            the resolved RunConfig (a resume must match it)
     inputs.json            written when the run starts: manifest SHA-256 and a content hash of every
                            image (a resume whose inputs differ is refused)
+    profile.json           the training frames' intensity profile (new inputs are compared with it)
     run.json               environment, timings, fit counts (written when the run finishes)
     run.log                the log (study-local patient ids only)
     .lock                  held while a driver works on the directory (one driver at a time)
@@ -31,6 +32,7 @@ import io
 import json
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -38,7 +40,7 @@ from typing import Iterator, Sequence
 import yaml
 
 from .config import RunConfig
-from .errors import ConfigError, DataError, LgenetError
+from .errors import ConfigError, DataError, LgenetError, short_reason
 from .utils import atomic_path, atomic_write_text
 
 __all__ = ["RunDir", "ModelKey", "model_key", "parse_model_key", "PREDICTION_FIELDS", "OOF_FIELDS", "RunBusyError"]
@@ -86,17 +88,6 @@ def parse_model_key(key: str | ModelKey) -> ModelKey:
     return ModelKey(arch, init, family or SEED_FAMILY)
 
 
-def _short_reason(exc: BaseException) -> str:
-    """A one-line reason from a library exception, without advice we must never pass on
-    (PyTorch suggests ``weights_only=False``, i.e. unpickling an untrusted file)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    for cut in ("Re-running", "weights_only", "(1) In PyTorch"):
-        if cut in text:
-            text = text[: text.index(cut)].rstrip(" .;:")
-    name = type(exc).__name__
-    return f"{name}: {text}" if text else name
-
-
 class RunDir:
     """Paths, records and fold models of one run directory (see the module docstring)."""
 
@@ -114,6 +105,17 @@ class RunDir:
     @property
     def inputs_path(self) -> Path:
         return self.path / "inputs.json"
+
+    @property
+    def profile_path(self) -> Path:
+        return self.path / "profile.json"
+
+    def read_profile(self) -> dict | None:
+        """The training cohort's intensity profile (:mod:`lgenet.data.shift`), or None for older runs."""
+        try:
+            return json.loads(self.profile_path.read_text()) if self.profile_path.is_file() else None
+        except (OSError, ValueError):
+            return None
 
     @property
     def run_json_path(self) -> Path:
@@ -158,7 +160,7 @@ class RunDir:
         try:
             data = yaml.safe_load(p.read_text())
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{p} is unreadable ({_short_reason(exc)}); the run directory is damaged") from None
+            raise ConfigError(f"{p} is unreadable ({short_reason(exc)}); the run directory is damaged") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{p} does not hold an lgenet configuration; the run directory is damaged")
         return RunConfig.from_dict(data, source=str(p))
@@ -250,7 +252,7 @@ class RunDir:
             with open(p, newline="") as fh:
                 return {r["patient_id"]: (int(r["fold"]), int(r["label"])) for r in csv.DictReader(fh)}
         except (OSError, KeyError, ValueError, TypeError) as exc:
-            raise DataError(f"{p} is damaged ({_short_reason(exc)}); use a new --out") from None
+            raise DataError(f"{p} is damaged ({short_reason(exc)}); use a new --out") from None
 
     def write_folds(self, task: str, folds: dict[str, int], labels: dict[str, int]) -> None:
         """Save the assignment; an existing, different one is an error (the cohort changed)."""
@@ -286,7 +288,7 @@ class RunDir:
             return json.loads(p.read_text())
         except (OSError, ValueError) as exc:
             raise DataError(
-                f"{p} is damaged ({_short_reason(exc)}); delete its folder {p.parent} and rerun `lgenet run` with the "
+                f"{p} is damaged ({short_reason(exc)}); delete its folder {p.parent} and rerun `lgenet run` with the "
                 "same settings to refit it"
             ) from None
 
@@ -304,7 +306,7 @@ class RunDir:
                          "prob": float(r["prob"])} for r in csv.DictReader(fh)]
         except (OSError, KeyError, ValueError, TypeError) as exc:
             raise DataError(
-                f"{p} is damaged ({_short_reason(exc)}); delete its folder {p.parent} and rerun `lgenet run` with the "
+                f"{p} is damaged ({short_reason(exc)}); delete its folder {p.parent} and rerun `lgenet run` with the "
                 "same settings to refit it"
             ) from None
 
@@ -347,16 +349,18 @@ class RunDir:
         redo = (f"delete the fit folder {f.parent} and rerun `lgenet run` with the run's settings "
                 "to refit it")
         try:
-            ckpt = torch.load(f, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch's notes on foreign pickles talk of unsafe loading
+                warnings.simplefilter("ignore")
+                ckpt = torch.load(f, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any failure to unpickle: a damaged or foreign file
-            raise LgenetError(f"fold model {f} is unreadable ({_short_reason(exc)}): it is truncated or was not "
+            raise LgenetError(f"fold model {f} is unreadable ({short_reason(exc)}): it is truncated or was not "
                               f"written by lgenet; {redo}") from None
         if not isinstance(ckpt, dict) or "spec" not in ckpt or "state_dict" not in ckpt:
             raise LgenetError(f"fold model {f} is not an lgenet fold model (no spec/state_dict); {redo}")
         try:
             net = rebuild_model(ckpt["spec"], ckpt["state_dict"]).eval()
         except Exception as exc:  # noqa: BLE001 - the spec or the weights do not fit
-            raise LgenetError(f"fold model {f} does not match its own architecture ({_short_reason(exc)}); {redo}") from None
+            raise LgenetError(f"fold model {f} does not match its own architecture ({short_reason(exc)}); {redo}") from None
         net.lgenet_fold = int(fold)
         return net
 
@@ -406,7 +410,7 @@ class RunDir:
         try:
             return json.loads(p.read_text())["metrics"]
         except (OSError, ValueError, KeyError) as exc:
-            raise ConfigError(f"{p} is damaged ({_short_reason(exc)}); rerun `lgenet run` with the same settings to "
+            raise ConfigError(f"{p} is damaged ({short_reason(exc)}); rerun `lgenet run` with the same settings to "
                               "rewrite it") from None
 
     def choose_model(self, task: str, model: str | None = None) -> str:

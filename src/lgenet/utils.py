@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+
+from .errors import OutputError
 
 __all__ = [
     "atomic_path",
@@ -31,19 +34,37 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
     the format from the name (matplotlib, nibabel) still work.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():
+        raise OutputError(f"cannot write {target}: it is an existing folder; give a file path")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise OutputError(f"cannot write {target}: a part of its folder path is an existing file") from None
+    except OSError as exc:
+        raise OutputError(f"cannot create the folder of {target}: {exc.strerror or exc}") from None
     sfx = target.suffix if suffix is None else suffix
     if target.name.endswith(".nii.gz"):
         sfx = ".nii.gz"
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{sfx}", dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{sfx}", dir=target.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
     os.close(fd)
     tmp_path = Path(tmp)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600 files; outputs get the usual permissions
     try:
-        yield tmp_path
-        os.replace(tmp_path, target)
+        try:
+            yield tmp_path
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM):
+                raise OutputError(f"cannot write {target}: {exc.strerror}") from None
+            raise
+        try:
+            os.replace(tmp_path, target)
+        except OSError as exc:
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

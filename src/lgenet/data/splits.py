@@ -32,6 +32,13 @@ def assign_folds(
     name = f"task {task!r}" if task else "the task"
     for cls, word in ((1, "positive"), (0, "negative")):
         n = int((y == cls).sum())
+        if n == 0:
+            other = "negative" if cls == 1 else "positive"
+            raise DataError(
+                f"{name} has no {word} patient (all {len(y)} labelled patients are {other}): a classifier cannot be "
+                f"trained or evaluated on one class, whatever the number of folds. Add {word} patients"
+                + (" (or check --lge-threshold)" if task == "lge" else "") + ", or drop the task with --tasks"
+            )
         if n < n_splits:
             raise DataError(
                 f"{name} has {n} {word} patient(s), fewer than folds={n_splits}: stratified cross-validation needs "

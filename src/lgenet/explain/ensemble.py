@@ -35,6 +35,7 @@ def write_ensemble_overlays(
     target: str = "predicted",
     threshold: float = 0.5,
     percentiles: tuple[float, float] = (1.0, 99.0),
+    ids: Sequence[str] | None = None,
 ) -> list[Path]:
     """Write one overlay PNG per input (original frame resolution) and ``cams.csv``; return the PNG paths."""
     out = Path(out_dir)
@@ -43,14 +44,14 @@ def write_ensemble_overlays(
     paths = []
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["index", "input", "prob", "explained_class", "method", "layer", "overlay"])
+    w.writerow(["index", "patient_id", "input", "prob", "explained_class", "method", "layer", "overlay"])
     width = max(3, len(str(len(frames))))
     for i, frame in enumerate(frames):
         f01 = display_frame(frame, percentiles)
         cam = cam_to_frame(res.maps[i], frame.shape)
         p = write_png(out / f"cam_{i + 1:0{width}d}.png", overlay_rgb(f01, cam))
         paths.append(p)
-        w.writerow([i + 1, str(inputs[i]), f"{float(res.probs[i]):.6f}", "positive" if res.signs[i] > 0 else "negative",
+        w.writerow([i + 1, ids[i] if ids is not None else "", str(inputs[i]), f"{float(res.probs[i]):.6f}", "positive" if res.signs[i] > 0 else "negative",
                     res.method, res.layer, p.name])
     atomic_write_text(out / "cams.csv", buf.getvalue())
     return paths

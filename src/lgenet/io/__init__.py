@@ -21,11 +21,12 @@ no identifying header field or file name ever leaves this package.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ReaderError
+from ..errors import LgenetError, ReaderError
 from .dicom import dicom_files_in, looks_like_dicom, read_dicom_frame, read_dicom_volume
 from .meta import META_KEYS, check_slice
 from .nifti import is_nifti_name, read_nifti_frame, read_nifti_volume
@@ -78,6 +79,27 @@ def detect_format(path: str | Path) -> str:
     raise _unsupported(p, f"unsupported image kind ({suffix}, and no DICOM 'DICM' preamble)")
 
 
+def _guarded(fn):
+    """Any failure of a reader's library becomes a :class:`ReaderError` naming the file (never a traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(path, *args, **kwargs):
+        try:
+            return fn(path, *args, **kwargs)
+        except LgenetError:
+            raise
+        except MemoryError:
+            raise ReaderError(f"{path}: the image is too large to read into memory") from None
+        except RecursionError:
+            raise ReaderError(f"{path}: the file's structure is too deeply nested to read (corrupt?)") from None
+        except Exception as exc:  # noqa: BLE001 - a library's own error on a file it cannot read
+            raise ReaderError(f"{path}: the file could not be read as an image ({type(exc).__name__}); it is "
+                              "corrupt or not of the kind its name says") from None
+
+    return wrapper
+
+
+@_guarded
 def read_frame(
     path: str | Path,
     *,
@@ -118,6 +140,7 @@ def read_frame(
     return frame, meta
 
 
+@_guarded
 def read_volume(
     path: str | Path, *, nifti_slice_axis: int = 2, nifti_basal_end: str = "last"
 ) -> tuple[np.ndarray, dict]:

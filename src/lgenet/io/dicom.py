@@ -22,10 +22,13 @@ Series folders
 """
 from __future__ import annotations
 
+import contextlib
+import logging
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -44,6 +47,81 @@ __all__ = [
 
 DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 _PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+log = logging.getLogger("lgenet")
+
+#: modalities read as LGE images: MR, and the codes of secondary captures / exports of MR images
+_IMAGE_MODALITIES = ("MR", "OT", "SC", "")
+_NON_IMAGE_MODALITIES = {
+    "SEG": "a DICOM Segmentation (a label map, not an image)",
+    "RTSTRUCT": "an RT structure set (contours, not an image)",
+    "PR": "a presentation state (display settings, not an image)",
+    "SR": "a structured report",
+    "KO": "a key-object selection document",
+    "REG": "a spatial registration object",
+}
+_SEG_SOP_CLASSES = {"1.2.840.10008.5.1.4.1.1.66.4": "Segmentation Storage",
+                    "1.2.840.10008.5.1.4.1.1.66.7": "Label Map Segmentation Storage"}
+_PHOTOMETRIC_OK = ("MONOCHROME1", "MONOCHROME2", "RGB", "PALETTE COLOR", "YBR_FULL", "YBR_FULL_422", "YBR_ICT",
+                   "YBR_RCT", "YBR_PARTIAL_420", "YBR_PARTIAL_422")
+
+
+@contextlib.contextmanager
+def _withhold_identifiers() -> Iterator[None]:
+    """pydicom's validation warnings quote header values (UIDs, names...): keep them off every channel.
+
+    Both its ``warnings.warn`` and its ``pydicom`` logger record (which Python would print on stderr)
+    are caught inside lgenet's DICOM reading; one neutral line goes to the lgenet log instead.
+    """
+    count = {"n": 0}
+
+    class _Withhold(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            count["n"] += 1
+            return False
+
+    flt = _Withhold()
+    pylog = logging.getLogger("pydicom")
+    pylog.addFilter(flt)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        pylog.removeFilter(flt)
+    n = max(count["n"], len(caught))
+    if n:
+        log.info("%d DICOM header value(s) did not conform to the standard and were read as they are "
+                 "(details withheld: they may hold identifiers)", n)
+
+
+def _modality(ds) -> str:
+    return str(ds.get("Modality", "") or "").strip().upper()
+
+
+def _not_an_image(ds) -> str | None:
+    """Why a DICOM object with pixel data is still not an LGE MR image, or None."""
+    mod = _modality(ds)
+    sop = str(ds.get("SOPClassUID", "") or "")
+    if sop in _SEG_SOP_CLASSES:
+        return f"it is a DICOM {_SEG_SOP_CLASSES[sop]} object (a label map, not an image)"
+    if mod in _NON_IMAGE_MODALITIES:
+        return f"its Modality is {mod}: {_NON_IMAGE_MODALITIES[mod]}"
+    if mod not in _IMAGE_MODALITIES:
+        return f"its Modality is {mod}, not MR: lgenet reads LGE MR images"
+    try:
+        bits = int(ds.get("BitsAllocated", 16) or 16)
+    except (TypeError, ValueError):
+        bits = 16
+    if bits == 1:
+        return "its pixels are 1-bit (a binary mask or overlay, not an LGE image)"
+    ph = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
+    if ph and ph not in _PHOTOMETRIC_OK:
+        return f"its Photometric Interpretation {ph!r} is not a grey or colour image"
+    return None
+
+
+def _not_an_image_error(path: Path, why: str) -> ReaderError:
+    return ReaderError(f"{path}: not an LGE image: {why}. Point the manifest at the LGE MR image or series folder.")
 
 
 # ----------------------------------------------------------------------------- file detection
@@ -87,10 +165,10 @@ def _dcmread(path: Path, *, header_only: bool):
     except InvalidDicomError as exc:
         raise ReaderError(f"{path}: not a valid DICOM file ({exc})") from exc
     except Exception as exc:  # truncated/corrupt files raise many kinds of errors
+        # the library's message may quote header values (identifiers): give its kind only
         raise ReaderError(
-            f"{path}: DICOM file is unreadable (corrupt or truncated?): "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
+            f"{path}: DICOM file is unreadable (corrupt or truncated?): {type(exc).__name__}"
+        ) from None
 
 
 def _has_pixels(ds) -> bool:
@@ -308,6 +386,9 @@ def _load_stack(path: Path) -> _Stack:
     ds = _dcmread(path, header_only=True)
     if not _has_pixels(ds):
         raise _no_pixels_error(path, ds)
+    why = _not_an_image(ds)
+    if why:
+        raise _not_an_image_error(path, why)
     frames = _frames_of(ds, path)
     kind = "multiframe-file" if len(frames) > 1 else "file"
     return _Stack(frames, "dicom", kind, ds, [])
@@ -324,15 +405,24 @@ def _load_series(folder: Path) -> _Stack:
             else ""
         )
         raise ReaderError(f"{folder}: folder holds no DICOM files.{hint}")
-    images, non_image = [], 0
+    images, non_image, other = [], 0, Counter()
     for f in files:
         ds = _dcmread(f, header_only=True)
         if _has_pixels(ds):
-            images.append((f, ds))
+            if _not_an_image(ds):
+                other[_modality(ds) or "unknown"] += 1
+            else:
+                images.append((f, ds))
         elif _looks_broken(ds):
             raise _broken_error(f)
         else:
             non_image += 1
+    if not images and other:
+        kinds = ", ".join(f"{n} of modality {m}" for m, n in sorted(other.items()))
+        raise ReaderError(
+            f"{folder}: not an LGE image series: its {sum(other.values())} DICOM object(s) with pixels are not MR "
+            f"images ({kinds}). Point the manifest at the LGE MR series folder."
+        )
     if not images:
         raise ReaderError(
             f"{folder}: none of the {len(files)} DICOM files holds pixel data (DICOMDIR, reports"
@@ -366,6 +456,8 @@ def _load_series(folder: Path) -> _Stack:
         notes.append(
             f"ignored {non_image} DICOM object{'s' if non_image != 1 else ''} without pixel data"
         )
+    for m, n in sorted(other.items()):
+        notes.append(f"ignored {n} DICOM object{'s' if n != 1 else ''} of modality {m} (not an MR image)")
     return _Stack(frames, "dicom-series", "folder", images[0][1], notes)
 
 
@@ -393,7 +485,11 @@ def read_dicom_frame(path: str | Path, sel: str | int = "basal") -> tuple[np.nda
 
     Integer indices count apex->base (see the module docstring for the fallbacks).
     """
-    path = Path(path)
+    with _withhold_identifiers():
+        return _read_dicom_frame(Path(path), sel)
+
+
+def _read_dicom_frame(path: Path, sel: str | int) -> tuple[np.ndarray, dict]:
     stack = _load_stack(path)
     ordered, rule, spacing = _arrange(stack.frames, path, explicit=sel != "basal")
     k = select_index(len(ordered), sel, path)
@@ -409,7 +505,11 @@ def read_dicom_frame(path: str | Path, sel: str | int = "basal") -> tuple[np.nda
 
 def read_dicom_volume(path: str | Path) -> tuple[np.ndarray, dict]:
     """All frames as float32 (S, H, W), apex->base (index -1 = basal)."""
-    path = Path(path)
+    with _withhold_identifiers():
+        return _read_dicom_volume(Path(path))
+
+
+def _read_dicom_volume(path: Path) -> tuple[np.ndarray, dict]:
     stack = _load_stack(path)
     ordered, rule, spacing = _arrange(stack.frames, path, explicit=False)
     notes: set = set()

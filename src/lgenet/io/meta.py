@@ -41,6 +41,7 @@ __all__ = [
     "build_meta",
     "safe_code",
     "check_slice",
+    "parse_slice",
     "select_index",
     "luminance",
 ]
@@ -149,6 +150,21 @@ def check_slice(sel: Any) -> str | int:
     raise ConfigError(
         f"slice must be 'basal' or an integer index (apex->base order, -1 = basal), got {sel!r}"
     )
+
+
+def parse_slice(text: Any) -> str | int:
+    """``'basal'`` or an integer from user text (``'3'``, ``'-1'``) or a value; a clear error otherwise."""
+    if isinstance(text, str):
+        t = text.strip()
+        if t.lower() == "basal":
+            return "basal"
+        try:
+            return int(t)
+        except ValueError:
+            raise ConfigError(
+                f"slice must be 'basal' or an integer index (apex->base order, -1 = basal), got {text!r}"
+            ) from None
+    return check_slice(text)
 
 
 def select_index(n: int, sel: str | int, path: str | Path) -> int:

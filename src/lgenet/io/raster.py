@@ -7,6 +7,7 @@ resolution tags are print resolutions, not millimetres.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,21 @@ def read_raster(path: str | Path) -> tuple[np.ndarray, dict]:
     fmt = raster_format(path) or "png"
     notes = []
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ReaderError(
+            f"{path}: the image is too large to be an LGE frame (over {Image.MAX_IMAGE_PIXELS:,} pixels, Pillow's "
+            "decompression-bomb limit); check the file, or crop/resample it to the heart's field of view"
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise ReaderError(
+            f"{path}: image file is unreadable (corrupt, truncated or not a {fmt.upper()}?): "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    try:
+        with img:
             if getattr(img, "n_frames", 1) > 1:
                 raise ReaderError(
                     f"{path}: TIFF holds {img.n_frames} pages; lgenet reads one frame per image "
@@ -61,11 +76,11 @@ def read_raster(path: str | Path) -> tuple[np.ndarray, dict]:
                 )
     except ReaderError:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ReaderError(
             f"{path}: image file is unreadable (corrupt, truncated or not a {fmt.upper()}?): "
             f"{type(exc).__name__}: {exc}"
-        ) from exc
+        ) from None
     if frame.ndim != 2:
         raise ReaderError(f"{path}: expected a 2-D image, got an array of shape {frame.shape}.")
     if not np.all(np.isfinite(frame)):

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import WeightsError
+from ..errors import WeightsError, short_reason
 from ..utils import sha256_file
 from .keras_inception import INCEPTION_N_CONV, KerasInceptionV3
 from .keras_resnet import KerasResNet50, keras_resnet50_slots, keras_resnet50_topological_order, legacy_resnet50_name
@@ -178,7 +178,7 @@ def read_keras_weights(path: str | Path) -> KerasWeightsFile:
             raise
         except (OSError, KeyError, ValueError, RuntimeError) as exc:  # damaged object headers / data
             raise WeightsError(
-                f"{p}: reading the Keras weights failed ({type(exc).__name__}: {exc}); the file is probably "
+                f"{p}: reading the Keras weights failed ({short_reason(exc)}); the file is probably "
                 "truncated or corrupt: download it again and check its SHA-256"
             ) from None
 

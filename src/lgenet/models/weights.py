@@ -22,6 +22,7 @@ head. Any other missing, unexpected or mis-shaped tensor is an error naming it.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -29,7 +30,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from ..errors import WeightsError
+from ..errors import WeightsError, short_reason
 from ..utils import sha256_file
 from .registry import NORMS, BackboneSpec, InputNorm
 
@@ -87,13 +88,15 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
 
             sd = load_file(str(p))
         else:
-            obj = torch.load(str(p), map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch's own notes on foreign pickles talk of unsafe loading
+                warnings.simplefilter("ignore")
+                obj = torch.load(str(p), map_location="cpu", weights_only=True)
             sd = _unwrap_state_dict(obj, p)
     except WeightsError:
         raise
     except Exception as exc:  # torch/safetensors raise many kinds for a corrupt file
         raise WeightsError(
-            f"weights file {p} could not be read as a PyTorch state dict ({type(exc).__name__}: {exc}). "
+            f"weights file {p} could not be read as a PyTorch state dict ({short_reason(exc)}). "
             "If it is a whole pickled model, re-save it with torch.save(model.state_dict(), path); "
             "if it is a Keras file it must end in .h5"
         ) from None
@@ -259,7 +262,7 @@ def read_lgenet_metadata(path: str | Path) -> dict[str, str]:
         with safe_open(str(p), framework="pt") as fh:
             meta = fh.metadata() or {}
     except Exception as exc:  # corrupt header
-        raise WeightsError(f"weights file {p} could not be read as safetensors ({type(exc).__name__}: {exc})") from None
+        raise WeightsError(f"weights file {p} could not be read as safetensors ({short_reason(exc)})") from None
     return {k: v for k, v in meta.items() if k.startswith("lgenet_")}
 
 
