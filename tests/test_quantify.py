@@ -199,6 +199,211 @@ def test_cli_quantify_and_manifest_mode(tmp_path, capsys):
         quantify_manifest(man, tmp_path / "qm", label_method="nsd4")
 
 
+# ------------------------------------------------------------------------------ label values
+def _csv_rows(path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _relabel(mp: Path, out: Path, mapping: dict[int, int], extra: tuple[int, int] | None = None) -> Path:
+    """Copy label map ``mp`` to ``out`` with values renamed (``mapping``) and one voxel per ``extra`` value."""
+    im = nib.load(str(mp))
+    lab = np.asarray(im.dataobj).copy()
+    new = lab.copy()
+    for a, b in mapping.items():
+        new[lab == a] = b
+    if extra is not None:
+        value, n = extra
+        new.reshape(-1)[:n] = value  # corner voxels: background in the phantom
+    nib.save(nib.Nifti1Image(new.astype(np.uint8), im.affine), str(out))
+    return out
+
+
+def test_quantify_files_refuses_undeclared_label_values(tmp_path):
+    ip, mp, _ = _write_pair(tmp_path)
+    bad = _relabel(mp, tmp_path / "bad.nii.gz", {}, extra=(7, 5))
+    with pytest.raises(DataError, match=r"case P1_img: mask .*bad.nii.gz holds label value\(s\) outside the declared "
+                                        r"ones: 7 \(5 voxels\); declared: myocardium \[2, 3, 4\] \(--myo-labels\), "
+                                        r"other \[0, 1\] \(--other-labels\)\. Declare them with --other-labels "
+                                        r"\(e.g. --other-labels 0,1,7\)"):
+        quantify_files(ip, bad, tmp_path / "o")
+    s = quantify_files(ip, bad, tmp_path / "o", other_labels=(0, 1, 7))
+    assert s["labels_found"]["7"] == 5 and s["other_labels"] == [0, 1, 7]
+    with pytest.raises(ConfigError, match=r"--other-labels \[0, 2\] overlap --myo-labels"):
+        quantify_files(ip, mp, tmp_path / "o", other_labels=(0, 2))
+    with pytest.raises(ConfigError, match="--remote-labels needs --remote MASK"):
+        quantify_files(ip, mp, tmp_path / "o", remote_labels=(2,))
+
+
+def test_cli_quantify_other_labels_single_and_manifest(tmp_path, capsys):
+    ip, mp, _ = _write_pair(tmp_path)
+    bad = _relabel(mp, tmp_path / "bad.nii.gz", {}, extra=(7, 3))
+    assert main(["quantify", str(ip), str(bad), "--out", str(tmp_path / "q")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.nii.gz holds label value(s) outside the declared ones: 7 (3 voxels)" in err and "Traceback" not in err
+    assert main(["quantify", str(ip), str(bad), "--out", str(tmp_path / "q"), "--other-labels", "0,1,7"]) == 0
+    assert "7 (3)" in capsys.readouterr().out  # the values found are reported
+    man = tmp_path / "cohort.csv"
+    man.write_text(f"patient_id,image,mask\nP1,{ip.name},{bad.name}\n")
+    assert main(["quantify", "--manifest", str(man), "--out", str(tmp_path / "qm"), "--label-method", "fwhm"]) == 2
+    assert "case P1: mask" in capsys.readouterr().err
+    assert main(["quantify", "--manifest", str(man), "--out", str(tmp_path / "qm"), "--label-method", "fwhm",
+                 "--other-labels", "0,7"]) == 0
+
+
+# ------------------------------------------------------------------------------ manifest options
+def test_cli_quantify_manifest_refuses_single_remote_mask(tmp_path, capsys):
+    ip, mp, _ = _write_pair(tmp_path)
+    man = tmp_path / "cohort.csv"
+    man.write_text(f"patient_id,image,mask\nP1,{ip.name},{mp.name}\n")
+    rc = main(["quantify", "--manifest", str(man), "--out", str(tmp_path / "qm"), "--label-method", "nsd5",
+               "--remote", str(mp)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "cannot apply to every row" in err and "'remote' column" in err
+    assert not (tmp_path / "qm").exists()
+    rc = main(["quantify", "--manifest", str(man), "--out", str(tmp_path / "qm"), "--label-method", "nsd5",
+               "--remote-labels", "2"])
+    assert rc == 2 and "--remote-labels needs remote masks" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="cannot apply to every row"):
+        quantify_manifest(man, tmp_path / "qm", label_method="nsd5", remote=str(mp))
+    assert main(["quantify", str(ip), str(mp), "--out", str(tmp_path / "q"), "--label-method", "nsd5"]) == 2
+    assert "--label-method only applies with --manifest" in capsys.readouterr().err
+
+
+def test_quantify_manifest_remote_column(tmp_path):
+    ip, mp, _ = _write_pair(tmp_path)
+    man = tmp_path / "cohort.csv"
+    man.write_text(f"patient_id,image,mask,remote\nP1,{ip.name},{mp.name},{mp.name}\nP2,{ip.name},{mp.name},\n")
+    out = quantify_manifest(man, tmp_path / "qm", label_method="nsd2", remote_labels=(2,))
+    rows = _csv_rows(out)
+    assert rows[0]["lge_percent_source"] == "nsd2 (given remote mask)"
+    assert rows[1]["lge_percent_source"] == "nsd2 (auto remote)" and rows[1]["remote"] == ""
+    assert Path(rows[0]["remote"]).is_absolute()
+    ref = quantify_files(ip, mp, tmp_path / "ref", remote=mp, remote_labels=(2,), case_id="R")
+    assert float(rows[0]["lge_percent"]) == pytest.approx(round(ref["percent"]["nsd2"], 4))
+
+
+def test_quantify_manifest_method_restricts_and_must_hold_label_method(tmp_path, capsys):
+    ip, mp, _ = _write_pair(tmp_path)
+    man = tmp_path / "cohort.csv"
+    man.write_text(f"patient_id,image,mask\nP1,{ip.name},{mp.name}\n")
+    rc = main(["quantify", "--manifest", str(man), "--out", str(tmp_path / "qm"), "--label-method", "fwhm",
+               "--method", "nsd"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--label-method fwhm is not computed by --method nsd" in err
+    assert main(["quantify", "--manifest", str(man), "--out", str(tmp_path / "qm"), "--label-method", "nsd3",
+                 "--method", "nsd", "--n-sd", "3,5"]) == 0
+    rows = _csv_rows(tmp_path / "qm" / "cohort.quantified.csv")
+    assert {c for c in rows[0] if c.startswith("lge_percent_") and not c.endswith("_source")} == \
+        {"lge_percent_nsd3", "lge_percent_nsd5"}
+    side = json.loads((tmp_path / "qm" / "cohort.quantified.import.json").read_text())
+    assert side["quantify"]["methods"] == ["nsd3", "nsd5"] and side["quantify"]["method"] == "nsd"
+    with pytest.raises(ConfigError, match="is not computed by --method fwhm"):
+        quantify_manifest(man, tmp_path / "qm", label_method="nsd5", method="fwhm")
+
+
+# ------------------------------------------------------------------------------ import sidecar
+def _import_unusual(tmp_path: Path, basal_end: str = "last"):
+    """An imported manifest whose mask uses scar = 5 and cavity = 7 (declared at import)."""
+    from lgenet.data.importers import import_nifti_masks
+
+    ip, mp, _ = _write_pair(tmp_path, basal_end=basal_end)
+    odd = _relabel(mp, tmp_path / "odd.nii.gz", {3: 5}, extra=(7, 4))
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "img").mkdir()
+    (d / "lab").mkdir()
+    ip.rename(d / "img" / "P1.nii.gz")
+    odd.rename(d / "lab" / "P1.nii.gz")
+    man = import_nifti_masks(d / "img", d / "lab", tmp_path / "cohort.csv", myo_labels=(2, 5), lge_labels=(5,),
+                             other_labels=(0, 7), basal_end=basal_end)
+    return man, d / "img" / "P1.nii.gz", d / "lab" / "P1.nii.gz"
+
+
+def test_quantify_manifest_reads_import_sidecar(tmp_path, capsys):
+    man, ip, mp = _import_unusual(tmp_path, basal_end="first")
+    assert main(["quantify", "--manifest", str(man), "--out", str(tmp_path / "q1"), "--label-method", "fwhm"]) == 0
+    out = capsys.readouterr().out
+    assert ("from the manifest's sidecar cohort.import.json: myo_labels [2, 5], other_labels [0, 7], slice_axis 2, "
+            "basal_end first") in out
+    ref = quantify_files(ip, mp, tmp_path / "ref", myo_labels=(2, 5), other_labels=(0, 7), basal_end="first")
+    row = _csv_rows(tmp_path / "q1" / "cohort.quantified.csv")[0]
+    assert float(row["lge_percent"]) == pytest.approx(round(ref["percent"]["fwhm"], 4))
+    assert float(row["lge_percent"]) == pytest.approx(float(row["lge_percent_original"]), abs=1.0)
+    js = json.loads((tmp_path / "q1" / "cases" / "P1_quantify.json").read_text())
+    assert js["basal_end"] == "first" and js["myo_labels"] == [2, 5]
+    # the quantified manifest carries a sidecar: a second command picks the labels up too
+    side = json.loads((tmp_path / "q1" / "cohort.quantified.import.json").read_text())
+    assert side["options"]["myo_labels"] == [2, 5] and side["options"]["other_labels"] == [0, 7]
+    assert side["options"]["lge_labels"] == [5] and side["label_sources"]["myo_labels"] == "sidecar"
+    q1 = tmp_path / "q1" / "cohort.quantified.csv"
+    assert main(["quantify", "--manifest", str(q1), "--out", str(tmp_path / "q2"), "--label-method", "nsd5"]) == 0
+    assert "from the manifest's sidecar cohort.quantified.import.json" in capsys.readouterr().out
+    row2 = _csv_rows(tmp_path / "q2" / "cohort.quantified.quantified.csv")[0]
+    assert row2["lge_percent_original"] == row["lge_percent"]
+    assert row2["lge_percent_original_source"] == "fwhm (auto remote)"
+
+
+def test_quantify_manifest_explicit_labels_win_and_contradictions(tmp_path, capsys):
+    man, _, _ = _import_unusual(tmp_path)
+    # --myo-labels alone would make 7 both other (sidecar) and myocardium: refused, names the sidecar
+    rc = main(["quantify", "--manifest", str(man), "--out", str(tmp_path / "q"), "--label-method", "fwhm",
+               "--myo-labels", "2,5,7"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--myo-labels contradicts other_labels [0, 7] read from" in err
+    assert "cohort.import.json; pass --other-labels as well" in err
+    # explicit values win, with a note
+    rc = main(["quantify", "--manifest", str(man), "--out", str(tmp_path / "q"), "--label-method", "fwhm",
+               "--myo-labels", "2,5,7", "--other-labels", "0"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "note: --myo-labels [2, 5, 7] overrides myo_labels [2, 5] of cohort.import.json" in out
+    assert "note: --other-labels [0] overrides other_labels [0, 7]" in out
+    side = json.loads((tmp_path / "q" / "cohort.quantified.import.json").read_text())
+    assert side["options"]["myo_labels"] == [2, 5, 7] and side["label_sources"]["myo_labels"] == "given"
+    # no sidecar: defaults, said so; the mask's 5 and 7 are then undeclared and refused
+    (tmp_path / "cohort.import.json").unlink()
+    rc = main(["quantify", "--manifest", str(man), "--out", str(tmp_path / "q3"), "--label-method", "fwhm"])
+    cap = capsys.readouterr()
+    assert "no sidecar cohort.import.json beside the manifest; using defaults" in cap.out
+    assert rc == 2 and "holds label value(s) outside the declared ones: 5 (" in cap.err
+    (tmp_path / "cohort.import.json").write_text("{not json")
+    with pytest.raises(ConfigError, match=r"sidecar .*cohort.import.json of manifest .* could not be read as JSON"):
+        quantify_manifest(man, tmp_path / "q4", label_method="fwhm")
+
+
+def test_quantified_manifest_labels_every_burden_column(tmp_path):
+    from lgenet.data.importers import import_nifti_masks
+    from lgenet.data.manifest import load_manifest
+
+    ip, mp, _ = _write_pair(tmp_path)
+    d = tmp_path / "in"
+    for sub, f in (("img", ip), ("lab", mp)):
+        (d / sub).mkdir(parents=True)
+        f.rename(d / sub / "P1.nii.gz")
+    man = import_nifti_masks(d / "img", d / "lab", tmp_path / "cohort.csv")
+    before = _csv_rows(man)[0]
+    out = quantify_manifest(man, tmp_path / "q", label_method="nsd5")
+    row = _csv_rows(out)[0]
+    burden = [c for c in row if c.startswith("lge_percent") and not c.endswith("_source")]
+    assert set(burden) == {"lge_percent", "lge_percent_basal", "lge_percent_original", "lge_percent_nsd2",
+                           "lge_percent_nsd3", "lge_percent_nsd5", "lge_percent_nsd6", "lge_percent_fwhm"}
+    for c in burden:
+        assert row[f"{c}_source"], c
+    assert row["lge_percent_source"] == row["lge_percent_nsd5_source"] == "nsd5 (auto remote)"
+    assert row["lge_percent_basal"] == before["lge_percent_basal"]  # the expert basal value, not the rule
+    assert row["lge_percent_basal_source"] == "mask labels [3, 4] / [2, 3, 4], basal slice (import nifti-masks)"
+    assert row["lge_percent_original_source"] == "mask labels [3, 4] / [2, 3, 4], whole LV (import nifti-masks)"
+    side = json.loads((tmp_path / "q" / "cohort.quantified.import.json").read_text())
+    assert "lge_percent_basal" in side["definitions"] and "lge_percent_original" in side["definitions"]
+    coh = load_manifest(out, check_files=False)  # text columns are covariates
+    assert "lge_percent_basal_source" in coh.covariate_names
+    # a manifest without a sidecar: the source says so
+    man.with_name("cohort.import.json").unlink()
+    row = _csv_rows(quantify_manifest(man, tmp_path / "q2", label_method="fwhm"))[0]
+    assert row["lge_percent_basal_source"] == "input manifest (source not recorded)"
+
+
 # ------------------------------------------------------------------------------ EMIDEC
 @pytest.mark.emidec
 def test_emidec_case(tmp_path):

@@ -109,6 +109,9 @@ def covariate_baseline(
     if not covs:
         raise ConfigError("covariate_baseline: no covariate to use")
     leaky = {c: why for c, why in LEAKY_COVARIATES[task].items() if c in covs}
+    if task == "lge":  # every burden column (lge_percent_<method>, _basal, _pred...) and its source text
+        leaky.update({c: "an LGE burden measurement: it (nearly) defines the label" for c in covs
+                      if c.startswith("lge_percent") and c not in leaky})
     if leaky and not allow_leaky:
         raise ConfigError("covariate_baseline: for task %r these covariates leak the label: %s; drop them"
                           % (task, "; ".join(f"{c} ({w})" for c, w in leaky.items())))

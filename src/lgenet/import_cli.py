@@ -4,8 +4,14 @@
     lgenet import nifti-masks --images 'imgs/*.nii.gz' --masks 'masks/*.nii.gz' --out cohort.csv \\
         --myo-labels 2,3,4 --lge-labels 3,4 --other-labels 0,1 --slice-axis 2 --basal-end last \\
         [--clinical clinical.csv --id-column case_id --event-column killip --event-min 2]
-    lgenet quantify IMAGE.nii.gz MASK.nii.gz --out DIR [--method all] [--n-sd 2,3,5,6] [--remote auto|MASK]
-    lgenet quantify --manifest cohort.csv --out DIR --label-method fwhm
+    lgenet import nifti-masks --images data/ --masks data/ --image-pattern '{id}_LGE.nii.gz' \\
+        --mask-pattern '{id}_gd.nii.gz' --out cohort.csv
+    lgenet import nifti-masks --pairs pairs.csv --out cohort.csv      # columns case_id,image,mask
+    lgenet quantify IMAGE.nii.gz MASK.nii.gz --out DIR [--method all] [--n-sd 2,3,5,6] [--remote auto|MASK] \\
+        [--myo-labels 2,3,4 --other-labels 0,1]
+    lgenet quantify --manifest cohort.csv --out DIR --label-method fwhm [--method all]
+        (label values and geometry not given come from cohort.import.json; a per-row remote mask
+        goes in a 'remote' column of the manifest)
 
 Handlers return 0 and raise :class:`~lgenet.errors.LgenetError` on user errors (the CLI prints
 them without a traceback, exit status 2).
@@ -37,7 +43,16 @@ def _floats(text: str) -> tuple[float, ...]:
 
 def _print_counts(manifest: Path) -> None:
     side = manifest.with_name(manifest.stem + ".import.json")
-    c = json.loads(side.read_text())["counts"]
+    data = json.loads(side.read_text())
+    c = data["counts"]
+    pairing = data.get("pairing") or {}
+    opts = data.get("options") or {}
+    for what, opt in (("images", "image_pattern"), ("masks", "mask_pattern")):
+        skipped = pairing.get(f"ignored_{what}") or []
+        if skipped:
+            names = ", ".join(Path(p).name for p in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+            print(f"ignored {len(skipped)} {what[:-1]} file(s) that do not match --{opt.replace('_', '-')} "
+                  f"{opts.get(opt) or '{id}.nii(.gz)'!r}: {names}")
     print(f"manifest written to {manifest} ({side.name} beside it)")
     print(f"patients {c['patients']}, slices {c['slices']}; lge > {c['lge_threshold']:g} %: {c['lge_positive']} "
           f"(basal slice alone {c['lge_positive_basal_slice']}); event labelled {c['event_labelled']}, "
@@ -64,8 +79,16 @@ def cmd_import_nifti_masks(a: argparse.Namespace) -> int:
             src, _, dst = item.strip().partition("=")
             if src:
                 cols[src] = dst or src
+    if a.pairs:
+        if a.images or a.masks or a.image_pattern or a.mask_pattern:
+            raise ConfigError("lgenet import nifti-masks: --pairs lists the images and masks itself; give either "
+                              "--pairs, or --images and --masks (with --image-pattern/--mask-pattern), not both")
+    elif not (a.images and a.masks):
+        raise ConfigError("lgenet import nifti-masks: give --images and --masks (folders or quoted globs), "
+                          "or --pairs pairs.csv (columns case_id,image,mask)")
     out = import_nifti_masks(
-        a.images, a.masks, a.out, myo_labels=a.myo_labels, lge_labels=a.lge_labels, other_labels=a.other_labels,
+        a.images, a.masks, a.out, image_pattern=a.image_pattern, mask_pattern=a.mask_pattern, pairs_csv=a.pairs,
+        myo_labels=a.myo_labels, lge_labels=a.lge_labels, other_labels=a.other_labels,
         slice_axis=a.slice_axis, basal_end=a.basal_end, clinical_csv=a.clinical, id_column=a.id_column,
         clinical_columns=cols, event_column=a.event_column, event_min=a.event_min,
         followup_column=a.followup_column, frames_dir=a.frames_dir,
@@ -88,8 +111,13 @@ def add_import_parser(subparsers) -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_import_emidec)
 
     n = sub.add_parser("nifti-masks", help="any image + label-map NIfTI pairs (paired by file name)")
-    n.add_argument("--images", required=True, help="folder, file or quoted glob of image NIfTIs")
-    n.add_argument("--masks", required=True, help="folder, file or quoted glob of label-map NIfTIs (same names)")
+    n.add_argument("--images", help="folder, file or quoted glob of image NIfTIs")
+    n.add_argument("--masks", help="folder, file or quoted glob of label-map NIfTIs (same names by default)")
+    n.add_argument("--image-pattern", help="image file names, {id} = case ID, e.g. '{id}_LGE.nii.gz' "
+                                           "(* and ? are wildcards; other files are ignored)")
+    n.add_argument("--mask-pattern", help="mask file names, {id} = case ID, e.g. '{id}_gd.nii.gz'")
+    n.add_argument("--pairs", help="CSV with columns case_id,image,mask (paths relative to it), instead of "
+                                   "--images/--masks")
     n.add_argument("--out", required=True, help="manifest CSV to write")
     n.add_argument("--myo-labels", type=_ints, default=(2, 3, 4), help="myocardium label values (default 2,3,4)")
     n.add_argument("--lge-labels", type=_ints, default=(3, 4), help="enhanced label values (default 3,4)")
@@ -118,15 +146,25 @@ def cmd_quantify(a: argparse.Namespace) -> int:
             raise ConfigError("lgenet quantify --manifest needs --label-method (e.g. fwhm or nsd5); "
                               "see docs/results.md for their agreement with expert labels on EMIDEC")
         out = quantify_manifest(a.manifest, a.out, label_method=a.label_method, myo_labels=a.myo_labels,
-                                n_sd=a.n_sd, slice_axis=a.slice_axis, basal_end=a.basal_end,
-                                fwhm_baseline=a.fwhm_baseline)
-        print(f"quantified manifest written to {out} (lge_percent = {a.label_method}); per-case masks in {Path(a.out) / 'cases'}")
+                                other_labels=a.other_labels, method=a.method, n_sd=a.n_sd, remote=a.remote,
+                                remote_labels=a.remote_labels, slice_axis=a.slice_axis, basal_end=a.basal_end,
+                                fwhm_baseline=a.fwhm_baseline, echo=print)
+        print(f"quantified manifest written to {out} (lge_percent = {a.label_method}; every burden column X has "
+              f"a column X_source); per-case masks in {Path(a.out) / 'cases'}")
         return 0
     if not (a.image and a.mask):
         raise ConfigError("lgenet quantify: give IMAGE and MASK (NIfTI), or --manifest")
-    s = quantify_files(a.image, a.mask, a.out, myo_labels=a.myo_labels, method=a.method, n_sd=a.n_sd,
-                       remote=a.remote, remote_labels=a.remote_labels, slice_axis=a.slice_axis,
-                       basal_end=a.basal_end, fwhm_baseline=a.fwhm_baseline)
+    if a.label_method:
+        raise ConfigError("lgenet quantify: --label-method only applies with --manifest; for one case every "
+                          "method of --method is reported")
+    myo = a.myo_labels if a.myo_labels is not None else (2, 3, 4)
+    other = a.other_labels if a.other_labels is not None else (0, 1)
+    s = quantify_files(a.image, a.mask, a.out, myo_labels=myo, other_labels=other, method=a.method, n_sd=a.n_sd,
+                       remote=a.remote, remote_labels=a.remote_labels,
+                       slice_axis=2 if a.slice_axis is None else a.slice_axis, basal_end=a.basal_end or "last",
+                       fwhm_baseline=a.fwhm_baseline)
+    found = ", ".join(f"{v} ({n})" for v, n in s["labels_found"].items())
+    print(f"case {s['case']}: mask label values (voxels): {found}; myocardium {list(myo)}")
     print(f"case {s['case']}: remote {s['remote_rule']}")
     for name, m in s["methods"].items():
         per = " ".join("-" if v is None else f"{v:.1f}" for v in m["percent_per_slice"])
@@ -144,13 +182,22 @@ def add_quantify_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--manifest", help="quantify every row (image + mask) of a manifest instead")
     p.add_argument("--label-method", help="with --manifest: the method whose burden becomes lge_percent")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--myo-labels", type=_ints, default=(2, 3, 4), help="myocardium label values (default 2,3,4)")
-    p.add_argument("--method", default="all", help="nsd, fwhm or all (default)")
+    p.add_argument("--myo-labels", type=_ints, default=None,
+                   help="myocardium label values (default: the manifest's import sidecar, else 2,3,4)")
+    p.add_argument("--other-labels", type=_ints, default=None,
+                   help="other values allowed in the masks, e.g. background and cavity (default: the manifest's "
+                        "import sidecar, else 0,1); any value outside myocardium and other is refused")
+    p.add_argument("--method", default="all", help="nsd, fwhm or all (default); with --manifest it must "
+                                                   "include --label-method")
     p.add_argument("--n-sd", type=_floats, default=(2, 3, 5, 6), help="n of the n-SD rule (default 2,3,5,6)")
-    p.add_argument("--remote", default=None, help="'auto' (default) or a NIfTI mask of remote myocardium")
-    p.add_argument("--remote-labels", type=_ints, help="label values of --remote that mark remote (default non-zero)")
+    p.add_argument("--remote", default=None, help="'auto' (default) or a NIfTI mask of remote myocardium "
+                                                  "(with --manifest: a 'remote' column instead)")
+    p.add_argument("--remote-labels", type=_ints,
+                   help="label values of the remote masks that mark remote (default non-zero)")
     p.add_argument("--fwhm-baseline", default="remote", choices=("remote", "zero"))
-    p.add_argument("--slice-axis", type=int, default=2, choices=(0, 1, 2))
-    p.add_argument("--basal-end", default="last", choices=("first", "last"))
+    p.add_argument("--slice-axis", type=int, default=None, choices=(0, 1, 2),
+                   help="default: the manifest's import sidecar, else 2")
+    p.add_argument("--basal-end", default=None, choices=("first", "last"),
+                   help="default: the manifest's import sidecar, else last")
     p.set_defaults(func=cmd_quantify)
     return p

@@ -16,7 +16,14 @@ and the clinical covariates. With ``frames_dir`` every short-axis slice is also 
 one-slice NIfTI (image and mask) plus a long ``frames.csv`` manifest (one row per slice, patient
 labels repeated, ``slice_index`` apex -> base, ``lge_percent_slice``) for multi-slice work.
 
-Images and masks are paired by array index: the affines are never compared or resampled through
+Images and masks are paired as files by case ID: by default the file name without ``.nii(.gz)``
+(same names in both folders); with ``image_pattern``/``mask_pattern`` such as ``'{id}_LGE.nii.gz'``
+and ``'{id}_gd.nii.gz'`` the ``{id}`` part of each file name (``*``/``?`` are wildcards; files
+that do not match are ignored and listed in the sidecar); or from a ``pairs_csv`` with columns
+``case_id,image,mask`` (paths relative to that CSV), see :func:`read_pairs_csv`. An image without
+a mask or a mask without an image is refused, naming the case.
+
+Voxels are paired by array index: the affines are never compared or resampled through
 (EMIDEC's are not physical). A case is refused, with a message naming it, when: a file is not
 NIfTI or cannot be read; mask and image grids (array shapes) differ; the mask holds a value that
 was not declared; the mask has no myocardium at all, or none on the basal slice; its clinical row
@@ -48,6 +55,7 @@ __all__ = [
     "import_nifti_masks",
     "case_stats",
     "find_nifti",
+    "read_pairs_csv",
     "EMIDEC_CLINICAL_MAP",
     "EMIDEC_COVARIATES",
     "EMIDEC_COVARIATE_NOTES",
@@ -335,8 +343,8 @@ def _write_frames(frames_dir: Path, st: CaseStats, img_st: np.ndarray, lab_st: n
 
 # --------------------------------------------------------------------------------- importers
 def import_nifti_masks(
-    images: str | Path | Sequence[str | Path],
-    masks: str | Path | Sequence[str | Path],
+    images: str | Path | Sequence[str | Path] | None,
+    masks: str | Path | Sequence[str | Path] | None,
     out_manifest: str | Path,
     *,
     myo_labels: Sequence[int] | str = (2, 3, 4),
@@ -351,6 +359,9 @@ def import_nifti_masks(
     event_min: float | None = None,
     followup_column: str | None = None,
     case_ids: Mapping[str, str] | None = None,
+    image_pattern: str | None = None,
+    mask_pattern: str | None = None,
+    pairs_csv: str | Path | None = None,
     frames_dir: str | Path | None = None,
     lge_threshold: float = 5.7,
     dataset: str = "nifti-masks",
@@ -362,7 +373,14 @@ def import_nifti_masks(
         images, masks: a folder of ``.nii``/``.nii.gz`` files, a glob pattern (quote it in a
             shell) or a list of paths. Images and masks are paired by case ID = file name without
             ``.nii(.gz)`` (e.g. ``imgs/P01.nii.gz`` with ``masks/P01.nii.gz``), unless ``case_ids``
-            maps image path -> ID and the lists are given in the same order.
+            maps image path -> ID and the lists are given in the same order. ``None`` with
+            ``pairs_csv``.
+        image_pattern, mask_pattern: file-name patterns with one ``{id}`` placeholder, e.g.
+            ``'{id}_LGE.nii.gz'`` and ``'{id}_gd.nii.gz'``: the ``{id}`` part is the case ID and
+            pairs the files (``*``/``?`` are wildcards; a pattern left out = same-name rule).
+            Files that do not match are ignored and listed in the sidecar (``pairing``).
+        pairs_csv: a CSV with columns ``case_id,image,mask`` (paths relative to the CSV) instead
+            of ``images``/``masks``; see :func:`read_pairs_csv`.
         myo_labels: label values forming the whole myocardium (normal + enhanced).
         lge_labels: the enhanced ones (must be a subset of ``myo_labels``).
         other_labels: other values allowed in the mask (background, cavity...). Any value outside
@@ -399,9 +417,26 @@ def import_nifti_masks(
     if (event_column or followup_column or clinical_columns) and clinical_csv is None:
         raise ConfigError("event_column, followup_column and clinical_columns need clinical_csv")
 
-    img_files = find_nifti(images, "images")
-    mask_files = find_nifti(masks, "masks")
-    pairs = _pair(img_files, mask_files, case_ids)
+    ignored: dict[str, list[str]] = {"images": [], "masks": []}
+    if pairs_csv is not None:
+        if images is not None or masks is not None or image_pattern or mask_pattern or case_ids is not None:
+            raise ConfigError("pairs_csv lists the images and masks itself: give either pairs_csv, or "
+                              "images and masks (with image_pattern/mask_pattern or case_ids), not both")
+        pairs = read_pairs_csv(pairs_csv)
+        rule = f"pairs file {pairs_csv}"
+    else:
+        if images is None or masks is None:
+            raise ConfigError("give images and masks (folders, globs or lists), or pairs_csv")
+        img_files = find_nifti(images, "images")
+        mask_files = find_nifti(masks, "masks")
+        if image_pattern or mask_pattern:
+            if case_ids is not None:
+                raise ConfigError("give either case_ids or image_pattern/mask_pattern, not both")
+            pairs, ignored = _pair_by_pattern(img_files, mask_files, image_pattern, mask_pattern)
+            rule = f"file-name patterns: images {image_pattern or '{id}.nii(.gz)'}, masks {mask_pattern or '{id}.nii(.gz)'}"
+        else:
+            pairs = _pair(img_files, mask_files, case_ids)
+            rule = "case IDs given" if case_ids is not None else "same file name"
 
     clin: dict[str, dict[str, str]] | None = None
     col_map: dict[str, str] = {}
@@ -470,8 +505,9 @@ def import_nifti_masks(
         "manifest": str(out_manifest.resolve()),
         "frames_manifest": str((Path(frames_dir) / "frames.csv").resolve()) if frames_dir is not None else None,
         "options": {
-            "images": str(images) if not isinstance(images, (list, tuple)) else [str(p) for p in images],
-            "masks": str(masks) if not isinstance(masks, (list, tuple)) else [str(p) for p in masks],
+            "images": _spec(images), "masks": _spec(masks),
+            "image_pattern": image_pattern, "mask_pattern": mask_pattern,
+            "pairs_csv": str(pairs_csv) if pairs_csv is not None else None,
             "myo_labels": list(myo_t), "lge_labels": list(lge_t), "other_labels": list(other_t),
             "slice_axis": slice_axis, "basal_end": basal_end,
             "clinical_csv": str(clinical_csv) if clinical_csv is not None else None, "id_column": id_column,
@@ -484,10 +520,17 @@ def import_nifti_masks(
             "slice": "basal = last index of the stack ordered apex -> base",
         },
         "counts": summary,
+        "pairing": {"rule": rule, "ignored_images": ignored["images"], "ignored_masks": ignored["masks"]},
         **({"notes": dict(notes)} if notes else {}),
     }
     atomic_write_text(out_manifest.with_name(out_manifest.stem + ".import.json"), json.dumps(side, indent=2) + "\n")
     return out_manifest
+
+
+def _spec(x: Any) -> Any:
+    if x is None:
+        return None
+    return [str(p) for p in x] if isinstance(x, (list, tuple)) else str(x)
 
 
 def _event_value(raw: str, event_min: float | None, cid: str, col: str, src: Any) -> int | None:
@@ -532,6 +575,124 @@ def _pair(img_files: list[Path], mask_files: list[Path], case_ids: Mapping[str, 
     if no_img:
         raise CaseError(no_img[0], f"mask {msks[no_img[0]]} has no image with the same name")
     return [(k, imgs[k], msks[k]) for k in sorted(imgs)]
+
+
+def _pattern_regex(pattern: str, option: str) -> re.Pattern:
+    if pattern.count("{id}") != 1:
+        raise ConfigError(f"{option} {pattern!r} must hold the placeholder {{id}} exactly once (it captures the "
+                          "case ID), e.g. '{id}_LGE.nii.gz'")
+    if "/" in pattern or "\\" in pattern:
+        raise ConfigError(f"{option} {pattern!r} must match a file name, not a path; put the folder in "
+                          "--images/--masks")
+    head, tail = pattern.split("{id}")
+
+    def tr(text: str) -> str:
+        return "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in text)
+
+    return re.compile(f"^{tr(head)}(?P<id>.+){tr(tail)}$")
+
+
+def _pair_by_pattern(img_files: list[Path], mask_files: list[Path], image_pattern: str | None,
+                     mask_pattern: str | None):
+    """Pair by the ``{id}`` part of the file names; returns (pairs, ignored file names)."""
+    opts = {"images": ("--image-pattern", image_pattern), "masks": ("--mask-pattern", mask_pattern)}
+    found: dict[str, dict[str, Path]] = {}
+    ignored: dict[str, list[str]] = {}
+    for what, files in (("images", img_files), ("masks", mask_files)):
+        option, pattern = opts[what]
+        rx = _pattern_regex(pattern, option) if pattern else None
+        by_id: dict[str, Path] = {}
+        skip: list[str] = []
+        for p in files:
+            if rx is None:
+                cid = _strip_nii(p.name)
+            else:
+                m = rx.match(p.name)
+                cid = m.group("id") if m else None
+            if cid is None:
+                skip.append(str(p))
+                continue
+            if cid in by_id:
+                raise DataError(f"two {what} share case ID {cid!r}: {by_id[cid]} and {p}; make {option} more specific")
+            by_id[cid] = p
+        if not by_id:
+            eg = f", e.g. {Path(files[0]).name}" if files else ""
+            raise DataError(f"{what}: no file matches {option} {pattern or '{id}.nii(.gz)'!r} "
+                            f"({len(files)} file(s) looked at{eg})")
+        found[what], ignored[what] = by_id, skip
+    imgs, msks = found["images"], found["masks"]
+    both = sorted({str(p) for p in imgs.values()} & {str(p) for p in msks.values()})
+    if both:
+        raise ConfigError(f"{both[0]} matches both --image-pattern {image_pattern!r} and --mask-pattern "
+                          f"{mask_pattern!r}; make the patterns more specific")
+
+    def expected(pattern: str | None, cid: str) -> str:
+        return pattern.replace("{id}", cid) if pattern else f"{cid}.nii.gz or {cid}.nii"
+
+    no_mask = sorted(set(imgs) - set(msks))
+    if no_mask:
+        c = no_mask[0]
+        raise CaseError(c, f"image {imgs[c]} has no mask: no mask file is named {expected(mask_pattern, c)!r} "
+                           f"(--mask-pattern {mask_pattern or '{id}.nii(.gz)'!r})"
+                        + (f"; {len(no_mask)} images lack one: {no_mask[:6]}" if len(no_mask) > 1 else ""))
+    no_img = sorted(set(msks) - set(imgs))
+    if no_img:
+        c = no_img[0]
+        raise CaseError(c, f"mask {msks[c]} has no image: no image file is named {expected(image_pattern, c)!r} "
+                           f"(--image-pattern {image_pattern or '{id}.nii(.gz)'!r})"
+                        + (f"; {len(no_img)} masks lack one: {no_img[:6]}" if len(no_img) > 1 else ""))
+    return [(k, imgs[k], msks[k]) for k in sorted(imgs)], ignored
+
+
+def read_pairs_csv(path: str | Path) -> list[tuple[str, Path, Path]]:
+    """Read a pairs CSV (columns ``case_id,image,mask``; other columns are ignored).
+
+    Relative paths are relative to the CSV's folder. Returns ``(case_id, image, mask)`` in file
+    order. Raises :class:`~lgenet.errors.DataError` naming the line for an empty cell, a repeated
+    case ID or file, an ID with '/' or '\\', or a file that does not exist.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"pairs file {path} does not exist; give a CSV with columns case_id,image,mask "
+                        "(paths relative to the CSV's folder)")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"pairs file {path} could not be read as UTF-8 text: {exc}") from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in ("case_id", "image", "mask") if c not in header]
+    if missing:
+        raise DataError(f"pairs file {path} lacks column(s) {missing}; its columns are {header}; expected "
+                        "case_id,image,mask")
+    base = path.resolve().parent
+    out: list[tuple[str, Path, Path]] = []
+    seen: dict[str, dict[str, int]] = {"case_id": {}, "image": {}, "mask": {}}
+    for line, row in enumerate(reader, start=2):
+        row = {k.strip(): (v or "").strip() for k, v in row.items() if isinstance(k, str)}
+        for col in ("case_id", "image", "mask"):
+            if not row.get(col):
+                raise DataError(f"pairs file {path}, line {line}: empty {col!r}; every row needs case_id, image and mask")
+        cid = row["case_id"]
+        if "/" in cid or "\\" in cid:
+            raise DataError(f"pairs file {path}, line {line}: case_id {cid!r} holds '/' or '\\'; use a study-local ID")
+        files = {}
+        for col in ("image", "mask"):
+            p = Path(row[col])
+            p = p if p.is_absolute() else base / p
+            if not p.is_file():
+                raise DataError(f"pairs file {path}, line {line} (case {cid}): {col} {row[col]} does not exist "
+                                f"(relative paths are read from {base})")
+            files[col] = p
+        for col, key in (("case_id", cid), ("image", str(files["image"].resolve())), ("mask", str(files["mask"].resolve()))):
+            if key in seen[col]:
+                raise DataError(f"pairs file {path}, line {line}: {col} {row[col]} already appears on line "
+                                f"{seen[col][key]}; each case, image and mask must appear once")
+            seen[col][key] = line
+        out.append((cid, files["image"], files["mask"]))
+    if not out:
+        raise DataError(f"pairs file {path} has no rows")
+    return out
 
 
 def _summary(rows: list[dict[str, Any]], stats: list[CaseStats], thr: float) -> dict[str, Any]:
