@@ -63,7 +63,7 @@ def test_synth_run_predict_cli(cohort, tmp_path, capsys):
 def test_interrupted_run_resumes_without_redoing_fits(cohort, tmp_path, monkeypatch):
     cfg = RunConfig(manifest=str(cohort), out=str(tmp_path / "a"), tasks=("lge",), archs=("tiny",),
                     inits=("random",), epochs=2, image_size=32, folds=2, dense_units=16)
-    real = executors.run_fit_job
+    real = executors.run_job
     calls = {"n": 0}
 
     def interrupt_second(*a, **k):
@@ -72,7 +72,7 @@ def test_interrupted_run_resumes_without_redoing_fits(cohort, tmp_path, monkeypa
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(executors, "run_fit_job", interrupt_second)
+    monkeypatch.setattr(executors, "run_job", interrupt_second)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(cfg, progress=False, report=False)
     first = fit_dir(tmp_path / "a", "lge", "tiny", "random", 0) / "fit.json"
@@ -80,7 +80,7 @@ def test_interrupted_run_resumes_without_redoing_fits(cohort, tmp_path, monkeypa
     assert not (fit_dir(tmp_path / "a", "lge", "tiny", "random", 1) / "fit.json").exists()
     before = first.read_bytes(), first.stat().st_mtime_ns
 
-    monkeypatch.setattr(executors, "run_fit_job", real)
+    monkeypatch.setattr(executors, "run_job", real)
     resumed = run_experiment(cfg, progress=False, report=False)
     assert (resumed.fits_run, resumed.fits_skipped) == (1, 1)
     assert (first.read_bytes(), first.stat().st_mtime_ns) == before  # the finished fit was not redone

@@ -71,6 +71,10 @@ def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
     g.add_argument("--tasks", type=_csv_list, help=f"comma-separated tasks among {list(TASKS)}")
     g.add_argument("--archs", "--arch", dest="archs", type=_csv_list, help="comma-separated backbones (see `lgenet backbones`)")
     g.add_argument("--inits", "--init", dest="inits", type=_csv_list, help=f"comma-separated inits among {list(INITS)}")
+    g.add_argument("--families", type=_csv_list,
+                   help="model families: classifier (the seed CNNs, default) and/or burden (the predicted LGE "
+                        "burden of --segmentation-run as the score)")
+    g.add_argument("--segmentation-run", help="a `lgenet segment train` (or `segment apply`) output on this cohort")
     g.add_argument("--weights-file", action="append", metavar="[ARCH[:INIT]=]PATH",
                    help="local pretrained weights; repeat for several (see docs)")
     g.add_argument("--epochs", type=int)
@@ -101,7 +105,7 @@ def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
 def _config_from_args(a: argparse.Namespace, **defaults):
     over = {k: getattr(a, k, None) for k in (
         "tasks", "archs", "inits", "epochs", "batch_size", "lr", "folds", "image_size", "head", "lge_threshold",
-        "augment", "seed", "device", "precision", "num_threads", "ci_method")}
+        "augment", "seed", "device", "precision", "num_threads", "ci_method", "families", "segmentation_run")}
     for k, v in defaults.items():
         if over.get(k) is None:
             over[k] = v
@@ -272,9 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .import_cli import add_import_parser, add_quantify_parser
     from .report import add_report_parser
+    from .segment_cli import add_segment_parser
     from .weights_cli import add_weights_parser
 
-    for add in (add_weights_parser, add_import_parser, add_quantify_parser, add_report_parser):
+    for add in (add_weights_parser, add_import_parser, add_quantify_parser, add_segment_parser, add_report_parser):
         add(sub)
     return parser
 

@@ -20,9 +20,12 @@ import yaml
 
 from .errors import ConfigError
 
-__all__ = ["RunConfig", "load_config", "TASKS", "INITS", "HEADS"]
+__all__ = ["RunConfig", "SegConfig", "load_config", "TASKS", "INITS", "HEADS", "FAMILIES"]
 
 TASKS = ("lge", "event")
+#: model families of the grid: the seed protocol's classifier, and the anatomy-aware families that
+#: use a segmentation run (``segmentation_run``): the predicted LGE burden as the score
+FAMILIES = ("classifier", "burden")
 INITS = ("random", "imagenet", "radimagenet")
 HEADS = ("flatten", "gap")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -45,6 +48,12 @@ class RunConfig:
             optional for ``imagenet`` (downloaded through timm when online).
         image_size: input size in pixels; ``None`` = the backbone's own (224 ResNet50, 299 InceptionV3).
         head: ``flatten`` (seed: Flatten -> Dense -> ReLU -> Dropout -> logit) or ``gap``.
+        families: ``classifier`` (the seed protocol, on ``archs`` x ``inits``) and/or ``burden`` (the
+            out-of-fold LGE burden of ``segmentation_run``, whole LV and basal slice, as the score).
+        segmentation_run: a ``lgenet segment train`` run on this cohort (out-of-fold burdens) or a
+            ``segment apply`` output (burdens of a cohort the segmenter never saw).
+        burden_scale: the burden score's probability is ``sigmoid((burden - lge_threshold) / scale)``:
+            a fixed monotone map (no fitting), so p >= 0.5 means burden > the threshold.
         selection: which epoch's model is evaluated on the test fold; ``last`` never looks at it.
     """
 
@@ -53,6 +62,9 @@ class RunConfig:
     tasks: tuple[str, ...] = TASKS
     archs: tuple[str, ...] = ("resnet50", "inception_v3")
     inits: tuple[str, ...] = INITS
+    families: tuple[str, ...] = ("classifier",)
+    segmentation_run: str | None = None
+    burden_scale: float = 2.0
     weights: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     lge_threshold: float = 5.7
     # data
@@ -85,7 +97,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         # normalise sequences to tuples so that the object is hashable and YAML-stable
-        for name in ("tasks", "archs", "inits", "intensity_percentiles"):
+        for name in ("tasks", "archs", "inits", "intensity_percentiles", "families"):
             val = getattr(self, name)
             if isinstance(val, str):
                 val = tuple(v.strip() for v in val.split(",") if v.strip())
@@ -109,6 +121,14 @@ class RunConfig:
                     )
 
         choice("tasks", TASKS, many=True)
+        choice("families", FAMILIES, many=True)
+        if any(f != "classifier" for f in self.families) and not self.segmentation_run:
+            raise ConfigError("config parameter 'families' includes anatomy-aware families "
+                              f"{[f for f in self.families if f != 'classifier']}: give 'segmentation_run' "
+                              "(--segmentation-run, the --out of `lgenet segment train` or `segment apply`)")
+        if not (isinstance(self.burden_scale, (int, float)) and self.burden_scale > 0):
+            raise ConfigError(f"config parameter 'burden_scale' must be a number > 0 (percentage points), "
+                              f"got {self.burden_scale!r}")
         choice("inits", INITS, many=True)
         choice("head", HEADS)
         choice("precision", PRECISIONS)
@@ -217,3 +237,113 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
         source = "config"
     data.update({k: v for k, v in overrides.items() if v is not None})
     return RunConfig.from_dict(data, source=source)
+
+
+@dataclass(frozen=True)
+class SegConfig:
+    """Everything that defines a segmentation run (``lgenet segment train``).
+
+    Attributes:
+        manifest: cohort CSV whose rows give each patient's image stack and its ``mask``.
+        out: run directory (a rerun resumes finished folds).
+        labels: the masks' label values: ``{cavity, myo (whole myocardium), lge (enhanced part), other}``.
+        folds, seed, lge_threshold: the patient-level folds, stratified on ``lge`` exactly as
+            ``lgenet run`` assigns them on the same manifest (mask-derived burden when the manifest
+            has no ``lge_percent``).
+        spacing, crop, context, channels, res_units: the segmenter's window (mm per pixel, pixels),
+            2.5-D context (slices on each side) and MONAI UNet widths.
+        loc_spacing, loc_size, loc_channels: the localiser's whole-slice canvas and widths.
+        epochs, loc_epochs, batch_size, lr, weight_decay, augment: training (fixed in advance).
+        tta: average flipped predictions at inference.
+    """
+
+    manifest: str | None = None
+    out: str = "runs/seg"
+    labels: Mapping[str, Any] = field(default_factory=lambda: {"cavity": [1], "myo": [2, 3, 4], "lge": [3, 4],
+                                                                "other": [0]})
+    folds: int = 4
+    seed: int = 0
+    lge_threshold: float = 5.7
+    nifti_slice_axis: int = 2
+    nifti_basal_end: str = "last"
+    pixel_spacing: float | None = None
+    spacing: float = 1.5
+    crop: int = 112
+    context: int = 1
+    channels: tuple[int, ...] = (16, 32, 64, 128, 256)
+    res_units: int = 2
+    loc_spacing: float = 3.0
+    loc_size: int = 160
+    loc_channels: tuple[int, ...] = (8, 16, 32, 64, 128)
+    epochs: int = 40
+    loc_epochs: int = 15
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    augment: bool = True
+    tta: bool = True
+    device: str = "auto"
+    precision: str = "auto"
+    num_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("channels", "loc_channels"):
+            val = getattr(self, name)
+            if isinstance(val, str):
+                val = tuple(int(v) for v in val.split(",") if v.strip())
+            object.__setattr__(self, name, tuple(int(v) for v in val))
+        object.__setattr__(self, "labels", {k: [int(v) for v in (vs if isinstance(vs, (list, tuple)) else [vs])]
+                                            for k, vs in dict(self.labels).items()})
+        unknown = sorted(set(self.labels) - {"cavity", "myo", "lge", "other"})
+        if unknown:
+            raise ConfigError(f"segmentation labels: unknown key(s) {unknown}; use cavity, myo, lge, other")
+        for name in ("folds", "epochs", "loc_epochs", "batch_size", "crop", "loc_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < (2 if name == "folds" else 1):
+                raise ConfigError(f"config parameter {name!r} must be an integer >= {2 if name == 'folds' else 1}, "
+                                  f"got {v!r}")
+        for name in ("spacing", "loc_spacing", "lr"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or v <= 0:
+                raise ConfigError(f"config parameter {name!r} must be a number > 0, got {v!r}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"config parameter 'device' must be one of {list(DEVICES)}, got {self.device!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"config parameter 'precision' must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        if self.nifti_basal_end not in ("first", "last"):
+            raise ConfigError(f"config parameter 'nifti_basal_end' must be 'first' or 'last', got {self.nifti_basal_end!r}")
+        if self.pixel_spacing is not None and (not isinstance(self.pixel_spacing, (int, float)) or self.pixel_spacing <= 0):
+            raise ConfigError(f"config parameter 'pixel_spacing' must be a number of mm > 0, got {self.pixel_spacing!r}")
+
+    def replace(self, **changes: Any) -> "SegConfig":
+        return dataclasses.replace(self, **changes)
+
+    def seg_labels(self):
+        from .data.stacks import SegLabels
+
+        return SegLabels(**{k: tuple(v) for k, v in self.labels.items()})
+
+    def spec(self):
+        from .models.segnet import SegSpec
+
+        return SegSpec(spacing=float(self.spacing), crop=self.crop, context=self.context, channels=self.channels,
+                       res_units=self.res_units, loc_spacing=float(self.loc_spacing), loc_size=self.loc_size,
+                       loc_channels=self.loc_channels)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "config") -> "SegConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown parameter(s) {unknown}; known parameters are {sorted(known)}")
+        try:
+            return cls(**dict(data))
+        except TypeError as exc:
+            raise ConfigError(f"{source}: {exc}") from None

@@ -93,8 +93,9 @@ def prepare_run(cfg: RunConfig, *, progress: bool = True, executor: str = "local
 
     if cfg.manifest is None:
         raise ConfigError("config parameter 'manifest' is required: pass --manifest cohort.csv")
-    for arch in cfg.archs:
-        get_spec(arch)
+    if "classifier" in cfg.families:
+        for arch in cfg.archs:
+            get_spec(arch)
     ensure_writable_dir(cfg.out)
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
@@ -115,8 +116,14 @@ def prepare_run(cfg: RunConfig, *, progress: bool = True, executor: str = "local
     models = grid_models(cfg)
     for m in models:  # backbone sizes and weights files: loaded now (and cached for the local executor)
         k = parse_model_key(m)
+        if k.family != "classifier":
+            continue
         size = cfg.image_size or get_spec(k.arch).input_size
         initial_weights(k.arch, k.init, cfg.weights_file(k.arch, k.init), size, cfg.head, cfg.dense_units, cfg.dropout)
+    if "burden" in cfg.families:
+        from .training.anatomy import check_segmentation_run
+
+        check_segmentation_run(cfg.segmentation_run, sorted({p for t in tasks for p in folds[t][1]}))
     frames, metas = read_frames(cohort, slice=cfg.slice, nifti_slice_axis=cfg.nifti_slice_axis,
                             nifti_basal_end=cfg.nifti_basal_end, progress=progress)
     check_distinct_inputs(cohort, frames)
@@ -156,6 +163,7 @@ def _open_run_dir(rd: RunDir, prep: PreparedRun) -> int:
     old_cfg = rd.saved_config_dict()
     reasons = []
     if old_cfg is not None:
+        old_cfg = {**RunConfig().to_dict(), **old_cfg}  # parameters added since: their defaults
         new = prep.cfg.to_dict()
         diff = sorted(k for k in set(old_cfg) | set(new) if k not in RESUME_FREE and old_cfg.get(k) != new.get(k))
         if diff:
@@ -212,7 +220,8 @@ def _write_start(rd: RunDir, prep: PreparedRun) -> None:
     for task in prep.tasks:
         folds, labels = prep.folds[task]
         rd.write_folds(task, folds, labels)
-    sizes = sorted({cfg.image_size or get_spec(parse_model_key(m).arch).input_size for m in prep.models})
+    sizes = sorted({cfg.image_size or get_spec(parse_model_key(m).arch).input_size for m in prep.models
+                    if parse_model_key(m).family == "classifier"})
     pids = [r.patient_id for r in prep.cohort.records]
     frames_key = json.dumps([r["frame_sha256"] for r in prep.inputs["rows"]])
     for size in sizes:

@@ -413,8 +413,9 @@ class RunDir:
             raise ConfigError(f"{p} is damaged ({short_reason(exc)}); rerun `lgenet run` with the same settings to "
                               "rewrite it") from None
 
-    def choose_model(self, task: str, model: str | None = None) -> str:
-        """The model key to use for ``task``: the named one, or the task's best by out-of-fold AUC."""
+    def choose_model(self, task: str, model: str | None = None, *, family: str | None = SEED_FAMILY) -> str:
+        """The model key to use for ``task``: the named one, or the task's best by out-of-fold AUC among
+        ``family`` (default the seed classifiers: the models with fold networks to apply and explain)."""
         metrics = self.metrics_rows()
         rows = [r for r in metrics if r["task"] == task]
         if not rows:
@@ -425,7 +426,21 @@ class RunDir:
             if model not in names:
                 raise ConfigError(f"model {model!r} is not in run {self.path} for task {task!r}; choose one of {names}")
             return model
-        return next((r["model"] for r in rows if r.get("best")), names[0])
+        pool = [r for r in rows if family is None or parse_model_key(r["model"]).family == family]
+        if not pool:
+            raise ConfigError(f"run {self.path} has no {family} model for task {task!r}; its models: {names}")
+        best = [r for r in pool if r.get("best")]
+        if best:
+            return best[0]["model"]
+
+        def auc(r) -> float:
+            try:
+                v = float(r.get("auc"))
+            except (TypeError, ValueError):
+                return float("-inf")
+            return v if v == v else float("-inf")
+
+        return max(pool, key=auc)["model"]  # first of the highest, in table order
 
 
 def ensure_writable_dir(path: str | Path, what: str = "--out") -> Path:

@@ -461,7 +461,7 @@ def _load_series(folder: Path) -> _Stack:
     return _Stack(frames, "dicom-series", "folder", images[0][1], notes)
 
 
-def _meta(stack: _Stack, shape, *, n, index, rule, spacing, frame: _Frame, notes) -> dict:
+def _meta(stack: _Stack, shape, *, n, index, rule, spacing, frame: _Frame, notes, affine=None) -> dict:
     ds = stack.header
     return build_meta(
         format=stack.fmt,
@@ -477,6 +477,7 @@ def _meta(stack: _Stack, shape, *, n, index, rule, spacing, frame: _Frame, notes
         bits=ds.get("BitsStored"),
         basal_rule=rule,
         notes=list(stack.notes) + sorted(notes),
+        affine=affine,
     )
 
 
@@ -523,6 +524,25 @@ def _read_dicom_volume(path: Path) -> tuple[np.ndarray, dict]:
     vol = np.stack(slices).astype(np.float32, copy=False)
     meta = _meta(
         stack, vol.shape, n=len(ordered), index=None, rule=rule, spacing=spacing,
-        frame=ordered[-1], notes=notes,
+        frame=ordered[-1], notes=notes, affine=_ras_affine(ordered),
     )
     return vol, meta
+
+
+def _ras_affine(ordered: list[_Frame]) -> np.ndarray | None:
+    """Voxel (col, row, slice apex->base) -> RAS+ mm, from the frames' DICOM geometry (None without it)."""
+    first, last = ordered[0], ordered[-1]
+    if first.position is None or first.orientation is None or first.spacing is None:
+        return None
+    row_dir, col_dir = np.asarray(first.orientation[:3]), np.asarray(first.orientation[3:])
+    dr, dc = first.spacing  # PixelSpacing = (between rows, between columns)
+    if len(ordered) > 1 and last.position is not None:
+        step = (np.asarray(last.position) - np.asarray(first.position)) / (len(ordered) - 1)
+    else:
+        step = np.cross(row_dir, col_dir) * (first.thickness or 1.0)
+    lps = np.eye(4)
+    lps[:3, 0] = row_dir * dc  # column index moves along the row direction cosine
+    lps[:3, 1] = col_dir * dr
+    lps[:3, 2] = step
+    lps[:3, 3] = first.position
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps

@@ -19,6 +19,8 @@ Every reader returns ``(array, meta)`` where ``meta`` is built by :func:`build_m
 ``bits``             bits per stored sample (DICOM BitsStored, raster bit depth, NIfTI dtype)
 ``basal_rule``       one sentence saying how the stack was ordered and the base chosen
 ``notes``            list of short remarks (colour converted to gray, files ignored...)
+``affine``           stacks from DICOM geometry only: 4x4 map of voxel (col, row, slice apex->base)
+                     to RAS+ mm (as a NIfTI affine), or ``None``
 ===================  ==========================================================================
 
 File names, folder names and every other header field (patient name/ID, dates, UIDs,
@@ -60,6 +62,7 @@ META_KEYS = (
     "bits",
     "basal_rule",
     "notes",
+    "affine",
 )
 FORMATS = ("dicom", "dicom-series", "nifti", "png", "tiff")
 _SOURCE_KINDS = ("file", "multiframe-file", "folder")
@@ -92,6 +95,15 @@ def safe_code(value: Any) -> str | None:
     return text if _CODE_RE.match(text) else None
 
 
+def _affine(a: Any) -> list[list[float]] | None:
+    if a is None:
+        return None
+    m = np.asarray(a, dtype=np.float64)
+    if m.shape != (4, 4) or not np.all(np.isfinite(m)):
+        return None
+    return [[float(v) for v in row] for row in m]
+
+
 def build_meta(
     *,
     format: str,
@@ -107,6 +119,7 @@ def build_meta(
     photometric: Any = None,
     bits: int | None = None,
     notes: Iterable[str] = (),
+    affine: Any = None,
 ) -> dict:
     """Assemble the whitelisted metadata dict (see the module docstring); nothing else gets in."""
     if format not in FORMATS:
@@ -132,6 +145,7 @@ def build_meta(
         "bits": None if bits is None else int(bits),
         "basal_rule": str(basal_rule),
         "notes": [str(n) for n in notes],
+        "affine": _affine(affine),
     }
     assert tuple(meta) == META_KEYS  # internal invariant, not user input
     return meta

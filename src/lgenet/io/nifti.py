@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import ConfigError, ReaderError
 from .meta import build_meta, select_index
 
-__all__ = ["NIFTI_SUFFIXES", "is_nifti_name", "read_nifti_frame", "read_nifti_volume"]
+__all__ = ["NIFTI_SUFFIXES", "is_nifti_name", "read_nifti_frame", "read_nifti_volume", "write_label_volume"]
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 _BASAL_ENDS = ("last", "first")
@@ -132,3 +132,52 @@ def read_nifti_volume(
         slice_spacing=thick if out.shape[0] > 1 else None, basal_rule=rule, bits=bits,
     )
     return out, meta
+
+
+def write_label_volume(path: str | Path, stack: np.ndarray, source: str | Path, meta: dict, *,
+                       slice_axis: int = 2, basal_end: str = "last") -> Path:
+    """Write a (S, rows, cols) apex->base label stack as NIfTI aligned with the image it came from.
+
+    * NIfTI source: the inverse of :func:`read_nifti_volume` -- same array shape and the source's
+      affine (``slice_axis``/``basal_end`` must be those the stack was read with);
+    * DICOM stack with geometry (``meta['affine']``): array (cols, rows, slices apex->base) and that
+      affine, the layout DICOM-to-NIfTI converters use;
+    * anything else (PNG/TIFF, DICOM without geometry): (cols, rows, slices) with a diagonal affine
+      of the pixel size (1 mm when unknown).
+
+    Written atomically; the data type is uint8 (uint16 for label values above 255).
+    """
+    import nibabel as nib
+
+    from ..utils import atomic_path
+
+    st = np.asarray(stack)
+    dtype = np.uint8 if st.size == 0 or int(st.max(initial=0)) <= 255 else np.uint16
+    src = Path(source)
+    if is_nifti_name(src):
+        ref = nib.load(str(src))
+        shape = tuple(int(s) for s in ref.shape)
+        vol = np.transpose(st, (2, 1, 0))  # (a, b, S)
+        if len(shape) == 2:
+            arr = vol[:, :, 0]
+        else:
+            ax = _check_params(slice_axis, basal_end)
+            if basal_end == "first":
+                vol = vol[:, :, ::-1]
+            arr = np.moveaxis(vol, 2, ax)
+        arr = arr.reshape(shape)
+        header = ref.header.copy()
+        header.set_data_dtype(dtype)
+        header["scl_slope"], header["scl_inter"] = 1.0, 0.0
+        img = nib.Nifti1Image(arr.astype(dtype), ref.affine, header)
+    else:
+        affine = meta.get("affine")
+        if affine is None:
+            sp = meta.get("pixel_spacing") or (1.0, 1.0)
+            dz = meta.get("slice_spacing") or meta.get("slice_thickness") or 1.0
+            affine = np.diag([float(sp[1]), float(sp[0]), float(dz), 1.0])
+        img = nib.Nifti1Image(np.transpose(st, (2, 1, 0)).astype(dtype), np.asarray(affine, dtype=np.float64))
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp))
+    return path

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError
-from .jobs import FitJob, FitOutcome, run_fit_job
+from .jobs import FitJob, FitOutcome, run_job
 
 __all__ = ["EXECUTORS", "LocalExecutor", "ProcessExecutor", "make_executor"]
 
@@ -44,7 +44,7 @@ class LocalExecutor:
             if job.done():
                 on_done(FitOutcome(job, skipped=True))
                 continue
-            bar = tqdm(total=job.config.epochs, desc=f"  {job.name}", unit="ep", leave=False,
+            bar = tqdm(total=job.total_epochs, desc=f"  {job.name}", unit="ep", leave=False,
                        disable=not self.progress)
 
             def on_epoch(epoch: int, loss: float, bar=bar) -> None:
@@ -52,7 +52,7 @@ class LocalExecutor:
                 bar.set_postfix(loss=f"{loss:.4f}")
 
             try:
-                outcome = run_fit_job(job, on_epoch=on_epoch)
+                outcome = run_job(job, on_epoch=on_epoch)
             finally:
                 bar.close()
             outcome.worker = "local"
@@ -68,7 +68,7 @@ def _worker_init(threads: int | None) -> None:  # pragma: no cover - runs in the
 
 
 def _run_in_worker(job: FitJob) -> FitOutcome:  # pragma: no cover - runs in the worker processes
-    outcome = run_fit_job(job)
+    outcome = run_job(job)
     outcome.worker = f"pid {os.getpid()}"
     return outcome
 

@@ -31,9 +31,19 @@ __all__ = ["plan_jobs", "grid_models", "ModelPruner", "collect_oof", "evaluate_g
 log = logging.getLogger("lgenet")
 
 
+BURDEN_MODELS = ("burden:whole/seg", "burden:basal/seg")
+
+
 def grid_models(cfg: RunConfig) -> list[str]:
-    """The model keys of the seed grid, in plan order (arch-major, then init)."""
-    return [model_key(arch, init) for arch in cfg.archs for init in cfg.inits]
+    """The model keys of the grid, in plan order: the seed classifiers (arch-major, then init), then the
+    anatomy-aware families in :data:`lgenet.config.FAMILIES` order."""
+    out = []
+    for fam in cfg.families:
+        if fam == "classifier":
+            out += [model_key(arch, init) for arch in cfg.archs for init in cfg.inits]
+        elif fam == "burden":
+            out += list(BURDEN_MODELS)
+    return out
 
 
 def plan_jobs(cfg: RunConfig, run_dir: str | Path, tasks: Sequence[str], *, models: Sequence[str] | None = None,
@@ -44,7 +54,8 @@ def plan_jobs(cfg: RunConfig, run_dir: str | Path, tasks: Sequence[str], *, mode
     jobs = []
     for task in tasks:
         for m in models if models is not None else grid_models(cfg):
-            size = cfg.image_size or get_spec(parse_model_key(m).arch).input_size
+            key = parse_model_key(m)
+            size = (cfg.image_size or get_spec(key.arch).input_size) if key.family == "classifier" else 0
             for k in range(cfg.folds):
                 jobs.append(FitJob(run_dir=str(run_dir), config=cfg, task=task, model=m, fold=k, image_size=size,
                                    device=device, precision=precision, threads=threads))
@@ -61,13 +72,18 @@ class ModelPruner:
     def __init__(self, rd: RunDir, jobs: Sequence[FitJob], folds: int) -> None:
         self.rd = rd
         self.folds = folds
-        self.order: list[tuple[str, str]] = list(dict.fromkeys((j.task, j.model) for j in jobs))
+        # only the seed classifiers have fold networks (the burden family scores without one)
+        self.order: list[tuple[str, str]] = list(dict.fromkeys(
+            (j.task, j.model) for j in jobs if parse_model_key(j.model).family == "classifier"))
         self.remaining = {key: folds for key in self.order}
         self.next = 0
         self.best: dict[str, tuple[float, str]] = {}
 
     def done(self, outcome: FitOutcome) -> None:
-        self.remaining[(outcome.job.task, outcome.job.model)] -= 1
+        key = (outcome.job.task, outcome.job.model)
+        if key not in self.remaining:
+            return
+        self.remaining[key] -= 1
         while self.next < len(self.order) and self.remaining[self.order[self.next]] == 0:
             self._compare(*self.order[self.next])
             self.next += 1
@@ -99,7 +115,8 @@ def collect_oof(rd: RunDir, tasks: Sequence[str], models: Sequence[str], folds: 
                     per_patient.setdefault(r["patient_id"], []).append(r)
             for pid in sorted(per_patient):
                 rs = per_patient[pid]
-                oof.append({"task": task, "arch": key.arch, "init": key.init, "model": m, "patient_id": pid,
+                arch = key.arch if key.family == "classifier" else f"{key.family}:{key.arch}"
+                oof.append({"task": task, "arch": arch, "init": key.init, "model": m, "patient_id": pid,
                             "fold": rs[0]["fold"], "y_true": rs[0]["y_true"],
                             "prob": float(np.mean([r["prob"] for r in rs]))})
     return oof

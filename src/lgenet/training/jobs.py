@@ -33,7 +33,7 @@ from ..rundir import RunDir, parse_model_key
 from ..utils import seed_everything
 from .trainer import FitParams, fit, predict_proba
 
-__all__ = ["FitJob", "FitOutcome", "run_fit_job", "fit_seed", "compute_signature", "read_inputs_cache",
+__all__ = ["FitJob", "FitOutcome", "run_job", "run_fit_job", "fit_seed", "compute_signature", "read_inputs_cache",
            "write_inputs_cache", "inputs_cache_matches", "initial_weights"]
 
 log = logging.getLogger("lgenet")
@@ -84,6 +84,13 @@ class FitJob:
 
     def done(self) -> bool:
         return RunDir(self.run_dir).fit_done(self.task, self.model, self.fold)
+
+    @property
+    def total_epochs(self) -> int:
+        return self.config.epochs if parse_model_key(self.model).family == "classifier" else 1
+
+    def execute(self, on_epoch: Callable[[int, float], None] | None = None) -> "FitOutcome":
+        return run_fit_job(self, on_epoch=on_epoch)
 
 
 @dataclass
@@ -152,6 +159,11 @@ def initial_weights(arch: str, init: str, weights_file: str | None, image_size: 
 
 
 # ----------------------------------------------------------------------------------- the job
+def run_job(job, on_epoch: Callable[[int, float], None] | None = None) -> FitOutcome:
+    """Run any job (a :class:`FitJob`, a segmentation fold...): the one entry point executors call."""
+    return job.execute(on_epoch=on_epoch)
+
+
 def run_fit_job(job: FitJob, *, on_epoch: Callable[[int, float], None] | None = None) -> FitOutcome:
     """Run one fit (or return at once when it is already done). See the module docstring."""
     if job.done():
@@ -235,5 +247,12 @@ def _fit_classifier(job: FitJob, on_epoch) -> FitOutcome:
     return FitOutcome(job, seconds=res.seconds, images_per_second=res.images_per_second, final_loss=final)
 
 
+def _fit_burden(job: FitJob, on_epoch) -> FitOutcome:
+    from .anatomy import fit_burden
+
+    return fit_burden(job, on_epoch)
+
+
 # family name -> runner(job, on_epoch) -> FitOutcome; new model families register here
-FAMILIES: dict[str, Callable[[FitJob, Callable | None], FitOutcome]] = {"classifier": _fit_classifier}
+FAMILIES: dict[str, Callable[[FitJob, Callable | None], FitOutcome]] = {"classifier": _fit_classifier,
+                                                                         "burden": _fit_burden}

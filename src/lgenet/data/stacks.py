@@ -1,0 +1,278 @@
+"""Whole short-axis stacks for the anatomy-aware models: labels, intensity normalisation, geometry.
+
+* :class:`SegLabels` maps a dataset's label values onto lgenet's four segmentation classes
+  (0 background, 1 LV cavity, 2 normal myocardium, 3 enhanced myocardium incl. MVO);
+* :func:`read_stack` reads an image stack (and its label map) apex -> base with the pixel size;
+* :func:`tissue_normalise` scales intensities by statistics taken over the body only: an Otsu
+  threshold separates air/zero-fill from tissue, and the tissue's 1st/99th percentiles map to 0/1,
+  so zero-filled (EMIDEC) and noisy-background (other scanners) frames come out alike;
+* :func:`crop_grid` / :func:`sample` / :func:`paste_back` resample a square window of fixed pixel
+  size (mm) centred anywhere on a frame, and map maps computed on it back onto the frame's grid
+  (one interpolation each way; windows may extend past the frame, which reads as zero).
+
+Coordinates are (row, col) pixel centres of the frame, as in ``frame[r, c]``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError, DataError
+
+__all__ = ["SegLabels", "Stack", "read_stack", "tissue_normalise", "otsu_threshold", "context_channels",
+           "crop_grid", "sample", "paste_back", "lv_centres", "CLASS_NAMES", "NORMALISATION_VERSION"]
+
+CLASS_NAMES = ("background", "lv_cavity", "myocardium_normal", "enhancement")
+NORMALISATION_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SegLabels:
+    """Which label values of a dataset's masks are LV cavity, myocardium and enhancement.
+
+    ``myo`` is the *whole* myocardium (normal + enhanced, as in ``lgenet import``), ``lge`` the
+    enhanced part (infarct/scar and microvascular obstruction), ``other`` values that are allowed and
+    mean background (e.g. RV cavity). Any other value in a mask is an error. EMIDEC: cavity 1,
+    myocardium 2,3,4, enhancement 3,4, other 0.
+    """
+
+    cavity: tuple[int, ...] = (1,)
+    myo: tuple[int, ...] = (2, 3, 4)
+    lge: tuple[int, ...] = (3, 4)
+    other: tuple[int, ...] = (0,)
+
+    def __post_init__(self) -> None:
+        for name in ("cavity", "myo", "lge", "other"):
+            v = getattr(self, name)
+            object.__setattr__(self, name, tuple(int(x) for x in (v if isinstance(v, (list, tuple)) else [v])))
+        if not self.myo:
+            raise ConfigError("segmentation labels: 'myo' must list the myocardium's label value(s)")
+        if not set(self.lge) <= set(self.myo):
+            raise ConfigError(f"segmentation labels: lge {list(self.lge)} must be a subset of myo {list(self.myo)} "
+                              "(the enhanced myocardium is part of the myocardium)")
+        groups = {"cavity": set(self.cavity), "myo": set(self.myo), "other": set(self.other)}
+        for a in groups:
+            for b in groups:
+                if a < b and groups[a] & groups[b]:
+                    raise ConfigError(f"segmentation labels: {a} {sorted(groups[a])} and {b} {sorted(groups[b])} "
+                                      "share a value")
+
+    @classmethod
+    def parse(cls, text: str) -> "SegLabels":
+        """``'cavity=1,myo=2+3+4,lge=3+4,other=0'`` (any order; missing keys keep their defaults)."""
+        kw: dict[str, tuple[int, ...]] = {}
+        for part in (p.strip() for p in str(text).split(",") if p.strip()):
+            key, sep, vals = part.partition("=")
+            key = key.strip().lower()
+            if not sep or key not in ("cavity", "myo", "lge", "other"):
+                raise ConfigError(f"--labels {text!r}: expected KEY=V[+V...] pairs with KEY among cavity, myo, lge, "
+                                  f"other (e.g. cavity=1,myo=2+3+4,lge=3+4,other=0), got {part!r}")
+            try:
+                kw[key] = tuple(int(v) for v in vals.split("+") if v.strip() != "")
+            except ValueError:
+                raise ConfigError(f"--labels {text!r}: values of {key!r} must be integers joined by '+'") from None
+        return cls(**kw)
+
+    def to_dict(self) -> dict:
+        return {"cavity": list(self.cavity), "myo": list(self.myo), "lge": list(self.lge), "other": list(self.other)}
+
+    def classes(self, mask: np.ndarray, *, where: str = "mask") -> np.ndarray:
+        """Label map (any values) -> class map (0..3); undeclared values are an error naming them."""
+        m = np.asarray(mask)
+        if m.dtype.kind == "f":
+            if not np.all(np.isfinite(m)) or np.any(np.abs(m - np.rint(m)) > 1e-3):
+                raise DataError(f"{where}: the label map holds non-integer values; is it an image rather than a mask?")
+            m = np.rint(m)
+        m = m.astype(np.int64)
+        known = set(self.cavity) | set(self.myo) | set(self.other)
+        vals, counts = np.unique(m, return_counts=True)
+        bad = [(int(v), int(c)) for v, c in zip(vals, counts) if int(v) not in known]
+        if bad:
+            listed = ", ".join(f"{v} ({c} px)" for v, c in bad[:8])
+            raise DataError(f"{where}: label value(s) {listed} are not declared; declared cavity {list(self.cavity)}, "
+                            f"myo {list(self.myo)}, lge {list(self.lge)}, other {list(self.other)}. Pass --labels "
+                            "(e.g. cavity=1,myo=2+3+4,lge=3+4,other=0) to match the dataset")
+        out = np.zeros(m.shape, np.uint8)
+        out[np.isin(m, self.cavity)] = 1
+        out[np.isin(m, self.myo)] = 2
+        out[np.isin(m, self.lge)] = 3
+        return out
+
+    def values(self) -> tuple[int, int, int, int]:
+        """The label value written for each class in output masks (the first declared one; 0 = background)."""
+        healthy = [v for v in self.myo if v not in self.lge] or [self.myo[0]]
+        lge = self.lge[0] if self.lge else healthy[0]
+        cav = self.cavity[0] if self.cavity else 0
+        return (0, cav, healthy[0], lge)
+
+
+@dataclass
+class Stack:
+    """One patient's short-axis stack, apex -> base."""
+
+    image: np.ndarray                  # (S, H, W) float32 raw intensities
+    spacing: tuple[float, float]       # (row, col) mm; assumed when the file has none (see notes)
+    classes: np.ndarray | None = None  # (S, H, W) uint8 classes 0..3 when a mask was given
+    meta: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def read_stack(image: str | Path, mask: str | Path | None = None, *, labels: SegLabels | None = None,
+               nifti_slice_axis: int = 2, nifti_basal_end: str = "last",
+               default_spacing: float | None = None) -> Stack:
+    """The image stack (and label map, as classes) with its pixel size; clear errors for misaligned masks."""
+    from ..io import read_volume
+
+    vol, meta = read_volume(image, nifti_slice_axis=nifti_slice_axis, nifti_basal_end=nifti_basal_end)
+    notes = []
+    spacing = meta.get("pixel_spacing")
+    if not spacing:
+        if default_spacing is None:
+            raise DataError(f"{image}: the pixel size is unknown (a PNG/TIFF has none); give it (--pixel-spacing) "
+                            "or use the DICOM/NIfTI file")
+        spacing = (float(default_spacing), float(default_spacing))
+        notes.append(f"pixel size unknown: {default_spacing} mm assumed")
+    if vol.shape[0] < 1 or min(vol.shape[1:]) < 16:
+        raise DataError(f"{image}: a stack of shape {tuple(vol.shape)} is too small for a short-axis LGE stack")
+    classes = None
+    if mask is not None:
+        m, _ = read_volume(mask, nifti_slice_axis=nifti_slice_axis, nifti_basal_end=nifti_basal_end)
+        if m.shape != vol.shape:
+            raise DataError(f"{mask}: the label map has shape {tuple(m.shape)} (slices, rows, cols) but the image "
+                            f"{image} has {tuple(vol.shape)}; masks must lie on the image's voxel grid")
+        classes = (labels or SegLabels()).classes(m, where=str(mask))
+    return Stack(image=vol.astype(np.float32, copy=False), spacing=(float(spacing[0]), float(spacing[1])),
+                 classes=classes, meta=meta, notes=notes)
+
+
+def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold of a 1-D sample (maximises the between-class variance of the histogram)."""
+    v = np.asarray(values, dtype=np.float64)
+    lo, hi = float(v.min()), float(v.max())
+    if hi <= lo:
+        return lo
+    hist, edges = np.histogram(v, bins=bins, range=(lo, hi))
+    p = hist.astype(np.float64) / hist.sum()
+    centres = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(p)
+    m0 = np.cumsum(p * centres)
+    mt = m0[-1]
+    w1 = 1.0 - w0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (mt * w0 - m0) ** 2 / (w0 * w1)
+    between[~np.isfinite(between)] = -1
+    return float(edges[int(np.argmax(between)) + 1])
+
+
+def tissue_normalise(vol: np.ndarray, percentiles: tuple[float, float] = (1.0, 99.0)) -> np.ndarray:
+    """Scale a stack (S, H, W) so that the body's ``percentiles`` map to 0 and 1 (clipped to [0, 1]).
+
+    The body is what lies above an Otsu threshold of the whole stack (which separates air, zero
+    fill or background noise from tissue), so neither the share of zero fill nor a noisy dark
+    background moves the scale -- unlike percentiles over all pixels, which a 20 % zero fill drags
+    to 0 and leaves every tissue squeezed near 1.
+    """
+    a = np.asarray(vol, dtype=np.float32)
+    finite = a[np.isfinite(a)]
+    if finite.size == 0:
+        raise DataError("the stack has no finite pixel value")
+    sample = finite if finite.size <= 400_000 else np.sort(finite)[:: finite.size // 400_000]
+    thr = otsu_threshold(sample)
+    body = sample[sample > thr]
+    if body.size < 32:
+        body = sample
+    lo, hi = np.percentile(body, percentiles)
+    if hi <= lo:
+        return np.zeros_like(a, dtype=np.float32)
+    out = (np.nan_to_num(a, nan=float(lo)) - lo) / (hi - lo)
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def context_channels(vol: np.ndarray | torch.Tensor, k: int, context: int = 1) -> np.ndarray | torch.Tensor:
+    """Slices k-context..k+context of a (S, H, W) stack as channels (edges repeated): 2.5-D input."""
+    s = vol.shape[0]
+    idx = [min(max(j, 0), s - 1) for j in range(k - context, k + context + 1)]
+    return vol[idx]
+
+
+# ----------------------------------------------------------------------------------- geometry
+def crop_grid(centres: torch.Tensor, frame_shape: tuple[int, int], spacing: tuple[float, float], *, size: int,
+              out_spacing: float, theta: torch.Tensor | None = None) -> torch.Tensor:
+    """``grid_sample`` grids (N, size, size, 2) of windows of ``size`` px at ``out_spacing`` mm.
+
+    Args:
+        centres: (N, 2) window centres in frame pixel coordinates (row, col).
+        frame_shape: (H, W) of the frame the grid samples.
+        spacing: the frame's (row, col) pixel size in mm.
+        theta: optional (N, 2, 2) linear maps applied to the window (rotation/scale/flip for
+            augmentation) before it is placed.
+    """
+    h, w = frame_shape
+    n = centres.shape[0]
+    off = (torch.arange(size, dtype=torch.float32) - (size - 1) / 2) * out_spacing  # mm from the centre
+    yy, xx = torch.meshgrid(off, off, indexing="ij")
+    pts = torch.stack([yy, xx], -1).reshape(1, -1, 2).expand(n, -1, -1)  # (N, P, 2) mm (row, col)
+    if theta is not None:
+        pts = pts @ theta.transpose(1, 2)
+    rc = pts / torch.tensor(spacing, dtype=torch.float32) + centres.float()[:, None, :]
+    # normalised coordinates, align_corners=False: pixel centre i -> (2i + 1) / n - 1
+    gx = (2 * rc[..., 1] + 1) / w - 1
+    gy = (2 * rc[..., 0] + 1) / h - 1
+    return torch.stack([gx, gy], -1).reshape(n, size, size, 2)
+
+
+def sample(frames: torch.Tensor, grid: torch.Tensor, *, mode: str = "bilinear") -> torch.Tensor:
+    """Sample (N, C, H, W) frames on ``grid`` (zeros outside the frame)."""
+    return F.grid_sample(frames, grid.to(frames.dtype), mode=mode, padding_mode="zeros", align_corners=False)
+
+
+def paste_back(maps: torch.Tensor, centres: torch.Tensor, frame_shape: tuple[int, int],
+               spacing: tuple[float, float], *, out_spacing: float, fill: Sequence[float] | None = None) -> torch.Tensor:
+    """Inverse of :func:`crop_grid` + :func:`sample`: (N, C, s, s) window maps onto the (H, W) frame grid.
+
+    Pixels of the frame outside the window get ``fill`` per channel (default: 1 for channel 0 and 0
+    elsewhere, i.e. background probability 1).
+    """
+    n, c, s, _ = maps.shape
+    h, w = frame_shape
+    rows = (torch.arange(h, dtype=torch.float32)[:, None] - centres[:, 0, None, None]) * spacing[0] / out_spacing
+    cols = (torch.arange(w, dtype=torch.float32)[None, :] - centres[:, 1, None, None]) * spacing[1] / out_spacing
+    rows, cols = rows.expand(n, h, w), cols.expand(n, h, w)
+    # window pixel index j sits at offset (j - (s - 1) / 2) -> normalised (2j + 1) / s - 1
+    gy = (2 * (rows + (s - 1) / 2) + 1) / s - 1
+    gx = (2 * (cols + (s - 1) / 2) + 1) / s - 1
+    grid = torch.stack([gx, gy], -1)
+    out = F.grid_sample(maps.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    inside = F.grid_sample(torch.ones(n, 1, s, s), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    fill_t = torch.zeros(c)
+    fill_t[0] = 1.0
+    if fill is not None:
+        fill_t = torch.as_tensor(fill, dtype=torch.float32)
+    return out + (1 - inside) * fill_t.view(1, c, 1, 1)
+
+
+def lv_centres(classes: np.ndarray, fallback: tuple[float, float] | None = None) -> np.ndarray:
+    """(S, 2) per-slice centroid (row, col) of the LV (cavity + myocardium, classes 1-3).
+
+    Slices without LV take the centroid of the whole stack's LV; a stack without any takes
+    ``fallback`` (default the frame centre).
+    """
+    c = np.asarray(classes)
+    s, h, w = c.shape
+    lv = c >= 1
+    if lv.any():
+        rr, cc = np.nonzero(lv.sum(0))
+        weights = lv.sum(0)[rr, cc]
+        overall = (float(np.average(rr, weights=weights)), float(np.average(cc, weights=weights)))
+    else:
+        overall = fallback if fallback is not None else ((h - 1) / 2, (w - 1) / 2)
+    out = np.zeros((s, 2), np.float32)
+    for k in range(s):
+        rr, cc = np.nonzero(lv[k])
+        out[k] = (rr.mean(), cc.mean()) if rr.size else overall
+    return out

@@ -1,0 +1,131 @@
+"""Running the segmentation stages on a stack: localise the LV, segment a window around it, map back.
+
+:class:`Segmenter` holds one or several folds' (localiser, segmenter) pairs; with several, their
+softmax probabilities are averaged (the fold ensemble that ``lgenet segment apply`` uses). The
+result is a class map on the stack's own voxel grid (0 background, 1 LV cavity, 2 normal
+myocardium, 3 enhanced myocardium) plus the probabilities and where the windows were.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from ..data.stacks import context_channels, crop_grid, paste_back, sample, tissue_normalise
+from .segnet import SegSpec, build_localiser, build_segmenter
+
+__all__ = ["Segmenter", "SegResult", "largest_lv_component"]
+
+
+@dataclass
+class SegResult:
+    classes: np.ndarray                 # (S, H, W) uint8 on the stack's grid
+    probs: np.ndarray                   # (S, 4, H, W) float16 class probabilities
+    centres: np.ndarray                 # (S, 2) window centres (row, col) in frame pixels
+    localised: np.ndarray               # (S,) bool: centre found by the localiser on this slice
+    notes: list[str] = field(default_factory=list)
+
+
+def largest_lv_component(classes: np.ndarray) -> np.ndarray:
+    """Keep the largest 3-D connected LV (classes 1-3) component; everything else becomes background."""
+    lv = classes >= 1
+    if not lv.any():
+        return classes
+    lab, n = ndimage.label(lv, structure=np.ones((3, 3, 3), bool))
+    if n <= 1:
+        return classes
+    sizes = ndimage.sum(lv, lab, index=np.arange(1, n + 1))
+    keep = lab == (int(np.argmax(sizes)) + 1)
+    out = classes.copy()
+    out[~keep] = 0
+    return out
+
+
+class Segmenter:
+    """A fold model, or the ensemble of several, applied to whole stacks."""
+
+    def __init__(self, spec: SegSpec, states: Sequence[tuple[dict, dict]], *, device: str = "cpu",
+                 tta: bool = True) -> None:
+        self.spec = spec
+        self.device = torch.device(device)
+        self.tta = tta
+        self.localisers, self.segmenters = [], []
+        for loc_state, seg_state in states:
+            loc = build_localiser(spec)
+            loc.load_state_dict(loc_state)
+            seg = build_segmenter(spec)
+            seg.load_state_dict(seg_state)
+            self.localisers.append(loc.to(self.device).eval())
+            self.segmenters.append(seg.to(self.device).eval())
+
+    @torch.no_grad()
+    def _forward(self, nets, x: torch.Tensor, batch: int = 32) -> torch.Tensor:
+        """Mean softmax over the nets (and the flips when tta)."""
+        flips = [(), (2,), (3,), (2, 3)] if self.tta else [()]
+        out = None
+        for net in nets:
+            for s in range(0, x.shape[0], batch):
+                xb = x[s:s + batch].to(self.device)
+                acc = 0
+                for f in flips:
+                    xi = xb.flip(f) if f else xb
+                    p = torch.softmax(net(xi).float(), 1)
+                    acc = acc + (p.flip(f) if f else p)
+                acc = (acc / len(flips)).cpu()
+                if out is None:
+                    out = torch.zeros((x.shape[0],) + tuple(acc.shape[1:]))
+                out[s:s + batch] += acc
+        return out / len(nets)
+
+    def localise(self, vol01: np.ndarray, spacing: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+        """(S, 2) LV centre per slice (row, col) and which slices the localiser found it on."""
+        spec = self.spec
+        s, h, w = vol01.shape
+        centre = torch.tensor([[(h - 1) / 2, (w - 1) / 2]] * s, dtype=torch.float32)
+        grid = crop_grid(centre, (h, w), spacing, size=spec.loc_size, out_spacing=spec.loc_spacing)
+        canvas = sample(torch.from_numpy(vol01)[:, None], grid)
+        lv = (self._forward(self.localisers, canvas)[:, 1] > 0.5).numpy()  # (S, L, L)
+        lab, n = ndimage.label(lv, structure=np.ones((3, 3, 3), bool))
+        if n > 1:
+            sizes = ndimage.sum(lv, lab, index=np.arange(1, n + 1))
+            lv = lab == (int(np.argmax(sizes)) + 1)
+        found = lv.reshape(s, -1).sum(1) >= 4
+        half = (spec.loc_size - 1) / 2
+        out = np.zeros((s, 2), np.float32)
+        if found.any():
+            rr, cc = np.nonzero(lv.sum(0))
+            wts = lv.sum(0)[rr, cc]
+            overall = np.array([np.average(rr, weights=wts), np.average(cc, weights=wts)])
+        else:
+            overall = np.array([half, half])
+        for k in range(s):
+            rc = np.argwhere(lv[k]).mean(0) if found[k] else overall
+            out[k, 0] = (h - 1) / 2 + (rc[0] - half) * spec.loc_spacing / spacing[0]
+            out[k, 1] = (w - 1) / 2 + (rc[1] - half) * spec.loc_spacing / spacing[1]
+        return out, found
+
+    def __call__(self, image: np.ndarray, spacing: tuple[float, float], *, normalised: bool = False,
+                 centres: np.ndarray | None = None) -> SegResult:
+        """Segment a raw (S, H, W) stack (apex -> base) with pixel size ``spacing`` (row, col) mm."""
+        spec = self.spec
+        vol01 = image.astype(np.float32) if normalised else tissue_normalise(image, spec.percentiles)
+        s, h, w = vol01.shape
+        notes = []
+        if centres is None:
+            centres, found = self.localise(vol01, spacing)
+            if not found.any():
+                notes.append("the localiser found no LV on any slice: windows placed at the frame centre")
+        else:
+            found = np.ones(s, bool)
+        v = torch.from_numpy(vol01)
+        chans = torch.stack([context_channels(v, k, spec.context) for k in range(s)])
+        ct = torch.from_numpy(np.asarray(centres, np.float32))
+        grid = crop_grid(ct, (h, w), spacing, size=spec.crop, out_spacing=spec.spacing)
+        p = self._forward(self.segmenters, sample(chans, grid))  # (S, 4, crop, crop)
+        full = paste_back(p, ct, (h, w), spacing, out_spacing=spec.spacing)  # (S, 4, H, W)
+        classes = largest_lv_component(full.argmax(1).numpy().astype(np.uint8))
+        return SegResult(classes=classes, probs=full.numpy().astype(np.float16), centres=np.asarray(centres),
+                         localised=found, notes=notes)

@@ -1,0 +1,231 @@
+"""Training the two segmentation stages of one fold (MONAI networks, transforms and loss).
+
+Training data are prepared once per fold from the training patients' stacks (already
+tissue-normalised, with their class maps):
+
+* localiser: every slice on a ``loc_size`` canvas at ``loc_spacing`` mm centred on the frame,
+  target LV (classes 1-3) vs background;
+* segmenter: every slice's 2.5-D window on a context canvas 1.5x the crop, centred on the slice's
+  expert LV centroid; the augmentation then rotates, scales, flips and shifts it (up to 12 mm, so that
+  the network does not rely on the localiser being exact) before the centre crop.
+
+Augmentation (MONAI, "BigAug"-style, stacked): any rotation, scale 0.8-1.25, flips, shift; bias
+field, gamma 0.6-1.6, intensity scale and shift, Gaussian noise, blur and simulated low resolution,
+so that another scanner's contrast, noise and resolution look like something seen in training.
+Loss: Dice + cross-entropy (MONAI ``DiceCELoss``, batch Dice without the background). Adam with
+a polynomial learning-rate decay to zero over the fixed number of epochs: nothing is chosen on
+the test fold.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..data.stacks import context_channels, crop_grid, lv_centres, sample
+from ..models.segnet import SegSpec, build_localiser, build_segmenter
+
+__all__ = ["SegTrainParams", "SegTrainResult", "prepare_localiser_data", "prepare_segmenter_data",
+           "train_network", "seg_augmentation"]
+
+log = logging.getLogger("lgenet")
+
+
+@dataclass(frozen=True)
+class SegTrainParams:
+    epochs: int = 60
+    loc_epochs: int = 15
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    augment: bool = True
+    device: str = "cpu"
+    precision: str = "fp32"
+
+
+@dataclass
+class SegTrainResult:
+    losses: list[float] = field(default_factory=list)
+    loc_losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    loc_seconds: float = 0.0
+    n_slices: int = 0
+
+
+# ----------------------------------------------------------------------------------- data
+def prepare_localiser_data(stacks: Sequence[tuple[np.ndarray, np.ndarray, tuple[float, float]]],
+                           spec: SegSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, 1, L, L) canvases and (N, 1, L, L) LV targets from (normalised stack, classes, spacing) triples."""
+    xs, ys = [], []
+    for vol, cls, spacing in stacks:
+        s, h, w = vol.shape
+        centres = torch.tensor([[(h - 1) / 2, (w - 1) / 2]] * s, dtype=torch.float32)
+        grid = crop_grid(centres, (h, w), spacing, size=spec.loc_size, out_spacing=spec.loc_spacing)
+        xs.append(sample(torch.from_numpy(vol)[:, None], grid))
+        lv = torch.from_numpy((cls >= 1).astype(np.float32))[:, None]
+        ys.append((sample(lv, grid) > 0.5).float())
+    return torch.cat(xs), torch.cat(ys)
+
+
+def _context_size(spec: SegSpec) -> int:
+    levels = 2 ** (len(spec.channels) - 1)
+    return int(math.ceil(spec.crop * 1.5 / levels) * levels)
+
+
+def prepare_segmenter_data(stacks: Sequence[tuple[np.ndarray, np.ndarray, tuple[float, float]]],
+                           spec: SegSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, C, K, K) 2.5-D context windows and (N, 1, K, K) class targets (K = 1.5 x crop), LV-centred."""
+    size = _context_size(spec)
+    xs, ys = [], []
+    for vol, cls, spacing in stacks:
+        s, h, w = vol.shape
+        centres = torch.from_numpy(lv_centres(cls))
+        grid = crop_grid(centres, (h, w), spacing, size=size, out_spacing=spec.spacing)
+        v = torch.from_numpy(vol)
+        chans = torch.stack([context_channels(v, k, spec.context) for k in range(s)])  # (S, C, H, W)
+        xs.append(sample(chans, grid))
+        onehot = torch.nn.functional.one_hot(torch.from_numpy(cls.astype(np.int64)), 4).permute(0, 3, 1, 2).float()
+        ys.append(sample(onehot, grid).argmax(1, keepdim=True).float())  # linear on one-hot, then argmax
+    return torch.cat(xs), torch.cat(ys)
+
+
+def seg_augmentation(spec: SegSpec, *, out_size: int, shift_px: float, seed: int, strong: bool = True):
+    """The MONAI transform pipeline applied to each training sample ({'image', 'label'}, channel-first)."""
+    import monai.transforms as T
+
+    keys = ["image", "label"]
+    spatial = [
+        T.RandAffined(keys, prob=1.0, rotate_range=math.pi, scale_range=(0.2, 0.2), shear_range=0.05,
+                      translate_range=(shift_px, shift_px), mode=("bilinear", "nearest"), padding_mode="zeros"),
+        T.CenterSpatialCropd(keys, roi_size=(out_size, out_size)),
+        T.RandFlipd(keys, prob=0.5, spatial_axis=0),
+        T.RandFlipd(keys, prob=0.5, spatial_axis=1),
+    ]
+    intensity = [
+        T.RandBiasFieldd("image", prob=0.3, coeff_range=(0.0, 0.3)),
+        T.RandAdjustContrastd("image", prob=0.5, gamma=(0.6, 1.6)),
+        T.RandScaleIntensityd("image", factors=0.25, prob=0.5),
+        T.RandShiftIntensityd("image", offsets=0.1, prob=0.5),
+        T.RandGaussianNoised("image", prob=0.3, std=0.04),
+        T.RandGaussianSmoothd("image", prob=0.2, sigma_x=(0.4, 1.0), sigma_y=(0.4, 1.0)),
+        T.RandSimulateLowResolutiond(keys=["image"], prob=0.2, zoom_range=(0.5, 1.0), upsample_mode="bilinear"),
+    ] if strong else []
+    pipe = T.Compose(spatial + intensity)
+    pipe.set_random_state(seed % (2 ** 32))
+    return pipe
+
+
+class _Augmented(torch.utils.data.Dataset):
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, transform) -> None:
+        self.x, self.y, self.t = x, y, transform
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def __getitem__(self, i: int):
+        d = {"image": self.x[i], "label": self.y[i]}
+        if self.t is not None:
+            d = self.t(d)
+        return _plain(d["image"]), _plain(d["label"])
+
+
+def _plain(x) -> torch.Tensor:
+    """A plain float tensor: MONAI's MetaTensor would route every network op through its metadata hooks."""
+    if hasattr(x, "as_tensor"):
+        x = x.as_tensor()
+    return torch.as_tensor(x).float()
+
+
+# ----------------------------------------------------------------------------------- loop
+def train_network(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_classes: int, epochs: int,
+                  params: SegTrainParams, seed: int, transform=None, center_crop: int | None = None,
+                  on_epoch: Callable[[int, float], None] | None = None) -> list[float]:
+    """Train ``net`` on (x, y) for ``epochs`` (Dice+CE, Adam, poly LR decay); returns the epoch losses."""
+    from monai.data import get_track_meta, set_track_meta
+    from monai.losses import DiceCELoss
+
+    tracking = get_track_meta()
+    set_track_meta(False)  # plain tensors out of the transforms (no per-op metadata bookkeeping)
+    try:
+        return _train(net, x, y, epochs=epochs, params=params, seed=seed, transform=transform,
+                      center_crop=center_crop, on_epoch=on_epoch, loss_cls=DiceCELoss)
+    finally:
+        set_track_meta(tracking)
+
+
+def _train(net, x, y, *, epochs, params, seed, transform, center_crop, on_epoch, loss_cls) -> list[float]:
+    device = torch.device(params.device)
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    if transform is None and center_crop is not None:
+        import monai.transforms as T
+
+        transform = T.CenterSpatialCropd(["image", "label"], roi_size=(center_crop, center_crop))
+    data = _Augmented(x, y, transform)
+    loader = torch.utils.data.DataLoader(data, batch_size=params.batch_size, shuffle=True, generator=gen,
+                                         drop_last=len(data) > params.batch_size, num_workers=0)
+    net.to(device).train()
+    if device.type == "cpu":
+        net.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(net.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: (1 - e / max(epochs, 1)) ** 0.9)
+    loss_fn = loss_cls(to_onehot_y=True, softmax=True, include_background=False, batch=True)
+    losses = []
+    for epoch in range(epochs):
+        total, count = 0.0, 0
+        for xb, yb in loader:
+            xb = xb.to(device)
+            if device.type == "cpu":
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            yb = yb.to(device)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=params.precision == "bf16"):
+                logits = net(xb)
+            loss = loss_fn(logits.float(), yb)
+            if not math.isfinite(loss.item()):
+                raise FloatingPointError(f"segmentation loss became {loss.item()} at epoch {epoch + 1}; lower the "
+                                         f"learning rate (lr={params.lr})")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * xb.shape[0]
+            count += xb.shape[0]
+        sched.step()
+        losses.append(total / max(count, 1))
+        if on_epoch is not None:
+            on_epoch(epoch, losses[-1])
+    net.eval()
+    return losses
+
+
+def train_fold(stacks: Sequence[tuple[np.ndarray, np.ndarray, tuple[float, float]]], spec: SegSpec,
+               params: SegTrainParams, *, seed: int,
+               on_epoch: Callable[[str, int, float], None] | None = None) -> tuple[dict, dict, SegTrainResult]:
+    """Train the localiser and the segmenter of one fold; returns their state dicts and the record."""
+    res = SegTrainResult()
+    t0 = time.perf_counter()
+    xl, yl = prepare_localiser_data(stacks, spec)
+    res.n_slices = int(xl.shape[0])
+    torch.manual_seed(seed)
+    loc = build_localiser(spec)
+    tl = seg_augmentation(spec, out_size=spec.loc_size, shift_px=20.0 / spec.loc_spacing, seed=seed + 1,
+                          strong=params.augment) if params.augment else None
+    res.loc_losses = train_network(loc, xl, yl, n_classes=2, epochs=params.loc_epochs, params=params, seed=seed + 2,
+                                   transform=tl, on_epoch=(lambda e, v: on_epoch("localiser", e, v)) if on_epoch else None)
+    res.loc_seconds = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    xs, ys = prepare_segmenter_data(stacks, spec)
+    torch.manual_seed(seed + 3)
+    seg = build_segmenter(spec)
+    ts = seg_augmentation(spec, out_size=spec.crop, shift_px=12.0 / spec.spacing, seed=seed + 4,
+                          strong=True) if params.augment else None
+    res.losses = train_network(seg, xs, ys, n_classes=4, epochs=params.epochs, params=params, seed=seed + 5,
+                               transform=ts, center_crop=spec.crop,
+                               on_epoch=(lambda e, v: on_epoch("segmenter", e, v)) if on_epoch else None)
+    res.seconds = time.perf_counter() - t1
+    return ({k: v.detach().cpu() for k, v in loc.state_dict().items()},
+            {k: v.detach().cpu() for k, v in seg.state_dict().items()}, res)

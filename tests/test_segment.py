@@ -1,0 +1,266 @@
+"""Learned segmentation: labels, normalisation, geometry, measures, and the train/apply commands end to end.
+
+The end-to-end tests use `lgenet synth` stacks (DICOM series + NIfTI label maps with planted LV
+cavity, myocardium and enhancement) at a tiny size; the EMIDEC targets live in bench/segmentation.py.
+"""
+import csv
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from lgenet.config import SegConfig
+from lgenet.data.stacks import SegLabels, crop_grid, lv_centres, paste_back, sample, tissue_normalise
+from lgenet.errors import ConfigError, DataError
+from lgenet.evaluation.segmentation import agreement, class_measures, dice, icc_a1
+
+SYNTH_LABELS = {"cavity": [1], "myo": [2, 3], "lge": [3], "other": [0, 4]}
+TINY = dict(spacing=2.5, crop=64, channels=(8, 16, 32, 64), res_units=1, loc_spacing=7.0, loc_size=32,
+            loc_channels=(4, 8, 16), epochs=60, loc_epochs=10, batch_size=4, lr=3e-3, folds=2, num_threads=1)
+
+
+def _rows(p):
+    with open(p, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+# ------------------------------------------------------------------ units
+def test_labels_map_dataset_values_to_classes_and_refuse_undeclared_ones():
+    lab = SegLabels(cavity=(1,), myo=(2, 3, 4), lge=(3, 4), other=(0,))
+    m = np.array([[0, 1, 2], [3, 4, 0]])
+    assert lab.classes(m).tolist() == [[0, 1, 2], [3, 3, 0]]
+    assert lab.values() == (0, 1, 2, 3)
+    with pytest.raises(DataError, match=r"label value\(s\) 7 \(1 px\) are not declared"):
+        lab.classes(np.array([[0, 7]]))
+    assert SegLabels.parse("cavity=200,myo=500+1220+2221,lge=1220+2221,other=0") == SegLabels(
+        (200,), (500, 1220, 2221), (1220, 2221), (0,))
+    with pytest.raises(ConfigError, match="subset"):
+        SegLabels(myo=(2,), lge=(3,))
+    with pytest.raises(ConfigError, match="KEY=V"):
+        SegLabels.parse("scar:3")
+
+
+def test_tissue_normalisation_ignores_zero_fill_and_noisy_backgrounds():
+    rng = np.random.default_rng(0)
+    tissue = rng.gamma(6.0, 200.0, (3, 40, 40)).astype(np.float32) + 2048  # EMIDEC-like offset above the fill
+
+    def embed(side, background):
+        out = background(side)
+        o = (side - 40) // 2
+        out[:, o:o + 40, o:o + 40] = tissue
+        return out, (slice(None), slice(o, o + 40), slice(o, o + 40))
+
+    zero = lambda n: np.zeros((3, n, n), np.float32)  # noqa: E731
+    noise = lambda n: rng.rayleigh(60.0, (3, n, n)).astype(np.float32)  # noqa: E731
+    ref_img, ref_win = embed(46, zero)  # ~25 % zero fill
+    ref = tissue_normalise(ref_img)[ref_win]
+    for img, win in (embed(80, zero), embed(80, noise), embed(46, noise)):  # 75 % fill, dark noisy backgrounds
+        got = tissue_normalise(img)[win]
+        assert np.median(np.abs(got - ref)) < 0.02
+    allpix = (ref_img - np.percentile(ref_img, 1)) / (np.percentile(ref_img, 99) - np.percentile(ref_img, 1))
+    assert np.median(allpix[ref_win]) > 0.6 > np.median(ref) + 0.15  # what percentiles over all pixels would do
+    assert 0.0 <= ref.min() and ref.max() <= 1.0
+
+
+def test_window_sampling_and_pasting_back_are_inverse():
+    h, w = 60, 80
+    yy, xx = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
+    frame = (torch.sin(yy / 7) + torch.cos(xx / 9))[None, None]
+    c = torch.tensor([[30.0, 40.0]])
+    crop = sample(frame, crop_grid(c, (h, w), (1.0, 1.0), size=41, out_spacing=1.0))
+    assert torch.allclose(crop[0, 0], frame[0, 0, 10:51, 20:61], atol=1e-5)
+    back = paste_back(torch.cat([torch.zeros_like(crop), crop], 1), c, (h, w), (1.0, 1.0), out_spacing=1.0)
+    assert torch.allclose(back[0, 1, 12:49, 22:59], frame[0, 0, 12:49, 22:59], atol=1e-5)
+    assert float(back[0, 0, 0, 0]) == 1.0  # outside the window: background
+
+
+def test_lge_percent_from_masks_matches_a_hand_count():
+    c = np.zeros((2, 10, 10), np.uint8)
+    c[0, 2:6, 2:6] = 2          # 16 myocardium px, apical slice
+    c[0, 2:4, 2:4] = 3          # 4 enhanced
+    c[1, 1:9, 1:9] = 2          # 64 px, basal slice
+    c[1, 1:2, 1:9] = 3          # 8 enhanced
+    c[1, 4:6, 4:6] = 1          # cavity inside
+    m = class_measures(c, spacing=(1.5, 1.5), slice_mm=10)
+    assert m["lge_percent"] == pytest.approx(100 * 12 / 76)
+    assert m["lge_percent_basal"] == pytest.approx(100 * 8 / 60)
+    assert m["myo_ml"] == pytest.approx(76 * 1.5 * 1.5 * 10 / 1000)
+    assert m["myo_mass_g"] == pytest.approx(m["myo_ml"] * 1.05)
+    assert dice(c == 3, c == 3) == 1.0 and np.isnan(dice(c == 9, c == 9))
+
+
+def test_icc_absolute_agreement():
+    rng = np.random.default_rng(1)
+    truth = rng.normal(10, 5, 4000)
+    x = truth + rng.normal(0, 1, truth.size)
+    y = truth + 2 + rng.normal(0, 1, truth.size)  # a constant bias lowers absolute agreement
+    icc, lo, hi = icc_a1(x, y)
+    expected = 25 / (25 + 1 + 2 ** 2 / 2)  # subject / (subject + error + rater) variance
+    assert icc == pytest.approx(expected, abs=0.01) and lo < icc < hi
+    assert icc_a1(truth, truth + 0.0)[0] == pytest.approx(1.0)
+    a = agreement(y, x)
+    assert a["bias"] == pytest.approx(2.0, abs=0.1) and a["pearson_r"] > 0.95
+
+
+def test_lv_centres_fall_back_on_slices_without_lv():
+    c = np.zeros((3, 20, 20), np.uint8)
+    c[0, 4:8, 10:14] = 2
+    c[2, 4:8, 10:14] = 1
+    ctr = lv_centres(c)
+    assert ctr[0].tolist() == [5.5, 11.5] and ctr[1].tolist() == [5.5, 11.5]
+
+
+# ------------------------------------------------------------------ end to end on synthetic stacks
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    from lgenet.data.synth import make_cohort
+
+    root = tmp_path_factory.mktemp("segsynth")
+    m = make_cohort(root / "c", n_patients=8, image_size=64, n_slices=(4, 5), seed=11, lge_fraction_none=0.25,
+                    lge_fraction_high=0.5, event_rate=0.3, progress=False)
+    return root, m
+
+
+@pytest.fixture(scope="module")
+def seg_run(synth):
+    from lgenet.segment import train_segmentation
+
+    root, m = synth
+    cfg = SegConfig(manifest=str(m), out=str(root / "seg"), labels=SYNTH_LABELS, **TINY)
+    res = train_segmentation(cfg, progress=False)
+    return root, m, cfg, res
+
+
+def test_train_writes_out_of_fold_masks_metrics_and_summary(seg_run):
+    root, m, cfg, res = seg_run
+    run = root / "seg"
+    rows = _rows(run / "seg_metrics.csv")
+    assert len(rows) == 8 and {"patient_id", "dice_myo", "dice_lge", "lge_percent_expert",
+                               "lge_percent_pred"} <= set(rows[0])
+    s = json.loads((run / "seg_summary.json").read_text())
+    assert s["n"] == 8 and "whole_lv" in s["auc_lge"]
+    # the planted anatomy is learned: on 6 training stacks, in seconds
+    assert s["dice_myo"]["mean"] > 0.5, s["dice_myo"]
+    assert res.fits_run == 2 and "Dice myocardium" in res.table
+
+
+def test_masks_are_aligned_with_dicom_series_inputs(seg_run):
+    from lgenet.io import read_volume
+
+    root, m, cfg, res = seg_run
+    pid = "SYN001"
+    mask = nib.load(root / "seg" / "masks" / f"{pid}.nii.gz")
+    vol, meta = read_volume(root / "c" / "dicom" / pid)
+    assert mask.shape == (vol.shape[2], vol.shape[1], vol.shape[0])  # (cols, rows, slices apex->base)
+    assert np.allclose(mask.affine, np.asarray(meta["affine"]))
+    expert = nib.load(root / "c" / "masks" / f"{pid}.nii.gz")  # lgenet synth's own label map, same layout
+    assert expert.shape == mask.shape
+    assert set(np.unique(np.asarray(mask.dataobj))) <= {0, 1, 2, 3}
+
+
+def test_fold_isolation(seg_run):
+    """Every patient's mask comes from the fold model that never trained on it."""
+    from lgenet.segment import SegRunDir
+
+    root, m, cfg, res = seg_run
+    rd = SegRunDir(root / "seg")
+    folds = rd.read_folds("seg")
+    for k in range(cfg.folds):
+        info = json.loads((rd.fold_dir(k) / "fit.json").read_text())
+        tested = {r["patient_id"] for r in _rows(rd.fold_dir(k) / "predictions.csv")}
+        assert tested == {p for p, f in folds.items() if f == k}
+        assert not tested & set(info["train_patients"])
+        assert set(info["train_patients"]) == {p for p, f in folds.items() if f != k}
+
+
+def test_resume_skips_finished_folds_and_refuses_changed_settings(seg_run):
+    from lgenet.segment import train_segmentation
+
+    root, m, cfg, res = seg_run
+    again = train_segmentation(cfg, progress=False)
+    assert (again.fits_run, again.fits_skipped) == (0, 2)
+    assert again.summary["dice_myo"] == res.summary["dice_myo"]
+    with pytest.raises(ConfigError, match=r"different settings \(epochs: 60 -> 61\)"):
+        train_segmentation(cfg.replace(epochs=61), progress=False)
+
+
+def test_apply_to_a_cohort_without_masks(seg_run, tmp_path):
+    from lgenet.data.manifest import load_manifest
+    from lgenet.segment import apply_segmentation
+
+    root, m, cfg, res = seg_run
+    rows = _rows(m)
+    for r in rows:
+        r["mask"] = ""
+        r["lge_percent"] = ""
+    cohort = tmp_path / "cohort.csv"
+    with open(cohort, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows({**r, "image": str((m.parent / r["image"]).resolve())} for r in rows)
+    out = apply_segmentation(root / "seg", out=tmp_path / "applied", manifest=cohort, progress=False)
+    assert len(out.rows) == 8 and all((tmp_path / "applied" / r["mask"]).is_file() for r in out.rows)
+    new = load_manifest(out.manifest, tasks=None)
+    assert all(r.lge_percent is not None for r in new.records)
+    got = _rows(out.manifest)
+    assert got[0]["lge_percent_source"].startswith("lgenet segment apply (fold ensemble")
+    assert (tmp_path / "applied" / "overlays" / "SYN001.png").is_file()
+
+
+def test_apply_single_inputs_from_the_cli(seg_run, tmp_path, capsys):
+    from lgenet.cli import main
+
+    root, m, cfg, res = seg_run
+    out = tmp_path / "seg.csv"
+    assert main(["segment", "apply", "--run", str(root / "seg"), "-o", str(out), "--ids", "A,B",
+                 str(root / "c" / "dicom" / "SYN001"), str(root / "c" / "dicom" / "SYN002"), "-q"]) == 0
+    rows = _rows(out)
+    assert [r["patient_id"] for r in rows] == ["A", "B"] and rows[0]["lge_percent_pred"] != ""
+    assert (tmp_path / "seg_seg" / "masks" / "A.nii.gz").is_file()
+    assert "LGE" in capsys.readouterr().out
+
+
+def test_train_refuses_manifests_without_masks_or_with_undeclared_labels(synth, tmp_path):
+    from lgenet.segment import train_segmentation
+
+    root, m = synth
+    with pytest.raises(DataError, match=r"label value\(s\) 4 .* are not declared"):
+        train_segmentation(SegConfig(manifest=str(m), out=str(tmp_path / "x"), labels={"cavity": [1], "myo": [2, 3],
+                                                                                       "lge": [3], "other": [0]},
+                                     **TINY), progress=False)
+    assert not (tmp_path / "x").exists()
+    rows = _rows(m)
+    rows[2]["mask"] = ""
+    bad = m.parent / "nomask.csv"
+    with open(bad, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    with pytest.raises(DataError, match=r"row 3 \(patient SYN003\): no 'mask'"):
+        train_segmentation(SegConfig(manifest=str(bad), out=str(tmp_path / "y"), labels=SYNTH_LABELS, **TINY),
+                           progress=False)
+
+
+def test_burden_family_in_the_grid_uses_out_of_fold_burden(seg_run, tmp_path):
+    """The predicted burden is a model of the grid: same folds and patients, no fitting, p >= 0.5 iff burden > 5.7."""
+    from lgenet.config import RunConfig
+    from lgenet.pipeline import run_experiment
+
+    root, m, cfg, res = seg_run
+    rc = RunConfig(manifest=str(m), out=str(tmp_path / "grid"), tasks=("lge", "event"), archs=("tiny",),
+                   inits=("random",), families=("classifier", "burden"), segmentation_run=str(root / "seg"),
+                   epochs=1, image_size=32, folds=2, dense_units=8, num_threads=1)
+    out = run_experiment(rc, progress=False, report=True)
+    assert (tmp_path / "grid" / "report.html").is_file()
+    assert "burden:whole/seg" in (tmp_path / "grid" / "report.html").read_text()
+    models = {r["model"] for r in out.metrics}
+    assert models == {"tiny/random", "burden:whole/seg", "burden:basal/seg"}
+    seg_rows = {r["patient_id"]: float(r["lge_percent_pred"]) for r in _rows(root / "seg" / "seg_metrics.csv")}
+    oof = [r for r in _rows(tmp_path / "grid" / "oof_predictions.csv") if r["model"] == "burden:whole/seg"]
+    assert len(oof) == 2 * 8
+    for r in oof:
+        assert (float(r["prob"]) >= 0.5) == (seg_rows[r["patient_id"]] > 5.7)
+    with pytest.raises(ConfigError, match="give 'segmentation_run'"):
+        RunConfig(manifest=str(m), families=("burden",))
