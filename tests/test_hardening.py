@@ -379,3 +379,109 @@ def test_15_lgenet_reads_keep_pydicom_quiet(tmp_path, capfd):
 def test_run_json_and_inputs_json_hold_no_paths(finished):
     inputs = json.loads((finished / "run" / "inputs.json").read_text())
     assert inputs["manifest"] == "m.csv" and all(set(r) == {"row", "patient_id", "frame_sha256"} for r in inputs["rows"])
+
+
+# ------------------------------------------------------------------ found by bench/bad_inputs.py (second pass)
+@pytest.mark.parametrize("bad, want", [
+    (dict(lr=float("nan")), "'lr' must be a finite number"), (dict(lr=float("inf")), "'lr' must be a finite number"),
+    (dict(num_threads=0), "'num_threads' (--threads) must be an integer >= 1"),
+    (dict(num_threads=-2), "must be an integer >= 1"), (dict(seed=-1), "'seed' must be an integer in [0, 2^32)"),
+    (dict(archs={"tiny": 1}), "'archs' must be a list"), (dict(tasks=[1]), "'tasks' must list names"),
+])
+def test_config_values_that_used_to_reach_torch_or_sklearn(bad, want):
+    with pytest.raises(ConfigError, match=re.escape(want)):
+        RunConfig(**bad)
+
+
+def test_non_utf8_config_file_and_long_patient_ids(tmp_path, capsys):
+    from lgenet.config import load_config
+    from lgenet.data.manifest import load_manifest
+    from lgenet.errors import ManifestError
+
+    p = tmp_path / "c.yaml"
+    p.write_bytes(b"\x00\x01\x02\xff\xfe")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_config(p)
+    m = _cohort(tmp_path)
+    rows = _rows(m)
+    rows[0]["patient_id"] = "P" * 300
+    _write(m, rows)
+    with pytest.raises(ManifestError, match="is 300 characters long"):
+        load_manifest(m)
+
+
+def test_a_failed_report_prints_one_line_and_logs_the_traceback(tmp_path, capsys, monkeypatch):
+    import lgenet.report as rep
+
+    def boom(*a, **k):
+        raise RuntimeError("figure exploded")
+
+    monkeypatch.setattr(rep, "write_report", boom)
+    m = _cohort(tmp_path)
+    out = tmp_path / "run"
+    args = ["run", "--manifest", str(m), "--out", str(out)] + [a for a in RUN if a != "--no-report"]
+    assert main(args) == 0
+    err = _err(capsys)
+    assert "the report could not be written (RuntimeError: figure exploded)" in err
+    assert "Traceback" in (out / "run.log").read_text()
+
+
+def test_damaged_run_directories_are_refused_not_silently_resumed(tmp_path, finished, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(finished / "run", run)
+    args = ["run", "--manifest", str(finished / "m.csv"), "--out", str(run)] + RUN
+    (run / "config.yaml").unlink()
+    assert main(args) == 2 and "config.yaml is missing" in _err(capsys)
+    shutil.copy(finished / "run" / "config.yaml", run / "config.yaml")
+    (run / "inputs.json").write_text("{garbled")
+    assert main(args) == 2 and "inputs.json is damaged" in _err(capsys)
+    shutil.copy(finished / "run" / "inputs.json", run / "inputs.json")
+    (run / "oof_predictions.csv").write_text("a,b\n1,2\n")
+    assert main(["report", str(run), "--no-cams"]) == 2
+    assert "oof_predictions.csv is damaged" in _err(capsys)
+    assert main(["report", str(finished / "run"), "--manifest", str(tmp_path / "gone.csv"), "--no-cams"]) == 2
+    assert "gone.csv does not exist" in _err(capsys)
+
+
+def test_predict_options_checked_before_any_work(finished, tmp_path, capsys):
+    img = str(finished / "img" / "P00.png")
+    run = str(finished / "run")
+    assert main(["predict", "--run", run, "--task", "lge", "-o", str(tmp_path / "p.xlsx"), img]) == 2
+    assert "written as .csv or .json" in _err(capsys)
+    cam = tmp_path / "cams"
+    assert main(["predict", "--run", run, "--task", "lge", "--cam", str(cam), "--cam-layer", "backbone.nope", img]) == 2
+    assert not cam.exists()
+
+
+def test_weights_commands_on_folders_and_fold_models(finished, tmp_path, capsys):
+    assert main(["weights", "inspect", str(tmp_path)]) == 2
+    assert "is a folder, not a weights file" in _err(capsys)
+    model = RunDir(finished / "run").model_path("lge", "tiny/random", 0)
+    assert main(["weights", "inspect", str(model)]) == 2
+    assert "is an lgenet classifier fold model (tiny)" in _err(capsys)
+
+
+def test_a_truncated_slice_of_a_series_is_an_error_not_skipped(tmp_path):
+    from dicom_helpers import write_sax_series
+
+    from lgenet.io import read_frame
+
+    files = write_sax_series(tmp_path / "s", n=5, size=(30, 30))
+    files[2].write_bytes(files[2].read_bytes()[:500])
+    with pytest.raises(ReaderError, match="has no pixel data .*truncated"):
+        read_frame(tmp_path / "s")
+
+
+def test_nifti_masks_import_refuses_images_that_are_their_own_masks(tmp_path):
+    import nibabel as nib
+
+    from lgenet.data.importers import import_nifti_masks
+
+    d = tmp_path / "d"
+    d.mkdir()
+    for cid in ("Case01", "Case02"):
+        nib.save(nib.Nifti1Image(np.random.default_rng(0).random((20, 20, 3)).astype(np.float32), np.eye(4)),
+                 d / f"{cid}_LGE.nii.gz")
+        nib.save(nib.Nifti1Image(np.zeros((20, 20, 3), np.uint8), np.eye(4)), d / f"{cid}_gd.nii.gz")
+    with pytest.raises(ConfigError, match=r"--image-pattern '\{id\}_LGE.nii.gz' --mask-pattern"):
+        import_nifti_masks(d, d, tmp_path / "m.csv")

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -101,7 +102,17 @@ class RunConfig:
             val = getattr(self, name)
             if isinstance(val, str):
                 val = tuple(v.strip() for v in val.split(",") if v.strip())
+            if not isinstance(val, (list, tuple)):
+                raise ConfigError(f"config parameter {name!r} must be a list (or a comma-separated string), got "
+                                  f"{type(val).__name__} {val!r}")
+            kinds = (int, float) if name == "intensity_percentiles" else (str,)
+            if any(not isinstance(v, kinds) or isinstance(v, bool) for v in val):
+                raise ConfigError(f"config parameter {name!r} must list {'numbers' if kinds != (str,) else 'names'}, "
+                                  f"got {list(val)!r}")
             object.__setattr__(self, name, tuple(val))
+        if not isinstance(self.weights, Mapping) or not all(isinstance(d, Mapping) for d in dict(self.weights).values()):
+            raise ConfigError("config parameter 'weights' must map ARCH to {INIT: PATH}, e.g. "
+                              "{resnet50: {radimagenet: RadImageNet-ResNet50_notop.h5}}")
         object.__setattr__(
             self, "weights", {str(a): {str(i): str(p) for i, p in d.items()} for a, d in dict(self.weights).items()}
         )
@@ -141,9 +152,10 @@ class RunConfig:
 
         def positive(name: str, integer: bool = True, minimum: float = 1) -> None:
             v = getattr(self, name)
-            ok = isinstance(v, int) and not isinstance(v, bool) if integer else isinstance(v, (int, float))
+            ok = isinstance(v, int) and not isinstance(v, bool) if integer else (
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
             if not ok or v < minimum:
-                kind = "an integer" if integer else "a number"
+                kind = "an integer" if integer else "a finite number"
                 raise ConfigError(f"config parameter {name!r} must be {kind} >= {minimum}, got {v!r}")
 
         positive("epochs")
@@ -156,6 +168,12 @@ class RunConfig:
         positive("lge_threshold", integer=False, minimum=0)
         if self.lr <= 0:
             raise ConfigError(f"config parameter 'lr' must be > 0, got {self.lr!r}")
+        if self.num_threads is not None and (not isinstance(self.num_threads, int) or isinstance(self.num_threads, bool)
+                                             or self.num_threads < 1):
+            raise ConfigError(f"config parameter 'num_threads' (--threads) must be an integer >= 1 or unset, "
+                              f"got {self.num_threads!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2 ** 32:
+            raise ConfigError(f"config parameter 'seed' must be an integer in [0, 2^32), got {self.seed!r}")
         if not (0.0 <= self.dropout < 1.0):
             raise ConfigError(f"config parameter 'dropout' must be in [0, 1), got {self.dropout!r}")
         if not (0.0 < self.decision_threshold < 1.0):
@@ -224,7 +242,10 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
         if not p.is_file():
             raise ConfigError(f"config file {p} does not exist")
         try:
-            loaded = yaml.safe_load(p.read_text())
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {p} is not UTF-8 text; a config is a YAML file of parameter: value "
+                              "lines") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"config file {p} is not valid YAML: {exc}") from None
         if loaded is None:
@@ -272,10 +293,10 @@ class SegConfig:
     context: int = 1
     channels: tuple[int, ...] = (16, 32, 64, 128, 256)
     res_units: int = 2
-    loc_spacing: float = 3.0
-    loc_size: int = 160
+    loc_spacing: float = 4.0
+    loc_size: int = 112
     loc_channels: tuple[int, ...] = (8, 16, 32, 64, 128)
-    epochs: int = 40
+    epochs: int = 70
     loc_epochs: int = 15
     batch_size: int = 16
     lr: float = 1e-3

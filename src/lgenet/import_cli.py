@@ -57,6 +57,10 @@ def _print_counts(manifest: Path) -> None:
     print(f"patients {c['patients']}, slices {c['slices']}; lge > {c['lge_threshold']:g} %: {c['lge_positive']} "
           f"(basal slice alone {c['lge_positive_basal_slice']}); event labelled {c['event_labelled']}, "
           f"positive {c['event_positive']}")
+    lge = opts.get("lge_labels")
+    if lge is not None and c.get("patients") and c.get("lge_positive") == 0 and not c.get("any_enhancement", True):
+        print(f"warning: no mask holds any voxel of the LGE label(s) {lge}: every burden is 0 %. If the masks code "
+              "enhancement with other values, rerun with --lge-labels (and --myo-labels)")
 
 
 def cmd_import_emidec(a: argparse.Namespace) -> int:
@@ -138,6 +142,9 @@ def add_import_parser(subparsers) -> argparse.ArgumentParser:
 
 def cmd_quantify(a: argparse.Namespace) -> int:
     from .quantify import quantify_files, quantify_manifest
+    from .rundir import ensure_writable_dir
+
+    ensure_writable_dir(a.out, "--out")
 
     if a.manifest:
         if a.image or a.mask:

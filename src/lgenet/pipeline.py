@@ -161,6 +161,13 @@ def _open_run_dir(rd: RunDir, prep: PreparedRun) -> int:
     rd.clean_temp_files()
     finished = rd.finished_fits()
     old_cfg = rd.saved_config_dict()
+    if finished and old_cfg is None:
+        state = "damaged" if rd.config_path.exists() else "missing"
+        raise ConfigError(f"run directory {rd.path} holds {len(finished)} finished fit(s) but its config.yaml is {state}, "
+                          "so their settings cannot be checked against this run's; restore config.yaml, or use a new --out")
+    if finished and rd.inputs_path.exists() and rd.read_inputs() is None:
+        raise ConfigError(f"run directory {rd.path}: inputs.json is damaged, so the finished fits' inputs cannot be "
+                          "checked against this run's; restore it, or use a new --out")
     reasons = []
     if old_cfg is not None:
         old_cfg = {**RunConfig().to_dict(), **old_cfg}  # parameters added since: their defaults
@@ -363,6 +370,11 @@ def _write_report(out: Path) -> None:
         from .report import write_report
 
         write_report(out)
-    except Exception:  # noqa: BLE001 - the finished metrics must not be lost to a figure or CAM problem
-        log.exception("the report could not be written; the run's metrics are saved. "
-                      "Retry with `lgenet report %s` after fixing the problem", out)
+    except Exception as exc:  # noqa: BLE001 - the finished metrics must not be lost to a figure or CAM problem
+        import traceback
+
+        from .errors import short_reason
+
+        log.error("the report could not be written (%s); the run's metrics are saved. Retry with `lgenet report %s` "
+                  "after fixing the problem (details in run.log)", short_reason(exc), out)
+        log.info("report failure details:\n%s", "".join(traceback.format_exception(exc)))

@@ -69,6 +69,8 @@ def check_output_file(path: str | Path, option: str = "-o") -> Path:
     p = Path(path)
     if p.is_dir():
         raise ConfigError(f"{option} {p} is an existing folder; give a file path such as {p / 'predictions.csv'}")
+    if p.suffix.lower() not in (".csv", ".json"):
+        raise ConfigError(f"{option} {p}: predictions are written as .csv or .json; name the file accordingly")
     parent = p.parent
     while not parent.exists():
         parent = parent.parent

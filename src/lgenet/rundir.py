@@ -261,8 +261,9 @@ class RunDir:
             old = self._read_folds_file(task)
             if old != {p: (folds[p], labels[p]) for p in folds}:
                 raise DataError(
-                    f"{path} holds a different fold assignment (the manifest's patients or labels changed since this "
-                    "run started). Use a new --out for the changed cohort"
+                    f"{path} holds another fold assignment than this run's manifest and settings give (its patients, "
+                    "folds or labels differ): the file was edited or damaged, or the cohort changed. Restore it, or use "
+                    "a new --out"
                 )
             return
         buf = io.StringIO()
@@ -365,6 +366,11 @@ class RunDir:
         return net
 
     def load_fold_models(self, task: str, model: str | ModelKey, folds: int) -> list:
+        have = sorted(p.parent.name for p in (self.path / "fits" / task / parse_model_key(model).slug).glob("fold*/fit.json"))
+        if len(have) != folds:
+            raise ConfigError(f"{self.config_path} says {folds} folds but {task} {model} has {len(have)} finished fold "
+                              f"fit(s) ({', '.join(have) or 'none'}): config.yaml was edited or the run has not finished; "
+                              "restore it, or rerun `lgenet run` with the run's settings")
         return [self.load_fold_model(task, model, k) for k in range(folds)]
 
     def delete_models(self, task: str, model: str | ModelKey, folds: int) -> None:
@@ -399,9 +405,17 @@ class RunDir:
         p = self.oof_path
         if not p.is_file():
             raise DataError(f"{p} is missing: the run has not finished; rerun `lgenet run` with the same settings")
-        with open(p, newline="") as fh:
-            return [r for r in csv.DictReader(fh)
-                    if (task is None or r["task"] == task) and (model is None or r["model"] == model)]
+        try:
+            with open(p, newline="") as fh:
+                reader = csv.DictReader(fh)
+                missing = [c for c in OOF_FIELDS if c not in (reader.fieldnames or [])]
+                if missing:
+                    raise DataError(f"{p} is damaged (no column(s) {missing}); rerun `lgenet run` with the same settings "
+                                    "to rewrite it")
+                return [r for r in reader
+                        if (task is None or r["task"] == task) and (model is None or r["model"] == model)]
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise DataError(f"{p} is unreadable ({short_reason(exc)}); rerun `lgenet run` with the same settings") from None
 
     def metrics_rows(self) -> list[dict]:
         p = self.metrics_json_path

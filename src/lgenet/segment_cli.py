@@ -135,7 +135,7 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
     sub.required = True
 
     t = sub.add_parser("train", help="K-fold segmentation CV on a manifest with expert masks (out-of-fold masks, "
-                                     "Dice, LGE % agreement, AUC)")
+                                     "Dice, LGE %% agreement, AUC)")
     t.add_argument("--manifest", required=True, help="cohort CSV whose rows have an image stack and its mask")
     t.add_argument("--out", required=True, help="run directory (a rerun resumes finished folds)")
     t.add_argument("--config", help="YAML file of SegConfig parameters (options override it)")
@@ -143,7 +143,7 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
                                     "or those the import recorded beside the manifest)")
     t.add_argument("--folds", type=int, help="folds (default 4, the same patient folds as `lgenet run`)")
     t.add_argument("--seed", type=int, help="seed of the folds and the training (default 0)")
-    t.add_argument("--epochs", type=int, help="segmenter epochs (default 40)")
+    t.add_argument("--epochs", type=int, help="segmenter epochs (default 70)")
     t.add_argument("--loc-epochs", type=int, help="localiser epochs (default 15)")
     t.add_argument("--batch-size", type=int, help="default 16")
     t.add_argument("--lr", type=float, help="Adam learning rate (default 0.001, polynomial decay)")

@@ -46,11 +46,9 @@ def inspect_weights(path: str | Path) -> dict[str, Any]:
     Raises:
         WeightsError: the file does not exist or cannot be read at all.
     """
-    from .models.weights import _is_hdf5
+    from .models.weights import _is_hdf5, check_weights_path
 
-    p = Path(path)
-    if not p.is_file():
-        raise WeightsError(f"weights file {p} does not exist")
+    p = check_weights_path(path)
     rep: dict[str, Any] = {
         "file": str(p),
         "size_bytes": p.stat().st_size,

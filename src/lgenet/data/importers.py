@@ -435,6 +435,13 @@ def import_nifti_masks(
             pairs, ignored = _pair_by_pattern(img_files, mask_files, image_pattern, mask_pattern)
             rule = f"file-name patterns: images {image_pattern or '{id}.nii(.gz)'}, masks {mask_pattern or '{id}.nii(.gz)'}"
         else:
+            shared = {p.resolve() for p in img_files} & {p.resolve() for p in mask_files}
+            if shared:
+                eg = sorted(p.name for p in shared)[:3]
+                raise ConfigError(
+                    f"--images and --masks select the same {len(shared)} file(s) (e.g. {', '.join(eg)}): each image would "
+                    "be its own mask. When images and masks share a folder, tell them apart by name, e.g. "
+                    "--image-pattern '{id}_LGE.nii.gz' --mask-pattern '{id}_gd.nii.gz', or list them with --pairs")
             pairs = _pair(img_files, mask_files, case_ids)
             rule = "case IDs given" if case_ids is not None else "same file name"
 
@@ -703,6 +710,7 @@ def _summary(rows: list[dict[str, Any]], stats: list[CaseStats], thr: float) -> 
         "patients": len(rows),
         "slices": int(sum(s.n_slices for s in stats)),
         "lge_positive": int(sum(lge)),
+        "any_enhancement": bool(any(any(v > 0 for v in s.lge_per_slice) for s in stats)),
         "lge_positive_basal_slice": int(sum(basal)),
         "lge_positive_without_basal_enhancement": int(sum(1 for s, p in zip(stats, lge) if p and s.lge_per_slice[-1] == 0)),
         "event_labelled": len(ev),

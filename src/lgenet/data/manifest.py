@@ -55,6 +55,8 @@ __all__ = [
 ]
 
 REQUIRED_COLUMNS = ("patient_id", "image")
+#: patient ids name output files (overlays, masks): keep them short
+MAX_ID_LENGTH = 64
 KNOWN_COLUMNS = ("patient_id", "image", "slice", "lge_percent", "event", "followup_years", "mask")
 #: task name -> manifest column holding its label
 TASKS = {"lge": "lge_percent", "event": "event"}
@@ -415,6 +417,11 @@ def _parse_row(r, line, cells, header, index, unnamed, base, check_files, bad_co
             bad("patient_id", pid, "contains a path separator")
         elif pid in (".", ".."):
             bad("patient_id", pid, "is not a valid ID")
+        elif len(pid) > MAX_ID_LENGTH:
+            bad("patient_id", pid[:20] + "...", f"is {len(pid)} characters long (at most {MAX_ID_LENGTH}: it names "
+                "output files)")
+        elif any(ord(ch) < 32 or ord(ch) == 127 for ch in pid):
+            bad("patient_id", pid, "contains a control character")
     image = cell("image")
     image_path = None
     if "image" in index:

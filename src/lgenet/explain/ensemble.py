@@ -39,8 +39,8 @@ def write_ensemble_overlays(
 ) -> list[Path]:
     """Write one overlay PNG per input (original frame resolution) and ``cams.csv``; return the PNG paths."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     res = ensemble_cams(models, x, method=method, target_layer=target_layer, target=target, threshold=threshold)
+    out.mkdir(parents=True, exist_ok=True)  # only once the maps exist: a bad --cam-layer leaves no folder
     paths = []
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")

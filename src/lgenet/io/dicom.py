@@ -183,6 +183,15 @@ def _sop_class_name(ds) -> str:
     return name if name and name != str(uid) else f"SOP class {uid}"
 
 
+def _image_without_pixels(ds) -> bool:
+    """An image object (image SOP class, or Rows/Columns) whose pixel data are missing: a truncated file."""
+    sop = str(ds.get("SOPClassUID", "") or "")
+    image_class = sop.startswith("1.2.840.10008.5.1.4.1.1.") and not sop.startswith(
+        ("1.2.840.10008.5.1.4.1.1.88.", "1.2.840.10008.5.1.4.1.1.11.", "1.2.840.10008.5.1.4.1.1.66",
+         "1.2.840.10008.5.1.4.1.1.481."))
+    return image_class or ("Rows" in ds and "Columns" in ds)
+
+
 def _looks_broken(ds) -> bool:
     """No SOP class and no image tags: a forced read of a non-DICOM or garbled file."""
     return not any(t in ds for t in ("SOPClassUID", "Rows", "Modality", "SeriesInstanceUID"))
@@ -198,6 +207,9 @@ def _broken_error(path: Path) -> ReaderError:
 def _no_pixels_error(path: Path, ds) -> ReaderError:
     if _looks_broken(ds):
         return _broken_error(path)
+    if _image_without_pixels(ds):
+        return ReaderError(f"{path}: DICOM image file has no pixel data ({_sop_class_name(ds)}): it is truncated or "
+                           "damaged; re-export it from the archive")
     return ReaderError(
         f"{path}: DICOM object has no pixel data ({_sop_class_name(ds)}); it is not an image. "
         "Point the manifest at an image file or a series folder."
@@ -415,6 +427,9 @@ def _load_series(folder: Path) -> _Stack:
                 images.append((f, ds))
         elif _looks_broken(ds):
             raise _broken_error(f)
+        elif _image_without_pixels(ds):
+            raise ReaderError(f"{f}: DICOM image file of the series has no pixel data ({_sop_class_name(ds)}): it is "
+                              "truncated or damaged; re-export the series (lgenet never skips a slice silently)")
         else:
             non_image += 1
     if not images and other:

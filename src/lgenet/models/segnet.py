@@ -2,7 +2,7 @@
 
 Two 2-D MONAI ``UNet`` stages work together (see :mod:`lgenet.segment`):
 
-* the **localiser** sees a whole slice at a coarse pixel size (``loc_spacing``, 3 mm on a
+* the **localiser** sees a whole slice at a coarse pixel size (``loc_spacing``, 4 mm on a
   ``loc_size`` px canvas) and marks the LV (cavity + myocardium), whose centroid places the window;
 * the **segmenter** sees a ``crop`` px window at ``spacing`` mm centred on the LV, with the slices
   above and below as extra channels (2.5-D, ``context``), and labels every pixel background, LV
@@ -35,8 +35,8 @@ class SegSpec:
     context: int = 1
     channels: tuple[int, ...] = (16, 32, 64, 128, 256)
     res_units: int = 2
-    loc_spacing: float = 3.0
-    loc_size: int = 160
+    loc_spacing: float = 4.0
+    loc_size: int = 112
     loc_channels: tuple[int, ...] = (8, 16, 32, 64, 128)
     percentiles: tuple[float, float] = (1.0, 99.0)
     normalisation: int = 1

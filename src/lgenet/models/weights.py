@@ -79,9 +79,7 @@ class WeightsInfo:
 
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a ``.safetensors`` or torch-pickled state dict (tensors only; no code is unpickled)."""
-    p = Path(path)
-    if not p.is_file():
-        raise WeightsError(f"weights file {p} does not exist; check the --weights-file path")
+    p = check_weights_path(path)
     try:
         if p.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -106,7 +104,22 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     return sd
 
 
+def check_weights_path(path: str | Path) -> Path:
+    """``path`` as an existing weights file; a clear error for a missing path or a folder."""
+    p = Path(path)
+    if p.is_dir():
+        raise WeightsError(f"weights file {p} is a folder, not a weights file; give the .h5/.pt/.pth/.safetensors file")
+    if not p.is_file():
+        raise WeightsError(f"weights file {p} does not exist; check the --weights-file path")
+    return p
+
+
 def _unwrap_state_dict(obj, path: Path) -> dict[str, torch.Tensor]:
+    if isinstance(obj, Mapping) and ("spec" in obj and "state_dict" in obj or "localiser" in obj):
+        what = obj.get("spec", {}).get("arch", "?") if isinstance(obj.get("spec"), Mapping) else "?"
+        kind = "segmentation fold model" if "localiser" in obj else f"classifier fold model ({what})"
+        raise WeightsError(f"weights file {path} is an lgenet {kind}: a whole trained model from a run directory, not "
+                           "backbone weights; apply it with `lgenet predict --run RUN` (or `lgenet segment apply`)")
     if isinstance(obj, Mapping):
         for key in ("state_dict", "model", "model_state_dict"):
             if key in obj and isinstance(obj[key], Mapping):
@@ -214,9 +227,7 @@ def load_pretrained(spec: BackboneSpec, init: str, weights_file: str | Path | No
             )
         return _from_hub(spec)
 
-    path = Path(weights_file)
-    if not path.is_file():
-        raise WeightsError(f"weights file {path} does not exist; check the --weights-file path")
+    path = check_weights_path(weights_file)
     if path.suffix.lower() in (".h5", ".hdf5", ".keras") or _is_hdf5(path):
         from . import keras_h5  # the Keras HDF5 reader (no TensorFlow needed)
 

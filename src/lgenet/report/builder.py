@@ -15,7 +15,6 @@ manifest appears by file name and SHA-256, and figures carry no metadata.
 """
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import time
@@ -138,13 +137,14 @@ def _class_names(task: str, thr: float) -> tuple[str, str]:
 
 
 def _read_oof(run: Path) -> list[dict]:
-    with open(run / "oof_predictions.csv", newline="") as fh:
-        return list(csv.DictReader(fh))
+    return RunDir(run).read_oof()
 
 
 def _load_cohort(run: Path, cfg: RunConfig, run_json: dict, manifest: str | None) -> tuple[Cohort | None, str]:
     """The run's cohort, or None and why (missing manifest, or a manifest that changed)."""
     path = Path(manifest or cfg.manifest or "")
+    if manifest and not path.is_file():
+        raise ConfigError(f"--manifest {path} does not exist; give the cohort CSV the run was trained on")
     if not manifest and cfg.manifest and not path.is_absolute() and not path.is_file():
         path = run / cfg.manifest  # a relative manifest path may have been relative to another folder
     if not path.is_file():

@@ -99,10 +99,10 @@ def seg_augmentation(spec: SegSpec, *, out_size: int, shift_px: float, seed: int
     import monai.transforms as T
 
     keys = ["image", "label"]
-    spatial = [
+    spatial = [  # the affine samples the output window directly from the larger context canvas (no corners)
         T.RandAffined(keys, prob=1.0, rotate_range=math.pi, scale_range=(0.2, 0.2), shear_range=0.05,
-                      translate_range=(shift_px, shift_px), mode=("bilinear", "nearest"), padding_mode="zeros"),
-        T.CenterSpatialCropd(keys, roi_size=(out_size, out_size)),
+                      translate_range=(shift_px, shift_px), spatial_size=(out_size, out_size),
+                      mode=("bilinear", "nearest"), padding_mode="zeros"),
         T.RandFlipd(keys, prob=0.5, spatial_axis=0),
         T.RandFlipd(keys, prob=0.5, spatial_axis=1),
     ]
