@@ -264,3 +264,22 @@ def test_burden_family_in_the_grid_uses_out_of_fold_burden(seg_run, tmp_path):
         assert (float(r["prob"]) >= 0.5) == (seg_rows[r["patient_id"]] > 5.7)
     with pytest.raises(ConfigError, match="give 'segmentation_run'"):
         RunConfig(manifest=str(m), families=("burden",))
+
+
+def test_roi_and_stack_families_use_the_same_folds_segmenter(seg_run, tmp_path):
+    from lgenet.config import RunConfig
+    from lgenet.pipeline import run_experiment
+
+    root, m, cfg, res = seg_run
+    rc = RunConfig(manifest=str(m), out=str(tmp_path / "grid"), tasks=("lge", "event"), families=("roi", "stack"),
+                   segmentation_run=str(root / "seg"), anatomy_arch="tiny", anatomy_size=32, anatomy_spacing=4.0,
+                   anatomy_epochs=2, folds=2, batch_size=4, num_threads=1)
+    out = run_experiment(rc, progress=False, report=False)
+    got = {(r["task"], r["model"]) for r in out.metrics}
+    # the segmentation folds were stratified on lge: event's folds differ, so its roi/stack models are skipped
+    assert got == {("lge", "roi:tiny/random"), ("lge", "stack:tiny/random")}
+    run = json.loads((tmp_path / "grid" / "run.json").read_text())
+    assert "folds differ" in run["models_skipped"]["event"]
+    oof = [r for r in _rows(tmp_path / "grid" / "oof_predictions.csv") if r["model"] == "stack:tiny/random"]
+    assert len(oof) == 8 and all(0 <= float(r["prob"]) <= 1 for r in oof)
+    assert list((tmp_path / "grid" / "cache").glob("anatomy_fold*_32px.safetensors"))

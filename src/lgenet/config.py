@@ -26,7 +26,7 @@ __all__ = ["RunConfig", "SegConfig", "load_config", "TASKS", "INITS", "HEADS", "
 TASKS = ("lge", "event")
 #: model families of the grid: the seed protocol's classifier, and the anatomy-aware families that
 #: use a segmentation run (``segmentation_run``): the predicted LGE burden as the score
-FAMILIES = ("classifier", "burden")
+FAMILIES = ("classifier", "burden", "roi", "stack")
 INITS = ("random", "imagenet", "radimagenet")
 HEADS = ("flatten", "gap")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -49,8 +49,13 @@ class RunConfig:
             optional for ``imagenet`` (downloaded through timm when online).
         image_size: input size in pixels; ``None`` = the backbone's own (224 ResNet50, 299 InceptionV3).
         head: ``flatten`` (seed: Flatten -> Dense -> ReLU -> Dropout -> logit) or ``gap``.
-        families: ``classifier`` (the seed protocol, on ``archs`` x ``inits``) and/or ``burden`` (the
-            out-of-fold LGE burden of ``segmentation_run``, whole LV and basal slice, as the score).
+        families: ``classifier`` (the seed protocol, on ``archs`` x ``inits``); ``burden`` (the
+            out-of-fold LGE burden of ``segmentation_run``, whole LV and basal slice, as the score);
+            ``roi`` (a CNN on the basal frame's LV-centred window) and ``stack`` (every slice's window,
+            attention-pooled), both fed the image and the segmenter's myocardium and enhancement
+            probabilities (see :mod:`lgenet.training.anatomy`).
+        anatomy_arch, anatomy_size, anatomy_spacing, anatomy_epochs: backbone (random init), window
+            (pixels, mm per pixel) and epochs of the ``roi``/``stack`` families (lr, batch as above).
         segmentation_run: a ``lgenet segment train`` run on this cohort (out-of-fold burdens) or a
             ``segment apply`` output (burdens of a cohort the segmenter never saw).
         burden_scale: the burden score's probability is ``sigmoid((burden - lge_threshold) / scale)``:
@@ -66,6 +71,10 @@ class RunConfig:
     families: tuple[str, ...] = ("classifier",)
     segmentation_run: str | None = None
     burden_scale: float = 2.0
+    anatomy_arch: str = "resnet18"
+    anatomy_size: int = 96
+    anatomy_spacing: float = 1.5
+    anatomy_epochs: int = 30
     weights: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     lge_threshold: float = 5.7
     # data
@@ -159,6 +168,9 @@ class RunConfig:
                 raise ConfigError(f"config parameter {name!r} must be {kind} >= {minimum}, got {v!r}")
 
         positive("epochs")
+        positive("anatomy_epochs")
+        positive("anatomy_size", minimum=32)
+        positive("anatomy_spacing", integer=False, minimum=0.1)
         positive("batch_size")
         positive("folds", minimum=2)
         positive("dense_units")

@@ -71,6 +71,8 @@ class PreparedRun:
     device: str
     precision: str
     threads: int
+    models_by_task: dict[str, list[str]] = field(default_factory=dict)
+    skipped_models: dict[str, str] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------------- 1. validation
@@ -124,6 +126,22 @@ def prepare_run(cfg: RunConfig, *, progress: bool = True, executor: str = "local
         from .training.anatomy import check_segmentation_run
 
         check_segmentation_run(cfg.segmentation_run, sorted({p for t in tasks for p in folds[t][1]}))
+    models_by_task = {t: list(models) for t in tasks}
+    skipped_models: dict[str, str] = {}
+    if {"roi", "stack"} & set(cfg.families):
+        from .training.anatomy import check_anatomy_folds
+
+        for t in tasks:
+            why = check_anatomy_folds(cfg.segmentation_run, folds[t][0], t)
+            if why:
+                drop = [m for m in models if parse_model_key(m).family in ("roi", "stack")]
+                models_by_task[t] = [m for m in models if m not in drop]
+                skipped_models[t] = why
+        empty = [t for t in tasks if not models_by_task[t]]
+        if len(empty) == len(tasks):
+            raise ConfigError("families roi/stack cannot run for any task: " + "; ".join(skipped_models.values()))
+        tasks = [t for t in tasks if t not in empty]
+        skipped += empty
     frames, metas = read_frames(cohort, slice=cfg.slice, nifti_slice_axis=cfg.nifti_slice_axis,
                             nifti_basal_end=cfg.nifti_basal_end, progress=progress)
     check_distinct_inputs(cohort, frames)
@@ -131,6 +149,7 @@ def prepare_run(cfg: RunConfig, *, progress: bool = True, executor: str = "local
     profile = cohort_profile([frame_features(f, m, tuple(cfg.intensity_percentiles)) for f, m in zip(frames, metas)])
     return PreparedRun(cfg=cfg, cohort=cohort, tasks=tasks, skipped_tasks=skipped, models=models, frames=frames,
                        inputs=record, profile=profile, folds=folds, device=str(device), precision=precision,
+                       models_by_task=models_by_task, skipped_models=skipped_models,
                        threads=_threads_per_fit(cfg, executor, workers, str(device)))
 
 
@@ -320,12 +339,15 @@ def _run(rd: RunDir, prep: PreparedRun, ex, progress: bool, keep_models: str) ->
     cfg = prep.cfg
     t_start = time.time()
     for t in prep.skipped_tasks:
-        log.info("task %s skipped: the manifest has no labels for it", t)
+        if t not in prep.skipped_models:
+            log.info("task %s skipped: the manifest has no labels for it", t)
     log.info("lgenet %s: %d manifest rows, %d patients, tasks %s, models %s, device %s (%s), %d thread(s) per fit, "
              "executor %s", __version__, len(prep.cohort.records), len(prep.cohort.patient_ids), prep.tasks,
              prep.models, prep.device, prep.precision, prep.threads, ex.name)
+    for t, why in prep.skipped_models.items():
+        log.warning("families roi/stack skipped for task %s: %s", t, why)
     jobs = plan_jobs(cfg, rd.path, prep.tasks, models=prep.models, device=prep.device, precision=prep.precision,
-                     threads=prep.threads)
+                     threads=prep.threads, models_by_task=prep.models_by_task)
     n_done = sum(j.done() for j in jobs)
     if n_done:
         msg = f"resuming {rd.path}: {n_done} of {len(jobs)} fits already done, {len(jobs) - n_done} to run"
@@ -350,10 +372,11 @@ def _run(rd: RunDir, prep: PreparedRun, ex, progress: bool, keep_models: str) ->
         ex.run(jobs, on_done)
     finally:
         grid.close()
-    ev = evaluate_grid(rd, cfg, prep.tasks, prep.models)
+    ev = evaluate_grid(rd, cfg, prep.tasks, prep.models, prep.models_by_task)
     atomic_write_text(rd.run_json_path, json.dumps({
         "manifest": Path(cfg.manifest).name, "manifest_sha256": prep.inputs["manifest_sha256"],
         "n_rows": len(prep.cohort.records), "tasks": prep.tasks, "tasks_skipped": prep.skipped_tasks,
+        "models_skipped": prep.skipped_models,
         "fits_run": result.fits_run, "fits_skipped": result.fits_skipped, "executor": ex.name,
         "seconds": round(time.time() - t_start, 1), "environment": _environment(prep),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

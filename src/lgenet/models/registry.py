@@ -187,6 +187,20 @@ register_backbone(
 )
 register_backbone(
     BackboneSpec(
+        name="resnet18",
+        input_size=224,
+        num_features=512,
+        target_layer="layer4",
+        build=_timm_builder("resnet18"),
+        description="ResNet-18 (timm); a light backbone for the anatomy-aware ROI and whole-stack families",
+        timm_name="resnet18",
+        imagenet_tag="resnet18.tv_in1k",
+        imagenet_norm="imagenet",
+        min_size=32,
+    )
+)
+register_backbone(
+    BackboneSpec(
         name="tiny",
         input_size=64,
         num_features=128,

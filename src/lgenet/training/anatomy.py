@@ -20,7 +20,8 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from ..rundir import RunDir, parse_model_key
 
-__all__ = ["check_segmentation_run", "segmentation_scores", "fit_burden"]
+__all__ = ["check_segmentation_run", "segmentation_scores", "fit_burden", "check_anatomy_folds", "anatomy_inputs",
+           "fit_anatomy", "ANATOMY_FAMILIES"]
 
 _BURDEN_COLUMNS = {"whole": "lge_percent_pred", "basal": "lge_percent_basal_pred"}
 
@@ -106,3 +107,230 @@ def _rows_per_patient(rd: RunDir) -> dict[str, int]:
 def burden_probability(burden: np.ndarray, threshold: float, scale: float) -> np.ndarray:
     b = np.asarray(burden, float)
     return np.where(np.isfinite(b), 1.0 / (1.0 + np.exp(-(b - threshold) / scale)), 0.0)
+
+
+# ====================================================================================== roi / stack
+# ``roi:<arch>/random``   -- a CNN on the basal frame's LV-centred window;
+# ``stack:<arch>/random`` -- every slice's LV-centred window, pooled by gated attention (MIL) into one
+#                             patient probability.
+# Both see three channels: the tissue-normalised image, the segmenter's myocardium probability and
+# its enhancement probability, from the segmentation fold model of the *same* fold, run on every
+# patient of the task (so a fold-k classifier never depends on a segmenter that saw a fold-k test
+# patient). That needs the segmentation run's folds to equal the task's: checked before the run.
+ANATOMY_FAMILIES = ("roi", "stack")
+
+
+def check_anatomy_folds(seg_run: str | Path, task_folds: dict[str, int], task: str) -> str | None:
+    """Why the ``roi``/``stack`` families cannot run for ``task`` with ``seg_run`` (None = they can)."""
+    from ..segment import SegRunDir
+
+    rd = SegRunDir(seg_run)
+    if not rd.config_path.is_file():
+        return (f"the roi/stack families need a `lgenet segment train` run (with its fold models); {seg_run} is not "
+                "one")
+    seg_folds = rd.read_folds("seg")
+    missing = [p for p in task_folds if p not in seg_folds]
+    if missing:
+        return f"{len(missing)} patient(s) of task {task!r} are not in the segmentation run (e.g. {missing[:3]})"
+    differ = [p for p, k in task_folds.items() if seg_folds[p] != k]
+    if differ:
+        return (f"the segmentation run's folds differ from task {task!r}'s for {len(differ)} patient(s): a fold's "
+                "classifier would use a segmenter trained on its own test patients. Train the segmentation with the "
+                f"same folds (same manifest, --folds and --seed; stratified on the same task)")
+    return None
+
+
+def _anatomy_cache(job) -> Path:
+    cfg = job.config
+    return RunDir(job.run_dir).cache_dir / f"anatomy_fold{job.fold}_{cfg.anatomy_size}px.safetensors"
+
+
+def anatomy_inputs(job):
+    """(basal windows (N_rows, 3, S, S), per-row slice windows [(s_i, 3, S, S)], row patient ids), cached per fold."""
+    import json
+
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from ..data.manifest import load_manifest
+    from ..data.stacks import crop_grid, lv_centres, read_stack, sample, tissue_normalise
+    from ..io import read_frame
+    from ..segment import load_segmenter
+    from ..utils import atomic_path
+
+    cfg = job.config
+    path = _anatomy_cache(job)
+    fingerprint = json.dumps({"seg": str(Path(cfg.segmentation_run).resolve()), "fold": job.fold,
+                              "size": cfg.anatomy_size, "spacing": cfg.anatomy_spacing,
+                              "inputs": (RunDir(job.run_dir).read_inputs() or {}).get("manifest_sha256")})
+    if path.is_file():
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                meta = fh.metadata() or {}
+                if meta.get("fingerprint") == fingerprint:
+                    counts = json.loads(meta["counts"])
+                    basal, slices = fh.get_tensor("basal"), fh.get_tensor("slices")
+                    return basal, list(torch.split(slices, counts)), json.loads(meta["patient_ids"])
+        except Exception:  # noqa: BLE001 - an unreadable cache is rebuilt
+            pass
+    seg = load_segmenter(cfg.segmentation_run, [job.fold], tta=False)
+    cohort = load_manifest(cfg.manifest, tasks=None, lge_threshold=cfg.lge_threshold)
+    size, spacing_out = cfg.anatomy_size, cfg.anatomy_spacing
+    basal, slices, pids = [], [], []
+    for rec in cohort.records:
+        st = read_stack(rec.image, None, nifti_slice_axis=cfg.nifti_slice_axis, nifti_basal_end=cfg.nifti_basal_end,
+                        default_spacing=None)
+        vol01 = tissue_normalise(st.image)
+        res = seg(vol01, st.spacing, normalised=True)
+        probs = torch.from_numpy(res.probs.astype("float32"))  # (S, 4, H, W)
+        chans = torch.stack([torch.from_numpy(vol01), probs[:, 2] + probs[:, 3], probs[:, 3]], 1)
+        s, h, w = vol01.shape
+        centres = torch.from_numpy(lv_centres(res.classes, fallback=tuple(res.centres.mean(0))))
+        win = sample(chans, crop_grid(centres, (h, w), st.spacing, size=size, out_spacing=spacing_out))
+        sl = rec.slice if rec.slice != "basal" else cfg.slice
+        k = s - 1 if sl == "basal" else read_frame(rec.image, slice=int(sl), nifti_slice_axis=cfg.nifti_slice_axis,
+                                                     nifti_basal_end=cfg.nifti_basal_end)[1]["slice_index"]
+        basal.append(win[k])
+        slices.append(win)
+        pids.append(rec.patient_id)
+    b = torch.stack(basal).contiguous()
+    allw = torch.cat(slices).contiguous()
+    counts = [int(x.shape[0]) for x in slices]
+    with atomic_path(path) as tmp:
+        save_file({"basal": b, "slices": allw}, str(tmp), metadata={"fingerprint": fingerprint, "counts": json.dumps(counts),
+                                                                   "patient_ids": json.dumps(pids)})
+    return b, slices, pids
+
+
+def _stack_model(arch: str, size: int):
+    import torch
+    from torch import nn
+
+    from ..models import create_backbone
+
+    class _MIL(nn.Module):
+        """Per-slice CNN features, gated attention pooling over a patient's slices (Ilse et al. 2018), one logit."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone = create_backbone(arch, "random")
+            with torch.no_grad():
+                d = self.backbone.forward_features(torch.zeros(1, 3, size, size)).shape[1]
+            self.v = nn.Linear(d, 128)
+            self.u = nn.Linear(d, 128)
+            self.w = nn.Linear(128, 1)
+            self.drop = nn.Dropout(0.25)
+            self.out = nn.Linear(d, 1)
+
+        def forward(self, x: torch.Tensor, counts: list[int]) -> torch.Tensor:
+            f = self.backbone.forward_features(x).mean((2, 3))
+            a = self.w(torch.tanh(self.v(f)) * torch.sigmoid(self.u(f))).squeeze(1)
+            logits = []
+            for fb, ab in zip(torch.split(f, counts), torch.split(a, counts)):
+                wts = torch.softmax(ab, 0)
+                logits.append(self.out(self.drop((wts[:, None] * fb).sum(0))))
+            return torch.cat(logits)
+
+    return _MIL()
+
+
+def _roi_model(arch: str, size: int):
+    from ..models import build_model
+
+    return build_model(arch, "random", image_size=size, head="gap", dropout=0.25)
+
+
+def _augment(x, gen):
+    """Exact rotations by 90 degrees and flips (all channels), gamma on the image channel only."""
+    import torch
+
+    k = int(torch.randint(0, 4, (1,), generator=gen))
+    x = torch.rot90(x, k, (2, 3))
+    if bool(torch.rand(1, generator=gen) < 0.5):
+        x = x.flip(3)
+    g = float(torch.exp((torch.rand(1, generator=gen) - 0.5) * 2 * math.log(1.4)))
+    x = x.clone()
+    x[:, 0] = x[:, 0].clamp(0, 1) ** g
+    return x
+
+
+def fit_anatomy(job, on_epoch=None):
+    """One fold of the ``roi`` or ``stack`` family: train on the fold's training patients, score its test ones."""
+    import time
+
+    import torch
+
+    from ..utils import seed_everything
+    from .jobs import FitOutcome, compute_signature, fit_seed
+
+    cfg = job.config
+    rd = RunDir(job.run_dir)
+    key = parse_model_key(job.model)
+    labels, folds = rd.read_fold_labels(job.task), rd.read_folds(job.task)
+    why = check_anatomy_folds(cfg.segmentation_run, folds, job.task)
+    if why:
+        raise ConfigError(f"{job.name}: {why}")
+    basal, bags, row_pids = anatomy_inputs(job)
+    rows_of: dict[str, list[int]] = {}
+    for i, p in enumerate(row_pids):
+        if p in labels:
+            rows_of.setdefault(p, []).append(i)
+    train_p = [p for p in sorted(labels) if folds[p] != job.fold]
+    test_p = [p for p in sorted(labels) if folds[p] == job.fold]
+    seed = fit_seed(cfg.seed, job.task, f"{key.family}:{key.arch}", key.init, job.fold)
+    seed_everything(seed)
+    gen = torch.Generator().manual_seed(seed)
+    stack = key.family == "stack"
+    net = _stack_model(key.arch, cfg.anatomy_size) if stack else _roi_model(key.arch, cfg.anatomy_size)
+    device = torch.device(job.device)
+    net.to(device).train()
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    items = [(i, labels[p]) for p in train_p for i in rows_of[p]]
+    losses = []
+    t0 = time.perf_counter()
+    bs = cfg.batch_size
+    for epoch in range(cfg.anatomy_epochs):
+        perm = torch.randperm(len(items), generator=gen).tolist()
+        total = 0.0
+        for s in range(0, len(perm), bs):
+            chunk = [items[j] for j in perm[s:s + bs]]
+            if len(chunk) < 2:
+                continue
+            y = torch.tensor([c[1] for c in chunk], dtype=torch.float32, device=device)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=job.precision == "bf16"):
+                if stack:
+                    xs = [_augment(bags[i], gen) for i, _ in chunk]
+                    logits = net(torch.cat(xs).to(device), [x.shape[0] for x in xs])
+                else:
+                    logits = net(_augment(basal[[i for i, _ in chunk]], gen).to(device))
+            loss = loss_fn(logits.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(chunk)
+        losses.append(total / max(len(items), 1))
+        if on_epoch is not None:
+            on_epoch(epoch, losses[-1])
+    net.eval()
+    preds = []
+    with torch.no_grad():
+        for p in test_p:
+            for i in rows_of[p]:
+                if stack:
+                    logit = net(bags[i].to(device), [bags[i].shape[0]])
+                else:
+                    logit = net(basal[i:i + 1].to(device))
+                preds.append({"patient_id": p, "fold": job.fold, "y_true": labels[p],
+                              "prob": float(torch.sigmoid(logit.float())[0])})
+    info = {"task": job.task, "model": job.model, "family": key.family, "arch": key.arch, "init": key.init,
+            "fold": job.fold, "seed": seed, "n_train_patients": len(train_p), "n_test_patients": len(test_p),
+            "epochs": cfg.anatomy_epochs, "losses": [round(v, 6) for v in losses],
+            "seconds": round(time.perf_counter() - t0, 2), "window_px": cfg.anatomy_size,
+            "window_mm": cfg.anatomy_size * cfg.anatomy_spacing,
+            "segmentation_run": Path(cfg.segmentation_run).resolve().name,
+            "compute": compute_signature(job.device, job.precision, job.threads),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    rd.save_fit(job.task, job.model, job.fold, preds=preds, info=info)
+    return FitOutcome(job, seconds=info["seconds"], final_loss=losses[-1] if losses else float("nan"))

@@ -43,17 +43,21 @@ def grid_models(cfg: RunConfig) -> list[str]:
             out += [model_key(arch, init) for arch in cfg.archs for init in cfg.inits]
         elif fam == "burden":
             out += list(BURDEN_MODELS)
+        elif fam in ("roi", "stack"):
+            out.append(f"{fam}:{cfg.anatomy_arch}/random")
     return out
 
 
 def plan_jobs(cfg: RunConfig, run_dir: str | Path, tasks: Sequence[str], *, models: Sequence[str] | None = None,
-              device: str = "cpu", precision: str = "fp32", threads: int | None = None) -> list[FitJob]:
+              device: str = "cpu", precision: str = "fp32", threads: int | None = None,
+              models_by_task: dict[str, Sequence[str]] | None = None) -> list[FitJob]:
     """Every fit of the grid: task-major, then model, then fold."""
     from ..models import get_spec
 
     jobs = []
     for task in tasks:
-        for m in models if models is not None else grid_models(cfg):
+        task_models = (models_by_task or {}).get(task, models if models is not None else grid_models(cfg))
+        for m in task_models:
             key = parse_model_key(m)
             size = (cfg.image_size or get_spec(key.arch).input_size) if key.family == "classifier" else 0
             for k in range(cfg.folds):
@@ -103,11 +107,12 @@ class ModelPruner:
             self.rd.delete_models(task, model, self.folds)
 
 
-def collect_oof(rd: RunDir, tasks: Sequence[str], models: Sequence[str], folds: int) -> list[dict]:
+def collect_oof(rd: RunDir, tasks: Sequence[str], models: Sequence[str], folds: int,
+                models_by_task: dict[str, Sequence[str]] | None = None) -> list[dict]:
     """One out-of-fold row per (task, model, patient): the mean probability over the patient's frames."""
     oof = []
     for task in tasks:
-        for m in models:
+        for m in (models_by_task or {}).get(task, models):
             key = parse_model_key(m)
             per_patient: dict[str, list] = {}
             for k in range(folds):
@@ -129,9 +134,10 @@ class GridEvaluation:
     figures: list[Path] = field(default_factory=list)
 
 
-def evaluate_grid(rd: RunDir, cfg: RunConfig, tasks: Sequence[str], models: Sequence[str]) -> GridEvaluation:
+def evaluate_grid(rd: RunDir, cfg: RunConfig, tasks: Sequence[str], models: Sequence[str],
+                  models_by_task: dict[str, Sequence[str]] | None = None) -> GridEvaluation:
     """oof_predictions.csv, metrics.csv/json, ROC and AUC-bar plots of every task; the printed table."""
-    oof = collect_oof(rd, tasks, models, cfg.folds)
+    oof = collect_oof(rd, tasks, models, cfg.folds, models_by_task)
     rd.write_oof(oof)
     metrics = evaluate_oof(oof, threshold=cfg.decision_threshold, confidence=cfg.confidence,
                            ci_method=cfg.ci_method, n_boot=cfg.n_bootstrap, random_state=cfg.seed)
@@ -139,7 +145,7 @@ def evaluate_grid(rd: RunDir, cfg: RunConfig, tasks: Sequence[str], models: Sequ
     figures = []
     for task in tasks:
         curves = []
-        for m in models:
+        for m in (models_by_task or {}).get(task, models):
             rs = [r for r in oof if r["task"] == task and r["model"] == m]
             row = next(x for x in metrics if x["task"] == task and x["model"] == m)
             curves.append((m, np.array([r["y_true"] for r in rs]), np.array([r["prob"] for r in rs]),

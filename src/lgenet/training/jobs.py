@@ -87,7 +87,8 @@ class FitJob:
 
     @property
     def total_epochs(self) -> int:
-        return self.config.epochs if parse_model_key(self.model).family == "classifier" else 1
+        fam = parse_model_key(self.model).family
+        return {"classifier": self.config.epochs, "burden": 1}.get(fam, self.config.anatomy_epochs)
 
     def execute(self, on_epoch: Callable[[int, float], None] | None = None) -> "FitOutcome":
         return run_fit_job(self, on_epoch=on_epoch)
@@ -253,6 +254,12 @@ def _fit_burden(job: FitJob, on_epoch) -> FitOutcome:
     return fit_burden(job, on_epoch)
 
 
+def _fit_anatomy(job: FitJob, on_epoch) -> FitOutcome:
+    from .anatomy import fit_anatomy
+
+    return fit_anatomy(job, on_epoch)
+
+
 # family name -> runner(job, on_epoch) -> FitOutcome; new model families register here
-FAMILIES: dict[str, Callable[[FitJob, Callable | None], FitOutcome]] = {"classifier": _fit_classifier,
-                                                                         "burden": _fit_burden}
+FAMILIES: dict[str, Callable[[FitJob, Callable | None], FitOutcome]] = {
+    "classifier": _fit_classifier, "burden": _fit_burden, "roi": _fit_anatomy, "stack": _fit_anatomy}
