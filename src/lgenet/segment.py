@@ -555,6 +555,13 @@ def train_segmentation(cfg: SegConfig, *, progress: bool = True, executor: str =
                 bar.close()
             summary, table, figures = summarise_segmentation(rd, cfg, label_source=source)
             result.summary, result.table, result.figures = summary, table, figures
+            if report:
+                from .report.segmentation import write_seg_report
+
+                try:
+                    result.figures.append(write_seg_report(rd.path))
+                except Exception as exc:  # noqa: BLE001 - the metrics are saved; the page can be redone
+                    log.error("seg_report.html could not be written (%s)", exc)
         finally:
             log.removeHandler(handler)
             handler.close()

@@ -381,6 +381,21 @@ def _cam_section(tcs: Sequence[_TaskCams], note: str, opts: ReportOptions, cfg: 
     return H.section("cams", "Where the model looked (CAMs)", "".join(body))
 
 
+def _segmentation_section(cfg: RunConfig) -> str:
+    """The segmentation run behind the anatomy-aware families (its own out-of-fold figures), if any."""
+    if not cfg.segmentation_run or not Path(cfg.segmentation_run).is_dir():
+        return ""
+    from .segmentation import plot_seg_gallery, seg_section
+
+    run = Path(cfg.segmentation_run)
+    if (run / "seg_config.yaml").is_file() and not (run / "figures" / "seg_gallery.png").is_file():
+        try:
+            plot_seg_gallery(run)
+        except Exception as exc:  # noqa: BLE001 - the section is shown without its gallery
+            log.warning("segmentation gallery not drawn: %s", exc)
+    return seg_section(run, title="Segmentation (anatomy-aware families)") if (run / "seg_config.yaml").is_file() else ""
+
+
 def _env_section(run_json: dict, manifest_name: str, opts: ReportOptions) -> str:
     env = run_json.get("environment", {})
     dash = "\u2014"
@@ -479,14 +494,16 @@ def write_report(run_dir: str | Path, options: ReportOptions | None = None, **ov
         _protocol_section(cfg, metrics, run_json),
         _results_section(run, metrics, oof, cfg, figdir),
         _cam_section(tcs, cam_note, opts, cfg),
+        _segmentation_section(cfg),
         H.section("figure1", "Figure 1", H.img(run / "figure1.png", "Figure 1",
                   caption="A\u2013B best pipeline per task; C\u2013D AUC by architecture and pretraining; E\u2013L "
                           "frames and out-of-fold CAMs of a true positive, false negative, true negative and false "
                           "positive. Also saved as figure1.png and figure1.pdf in the run directory.")),
         _env_section(run_json, run_json.get("manifest") or "", opts),
     ]
-    nav = [("cohort", "Cohort"), ("protocol", "Protocol"), ("results", "Results"), ("cams", "CAMs"),
-           ("figure1", "Figure 1"), ("environment", "Environment")]
+    nav = [("cohort", "Cohort"), ("protocol", "Protocol"), ("results", "Results"), ("cams", "CAMs")]
+    nav += [("segmentation", "Segmentation")] if sections[5] else []
+    nav += [("figure1", "Figure 1"), ("environment", "Environment")]
     n_pat = cs.n_patients if cs else len({o["patient_id"] for o in oof})
     subtitle = [H.esc(f"{n_pat} patients \u00b7 tasks: {', '.join(_task_name(t, thr) for t in tasks)} \u00b7 "
                       f"{len({r['model'] for r in metrics})} model(s) per task \u00b7 {cfg.folds}-fold cross-validation"),
