@@ -137,3 +137,28 @@ def test_fit_json_records_compute_settings_and_refuses_a_mixed_resume(cohort, tm
     # the same settings resume
     res = run_experiment(cfg, progress=False, report=False)
     assert (res.fits_run, res.fits_skipped) == (1, 1)
+
+
+def test_threads_follow_the_load_and_a_resume_keeps_the_recorded_ones(cohort, tmp_path, monkeypatch, caplog):
+    import os
+
+    from lgenet.pipeline import _threads_per_fit
+
+    cfg = _cfg(cohort, tmp_path / "t", num_threads=None)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.2, 3.0, 3.0))
+    assert _threads_per_fit(cfg, "process", 1, "cpu") == 1  # one core free
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    assert _threads_per_fit(cfg, "process", 2, "cpu") == 2  # four free cores, two workers
+    assert _threads_per_fit(cfg.replace(num_threads=3), "local", 1, "cpu") == 3
+    monkeypatch.undo()
+    run_experiment(cfg.replace(num_threads=1), progress=False, report=False)
+    import shutil
+
+    shutil.rmtree(RunDir(cfg.out).fit_dir("lge", "tiny/random", 1))
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="lgenet"):
+        res = run_experiment(cfg, progress=False, report=False)  # no --threads: the recorded count is reused
+    assert res.fits_run == 1
+    assert RunDir(cfg.out).fit_info("lge", "tiny/random", 1)["compute"]["threads"] == 1

@@ -77,13 +77,26 @@ class PreparedRun:
 
 # ----------------------------------------------------------------------------------- 1. validation
 def _threads_per_fit(cfg: RunConfig, executor: str, workers: int, device: str) -> int:
+    """Torch threads per fit: ``--threads``, else the cores left free by what already runs here, shared by
+    the workers. Torch threads that compete with other processes for a core spin and wait: on this
+    2-core machine, with other jobs keeping the load average near 3, a 2-thread segmentation epoch took
+    ~8x its idle time and a 1-thread epoch ~1.5x the idle 1-thread time (docs/results.md). A resume
+    reuses the finished fits' thread count (:func:`_open_run_dir`)."""
     import torch
 
     if cfg.num_threads:
         return int(cfg.num_threads)
-    if executor == "local" or workers <= 1:
-        return int(torch.get_num_threads())
-    return max(1, (os.cpu_count() or 1) // workers)
+    cores = os.cpu_count() or 1
+    if device.startswith("cuda"):
+        return max(1, min(int(torch.get_num_threads()), cores // max(workers, 1)))
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - no load average on this platform
+        busy = 0.0
+    free = max(1, min(cores, int(round(cores - busy))))
+    if executor == "local":
+        return max(1, min(free, int(torch.get_num_threads())))
+    return max(1, free // max(workers, 1))
 
 
 def prepare_run(cfg: RunConfig, *, progress: bool = True, executor: str = "local", workers: int = 1) -> PreparedRun:
@@ -211,12 +224,24 @@ def _open_run_dir(rd: RunDir, prep: PreparedRun) -> int:
         log.info("run directory %s holds no finished fit; starting it again (%s)", rd.path, "; ".join(reasons))
         _reset(rd)
     now = _compute(prep)
+    recorded = []
     for f in finished:
         try:
-            old = json.loads(f.read_text()).get("compute")
+            c = json.loads(f.read_text()).get("compute")
         except (OSError, ValueError):
             continue
-        if old and not _same_compute(old, now):
+        if c:
+            recorded.append(c)
+    if recorded and not prep.cfg.num_threads and now.get("device") == "cpu" and recorded[0].get("threads"):
+        t = int(recorded[0]["threads"])
+        if t != prep.threads:  # not pinned by --threads: resume with the finished fits' own thread count
+            msg = (f"resuming with {t} torch thread(s) per fit, as the finished fits used (the machine's load "
+                   f"would suggest {prep.threads}); pass --threads to choose")
+            log.warning(msg)
+            prep.threads = t
+            now = _compute(prep)
+    for old in recorded:
+        if not _same_compute(old, now):
             raise ConfigError(
                 f"run directory {rd.path}: finished fits were computed with {_describe(old)}; this run would use "
                 f"{_describe(now)}. Their numbers differ in the last digits, so the run would mix them. Resume with "
@@ -315,10 +340,10 @@ def run_experiment(cfg: RunConfig, *, progress: bool = True, keep_models: str = 
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
     prep = prepare_run(cfg, progress=progress, executor=executor, workers=workers)
-    ex = make_executor(executor, workers=workers, threads=prep.threads, progress=progress)
     rd = RunDir(cfg.out)
     with rd.lock():
         _open_run_dir(rd, prep)
+        ex = make_executor(executor, workers=workers, threads=prep.threads, progress=progress)
         handler = _add_file_log(rd)
         try:
             _write_start(rd, prep)
