@@ -390,6 +390,8 @@ def _run(rd: RunDir, prep: PreparedRun, ex, progress: bool, keep_models: str) ->
             result.fits_run += 1
             grid.update(1)
             grid.set_postfix_str(outcome.job.name)
+            if outcome.worker.startswith("pid"):  # the worker's own log lines stay in the worker
+                log.info("fit %s done in %.1f s (%s)", outcome.job.name, outcome.seconds, outcome.worker)
         if pruner is not None:
             pruner.done(outcome)
 

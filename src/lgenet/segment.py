@@ -528,9 +528,9 @@ def train_segmentation(cfg: SegConfig, *, progress: bool = True, executor: str =
         atomic_write_text(rd.inputs_path, json.dumps(record, indent=1))
         atomic_write_text(rd.profile_path, json.dumps(profile, indent=1))
         rd.write_folds("seg", folds, labels)
-        handler = logging.FileHandler(rd.log_path, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z"))
-        log.addHandler(handler)
+        from .pipeline import _add_file_log
+
+        handler = _add_file_log(rd)
         try:
             log.info("lgenet %s segment train: %d patients, %d folds (labels from %s), device %s (%s), %d thread(s)",
                      __version__, len(cases), cfg.folds, source, device, precision, threads)
@@ -548,6 +548,7 @@ def train_segmentation(cfg: SegConfig, *, progress: bool = True, executor: str =
                 else:
                     result.fits_run += 1
                     bar.update(1)
+                    log.info("%s done in %.0f s (%s)", o.job.name, o.seconds, o.worker or "here")
 
             try:
                 ex.run(jobs, on_done)
