@@ -98,9 +98,17 @@ class RunDir:
         return f"RunDir({str(self.path)!r})"
 
     # ------------------------------------------------------------------ paths
+    #: the run's config file and class (a segmentation run has its own)
+    CONFIG_NAME = "config.yaml"
+    WHAT = "an lgenet run directory"
+    MAKER = "`lgenet run`"
+
+    def config_class(self):
+        return RunConfig
+
     @property
     def config_path(self) -> Path:
-        return self.path / "config.yaml"
+        return self.path / self.CONFIG_NAME
 
     @property
     def inputs_path(self) -> Path:
@@ -153,17 +161,18 @@ class RunDir:
     def is_run(self) -> bool:
         return self.config_path.is_file()
 
-    def load_config(self) -> RunConfig:
+    def load_config(self):
+        """The run's frozen config (:class:`RunConfig`, or :class:`SegConfig` for a segmentation run)."""
         p = self.config_path
         if not p.is_file():
-            raise ConfigError(f"{self.path} is not an lgenet run directory (no config.yaml); pass the --out of `lgenet run`")
+            raise ConfigError(f"{self.path} is not {self.WHAT} (no {self.CONFIG_NAME}); pass the --out of {self.MAKER}")
         try:
             data = yaml.safe_load(p.read_text())
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise ConfigError(f"{p} is unreadable ({short_reason(exc)}); the run directory is damaged") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{p} does not hold an lgenet configuration; the run directory is damaged")
-        return RunConfig.from_dict(data, source=str(p))
+        return self.config_class().from_dict(data, source=str(p))
 
     def saved_config_dict(self) -> dict | None:
         if not self.config_path.is_file():
@@ -174,7 +183,7 @@ class RunDir:
             return None
         return data if isinstance(data, dict) else None
 
-    def write_config(self, cfg: RunConfig) -> None:
+    def write_config(self, cfg) -> None:
         atomic_write_text(self.config_path, cfg.to_yaml())
 
     def run_json(self) -> dict:

@@ -65,27 +65,12 @@ SEG_METRIC_FIELDS = [
 class SegRunDir(RunDir):
     """The segmentation run's directory (shares locking, temp clean-up and fold files with RunDir)."""
 
-    @property
-    def config_path(self) -> Path:
-        return self.path / "seg_config.yaml"
+    CONFIG_NAME = "seg_config.yaml"
+    WHAT = "an lgenet segmentation run"
+    MAKER = "`lgenet segment train`"
 
-    def load_config(self) -> SegConfig:  # type: ignore[override]
-        import yaml
-
-        p = self.config_path
-        if not p.is_file():
-            raise ConfigError(f"{self.path} is not an lgenet segmentation run (no seg_config.yaml); pass the --out of "
-                              "`lgenet segment train`")
-        try:
-            data = yaml.safe_load(p.read_text())
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            raise ConfigError(f"{p} is unreadable; the run directory is damaged") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{p} does not hold a segmentation configuration; the run directory is damaged")
-        return SegConfig.from_dict(data, source=str(p))
-
-    def write_config(self, cfg: SegConfig) -> None:  # type: ignore[override]
-        atomic_write_text(self.config_path, cfg.to_yaml())
+    def config_class(self):
+        return SegConfig
 
     def fold_dir(self, k: int) -> Path:
         return self.path / "fits" / "seg" / f"fold{int(k)}"
@@ -225,20 +210,13 @@ class SegFoldJob:
         return (SegRunDir(self.run_dir).fold_dir(self.fold) / "fit.json").is_file()
 
     def execute(self, on_epoch: Callable[[int, float], None] | None = None):
-        import torch
-
         from .training.jobs import FitOutcome
+        from .utils import torch_threads
 
         if self.done():
             return FitOutcome(self, skipped=True)
-        old = torch.get_num_threads()
-        if self.threads:
-            torch.set_num_threads(int(self.threads))
-        try:
+        with torch_threads(self.threads):
             return _run_fold(self, on_epoch)
-        finally:
-            if self.threads:
-                torch.set_num_threads(old)
 
 
 def _fold_seed(seed: int, fold: int) -> int:

@@ -20,6 +20,7 @@ __all__ = [
     "atomic_write_text",
     "atomic_write_bytes",
     "seed_everything",
+    "torch_threads",
     "sha256_file",
     "get_logger",
 ]
@@ -81,6 +82,21 @@ def atomic_write_bytes(target: str | Path, data: bytes) -> Path:
 
 def atomic_write_text(target: str | Path, text: str) -> Path:
     return atomic_write_bytes(target, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads (unchanged when ``n`` is None), then restore them."""
+    import torch
+
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        if n:
+            torch.set_num_threads(old)
 
 
 def seed_everything(seed: int) -> None:

@@ -30,7 +30,7 @@ import torch
 from ..config import RunConfig
 from ..errors import DataError
 from ..rundir import RunDir, parse_model_key
-from ..utils import seed_everything
+from ..utils import seed_everything, torch_threads
 from .trainer import FitParams, fit, predict_proba
 
 __all__ = ["FitJob", "FitOutcome", "run_job", "run_fit_job", "fit_seed", "compute_signature", "read_inputs_cache",
@@ -173,14 +173,8 @@ def run_fit_job(job: FitJob, *, on_epoch: Callable[[int, float], None] | None = 
     runner = FAMILIES.get(family)
     if runner is None:
         raise DataError(f"model family {family!r} of {job.model!r} is unknown; known: {sorted(FAMILIES)}")
-    old_threads = torch.get_num_threads()
-    if job.threads:
-        torch.set_num_threads(int(job.threads))
-    try:
+    with torch_threads(job.threads):
         return runner(job, on_epoch)
-    finally:
-        if job.threads:
-            torch.set_num_threads(old_threads)
 
 
 def _task_rows(rd: RunDir, task: str, row_pids: list[str]) -> tuple[dict[str, int], dict[str, int], dict[str, list[int]]]:
