@@ -162,3 +162,19 @@ def test_threads_follow_the_load_and_a_resume_keeps_the_recorded_ones(cohort, tm
         res = run_experiment(cfg, progress=False, report=False)  # no --threads: the recorded count is reused
     assert res.fits_run == 1
     assert RunDir(cfg.out).fit_info("lge", "tiny/random", 1)["compute"]["threads"] == 1
+
+
+def test_process_executor_resumes_without_redoing_finished_fits(cohort, tmp_path):
+    import shutil
+
+    cfg = _cfg(cohort, tmp_path / "p")
+    first = run_experiment(cfg, progress=False, report=False, executor="process", workers=2)
+    oof = _read(tmp_path / "p" / "oof_predictions.csv")
+    rd = RunDir(cfg.out)
+    kept = rd.fit_dir("lge", "tiny/random", 0) / "fit.json"
+    stamp = kept.stat().st_mtime_ns
+    shutil.rmtree(rd.fit_dir("lge", "tiny/random", 1))  # as if the worker was killed before writing it
+    again = run_experiment(cfg, progress=False, report=False, executor="process", workers=2)
+    assert (first.fits_run, again.fits_run, again.fits_skipped) == (2, 1, 1)
+    assert kept.stat().st_mtime_ns == stamp
+    assert _read(tmp_path / "p" / "oof_predictions.csv") == oof
