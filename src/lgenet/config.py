@@ -301,14 +301,14 @@ class SegConfig:
     nifti_basal_end: str = "last"
     pixel_spacing: float | None = None
     spacing: float = 1.5
-    crop: int = 112
+    crop: int = 96
     context: int = 1
     channels: tuple[int, ...] = (16, 32, 64, 128, 256)
     res_units: int = 2
     loc_spacing: float = 4.0
     loc_size: int = 112
     loc_channels: tuple[int, ...] = (8, 16, 32, 64, 128)
-    epochs: int = 70
+    epochs: int = 120
     loc_epochs: int = 15
     batch_size: int = 16
     lr: float = 1e-3

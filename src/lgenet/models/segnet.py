@@ -31,7 +31,7 @@ class SegSpec:
     """Everything needed to rebuild a fold's two networks and feed them exactly as in training."""
 
     spacing: float = 1.5
-    crop: int = 112
+    crop: int = 96
     context: int = 1
     channels: tuple[int, ...] = (16, 32, 64, 128, 256)
     res_units: int = 2

@@ -10,7 +10,8 @@ tissue-normalised, with their class maps):
   the network does not rely on the localiser being exact) before the centre crop.
 
 Augmentation (MONAI, "BigAug"-style, stacked): any rotation, scale 0.8-1.25, flips, shift; bias
-field, gamma 0.6-1.6, intensity scale and shift, Gaussian noise, blur and simulated low resolution,
+field, gamma 0.6-1.6, intensity scale (x0.5-1.5) and shift (+-0.3, then clipped to [0, 1] as at
+inference), Gaussian noise, blur and simulated low resolution,
 so that another scanner's contrast, noise and resolution look like something seen in training.
 Loss: Dice + cross-entropy (MONAI ``DiceCELoss``, batch Dice without the background). Adam with
 a polynomial learning-rate decay to zero over the fixed number of epochs: nothing is chosen on
@@ -109,15 +110,23 @@ def seg_augmentation(spec: SegSpec, *, out_size: int, shift_px: float, seed: int
     intensity = [
         T.RandBiasFieldd("image", prob=0.3, coeff_range=(0.0, 0.3)),
         T.RandAdjustContrastd("image", prob=0.5, gamma=(0.6, 1.6)),
-        T.RandScaleIntensityd("image", factors=0.25, prob=0.5),
-        T.RandShiftIntensityd("image", offsets=0.1, prob=0.5),
+        # wide linear intensity changes: another centre's offset, window or body fraction moves the
+        # normalised tissue by a scale and a shift (e.g. EMIDEC without its ~2048 offset: x1.3, -0.25)
+        T.RandScaleIntensityd("image", factors=0.5, prob=0.6),
+        T.RandShiftIntensityd("image", offsets=0.3, prob=0.6),
         T.RandGaussianNoised("image", prob=0.3, std=0.04),
         T.RandGaussianSmoothd("image", prob=0.2, sigma_x=(0.4, 1.0), sigma_y=(0.4, 1.0)),
         T.RandSimulateLowResolutiond(keys=["image"], prob=0.2, zoom_range=(0.5, 1.0), upsample_mode="bilinear"),
+        T.Lambdad("image", _clip01),
     ] if strong else []
     pipe = T.Compose(spatial + intensity)
     pipe.set_random_state(seed % (2 ** 32))
     return pipe
+
+
+def _clip01(x):
+    """Inputs are clipped to [0, 1] at inference (tissue_normalise): so are augmented ones."""
+    return x.clamp(0.0, 1.0) if hasattr(x, "clamp") else np.clip(x, 0.0, 1.0)
 
 
 class _Augmented(torch.utils.data.Dataset):
