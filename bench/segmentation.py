@@ -159,9 +159,10 @@ def markdown(summary: dict, shift: dict | None, meta: dict) -> str:
     a = summary["agreement"]["network"]
     auc = summary["auc_lge"]
     L = [f"Command: `{meta['command']}`  ",
-         f"Machine: {meta['machine']}; torch threads {meta['threads']}; load average at start {meta['load_start']}, "
-         f"at end {meta['load_end']}; date {meta['date']}; wall time {meta['wall_s']:.0f} s "
-         f"(training {summary.get('seconds_total', float('nan')):.0f} s of fold compute)", "",
+         f"Machine: {meta['machine']}; torch threads {meta['threads']}; load average at start {meta['load_start']:.2f}, "
+         f"at end {meta['load_end']:.2f}; date {meta['date']}; wall time of the CV {meta['wall_cv_s']:.0f} s "
+         f"({summary.get('seconds_total', float('nan')):.0f} s of fold compute in all), with the shift check "
+         f"{meta['wall_s']:.0f} s", "",
          "| measure (out-of-fold, n = %d) | value | target | met |" % summary["n"], "|---|---|---|---|"]
 
     def row(name, val, target, ok):
