@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     from .import_cli import add_import_parser, add_quantify_parser
-    from .report import add_report_parser
+    from .report_cli import add_report_parser
     from .segment_cli import add_segment_parser
     from .weights_cli import add_weights_parser
 

@@ -130,7 +130,7 @@ def cmd_segment_apply(a: argparse.Namespace) -> int:
 
 
 def add_segment_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("segment", help="learned LV / myocardium / enhancement segmentation and automatic LGE %")
+    p = subparsers.add_parser("segment", help="learned LV / myocardium / enhancement segmentation and automatic LGE %%")
     sub = p.add_subparsers(dest="segment_command", metavar="ACTION")
     sub.required = True
 

@@ -23,8 +23,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .errors import WeightsError
 from .utils import atomic_path, sha256_file
 
@@ -157,6 +155,8 @@ def _inspect_torch(p: Path, rep: dict[str, Any]) -> None:
         return
     sd = _drop_classifier(sd, info)
     rep["dropped"] = list(info.dropped)
+    import torch
+
     with torch.device("meta"):  # shapes and names only
         if rep["layout"] == "keras":
             from .models.keras_h5 import build_keras_layout
@@ -256,6 +256,8 @@ def convert_weights(path: str | Path, arch: str, out: str | Path, *, init: str |
         save_file(tensors, str(tmp), metadata=meta)
         back, norm2, _ = load_pretrained(spec, init or "radimagenet", tmp)
         got = back.state_dict()
+        import torch
+
         bad = [k for k, v in tensors.items() if k not in got or not torch.equal(got[k], v)]
         if bad or norm2.name != norm.name:
             raise WeightsError(f"converted copy of {src} did not load back identically ({bad[:4]}, norm {norm2.name} vs {norm.name})")
