@@ -115,12 +115,12 @@ def transforms():
 
 def shift_check(run: Path, emidec_csv: Path, *, limit: int | None = None) -> dict:
     from lgenet.data.manifest import load_manifest
-    from lgenet.segment import _cases, _read_case
+    from lgenet.segment import cases_of, read_case
 
     rd = SegRunDir(run)
     cfg = rd.load_config()
     folds = rd.read_folds("seg")
-    cases = [c for c in _cases(load_manifest(emidec_csv, tasks=None), need_masks=True) if c.patient_id in folds]
+    cases = [c for c in cases_of(load_manifest(emidec_csv, tasks=None), need_masks=True) if c.patient_id in folds]
     if limit:
         cases = cases[:limit]
     models = {k: load_segmenter(run, [k]) for k in range(cfg.folds)}
@@ -130,7 +130,7 @@ def shift_check(run: Path, emidec_csv: Path, *, limit: int | None = None) -> dic
         rows = []
         t0 = time.time()
         for c in cases:
-            st = _read_case(c, cfg)
+            st = read_case(c, cfg)
             rng = np.random.default_rng(abs(hash(c.patient_id)) % 2**32)
             img, cls, sp = f(st.image.astype(np.float32), st.classes, st.spacing, rng)
             res = models[folds[c.patient_id]](img, sp)

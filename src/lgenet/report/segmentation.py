@@ -33,7 +33,7 @@ def plot_seg_gallery(run: str | Path, *, n: int = 3, path: str | Path | None = N
     """Best and worst myocardium-Dice patients of a segmentation run, expert vs out-of-fold masks."""
     from ..data.manifest import load_manifest
     from ..evaluation.plots import _new_figure, save_figure
-    from ..segment import SegRunDir, _cases, _read_case, _safe
+    from ..segment import SegRunDir, cases_of, read_case, safe_id
 
     rd = SegRunDir(run)
     cfg = rd.load_config()
@@ -43,7 +43,7 @@ def plot_seg_gallery(run: str | Path, *, n: int = 3, path: str | Path | None = N
         rows = [r for r in csv.DictReader(fh) if math.isfinite(_f(r["dice_myo"]))]
     rows.sort(key=lambda r: _f(r["dice_myo"]))
     picks = rows[-n:][::-1] + rows[:n] if len(rows) > 2 * n else rows
-    cases = {c.patient_id: c for c in _cases(load_manifest(cfg.manifest, tasks=None), need_masks=True)}
+    cases = {c.patient_id: c for c in cases_of(load_manifest(cfg.manifest, tasks=None), need_masks=True)}
     from ..io import read_volume
     from ..io.nifti import is_nifti_name
 
@@ -51,8 +51,8 @@ def plot_seg_gallery(run: str | Path, *, n: int = 3, path: str | Path | None = N
     axes = fig.subplots(len(picks), 2, squeeze=False)
     for i, r in enumerate(picks):
         pid = r["patient_id"]
-        st = _read_case(cases[pid], cfg)
-        mask_file = rd.masks_dir / f"{_safe(pid)}.nii.gz"
+        st = read_case(cases[pid], cfg)
+        mask_file = rd.masks_dir / f"{safe_id(pid)}.nii.gz"
         if not mask_file.is_file():
             continue
         nifti_src = is_nifti_name(cases[pid].image)  # masks of DICOM inputs are (cols, rows, slices apex->base)

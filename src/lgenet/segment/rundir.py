@@ -1,0 +1,82 @@
+"""The segmentation run directory and its fold ensemble (:func:`load_segmenter`)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from ..config import SegConfig
+from ..errors import LgenetError
+from ..rundir import RunDir
+
+__all__ = ["SegRunDir", "load_segmenter"]
+
+
+class SegRunDir(RunDir):
+    """The segmentation run's directory (shares locking, temp clean-up and fold files with RunDir)."""
+
+    CONFIG_NAME = "seg_config.yaml"
+    WHAT = "an lgenet segmentation run"
+    MAKER = "`lgenet segment train`"
+
+    def config_class(self):
+        return SegConfig
+
+    def fold_dir(self, k: int) -> Path:
+        return self.path / "fits" / "seg" / f"fold{int(k)}"
+
+    def finished_fits(self) -> list[Path]:
+        root = self.path / "fits" / "seg"
+        return sorted(root.glob("fold*/fit.json")) if root.is_dir() else []
+
+    @property
+    def masks_dir(self) -> Path:
+        return self.path / "masks"
+
+    @property
+    def metrics_csv(self) -> Path:
+        return self.path / "seg_metrics.csv"
+
+    @property
+    def summary_json(self) -> Path:
+        return self.path / "seg_summary.json"
+
+    def load_states(self, k: int) -> tuple[dict, dict, dict]:
+        """(spec dict, localiser state, segmenter state) of fold ``k``; clear errors for damaged files."""
+        import warnings
+
+        import torch
+
+        f = self.fold_dir(k) / "model.pt"
+        redo = f"delete {f.parent} and rerun `lgenet segment train` with the run's settings to refit it"
+        if not f.is_file():
+            raise LgenetError(f"segmentation fold model {f} is missing; {redo}")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ck = torch.load(f, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - damaged or foreign file
+            from ..errors import short_reason
+
+            raise LgenetError(f"segmentation fold model {f} is unreadable ({short_reason(exc)}); {redo}") from None
+        if not isinstance(ck, dict) or not {"spec", "localiser", "segmenter"} <= set(ck):
+            raise LgenetError(f"{f} is not an lgenet segmentation fold model; {redo}")
+        return ck["spec"], ck["localiser"], ck["segmenter"]
+
+
+def load_segmenter(run_dir: str | Path, folds: Sequence[int] | None = None, *, device: str = "cpu",
+                   tta: bool | None = None):
+    """The fold ensemble (or the given folds) of a finished segmentation run, ready to apply."""
+    from ..models.segnet import SegSpec
+    from ..models.seginfer import Segmenter
+
+    rd = SegRunDir(run_dir)
+    cfg = rd.load_config()
+    ks = list(range(cfg.folds)) if folds is None else list(folds)
+    states, spec = [], None
+    for k in ks:
+        sd, loc, seg = rd.load_states(k)
+        spec = SegSpec.from_dict(sd)
+        states.append((loc, seg))
+    return Segmenter(spec, states, device=device, tta=cfg.tta if tta is None else tta)
+
+

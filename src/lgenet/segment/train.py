@@ -1,0 +1,266 @@
+"""``lgenet segment train``: validation, the fold jobs, and the out-of-fold summary."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..config import SegConfig
+from ..errors import ConfigError, DataError, LgenetError
+from ..rundir import ensure_writable_dir
+from ..utils import atomic_write_text, sha256_file
+from .cases import cases_of, _num, read_case, _read_rows, _stack_features, _stack_hash, _write_rows
+from .fold import SEG_METRIC_FIELDS, SEG_RESUME_FREE, SegFoldJob
+from .rundir import SegRunDir
+
+__all__ = ["SegRunResult", "train_segmentation", "summarise_segmentation", "format_seg_summary"]
+
+log = logging.getLogger("lgenet")
+
+@dataclass
+class SegRunResult:
+    out_dir: Path
+    summary: dict = field(default_factory=dict)
+    table: str = ""
+    fits_run: int = 0
+    fits_skipped: int = 0
+    figures: list[Path] = field(default_factory=list)
+
+
+def _prepare(cfg: SegConfig, progress: bool):
+    """Validate everything (manifest, stacks, masks, labels, folds) before anything is written."""
+    from tqdm.auto import tqdm
+
+    from ..data.manifest import load_manifest
+    from ..data.shift import cohort_profile
+    from ..data.splits import assign_folds
+    from ..evaluation.segmentation import class_measures
+
+    if cfg.manifest is None:
+        raise ConfigError("lgenet segment train needs --manifest cohort.csv (rows with image and mask)")
+    ensure_writable_dir(cfg.out)
+    cfg.spec()  # geometry checks
+    cohort = load_manifest(cfg.manifest, tasks=None, lge_threshold=cfg.lge_threshold)
+    cases = cases_of(cohort, need_masks=True)
+    stacks, problems, hashes, feats = {}, [], {}, []
+    for c in tqdm(cases, desc="reading stacks", unit="patient", disable=not progress, leave=False):
+        try:
+            st = read_case(c, cfg)
+        except LgenetError as exc:
+            problems.append(str(exc))
+            continue
+        if not (st.classes >= 2).any():
+            problems.append(f"row {c.row} (patient {c.patient_id}): the mask has no myocardium (labels "
+                            f"{cfg.labels.get('myo')}); check --labels")
+        stacks[c.patient_id] = st
+        hashes[c.patient_id] = _stack_hash(st)
+        feats.append(_stack_features(st))
+    if problems:
+        raise DataError(f"{len(problems)} stack(s) of {cfg.manifest} cannot be used:\n"
+                        + "\n".join(f"  - {p}" for p in problems[:30]))
+    seen: dict[str, str] = {}
+    for pid, h in hashes.items():
+        if h in seen:
+            raise DataError(f"patients {seen[h]} and {pid} have identical image stacks and masks; every patient "
+                            "needs their own")
+        seen[h] = pid
+    labels_manifest = cohort.labels("lge")
+    source = "manifest lge_percent"
+    if len(labels_manifest) == len(cases):
+        labels = labels_manifest
+    else:
+        labels = {p: int(class_measures(st.classes)["lge_percent"] > cfg.lge_threshold) for p, st in stacks.items()}
+        source = "expert masks (no lge_percent in the manifest)"
+    pids = sorted(labels)
+    if min(sum(labels.values()), len(pids) - sum(labels.values())) >= cfg.folds:
+        folds = assign_folds(pids, [labels[p] for p in pids], n_splits=cfg.folds, random_state=cfg.seed, task="lge")
+    else:  # a cohort without both classes: unstratified (still patient-level)
+        from sklearn.model_selection import KFold
+
+        if len(pids) < cfg.folds:
+            raise DataError(f"{len(pids)} patients are fewer than folds={cfg.folds}; lower --folds or add patients")
+        folds = {}
+        for k, (_, test) in enumerate(KFold(cfg.folds, shuffle=True, random_state=cfg.seed).split(pids)):
+            for i in test:
+                folds[pids[i]] = k
+        source += "; unstratified (one class has fewer patients than folds)"
+    record = {"manifest": Path(cfg.manifest).name, "manifest_sha256": sha256_file(cfg.manifest),
+              "cases": [{"patient_id": c.patient_id, "row": c.row, "stack_sha256": hashes[c.patient_id]} for c in cases]}
+    return cases, stacks, folds, labels, source, record, cohort_profile(feats)
+
+
+def train_segmentation(cfg: SegConfig, *, progress: bool = True, executor: str = "local", workers: int = 1,
+                       report: bool = True) -> SegRunResult:
+    """K-fold segmentation CV with out-of-fold masks and metrics (see the module docstring)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from ..pipeline import _same_compute
+    from ..training.executors import make_executor
+    from ..training.jobs import compute_signature
+    from ..training.trainer import resolve_device, resolve_precision
+
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    threads = int(cfg.num_threads or (torch.get_num_threads() if workers <= 1 or executor == "local"
+                                      else max(1, (__import__("os").cpu_count() or 1) // workers)))
+    cases, stacks, folds, labels, source, record, profile = _prepare(cfg, progress)
+    rd = SegRunDir(cfg.out)
+    ex = make_executor(executor, workers=workers, threads=threads, progress=progress)
+    with rd.lock():
+        rd.clean_temp_files()
+        finished = rd.finished_fits()
+        old = rd.saved_config_dict()
+        reasons = []
+        if old is not None:
+            new = cfg.to_dict()
+            diff = sorted(k for k in set(old) | set(new) if k not in SEG_RESUME_FREE and old.get(k) != new.get(k))
+            if diff:
+                reasons.append("started with different settings (" + ", ".join(
+                    f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:6]) + ")")
+        prev = rd.read_inputs()
+        if prev is not None and (prev.get("manifest_sha256") != record["manifest_sha256"]
+                                 or prev.get("cases") != record["cases"]):
+            reasons.append("started on other inputs (the manifest, an image or a mask differs)")
+        if reasons and finished:
+            raise ConfigError(f"segmentation run {rd.path} was {' and '.join(reasons)}. It holds {len(finished)} "
+                              "finished fold(s); resuming would mix them. Use the same settings and inputs, or a new --out")
+        if reasons:
+            import shutil
+
+            for p in (rd.path / "fits", rd.masks_dir):
+                if p.exists():
+                    shutil.rmtree(p)
+            for p in (rd.folds_path("seg"),):
+                if p.exists():
+                    p.unlink()
+        now = compute_signature(str(device), precision, threads)
+        for f in finished:
+            c = json.loads(f.read_text()).get("compute")
+            if c and not _same_compute(c, now):
+                raise ConfigError(f"segmentation run {rd.path}: finished folds were computed with {c}; this run would "
+                                  f"use {now}; resume with the same --threads/--device/--precision, or use a new --out")
+        rd.write_config(cfg)
+        atomic_write_text(rd.inputs_path, json.dumps(record, indent=1))
+        atomic_write_text(rd.profile_path, json.dumps(profile, indent=1))
+        rd.write_folds("seg", folds, labels)
+        from ..pipeline import _add_file_log
+
+        handler = _add_file_log(rd)
+        try:
+            log.info("lgenet %s segment train: %d patients, %d folds (labels from %s), device %s (%s), %d thread(s)",
+                     __version__, len(cases), cfg.folds, source, device, precision, threads)
+            jobs = [SegFoldJob(str(rd.path), cfg, k, device=str(device), precision=precision, threads=threads)
+                    for k in range(cfg.folds)]
+            result = SegRunResult(out_dir=rd.path)
+            n_done = sum(j.done() for j in jobs)
+            if n_done and progress:
+                print(f"resuming {rd.path}: {n_done} of {len(jobs)} folds already done")
+            bar = tqdm(total=len(jobs), initial=n_done, desc="segmentation folds", unit="fold", disable=not progress)
+
+            def on_done(o) -> None:
+                if o.skipped:
+                    result.fits_skipped += 1
+                else:
+                    result.fits_run += 1
+                    bar.update(1)
+                    log.info("%s done in %.0f s (%s)", o.job.name, o.seconds, o.worker or "here")
+
+            try:
+                ex.run(jobs, on_done)
+            finally:
+                bar.close()
+            summary, table, figures = summarise_segmentation(rd, cfg, label_source=source)
+            result.summary, result.table, result.figures = summary, table, figures
+            if report:
+                from ..report.segmentation import write_seg_report
+
+                try:
+                    result.figures.append(write_seg_report(rd.path))
+                except Exception as exc:  # noqa: BLE001 - the metrics are saved; the page can be redone
+                    log.error("seg_report.html could not be written (%s)", exc)
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+    return result
+
+
+def summarise_segmentation(rd: SegRunDir, cfg: SegConfig, *, label_source: str = "") -> tuple[dict, str, list[Path]]:
+    """seg_metrics.csv, seg_summary.json, agreement figures and the printed table from the fold records."""
+    from ..evaluation.metrics import auc_ci
+    from ..evaluation.segmentation import agreement, plot_agreement
+
+    rows = []
+    for k in range(cfg.folds):
+        rows += _read_rows(rd.fold_dir(k) / "predictions.csv")
+    rows.sort(key=lambda r: r["patient_id"])
+    _write_rows(rd.metrics_csv, rows, SEG_METRIC_FIELDS)
+    col = lambda name, sel=None: np.array([_num(r[name]) for r in rows if sel is None or sel(r)])  # noqa: E731
+    mi = lambda r: _num(r["lge_percent_expert"]) > 0  # noqa: E731
+    summary: dict = {"n": len(rows), "folds": cfg.folds, "label_source": label_source,
+                     "lge_threshold": cfg.lge_threshold}
+    for name, sel in (("dice_myo", None), ("dice_cavity", None), ("dice_lge", mi)):
+        v = col(name, sel)
+        v = v[np.isfinite(v)]
+        summary[name] = {"mean": float(v.mean()) if v.size else None, "sd": float(v.std(ddof=1)) if v.size > 1 else None,
+                         "median": float(np.median(v)) if v.size else None, "n": int(v.size)}
+    summary["dice_lge"]["cases"] = "patients with expert enhancement"
+    ref = col("lge_percent_expert")
+    summary["agreement"] = {m: agreement(col(f"lge_percent_pred{'' if m == 'network' else '_' + m}"), ref)
+                            for m in ("network", "nsd2", "nsd3", "nsd5", "nsd6", "fwhm")}
+    summary["agreement_basal"] = agreement(col("lge_percent_basal_pred"), col("lge_percent_basal_expert"))
+    y = np.array([int(r["lge_label"]) if r["lge_label"] != "" else -1 for r in rows])
+    ok = y >= 0
+    aucs = {}
+    for name, score in (("whole_lv", "lge_percent_pred"), ("basal_slice", "lge_percent_basal_pred"),
+                        ("whole_lv_nsd5", "lge_percent_pred_nsd5"), ("whole_lv_fwhm", "lge_percent_pred_fwhm")):
+        s = col(score)
+        good = ok & np.isfinite(s)
+        try:
+            a = auc_ci(y[good], s[good])
+            aucs[name] = {"auc": a.auc, "lower": a.lower, "upper": a.upper, "n": a.n, "n_pos": a.n_pos}
+        except LgenetError as exc:
+            aucs[name] = {"error": str(exc)}
+    summary["auc_lge"] = aucs
+    summary["auc_label"] = f"expert whole-LV LGE > {cfg.lge_threshold:g} % (from the masks)"
+    summary["localised_fraction"] = float(np.nanmean(col("localised_fraction"))) if rows else None
+    fits = [json.loads((rd.fold_dir(k) / "fit.json").read_text()) for k in range(cfg.folds)]
+    summary["seconds_total"] = round(sum(f.get("seconds_total", 0) for f in fits), 1)
+    summary["compute"] = fits[0].get("compute") if fits else None
+    atomic_write_text(rd.summary_json, json.dumps(summary, indent=2, allow_nan=True))
+    figdir = rd.path / "figures"
+    figures = [plot_agreement(col("lge_percent_pred"), ref, path=figdir / "seg_agreement.png",
+                              title="Whole-LV LGE %: out-of-fold segmentation vs expert masks",
+                              labels=[max(v, 0) for v in y]),
+               plot_agreement(col("lge_percent_basal_pred"), col("lge_percent_basal_expert"),
+                              path=figdir / "seg_agreement_basal.png",
+                              title="Basal-slice LGE %: out-of-fold segmentation vs expert masks")]
+    return summary, format_seg_summary(summary), figures
+
+
+def format_seg_summary(s: dict) -> str:
+    def d(name):
+        v = s.get(name, {})
+        return f"{v['mean']:.3f} \u00b1 {v['sd']:.3f} (n={v['n']})" if v.get("mean") is not None and v.get("sd") else "n/a"
+
+    lines = [f"segmentation, out-of-fold ({s['folds']}-fold CV, n={s['n']} patients)",
+             f"  Dice myocardium            {d('dice_myo')}",
+             f"  Dice enhancement (MI)      {d('dice_lge')}",
+             f"  Dice LV cavity             {d('dice_cavity')}"]
+    for m in ("network", "nsd5", "fwhm"):
+        a = s["agreement"].get(m, {})
+        if "icc" in a:
+            lines.append(f"  LGE % {m:<8} vs expert    ICC {a['icc']:.3f} ({a['icc_lower']:.3f}\u2013{a['icc_upper']:.3f}), "
+                         f"r {a['pearson_r']:.3f}, bias {a['bias']:+.2f} pp, LoA {a['loa_lower']:+.1f} to "
+                         f"{a['loa_upper']:+.1f}")
+    for name, a in s["auc_lge"].items():
+        if "auc" in a:
+            lines.append(f"  AUC lge ({name:<14})   {a['auc']:.3f} (95% CI {a['lower']:.3f}\u2013{a['upper']:.3f}), "
+                         f"n={a['n']} ({a['n_pos']} positive)")
+    return "\n".join(lines)
+
+
