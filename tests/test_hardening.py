@@ -485,3 +485,22 @@ def test_nifti_masks_import_refuses_images_that_are_their_own_masks(tmp_path):
         nib.save(nib.Nifti1Image(np.zeros((20, 20, 3), np.uint8), np.eye(4)), d / f"{cid}_gd.nii.gz")
     with pytest.raises(ConfigError, match=r"--image-pattern '\{id\}_LGE.nii.gz' --mask-pattern"):
         import_nifti_masks(d, d, tmp_path / "m.csv")
+
+
+def test_6_quantify_and_import_outputs_that_are_files_or_folders(tmp_path, capsys):
+    import nibabel as nib
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    img = tmp_path / "i.nii.gz"
+    nib.save(nib.Nifti1Image(np.random.default_rng(0).random((20, 20, 2)).astype(np.float32), np.eye(4)), img)
+    lab = np.zeros((20, 20, 2), np.uint8)
+    lab[5:15, 5:15] = 2
+    nib.save(nib.Nifti1Image(lab, np.eye(4)), tmp_path / "m.nii.gz")
+    assert main(["quantify", str(img), str(tmp_path / "m.nii.gz"), "--out", str(afile)]) == 2
+    assert f"--out {afile} is an existing file" in _err(capsys)
+    d = tmp_path / "imgs"
+    d.mkdir()
+    assert main(["import", "nifti-masks", "--images", str(d), "--masks", str(d), "--out", str(tmp_path)]) == 2
+    err = _err(capsys)
+    assert "error:" in err
