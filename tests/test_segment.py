@@ -279,7 +279,19 @@ def test_roi_and_stack_families_use_the_same_folds_segmenter(seg_run, tmp_path):
     # the segmentation folds were stratified on lge: event's folds differ, so its roi/stack models are skipped
     assert got == {("lge", "roi:tiny/random"), ("lge", "stack:tiny/random")}
     run = json.loads((tmp_path / "grid" / "run.json").read_text())
-    assert "folds differ" in run["models_skipped"]["event"]
+    assert "--stratify event" in run["models_skipped"]["event"]
     oof = [r for r in _rows(tmp_path / "grid" / "oof_predictions.csv") if r["model"] == "stack:tiny/random"]
     assert len(oof) == 8 and all(0 <= float(r["prob"]) <= 1 for r in oof)
     assert list((tmp_path / "grid" / "cache").glob("anatomy_fold*_32px.safetensors"))
+
+
+def test_a_segmentation_stratified_on_event_has_the_event_tasks_folds(synth, tmp_path):
+    from lgenet.data.manifest import load_manifest
+    from lgenet.data.splits import assign_folds
+    from lgenet.segment import segmentation_folds
+
+    root, m = synth
+    cfg = SegConfig(manifest=str(m), out=str(tmp_path / "s"), labels=SYNTH_LABELS, stratify="event", **TINY)
+    folds = segmentation_folds(cfg)
+    labels = load_manifest(m).labels("event")
+    assert folds == assign_folds(sorted(labels), [labels[p] for p in sorted(labels)], n_splits=2, random_state=0)

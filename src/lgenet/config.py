@@ -280,9 +280,9 @@ class SegConfig:
         manifest: cohort CSV whose rows give each patient's image stack and its ``mask``.
         out: run directory (a rerun resumes finished folds).
         labels: the masks' label values: ``{cavity, myo (whole myocardium), lge (enhanced part), other}``.
-        folds, seed, lge_threshold: the patient-level folds, stratified on ``lge`` exactly as
-            ``lgenet run`` assigns them on the same manifest (mask-derived burden when the manifest
-            has no ``lge_percent``).
+        folds, seed, stratify, lge_threshold: the patient-level folds, stratified on task ``stratify``
+            (``lge``, default, or ``event``) exactly as ``lgenet run`` assigns that task's folds on the
+            same manifest (for ``lge`` without ``lge_percent`` in the manifest: the masks' burden).
         spacing, crop, context, channels, res_units: the segmenter's window (mm per pixel, pixels),
             2.5-D context (slices on each side) and MONAI UNet widths.
         loc_spacing, loc_size, loc_channels: the localiser's whole-slice canvas and widths.
@@ -296,6 +296,7 @@ class SegConfig:
                                                                 "other": [0]})
     folds: int = 4
     seed: int = 0
+    stratify: str = "lge"
     lge_threshold: float = 5.7
     nifti_slice_axis: int = 2
     nifti_basal_end: str = "last"
@@ -341,6 +342,8 @@ class SegConfig:
                 raise ConfigError(f"config parameter {name!r} must be a number > 0, got {v!r}")
         if self.device not in DEVICES:
             raise ConfigError(f"config parameter 'device' must be one of {list(DEVICES)}, got {self.device!r}")
+        if self.stratify not in TASKS:
+            raise ConfigError(f"config parameter 'stratify' must be one of {list(TASKS)}, got {self.stratify!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"config parameter 'precision' must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if self.nifti_basal_end not in ("first", "last"):

@@ -51,7 +51,7 @@ def cmd_segment_train(a: argparse.Namespace) -> int:
     from .config import SegConfig
     from .segment import train_segmentation
 
-    over = {k: getattr(a, k) for k in ("manifest", "out", "folds", "seed", "epochs", "loc_epochs", "batch_size", "lr",
+    over = {k: getattr(a, k) for k in ("manifest", "out", "folds", "seed", "stratify", "epochs", "loc_epochs", "batch_size", "lr",
                                         "spacing", "crop", "device", "precision", "num_threads", "lge_threshold",
                                         "nifti_slice_axis", "nifti_basal_end", "pixel_spacing")
             if getattr(a, k) is not None}
@@ -143,6 +143,9 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
                                     "or those the import recorded beside the manifest)")
     t.add_argument("--folds", type=int, help="folds (default 4, the same patient folds as `lgenet run`)")
     t.add_argument("--seed", type=int, help="seed of the folds and the training (default 0)")
+    t.add_argument("--stratify", choices=["lge", "event"],
+                   help="task whose folds the segmentation uses (default lge); the grid's roi/stack families need "
+                        "the segmentation folds of their task")
     t.add_argument("--epochs", type=int, help="segmenter epochs (default 120)")
     t.add_argument("--loc-epochs", type=int, help="localiser epochs (default 15)")
     t.add_argument("--batch-size", type=int, help="default 16")

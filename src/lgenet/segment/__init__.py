@@ -29,8 +29,8 @@ from .apply import SegApplyResult, apply_segmentation
 from .cases import Case, cases_of, read_case, safe_id
 from .fold import SEG_METRIC_FIELDS, SegFoldJob
 from .rundir import SegRunDir, load_segmenter
-from .train import SegRunResult, format_seg_summary, summarise_segmentation, train_segmentation
+from .train import SegRunResult, segmentation_folds, format_seg_summary, summarise_segmentation, train_segmentation
 
 __all__ = ["SegRunDir", "SegFoldJob", "train_segmentation", "apply_segmentation", "SegRunResult", "SegApplyResult",
            "load_segmenter", "summarise_segmentation", "format_seg_summary", "SEG_METRIC_FIELDS", "Case", "cases_of",
-           "read_case", "safe_id"]
+           "read_case", "safe_id", "segmentation_folds"]

@@ -17,7 +17,7 @@ from .cases import cases_of, _num, read_case, _read_rows, _stack_features, _stac
 from .fold import SEG_METRIC_FIELDS, SEG_RESUME_FREE, SegFoldJob
 from .rundir import SegRunDir
 
-__all__ = ["SegRunResult", "train_segmentation", "summarise_segmentation", "format_seg_summary"]
+__all__ = ["SegRunResult", "train_segmentation", "segmentation_folds", "summarise_segmentation", "format_seg_summary"]
 
 log = logging.getLogger("lgenet")
 
@@ -68,16 +68,21 @@ def _prepare(cfg: SegConfig, progress: bool):
             raise DataError(f"patients {seen[h]} and {pid} have identical image stacks and masks; every patient "
                             "needs their own")
         seen[h] = pid
-    labels_manifest = cohort.labels("lge")
-    source = "manifest lge_percent"
+    labels_manifest = cohort.labels(cfg.stratify)
+    source = f"manifest {'lge_percent' if cfg.stratify == 'lge' else 'event'}"
     if len(labels_manifest) == len(cases):
         labels = labels_manifest
+    elif cfg.stratify == "event":
+        missing = sorted({c.patient_id for c in cases} - set(labels_manifest))
+        raise DataError(f"--stratify event needs an 'event' label for every patient; {len(missing)} have none "
+                        f"(e.g. {', '.join(missing[:5])})")
     else:
         labels = {p: int(class_measures(st.classes)["lge_percent"] > cfg.lge_threshold) for p, st in stacks.items()}
         source = "expert masks (no lge_percent in the manifest)"
     pids = sorted(labels)
     if min(sum(labels.values()), len(pids) - sum(labels.values())) >= cfg.folds:
-        folds = assign_folds(pids, [labels[p] for p in pids], n_splits=cfg.folds, random_state=cfg.seed, task="lge")
+        folds = assign_folds(pids, [labels[p] for p in pids], n_splits=cfg.folds, random_state=cfg.seed,
+                             task=cfg.stratify)
     else:  # a cohort without both classes: unstratified (still patient-level)
         from sklearn.model_selection import KFold
 
@@ -91,6 +96,12 @@ def _prepare(cfg: SegConfig, progress: bool):
     record = {"manifest": Path(cfg.manifest).name, "manifest_sha256": sha256_file(cfg.manifest),
               "cases": [{"patient_id": c.patient_id, "row": c.row, "stack_sha256": hashes[c.patient_id]} for c in cases]}
     return cases, stacks, folds, labels, source, record, cohort_profile(feats)
+
+
+def segmentation_folds(cfg: SegConfig) -> dict[str, int]:
+    """``{patient_id: fold}`` that ``train_segmentation(cfg)`` would use (the inputs are validated; nothing is
+    written): compare it with a grid task's ``folds_<task>.csv`` before planning roi/stack models."""
+    return _prepare(cfg, False)[2]
 
 
 def train_segmentation(cfg: SegConfig, *, progress: bool = True, executor: str = "local", workers: int = 1,

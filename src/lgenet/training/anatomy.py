@@ -135,8 +135,9 @@ def check_anatomy_folds(seg_run: str | Path, task_folds: dict[str, int], task: s
     differ = [p for p, k in task_folds.items() if seg_folds[p] != k]
     if differ:
         return (f"the segmentation run's folds differ from task {task!r}'s for {len(differ)} patient(s): a fold's "
-                "classifier would use a segmenter trained on its own test patients. Train the segmentation with the "
-                f"same folds (same manifest, --folds and --seed; stratified on the same task)")
+                "classifier would use a segmenter trained on its own test patients. For this task, train a "
+                f"segmentation with its folds: `lgenet segment train --stratify {task}` on the same manifest with the "
+                "same --folds and --seed")
     return None
 
 
