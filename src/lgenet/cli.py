@@ -75,6 +75,11 @@ def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
                    help="model families: classifier (the seed CNNs, default) and/or burden (the predicted LGE "
                         "burden of --segmentation-run as the score)")
     g.add_argument("--segmentation-run", help="a `lgenet segment train` (or `segment apply`) output on this cohort")
+    g.add_argument("--covariates", type=_csv_list,
+                   help="clinical covariates (manifest columns) of the outcome models (default: the presentation "
+                        "covariates present, minus those that leak a task's label)")
+    g.add_argument("--no-outcomes", dest="outcomes", action="store_false", default=None,
+                   help="skip the covariates / image / fusion outcome models after the grid")
     g.add_argument("--weights-file", action="append", metavar="[ARCH[:INIT]=]PATH",
                    help="local pretrained weights; repeat for several (see docs)")
     g.add_argument("--epochs", type=int)
@@ -105,7 +110,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
 def _config_from_args(a: argparse.Namespace, **defaults):
     over = {k: getattr(a, k, None) for k in (
         "tasks", "archs", "inits", "epochs", "batch_size", "lr", "folds", "image_size", "head", "lge_threshold",
-        "augment", "seed", "device", "precision", "num_threads", "ci_method", "families", "segmentation_run")}
+        "augment", "seed", "device", "precision", "num_threads", "ci_method", "families", "segmentation_run",
+        "covariates", "outcomes")}
     for k, v in defaults.items():
         if over.get(k) is None:
             over[k] = v
@@ -275,11 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     from .import_cli import add_import_parser, add_quantify_parser
+    from .outcomes_cli import add_outcomes_parser
     from .report_cli import add_report_parser
     from .segment_cli import add_segment_parser
     from .weights_cli import add_weights_parser
 
-    for add in (add_weights_parser, add_import_parser, add_quantify_parser, add_segment_parser, add_report_parser):
+    for add in (add_weights_parser, add_import_parser, add_quantify_parser, add_segment_parser, add_report_parser,
+                add_outcomes_parser):
         add(sub)
     return parser
 

@@ -61,6 +61,12 @@ class RunConfig:
         burden_scale: the burden score's probability is ``sigmoid((burden - lge_threshold) / scale)``:
             a fixed monotone map (no fitting), so p >= 0.5 means burden > the threshold.
         selection: which epoch's model is evaluated on the test fold; ``last`` never looks at it.
+        outcomes: after the grid, fit the covariates / image / fusion models (and Cox models when the
+            manifest has ``followup_years``) in the same folds (:mod:`lgenet.outcomes`).
+        covariates: manifest columns of those models; ``None`` = the presentation covariates present,
+            minus those that leak a task's label.
+        outcome_measures, outcome_cnn, outcome_C, outcome_recalibrate, cox_penalizer, outcome_horizon:
+            see :class:`lgenet.outcomes.OutcomeSettings`.
     """
 
     manifest: str | None = None
@@ -71,6 +77,15 @@ class RunConfig:
     families: tuple[str, ...] = ("classifier",)
     segmentation_run: str | None = None
     burden_scale: float = 2.0
+    outcomes: bool = True
+    covariates: tuple[str, ...] | None = None
+    outcome_measures: tuple[str, ...] = ("img_lge_percent", "img_lge_mass_g", "img_myo_mass_g", "img_cavity_ml",
+                                         "img_transmurality_max")
+    outcome_cnn: str = "first"
+    outcome_C: float | str = 1.0
+    outcome_recalibrate: str = "none"
+    cox_penalizer: float = 0.0
+    outcome_horizon: float | None = None
     anatomy_arch: str = "resnet18"
     anatomy_size: int = 96
     anatomy_spacing: float = 1.5
@@ -107,8 +122,10 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         # normalise sequences to tuples so that the object is hashable and YAML-stable
-        for name in ("tasks", "archs", "inits", "intensity_percentiles", "families"):
+        for name in ("tasks", "archs", "inits", "intensity_percentiles", "families", "covariates", "outcome_measures"):
             val = getattr(self, name)
+            if val is None and name == "covariates":
+                continue
             if isinstance(val, str):
                 val = tuple(v.strip() for v in val.split(",") if v.strip())
             if not isinstance(val, (list, tuple)):
@@ -150,6 +167,14 @@ class RunConfig:
             raise ConfigError(f"config parameter 'burden_scale' must be a number > 0 (percentage points), "
                               f"got {self.burden_scale!r}")
         choice("inits", INITS, many=True)
+        if not isinstance(self.outcomes, bool):
+            raise ConfigError(f"config parameter 'outcomes' must be true or false, got {self.outcomes!r}")
+        from .outcomes.run import OutcomeSettings  # validates the outcome parameters with their own messages
+
+        try:
+            OutcomeSettings.from_run_config(self)
+        except ConfigError as exc:
+            raise ConfigError(f"config: {exc}") from None
         choice("head", HEADS)
         choice("precision", PRECISIONS)
         choice("device", DEVICES)

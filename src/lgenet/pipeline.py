@@ -42,7 +42,8 @@ log = logging.getLogger("lgenet")
 
 #: config fields that may change between a run and its resumption without changing results;
 #: the compute settings (device, precision, threads per fit) are checked per fit instead
-RESUME_FREE = {"out", "num_threads", "device", "manifest"}
+RESUME_FREE = {"out", "num_threads", "device", "manifest", "outcomes", "covariates", "outcome_measures", "outcome_cnn",
+               "outcome_C", "outcome_recalibrate", "cox_penalizer", "outcome_horizon"}  # change no fit
 
 
 @dataclass
@@ -348,12 +349,27 @@ def run_experiment(cfg: RunConfig, *, progress: bool = True, keep_models: str = 
         try:
             _write_start(rd, prep)
             result = _run(rd, prep, ex, progress, keep_models)
+            if prep.cfg.outcomes:
+                _run_outcomes(rd, progress)
             if report:
                 _write_report(rd.path)
         finally:
             log.removeHandler(handler)
             handler.close()
     return result
+
+
+def _run_outcomes(rd: RunDir, progress: bool) -> None:
+    """The outcomes analysis of a finished grid; a cohort it cannot serve (no covariate, one class)
+    is logged and skipped, never a failed run: ``lgenet outcomes RUN_DIR`` redoes it."""
+    from .errors import LgenetError
+    from .outcomes import run_outcomes
+
+    try:
+        run_outcomes(rd.path, progress=progress)
+        log.info("outcomes: %s", rd.path / "outcomes" / "outcomes.json")
+    except LgenetError as exc:
+        log.warning("outcomes analysis skipped: %s (run `lgenet outcomes %s` after fixing it)", exc, rd.path)
 
 
 def _run(rd: RunDir, prep: PreparedRun, ex, progress: bool, keep_models: str) -> RunResult:

@@ -66,6 +66,10 @@ __all__ = [
     "SaxGeometry",
     "write_dicom_series",
     "write_label_nifti",
+    "HAZARD",
+    "true_log_hazard",
+    "draw_followup",
+    "tabular_cohort",
 ]
 
 LGE_THRESHOLD = 5.7
@@ -504,6 +508,65 @@ def _quart(x: np.ndarray) -> list[float]:
     return [round(float(v), 2) for v in np.percentile(x, [25, 50, 75])]
 
 
+#: the synthetic cohort's true proportional-hazards model: log-hazard ratio per unit of each covariate
+#: (``log1p_lge_percent`` = log(1 + LGE %), age in years, LVEF in %) and the Weibull baseline's shape
+HAZARD: dict[str, float] = {"log1p_lge_percent": 0.9, "age": 0.03, "lvef": -0.04, "shape": 1.5}
+
+
+def true_log_hazard(lge_percent: Any, age: Any, lvef: Any) -> np.ndarray:
+    """The synthetic cohort's true linear predictor ``eta`` (centred at age 56, LVEF 59 %)."""
+    return (HAZARD["log1p_lge_percent"] * np.log1p(np.asarray(lge_percent, float))
+            + HAZARD["age"] * (np.asarray(age, float) - 56.0) + HAZARD["lvef"] * (np.asarray(lvef, float) - 59.0))
+
+
+def draw_followup(eta: Any, censor: Any, unit_exp: Any, event_rate: float,
+                  shape: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Event indicators, follow-up times and the baseline scale of a Weibull proportional-hazards model.
+
+    The event time of patient ``i`` is ``(E_i / (scale * exp(eta_i))) ** (1 / shape)`` with ``E_i`` the
+    unit-exponential draw ``unit_exp[i]``; it is observed when it falls before ``censor[i]``. ``scale``
+    is found by bisection so that ``round(event_rate * n)`` events are observed (exactly, unless two
+    patients tie). Returns ``(event 0/1, follow-up years = min(time, censor), scale)``.
+    """
+    eta = np.asarray(eta, float)
+    c = np.asarray(censor, float)
+    e = np.asarray(unit_exp, float)
+    shape = float(HAZARD["shape"] if shape is None else shape)
+    k = int(round(event_rate * eta.size))
+
+    def times(log_scale: float) -> np.ndarray:
+        return (e / np.exp(log_scale + eta)) ** (1.0 / shape)
+
+    lo, hi = -40.0, 40.0  # log scale: few events at lo, all at hi
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if int((times(mid) <= c).sum()) < k:
+            lo = mid
+        else:
+            hi = mid
+    t = times(hi)
+    ev = (t <= c).astype(int)
+    return ev, np.maximum(np.minimum(t, c), 0.01), float(np.exp(hi))
+
+
+def tabular_cohort(n: int = 116, *, seed: int = 0, event_rate: float = 0.20, lge_fraction_none: float = 0.57,
+                   lge_fraction_high: float = 0.16) -> dict[str, np.ndarray]:
+    """The synthetic cohort's clinical table without images (for survival tests and benchmarks).
+
+    Same distributions as :func:`make_cohort` (burden targets, age, LVEF, censoring) and the same
+    hazard :data:`HAZARD`; returns arrays ``lge_percent``, ``age``, ``lvef``, ``eta`` (true linear
+    predictor), ``event``, ``followup_years``.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(7,)))
+    lge, _ = _sample_targets(rng, int(n), lge_fraction_none, lge_fraction_high)
+    age = np.clip(np.round(rng.normal(56.0, 9.0, n)), 22, 88)
+    lvef = np.round(np.clip(rng.normal(59.8, 10.0, n) - 0.35 * lge, 15.0, 78.0), 1)
+    censor = np.clip(rng.normal(5.45, 0.75, n), 2.0, 9.0)
+    eta = true_log_hazard(lge, age, lvef)
+    ev, fu, _ = draw_followup(eta, censor, rng.exponential(1.0, n), event_rate)
+    return {"lge_percent": lge, "age": age, "lvef": lvef, "eta": eta, "event": ev, "followup_years": fu}
+
+
 def make_cohort(
     out_dir: str | Path,
     *,
@@ -571,7 +634,7 @@ def make_cohort(
 
     master = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,)))
     targets, groups = _sample_targets(master, n, f_none, f_high)
-    latent_noise = master.logistic(0.0, 1.0, size=n)
+    latent_noise = master.exponential(1.0, size=n)  # unit-exponential draws of the survival times
     width = max(3, len(str(n)))
 
     rows: list[dict[str, Any]] = []
@@ -582,7 +645,6 @@ def make_cohort(
     sexes = np.zeros(n, dtype=int)
     lvefs = np.zeros(n)
     censor = np.zeros(n)
-    ev_frac = np.zeros(n)
     nsl = np.zeros(n, dtype=int)
     bar = tqdm(total=n, disable=not progress, desc="synthetic LGE cohort", unit="patient")
     try:
@@ -596,7 +658,7 @@ def make_cohort(
             sex = int(rng.random() < 0.40)
             lvef = float(np.clip(rng.normal(59.8, 10.0) - 0.35 * stack.lge_percent, 15.0, 78.0))
             censor[i] = float(np.clip(rng.normal(5.45, 0.75), 2.0, 9.0))
-            ev_frac[i] = float(rng.beta(1.6, 1.4))
+            rng.beta(1.6, 1.4)  # no longer used; drawn so that each patient's image stream is unchanged
             gain = float(rng.uniform(300.0, 1200.0))
             names: list[str] = []
             while len(names) < S:
@@ -638,13 +700,13 @@ def make_cohort(
     finally:
         bar.close()
 
-    # events: latent logistic model, the top round(rate * n) latent values have the event
-    latent = 1.1 * np.log1p(lge) + 0.25 * (ages - 56.0) / 10.0 + 0.35 * (59.0 - lvefs) / 10.0 + latent_noise
-    k = int(round(ev_rate * n))
-    events = np.zeros(n, dtype=int)
-    if k > 0:
-        events[np.argsort(-latent, kind="stable")[:k]] = 1
-    follow = np.where(events == 1, np.maximum(0.1, censor * ev_frac), censor)
+    # events: a proportional-hazards (Cox) model with known coefficients (HAZARD), Weibull baseline,
+    # administrative censoring at each patient's follow-up; the baseline scale is set so that exactly
+    # round(rate * n) patients have their event before censoring
+    eta = true_log_hazard(lge, ages, lvefs)
+    events, follow, scale = draw_followup(eta, censor, latent_noise, ev_rate)
+    for i, t in enumerate(truth):
+        t["true_log_hazard"] = f"{eta[i]:.6f}"
     for i, r in enumerate(rows):
         r.update(
             lge_percent=f"{lge[i]:.3f}",
@@ -704,6 +766,14 @@ def make_cohort(
         "pct_female": _pct(sexes == 1),
         "lvef_quartiles": _quart(lvefs),
         "sex_coding": "1 = female, 0 = male",
+        "hazard": {
+            "model": "h(t | x) = scale * shape * t^(shape - 1) * exp(eta); eta = sum(coef * x); "
+                     "event = time <= censoring (administrative, ~N(5.45, 0.75) years)",
+            "coefficients": {k: v for k, v in HAZARD.items() if k != "shape"},
+            "covariates": {"log1p_lge_percent": "log(1 + lge_percent)", "age": "years", "lvef": "percent"},
+            "shape": HAZARD["shape"],
+            "scale": round(float(scale), 8),
+        },
     }
     atomic_write_text(out / "cohort_summary.json", json.dumps(summary, indent=2) + "\n")
     return manifest

@@ -47,6 +47,7 @@ def class_measures(classes: np.ndarray, spacing: tuple[float, float] | None = No
         "lge_percent_per_slice": [None if not math.isfinite(v) else round(float(v), 3) for v in per_slice],
         "slices_with_enhancement": int((per_enh > 0).sum()),
     }
+    out.update(sector_measures(c, spacing))
     if spacing is not None and slice_mm:
         voxel_ml = float(spacing[0]) * float(spacing[1]) * float(slice_mm) / 1000.0
         out.update({"myo_ml": out["myo_px"] * voxel_ml, "enh_ml": out["enh_px"] * voxel_ml,
@@ -54,6 +55,52 @@ def class_measures(classes: np.ndarray, spacing: tuple[float, float] | None = No
                     "enh_mass_g": out["enh_px"] * voxel_ml * MYO_DENSITY_G_PER_ML,
                     "cavity_ml": out["cavity_px"] * voxel_ml})
     return out
+
+
+#: a sector counts as enhanced when at least this share of its myocardium is enhanced (fixed in advance,
+#: so that a stray pixel does not count); sectors are 60-degree chords of each slice
+SECTOR_MIN_FRACTION = 0.05
+N_SECTORS = 6
+N_RAYS = 60
+
+
+def sector_measures(classes: np.ndarray, spacing: tuple[float, float] | None = None) -> dict:
+    """Regional extent of enhancement of a class map (S, H, W): ``lge_sectors`` (number of
+    60-degree sectors, over all slices, with >= 5 % of their myocardium enhanced),
+    ``transmurality_max`` and ``transmurality_mean`` (%; the enhanced share of the wall along
+    6-degree rays from the LV centre, the maximum over all rays and the mean over the rays that show
+    enhancement; 0 without enhancement).
+
+    Sectors are counted from the image's own angle (the RV insertion points are not segmented), so
+    they are *not* the AHA segments: the count measures extent, not location.
+    """
+    c = np.asarray(classes)
+    sy, sx = (float(spacing[0]), float(spacing[1])) if spacing is not None else (1.0, 1.0)
+    n_sec, t_all = 0, []
+    for k in range(c.shape[0]):
+        myo = c[k] >= 2
+        if myo.sum() < 10:
+            continue
+        enh = c[k] == 3
+        ref = c[k] == 1 if (c[k] == 1).sum() >= 5 else myo
+        yy, xx = np.nonzero(myo)
+        cy, cx = np.nonzero(ref)
+        ang = np.arctan2((yy - cy.mean()) * sy, (xx - cx.mean()) * sx)
+        e = enh[yy, xx]
+        sec = ((ang + np.pi) / (2 * np.pi) * N_SECTORS).astype(int) % N_SECTORS
+        for j in range(N_SECTORS):
+            m = sec == j
+            if m.sum() and e[m].mean() >= SECTOR_MIN_FRACTION:
+                n_sec += 1
+        if not e.any():
+            continue
+        ray = ((ang + np.pi) / (2 * np.pi) * N_RAYS).astype(int) % N_RAYS
+        tot = np.bincount(ray, minlength=N_RAYS)
+        hit = np.bincount(ray, weights=e.astype(float), minlength=N_RAYS)
+        ok = (tot > 0) & (hit > 0)
+        t_all.extend((100.0 * hit[ok] / tot[ok]).tolist())
+    return {"lge_sectors": int(n_sec), "transmurality_max": float(max(t_all)) if t_all else 0.0,
+            "transmurality_mean": float(np.mean(t_all)) if t_all else 0.0}
 
 
 def icc_a1(x: Sequence[float], y: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:

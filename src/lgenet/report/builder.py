@@ -396,6 +396,12 @@ def _segmentation_section(cfg: RunConfig) -> str:
     return seg_section(run, title="Segmentation (anatomy-aware families)") if (run / "seg_config.yaml").is_file() else ""
 
 
+def _outcomes_section(run: Path) -> str:
+    from .outcomes import outcomes_section
+
+    return outcomes_section(run / "outcomes")
+
+
 def _env_section(run_json: dict, manifest_name: str, opts: ReportOptions) -> str:
     env = run_json.get("environment", {})
     dash = "\u2014"
@@ -495,6 +501,7 @@ def write_report(run_dir: str | Path, options: ReportOptions | None = None, **ov
         _results_section(run, metrics, oof, cfg, figdir),
         _cam_section(tcs, cam_note, opts, cfg),
         _segmentation_section(cfg),
+        _outcomes_section(run),
         H.section("figure1", "Figure 1", H.img(run / "figure1.png", "Figure 1",
                   caption="A\u2013B best pipeline per task; C\u2013D AUC by architecture and pretraining; E\u2013L "
                           "frames and out-of-fold CAMs of a true positive, false negative, true negative and false "
@@ -503,6 +510,7 @@ def write_report(run_dir: str | Path, options: ReportOptions | None = None, **ov
     ]
     nav = [("cohort", "Cohort"), ("protocol", "Protocol"), ("results", "Results"), ("cams", "CAMs")]
     nav += [("segmentation", "Segmentation")] if sections[5] else []
+    nav += [("outcomes", "Outcomes")] if sections[6] else []
     nav += [("figure1", "Figure 1"), ("environment", "Environment")]
     n_pat = cs.n_patients if cs else len({o["patient_id"] for o in oof})
     subtitle = [H.esc(f"{n_pat} patients \u00b7 tasks: {', '.join(_task_name(t, thr) for t in tasks)} \u00b7 "

@@ -86,6 +86,8 @@ def apply_segmentation(run_dir: str | Path, *, out: str | Path, manifest: str | 
                "myo_ml_pred": m.get("myo_ml"), "enh_ml_pred": m.get("enh_ml"), "myo_mass_g_pred": m.get("myo_mass_g"),
                "enh_mass_g_pred": m.get("enh_mass_g"), "cavity_ml_pred": m.get("cavity_ml"),
                "slices_with_enhancement_pred": m["slices_with_enhancement"],
+               "lge_sectors_pred": m["lge_sectors"], "transmurality_max_pred": m["transmurality_max"],
+               "transmurality_mean_pred": m["transmurality_mean"],
                "localised_fraction": float(np.mean(res.localised)), "mask": str(mask_path.relative_to(out_dir)),
                "notes": " | ".join(notes)}
         row.update(_threshold_burdens(st.image, res.classes))
@@ -101,7 +103,8 @@ def apply_segmentation(run_dir: str | Path, *, out: str | Path, manifest: str | 
     fields = ["patient_id", "n_slices", "lge_percent_pred", "lge_percent_basal_pred", "lge_percent_pred_nsd2",
               "lge_percent_pred_nsd3", "lge_percent_pred_nsd5", "lge_percent_pred_nsd6", "lge_percent_pred_fwhm",
               "myo_ml_pred", "enh_ml_pred", "myo_mass_g_pred", "enh_mass_g_pred", "cavity_ml_pred",
-              "slices_with_enhancement_pred", "localised_fraction", "dice_myo", "dice_lge", "dice_cavity",
+              "slices_with_enhancement_pred", "lge_sectors_pred", "transmurality_max_pred",
+              "transmurality_mean_pred", "localised_fraction", "dice_myo", "dice_lge", "dice_cavity",
               "lge_percent_expert", "mask", "overlay", "notes"]
     csv_path = out_dir / "segmentation.csv" if manifest or Path(out).suffix == "" else Path(out)
     _write_rows(csv_path, rows, fields)

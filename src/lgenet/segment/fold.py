@@ -28,6 +28,7 @@ SEG_METRIC_FIELDS = [
     "lge_percent_pred_nsd2", "lge_percent_pred_nsd3", "lge_percent_pred_nsd5", "lge_percent_pred_nsd6",
     "lge_percent_pred_fwhm", "myo_ml_expert", "myo_ml_pred", "enh_ml_expert", "enh_ml_pred",
     "myo_mass_g_pred", "enh_mass_g_pred", "cavity_ml_pred", "slices_with_enhancement_pred",
+    "lge_sectors_pred", "transmurality_max_pred", "transmurality_mean_pred",
     "localised_fraction", "lge_percent_manifest",
 ]
 
@@ -162,6 +163,8 @@ def _evaluate_case(case: Case, st: Stack, seg, cfg: SegConfig, rd: SegRunDir, fo
            "enh_ml_pred": mp.get("enh_ml"), "myo_mass_g_pred": mp.get("myo_mass_g"),
            "enh_mass_g_pred": mp.get("enh_mass_g"), "cavity_ml_pred": mp.get("cavity_ml"),
            "slices_with_enhancement_pred": mp["slices_with_enhancement"],
+           "lge_sectors_pred": mp["lge_sectors"], "transmurality_max_pred": mp["transmurality_max"],
+           "transmurality_mean_pred": mp["transmurality_mean"],
            "localised_fraction": float(np.mean(res.localised)),
            "lge_percent_manifest": case.lge_percent if case.lge_percent is not None else ""}
     row.update(_threshold_burdens(st.image, pred))

@@ -1,0 +1,492 @@
+"""``lgenet outcomes``: covariates-only, image-only and fusion models of each task, cross-validated in
+the run's patient folds, with discrimination, calibration, decision curves and -- when the manifest
+has ``followup_years`` -- time-to-event models (Cox) and their C-index, time-dependent AUC and
+Kaplan-Meier risk groups.
+
+Outputs (``<run>/outcomes/`` or ``--out``), every file written atomically:
+
+    outcomes.json          every number below, the settings and what was skipped and why
+    oof_outcomes.csv       per patient, task and model set: fold, label, OOF probability (and Cox risk)
+    measures.csv           the image-derived measures and CNN probabilities, manifest-ready columns
+    table1_<task>.csv      the cohort by label with p-values
+    cox_<set>.csv          Cox coefficients on all patients (description, not validation)
+    figures/               ROC, calibration, decision curves, Kaplan-Meier (PNG and PDF)
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError, DataError, LgenetError, ManifestError
+from ..utils import atomic_write_text
+from .measures import DEFAULT_MEASURES, IMAGE_MEASURES, LOG_COLUMNS, cnn_scores, segmentation_measures, write_measures
+
+__all__ = ["OutcomeSettings", "run_outcomes", "MODEL_SETS"]
+
+log = logging.getLogger("lgenet")
+
+#: the three model families compared on each task
+MODEL_SETS = ("covariates", "image", "fusion")
+
+
+@dataclass(frozen=True)
+class OutcomeSettings:
+    """What the outcomes analysis fits (all fixed before any result is seen).
+
+    Attributes:
+        covariates: manifest columns of the clinical models; ``None`` = the presentation covariates
+            present in the manifest minus those that leak the task's label.
+        measures: image-derived measures (:data:`~lgenet.outcomes.measures.IMAGE_MEASURES`) entered
+            when a segmentation run is given.
+        cnn: which CNN out-of-fold probability enters the image and fusion models: ``"first"`` (the
+            first model of the run's grid for the task -- fixed by the config, not chosen by its AUC),
+            ``"none"``, or a model key such as ``resnet50/random``.
+        C: inverse L2 strength of the logistic models, or ``"cv"``: chosen per training fold by an
+            inner 3-fold CV (nested, nothing from the test fold).
+        recalibrate: ``"none"`` or ``"platt"`` (a sigmoid recalibration fitted by inner 3-fold CV on
+            each training fold).
+        cox_penalizer: lifelines ``CoxPHFitter(penalizer=...)`` (0 = the unpenalised Cox model).
+        horizon: years for the time-dependent AUC and the calibration of Cox risk; ``None`` = the
+            cohort's median follow-up rounded to half a year.
+        km_groups: ``"tertiles"``, ``"median"`` or a probability threshold for the Kaplan-Meier groups.
+        folds, seed: folds for a manifest without a run (a run's own folds are always used).
+    """
+
+    covariates: tuple[str, ...] | None = None
+    measures: tuple[str, ...] = DEFAULT_MEASURES
+    cnn: str = "first"
+    C: float | str = 1.0
+    recalibrate: str = "none"
+    cox_penalizer: float = 0.0
+    horizon: float | None = None
+    km_groups: str | float = "tertiles"
+    n_bootstrap: int = 1000
+    confidence: float = 0.95
+    folds: int = 4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.covariates is not None:
+            object.__setattr__(self, "covariates", tuple(self.covariates))
+        object.__setattr__(self, "measures", tuple(self.measures))
+        bad = [m for m in self.measures if m not in IMAGE_MEASURES]
+        if bad:
+            raise ConfigError(f"outcome measures {bad} are unknown; choose from {', '.join(IMAGE_MEASURES)}")
+        if not (self.C == "cv" or (isinstance(self.C, (int, float)) and not isinstance(self.C, bool) and self.C > 0)):
+            raise ConfigError(f"outcome C must be a number > 0 or 'cv' (chosen by inner CV), got {self.C!r}")
+        if self.recalibrate not in ("none", "platt"):
+            raise ConfigError(f"recalibrate must be 'none' or 'platt', got {self.recalibrate!r}")
+        if not (isinstance(self.cox_penalizer, (int, float)) and self.cox_penalizer >= 0):
+            raise ConfigError(f"cox_penalizer must be a number >= 0, got {self.cox_penalizer!r}")
+        if self.horizon is not None and not (isinstance(self.horizon, (int, float)) and self.horizon > 0):
+            raise ConfigError(f"horizon must be a number of years > 0 or None, got {self.horizon!r}")
+        if not (self.km_groups in ("tertiles", "median") or (isinstance(self.km_groups, (int, float))
+                                                             and 0 < self.km_groups < 1)):
+            raise ConfigError(f"km_groups must be 'tertiles', 'median' or a probability in (0, 1), got {self.km_groups!r}")
+        if not (isinstance(self.n_bootstrap, int) and self.n_bootstrap >= 100):
+            raise ConfigError(f"n_bootstrap must be an integer >= 100, got {self.n_bootstrap!r}")
+
+    @classmethod
+    def from_run_config(cls, cfg, **overrides: Any) -> "OutcomeSettings":
+        kw = dict(covariates=cfg.covariates, measures=cfg.outcome_measures, cnn=cfg.outcome_cnn, C=cfg.outcome_C,
+                  recalibrate=cfg.outcome_recalibrate, cox_penalizer=cfg.cox_penalizer, horizon=cfg.outcome_horizon,
+                  folds=cfg.folds, seed=cfg.seed, confidence=cfg.confidence)
+        kw.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**kw)
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+@dataclass
+class _Inputs:
+    cohort: Any
+    folds: dict[str, dict[str, int]]
+    fold_source: str
+    values: dict[str, dict[str, float]]
+    measure_cols: list[str]
+    cnn_cols: dict[str, str] = field(default_factory=dict)  # task -> column
+    seg_kind: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _cnn_column(task: str, cfg, settings: OutcomeSettings, available: set[str]) -> tuple[str | None, str]:
+    from ..rundir import model_key, parse_model_key
+
+    if settings.cnn == "none" or cfg is None:
+        return None, "no CNN probability (cnn = none)" if settings.cnn == "none" else "no training run"
+    if settings.cnn == "first":
+        fam = cfg.families[0]
+        if fam == "classifier":
+            key = model_key(cfg.archs[0], cfg.inits[0])
+        elif fam == "burden":
+            key = "burden:whole/seg"
+        else:
+            key = model_key(cfg.anatomy_arch, "random", fam)
+    else:
+        key = settings.cnn
+    col = f"cnn_{task}_{parse_model_key(key).slug}"
+    if col not in available:
+        if settings.cnn == "first":
+            return None, f"the run has no out-of-fold probability of {key} for task {task}"
+        raise ConfigError(f"--cnn {key}: the run has no out-of-fold probability of that model for task {task!r}")
+    return col, key
+
+
+def _gather(run_dir, manifest, segmentation_run, settings: OutcomeSettings, tasks) -> tuple[_Inputs, Any]:
+    from ..data.manifest import load_manifest
+    from ..data.splits import assign_folds
+    from ..rundir import RunDir
+
+    cfg = None
+    if run_dir is not None:
+        rd = RunDir(run_dir)
+        cfg = rd.load_config()
+        manifest = manifest or cfg.manifest
+        segmentation_run = segmentation_run or cfg.segmentation_run
+    if not manifest:
+        raise ConfigError("lgenet outcomes: give a finished run directory or --manifest")
+    cohort = load_manifest(manifest, tasks=None, check_files=False,
+                           lge_threshold=cfg.lge_threshold if cfg is not None else 5.7)
+    want = tuple(tasks) if tasks else (cfg.tasks if cfg is not None else cohort.available_tasks)
+    folds: dict[str, dict[str, int]] = {}
+    notes: list[str] = []
+    for t in want:
+        if t not in cohort.available_tasks:
+            notes.append(f"task {t}: no labelled patient in the manifest; skipped")
+            continue
+        if cfg is not None and RunDir(run_dir).folds_path(t).is_file():
+            folds[t] = RunDir(run_dir).read_folds(t)
+        else:
+            labels = cohort.labels(t)
+            folds[t] = assign_folds(list(labels), list(labels.values()), n_splits=settings.folds,
+                                    random_state=settings.seed, task=t)
+    if not folds:
+        raise DataError(f"lgenet outcomes: no task to analyse in {manifest} (tasks asked: {list(want)})")
+    values: dict[str, dict[str, float]] = {p: {} for p in cohort.patient_ids}
+    cov_names = [c for c in cohort.covariate_names]
+    if cov_names:
+        try:
+            for p, v in cohort.covariates_numeric(cov_names).items():
+                values[p].update(v)
+        except ManifestError:
+            # a non-numeric column (e.g. a text group): keep the numeric ones only
+            for c in cov_names:
+                try:
+                    for p, v in cohort.covariates_numeric([c]).items():
+                        values[p].update(v)
+                except ManifestError:
+                    notes.append(f"manifest column {c!r} is not numeric; it is not used as a covariate")
+    for p in values:  # the manifest's own burden (expert / n-SD) is a column like any other
+        rec = cohort.records_for(p)[0]
+        if rec.lge_percent is not None:
+            values[p]["lge_percent"] = float(rec.lge_percent)
+    seg_kind = None
+    measure_cols: list[str] = []
+    if segmentation_run:
+        meas, seg_kind = segmentation_measures(segmentation_run, manifest=manifest)
+        missing = [p for p in cohort.patient_ids if p not in meas]
+        if missing:
+            notes.append(f"segmentation run has no measures for {len(missing)} patient(s) (median-imputed): "
+                         + ", ".join(missing[:5]))
+        for p, v in meas.items():
+            if p in values:
+                values[p].update(v)
+        measure_cols = list(IMAGE_MEASURES)
+    inputs = _Inputs(cohort=cohort, folds=folds, fold_source="run" if cfg is not None else
+                     f"assign_folds(folds={settings.folds}, seed={settings.seed})", values=values,
+                     measure_cols=measure_cols, seg_kind=seg_kind, notes=notes)
+    if cfg is not None:
+        cs = cnn_scores(run_dir)
+        avail = {c for v in cs.values() for c in v}
+        for p, v in cs.items():
+            if p in values:
+                values[p].update(v)
+        for t in folds:
+            col, why = _cnn_column(t, cfg, settings, avail)
+            if col:
+                inputs.cnn_cols[t] = col
+                inputs.notes.append(f"task {t}: CNN probability of {why} enters the image and fusion models")
+            else:
+                inputs.notes.append(f"task {t}: {why}")
+    return inputs, cfg
+
+
+def _covariates_for(task: str, cohort, settings: OutcomeSettings) -> list[str]:
+    from ..baselines import LEAKY_COVARIATES, default_covariates
+
+    covs = list(default_covariates(cohort, task) if settings.covariates is None else settings.covariates)
+    absent = [c for c in covs if c not in cohort.covariate_names and c != "lge_percent"]
+    if absent:
+        raise ConfigError(f"covariates {absent} are not columns of the manifest; its covariate columns: "
+                          f"{', '.join(cohort.covariate_names) or 'none'}")
+    leaky = {c: w for c, w in LEAKY_COVARIATES.get(task, {}).items() if c in covs}
+    if task == "lge":
+        leaky.update({c: "an LGE burden measurement: it (nearly) defines the label" for c in covs
+                      if c.startswith("lge_percent") and c not in leaky})
+    if leaky:
+        if settings.covariates is None:
+            covs = [c for c in covs if c not in leaky]
+        else:
+            raise ConfigError(f"for task {task!r} these covariates leak the label: "
+                              + "; ".join(f"{c} ({w})" for c, w in leaky.items()) + "; drop them from --covariates")
+    return covs
+
+
+def _horizon(settings: OutcomeSettings, fu: np.ndarray) -> float:
+    if settings.horizon is not None:
+        return float(settings.horizon)
+    return max(0.5, round(float(np.median(fu)) * 2) / 2)
+
+
+# ---------------------------------------------------------------------------------------------- analysis
+def _binary(task: str, pids: list[str], y: np.ndarray, fold_of: np.ndarray, sets: dict[str, list[str]],
+            values, settings: OutcomeSettings) -> tuple[dict, dict[str, np.ndarray]]:
+    from ..evaluation.clinical import calibration_stats, continuous_nri, decision_curve
+    from ..evaluation.metrics import delong_auc_ci, delong_test
+    from .fusion import design_matrix, logistic_table, oof_logistic
+
+    res: dict[str, Any] = {"n": int(y.size), "n_pos": int(y.sum()), "models": {}, "comparisons": []}
+    probs: dict[str, np.ndarray] = {}
+    res["skipped"] = {}
+    for name, cols in sets.items():
+        X = design_matrix(values, pids, cols, LOG_COLUMNS)
+        try:
+            p = oof_logistic(X, y, fold_of, C=settings.C, recalibrate=settings.recalibrate, seed=settings.seed)
+        except LgenetError as exc:
+            res["skipped"][name] = str(exc)
+            continue
+        probs[name] = p
+        auc = delong_auc_ci(y, p, confidence=settings.confidence)
+        res["models"][name] = {
+            "columns": cols, "log1p": [c for c in cols if c in LOG_COLUMNS],
+            "missing": {c: int(np.isnan(X[:, j]).sum()) for j, c in enumerate(cols) if np.isnan(X[:, j]).any()},
+            "auc": auc.as_dict(),
+            "calibration": calibration_stats(y, p, n_bootstrap=settings.n_bootstrap, confidence=settings.confidence,
+                                             seed=settings.seed),
+            "decision_curve": decision_curve(y, p),
+            "coefficients": logistic_table(X, y, cols, C=settings.C, seed=settings.seed),
+        }
+    for a, b in (("fusion", "covariates"), ("fusion", "image"), ("image", "covariates")):
+        if a in probs and b in probs:
+            t = delong_test(y, probs[a], probs[b])
+            nri = continuous_nri(y, probs[a], probs[b], n_bootstrap=settings.n_bootstrap, seed=settings.seed)
+            res["comparisons"].append({"a": a, "b": b, "auc_a": t.auc_a, "auc_b": t.auc_b, "diff": t.diff,
+                                       "p": t.p_value, "test": "paired DeLong", "nri": nri})
+    return res, probs
+
+
+def _survival(pids: list[str], t: np.ndarray, e: np.ndarray, fold_of: np.ndarray, sets: dict[str, list[str]],
+              values, settings: OutcomeSettings, horizon: float) -> tuple[dict, dict[str, np.ndarray]]:
+    from ..evaluation.clinical import calibration_stats
+    from ..evaluation.survival import c_index_ci, c_index_diff, km_groups, time_dependent_auc
+    from .fusion import cox_table, design_matrix, oof_cox
+
+    res: dict[str, Any] = {"n": int(t.size), "n_events": int(e.sum()), "horizon": horizon,
+                           "median_followup": float(np.median(t)), "models": {}, "comparisons": []}
+    risks: dict[str, np.ndarray] = {}
+    res["skipped"] = {}
+    for name, cols in sets.items():
+        X = design_matrix(values, pids, cols, LOG_COLUMNS)
+        try:
+            lp, risk_h = oof_cox(X, t, e, fold_of, penalizer=settings.cox_penalizer, horizon=horizon)
+            full = cox_table(X, t, e, cols, penalizer=settings.cox_penalizer, confidence=settings.confidence)
+        except LgenetError as exc:
+            res["skipped"][name] = str(exc)
+            continue
+        risks[name] = lp
+        risks[name + "@h"] = risk_h
+        m: dict[str, Any] = {"columns": cols,
+                             "c_index": c_index_ci(t, e, lp, n_bootstrap=settings.n_bootstrap,
+                                                   confidence=settings.confidence, seed=settings.seed)}
+        try:
+            m["td_auc"] = time_dependent_auc(t, e, lp, horizon, n_bootstrap=settings.n_bootstrap,
+                                             confidence=settings.confidence, seed=settings.seed)
+        except DataError as exc:
+            m["td_auc"] = {"skipped": str(exc)}
+        # calibration of the predicted risk by the horizon, among patients whose status then is known
+        known = (t >= horizon) | (e == 1)
+        yh = ((t <= horizon) & (e == 1)).astype(int)[known]
+        if known.sum() >= 10 and 0 < yh.sum() < yh.size:
+            m["calibration_at_horizon"] = calibration_stats(yh, risk_h[known], n_bootstrap=settings.n_bootstrap,
+                                                            confidence=settings.confidence, seed=settings.seed)
+            m["calibration_at_horizon"]["note"] = ("patients censored before the horizon are left out "
+                                                   f"({int((~known).sum())})")
+        if isinstance(settings.km_groups, str):  # tertiles / median of the out-of-fold log hazard
+            m["km"] = km_groups(t, e, lp, groups=settings.km_groups)
+        else:  # a threshold on the predicted risk by the horizon
+            m["km"] = km_groups(t, e, risk_h, groups=float(settings.km_groups))
+        m["cox_all_patients"] = full
+        res["models"][name] = m
+    for a, b in (("fusion", "covariates"), ("fusion", "image"), ("image", "covariates")):
+        if a in risks and b in risks:
+            d = c_index_diff(t, e, risks[a], risks[b], n_bootstrap=settings.n_bootstrap,
+                             confidence=settings.confidence, seed=settings.seed)
+            res["comparisons"].append({"a": a, "b": b, **d})
+    return res, risks
+
+
+def run_outcomes(run_dir: str | Path | None = None, *, manifest: str | Path | None = None,
+                 segmentation_run: str | Path | None = None, out: str | Path | None = None,
+                 settings: OutcomeSettings | None = None, tasks: Sequence[str] | None = None,
+                 figures: bool = True, progress: bool = True) -> dict[str, Any]:
+    """Fit and evaluate the covariates / image / fusion models of each task (see the module docstring).
+
+    Give a finished ``run_dir`` (its manifest, folds, segmentation run and OOF CNN probabilities are
+    used) or a ``manifest`` (folds assigned with ``settings.folds`` / ``settings.seed``).
+    Returns the content of ``outcomes.json``.
+    """
+    from ..evaluation.clinical import table_one
+    from ..rundir import ensure_writable_dir
+
+    t0 = time.time()
+    inp, cfg = _gather(run_dir, manifest, segmentation_run, settings or OutcomeSettings(), tasks)
+    if settings is None:
+        settings = OutcomeSettings.from_run_config(cfg) if cfg is not None and hasattr(cfg, "outcome_measures") \
+            else OutcomeSettings()
+    if out is None:
+        if run_dir is None:
+            raise ConfigError("lgenet outcomes --manifest: give --out, the folder for the results")
+        out = Path(run_dir) / "outcomes"
+    out_dir = ensure_writable_dir(out, "--out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cohort = inp.cohort
+    fu_all = cohort.followup_years()
+    summary: dict[str, Any] = {
+        "format": "lgenet-outcomes/1", "settings": asdict(settings), "manifest": str(cohort.path),
+        "segmentation_run": str(segmentation_run or (cfg.segmentation_run if cfg is not None else "") or ""),
+        "segmentation_kind": inp.seg_kind, "fold_source": inp.fold_source, "notes": list(inp.notes),
+        "tasks": {}, "leakage_note": (
+            "Imputation, scaling, coefficients and recalibration are fitted on the training folds only. "
+            "The image measures and CNN probabilities of the *training* patients come from networks that "
+            "were trained on other folds, which include the test fold's images (and, for a CNN, its labels): "
+            "the usual approximation of stacking with cross-validated predictions, a second-order effect. "
+            "Segmentation never sees an outcome label."),
+    }
+    oof_rows: list[dict] = []
+    figs: dict[str, dict[str, str]] = {}
+    for task, folds in inp.folds.items():
+        labels = cohort.labels(task)
+        pids = sorted(p for p in folds if p in labels)
+        y = np.asarray([labels[p] for p in pids], int)
+        fold_of = np.asarray([folds[p] for p in pids], int)
+        covs = _covariates_for(task, cohort, settings)
+        img = [m for m in settings.measures if m in inp.measure_cols]
+        if task in inp.cnn_cols:
+            img.append(inp.cnn_cols[task])
+        sets: dict[str, list[str]] = {}
+        skipped: dict[str, str] = {}
+        if covs:
+            sets["covariates"] = covs
+        else:
+            skipped["covariates"] = "no clinical covariate in the manifest"
+        if img:
+            sets["image"] = img
+        else:
+            skipped["image"] = "no segmentation run and no CNN probability: nothing image-derived to enter"
+        if covs and img:
+            sets["fusion"] = covs + img
+        elif "fusion" not in skipped:
+            skipped["fusion"] = "needs both covariates and image-derived measures"
+        tres: dict[str, Any] = {"skipped": skipped, "sets": sets}
+        if not sets:
+            summary["tasks"][task] = tres
+            continue
+        if progress:
+            log.info("outcomes: task %s, %d patients, model sets %s", task, len(pids), ", ".join(sets))
+        tres["binary"], probs = _binary(task, pids, y, fold_of, sets, inp.values, settings)
+        if not probs:
+            summary["tasks"][task] = tres
+            continue
+        table_cols = list(dict.fromkeys(covs + [c for c in inp.measure_cols if c in img or c in IMAGE_MEASURES]
+                                        + [c for c in img if c.startswith("cnn_")]))
+        names = ("no event", "event") if task == "event" else (f"LGE <= {cohort.lge_threshold:g}%",
+                                                                f"LGE > {cohort.lge_threshold:g}%")
+        tres["table1"] = {"groups": list(names), "rows": table_one(inp.values, dict(zip(pids, y.tolist())),
+                                                                   columns=table_cols, group_names=names)}
+        _write_table1(out_dir / f"table1_{task}.csv", tres["table1"])
+        risks: dict[str, np.ndarray] = {}
+        if task == "event":
+            have = [p for p in pids if p in fu_all]
+            if not fu_all:
+                tres["survival"] = {"not_fitted": "the manifest has no followup_years: time-to-event models need the "
+                                               "time to the event or to the last follow-up of every patient"}
+            elif len(have) < len(pids):
+                tres["survival"] = {"not_fitted": f"followup_years is blank for {len(pids) - len(have)} of {len(pids)} "
+                                               "patients; fill it in for every patient of the event task"}
+            else:
+                t = np.asarray([fu_all[p] for p in pids], float)
+                t = np.maximum(t, 1e-3)
+                h = _horizon(settings, t)
+                tres["survival"], risks = _survival(pids, t, y, fold_of, sets, inp.values, settings, h)
+                for name in tres["survival"]["models"]:
+                    _write_cox(out_dir / f"cox_{name}.csv", tres["survival"]["models"][name]["cox_all_patients"])
+        for name in probs:
+            for i, p in enumerate(pids):
+                row = {"patient_id": p, "task": task, "model_set": name, "fold": int(fold_of[i]), "label": int(y[i]),
+                       "prob": float(probs[name][i])}
+                if name in risks:
+                    row["cox_log_hazard"] = float(risks[name][i])
+                    row["cox_risk_at_horizon"] = float(risks[name + "@h"][i])
+                oof_rows.append(row)
+        summary["tasks"][task] = tres
+        if figures and probs:
+            from ..report.outcomes import outcome_figures
+
+            figs[task] = outcome_figures(task, tres, pids, y, probs, risks, out_dir / "figures",
+                                         lge_threshold=cohort.lge_threshold)
+    summary["figures"] = figs
+    measure_cols = list(inp.measure_cols) + sorted({c for v in inp.values.values() for c in v if c.startswith("cnn_")})
+    if measure_cols:
+        write_measures(out_dir / "measures.csv", inp.values, measure_cols)
+    _write_oof(out_dir / "oof_outcomes.csv", oof_rows)
+    summary["seconds"] = round(time.time() - t0, 1)
+    summary["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    atomic_write_text(out_dir / "outcomes.json", json.dumps(_jsonable(summary), indent=1) + "\n")
+    return summary
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (np.floating, float)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def _csv(path: Path, fields: list[str], rows: list[dict]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if isinstance(r.get(k), float) and not math.isfinite(r[k]) else
+                        (f"{r[k]:.6g}" if isinstance(r.get(k), float) else r.get(k, ""))) for k in fields})
+    atomic_write_text(path, buf.getvalue())
+
+
+def _write_oof(path: Path, rows: list[dict]) -> None:
+    _csv(path, ["patient_id", "task", "model_set", "fold", "label", "prob", "cox_log_hazard", "cox_risk_at_horizon"],
+         rows)
+
+
+def _write_table1(path: Path, t1: dict) -> None:
+    g0, g1 = t1["groups"]
+    rows = [{"column": r["column"], g0: r["group0"], g1: r["group1"], "all": r["all"], "p": r["p"], "test": r["test"],
+             "missing": r["missing"]} for r in t1["rows"]]
+    _csv(path, ["column", g0, g1, "all", "p", "test", "missing"], rows)
+
+
+def _write_cox(path: Path, rows: list[dict]) -> None:
+    _csv(path, ["covariate", "coef", "se", "lower", "upper", "hr", "hr_lower", "hr_upper", "p", "per", "penalizer"], rows)
