@@ -130,6 +130,11 @@ def oof_cox(X: np.ndarray, time: Sequence[float], event: Sequence[int], fold_of:
     return lp, risk
 
 
+def _exp(v: float) -> float:
+    """exp, inf past the float range (a near-constant column has a huge per-unit coefficient)."""
+    return math.exp(v) if v < 700 else math.inf
+
+
 def cox_table(X: np.ndarray, time: Sequence[float], event: Sequence[int], columns: Sequence[str], *,
               penalizer: float = 0.0, confidence: float = 0.95) -> list[dict[str, Any]]:
     """Cox coefficients on all patients (description, not validation): per unit of each column as
@@ -149,7 +154,7 @@ def cox_table(X: np.ndarray, time: Sequence[float], event: Sequence[int], column
     for j, c in enumerate(columns):
         b, se = float(s["coef"].iloc[j]) / sd[j], float(s["se(coef)"].iloc[j]) / sd[j]
         rows.append({"covariate": c, "coef": b, "se": se, "lower": b - z * se, "upper": b + z * se,
-                     "hr": math.exp(b), "hr_lower": math.exp(b - z * se), "hr_upper": math.exp(b + z * se),
+                     "hr": _exp(b), "hr_lower": _exp(b - z * se), "hr_upper": _exp(b + z * se),
                      "p": float(s["p"].iloc[j]), "per": "unit", "penalizer": penalizer})
     return rows
 
@@ -161,5 +166,5 @@ def logistic_table(X: np.ndarray, y: Sequence[int], columns: Sequence[str], *, C
         warnings.simplefilter("ignore", FutureWarning)
         m = _logistic(C, "none", seed).fit(X, np.asarray(y, int))
     coef = m.named_steps["logreg"].coef_[0]
-    return [{"covariate": c, "coef_per_sd": float(b), "odds_ratio_per_sd": math.exp(float(b))}
+    return [{"covariate": c, "coef_per_sd": float(b), "odds_ratio_per_sd": _exp(float(b))}
             for c, b in zip(columns, coef)]
