@@ -312,3 +312,11 @@ def test_finished_run_has_outcomes_in_its_report(tmp_path_factory):
     assert any(c.startswith("cnn_event_") for c in s["tasks"]["event"]["sets"]["image"])
     html = (sr.run_dir / "report.html").read_text()
     assert 'id="outcomes"' in html
+
+
+def test_report_says_synthetic_and_research_use(tmp_path_factory):
+    from small_run import small_run
+
+    sr = small_run(tmp_path_factory)
+    html = (sr.run_dir / "report.html").read_text()
+    assert "Synthetic demonstration cohort" in html and "not a medical device" in html

@@ -396,6 +396,20 @@ def _segmentation_section(cfg: RunConfig) -> str:
     return seg_section(run, title="Segmentation (anatomy-aware families)") if (run / "seg_config.yaml").is_file() else ""
 
 
+def _is_synthetic(cfg: RunConfig, manifest: str | None) -> bool:
+    """True when the manifest sits in a cohort written by ``lgenet synth`` (its cohort_summary.json)."""
+    import json
+
+    m = manifest or cfg.manifest
+    if not m:
+        return False
+    f = Path(m).parent / "cohort_summary.json"
+    try:
+        return json.loads(f.read_text()).get("generator", "").startswith("lgenet.data.synth")
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _outcomes_section(run: Path) -> str:
     from .outcomes import outcomes_section
 
@@ -516,6 +530,14 @@ def write_report(run_dir: str | Path, options: ReportOptions | None = None, **ov
     subtitle = [H.esc(f"{n_pat} patients \u00b7 tasks: {', '.join(_task_name(t, thr) for t in tasks)} \u00b7 "
                       f"{len({r['model'] for r in metrics})} model(s) per task \u00b7 {cfg.folds}-fold cross-validation"),
                 H.esc(f"Run finished {run_json.get('finished', '?')} \u00b7 lgenet {__version__}")]
+    synthetic = _is_synthetic(cfg, opts.manifest)
+    if synthetic:
+        subtitle.insert(0, "<strong>Synthetic demonstration cohort</strong> (lgenet synth: phantom images, "
+                           "simulated labels and follow-up) \u2014 not patient data")
+    subtitle.append(H.esc("For research use only; not a medical device and not for clinical decisions. "
+                          "Event label: the manifest's 'event' column"
+                          + (" (simulated from a known hazard)" if synthetic else " (its definition is the study's)")
+                          + f"; LGE label: lge_percent > {thr:g}%."))
     page = H.page("LGE cardiac MRI deep-learning study report", subtitle, nav, "".join(sections))
     path = atomic_write_text(run / "report.html", page)
     log.info("report written in %.1f s: %s", time.time() - t0, path)
