@@ -524,3 +524,27 @@ def test_format_table_every_auc_with_ci_and_n():
     offsets = {ln.index("AUC ") for ln in lines if "(95% CI" in ln}
     assert len(offsets) == 1
     assert format_table([]) == "(no models evaluated)"
+
+
+def test_operating_point_uses_each_folds_training_prevalence():
+    """Test patients of fold k are called positive when p >= the prevalence of the other folds:
+    a rule fixed in advance, so a model whose probabilities all sit below 0.5 still gets a useful
+    operating point, and no test-fold label moves its own threshold."""
+    from lgenet.evaluation.summary import OPERATING_POINT, evaluate_oof
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(80):
+        y = int(i % 4 == 0)  # prevalence 0.25
+        p = 0.1 + 0.3 * y + rng.uniform(0, 0.1)  # every probability < 0.5, positives higher
+        rows.append({"task": "lge", "model": "a/b", "patient_id": f"P{i}", "fold": i % 5, "y_true": y, "prob": p})
+    m = evaluate_oof(rows)[0]
+    assert m["sensitivity"] == 0.0  # nobody reaches 0.5
+    assert m["op_sensitivity"] == 1.0 and m["op_specificity"] == 1.0 and m["op_ppv"] == 1.0
+    assert 0 < m["op_sensitivity_lower"] < 1 and OPERATING_POINT == "training-fold prevalence"
+    # the threshold of a fold does not depend on that fold's own labels
+    flipped = [dict(r, y_true=1 - r["y_true"]) if r["fold"] == 0 else r for r in rows]
+    m2 = evaluate_oof(flipped)[0]
+    calls_fold0 = [r["prob"] >= 0.25 for r in rows if r["fold"] == 0]
+    assert sum(calls_fold0) == 4  # the 4 true positives of fold 0 are called positive either way
+    assert m2["op_sensitivity"] < 1  # fold 0's flipped labels now disagree with its calls

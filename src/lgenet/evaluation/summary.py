@@ -51,8 +51,15 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "auc", "auc_lower", "auc_upper", "auc_se", "ci_method", "confidence", "threshold",
     *[c for p in _PROPS for c in (p, f"{p}_lower", f"{p}_upper")],
     "brier", "tp", "fp", "tn", "fn",
-    "best", "delong_p_vs_best", "n_shared_vs_best", "note",
+    "best", "delong_p_vs_best", "n_shared_vs_best",
+    *[c for p in ("sensitivity", "specificity", "ppv", "npv") for c in (f"op_{p}", f"op_{p}_lower", f"op_{p}_upper")],
+    "note",
 )
+#: the second operating point: each fold's test patients are called positive when their probability is
+#: at least the prevalence of that fold's *training* patients (a rule fixed in advance, nothing chosen
+#: on the test fold; for a model trained with cross-entropy on imbalanced labels it sits near the
+#: ROC's balanced point, where 0.5 often calls nobody positive)
+OPERATING_POINT = "training-fold prevalence"
 _INT_COLS = {"n", "n_pos", "n_neg", "n_folds", "tp", "fp", "tn", "fn", "n_shared_vs_best"}
 _STR_COLS = {"task", "arch", "init", "model", "ci_method", "note"}
 _BOOL_COLS = {"best"}
@@ -103,7 +110,7 @@ def _is_blank(v: Any) -> bool:
 
 
 class _Group:
-    __slots__ = ("arch", "init", "pids", "y", "p", "folds")
+    __slots__ = ("arch", "init", "pids", "y", "p", "folds", "fold_of")
 
     def __init__(self, arch: str, init: str):
         self.arch, self.init = arch, init
@@ -111,6 +118,7 @@ class _Group:
         self.y: list[int] = []
         self.p: list[float] = []
         self.folds: set[str] = set()
+        self.fold_of: list[str] = []
 
 
 def _group_rows(
@@ -177,6 +185,7 @@ def _group_rows(
         g.pids.append(pid)
         g.y.append(y)
         g.p.append(p)
+        g.fold_of.append("" if _is_blank(r.get("fold")) else str(r["fold"]).strip())
         if not _is_blank(r.get("fold")):
             g.folds.add(str(r["fold"]).strip())
     if problems:
@@ -191,6 +200,26 @@ def _group_rows(
 
 
 # ---------------------------------------------------------------------------------- evaluation
+def _operating_point(y: np.ndarray, p: np.ndarray, fold_of: Sequence[str], confidence: float,
+                     notes: list[str]) -> dict[str, float]:
+    """Sensitivity, specificity, PPV, NPV (Wilson CIs) at the :data:`OPERATING_POINT` rule."""
+    out = {f"op_{k}{s}": float("nan") for k in ("sensitivity", "specificity", "ppv", "npv")
+           for s in ("", "_lower", "_upper")}
+    f = np.asarray(fold_of, dtype=object)
+    if len(set(f)) < 2 or "" in set(f):
+        notes.append("no fold column: the training-fold prevalence operating point is not computed")
+        return out
+    calls = np.zeros(y.size)
+    for k in set(f):
+        tr, te = f != k, f == k
+        calls[te] = (p[te] >= y[tr].mean()).astype(float)
+    bm = binary_metrics(y, calls, threshold=0.5, confidence=confidence)
+    for k in ("sensitivity", "specificity", "ppv", "npv"):
+        for s in ("", "_lower", "_upper"):
+            out[f"op_{k}{s}"] = bm[k + s]
+    return out
+
+
 def evaluate_oof(
     rows: Sequence[Mapping[str, Any]] | str | Path,
     *,
@@ -251,6 +280,7 @@ def evaluate_oof(
                     row[name + suffix] = bm[name + suffix]
             row.update(brier=bm["brier"], tp=bm["tp"], fp=bm["fp"], tn=bm["tn"], fn=bm["fn"])
             row.update(best=False, delong_p_vs_best=float("nan"), n_shared_vs_best=res.n, note="")
+            row.update(_operating_point(y, p, g.fold_of, confidence, notes))
             row["_notes"] = notes
             task_rows.append(row)
 

@@ -439,7 +439,13 @@ def _key_findings(metrics: Sequence[dict], thr: float) -> str:
                 f"<li><b>{H.esc(_task_name(r['task'], thr))}</b>: best model {H.esc(r['model'])}, AUC "
                 f"{_ci(r['auc'], r.get('auc_lower'), r.get('auc_upper'))}; sensitivity {_ci(r.get('sensitivity'), None, None, True)}, "
                 f"specificity {_ci(r.get('specificity'), None, None, True)}, PPV {_ci(r.get('ppv'), None, None, True)}, "
-                f"NPV {_ci(r.get('npv'), None, None, True)}; n={int(_f(r['n']))} ({int(_f(r['n_pos']))} positive).</li>")
+                f"NPV {_ci(r.get('npv'), None, None, True)} at p \u2265 0.5"
+                + (f"; at the training-fold prevalence threshold: sensitivity "
+                   f"{_ci(r.get('op_sensitivity'), r.get('op_sensitivity_lower'), r.get('op_sensitivity_upper'), True)}, "
+                   f"specificity {_ci(r.get('op_specificity'), r.get('op_specificity_lower'), r.get('op_specificity_upper'), True)}, "
+                   f"PPV {_ci(r.get('op_ppv'), None, None, True)}, NPV {_ci(r.get('op_npv'), None, None, True)}"
+                   if _f(r.get("op_sensitivity")) == _f(r.get("op_sensitivity")) else "")
+                + f"; n={int(_f(r['n']))} ({int(_f(r['n_pos']))} positive).</li>")
     return f'<div class="keybox"><b>Key results (out-of-fold)</b><ul>{"".join(items)}</ul></div>'
 
 
