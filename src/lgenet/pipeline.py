@@ -435,6 +435,7 @@ def _write_report(out: Path) -> None:
     try:
         from .report import write_report
 
+        log.info("writing the report (out-of-fold CAMs of each task's best model, sanity checks, figures)")
         write_report(out)
     except Exception as exc:  # noqa: BLE001 - the finished metrics must not be lost to a figure or CAM problem
         import traceback

@@ -228,8 +228,13 @@ def oof_cams_multi(
     signs = np.zeros(n, np.int8)
     grid = (0, 0)
     fold_of = np.array([folds[store.cohort.records[i].patient_id] for i in rows], np.int16)
+    from tqdm.auto import tqdm
+
+    # a bar on a terminal only (disable=None): the report phase is never silent for minutes
+    bar = tqdm(total=cfg.folds, desc=f"CAMs {task} {model} ({', '.join(todo)})", unit="fold", disable=None, leave=False)
     for k in range(cfg.folds):
         idx = [j for j in range(n) if fold_of[j] == k]
+        bar.update(1)
         if not idx:
             continue
         pids = [store.cohort.records[rows[j]].patient_id for j in idx]
@@ -251,6 +256,7 @@ def oof_cams_multi(
             signs[idx] = res.signs
             grid = res.grid
         del net
+    bar.close()
     shapes = np.array([store.frame(i).shape for i in rows], np.int32).reshape(n, 2)
     for m in todo:
         c = OofCams(
