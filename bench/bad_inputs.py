@@ -1303,8 +1303,9 @@ class Harness:
 
         pred = ["predict", "--run", "RUN", "--task", "lge", s1]
         fold0 = "fits/lge/tiny__random/fold0"
-        damaged("config.yaml deleted, resume same settings", rm("config.yaml"), resume, [], expect="ok",
-                check=identical)
+        damaged("config.yaml deleted, resume same settings", rm("config.yaml"), resume, [("config.yaml",)],
+                note="refuse, naming config.yaml: without it the finished fits' settings cannot be checked against "
+                     "this run's (restore it or use a new --out)")
         damaged("config.yaml deleted, resume with --epochs 2", rm("config.yaml"), resume + ["--epochs", "2"],
                 [("epochs",), ("config.yaml",)],
                 note="refuse: the finished fits were made with epochs 1 (fit.json records it); mixing is wrong")
@@ -1350,7 +1351,9 @@ class Harness:
         damaged("fit.json garbled, predict", garble(f"{fold0}/fit.json"), pred, [("fit.json",)], expect="clean")
         damaged("fold predictions.csv garbled, resume", garble(f"{fold0}/predictions.csv"), resume,
                 [("predictions.csv",)], expect="clean", check=lambda c, r: identical(c, r) if r.rc == 0 else None)
-        damaged("inputs.json garbled, resume", garble("inputs.json"), resume, [], expect="ok", check=identical)
+        damaged("inputs.json garbled, resume", garble("inputs.json"), resume, [("inputs.json",)],
+                note="refuse, naming inputs.json: it is the only record of the pixels the fits were trained on, so "
+                     "the resume cannot be checked")
         damaged("cache garbled, resume", garble("cache/inputs_32.safetensors"), resume, [], expect="clean",
                 check=lambda c, r: identical(c, r) if r.rc == 0 else None)
         damaged("temp file left by a killed writer, resume", lambda rd: write_text(

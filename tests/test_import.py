@@ -281,3 +281,30 @@ def test_covariate_baseline_generic_manifest(synth, tmp_path):
         covariate_baseline(tmp_path / "c.csv", "lge", ["x", "lge_percent"])
     with pytest.raises((LgenetError,)):
         covariate_baseline(tmp_path / "c.csv", "lge", ["nope"])
+
+
+def test_masks_of_another_label_convention_are_refused_with_the_fix(tmp_path):
+    """0 background / 1 myocardium / 2 scar read with the default (EMIDEC) labels would make every
+    burden 0 silently; the importer sees that label 1 is no cavity and says how to declare the labels."""
+    import nibabel as nib
+
+    from lgenet.data.importers import import_nifti_masks
+    from lgenet.errors import ConfigError
+
+    yy, xx = np.mgrid[:48, :48]
+    r = np.hypot(yy - 24, xx - 24)
+    lab2d = np.where((r > 8) & (r < 13), 1, 0)  # the myocardium ring is label 1
+    lab2d[(r > 8) & (r < 13) & (xx > 30)] = 2  # scar
+    for k in range(1, 4):
+        lab = np.stack([lab2d] * 5, axis=-1).astype(np.int16)
+        img = np.random.default_rng(k).normal(100, 10, lab.shape).astype(np.float32) + 200 * (lab == 2)
+        nib.save(nib.Nifti1Image(img, np.eye(4)), tmp_path / f"C{k}_LGE.nii.gz")
+        nib.save(nib.Nifti1Image(lab, np.eye(4)), tmp_path / f"C{k}_gd.nii.gz")
+    kw = dict(image_pattern="{id}_LGE.nii.gz", mask_pattern="{id}_gd.nii.gz")
+    with pytest.raises(ConfigError, match=r"label 1 lies outside the myocardium.*--myo-labels 1,2 --lge-labels 2"):
+        import_nifti_masks(tmp_path, tmp_path, tmp_path / "m.csv", **kw)
+    assert not (tmp_path / "m.csv").exists()
+    out = import_nifti_masks(tmp_path, tmp_path, tmp_path / "m.csv", myo_labels=(1, 2), lge_labels=(2,),
+                             other_labels=(0,), **kw)
+    rows = list(csv.DictReader(open(out)))
+    assert all(float(r["lge_percent"]) > 10 for r in rows)

@@ -132,6 +132,9 @@ class CaseStats:
     lge_ml: float
     labels_found: tuple[int, ...] = ()
     notes: list[str] = field(default_factory=list)
+    #: per non-zero 'other' label: the share of its voxels inside the myocardium's filled outline
+    #: (an LV cavity lies inside it; a label outside it is not the cavity)
+    other_enclosed: dict = field(default_factory=dict)
 
     @property
     def lge_percent_per_slice(self) -> np.ndarray:
@@ -205,6 +208,24 @@ def _load(path: Path, case: str, what: str):
     return obj, data
 
 
+def _check_convention(stats: Sequence[CaseStats], myo: tuple[int, ...], lge: tuple[int, ...],
+                      other: tuple[int, ...]) -> None:
+    """Refuse masks that contradict the *default* (EMIDEC) declaration: there, label 1 is the LV cavity
+    and lies inside the myocardium's outline. A label 1 mostly outside it in most cases means another
+    convention (e.g. 0 background / 1 myocardium / 2 scar), and every burden would silently be 0."""
+    if (myo, lge, other) != ((2, 3, 4), (3, 4), (0, 1)):
+        return  # the user declared the labels
+    with_1 = [s for s in stats if 1 in s.other_enclosed]
+    outside = [s.case for s in with_1 if s.other_enclosed[1] < 0.5]
+    if with_1 and len(outside) * 2 >= len(with_1):
+        raise ConfigError(
+            f"the masks do not follow the default label convention (0 background, 1 LV cavity, 2 myocardium, "
+            f"3 infarct, 4 no-reflow): label 1 lies outside the myocardium's outline in {len(outside)} of "
+            f"{len(with_1)} case(s) (e.g. {', '.join(outside[:3])}), so it is not the LV cavity and every burden would "
+            "be computed from the wrong labels. Declare this dataset's labels, e.g. for 0 background / 1 myocardium "
+            "/ 2 scar: --myo-labels 1,2 --lge-labels 2 --other-labels 0")
+
+
 def case_stats(
     image: str | Path,
     mask: str | Path,
@@ -256,6 +277,14 @@ def case_stats(
                               f"basal end '{basal_end}'); check --basal-end/--slice-axis or crop the stack")
     if not np.isfinite(np.asarray(img_st, dtype=np.float64)[myo]).all():
         raise CaseError(case, f"image {image} has NaN/inf values inside the myocardium")
+    from scipy.ndimage import binary_fill_holes
+
+    hull = np.stack([binary_fill_holes(m) for m in myo])
+    enclosed = {}
+    for v in other_labels:
+        sel = lab_st == v
+        if v != 0 and sel.any():
+            enclosed[int(v)] = float(hull[sel].mean())
     zooms = tuple(float(z) for z in img_obj.header.get_zooms()[:3])
     zooms = zooms + (1.0,) * (3 - len(zooms))
     vox_ml = float(np.prod(zooms)) / 1000.0
@@ -266,6 +295,7 @@ def case_stats(
         lge_percent=100.0 * float(lge_per.sum()) / float(myo_per.sum()),
         lge_percent_basal=100.0 * float(lge_per[-1]) / float(myo_per[-1]),
         myo_ml=float(myo_per.sum()) * vox_ml, lge_ml=float(lge_per.sum()) * vox_ml, labels_found=found,
+        other_enclosed=enclosed,
     )
     if keep_arrays:
         return st, np.asarray(img_st), lab_st
@@ -498,6 +528,7 @@ def import_nifti_masks(
         if frames_dir is not None:
             frame_rows += _write_frames(Path(frames_dir), st, img_st, lab_st, row)
 
+    _check_convention(stats, myo_t, lge_t, other_t)
     columns = ["patient_id", "image", "slice", "lge_percent", "event", "followup_years", "mask",
                "lge_percent_basal", "n_slices"] + [c for c in col_map.values()]
     _write_csv(out_manifest, rows, columns)
