@@ -237,6 +237,9 @@ def test_run_outcomes_manifest_mode(tab_cohort, tmp_path):
     assert sv["models"]["fusion"]["c_index"]["c_index"] > 0.65
     assert sv["models"]["image"]["c_index"]["c_index"] > 0.6
     assert "lge_percent" not in s["tasks"]["lge"]["sets"].get("covariates", [])  # leaky for the lge task
+    refs = ev["binary"]["references"]  # the LGE % itself as the event score, beside the models
+    assert set(refs) == {"lge_percent", "img_lge_percent"} and refs["lge_percent"]["auc"]["auc"] > 0.6
+    assert set(refs["lge_percent"]["vs"]) == {"covariates", "image", "fusion"}
     for f in ("outcomes.json", "oof_outcomes.csv", "measures.csv", "table1_event.csv", "table1_lge.csv",
               "cox_fusion.csv", "figures/outcomes_km_event.png", "figures/outcomes_km_event.pdf",
               "figures/outcomes_calibration_event.pdf", "figures/outcomes_dca_lge.png", "figures/outcomes_roc_event.png"):
@@ -251,6 +254,7 @@ def test_run_outcomes_manifest_mode(tab_cohort, tmp_path):
 
     html = outcomes_section(out)
     assert 'id="outcomes"' in html and "Harrell" in html and "Table 1" in html and "data:image/png" in html
+    assert "Clinical reference" in html
 
 
 def test_run_outcomes_refuses_a_leaky_covariate_and_says_why_no_survival(tab_cohort, tmp_path):

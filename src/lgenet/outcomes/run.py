@@ -36,6 +36,9 @@ log = logging.getLogger("lgenet")
 
 #: the three model families compared on each task
 MODEL_SETS = ("covariates", "image", "fusion")
+#: scores reported beside the event models as the clinical reference (used as they are, no fitting)
+REFERENCE_SCORES = {"lge_percent": "LGE % of the manifest (the cohort's quantification)",
+                    "img_lge_percent": "predicted LGE % (segmentation, out-of-fold)"}
 
 
 @dataclass(frozen=True)
@@ -274,6 +277,18 @@ def _binary(task: str, pids: list[str], y: np.ndarray, fold_of: np.ndarray, sets
             "decision_curve": decision_curve(y, p),
             "coefficients": logistic_table(X, y, cols, C=settings.C, seed=settings.seed),
         }
+    # the clinical reference for the event task: the quantified LGE % itself as a score (no fitting)
+    res["references"] = {}
+    if task == "event":
+        for col, what in REFERENCE_SCORES.items():
+            x = np.asarray([values.get(p, {}).get(col, np.nan) for p in pids], float)
+            if not np.isfinite(x).all() or len(set(y.tolist())) < 2:
+                continue
+            ref = {"what": what, "auc": delong_auc_ci(y, x, confidence=settings.confidence).as_dict(), "vs": {}}
+            for name, pr in probs.items():
+                t = delong_test(y, pr, x)
+                ref["vs"][name] = {"diff": t.diff, "p": t.p_value}
+            res["references"][col] = ref
     for a, b in (("fusion", "covariates"), ("fusion", "image"), ("image", "covariates")):
         if a in probs and b in probs:
             t = delong_test(y, probs[a], probs[b])

@@ -151,6 +151,16 @@ def outcomes_section(outcomes_dir: str | Path) -> str:
                          _ci(c["brier"], c["brier_lower"], c["brier_upper"], 3)])
         parts.append(H.table(["model", "inputs", "AUC (95% CI)", "n", "calibration slope", "calibration-in-the-large",
                               "Brier"], rows))
+        refs = b.get("references", {})
+        if refs:
+            rows = []
+            for col, r in refs.items():
+                a = r["auc"]
+                vs = "; ".join(f"{_LABELS[k]} {v['diff']:+.3f} (p {_p(v['p'])})" for k, v in r["vs"].items())
+                rows.append([r["what"], _ci(a["auc"], a["lower"], a["upper"]), f"{a['n']} ({a['n_pos']}+)", vs])
+            parts.append("<p>Clinical reference: the LGE burden itself as the score (no fitting).</p>"
+                         + H.table(["score", "AUC (95% CI)", "n", "\u0394AUC of each model vs this score (DeLong p)"],
+                                   rows))
         cmp_rows = [[f"{_LABELS[c['a']]} vs {_LABELS[c['b']]}", f"{c['diff']:+.3f}", _p(c["p"]),
                      _ci(c["nri"]["nri"], c["nri"]["lower"], c["nri"]["upper"])] for c in b["comparisons"]]
         if cmp_rows:
