@@ -548,3 +548,19 @@ def test_operating_point_uses_each_folds_training_prevalence():
     calls_fold0 = [r["prob"] >= 0.25 for r in rows if r["fold"] == 0]
     assert sum(calls_fold0) == 4  # the 4 true positives of fold 0 are called positive either way
     assert m2["op_sensitivity"] < 1  # fold 0's flipped labels now disagree with its calls
+
+
+def test_every_model_gets_calibration_slope_and_intercept_with_cis():
+    from lgenet.evaluation.summary import evaluate_oof
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(400):
+        p = float(rng.uniform(0.05, 0.95))
+        y = int(rng.random() < p)
+        for model, q in (("good/x", p), ("over/x", 1 / (1 + ((1 - p) / p) ** 3))):  # over: 3x the log-odds
+            rows.append({"task": "lge", "model": model, "patient_id": f"P{i}", "fold": i % 4, "y_true": y, "prob": q})
+    m = {r["model"]: r for r in evaluate_oof(rows)}
+    assert m["good/x"]["cal_slope_lower"] < 1 < m["good/x"]["cal_slope_upper"]
+    assert m["over/x"]["cal_slope"] == pytest.approx(1 / 3, abs=0.08) and m["over/x"]["cal_slope_upper"] < 1
+    assert math.isfinite(m["good/x"]["cal_intercept"])

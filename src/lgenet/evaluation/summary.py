@@ -53,6 +53,7 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "brier", "tp", "fp", "tn", "fn",
     "best", "delong_p_vs_best", "n_shared_vs_best",
     *[c for p in ("sensitivity", "specificity", "ppv", "npv") for c in (f"op_{p}", f"op_{p}_lower", f"op_{p}_upper")],
+    *[c for p in ("cal_slope", "cal_intercept") for c in (p, f"{p}_lower", f"{p}_upper")],
     "note",
 )
 #: the second operating point: each fold's test patients are called positive when their probability is
@@ -220,6 +221,20 @@ def _operating_point(y: np.ndarray, p: np.ndarray, fold_of: Sequence[str], confi
     return out
 
 
+def _calibration(y: np.ndarray, p: np.ndarray, confidence: float, seed: int | None) -> dict[str, float]:
+    """Calibration slope and calibration-in-the-large with bootstrap CIs (500 replicates)."""
+    from .clinical import calibration_stats
+
+    out = {f"{k}{s}": float("nan") for k in ("cal_slope", "cal_intercept") for s in ("", "_lower", "_upper")}
+    try:
+        c = calibration_stats(y, p, n_bootstrap=500, confidence=confidence, seed=seed or 0)
+    except Exception:  # noqa: BLE001 - a degenerate model (e.g. one class) just has no calibration numbers
+        return out
+    for k, src in (("cal_slope", "slope"), ("cal_intercept", "intercept")):
+        out[k], out[k + "_lower"], out[k + "_upper"] = c[src], c[src + "_lower"], c[src + "_upper"]
+    return out
+
+
 def evaluate_oof(
     rows: Sequence[Mapping[str, Any]] | str | Path,
     *,
@@ -281,6 +296,7 @@ def evaluate_oof(
             row.update(brier=bm["brier"], tp=bm["tp"], fp=bm["fp"], tn=bm["tn"], fn=bm["fn"])
             row.update(best=False, delong_p_vs_best=float("nan"), n_shared_vs_best=res.n, note="")
             row.update(_operating_point(y, p, g.fold_of, confidence, notes))
+            row.update(_calibration(y, p, confidence, random_state))
             row["_notes"] = notes
             task_rows.append(row)
 

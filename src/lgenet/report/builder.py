@@ -249,18 +249,22 @@ def _metrics_table(metrics: Sequence[dict], thr: float) -> str:
             _ci(r.get("specificity"), r.get("specificity_lower"), r.get("specificity_upper"), True),
             _ci(r.get("ppv"), r.get("ppv_lower"), r.get("ppv_upper"), True),
             _ci(r.get("npv"), r.get("npv_lower"), r.get("npv_upper"), True),
-            f"{_f(r.get('brier')):.3f}", "best" if _is_best(r) else _p(r.get("delong_p_vs_best")),
+            f"{_f(r.get('brier')):.3f}",
+            _ci(r.get("cal_slope"), r.get("cal_slope_lower"), r.get("cal_slope_upper")),
+            _ci(r.get("cal_intercept"), r.get("cal_intercept_lower"), r.get("cal_intercept_upper")),
+            "best" if _is_best(r) else _p(r.get("delong_p_vs_best")),
             f"{int(_f(r['n']))} ({int(_f(r['n_pos']))})",
         ))
         classes.append("best" if _is_best(r) else "")
     conf = _f(metrics[0].get("confidence")) if metrics else 0.95
     head = ("Task", "Model", f"AUC ({conf:.0%} CI)", "Sensitivity", "Specificity", "PPV", "NPV", "Brier",
-            "DeLong p vs best", "n (positive)")
+            "Calibration slope", "Calibration-in-the-large", "DeLong p vs best", "n (positive)")
     notes = [f"{H.esc(r['model'])} ({H.esc(r['task'])}): {H.esc(r['note'])}" for r in metrics if r.get("note")]
-    return (H.table(head, rows, num_cols=range(2, 10), row_classes=classes, raw=True)
+    return (H.table(head, rows, num_cols=range(2, 12), row_classes=classes, raw=True)
             + "<p class=\"note\">\u2605 highest out-of-fold AUC within the task. Threshold metrics at p \u2265 "
             f"{_f(metrics[0].get('threshold')):g} with Wilson {conf:.0%} CIs. Brier: mean squared error of the "
-            "probability (lower is better; 0.25 = always predicting 0.5).</p>"
+            "probability (lower is better; 0.25 = always predicting 0.5). Calibration slope (ideal 1) and "
+            "calibration-in-the-large (ideal 0) by logistic recalibration of the out-of-fold log-odds, bootstrap CIs.</p>"
             + ("<p class=\"note\">Notes: " + "; ".join(notes) + "</p>" if notes else ""))
 
 
