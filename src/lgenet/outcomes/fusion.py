@@ -123,10 +123,12 @@ def oof_cox(X: np.ndarray, time: Sequence[float], event: Sequence[int], fold_of:
         prep = _prep().fit(X[tr])
         cph = _cox_fit(prep.transform(X[tr]), t[tr], e[tr], penalizer)
         dte = pd.DataFrame(prep.transform(X[te]), columns=[f"x{j}" for j in range(X.shape[1])])
-        lp[te] = np.asarray(cph.predict_log_partial_hazard(dte), float).ravel()
-        if horizon is not None:
-            sf = cph.predict_survival_function(dte, times=[float(horizon)])
-            risk[te] = 1.0 - np.asarray(sf, float).ravel()
+        with warnings.catch_warnings():  # a near-constant training column: exp overflows to inf, risk 1
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lp[te] = np.asarray(cph.predict_log_partial_hazard(dte), float).ravel()
+            if horizon is not None:
+                sf = cph.predict_survival_function(dte, times=[float(horizon)])
+                risk[te] = 1.0 - np.asarray(sf, float).ravel()
     return lp, risk
 
 
