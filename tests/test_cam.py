@@ -138,6 +138,32 @@ def test_heart_share_and_sanity_verdicts():
     assert good.passed is True and good.reasons() == []
 
 
+def test_sanity_plot_keeps_the_pass_line_label_clear_of_the_points(tmp_path, monkeypatch):
+    from lgenet.evaluation import plots
+    from lgenet.explain.sanity import plot_sanity
+
+    figs = []
+    real = plots.save_figure
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path, **kw: (figs.append(fig), real(fig, path, **kw))[1])
+    rng = np.random.default_rng(0)
+    res = [SanityResult(task="lge", model="m", method=m, layer="l", heart_labels=[1, 2, 3, 4], max_rho=0.5,
+                        rho=list(np.clip(rng.normal(0.5, 0.1, 30), -1, 1))) for m in ("gradcam", "hirescam")]
+    plot_sanity(res, path=tmp_path / "sanity.png")
+    fig = figs[-1]
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    ax = next(a for a in fig.axes if "trained weights" in a.get_title())
+    label = [t for t in ax.texts if "0.5" in t.get_text() and "pass" in t.get_text()]
+    assert len(label) == 1
+    box, area = label[0].get_window_extent(r), ax.get_window_extent(r)
+    # points are clipped to the plotting area; the label lies wholly outside it (right of the line's end),
+    # at the line's height, and inside the saved figure
+    assert box.x0 >= area.x1
+    y_line = ax.transData.transform((0, 0.5))[1]
+    assert box.y0 < y_line < box.y1
+    assert box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1
+
+
 # ----------------------------------------------------------------------------------- out-of-fold rule
 def _training_set(folds: dict[str, int], k: int) -> set[str]:
     return {p for p, f in folds.items() if f != k}

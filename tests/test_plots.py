@@ -104,10 +104,21 @@ def test_plot_auc_bars_png_and_layout(tmp_path, metrics_rows, captured):
     lge = [r for r in metrics_rows if r["task"] == "lge"]
     values = {t.get_text() for t in ax.texts}
     assert {f"{r['auc']:.2f}" for r in lge} <= values
-    bottom = ax.get_ylim()[0]
-    assert bottom == (0.3 if min(r["auc_lower"] for r in lge) >= 0.3 else 0.0)
+    assert ax.get_ylim()[0] == 0.0  # bars are lengths: the axis starts at 0 (see the test below)
     assert any(abs(line.get_ydata()[0] - 0.5) < 1e-12 for line in ax.get_lines())  # chance line
     assert "n=80" in ax.get_title()
+
+
+def test_plot_auc_bars_y_axis_starts_at_zero_even_when_every_auc_is_high(tmp_path, metrics_rows, captured):
+    rows = [dict(r, auc=0.9, auc_lower=0.8, auc_upper=0.95) for r in metrics_rows if r["task"] == "lge"]
+    plots.plot_auc_bars(rows, task="lge", path=tmp_path / "high.png")
+    ax = captured[-1].axes[0]
+    assert ax.get_ylim()[0] == 0.0
+    assert ax.get_yticks()[0] == 0.0 and ax.spines["left"].get_bounds()[0] == 0.0
+    assert all(b.get_y() == 0.0 and b.get_height() == pytest.approx(0.9) for b in ax.patches)  # bars from 0
+    chance = [line for line in ax.get_lines() if abs(line.get_ydata()[0] - 0.5) < 1e-12]
+    assert chance and chance[0].get_zorder() > max(b.get_zorder() for b in ax.patches)  # visible across the bars
+    assert [t.get_text() for t in ax.texts] == ["0.90"] * 6  # value labels kept
 
 
 def test_plot_auc_bars_low_ci_starts_at_zero(tmp_path, metrics_rows, captured):

@@ -135,3 +135,75 @@ def test_report_opens_in_headless_chromium(run, tmp_path):
 def test_report_rejects_an_unknown_cam_layer(run, capsys):
     assert main(["report", str(run.run_dir), "--cam-layer", "layer9"]) == 2
     assert "CAM target layer 'backbone.layer9' is not a module" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------- Figure 1, without a run
+def _fig1_metrics(inits):
+    rows = []
+    for task in ("lge", "event"):
+        for a, arch in enumerate(("resnet50", "inception_v3")):
+            for k, init in enumerate(inits):
+                auc = 0.6 + 0.05 * a + 0.1 * k
+                rows.append({"task": task, "arch": arch, "init": init, "model": f"{arch}/{init}", "auc": auc,
+                             "auc_lower": auc - 0.1, "auc_upper": min(1.0, auc + 0.1), "n": 80, "n_pos": 20,
+                             "sensitivity": 0.7, "specificity": 0.8, "ppv": 0.5, "npv": 0.9, "threshold": 0.5,
+                             "best": a == 1 and k == len(inits) - 1})
+    return rows
+
+
+def _draw_figure1(tmp_path, monkeypatch, inits, *, with_cams=True):
+    """plot_figure1 on hand-made metrics and fake CAMs (no training); returns the drawn Figure."""
+    import types
+
+    from lgenet.config import RunConfig
+    from lgenet.explain.gallery import CATEGORIES, Case
+    from lgenet.report import figure1
+
+    figs = []
+    real = figure1.save_figure
+    monkeypatch.setattr(figure1, "save_figure", lambda fig, p, **kw: (figs.append(fig), real(fig, p, **kw))[1])
+    kw = {}
+    if with_cams:
+        rng = np.random.default_rng(0)
+        monkeypatch.setattr(figure1, "case_images", lambda cams, store, c: (rng.random((32, 32)),) * 2
+                            + (np.zeros((32, 32, 3)),))
+        cams = types.SimpleNamespace(model="resnet50/random", method="gradcam", signs=np.array([1, -1, 1, -1]))
+        cases = {c: [Case(category=c, index=i, patient_id=f"SYN00{i}", prob=0.5, y_true=1)]
+                 for i, c in enumerate(CATEGORIES)}
+        kw = {"cam_task": "lge", "cams": cams, "cases": cases, "truth": {f"SYN00{i}": f"LGE {i}.5%" for i in range(4)}}
+    figure1.plot_figure1(metrics=_fig1_metrics(inits), cfg=RunConfig(inits=inits), paths=[tmp_path / "f1.png"], **kw)
+    fig = figs[-1]
+    fig.canvas.draw()
+    return fig
+
+
+def test_figure1_auc_panels_keep_clear_of_the_case_titles(tmp_path, monkeypatch):
+    fig = _draw_figure1(tmp_path, monkeypatch, ("random", "imagenet"))
+    r = fig.canvas.get_renderer()
+    bars = [ax for ax in fig.axes if "AUC by architecture" in ax.get_title()]
+    cases = [ax for ax in fig.axes if ax.get_title().split("\n")[0] in
+             ("True positive", "False negative", "True negative", "False positive")]
+    assert len(bars) == 2 and len(cases) == 4
+    lowest_bar_panel = min(ax.get_tightbbox(r).y0 for ax in bars)  # tick labels and legend included
+    highest_case_title = max(t.get_window_extent(r).y1 for ax in cases for t in (ax.title, *ax.texts))
+    assert lowest_bar_panel - highest_case_title >= 0.15 * fig.dpi  # a visible gap, not touching text
+    for ax in bars:  # C-D: bars from 0 with the chance line, as in plot_auc_bars
+        assert ax.get_ylim()[0] == 0.0 and all(p.get_y() == 0.0 for p in ax.patches)
+
+
+def test_figure1_title_names_the_inits_that_ran(tmp_path, monkeypatch):
+    title = _draw_figure1(tmp_path, monkeypatch, ("random",), with_cams=False).get_suptitle()
+    assert "transfer" not in title.lower() and "random initialisation" in title
+    title = _draw_figure1(tmp_path, monkeypatch, ("random", "imagenet")).get_suptitle()
+    assert "transfer learning (ImageNet)" in title and "random initialisation" in title
+
+    from lgenet.config import RunConfig
+    from lgenet.report.figure1 import figure_title
+
+    assert "transfer learning (ImageNet, RadImageNet)" in figure_title(_fig1_metrics(("imagenet", "radimagenet")),
+                                                                        RunConfig())
+    # the metrics (what was evaluated) decide, not the config's full default grid
+    only_random = figure_title(_fig1_metrics(("random",)), RunConfig())
+    assert "transfer" not in only_random.lower()
+    assert figure_title([r for r in _fig1_metrics(("random",)) if r["task"] == "lge"], RunConfig()).startswith(
+        "Figure 1. LGE detection with")

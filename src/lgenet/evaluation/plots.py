@@ -202,8 +202,8 @@ def plot_auc_bars(
     ``ci_method``, ``confidence``) fields of :func:`lgenet.evaluation.summary.evaluate_oof` rows.
     Colours are fixed per initialisation (random grey, ImageNet blue, RadImageNet vermillion) so
     panels of different tasks match. Error bars are the AUC CI; each bar carries its value (the
-    task's best model in bold); the dashed line is chance (AUC 0.5). The y axis starts at 0.3
-    unless a CI reaches below it, in which case it starts at 0.
+    task's best model in bold); the dashed line is chance (AUC 0.5). The y axis always starts at
+    0, so bar heights are proportional to the AUCs (a truncated axis would exaggerate differences).
     """
     rows = [r for r in metrics_rows if str(r.get("task")) == task]
     if not rows:
@@ -227,13 +227,11 @@ def plot_auc_bars(
 
     n_i = len(inits)
     width = 0.8 / n_i
-    lows = [_num(r.get("auc_lower")) for r in rows] + [_num(r.get("auc")) for r in rows]
-    finite_lows = [v for v in lows if not math.isnan(v)]
-    bottom = 0.3 if finite_lows and min(finite_lows) >= 0.3 else 0.0
+    bottom = 0.0  # bars are lengths: a zoomed axis (e.g. from 0.3) would make 0.6 look half of 0.9
 
-    fig = _new_figure(max(4.8, 1.25 * len(archs) * max(1, n_i) / 1.5 + 1.6), 4.6)
+    fig = _new_figure(max(4.8, 1.25 * len(archs) * max(1, n_i) / 1.5 + 1.6), 5.0)
     ax = fig.add_subplot(1, 1, 1)
-    chance = ax.axhline(0.5, ls="--", lw=1.0, color="0.45", zorder=1, label="Chance (AUC 0.5)")
+    chance = ax.axhline(0.5, ls="--", lw=1.0, color="0.3", zorder=2.5, label="Chance (AUC 0.5)")  # over the bars
     for a, arch in enumerate(archs):
         for k, init in enumerate(inits):
             r = cells.get((arch, init))

@@ -23,7 +23,7 @@ from ..evaluation.plots import ARCH_LABELS, INIT_COLORS, INIT_LABELS, INIT_ORDER
 from ..explain.cam import METHOD_LABELS
 from ..explain.gallery import CATEGORIES, CATEGORY_TITLES, Case, case_images
 
-__all__ = ["plot_figure1", "TASK_LABELS"]
+__all__ = ["plot_figure1", "figure_title", "TASK_LABELS"]
 
 TASK_LABELS = {"lge": "LGE burden > {thr:g}%", "event": "Clinical event"}
 
@@ -108,8 +108,7 @@ def _auc_bars(ax, letter: str, task: str, rows: Sequence[Mapping[str, Any]], thr
     seen = list(dict.fromkeys(str(r["init"]) for r in rows))
     inits = [i for i in INIT_ORDER if i in seen] + [i for i in seen if i not in INIT_ORDER]
     width = 0.8 / len(inits)
-    lows = [v for r in rows for v in (_num(r.get("auc_lower")), _num(r.get("auc"))) if not math.isnan(v)]
-    bottom = 0.3 if lows and min(lows) >= 0.3 else 0.0
+    bottom = 0.0  # bars are lengths: the axis starts at 0, as in plot_auc_bars
     for a, arch in enumerate(archs):
         for k, init in enumerate(inits):
             r = next((r for r in rows if r["arch"] == arch and r["init"] == init), None)
@@ -127,18 +126,50 @@ def _auc_bars(ax, letter: str, task: str, rows: Sequence[Mapping[str, Any]], thr
             best = r.get("best") is True or str(r.get("best")).lower() == "true"
             ax.text(x, top + 0.012, f"{auc:.2f}", ha="center", va="bottom", fontsize=8,
                     fontweight="bold" if best else "normal")
-    ax.axhline(0.5, ls="--", lw=1, color="0.45", label="chance")
+    ax.axhline(0.5, ls="--", lw=1, color="0.3", zorder=2.5, label="chance (AUC 0.5)")  # over the bars
     ax.set_xticks(range(len(archs)))
     ax.set_xticklabels([ARCH_LABELS.get(a, a) for a in archs], fontsize=9.5)
     pad = 0.5 * max(0, 3 - len(archs))
     ax.set_xlim(-0.6 - pad, len(archs) - 0.4 + pad)
     ax.set_ylim(bottom, 1.08)
+    ax.set_yticks(np.round(np.arange(bottom, 1.0001, 0.1), 1))
+    ax.spines["left"].set_bounds(bottom, 1.0)
     ax.set_ylabel("ROC AUC (95% CI)", fontsize=9.5)
     ax.yaxis.grid(True, color="0.92")
     ax.set_axisbelow(True)
     _style_axes(ax)
-    ax.legend(fontsize=7.5, loc="upper right", ncol=len(inits) + 1, frameon=False)
+    # under the tick labels, where no bar, CI or value label can reach it
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=len(inits) + 1, frameon=False,
+              handlelength=1.8, columnspacing=1.4)
     ax.set_title(f"{name}: AUC by architecture and pretraining", fontsize=10.5)
+
+
+_PRETRAINED = ("imagenet", "radimagenet")
+
+
+def figure_title(metrics: Sequence[Mapping[str, Any]], cfg) -> str:
+    """The figure's title, true to the run: the tasks trained and the initialisations compared.
+
+    "transfer learning" is claimed only when a pretrained init (ImageNet, RadImageNet) is among the
+    evaluated models; a run of random-init models says "random initialisation". The metrics rows
+    decide (what was actually evaluated); the run's config is the fallback when there are none.
+    """
+    tasks = list(dict.fromkeys(str(r.get("task")) for r in metrics)) or list(getattr(cfg, "tasks", ()) or ())
+    inits = list(dict.fromkeys(str(r.get("init") or "") for r in metrics if r.get("init")))
+    if not inits:
+        inits = list(getattr(cfg, "inits", ()) or ())
+    what = " and ".join(w for t, w in (("lge", "LGE detection"), ("event", "outcome prediction")) if t in tasks)
+    what = what or "Prediction"
+    pre = [INIT_LABELS.get(i, i) for i in INIT_ORDER if i in inits and i in _PRETRAINED]
+    if pre and "random" in inits:
+        how = f"deep learning: random initialisation vs transfer learning ({', '.join(pre)})"
+    elif pre:
+        how = f"deep transfer learning ({', '.join(pre)})"
+    elif "random" in inits:
+        how = "deep learning from random initialisation (no pretraining)"
+    else:
+        how = "deep learning"
+    return f"Figure 1. {what} with {how}"
 
 
 def plot_figure1(
@@ -155,8 +186,9 @@ def plot_figure1(
 ) -> list[Path]:
     """Draw the composite and save it to every path (``.png`` and/or ``.pdf``)."""
     thr = cfg.lge_threshold
-    fig = _new_figure(13.0, 14.2)
-    gs = fig.add_gridspec(4, 4, height_ratios=(1.15, 1.75, 1.6, 1.6))
+    fig = _new_figure(13.0, 14.8)
+    # rows: A-B, C-D, a spacer (C-D's tick labels and legend must not meet the E-H titles), E-H, I-L
+    gs = fig.add_gridspec(5, 4, height_ratios=(1.15, 1.75, 0.1, 1.6, 1.6))
     best = {r["task"]: r for r in metrics if r.get("best") is True or str(r.get("best")).lower() == "true"}
     thumb = None
     if cams is not None and cases:
@@ -170,8 +202,8 @@ def plot_figure1(
     top = "EFGH"
     bottom = "IJKL"
     for j, cat in enumerate(CATEGORIES):
-        ax_f = fig.add_subplot(gs[2, j])
-        ax_o = fig.add_subplot(gs[3, j])
+        ax_f = fig.add_subplot(gs[3, j])
+        ax_o = fig.add_subplot(gs[4, j])
         for ax in (ax_f, ax_o):
             ax.set_xticks([])
             ax.set_yticks([])
@@ -198,7 +230,7 @@ def plot_figure1(
     model = cams.model if cams is not None else ""
     name = TASK_LABELS.get(cam_task or "", cam_task or "").format(thr=thr)
     fig.suptitle(
-        "Figure 1. LGE detection and outcome prediction with deep and transfer learning"
+        figure_title(metrics, cfg)
         + (f"\nE\u2013L: class activation maps of {model} for {name}, each from the patient's out-of-fold model"
            if model else ""),
         fontsize=12.5,
