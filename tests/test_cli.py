@@ -34,3 +34,65 @@ def test_report_cli_lists_the_cam_methods_of_the_explain_package():
 
     assert tuple(CLI) == tuple(CAM_METHODS)
     assert build_parser() is not None
+
+
+def _help(argv, capsys):
+    with pytest.raises(SystemExit):
+        main(argv + ["--help"])
+    return " ".join(capsys.readouterr().out.split())  # argparse wraps lines: compare word by word
+
+
+def _opt_help(text, opt):
+    """The help of one option of the protocol group (not the usage line)."""
+    return text.split("protocol (", 1)[1].split(f" {opt} ", 1)[1].split(" --", 1)[0]
+
+
+def test_demo_help_states_the_demo_defaults_not_the_seed_study(capsys):
+    from lgenet.cli import DEMO_DEFAULTS
+
+    text = _help(["demo"], capsys)
+    assert "protocol (defaults: the seed study)" not in text and "demo's own" in text
+    opts = {"epochs": "--epochs EPOCHS", "batch_size": "--batch-size BATCH_SIZE",
+            "image_size": "--image-size IMAGE_SIZE", "inits": "--inits INITS, --init INITS",
+            "archs": "--archs ARCHS, --arch ARCHS"}
+    assert set(opts) == set(DEMO_DEFAULTS)
+    for name, value in DEMO_DEFAULTS.items():
+        shown = ",".join(value) if isinstance(value, tuple) else str(value)
+        assert f"(demo default: {shown})" in _opt_help(text, opts[name]), name
+    assert "(default: 100)" not in text  # the seed study's epochs would mislead here
+    assert "(default: 0.001)" in _opt_help(text, "--lr LR")  # options the demo leaves alone: the seed's
+
+
+def test_run_help_states_the_seed_study_defaults(capsys):
+    from lgenet.config import RunConfig
+
+    text = _help(["run"], capsys)
+    cfg = RunConfig()
+    assert "protocol (defaults: the seed study)" in text and "demo default" not in text
+    for opt, value in (("--epochs EPOCHS", cfg.epochs), ("--batch-size BATCH_SIZE", cfg.batch_size),
+                       ("--lr LR", cfg.lr), ("--folds FOLDS", cfg.folds), ("--seed SEED", cfg.seed),
+                       ("--lge-threshold LGE_THRESHOLD", cfg.lge_threshold), ("--head", cfg.head),
+                       ("--ci-method", cfg.ci_method), ("--inits INITS, --init INITS", ",".join(cfg.inits)),
+                       ("--archs ARCHS, --arch ARCHS", ",".join(cfg.archs)), ("--tasks TASKS", ",".join(cfg.tasks))):
+        after = _opt_help(text, opt)
+        assert f"(default: {value:g})" in after if isinstance(value, float) else f"(default: {value})" in after, \
+            (opt, after)
+    for opt in ("--image-size IMAGE_SIZE", "--device", "--precision", "--threads NUM_THREADS", "--augment"):
+        assert "(default: " in _opt_help(text, opt), opt
+
+
+def test_demo_defaults_yield_to_a_config_file(tmp_path):
+    """`lgenet demo --config f.yaml`: the file's settings win over the demo's own defaults."""
+    import argparse
+
+    from lgenet.cli import DEMO_DEFAULTS, _config_from_args, build_parser
+
+    f = tmp_path / "c.yaml"
+    f.write_text("epochs: 7\narchs: [tiny]\n")
+    a = build_parser().parse_args(["demo", "--config", str(f), "--batch-size", "4"])
+    a.manifest, a.out = str(tmp_path / "m.csv"), str(tmp_path / "run")
+    cfg = _config_from_args(a, **DEMO_DEFAULTS)
+    assert cfg.epochs == 7 and cfg.archs == ("tiny",)  # from the file
+    assert cfg.batch_size == 4  # from the command line
+    assert cfg.image_size == DEMO_DEFAULTS["image_size"] and cfg.inits == DEMO_DEFAULTS["inits"]  # demo's own
+    assert isinstance(a, argparse.Namespace)

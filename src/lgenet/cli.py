@@ -7,14 +7,15 @@ printed as one clear message (no traceback) and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from . import __version__
-from .config import INITS, TASKS, load_config
+from .config import INITS, TASKS, RunConfig, load_config
 from .errors import ConfigError, LgenetError
 
 __all__ = ["main", "build_parser", "parse_weights_args"]
@@ -65,36 +66,82 @@ def parse_weights_args(specs: Sequence[str] | None, archs: Sequence[str], inits:
     return out
 
 
+#: what ``lgenet demo`` changes from the seed protocol (a small grid that finishes in minutes on a CPU)
+DEMO_DEFAULTS = dict(archs=("resnet50", "inception_v3"), inits=("random",), image_size=112, epochs=4, batch_size=8)
+#: RunConfig's defaults (the seed study), quoted in ``lgenet run --help``
+_SEED_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.default is not dataclasses.MISSING}
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, (tuple, list)):
+        return ",".join(str(x) for x in v)
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _help(text: str, name: str | None, demo: bool, *, seed: str | None = None) -> str:
+    """``text`` plus the option's default: the demo's own where it has one (under ``lgenet demo``),
+    else the seed study's (``seed`` words it when the value alone would not say what it means)."""
+    if demo and name in DEMO_DEFAULTS:
+        note = f"demo default: {_show(DEMO_DEFAULTS[name])}"
+    elif seed is not None:
+        note = f"default: {seed}"
+    elif name is not None and _SEED_DEFAULTS.get(name) is not None:
+        note = f"default: {_show(_SEED_DEFAULTS[name])}"
+    else:
+        return text.replace("%", "%%")  # argparse %-formats help strings
+    return f"{text} ({note})".replace("%", "%%")
+
+
 def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
-    g = p.add_argument_group("protocol (defaults: the seed study)")
+    # the demo runs a smaller grid than the seed study: its group title and help say so, option by option
+    title = ("protocol (defaults: the demo's own where marked 'demo default', else the seed study's)" if demo
+             else "protocol (defaults: the seed study)")
+    g = p.add_argument_group(title)
+
+    def h(text: str, name: str | None = None, **kw: Any) -> str:
+        return _help(text, name, demo, **kw)
+
     g.add_argument("--config", help="YAML file of RunConfig parameters (command-line options override it)")
-    g.add_argument("--tasks", type=_csv_list, help=f"comma-separated tasks among {list(TASKS)}")
-    g.add_argument("--archs", "--arch", dest="archs", type=_csv_list, help="comma-separated backbones (see `lgenet backbones`)")
-    g.add_argument("--inits", "--init", dest="inits", type=_csv_list, help=f"comma-separated inits among {list(INITS)}")
+    g.add_argument("--tasks", type=_csv_list, help=h(f"comma-separated tasks among {list(TASKS)}", "tasks"))
+    g.add_argument("--archs", "--arch", dest="archs", type=_csv_list,
+                   help=h("comma-separated backbones (see `lgenet backbones`)", "archs"))
+    g.add_argument("--inits", "--init", dest="inits", type=_csv_list,
+                   help=h(f"comma-separated inits among {list(INITS)}", "inits"))
     g.add_argument("--families", type=_csv_list,
-                   help="model families: classifier (the seed CNNs, default) and/or burden (the predicted LGE "
-                        "burden of --segmentation-run as the score)")
+                   help=h("model families: classifier (the seed CNNs) and/or burden (the predicted LGE "
+                          "burden of --segmentation-run as the score)", "families"))
     g.add_argument("--segmentation-run", help="a `lgenet segment train` (or `segment apply`) output on this cohort")
     g.add_argument("--covariates", type=_csv_list,
                    help="clinical covariates (manifest columns) of the outcome models (default: the presentation "
                         "covariates present, minus those that leak a task's label)")
     g.add_argument("--no-outcomes", dest="outcomes", action="store_false", default=None,
-                   help="skip the covariates / image / fusion outcome models after the grid")
+                   help="skip the covariates / image / fusion outcome models after the grid (default: fit them)")
     g.add_argument("--weights-file", action="append", metavar="[ARCH[:INIT]=]PATH",
                    help="local pretrained weights; repeat for several (see docs)")
-    g.add_argument("--epochs", type=int)
-    g.add_argument("--batch-size", type=int)
-    g.add_argument("--lr", type=float)
-    g.add_argument("--folds", type=int)
-    g.add_argument("--image-size", type=int, help="input size in px (default: the backbone's own)")
-    g.add_argument("--head", choices=["flatten", "gap"])
-    g.add_argument("--lge-threshold", type=float, help="LGE %% above which task 'lge' is positive (default 5.7)")
-    g.add_argument("--augment", action="store_true", default=None, help="light augmentation (off in the seed)")
-    g.add_argument("--seed", type=int)
-    g.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    g.add_argument("--precision", choices=["auto", "fp32", "bf16"])
-    g.add_argument("--threads", dest="num_threads", type=int, help="torch CPU threads")
-    g.add_argument("--ci-method", choices=["delong", "bootstrap"])
+    g.add_argument("--epochs", type=int, help=h("training epochs of every fit", "epochs"))
+    g.add_argument("--batch-size", type=int, help=h("mini-batch size", "batch_size"))
+    g.add_argument("--lr", type=float, help=h("learning rate (Adam)", "lr"))
+    g.add_argument("--folds", type=int, help=h("cross-validation folds", "folds"))
+    g.add_argument("--image-size", type=int,
+                   help=h("input size in px", "image_size", seed="the backbone's own, e.g. 224 for ResNet50, "
+                                                                 "299 for InceptionV3"))
+    g.add_argument("--head", choices=["flatten", "gap"],
+                   help=h("classification head: flatten (Flatten, Dense, ReLU, Dropout) or gap (global average "
+                          "pooling)", "head"))
+    g.add_argument("--lge-threshold", type=float, help=h("LGE % above which task 'lge' is positive", "lge_threshold"))
+    g.add_argument("--augment", action="store_true", default=None,
+                   help=h("light augmentation", "augment", seed="off, as in the seed"))
+    g.add_argument("--seed", type=int, help=h("random seed of the folds and the fits"
+                                              + (" (and of the synthetic cohort)" if demo else ""), "seed"))
+    g.add_argument("--device", choices=["auto", "cpu", "cuda"],
+                   help=h("where to train", "device", seed="auto: cuda when available, else cpu"))
+    g.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                   help=h("arithmetic precision", "precision", seed="auto: bf16 on cuda, fp32 on cpu"))
+    g.add_argument("--threads", dest="num_threads", type=int,
+                   help=h("torch CPU threads per fit", "num_threads",
+                          seed="the cores not busy with other jobs, shared among --workers"))
+    g.add_argument("--ci-method", choices=["delong", "bootstrap"],
+                   help=h("method of the AUC confidence intervals", "ci_method"))
     g.add_argument("--executor", choices=["local", "process"], default="local",
                    help="who runs the fits: one after another in this process (local, default) or --workers at a "
                         "time in worker processes (process)")
@@ -107,13 +154,27 @@ def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
+def _yaml_keys(path: str | None) -> set[str]:
+    """The parameters a --config file sets (an unreadable file is left to load_config's clear error)."""
+    if not path:
+        return set()
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return set()
+    return set(data) if isinstance(data, dict) else set()
+
+
 def _config_from_args(a: argparse.Namespace, **defaults):
     over = {k: getattr(a, k, None) for k in (
         "tasks", "archs", "inits", "epochs", "batch_size", "lr", "folds", "image_size", "head", "lge_threshold",
         "augment", "seed", "device", "precision", "num_threads", "ci_method", "families", "segmentation_run",
         "covariates", "outcomes")}
-    for k, v in defaults.items():
-        if over.get(k) is None:
+    in_yaml = _yaml_keys(a.config)
+    for k, v in defaults.items():  # a command's own defaults (the demo's) yield to the command line and the YAML
+        if over.get(k) is None and k not in in_yaml:
             over[k] = v
     over["manifest"] = getattr(a, "manifest", None) or defaults.get("manifest")
     over["out"] = getattr(a, "out", None) or defaults.get("out")
@@ -171,9 +232,6 @@ def cmd_run(a: argparse.Namespace) -> int:
     res = run_experiment(cfg, progress=not a.quiet, keep_models=a.keep_models, report=a.report, **_exec_args(a))
     _print_result(res)
     return 0
-
-
-DEMO_DEFAULTS = dict(archs=("resnet50", "inception_v3"), inits=("random",), image_size=112, epochs=4, batch_size=8)
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
@@ -251,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="synthetic cohort + a small grid run (minutes on a laptop CPU)")
     p.add_argument("--dir", default="lgenet-demo", help="where the cohort and run go (default ./lgenet-demo)")
-    p.add_argument("--n-patients", type=int, default=116)
+    p.add_argument("--n-patients", type=int, default=116, help="patients of the synthetic cohort (default 116)")
     _add_run_options(p, demo=True)
     p.set_defaults(func=cmd_demo)
 

@@ -427,7 +427,7 @@ def _env_section(run_json: dict, manifest_name: str, opts: ReportOptions) -> str
              ("Run finished", run_json.get("finished", dash)), ("Run time", f"{run_json.get('seconds', dash)} s"),
              ("Fits run / resumed", f"{run_json.get('fits_run', dash)} / {run_json.get('fits_skipped', dash)}")]
     pairs += [(k.replace("_", " "), v) for k, v in env.items()]
-    pairs += [("Report by lgenet", __version__), ("Report written", time.strftime("%Y-%m-%d %H:%M")),
+    pairs += [("Report by lgenet", __version__), ("Report written", time.strftime("%Y-%m-%d %H:%M %z")),
               ("CAM method / target", f"{METHOD_LABELS[check_method(opts.cam_method)]} / {opts.cam_target}")]
     return H.section("environment", "Environment and provenance", H.kv_table(pairs)
                      + "<p class=\"note\">The report is regenerated from the run directory with "
