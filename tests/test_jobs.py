@@ -178,3 +178,17 @@ def test_process_executor_resumes_without_redoing_finished_fits(cohort, tmp_path
     assert (first.fits_run, again.fits_run, again.fits_skipped) == (2, 1, 1)
     assert kept.stat().st_mtime_ns == stamp
     assert _read(tmp_path / "p" / "oof_predictions.csv") == oof
+
+
+def test_metrics_reach_the_caller_before_the_outcomes_and_the_report(cohort, tmp_path):
+    """Issue 10, item 3: the table is printed when the metrics exist, not after minutes of CAMs."""
+    seen = {}
+
+    def on_metrics(res):
+        seen["table"] = res.table
+        seen["report_existed"] = (res.out_dir / "report.html").exists()
+        seen["outcomes_existed"] = (res.out_dir / "outcomes").exists()
+
+    res = run_experiment(_cfg(cohort, tmp_path / "run"), progress=False, on_metrics=on_metrics)
+    assert "AUC" in seen["table"] and not seen["report_existed"] and not seen["outcomes_existed"]
+    assert (res.out_dir / "report.html").exists()

@@ -204,10 +204,17 @@ def cmd_synth(a: argparse.Namespace) -> int:
     return 0
 
 
+def _print_table(res) -> None:
+    """The metrics table, printed as soon as it exists (the outcomes and the report come after)."""
+    print()
+    print(res.table, flush=True)
+    print()
+    res.table_printed = True
+
+
 def _print_result(res) -> None:
-    print()
-    print(res.table)
-    print()
+    if not getattr(res, "table_printed", False):
+        _print_table(res)
     print(f"run directory : {res.out_dir}")
     print(f"metrics       : {res.out_dir / 'metrics.csv'} (and metrics.json)")
     print(f"predictions   : {res.out_dir / 'oof_predictions.csv'}")
@@ -229,7 +236,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     cfg = _config_from_args(a)
     if cfg.manifest is None:
         raise ConfigError("lgenet run needs --manifest cohort.csv (or 'manifest:' in --config)")
-    res = run_experiment(cfg, progress=not a.quiet, keep_models=a.keep_models, report=a.report, **_exec_args(a))
+    res = run_experiment(cfg, progress=not a.quiet, keep_models=a.keep_models, report=a.report,
+                         on_metrics=_print_table, **_exec_args(a))
     _print_result(res)
     return 0
 
@@ -249,7 +257,8 @@ def cmd_demo(a: argparse.Namespace) -> int:
         print(f"synthetic cohort ({a.n_patients} patients) written to {cohort_dir}")
     a.manifest, a.out = str(manifest), str(root / "run")
     cfg = _config_from_args(a, **DEMO_DEFAULTS)
-    res = run_experiment(cfg, progress=not a.quiet, keep_models=a.keep_models, report=a.report, **_exec_args(a))
+    res = run_experiment(cfg, progress=not a.quiet, keep_models=a.keep_models, report=a.report,
+                         on_metrics=_print_table, **_exec_args(a))
     _print_result(res)
     print(f"demo finished in {time.time() - t0:.0f} s. Apply the models to new images with:\n"
           f"  lgenet predict --run {res.out_dir} --task lge {cohort_dir / 'dicom' / 'SYN001'}")

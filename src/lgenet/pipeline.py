@@ -24,6 +24,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 import numpy as np
 
 from . import __version__
@@ -54,6 +55,7 @@ class RunResult:
     figures: list[Path] = field(default_factory=list)
     fits_run: int = 0
     fits_skipped: int = 0
+    table_printed: bool = False
 
 
 @dataclass
@@ -317,7 +319,8 @@ def _add_file_log(rd: RunDir) -> logging.Handler:
 
 # ----------------------------------------------------------------------------------- main entry
 def run_experiment(cfg: RunConfig, *, progress: bool = True, keep_models: str = "best", report: bool = True,
-                   executor: str = "local", workers: int = 1) -> RunResult:
+                   executor: str = "local", workers: int = 1,
+                   on_metrics: Callable[[RunResult], None] | None = None) -> RunResult:
     """Run the configured grid with cross-validation, resume finished fits, evaluate, plot and report.
 
     Args:
@@ -328,6 +331,8 @@ def run_experiment(cfg: RunConfig, *, progress: bool = True, keep_models: str = 
         report: write report.html and figure1 at the end (``lgenet report RUN_DIR`` does it later).
         executor: ``local`` (one fit after another) or ``process`` (``workers`` fits at a time).
         workers: concurrent fits for the ``process`` executor.
+        on_metrics: called with the result as soon as the metrics exist, before the outcomes analysis
+            and the report (the CLI prints the table there, so it never waits for the CAMs).
 
     Returns:
         A :class:`RunResult` with the metrics rows and the printed summary table.
@@ -349,6 +354,8 @@ def run_experiment(cfg: RunConfig, *, progress: bool = True, keep_models: str = 
         try:
             _write_start(rd, prep)
             result = _run(rd, prep, ex, progress, keep_models)
+            if on_metrics is not None:
+                on_metrics(result)
             if prep.cfg.outcomes:
                 _run_outcomes(rd, progress)
             if report:
