@@ -108,8 +108,10 @@ def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
     g.add_argument("--inits", "--init", dest="inits", type=_csv_list,
                    help=h(f"comma-separated inits among {list(INITS)}", "inits"))
     g.add_argument("--families", type=_csv_list,
-                   help=h("model families: classifier (the seed CNNs) and/or burden (the predicted LGE "
-                          "burden of --segmentation-run as the score)", "families"))
+                   help=h("model families: classifier (the seed CNNs), burden (the predicted LGE burden of "
+                          "--segmentation-run as the score), roi (a CNN on the LV-centred window) and stack "
+                          "(every slice's window, attention-pooled); the last three need --segmentation-run",
+                          "families"))
     g.add_argument("--segmentation-run", help="a `lgenet segment train` (or `segment apply`) output on this cohort")
     g.add_argument("--covariates", type=_csv_list,
                    help="clinical covariates (manifest columns) of the outcome models (default: the presentation "

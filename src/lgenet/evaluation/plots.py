@@ -269,7 +269,8 @@ def plot_auc_bars(
         "delong", "DeLong").replace("bootstrap", "bootstrap")
     name = task_title or TASK_TITLES.get(task, task)
     sub = ", ".join(s for s in (_n_text(ns) if ns else "", f"error bars {pct} CI" + (f" ({meth})" if meth else "")) if s)
-    ax.set_title(f"{name}: AUC by architecture and pretraining\n{sub}", fontsize=11)
+    what = "architecture and pretraining" if len(inits) > 1 else f"architecture ({INIT_LABELS.get(inits[0], inits[0])})"
+    ax.set_title(f"{name}: AUC by {what}\n{sub}", fontsize=11)
     handles = [Patch(facecolor=colors[i], label=INIT_LABELS.get(i, i)) for i in inits] + [chance]
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=9)
     return save_figure(fig, path, dpi=dpi)

@@ -527,7 +527,8 @@ def write_report(run_dir: str | Path, options: ReportOptions | None = None, **ov
         _segmentation_section(cfg),
         _outcomes_section(run),
         H.section("figure1", "Figure 1", H.img(run / "figure1.png", "Figure 1",
-                  caption="A\u2013B best pipeline per task; C\u2013D AUC by architecture and pretraining; E\u2013L "
+                  caption="A\u2013B best pipeline per task; C\u2013D AUC by architecture (and pretraining when "
+                          "several initialisations ran); E\u2013L "
                           "frames and out-of-fold CAMs of a true positive, false negative, true negative and false "
                           "positive. Also saved as figure1.png and figure1.pdf in the run directory.")),
         _env_section(run_json, run_json.get("manifest") or "", opts),

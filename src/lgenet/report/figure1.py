@@ -141,7 +141,8 @@ def _auc_bars(ax, letter: str, task: str, rows: Sequence[Mapping[str, Any]], thr
     # under the tick labels, where no bar, CI or value label can reach it
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=len(inits) + 1, frameon=False,
               handlelength=1.8, columnspacing=1.4)
-    ax.set_title(f"{name}: AUC by architecture and pretraining", fontsize=10.5)
+    what = "architecture and pretraining" if len(inits) > 1 else f"architecture ({INIT_LABELS.get(inits[0], inits[0])})"
+    ax.set_title(f"{name}: AUC by {what}", fontsize=10.5)
 
 
 _PRETRAINED = ("imagenet", "radimagenet")
