@@ -209,6 +209,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--batch-augment", action="store_true", help="SegConfig.batch_augment (torch affine grids)")
     ap.add_argument("--no-shift", action="store_true")
     ap.add_argument("--shift-only", action="store_true")
     a = ap.parse_args(argv)
@@ -230,6 +231,8 @@ def main(argv=None) -> int:
             w.writerows(keep)
     over = {k: v for k, v in (("epochs", a.epochs), ("loc_epochs", a.loc_epochs), ("num_threads", a.threads),
                               ("device", a.device), ("precision", a.precision)) if v is not None}
+    if a.batch_augment:
+        over["batch_augment"] = True
     if a.quick:
         over.update(epochs=2, loc_epochs=1, folds=2)
     cfg = SegConfig(manifest=str(manifest), out=str(out / "run"), **over)

@@ -295,3 +295,38 @@ def test_a_segmentation_stratified_on_event_has_the_event_tasks_folds(synth, tmp
     folds = segmentation_folds(cfg)
     labels = load_manifest(m).labels("event")
     assert folds == assign_folds(sorted(labels), [labels[p] for p in sorted(labels)], n_splits=2, random_state=0)
+
+
+def test_batch_affine_keeps_image_and_labels_aligned_and_is_reproducible():
+    """SegConfig.batch_augment's geometry: one affine per sample, drawn for the whole batch; labels stay
+    labels (nearest), image and labels move together, the window comes from the canvas centre."""
+    import torch
+
+    from lgenet.training.segmentation import BatchAffine
+
+    yy, xx = torch.meshgrid(torch.arange(80.0), torch.arange(80.0), indexing="ij")
+    r = torch.hypot(yy - 39.5, xx - 39.5)
+    lab = ((r > 8) & (r < 14)).float() + 2 * ((r > 8) & (r < 14) & (xx > 45)).float()
+    x = torch.stack([lab / 3] * 3)[None].repeat(16, 1, 1, 1)
+    y = lab[None, None].repeat(16, 1, 1, 1)
+    xo, yo = BatchAffine(56, 4.0, seed=3)(x, y)
+    assert xo.shape == (16, 3, 56, 56) and yo.shape == (16, 1, 56, 56)
+    assert set(yo.unique().tolist()) <= {0.0, 1.0, 3.0}
+    inside = xo[:, 0] > 0
+    assert torch.corrcoef(torch.stack([xo[:, 0].flatten(), yo[:, 0].flatten() / 3]))[0, 1] > 0.95
+    # the ring (area ~ pi (14^2 - 8^2)) stays about the same size in the 56 px window (scale 1 +- 0.2)
+    assert 0.6 < (yo > 0).float().mean().item() / ((lab > 0).float().mean().item() * (80 / 56) ** 2) < 1.6
+    assert inside.any()
+    xo2, yo2 = BatchAffine(56, 4.0, seed=3)(x, y)
+    assert torch.equal(xo, xo2) and torch.equal(yo, yo2)
+    assert not torch.equal(xo, BatchAffine(56, 4.0, seed=4)(x, y)[0])
+
+
+def test_segmenter_learns_with_batch_augmentation(synth, tmp_path):
+    from lgenet.segment import train_segmentation
+
+    root, m = synth
+    cfg = SegConfig(manifest=str(m), out=str(tmp_path / "seg_b"), labels=SYNTH_LABELS, batch_augment=True, **TINY)
+    train_segmentation(cfg, progress=False)
+    rows = _rows(tmp_path / "seg_b" / "seg_metrics.csv")
+    assert len(rows) == 8 and np.mean([float(r["dice_myo"]) for r in rows]) > 0.5

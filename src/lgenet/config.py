@@ -312,6 +312,9 @@ class SegConfig:
             2.5-D context (slices on each side) and MONAI UNet widths.
         loc_spacing, loc_size, loc_channels: the localiser's whole-slice canvas and widths.
         epochs, loc_epochs, batch_size, lr, weight_decay, augment: training (fixed in advance).
+        batch_augment: draw the augmentation's geometry for a whole batch at once (torch affine grids)
+            instead of MONAI's per-sample affine; the same kinds and ranges of transforms, several times
+            cheaper on a CPU (the intensity part stays MONAI's, per sample).
         tta: average flipped predictions at inference.
     """
 
@@ -340,6 +343,7 @@ class SegConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-5
     augment: bool = True
+    batch_augment: bool = False
     tta: bool = True
     device: str = "auto"
     precision: str = "auto"

@@ -59,6 +59,8 @@ def cmd_segment_train(a: argparse.Namespace) -> int:
         over["channels"] = a.channels
     if a.no_augment:
         over["augment"] = False
+    if a.batch_augment:
+        over["batch_augment"] = True
     if a.no_tta:
         over["tta"] = False
     labels = _labels_from(a)
@@ -158,6 +160,8 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--nifti-basal-end", choices=("first", "last"))
     t.add_argument("--pixel-spacing", type=float, help="mm per pixel for inputs without one (PNG/TIFF)")
     t.add_argument("--no-augment", action="store_true", help="no augmentation (not recommended)")
+    t.add_argument("--batch-augment", action="store_true",
+                   help="draw the augmentation geometry per batch with torch affine grids (faster on a CPU)")
     t.add_argument("--no-tta", action="store_true", help="no flip test-time augmentation")
     t.add_argument("--device", choices=["auto", "cpu", "cuda"])
     t.add_argument("--precision", choices=["auto", "fp32", "bf16"])

@@ -45,6 +45,7 @@ class SegTrainParams:
     lr: float = 1e-3
     weight_decay: float = 1e-5
     augment: bool = True
+    batch_augment: bool = False
     device: str = "cpu"
     precision: str = "fp32"
 
@@ -95,12 +96,16 @@ def prepare_segmenter_data(stacks: Sequence[tuple[np.ndarray, np.ndarray, tuple[
     return torch.cat(xs), torch.cat(ys)
 
 
-def seg_augmentation(spec: SegSpec, *, out_size: int, shift_px: float, seed: int, strong: bool = True):
-    """The MONAI transform pipeline applied to each training sample ({'image', 'label'}, channel-first)."""
+def seg_augmentation(spec: SegSpec, *, out_size: int, shift_px: float, seed: int, strong: bool = True,
+                     spatial: bool = True):
+    """The MONAI transform pipeline applied to each training sample ({'image', 'label'}, channel-first).
+
+    ``spatial=False``: the intensity part only (the batch path draws the geometry with :class:`BatchAffine`).
+    """
     import monai.transforms as T
 
     keys = ["image", "label"]
-    spatial = [  # the affine samples the output window directly from the larger context canvas (no corners)
+    spatial_t = [  # the affine samples the output window directly from the larger context canvas (no corners)
         T.RandAffined(keys, prob=1.0, rotate_range=math.pi, scale_range=(0.2, 0.2), shear_range=0.05,
                       translate_range=(shift_px, shift_px), spatial_size=(out_size, out_size),
                       mode=("bilinear", "nearest"), padding_mode="zeros"),
@@ -119,9 +124,45 @@ def seg_augmentation(spec: SegSpec, *, out_size: int, shift_px: float, seed: int
         T.RandSimulateLowResolutiond(keys=["image"], prob=0.2, zoom_range=(0.5, 1.0), upsample_mode="bilinear"),
         T.Lambdad("image", _clip01),
     ] if strong else []
-    pipe = T.Compose(spatial + intensity)
+    pipe = T.Compose((spatial_t if spatial else []) + intensity)
     pipe.set_random_state(seed % (2 ** 32))
     return pipe
+
+
+class BatchAffine:
+    """The spatial part of :func:`seg_augmentation` drawn per sample and applied to a whole batch at once
+    (``torch.nn.functional.affine_grid`` / ``grid_sample``): any rotation, scale 1 +- 0.2 per axis, shear
+    +- 0.05, translation +- ``shift_px``, flips; the ``out_size`` window is sampled from the centre of
+    the larger context canvas (bilinear for the image, nearest for the labels, zeros outside).
+    About 5x cheaper per sample on the CPU than MONAI's per-sample ``RandAffined``."""
+
+    def __init__(self, out_size: int, shift_px: float, seed: int) -> None:
+        self.out, self.shift = int(out_size), float(shift_px)
+        self.gen = torch.Generator().manual_seed(int(seed) % (2 ** 63))
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch.nn.functional as F
+
+        b, _, h, w = x.shape
+        u = lambda *shape: torch.rand(*shape, generator=self.gen)  # noqa: E731
+        ang = (u(b) * 2 - 1) * math.pi
+        sx, sy = 1 + (u(b) * 2 - 1) * 0.2, 1 + (u(b) * 2 - 1) * 0.2
+        sh = (u(b) * 2 - 1) * 0.05
+        fx = torch.where(u(b) < 0.5, -1.0, 1.0)
+        fy = torch.where(u(b) < 0.5, -1.0, 1.0)
+        tx, ty = (u(b) * 2 - 1) * self.shift, (u(b) * 2 - 1) * self.shift
+        c, s_ = torch.cos(ang), torch.sin(ang)
+        # output coords -> input coords (normalised): window scale . rotation . shear . zoom . flip
+        m = torch.zeros(b, 2, 3)
+        a11, a12 = c / sx, (-s_ + c * sh) / sy
+        a21, a22 = s_ / sx, (c + s_ * sh) / sy
+        m[:, 0, 0], m[:, 0, 1] = a11 * fx * self.out / w, a12 * fy * self.out / w
+        m[:, 1, 0], m[:, 1, 1] = a21 * fx * self.out / h, a22 * fy * self.out / h
+        m[:, 0, 2], m[:, 1, 2] = 2 * tx / w, 2 * ty / h
+        grid = F.affine_grid(m.to(x.dtype), (b, x.shape[1], self.out, self.out), align_corners=False)
+        xo = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        yo = F.grid_sample(y.float(), grid.to(torch.float32), mode="nearest", padding_mode="zeros", align_corners=False)
+        return xo, yo
 
 
 def _clip01(x):
@@ -175,7 +216,10 @@ def _train(net, x, y, *, epochs, params, seed, transform, center_crop, on_epoch,
         import monai.transforms as T
 
         transform = T.CenterSpatialCropd(["image", "label"], roi_size=(center_crop, center_crop))
-    data = _Augmented(x, y, transform)
+    batch_tf = None
+    if isinstance(transform, tuple):  # (BatchAffine, per-sample intensity pipeline): the batch path
+        batch_tf, transform = transform
+    data = _Augmented(x, y, transform if batch_tf is None else None)
     loader = torch.utils.data.DataLoader(data, batch_size=params.batch_size, shuffle=True, generator=gen,
                                          drop_last=len(data) > params.batch_size, num_workers=0)
     net.to(device).train()
@@ -188,6 +232,12 @@ def _train(net, x, y, *, epochs, params, seed, transform, center_crop, on_epoch,
     for epoch in range(epochs):
         total, count = 0.0, 0
         for xb, yb in loader:
+            if batch_tf is not None:
+                xb, yb = batch_tf(xb, yb)
+                if transform is not None:
+                    pairs = [transform({"image": xb[i], "label": yb[i]}) for i in range(xb.shape[0])]
+                    xb = torch.stack([_plain(d["image"]) for d in pairs])
+                    yb = torch.stack([_plain(d["label"]) for d in pairs])
             xb = xb.to(device)
             if device.type == "cpu":
                 xb = xb.contiguous(memory_format=torch.channels_last)
@@ -211,6 +261,17 @@ def _train(net, x, y, *, epochs, params, seed, transform, center_crop, on_epoch,
     return losses
 
 
+def _augmentation(spec: SegSpec, params: SegTrainParams, *, out_size: int, shift_px: float, seed: int):
+    """The training transform: MONAI per sample, or (with ``batch_augment``) a :class:`BatchAffine` for the
+    geometry plus MONAI's intensity part per sample; ``None`` without augmentation."""
+    if not params.augment:
+        return None
+    if params.batch_augment:
+        return (BatchAffine(out_size, shift_px, seed),
+                seg_augmentation(spec, out_size=out_size, shift_px=shift_px, seed=seed, spatial=False))
+    return seg_augmentation(spec, out_size=out_size, shift_px=shift_px, seed=seed, strong=True)
+
+
 def train_fold(stacks: Sequence[tuple[np.ndarray, np.ndarray, tuple[float, float]]], spec: SegSpec,
                params: SegTrainParams, *, seed: int,
                on_epoch: Callable[[str, int, float], None] | None = None) -> tuple[dict, dict, SegTrainResult]:
@@ -221,8 +282,7 @@ def train_fold(stacks: Sequence[tuple[np.ndarray, np.ndarray, tuple[float, float
     res.n_slices = int(xl.shape[0])
     torch.manual_seed(seed)
     loc = build_localiser(spec)
-    tl = seg_augmentation(spec, out_size=spec.loc_size, shift_px=20.0 / spec.loc_spacing, seed=seed + 1,
-                          strong=params.augment) if params.augment else None
+    tl = _augmentation(spec, params, out_size=spec.loc_size, shift_px=20.0 / spec.loc_spacing, seed=seed + 1)
     res.loc_losses = train_network(loc, xl, yl, n_classes=2, epochs=params.loc_epochs, params=params, seed=seed + 2,
                                    transform=tl, on_epoch=(lambda e, v: on_epoch("localiser", e, v)) if on_epoch else None)
     res.loc_seconds = time.perf_counter() - t0
@@ -230,8 +290,7 @@ def train_fold(stacks: Sequence[tuple[np.ndarray, np.ndarray, tuple[float, float
     xs, ys = prepare_segmenter_data(stacks, spec)
     torch.manual_seed(seed + 3)
     seg = build_segmenter(spec)
-    ts = seg_augmentation(spec, out_size=spec.crop, shift_px=12.0 / spec.spacing, seed=seed + 4,
-                          strong=True) if params.augment else None
+    ts = _augmentation(spec, params, out_size=spec.crop, shift_px=12.0 / spec.spacing, seed=seed + 4)
     res.losses = train_network(seg, xs, ys, n_classes=4, epochs=params.epochs, params=params, seed=seed + 5,
                                transform=ts, center_crop=spec.crop,
                                on_epoch=(lambda e, v: on_epoch("segmenter", e, v)) if on_epoch else None)
