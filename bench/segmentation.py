@@ -209,7 +209,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--batch-augment", action="store_true", help="SegConfig.batch_augment (torch affine grids)")
+    ap.add_argument("--batch-augment", action="store_true", help="SegConfig.batch_augment=True (configuration 4)")
     ap.add_argument("--no-shift", action="store_true")
     ap.add_argument("--shift-only", action="store_true")
     a = ap.parse_args(argv)

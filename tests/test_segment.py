@@ -330,3 +330,24 @@ def test_segmenter_learns_with_batch_augmentation(synth, tmp_path):
     train_segmentation(cfg, progress=False)
     rows = _rows(tmp_path / "seg_b" / "seg_metrics.csv")
     assert len(rows) == 8 and np.mean([float(r["dice_myo"]) for r in rows]) > 0.5
+
+
+def test_a_run_made_before_batch_augment_resumes_only_with_the_per_sample_path(seg_run, tmp_path):
+    """Old seg_config.yaml files have no batch_augment: they ran MONAI's per-sample affine, so resuming
+    them needs batch_augment=False (the new default would mix two augmentations in one CV)."""
+    import shutil
+
+    import yaml
+
+    from lgenet.errors import ConfigError
+    from lgenet.segment import train_segmentation
+
+    root, m, cfg, res = seg_run
+    old = tmp_path / "old"
+    shutil.copytree(root / "seg", old)
+    data = yaml.safe_load((old / "seg_config.yaml").read_text())
+    data.pop("batch_augment", None)
+    (old / "seg_config.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="batch_augment"):
+        train_segmentation(cfg.replace(out=str(old), batch_augment=True), progress=False)
+    train_segmentation(cfg.replace(out=str(old), batch_augment=False), progress=False)  # resumes, nothing to redo

@@ -102,7 +102,7 @@ def _run_fold(job: SegFoldJob, on_epoch) -> object:
     spec = cfg.spec()
     params = SegTrainParams(epochs=cfg.epochs, loc_epochs=cfg.loc_epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                             weight_decay=cfg.weight_decay, augment=cfg.augment,
-                            batch_augment=getattr(cfg, "batch_augment", False), device=job.device,
+                            batch_augment=cfg.batch_augment, device=job.device,
                             precision=job.precision)
     seed = _fold_seed(cfg.seed, job.fold)
     n_loc = cfg.loc_epochs

@@ -15,6 +15,10 @@ from ..rundir import ensure_writable_dir
 from ..utils import atomic_write_text, sha256_file
 from .cases import cases_of, _num, read_case, _read_rows, _stack_features, _stack_hash, _write_rows
 from .fold import SEG_METRIC_FIELDS, SEG_RESUME_FREE, SegFoldJob
+
+#: parameters added after runs existed, with the value that reproduces what such a run did
+#: (before batch_augment, the augmentation geometry was MONAI's per-sample affine)
+SEG_ADDED_LATER = {"batch_augment": False}
 from .rundir import SegRunDir
 
 __all__ = ["SegRunResult", "train_segmentation", "segmentation_folds", "summarise_segmentation", "format_seg_summary"]
@@ -128,6 +132,7 @@ def train_segmentation(cfg: SegConfig, *, progress: bool = True, executor: str =
         old = rd.saved_config_dict()
         reasons = []
         if old is not None:
+            old = {**SEG_ADDED_LATER, **old}  # a run made before a parameter existed ran with its old behaviour
             new = cfg.to_dict()
             diff = sorted(k for k in set(old) | set(new) if k not in SEG_RESUME_FREE and old.get(k) != new.get(k))
             if diff:
