@@ -324,3 +324,22 @@ def test_report_says_synthetic_and_research_use(tmp_path_factory):
     sr = small_run(tmp_path_factory)
     html = (sr.run_dir / "report.html").read_text()
     assert "Synthetic demonstration cohort" in html and "not a medical device" in html
+
+
+def test_a_runs_own_outcome_settings_are_used(tmp_path_factory, tmp_path):
+    """`lgenet outcomes RUN_DIR` without overrides uses the run's config (here outcome_cnn: none)."""
+    import shutil
+
+    import yaml
+
+    from small_run import small_run
+
+    sr = small_run(tmp_path_factory)
+    run = tmp_path / "run"
+    shutil.copytree(sr.run_dir, run, ignore=shutil.ignore_patterns("cams", "fits"))
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["outcome_cnn"] = "none"
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    s = run_outcomes(run, out=tmp_path / "oc", figures=False, progress=False)
+    assert s["settings"]["cnn"] == "none"
+    assert "image" not in s["tasks"]["event"]["sets"]  # no segmentation run and no CNN: nothing image-derived

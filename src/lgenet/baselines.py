@@ -27,6 +27,7 @@ __all__ = [
     "default_covariates",
     "LEAKY_COVARIATES",
     "LOG_COVARIATES",
+    "leaky_covariates",
 ]
 
 #: Covariates refused per task because they define (or nearly equal) its label.
@@ -56,6 +57,16 @@ def _cohort(manifest: Any, task: str | None = None):
     if isinstance(manifest, Cohort):
         return manifest
     return load_manifest(Path(manifest), tasks=task, check_files=False)
+
+
+def leaky_covariates(task: str, covariates: Sequence[str]) -> dict[str, str]:
+    """``{column: why}`` for the covariates among ``covariates`` that leak ``task``'s label: those of
+    :data:`LEAKY_COVARIATES` and, for ``lge``, every burden column (``lge_percent``, ``_basal``, ...)."""
+    leaky = {c: why for c, why in LEAKY_COVARIATES.get(task, {}).items() if c in covariates}
+    if task == "lge":
+        leaky.update({c: "an LGE burden measurement: it (nearly) defines the label" for c in covariates
+                      if c.startswith("lge_percent") and c not in leaky})
+    return leaky
 
 
 def default_covariates(manifest: Any, task: str) -> list[str]:
@@ -108,10 +119,7 @@ def covariate_baseline(
     covs = list(default_covariates(coh, task) if covariates is None else covariates)
     if not covs:
         raise ConfigError("covariate_baseline: no covariate to use")
-    leaky = {c: why for c, why in LEAKY_COVARIATES[task].items() if c in covs}
-    if task == "lge":  # every burden column (lge_percent_<method>, _basal, _pred...) and its source text
-        leaky.update({c: "an LGE burden measurement: it (nearly) defines the label" for c in covs
-                      if c.startswith("lge_percent") and c not in leaky})
+    leaky = leaky_covariates(task, covs)
     if leaky and not allow_leaky:
         raise ConfigError("covariate_baseline: for task %r these covariates leak the label: %s; drop them"
                           % (task, "; ".join(f"{c} ({w})" for c, w in leaky.items())))

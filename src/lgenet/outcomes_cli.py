@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 __all__ = ["add_outcomes_parser"]
 
@@ -29,9 +30,7 @@ def _groups(text: str):
 
 
 def _cmd_outcomes(a: argparse.Namespace) -> int:
-    from .config import RunConfig
     from .outcomes import OutcomeSettings, run_outcomes
-    from .report.outcomes import outcomes_section  # noqa: F401  (fails early if the report part is broken)
     from .rundir import RunDir
 
     over = dict(covariates=a.covariates, measures=a.measures, cnn=a.cnn, C=a.C, recalibrate=a.recalibrate,
@@ -44,8 +43,6 @@ def _cmd_outcomes(a: argparse.Namespace) -> int:
         settings = OutcomeSettings(**{k: v for k, v in over.items() if v is not None})
     s = run_outcomes(a.run_dir, manifest=a.manifest, segmentation_run=a.segmentation_run, out=a.out,
                      settings=settings, tasks=a.tasks, progress=not a.quiet)
-    from pathlib import Path
-
     out = Path(a.out) if a.out else Path(a.run_dir) / "outcomes"
     for task, t in s["tasks"].items():
         b = t.get("binary")

@@ -168,7 +168,7 @@ def continuous_nri(y_true: Any, p_new: Any, p_old: Any, *, n_bootstrap: int = 10
 
 
 def table_one(values: Mapping[str, Mapping[str, float]], groups: Mapping[str, int], *,
-              columns: Sequence[str] | None = None, group_names: tuple[str, str] = ("no event", "event")) -> list[dict]:
+              columns: Sequence[str] | None = None) -> list[dict]:
     """Table 1 of a cohort by a 0/1 grouping.
 
     Args:

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..utils import atomic_write_text
-from .metrics import SingleClassError, auc_ci, binary_metrics, delong_test
+from .metrics import MetricsInputError, SingleClassError, auc_ci, binary_metrics, delong_test
 
 __all__ = [
     "OOF_COLUMNS",
@@ -228,7 +228,7 @@ def _calibration(y: np.ndarray, p: np.ndarray, confidence: float, seed: int | No
     out = {f"{k}{s}": float("nan") for k in ("cal_slope", "cal_intercept") for s in ("", "_lower", "_upper")}
     try:
         c = calibration_stats(y, p, n_bootstrap=500, confidence=confidence, seed=seed or 0)
-    except Exception:  # noqa: BLE001 - a degenerate model (e.g. one class) just has no calibration numbers
+    except MetricsInputError:  # one class among the patients: no calibration to estimate
         return out
     for k, src in (("cal_slope", "slope"), ("cal_intercept", "intercept")):
         out[k], out[k + "_lower"], out[k + "_upper"] = c[src], c[src + "_lower"], c[src + "_upper"]

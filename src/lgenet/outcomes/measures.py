@@ -16,7 +16,8 @@ import math
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from ..errors import ConfigError, DataError
+from ..baselines import LOG_COVARIATES
+from ..errors import DataError
 from ..utils import atomic_write_text
 
 __all__ = ["IMAGE_MEASURES", "DEFAULT_MEASURES", "LOG_COLUMNS", "segmentation_measures", "cnn_scores",
@@ -51,8 +52,8 @@ MEASURE_DESCRIPTIONS: dict[str, str] = {
 #: burden, scar mass, LV mass and size, the deepest scar)
 DEFAULT_MEASURES = ("img_lge_percent", "img_lge_mass_g", "img_myo_mass_g", "img_cavity_ml", "img_transmurality_max")
 #: right-skewed columns entered as log(1 + x) (a fixed transform, nothing fitted)
-LOG_COLUMNS = ("troponin", "ntprobnp", "lge_percent", "lge_percent_basal", "img_lge_percent",
-               "img_lge_percent_basal", "img_lge_mass_g")
+LOG_COLUMNS = LOG_COVARIATES + ("lge_percent", "lge_percent_basal", "img_lge_percent", "img_lge_percent_basal",
+                                "img_lge_mass_g")
 _SECTOR_COLUMNS = ("lge_sectors_pred", "transmurality_max_pred", "transmurality_mean_pred")
 
 
@@ -62,15 +63,6 @@ def _float(v) -> float:
     except (TypeError, ValueError):
         return math.nan
     return x
-
-
-def _seg_table(run: Path) -> tuple[Path, str]:
-    for name, kind in (("seg_metrics.csv", "out-of-fold (lgenet segment train)"),
-                       ("segmentation.csv", "lgenet segment apply")):
-        if (run / name).is_file():
-            return run / name, kind
-    raise ConfigError(f"segmentation run {run} holds neither seg_metrics.csv (`lgenet segment train`) nor "
-                      "segmentation.csv (`lgenet segment apply --manifest`); pass the --out of one of them")
 
 
 def _sectors_from_masks(run: Path, pids: Sequence[str], manifest: str | Path | None) -> dict[str, dict[str, float]]:
@@ -104,7 +96,9 @@ def segmentation_measures(run: str | Path, *, manifest: str | Path | None = None
                           ) -> tuple[dict[str, dict[str, float]], str]:
     """``{patient_id: {img_*: value}}`` from a segmentation run, and what kind of run it is."""
     run = Path(run)
-    path, kind = _seg_table(run)
+    from ..segment.rundir import segmentation_table
+
+    path, kind = segmentation_table(run)
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     if not rows or "patient_id" not in rows[0]:

@@ -20,7 +20,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -148,7 +148,7 @@ def _gather(run_dir, manifest, segmentation_run, settings: OutcomeSettings, task
     from ..data.splits import assign_folds
     from ..rundir import RunDir
 
-    cfg = None
+    cfg = rd = None
     if run_dir is not None:
         rd = RunDir(run_dir)
         cfg = rd.load_config()
@@ -165,8 +165,8 @@ def _gather(run_dir, manifest, segmentation_run, settings: OutcomeSettings, task
         if t not in cohort.available_tasks:
             notes.append(f"task {t}: no labelled patient in the manifest; skipped")
             continue
-        if cfg is not None and RunDir(run_dir).folds_path(t).is_file():
-            folds[t] = RunDir(run_dir).read_folds(t)
+        if rd is not None and rd.folds_path(t).is_file():
+            folds[t] = rd.read_folds(t)
         else:
             labels = cohort.labels(t)
             folds[t] = assign_folds(list(labels), list(labels.values()), n_splits=settings.folds,
@@ -223,17 +223,14 @@ def _gather(run_dir, manifest, segmentation_run, settings: OutcomeSettings, task
 
 
 def _covariates_for(task: str, cohort, settings: OutcomeSettings) -> list[str]:
-    from ..baselines import LEAKY_COVARIATES, default_covariates
+    from ..baselines import default_covariates, leaky_covariates
 
     covs = list(default_covariates(cohort, task) if settings.covariates is None else settings.covariates)
     absent = [c for c in covs if c not in cohort.covariate_names and c != "lge_percent"]
     if absent:
         raise ConfigError(f"covariates {absent} are not columns of the manifest; its covariate columns: "
                           f"{', '.join(cohort.covariate_names) or 'none'}")
-    leaky = {c: w for c, w in LEAKY_COVARIATES.get(task, {}).items() if c in covs}
-    if task == "lge":
-        leaky.update({c: "an LGE burden measurement: it (nearly) defines the label" for c in covs
-                      if c.startswith("lge_percent") and c not in leaky})
+    leaky = leaky_covariates(task, covs)
     if leaky:
         if settings.covariates is None:
             covs = [c for c in covs if c not in leaky]
@@ -359,13 +356,13 @@ def run_outcomes(run_dir: str | Path | None = None, *, manifest: str | Path | No
     Returns the content of ``outcomes.json``.
     """
     from ..evaluation.clinical import table_one
-    from ..rundir import ensure_writable_dir
+    from ..rundir import RunDir, ensure_writable_dir
 
     t0 = time.time()
-    inp, cfg = _gather(run_dir, manifest, segmentation_run, settings or OutcomeSettings(), tasks)
     if settings is None:
-        settings = OutcomeSettings.from_run_config(cfg) if cfg is not None and hasattr(cfg, "outcome_measures") \
-            else OutcomeSettings()
+        settings = (OutcomeSettings.from_run_config(RunDir(run_dir).load_config()) if run_dir is not None
+                    else OutcomeSettings())
+    inp, cfg = _gather(run_dir, manifest, segmentation_run, settings, tasks)
     if out is None:
         if run_dir is None:
             raise ConfigError("lgenet outcomes --manifest: give --out, the folder for the results")
@@ -425,7 +422,7 @@ def run_outcomes(run_dir: str | Path | None = None, *, manifest: str | Path | No
         names = ("no event", "event") if task == "event" else (f"LGE <= {cohort.lge_threshold:g}%",
                                                                 f"LGE > {cohort.lge_threshold:g}%")
         tres["table1"] = {"groups": list(names), "rows": table_one(inp.values, dict(zip(pids, y.tolist())),
-                                                                   columns=table_cols, group_names=names)}
+                                                                   columns=table_cols)}
         _write_table1(out_dir / f"table1_{task}.csv", tres["table1"])
         risks: dict[str, np.ndarray] = {}
         if task == "event":

@@ -133,7 +133,6 @@ def outcomes_section(outcomes_dir: str | Path) -> str:
     for note in s.get("notes", []):
         parts.append(f"<p class='note'>{H.esc(note)}</p>")
     for task, t in s["tasks"].items():
-        thr = 5.7
         parts.append(f"<h3>{'Clinical event' if task == 'event' else 'LGE burden'} ({H.esc(task)})</h3>")
         for k, why in t.get("skipped", {}).items():
             parts.append(f"<p class='note'>{H.esc(_LABELS.get(k, k))} model not fitted: {H.esc(why)}</p>")

@@ -8,7 +8,21 @@ from ..config import SegConfig
 from ..errors import LgenetError
 from ..rundir import RunDir
 
-__all__ = ["SegRunDir", "load_segmenter"]
+__all__ = ["SegRunDir", "load_segmenter", "segmentation_table"]
+
+
+def segmentation_table(run: str | Path) -> tuple[Path, str]:
+    """The per-patient table of a segmentation run and what made it: ``seg_metrics.csv`` (out-of-fold,
+    ``lgenet segment train``) or ``segmentation.csv`` (``lgenet segment apply --manifest``)."""
+    from ..errors import ConfigError
+
+    p = Path(run)
+    for name, kind in (("seg_metrics.csv", "out-of-fold (lgenet segment train)"),
+                       ("segmentation.csv", "lgenet segment apply")):
+        if (p / name).is_file():
+            return p / name, kind
+    raise ConfigError(f"segmentation run {p} holds neither seg_metrics.csv (`lgenet segment train`) nor "
+                      "segmentation.csv (`lgenet segment apply --manifest`); pass the --out of one of them")
 
 
 class SegRunDir(RunDir):

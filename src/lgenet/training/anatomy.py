@@ -27,12 +27,9 @@ _BURDEN_COLUMNS = {"whole": "lge_percent_pred", "basal": "lge_percent_basal_pred
 
 
 def _table(run: str | Path) -> tuple[Path, str]:
-    p = Path(run)
-    for name, kind in (("seg_metrics.csv", "out-of-fold (segment train)"), ("segmentation.csv", "segment apply")):
-        if (p / name).is_file():
-            return p / name, kind
-    raise ConfigError(f"segmentation_run {p} holds neither seg_metrics.csv (`lgenet segment train`) nor "
-                      "segmentation.csv (`lgenet segment apply --manifest`); pass the --out of one of them")
+    from ..segment.rundir import segmentation_table
+
+    return segmentation_table(run)
 
 
 def segmentation_scores(run: str | Path) -> tuple[dict[str, dict[str, float]], str]:
