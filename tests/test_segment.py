@@ -5,6 +5,7 @@ cavity, myocardium and enhancement) at a tiny size; the EMIDEC targets live in b
 """
 import csv
 import json
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -351,3 +352,74 @@ def test_a_run_made_before_batch_augment_resumes_only_with_the_per_sample_path(s
     with pytest.raises(ConfigError, match="batch_augment"):
         train_segmentation(cfg.replace(out=str(old), batch_augment=True), progress=False)
     train_segmentation(cfg.replace(out=str(old), batch_augment=False), progress=False)  # resumes, nothing to redo
+
+
+def test_auxiliary_segmentation_loss_reads_only_the_training_folds_masks(seg_run, tmp_path, monkeypatch):
+    """anatomy_aux_weight > 0: roi/stack learn the expert masks of the training patients as an auxiliary
+    target; a fold never reads its own test patients' masks, and the image-only channels work."""
+    from safetensors import safe_open
+
+    import lgenet.data.stacks as stacks_mod
+    import lgenet.training.anatomy as anat
+    from lgenet.config import RunConfig
+    from lgenet.pipeline import run_experiment
+
+    root, m, cfg, res = seg_run
+    reads, current = [], {}
+    real_read, real_inputs = stacks_mod.read_stack, anat.anatomy_inputs
+
+    def recording_read(image, mask=None, **kw):
+        if mask is not None:
+            reads.append((current["fold"], Path(mask).name.split(".")[0]))
+        return real_read(image, mask, **kw)
+
+    def recording_inputs(job):
+        current["fold"] = job.fold
+        return real_inputs(job)
+
+    monkeypatch.setattr(stacks_mod, "read_stack", recording_read)
+    monkeypatch.setattr(anat, "anatomy_inputs", recording_inputs)
+    rc = RunConfig(manifest=str(m), out=str(tmp_path / "grid"), tasks=("lge",), families=("roi", "stack"),
+                   segmentation_run=str(root / "seg"), anatomy_arch="tiny", anatomy_size=32, anatomy_spacing=4.0,
+                   anatomy_epochs=2, folds=2, batch_size=4, num_threads=1, anatomy_aux_weight=1.0,
+                   anatomy_channels="image", outcomes=False)
+    out = run_experiment(rc, progress=False, report=False)
+    assert {r["model"] for r in out.metrics} == {"roi:tiny/random", "stack:tiny/random"}
+    folds = {r["patient_id"]: int(r["fold"]) for r in _rows(tmp_path / "grid" / "folds_lge.csv")}
+    assert reads and {k for k, _ in reads} == {0, 1}
+    for k, pid in reads:
+        assert folds[pid] != k, f"fold {k} read the mask of its test patient {pid}"
+    assert {pid for k, pid in reads if k == 0} == {p for p, f in folds.items() if f != 0}
+    for k in (0, 1):
+        with safe_open(str(tmp_path / "grid" / "cache" / f"anatomy_fold{k}_32px.safetensors"), "pt") as fh:
+            meta = fh.metadata()
+            has, pids = json.loads(meta["has_mask"]), json.loads(meta["patient_ids"])
+            bm = fh.get_tensor("basal_masks")
+        assert [h for h in has] == [folds[p] != k for p in pids]
+        assert all(bm[i, 0].sum() > 0 for i, h in enumerate(has) if h)   # the myocardium lies in the window
+        assert all(bm[i].sum() == 0 for i, h in enumerate(has) if not h)  # nothing of a test patient's mask
+        assert all((bm[i, 1] <= bm[i, 0]).all() for i in range(len(has)))  # enhancement inside the myocardium
+    fit = json.loads(next((tmp_path / "grid" / "fits" / "lge").glob("stack*/fold0/fit.json")).read_text())
+    assert fit["channels"] == "image" and fit["aux_weight"] == 1.0 and len(fit["aux_losses"]) == 2
+    assert all(v > 0 for v in fit["aux_losses"]) and fit["n_train_patients_with_mask"] == 4
+
+
+def test_auxiliary_loss_without_masks_is_a_clear_error(seg_run, tmp_path):
+    import csv as csv_mod
+
+    from lgenet.config import RunConfig
+    from lgenet.pipeline import run_experiment
+
+    root, m, cfg, res = seg_run
+    rows = _rows(m)
+    nomask = tmp_path / "nomask.csv"
+    with open(nomask, "w", newline="") as fh:
+        w = csv_mod.DictWriter(fh, [k for k in rows[0] if k != "mask"], extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "image": str((Path(m).parent / r["image"]).resolve())})
+    rc = RunConfig(manifest=str(nomask), out=str(tmp_path / "grid"), tasks=("lge",), families=("roi",),
+                   segmentation_run=str(root / "seg"), anatomy_arch="tiny", anatomy_size=32, anatomy_spacing=4.0,
+                   anatomy_epochs=1, folds=2, batch_size=4, num_threads=1, anatomy_aux_weight=0.5, outcomes=False)
+    with pytest.raises(ConfigError, match="anatomy_aux_weight=0.5 needs expert masks.*manifest column 'mask'"):
+        run_experiment(rc, progress=False, report=False)

@@ -29,6 +29,8 @@ TASKS = ("lge", "event")
 FAMILIES = ("classifier", "burden", "roi", "stack")
 INITS = ("random", "imagenet", "radimagenet")
 HEADS = ("flatten", "gap")
+#: what the roi/stack networks see (RunConfig.anatomy_channels)
+ANATOMY_CHANNELS = ("image+seg", "image")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 SELECTIONS = ("last",)
@@ -56,6 +58,14 @@ class RunConfig:
             probabilities (see :mod:`lgenet.training.anatomy`).
         anatomy_arch, anatomy_size, anatomy_spacing, anatomy_epochs: backbone (random init), window
             (pixels, mm per pixel) and epochs of the ``roi``/``stack`` families (lr, batch as above).
+        anatomy_channels: what the ``roi``/``stack`` networks see: ``image+seg`` (the image and the
+            segmenter's myocardium and enhancement probabilities) or ``image`` (the image alone, in all
+            three channels; the segmenter only places the window).
+        anatomy_aux_weight: weight of an auxiliary segmentation loss for ``roi``/``stack`` (0 = none):
+            a 1x1 convolution on the backbone's last feature map predicts, per cell, the fraction of
+            myocardium and of enhanced myocardium in the *expert* masks of the training patients
+            (manifest column ``mask``, label values of the segmentation run); rows without a mask add
+            no auxiliary term. Test patients' masks are never read.
         segmentation_run: a ``lgenet segment train`` run on this cohort (out-of-fold burdens) or a
             ``segment apply`` output (burdens of a cohort the segmenter never saw).
         burden_scale: the burden score's probability is ``sigmoid((burden - lge_threshold) / scale)``:
@@ -90,6 +100,8 @@ class RunConfig:
     anatomy_size: int = 96
     anatomy_spacing: float = 1.5
     anatomy_epochs: int = 30
+    anatomy_channels: str = "image+seg"
+    anatomy_aux_weight: float = 0.0
     weights: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     lge_threshold: float = 5.7
     # data
@@ -196,6 +208,10 @@ class RunConfig:
         positive("anatomy_epochs")
         positive("anatomy_size", minimum=32)
         positive("anatomy_spacing", integer=False, minimum=0.1)
+        positive("anatomy_aux_weight", integer=False, minimum=0)
+        if self.anatomy_channels not in ANATOMY_CHANNELS:
+            raise ConfigError(f"config parameter 'anatomy_channels' must be one of {list(ANATOMY_CHANNELS)}, "
+                              f"got {self.anatomy_channels!r}")
         positive("batch_size")
         positive("folds", minimum=2)
         positive("dense_units")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from ..errors import ConfigError, DataError
 from ..rundir import RunDir, parse_model_key
 
 __all__ = ["check_segmentation_run", "segmentation_scores", "fit_burden", "check_anatomy_folds", "anatomy_inputs",
-           "fit_anatomy", "ANATOMY_FAMILIES"]
+           "fit_anatomy", "AnatomyInputs", "ANATOMY_FAMILIES"]
 
 _BURDEN_COLUMNS = {"whole": "lge_percent_pred", "basal": "lge_percent_basal_pred"}
 
@@ -143,8 +144,29 @@ def _anatomy_cache(job) -> Path:
     return RunDir(job.run_dir).cache_dir / f"anatomy_fold{job.fold}_{cfg.anatomy_size}px.safetensors"
 
 
-def anatomy_inputs(job):
-    """(basal windows (N_rows, 3, S, S), per-row slice windows [(s_i, 3, S, S)], row patient ids), cached per fold."""
+@dataclass
+class AnatomyInputs:
+    """One fold's roi/stack inputs: per manifest row, the basal window and every slice's window (channels:
+    tissue-normalised image, segmenter myocardium and enhancement probabilities), and -- with an auxiliary
+    loss -- the expert masks' (myocardium, enhancement) windows of the fold's *training* patients."""
+
+    basal: "torch.Tensor"                       # (N_rows, 3, S, S)
+    slices: list                                # [(s_i, 3, S, S)] per row
+    patient_ids: list[str]
+    basal_masks: "torch.Tensor | None" = None   # (N_rows, 2, S, S) uint8, zeros where has_mask is False
+    slice_masks: list | None = None             # [(s_i, 2, S, S)] per row
+    has_mask: list[bool] | None = None
+
+
+def _aux_mask_patients(job) -> set[str]:
+    """The patients whose expert masks may be read for fold ``job.fold``: its training patients only."""
+    folds = RunDir(job.run_dir).read_folds(job.task)
+    return {p for p, k in folds.items() if k != job.fold}
+
+
+def anatomy_inputs(job) -> AnatomyInputs:
+    """The fold's :class:`AnatomyInputs`, cached per fold (``cache/anatomy_fold<k>_<S>px.safetensors``)."""
+    import hashlib
     import json
 
     import torch
@@ -152,63 +174,91 @@ def anatomy_inputs(job):
     from safetensors.torch import save_file
 
     from ..data.manifest import load_manifest
-    from ..data.stacks import crop_grid, lv_centres, read_stack, sample, tissue_normalise
+    from ..data.stacks import SegLabels, crop_grid, lv_centres, read_stack, sample, tissue_normalise
     from ..io import read_frame
-    from ..segment import load_segmenter
+    from ..segment import SegRunDir, load_segmenter
     from ..utils import atomic_path
 
     cfg = job.config
     path = _anatomy_cache(job)
-    fingerprint = json.dumps({"seg": str(Path(cfg.segmentation_run).resolve()), "fold": job.fold,
-                              "size": cfg.anatomy_size, "spacing": cfg.anatomy_spacing,
-                              "inputs": (RunDir(job.run_dir).read_inputs() or {}).get("manifest_sha256")})
+    aux = cfg.anatomy_aux_weight > 0
+    cohort = load_manifest(cfg.manifest, tasks=None, lge_threshold=cfg.lge_threshold)
+    allowed = _aux_mask_patients(job) if aux else set()
+    mask_rows = [(r.patient_id, str(r.mask)) for r in cohort.records if r.patient_id in allowed and r.mask is not None]
+    labels = SegLabels(**SegRunDir(cfg.segmentation_run).load_config().labels) if aux else None
+    fp = {"seg": str(Path(cfg.segmentation_run).resolve()), "fold": job.fold, "size": cfg.anatomy_size,
+          "spacing": cfg.anatomy_spacing, "inputs": (RunDir(job.run_dir).read_inputs() or {}).get("manifest_sha256")}
+    if aux:  # (without it the fingerprint is what it was before the auxiliary loss existed: old caches stay valid)
+        fp["masks"] = hashlib.sha256(json.dumps([mask_rows, labels.to_dict()]).encode()).hexdigest()
+    fingerprint = json.dumps(fp)
     if path.is_file():
         try:
             with safe_open(str(path), framework="pt") as fh:
                 meta = fh.metadata() or {}
                 if meta.get("fingerprint") == fingerprint:
                     counts = json.loads(meta["counts"])
-                    basal, slices = fh.get_tensor("basal"), fh.get_tensor("slices")
-                    return basal, list(torch.split(slices, counts)), json.loads(meta["patient_ids"])
+                    out = AnatomyInputs(fh.get_tensor("basal"), list(torch.split(fh.get_tensor("slices"), counts)),
+                                        json.loads(meta["patient_ids"]))
+                    if aux:
+                        out.basal_masks = fh.get_tensor("basal_masks")
+                        out.slice_masks = list(torch.split(fh.get_tensor("slice_masks"), counts))
+                        out.has_mask = json.loads(meta["has_mask"])
+                    return out
         except Exception:  # noqa: BLE001 - an unreadable cache is rebuilt
             pass
     seg = load_segmenter(cfg.segmentation_run, [job.fold], tta=False)
-    cohort = load_manifest(cfg.manifest, tasks=None, lge_threshold=cfg.lge_threshold)
     size, spacing_out = cfg.anatomy_size, cfg.anatomy_spacing
-    basal, slices, pids = [], [], []
+    basal, slices, pids, bmasks, smasks, has = [], [], [], [], [], []
     for rec in cohort.records:
-        st = read_stack(rec.image, None, nifti_slice_axis=cfg.nifti_slice_axis, nifti_basal_end=cfg.nifti_basal_end,
-                        default_spacing=None)
+        with_mask = aux and rec.patient_id in allowed and rec.mask is not None
+        st = read_stack(rec.image, rec.mask if with_mask else None, labels=labels,
+                        nifti_slice_axis=cfg.nifti_slice_axis, nifti_basal_end=cfg.nifti_basal_end, default_spacing=None)
         vol01 = tissue_normalise(st.image)
         res = seg(vol01, st.spacing, normalised=True)
         probs = torch.from_numpy(res.probs.astype("float32"))  # (S, 4, H, W)
         chans = torch.stack([torch.from_numpy(vol01), probs[:, 2] + probs[:, 3], probs[:, 3]], 1)
         s, h, w = vol01.shape
         centres = torch.from_numpy(lv_centres(res.classes, fallback=tuple(res.centres.mean(0))))
-        win = sample(chans, crop_grid(centres, (h, w), st.spacing, size=size, out_spacing=spacing_out))
+        grid = crop_grid(centres, (h, w), st.spacing, size=size, out_spacing=spacing_out)
+        win = sample(chans, grid)
         sl = rec.slice if rec.slice != "basal" else cfg.slice
         k = s - 1 if sl == "basal" else read_frame(rec.image, slice=int(sl), nifti_slice_axis=cfg.nifti_slice_axis,
                                                      nifti_basal_end=cfg.nifti_basal_end)[1]["slice_index"]
         basal.append(win[k])
         slices.append(win)
         pids.append(rec.patient_id)
-    b = torch.stack(basal).contiguous()
-    allw = torch.cat(slices).contiguous()
+        if aux:
+            if with_mask:
+                onehot = torch.nn.functional.one_hot(torch.from_numpy(st.classes.astype("int64")), 4)
+                c = sample(onehot.permute(0, 3, 1, 2).float(), grid).argmax(1)  # linear on one-hot, then argmax
+                m = torch.stack([c >= 2, c == 3], 1).to(torch.uint8)
+            else:
+                m = torch.zeros((s, 2, size, size), dtype=torch.uint8)
+            bmasks.append(m[k])
+            smasks.append(m)
+            has.append(bool(with_mask))
     counts = [int(x.shape[0]) for x in slices]
+    out = AnatomyInputs(torch.stack(basal).contiguous(), slices, pids)
+    tensors = {"basal": out.basal, "slices": torch.cat(slices).contiguous()}
+    meta = {"fingerprint": fingerprint, "counts": json.dumps(counts), "patient_ids": json.dumps(pids)}
+    if aux:
+        out.basal_masks, out.slice_masks, out.has_mask = torch.stack(bmasks).contiguous(), smasks, has
+        tensors.update(basal_masks=out.basal_masks, slice_masks=torch.cat(smasks).contiguous())
+        meta["has_mask"] = json.dumps(has)
     with atomic_path(path) as tmp:
-        save_file({"basal": b, "slices": allw}, str(tmp), metadata={"fingerprint": fingerprint, "counts": json.dumps(counts),
-                                                                   "patient_ids": json.dumps(pids)})
-    return b, slices, pids
+        save_file(tensors, str(tmp), metadata=meta)
+    return out
 
 
-def _stack_model(arch: str, size: int):
+def _stack_model(arch: str, size: int, aux: bool = False):
     import torch
     from torch import nn
 
     from ..models import create_backbone
 
     class _MIL(nn.Module):
-        """Per-slice CNN features, gated attention pooling over a patient's slices (Ilse et al. 2018), one logit."""
+        """Per-slice CNN features, gated attention pooling over a patient's slices (Ilse et al. 2018), one logit;
+        with ``aux``, also a 1x1-convolution map of (myocardium, enhancement) logits per feature-map cell."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -220,27 +270,61 @@ def _stack_model(arch: str, size: int):
             self.w = nn.Linear(128, 1)
             self.drop = nn.Dropout(0.25)
             self.out = nn.Linear(d, 1)
+            self.aux = nn.Conv2d(d, 2, 1) if aux else None  # created last: without it, initialisation is unchanged
 
-        def forward(self, x: torch.Tensor, counts: list[int]) -> torch.Tensor:
-            f = self.backbone.forward_features(x).mean((2, 3))
+        def forward(self, x: torch.Tensor, counts: list[int], with_aux: bool = False):
+            fmap = self.backbone.forward_features(x)
+            f = fmap.mean((2, 3))
             a = self.w(torch.tanh(self.v(f)) * torch.sigmoid(self.u(f))).squeeze(1)
             logits = []
             for fb, ab in zip(torch.split(f, counts), torch.split(a, counts)):
                 wts = torch.softmax(ab, 0)
                 logits.append(self.out(self.drop((wts[:, None] * fb).sum(0))))
-            return torch.cat(logits)
+            logits = torch.cat(logits)
+            return (logits, self.aux(fmap)) if with_aux else logits
 
     return _MIL()
 
 
-def _roi_model(arch: str, size: int):
+def _roi_model(arch: str, size: int, aux: bool = False):
+    import torch
+    from torch import nn
+
     from ..models import build_model
 
-    return build_model(arch, "random", image_size=size, head="gap", dropout=0.25)
+    net = build_model(arch, "random", image_size=size, head="gap", dropout=0.25)
+    if not aux:
+        return net
+
+    class _RoiAux(nn.Module):
+        """The roi classifier plus a 1x1-convolution (myocardium, enhancement) map on its last feature map."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+            with torch.no_grad():
+                d = net.forward_features(torch.zeros(1, 3, size, size)).shape[1]
+            self.aux = nn.Conv2d(d, 2, 1)
+
+        def forward(self, x: torch.Tensor, with_aux: bool = False):
+            fmap = self.net.forward_features(x)
+            logits = self.net.head(fmap).squeeze(1)
+            return (logits, self.aux(fmap)) if with_aux else logits
+
+    return _RoiAux()
 
 
-def _augment(x, gen):
-    """Exact rotations by 90 degrees and flips (all channels), gamma on the image channel only."""
+def aux_segmentation_loss(aux_logits, masks):
+    """Binary cross-entropy of the per-cell (myocardium, enhancement) logits against the expert masks'
+    fractions in each cell (the masks area-averaged down to the feature map)."""
+    import torch.nn.functional as F
+
+    target = F.adaptive_avg_pool2d(masks.float(), aux_logits.shape[-2:])
+    return F.binary_cross_entropy_with_logits(aux_logits.float(), target)
+
+
+def _augment(x, gen, image_channels: int = 1):
+    """Exact rotations by 90 degrees and flips (all channels), gamma on the first ``image_channels`` (the image)."""
     import torch
 
     k = int(torch.randint(0, 4, (1,), generator=gen))
@@ -249,7 +333,7 @@ def _augment(x, gen):
         x = x.flip(3)
     g = float(torch.exp((torch.rand(1, generator=gen) - 0.5) * 2 * math.log(1.4)))
     x = x.clone()
-    x[:, 0] = x[:, 0].clamp(0, 1) ** g
+    x[:, :image_channels] = x[:, :image_channels].clamp(0, 1) ** g
     return x
 
 
@@ -269,46 +353,78 @@ def fit_anatomy(job, on_epoch=None):
     why = check_anatomy_folds(cfg.segmentation_run, folds, job.task)
     if why:
         raise ConfigError(f"{job.name}: {why}")
-    basal, bags, row_pids = anatomy_inputs(job)
+    inp = anatomy_inputs(job)
     rows_of: dict[str, list[int]] = {}
-    for i, p in enumerate(row_pids):
+    for i, p in enumerate(inp.patient_ids):
         if p in labels:
             rows_of.setdefault(p, []).append(i)
     train_p = [p for p in sorted(labels) if folds[p] != job.fold]
     test_p = [p for p in sorted(labels) if folds[p] == job.fold]
+    aux = cfg.anatomy_aux_weight > 0
+    if aux:
+        with_mask = [p for p in train_p if any(inp.has_mask[i] for i in rows_of[p])]
+        if not with_mask:
+            raise ConfigError(f"{job.name}: anatomy_aux_weight={cfg.anatomy_aux_weight} needs expert masks (manifest "
+                              f"column 'mask') for the training patients, and none of this fold's {len(train_p)} has "
+                              "one; add the masks or set anatomy_aux_weight: 0")
+    chans = [0, 0, 0] if cfg.anatomy_channels == "image" else [0, 1, 2]
     seed = fit_seed(cfg.seed, job.task, f"{key.family}:{key.arch}", key.init, job.fold)
     seed_everything(seed)
     gen = torch.Generator().manual_seed(seed)
     stack = key.family == "stack"
-    net = _stack_model(key.arch, cfg.anatomy_size) if stack else _roi_model(key.arch, cfg.anatomy_size)
+    net = (_stack_model if stack else _roi_model)(key.arch, cfg.anatomy_size, aux=aux)
     device = torch.device(job.device)
     net.to(device).train()
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     items = [(i, labels[p]) for p in train_p for i in rows_of[p]]
-    losses = []
+    losses, aux_losses = [], []
+
+    def batch(idx: list[int]):
+        """Augmented (x, slices per row, per-row masks or None) of rows ``idx``: a stack bag is augmented per
+        patient, a roi batch as one (as before the auxiliary loss existed); masks move with their images."""
+        xs = [(inp.slices[i] if stack else inp.basal[i:i + 1])[:, chans] for i in idx]
+        counts = [x.shape[0] for x in xs]
+        if aux:
+            xs = [torch.cat([x, (inp.slice_masks[i] if stack else inp.basal_masks[i:i + 1]).float()], 1)
+                  for x, i in zip(xs, idx)]
+        n_img = 3 if cfg.anatomy_channels == "image" else 1
+        xs = ([_augment(x, gen, n_img) for x in xs] if stack
+              else torch.split(_augment(torch.cat(xs), gen, n_img), counts))
+        if not aux:
+            return torch.cat(xs), counts, None
+        return (torch.cat([x[:, :3] for x in xs]), counts,
+                [x[:, 3:] if inp.has_mask[i] else None for x, i in zip(xs, idx)])
+
     t0 = time.perf_counter()
     bs = cfg.batch_size
     for epoch in range(cfg.anatomy_epochs):
         perm = torch.randperm(len(items), generator=gen).tolist()
-        total = 0.0
+        total, total_aux = 0.0, 0.0
         for s in range(0, len(perm), bs):
             chunk = [items[j] for j in perm[s:s + bs]]
             if len(chunk) < 2:
                 continue
             y = torch.tensor([c[1] for c in chunk], dtype=torch.float32, device=device)
+            x, counts, masks = batch([i for i, _ in chunk])
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=job.precision == "bf16"):
-                if stack:
-                    xs = [_augment(bags[i], gen) for i, _ in chunk]
-                    logits = net(torch.cat(xs).to(device), [x.shape[0] for x in xs])
-                else:
-                    logits = net(_augment(basal[[i for i, _ in chunk]], gen).to(device))
+                args = (x.to(device), counts) if stack else (x.to(device),)
+                out = net(*args, with_aux=True) if aux else net(*args)
+            logits, amap = out if aux else (out, None)
             loss = loss_fn(logits.float(), y)
+            if aux:
+                keep = [j for j, m in enumerate(masks) for _ in range(counts[j]) if m is not None]
+                if keep:
+                    target = torch.cat([m for m in masks if m is not None]).to(device)
+                    la = aux_segmentation_loss(amap[keep], target)
+                    loss = loss + cfg.anatomy_aux_weight * la
+                    total_aux += la.item() * len(chunk)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += loss.item() * len(chunk)
         losses.append(total / max(len(items), 1))
+        aux_losses.append(total_aux / max(len(items), 1))
         if on_epoch is not None:
             on_epoch(epoch, losses[-1])
     net.eval()
@@ -317,18 +433,21 @@ def fit_anatomy(job, on_epoch=None):
         for p in test_p:
             for i in rows_of[p]:
                 if stack:
-                    logit = net(bags[i].to(device), [bags[i].shape[0]])
+                    logit = net(inp.slices[i][:, chans].to(device), [inp.slices[i].shape[0]])
                 else:
-                    logit = net(basal[i:i + 1].to(device))
+                    logit = net(inp.basal[i:i + 1][:, chans].to(device))
                 preds.append({"patient_id": p, "fold": job.fold, "y_true": labels[p],
                               "prob": float(torch.sigmoid(logit.float())[0])})
     info = {"task": job.task, "model": job.model, "family": key.family, "arch": key.arch, "init": key.init,
             "fold": job.fold, "seed": seed, "n_train_patients": len(train_p), "n_test_patients": len(test_p),
             "epochs": cfg.anatomy_epochs, "losses": [round(v, 6) for v in losses],
             "seconds": round(time.perf_counter() - t0, 2), "window_px": cfg.anatomy_size,
-            "window_mm": cfg.anatomy_size * cfg.anatomy_spacing,
+            "window_mm": cfg.anatomy_size * cfg.anatomy_spacing, "channels": cfg.anatomy_channels,
             "segmentation_run": Path(cfg.segmentation_run).resolve().name,
             "compute": compute_signature(job.device, job.precision, job.threads),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if aux:
+        info.update(aux_weight=cfg.anatomy_aux_weight, aux_losses=[round(v, 6) for v in aux_losses],
+                    n_train_patients_with_mask=len(with_mask))
     rd.save_fit(job.task, job.model, job.fold, preds=preds, info=info)
     return FitOutcome(job, seconds=info["seconds"], final_loss=losses[-1] if losses else float("nan"))
