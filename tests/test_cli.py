@@ -54,11 +54,13 @@ def test_demo_help_states_the_demo_defaults_not_the_seed_study(capsys):
     assert "protocol (defaults: the seed study)" not in text and "demo's own" in text
     opts = {"epochs": "--epochs EPOCHS", "batch_size": "--batch-size BATCH_SIZE",
             "image_size": "--image-size IMAGE_SIZE", "inits": "--inits INITS, --init INITS",
-            "archs": "--archs ARCHS, --arch ARCHS"}
+            "archs": "--archs ARCHS, --arch ARCHS", "families": "--families FAMILIES"}
     assert set(opts) == set(DEMO_DEFAULTS)
     for name, value in DEMO_DEFAULTS.items():
         shown = ",".join(value) if isinstance(value, tuple) else str(value)
-        assert f"(demo default: {shown})" in _opt_help(text, opts[name]), name
+        after = (text.split(" --families FAMILIES ", 1)[1].split(" --segmentation-run SEGMENTATION_RUN ", 1)[0]
+                 if name == "families" else _opt_help(text, opts[name]))  # (its help names other options)
+        assert f"(demo default: {shown})" in after, name
     assert "(default: 100)" not in text  # the seed study's epochs would mislead here
     assert "(default: 0.001)" in _opt_help(text, "--lr LR")  # options the demo leaves alone: the seed's
 
@@ -91,7 +93,7 @@ def test_demo_defaults_yield_to_a_config_file(tmp_path):
     f.write_text("epochs: 7\narchs: [tiny]\n")
     a = build_parser().parse_args(["demo", "--config", str(f), "--batch-size", "4"])
     a.manifest, a.out = str(tmp_path / "m.csv"), str(tmp_path / "run")
-    cfg = _config_from_args(a, **DEMO_DEFAULTS)
+    cfg = _config_from_args(a, **DEMO_DEFAULTS, segmentation_run=str(tmp_path / "seg"))
     assert cfg.epochs == 7 and cfg.archs == ("tiny",)  # from the file
     assert cfg.batch_size == 4  # from the command line
     assert cfg.image_size == DEMO_DEFAULTS["image_size"] and cfg.inits == DEMO_DEFAULTS["inits"]  # demo's own

@@ -125,14 +125,30 @@ def test_weights_file_argument_forms():
 
 
 def test_demo_command_runs_end_to_end(tmp_path, capsys):
+    """The demo: cohort, segmentation (the headline burden model), the seed-protocol row; it keeps no
+    fold network (disk) yet its report keeps its CAMs, and a rerun resumes everything."""
     d = tmp_path / "demo"
     args = ["demo", "--dir", str(d), "--n-patients", "16", "--archs", "tiny", "--epochs", "1", "--image-size", "32",
             "--folds", "2", "--tasks", "lge", "-q"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "AUC" in out and f"run directory : {d / 'run'}" in out and "lgenet predict --run" in out
+    assert "AUC" in out and f"run directory : {d / 'run'}" in out and "burden:whole/seg" in out
+    assert f"lgenet segment apply --run {d / 'seg'}" in out and "lgenet predict --run" not in out
     assert (d / "cohort" / "manifest.csv").is_file() and (d / "run" / "metrics.csv").is_file()
-    # a second call reuses the cohort and resumes the finished run
+    assert (d / "seg" / "seg_metrics.csv").is_file() and len(list((d / "seg" / "masks").glob("*.nii.gz"))) == 16
+    models = {r["model"] for r in csv.DictReader(open(d / "run" / "metrics.csv"))}
+    assert models == {"tiny/random", "burden:whole/seg", "burden:basal/seg"}
+    # --keep-models none (the demo's default): no fold network left, each one's removal recorded
+    assert not list((d / "run" / "fits").rglob("model.pt"))
+    assert len(list((d / "run" / "fits").rglob("model.removed"))) == 2
+    html = (d / "run" / "report.html").read_text()
+    assert list((d / "run" / "cams").rglob("*.png")) and "burden:whole/seg" in html
+    # the report can be rebuilt from the cached CAMs; predict says why the models are gone
+    assert main(["report", str(d / "run")]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--run", str(d / "run"), "--task", "lge", str(d / "cohort" / "dicom" / "SYN001")]) != 0
+    assert "--keep-models none" in capsys.readouterr().err
+    # a second call reuses the cohort and resumes the segmentation and the finished run
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "using the synthetic cohort already in" in out and "fits run: 0, resumed (already done): 2" in out
+    assert "using the synthetic cohort already in" in out and "fits run: 0, resumed (already done): 6" in out

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 from . import __version__
 from .config import INITS, TASKS, RunConfig, load_config
+from .demo import DEMO_RUN
 from .errors import ConfigError, LgenetError
 
 __all__ = ["main", "build_parser", "parse_weights_args"]
@@ -66,8 +67,8 @@ def parse_weights_args(specs: Sequence[str] | None, archs: Sequence[str], inits:
     return out
 
 
-#: what ``lgenet demo`` changes from the seed protocol (a small grid that finishes in minutes on a CPU)
-DEMO_DEFAULTS = dict(archs=("resnet50", "inception_v3"), inits=("random",), image_size=112, epochs=4, batch_size=8)
+#: what ``lgenet demo`` changes from the seed protocol (see :mod:`lgenet.demo`)
+DEMO_DEFAULTS = DEMO_RUN
 #: RunConfig's defaults (the seed study), quoted in ``lgenet run --help``
 _SEED_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.default is not dataclasses.MISSING}
 
@@ -112,7 +113,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
                           "--segmentation-run as the score), roi (a CNN on the LV-centred window) and stack "
                           "(every slice's window, attention-pooled); the last three need --segmentation-run",
                           "families"))
-    g.add_argument("--segmentation-run", help="a `lgenet segment train` (or `segment apply`) output on this cohort")
+    g.add_argument("--segmentation-run", help="a `lgenet segment train` (or `segment apply`) output on this cohort"
+                   + (" (demo default: trained on the synthetic cohort into DIR/seg, see lgenet.demo)" if demo else ""))
     g.add_argument("--covariates", type=_csv_list,
                    help="clinical covariates (manifest columns) of the outcome models (default: the presentation "
                         "covariates present, minus those that leak a task's label)")
@@ -149,8 +151,10 @@ def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
                         "time in worker processes (process)")
     g.add_argument("--workers", type=int, default=1,
                    help="fits at a time with --executor process (default 1)")
-    g.add_argument("--keep-models", choices=["best", "all"], default="best",
-                   help="keep the fold models of each task's best model only (default) or of all models")
+    g.add_argument("--keep-models", choices=["best", "all", "none"], default="none" if demo else "best",
+                   help="fold models kept on disk: each task's best model's (best), every model's (all) or none once "
+                        "the report is written (none) " + ("(demo default: none, to keep the demo small; "
+                                                           "`lgenet run` keeps the best)" if demo else "(default: best)"))
     g.add_argument("--no-report", dest="report", action="store_false",
                    help="skip report.html at the end (write it later with `lgenet report RUN_DIR`)")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -246,6 +250,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 def cmd_demo(a: argparse.Namespace) -> int:
     from .data.synth import make_cohort
+    from .demo import demo_segmentation
     from .pipeline import run_experiment
 
     root = Path(a.dir)
@@ -258,12 +263,26 @@ def cmd_demo(a: argparse.Namespace) -> int:
         make_cohort(cohort_dir, n_patients=a.n_patients, image_size=128, seed=a.seed or 0, progress=not a.quiet)
         print(f"synthetic cohort ({a.n_patients} patients) written to {cohort_dir}")
     a.manifest, a.out = str(manifest), str(root / "run")
-    cfg = _config_from_args(a, **DEMO_DEFAULTS)
+    seg_dir = root / "seg"
+    cfg = _config_from_args(a, **DEMO_DEFAULTS, segmentation_run=str(seg_dir))
+    uses_seg = bool({"burden", "roi", "stack"} & set(cfg.families))
+    if uses_seg and cfg.segmentation_run == str(seg_dir):  # not given on the command line or in --config
+        print(f"segmentation of the cohort (the headline model's burden, out of fold) -> {seg_dir}")
+        seg = demo_segmentation(manifest, seg_dir, progress=not a.quiet, seed=cfg.seed, folds=cfg.folds,
+                                device=cfg.device, precision=cfg.precision, num_threads=cfg.num_threads,
+                                lge_threshold=cfg.lge_threshold, **_exec_args(a))
+        if not a.quiet:
+            print(seg.table)
     res = run_experiment(cfg, progress=not a.quiet, keep_models=a.keep_models, report=a.report,
                          on_metrics=_print_table, **_exec_args(a))
     _print_result(res)
-    print(f"demo finished in {time.time() - t0:.0f} s. Apply the models to new images with:\n"
-          f"  lgenet predict --run {res.out_dir} --task lge {cohort_dir / 'dicom' / 'SYN001'}")
+    print(f"demo finished in {time.time() - t0:.0f} s.")
+    if uses_seg:
+        print("Predicted LGE % (the headline burden model's score) for new images:\n"
+              f"  lgenet segment apply --run {cfg.segmentation_run} {cohort_dir / 'dicom' / 'SYN001'} -o seg.csv")
+    if a.keep_models != "none":
+        print(f"Apply the CNN fold models to new images with:\n"
+              f"  lgenet predict --run {res.out_dir} --task lge {cohort_dir / 'dicom' / 'SYN001'}")
     return 0
 
 

@@ -327,7 +327,8 @@ def run_experiment(cfg: RunConfig, *, progress: bool = True, keep_models: str = 
         cfg: the run's configuration (``cfg.manifest`` and ``cfg.out`` are required).
         progress: progress bars.
         keep_models: ``best`` keeps the fold models of each task's best model (for ``lgenet predict``);
-            ``all`` keeps every fold model.
+            ``all`` keeps every fold model; ``none`` keeps none once the report (with its CAMs) is written
+            (``lgenet demo``: disk; ``model.removed`` records each deleted file).
         report: write report.html and figure1 at the end (``lgenet report RUN_DIR`` does it later).
         executor: ``local`` (one fit after another) or ``process`` (``workers`` fits at a time).
         workers: concurrent fits for the ``process`` executor.
@@ -339,8 +340,8 @@ def run_experiment(cfg: RunConfig, *, progress: bool = True, keep_models: str = 
     """
     from .training.executors import EXECUTORS, make_executor
 
-    if keep_models not in ("best", "all"):
-        raise ConfigError(f"keep_models must be 'best' or 'all', got {keep_models!r}")
+    if keep_models not in ("best", "all", "none"):
+        raise ConfigError(f"keep_models must be 'best', 'all' or 'none', got {keep_models!r}")
     if executor not in EXECUTORS:
         raise ConfigError(f"executor must be one of {list(EXECUTORS)}, got {executor!r}")
     if workers < 1:
@@ -360,10 +361,28 @@ def run_experiment(cfg: RunConfig, *, progress: bool = True, keep_models: str = 
                 _run_outcomes(rd, progress)
             if report:
                 _write_report(rd.path)
+            if keep_models == "none":
+                _remove_fold_models(rd, prep)
         finally:
             log.removeHandler(handler)
             handler.close()
     return result
+
+
+def _remove_fold_models(rd: RunDir, prep: PreparedRun) -> None:
+    """``keep_models='none'``: delete every fold network once the report (and its CAMs) is written."""
+    from .rundir import parse_model_key
+
+    removed = 0
+    for task, models in prep.models_by_task.items():
+        for m in models:
+            if parse_model_key(m).family == "classifier":
+                have = [k for k in range(prep.cfg.folds) if rd.model_path(task, m, k).is_file()]
+                rd.delete_models(task, m, prep.cfg.folds, record=True)
+                removed += len(have)
+    if removed:
+        log.info("removed %d fold model file(s) (--keep-models none); the predictions, metrics and report remain",
+                 removed)
 
 
 def _run_outcomes(rd: RunDir, progress: bool) -> None:
@@ -403,7 +422,7 @@ def _run(rd: RunDir, prep: PreparedRun, ex, progress: bool, keep_models: str) ->
         if progress:
             print(msg)
     result = RunResult(out_dir=rd.path)
-    pruner = ModelPruner(rd, jobs, cfg.folds) if keep_models == "best" else None
+    pruner = ModelPruner(rd, jobs, cfg.folds) if keep_models in ("best", "none") else None
     grid = tqdm(total=len(jobs), initial=n_done, desc="grid", unit="fit", disable=not progress)
 
     def on_done(outcome) -> None:

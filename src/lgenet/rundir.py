@@ -16,6 +16,7 @@ read back, goes through :class:`RunDir`. Layout::
         fit.json           written last: marks the fit done (seed, losses, compute, timing)
         predictions.csv    the fold's held-out patients
         model.pt           the fold model (kept for each task's best model; --keep-models all)
+        model.removed      instead of model.pt after --keep-models none: the deleted file's size
     oof_predictions.csv    task, arch, init, model, patient_id, fold, y_true, prob
     metrics.csv / metrics.json, roc_<task>.png, auc_<task>.png, report.html, figures/, cams/
 
@@ -335,6 +336,7 @@ class RunDir:
             with atomic_path(d / "model.pt") as tmp:
                 torch.save({"format": "lgenet-fold-model/1", "spec": net.spec.to_dict(),
                             "state_dict": net.state_dict()}, tmp)
+            (d / "model.removed").unlink(missing_ok=True)
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=PREDICTION_FIELDS, lineterminator="\n")
         w.writeheader()
@@ -351,6 +353,9 @@ class RunDir:
         from .models import rebuild_model
 
         f = self.model_path(task, model, fold)
+        if not f.is_file() and _removed_size(f.parent) is not None:
+            raise LgenetError(f"fold model {f} was not kept: the run was made with --keep-models none (as `lgenet "
+                              "demo` is); rerun `lgenet run` with --keep-models best or all to predict with or explain it")
         if not f.is_file():
             raise LgenetError(
                 f"fold model {f} is missing: a run keeps the fold models of each task's best model only "
@@ -382,10 +387,14 @@ class RunDir:
                               "restore it, or rerun `lgenet run` with the run's settings")
         return [self.load_fold_model(task, model, k) for k in range(folds)]
 
-    def delete_models(self, task: str, model: str | ModelKey, folds: int) -> None:
+    def delete_models(self, task: str, model: str | ModelKey, folds: int, *, record: bool = False) -> None:
+        """Delete the fold models of ``model``. ``record``: leave ``model.removed`` (the file's size) beside
+        the fit, so that caches derived from the model (CAMs) stay valid and errors can say why it is gone."""
         for k in range(folds):
             f = self.model_path(task, model, k)
             if f.exists():
+                if record:
+                    atomic_write_text(f.with_name("model.removed"), str(f.stat().st_size))
                 f.unlink()
 
     def fits_fingerprint(self, task: str, model: str | ModelKey, folds: int) -> dict:
@@ -396,7 +405,7 @@ class RunDir:
         for k in range(folds):
             d = self.fit_dir(task, model, k)
             h = hashlib.sha256((d / "fit.json").read_bytes()).hexdigest()[:16] if (d / "fit.json").is_file() else None
-            size = (d / "model.pt").stat().st_size if (d / "model.pt").is_file() else None
+            size = (d / "model.pt").stat().st_size if (d / "model.pt").is_file() else _removed_size(d)
             out[str(k)] = [h, size]
         return out
 
@@ -479,3 +488,11 @@ def ensure_writable_dir(path: str | Path, what: str = "--out") -> Path:
     if not os.access(probe_dir, os.W_OK | os.X_OK):
         raise ConfigError(f"{what} {p} cannot be created or written: no write permission in {probe_dir}")
     return p
+
+
+def _removed_size(fit_dir: Path) -> int | None:
+    """The size of a fold model deleted on purpose (``keep_models='none'``), or None."""
+    try:
+        return int((Path(fit_dir) / "model.removed").read_text().strip())
+    except (OSError, ValueError):
+        return None

@@ -499,6 +499,16 @@ def _auc_text(m: Mapping[str, Any]) -> str:
     return f"AUC {auc:.2f} ({ci}), n={m.get('n')} ({m.get('n_pos')}+)"
 
 
+#: one line per model family present in a table: what its rows are
+_FAMILY_LEGEND = (
+    ("classifier", "ARCH/INIT: the seed study's protocol, a CNN on the basal frame (at this run's budget)."),
+    ("burden", "burden:whole/seg, burden:basal/seg: the segmentation's predicted LGE % (whole LV, basal slice) "
+               "as the score, out of fold, no fitting."),
+    ("roi", "roi:ARCH/INIT: a CNN on the basal frame's LV-centred window (image + segmenter probabilities)."),
+    ("stack", "stack:ARCH/INIT: every slice's LV-centred window, attention-pooled into one patient probability."),
+)
+
+
 def format_table(metrics: Iterable[Mapping[str, Any]]) -> str:
     """Fixed-width text summary, one line per model per task, best AUC in each task marked ``*``.
 
@@ -544,6 +554,11 @@ def format_table(metrics: Iterable[Mapping[str, Any]]) -> str:
         f"* best AUC within task. AUC CI: {meth}. sens/spec/PPV/NPV at prob >= {thr}. "
         "p vs best: paired two-sided DeLong test against the task's best model."
     )
+    fams = {str(m.get("model", "")).split(":", 1)[0] if ":" in str(m.get("model", "")) else "classifier"
+            for m in metrics}
+    for fam, text in _FAMILY_LEGEND:
+        if fam in fams:
+            out.append(text)
     notes = [(m.get("task"), m.get("model"), m.get("note")) for m in metrics if m.get("note")]
     for t, mod, note in notes:
         out.append(f"note [{t} {mod}]: {note}")
