@@ -146,11 +146,18 @@ def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
                           seed="the cores not busy with other jobs, shared among --workers"))
     g.add_argument("--ci-method", choices=["delong", "bootstrap"],
                    help=h("method of the AUC confidence intervals", "ci_method"))
-    g.add_argument("--executor", choices=["local", "process"], default="local",
-                   help="who runs the fits: one after another in this process (local, default) or --workers at a "
-                        "time in worker processes (process)")
+    g.add_argument("--executor", choices=["local", "process", "ray"], default="local",
+                   help="who runs the fits: one after another in this process (local, default), --workers at a "
+                        "time in worker processes (process), or as Ray tasks on a local Ray or the cluster at "
+                        "--ray-address (ray; pip install 'lgenet[ray]'; across machines the run directory and "
+                        "images must be on a shared file system)")
     g.add_argument("--workers", type=int, default=1,
                    help="fits at a time with --executor process (default 1)")
+    g.add_argument("--ray-address", metavar="ADDR",
+                   help="with --executor ray: the cluster to join, e.g. 10.0.0.5:6379 (default: $RAY_ADDRESS, "
+                        "else a local Ray started for this run)")
+    g.add_argument("--fits-per-gpu", type=int, default=1,
+                   help="with --executor ray on CUDA: fits sharing one GPU, each asking 1/N of it (default 1)")
     g.add_argument("--keep-models", choices=["best", "all", "none"], default="none" if demo else "best",
                    help="fold models kept on disk: each task's best model's (best), every model's (all) or none once "
                         "the report is written (none) " + ("(demo default: none, to keep the demo small; "
@@ -233,7 +240,7 @@ def _print_result(res) -> None:
 
 
 def _exec_args(a: argparse.Namespace) -> dict:
-    return dict(executor=a.executor, workers=a.workers)
+    return dict(executor=a.executor, workers=a.workers, ray_address=a.ray_address)
 
 
 def cmd_run(a: argparse.Namespace) -> int:
@@ -243,7 +250,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     if cfg.manifest is None:
         raise ConfigError("lgenet run needs --manifest cohort.csv (or 'manifest:' in --config)")
     res = run_experiment(cfg, progress=not a.quiet, keep_models=a.keep_models, report=a.report,
-                         on_metrics=_print_table, **_exec_args(a))
+                         on_metrics=_print_table, fits_per_gpu=a.fits_per_gpu, **_exec_args(a))
     _print_result(res)
     return 0
 
@@ -274,7 +281,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
         if not a.quiet:
             print(seg.table)
     res = run_experiment(cfg, progress=not a.quiet, keep_models=a.keep_models, report=a.report,
-                         on_metrics=_print_table, **_exec_args(a))
+                         on_metrics=_print_table, fits_per_gpu=a.fits_per_gpu, **_exec_args(a))
     _print_result(res)
     print(f"demo finished in {time.time() - t0:.0f} s.")
     if uses_seg:

@@ -51,9 +51,10 @@ def demo_seg_config(manifest: str | Path, out: str | Path, *, seed: int = 0, fol
 
 
 def demo_segmentation(manifest: str | Path, out: str | Path, *, progress: bool = True, executor: str = "local",
-                      workers: int = 1, **kw):
+                      workers: int = 1, ray_address: str | None = None, **kw):
     """Train (or resume) the demo's segmentation CV; returns its :class:`~lgenet.segment.SegRunResult`."""
     from .segment import train_segmentation
 
     cfg = demo_seg_config(manifest, out, **kw)
-    return train_segmentation(cfg, progress=progress, executor=executor, workers=workers, report=True)
+    return train_segmentation(cfg, progress=progress, executor=executor, workers=workers, report=True,
+                              ray_address=ray_address)

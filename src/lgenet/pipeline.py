@@ -89,6 +89,8 @@ def _threads_per_fit(cfg: RunConfig, executor: str, workers: int, device: str) -
 
     if cfg.num_threads:
         return int(cfg.num_threads)
+    if executor == "ray":  # the cluster's nodes are not this machine: one CPU (and thread) per task
+        return 1
     cores = os.cpu_count() or 1
     if device.startswith("cuda"):
         return max(1, min(int(torch.get_num_threads()), cores // max(workers, 1)))
@@ -319,8 +321,8 @@ def _add_file_log(rd: RunDir) -> logging.Handler:
 
 # ----------------------------------------------------------------------------------- main entry
 def run_experiment(cfg: RunConfig, *, progress: bool = True, keep_models: str = "best", report: bool = True,
-                   executor: str = "local", workers: int = 1,
-                   on_metrics: Callable[[RunResult], None] | None = None) -> RunResult:
+                   executor: str = "local", workers: int = 1, ray_address: str | None = None,
+                   fits_per_gpu: int = 1, on_metrics: Callable[[RunResult], None] | None = None) -> RunResult:
     """Run the configured grid with cross-validation, resume finished fits, evaluate, plot and report.
 
     Args:
@@ -330,8 +332,11 @@ def run_experiment(cfg: RunConfig, *, progress: bool = True, keep_models: str = 
             ``all`` keeps every fold model; ``none`` keeps none once the report (with its CAMs) is written
             (``lgenet demo``: disk; ``model.removed`` records each deleted file).
         report: write report.html and figure1 at the end (``lgenet report RUN_DIR`` does it later).
-        executor: ``local`` (one fit after another) or ``process`` (``workers`` fits at a time).
+        executor: ``local`` (one fit after another), ``process`` (``workers`` fits at a time) or ``ray``
+            (every fit a Ray task; needs the ``[ray]`` extra and, across machines, a shared file system).
         workers: concurrent fits for the ``process`` executor.
+        ray_address: the Ray cluster to use (``None``: ``RAY_ADDRESS`` or a local Ray).
+        fits_per_gpu: with ``ray`` and a CUDA device, fits that share one GPU (each asks 1/n of it).
         on_metrics: called with the result as soon as the metrics exist, before the outcomes analysis
             and the report (the CLI prints the table there, so it never waits for the CAMs).
 
@@ -350,7 +355,8 @@ def run_experiment(cfg: RunConfig, *, progress: bool = True, keep_models: str = 
     rd = RunDir(cfg.out)
     with rd.lock():
         _open_run_dir(rd, prep)
-        ex = make_executor(executor, workers=workers, threads=prep.threads, progress=progress)
+        ex = make_executor(executor, workers=workers, threads=prep.threads, progress=progress,
+                           ray_address=ray_address, fits_per_gpu=fits_per_gpu)
         handler = _add_file_log(rd)
         try:
             _write_start(rd, prep)
@@ -432,7 +438,7 @@ def _run(rd: RunDir, prep: PreparedRun, ex, progress: bool, keep_models: str) ->
             result.fits_run += 1
             grid.update(1)
             grid.set_postfix_str(outcome.job.name)
-            if outcome.worker.startswith("pid"):  # the worker's own log lines stay in the worker
+            if outcome.worker.startswith(("pid", "ray")):  # the worker's own log lines stay in the worker
                 log.info("fit %s done in %.1f s (%s)", outcome.job.name, outcome.seconds, outcome.worker)
         if pruner is not None:
             pruner.done(outcome)

@@ -81,7 +81,8 @@ def cmd_segment_train(a: argparse.Namespace) -> int:
         data.update(over)
         over = data
     cfg = SegConfig.from_dict(over, source=a.config or "options")
-    res = train_segmentation(cfg, progress=not a.quiet, executor=a.executor, workers=a.workers)
+    res = train_segmentation(cfg, progress=not a.quiet, executor=a.executor, workers=a.workers,
+                             ray_address=a.ray_address)
     print()
     print(res.table)
     print()
@@ -167,8 +168,12 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--device", choices=["auto", "cpu", "cuda"])
     t.add_argument("--precision", choices=["auto", "fp32", "bf16"])
     t.add_argument("--threads", dest="num_threads", type=int, help="torch threads per fold")
-    t.add_argument("--executor", choices=["local", "process"], default="local")
-    t.add_argument("--workers", type=int, default=1, help="folds at a time with --executor process")
+    t.add_argument("--executor", choices=["local", "process", "ray"], default="local",
+                   help="who runs the folds: this process (local, default), --workers worker processes (process) "
+                        "or Ray tasks (ray; pip install 'lgenet[ray]')")
+    t.add_argument("--workers", type=int, default=1, help="folds at a time with --executor process (default 1)")
+    t.add_argument("--ray-address", metavar="ADDR", help="with --executor ray: the cluster to join (default: "
+                                                         "$RAY_ADDRESS, else a local Ray)")
     t.add_argument("-q", "--quiet", action="store_true")
     t.set_defaults(func=cmd_segment_train)
 

@@ -109,7 +109,7 @@ def segmentation_folds(cfg: SegConfig) -> dict[str, int]:
 
 
 def train_segmentation(cfg: SegConfig, *, progress: bool = True, executor: str = "local", workers: int = 1,
-                       report: bool = True) -> SegRunResult:
+                       report: bool = True, ray_address: str | None = None) -> SegRunResult:
     """K-fold segmentation CV with out-of-fold masks and metrics (see the module docstring)."""
     import torch
     from tqdm.auto import tqdm
@@ -125,7 +125,7 @@ def train_segmentation(cfg: SegConfig, *, progress: bool = True, executor: str =
                                       else max(1, (__import__("os").cpu_count() or 1) // workers)))
     cases, stacks, folds, labels, source, record, profile = _prepare(cfg, progress)
     rd = SegRunDir(cfg.out)
-    ex = make_executor(executor, workers=workers, threads=threads, progress=progress)
+    ex = make_executor(executor, workers=workers, threads=threads, progress=progress, ray_address=ray_address)
     with rd.lock():
         rd.clean_temp_files()
         finished = rd.finished_fits()

@@ -6,7 +6,12 @@ so the driver can be killed at any moment and a rerun resumes. Executors:
 
 * ``local``   -- one job after another in this process (default; per-epoch progress bar);
 * ``process`` -- ``workers`` jobs at a time in spawned worker processes (e.g. two single-thread
-  fits side by side on a 2-core machine, or several fits sharing one GPU).
+  fits side by side on a 2-core machine, or several fits sharing one GPU);
+* ``ray``     -- every job a Ray task (optional extra ``lgenet[ray]``), on a local Ray instance or an
+  existing cluster (``address``), with resource requests (``threads`` CPUs; ``1 / fits_per_gpu`` of a
+  GPU for CUDA jobs). A task whose worker or node dies is retried (``max_retries``); a killed driver
+  resumes like a local run. The run directory, the manifest and the images must be on storage that
+  every node sees at the same path (a shared file system), because jobs read and write them there.
 
 A job that raises stops the grid after the jobs already running have finished (their fits are
 kept); the error is re-raised in the driver.
@@ -24,10 +29,10 @@ from tqdm.auto import tqdm
 from ..errors import ConfigError
 from .jobs import FitJob, FitOutcome, run_job
 
-__all__ = ["EXECUTORS", "LocalExecutor", "ProcessExecutor", "make_executor"]
+__all__ = ["EXECUTORS", "LocalExecutor", "ProcessExecutor", "RayExecutor", "make_executor"]
 
 log = logging.getLogger("lgenet")
-EXECUTORS = ("local", "process")
+EXECUTORS = ("local", "process", "ray")
 OnDone = Callable[[FitOutcome], None]
 
 
@@ -124,10 +129,122 @@ class ProcessExecutor:
             raise error
 
 
-def make_executor(name: str, *, workers: int = 1, threads: int | None = None, progress: bool = True):
-    """The executor called ``name`` (``local`` or ``process``)."""
+def _run_in_ray(job, threads: int | None):  # pragma: no cover - runs in Ray workers
+    import socket
+
+    import ray
+    import torch
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    logging.getLogger("lgenet").setLevel(logging.WARNING)
+    outcome = run_job(job)
+    node = ray.get_runtime_context().get_node_id()[:12]
+    outcome.worker = f"ray node {node} on {socket.gethostname()}, pid {os.getpid()}"
+    return outcome
+
+
+def _unreachable(address: str | None, timeout: float = 5.0) -> str | None:
+    """Why a ``HOST:PORT`` (or ``ray://HOST:PORT``) Ray address cannot be reached, or None. Checked with one
+    TCP connection first: ``ray.init`` itself retries an unreachable address for minutes."""
+    import socket
+
+    if not address or address in ("auto", "local"):
+        return None
+    hostport = address.split("://", 1)[-1]
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        return None  # not HOST:PORT: left to Ray
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            return None
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc.strerror or exc}"
+
+
+class RayExecutor:
+    """Every job a Ray task with resource requests; retried when its worker or node dies (see the module
+    docstring). ``address``: an existing cluster (``ray start --head`` / ``ray up`` / KubeRay / SLURM
+    scripts print it); ``None`` joins the cluster that ``ray.init()`` finds (``RAY_ADDRESS``) or starts
+    a local one."""
+
+    name = "ray"
+
+    def __init__(self, *, address: str | None = None, threads: int | None = None, fits_per_gpu: int = 1,
+                 max_retries: int = 3, progress: bool = True) -> None:
+        if fits_per_gpu < 1:
+            raise ConfigError(f"--fits-per-gpu must be >= 1, got {fits_per_gpu}")
+        self.address, self.threads, self.fits_per_gpu = address, threads, int(fits_per_gpu)
+        self.max_retries, self.progress = int(max_retries), progress
+
+    def _ray(self):
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("--executor ray needs Ray: pip install 'lgenet[ray]' (or pip install ray)") from None
+        if not ray.is_initialized():
+            why = _unreachable(self.address)
+            if why is None:
+                try:
+                    ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                             logging_level=logging.WARNING, configure_logging=False)
+                except ConnectionError as exc:
+                    why = str(exc)
+            if why is not None:
+                raise ConfigError(f"--ray-address {self.address}: no Ray cluster answers there ({why}); start one "
+                                  "with `ray start --head` or leave --ray-address out for a local Ray")
+        return ray
+
+    def resources(self, job) -> dict:
+        """What one job asks of the cluster: its torch threads in CPUs, a share of a GPU for CUDA jobs."""
+        gpu = str(getattr(job, "device", "cpu")).startswith("cuda")
+        return {"num_cpus": max(1, int(self.threads or 1)), "num_gpus": (1.0 / self.fits_per_gpu) if gpu else 0}
+
+    def run(self, jobs: Sequence[FitJob], on_done: OnDone) -> None:
+        todo = []
+        for job in jobs:
+            if job.done():
+                on_done(FitOutcome(job, skipped=True))
+            else:
+                todo.append(job)
+        if not todo:
+            return
+        ray = self._ray()
+        task = ray.remote(_run_in_ray)
+        pending = {task.options(max_retries=self.max_retries, retry_exceptions=False,
+                                **self.resources(job)).remote(job, self.threads): job for job in todo}
+        error: BaseException | None = None
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    job = pending.pop(ref)
+                    try:
+                        outcome = ray.get(ref)
+                    except Exception as exc:  # noqa: BLE001 - re-raised below, after running jobs end
+                        cause = getattr(exc, "cause", None)
+                        if error is None:
+                            error = cause if isinstance(cause, BaseException) else exc
+                            log.error("fit %s failed: %s; waiting for the running fits to finish", job.name, error)
+                            for r in pending:
+                                ray.cancel(r)
+                        continue
+                    on_done(outcome)
+        except KeyboardInterrupt:
+            for r in pending:
+                ray.cancel(r, force=True)
+            raise
+        if error is not None:
+            raise error
+
+
+def make_executor(name: str, *, workers: int = 1, threads: int | None = None, progress: bool = True,
+                  ray_address: str | None = None, fits_per_gpu: int = 1):
+    """The executor called ``name`` (``local``, ``process`` or ``ray``)."""
     if name == "local":
         return LocalExecutor(progress=progress)
     if name == "process":
         return ProcessExecutor(workers, threads=threads, progress=progress)
+    if name == "ray":
+        return RayExecutor(address=ray_address, threads=threads, fits_per_gpu=fits_per_gpu, progress=progress)
     raise ConfigError(f"--executor must be one of {list(EXECUTORS)}, got {name!r}")
