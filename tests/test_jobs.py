@@ -1,6 +1,7 @@
 """Fit jobs, executors and the run directory's single home (issue: every fit as a job)."""
 import csv
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -144,11 +145,13 @@ def test_threads_follow_the_load_and_a_resume_keeps_the_recorded_ones(cohort, tm
 
     from lgenet.pipeline import _threads_per_fit
 
+    import lgenet.utils as utils_mod
+
     cfg = _cfg(cohort, tmp_path / "t", num_threads=None)
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
-    monkeypatch.setattr(os, "getloadavg", lambda: (3.2, 3.0, 3.0))
+    monkeypatch.setattr(utils_mod, "busy_cores", lambda window=0.5: 3.2)
     assert _threads_per_fit(cfg, "process", 1, "cpu") == 1  # one core free
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    monkeypatch.setattr(utils_mod, "busy_cores", lambda window=0.5: 0.1)
     assert _threads_per_fit(cfg, "process", 2, "cpu") == 2  # four free cores, two workers
     assert _threads_per_fit(cfg.replace(num_threads=3), "local", 1, "cpu") == 3
     monkeypatch.undo()
@@ -192,3 +195,19 @@ def test_metrics_reach_the_caller_before_the_outcomes_and_the_report(cohort, tmp
     res = run_experiment(_cfg(cohort, tmp_path / "run"), progress=False, on_metrics=on_metrics)
     assert "AUC" in seen["table"] and not seen["report_existed"] and not seen["outcomes_existed"]
     assert (res.out_dir / "report.html").exists()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="busy_cores reads /proc/stat (Linux)")
+def test_busy_cores_sees_a_competing_process_now():
+    """The thread policy's input: a CPU-bound process running now counts as (about) one busy core."""
+    import time
+
+    from lgenet.utils import busy_cores
+
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert busy_cores(1.0) >= 0.7
+    finally:
+        spin.kill()
+        spin.wait()

@@ -80,11 +80,11 @@ class PreparedRun:
 
 # ----------------------------------------------------------------------------------- 1. validation
 def _threads_per_fit(cfg: RunConfig, executor: str, workers: int, device: str) -> int:
-    """Torch threads per fit: ``--threads``, else the cores left free by what already runs here, shared by
-    the workers. Torch threads that compete with other processes for a core spin and wait: on this
-    2-core machine, with other jobs keeping the load average near 3, a 2-thread segmentation epoch took
-    ~8x its idle time and a 1-thread epoch ~1.5x the idle 1-thread time (docs/results.md). A resume
-    reuses the finished fits' thread count (:func:`_open_run_dir`)."""
+    """Torch threads per fit: ``--threads``, else the cores left free by what runs here now
+    (:func:`lgenet.utils.busy_cores`), shared by the workers. Torch threads that compete with other
+    processes for a core spin and wait: on this 2-core machine, with other jobs keeping the load average
+    near 3, a 2-thread segmentation epoch took ~8x its idle time and a 1-thread epoch ~1.5x the idle
+    1-thread time (docs/results.md). A resume reuses the finished fits' thread count (:func:`_open_run_dir`)."""
     import torch
 
     if cfg.num_threads:
@@ -94,11 +94,9 @@ def _threads_per_fit(cfg: RunConfig, executor: str, workers: int, device: str) -
     cores = os.cpu_count() or 1
     if device.startswith("cuda"):
         return max(1, min(int(torch.get_num_threads()), cores // max(workers, 1)))
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):  # pragma: no cover - no load average on this platform
-        busy = 0.0
-    free = max(1, min(cores, int(round(cores - busy))))
+    from .utils import busy_cores
+
+    free = max(1, min(cores, int(round(cores - busy_cores()))))
     if executor == "local":
         return max(1, min(free, int(torch.get_num_threads())))
     return max(1, free // max(workers, 1))

@@ -120,3 +120,37 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def get_logger(name: str = "lgenet") -> logging.Logger:
     return logging.getLogger(name)
+
+
+def busy_cores(window: float = 0.5) -> float:
+    """How many cores other processes keep busy right now.
+
+    On Linux: the machine's non-idle CPU time over ``window`` seconds (``/proc/stat``) minus this
+    process's own, in cores. Unlike the 1-minute load average, this forgets a job that has just ended --
+    e.g. lgenet's own segmentation before its grid, which the load average counted as a competing
+    process for a minute or two. Elsewhere: the 1-minute load average (0 when there is none).
+    """
+    import time
+
+    def stat() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as fh:
+            vals = [int(v) for v in fh.readline().split()[1:9]]
+        return sum(vals), vals[3] + vals[4]  # total, idle + iowait (guest time is already in user)
+
+    try:
+        t0, i0 = stat()
+        own0 = os.times()
+        time.sleep(window)
+        t1, i1 = stat()
+        own1 = os.times()
+        total = t1 - t0
+        if total <= 0:
+            raise ValueError("no CPU time elapsed")
+        busy = (total - (i1 - i0)) / total * (os.cpu_count() or 1)
+        own = ((own1.user - own0.user) + (own1.system - own0.system)) / max(own1.elapsed - own0.elapsed, 1e-6)
+        return max(0.0, busy - own)
+    except (OSError, ValueError, IndexError):
+        try:
+            return float(os.getloadavg()[0])
+        except (AttributeError, OSError):  # pragma: no cover - no load average on this platform
+            return 0.0

@@ -504,7 +504,7 @@ _FAMILY_LEGEND = (
     ("classifier", "ARCH/INIT: the seed study's protocol, a CNN on the basal frame (at this run's budget)."),
     ("burden", "burden:whole/seg, burden:basal/seg: the segmentation's predicted LGE % (whole LV, basal slice) "
                "as the score, out of fold, no fitting."),
-    ("roi", "roi:ARCH/INIT: a CNN on the basal frame's LV-centred window (image + segmenter probabilities)."),
+    ("roi", "roi:ARCH/INIT: a CNN on the basal frame's LV-centred window (placed by the segmenter)."),
     ("stack", "stack:ARCH/INIT: every slice's LV-centred window, attention-pooled into one patient probability."),
 )
 
