@@ -117,3 +117,17 @@ def test_real_backbones_forward_backward(arch, size):
     grads = [p.grad for p in m.backbone.parameters() if p.requires_grad]
     assert all(g is not None for g in grads)
     assert m.backbone.eval().forward_features(torch.rand(1, 3, size, size)).shape[1] == 2048
+
+
+def test_default_cam_layer_resolves_the_heart_at_the_runs_input_size():
+    """The default Grad-CAM layer is the deepest whose map has >= 7 cells a side: layer4 at the seed's 224 px
+    (7x7), layer3 at 112 px (layer4 would be 4x4); a rebuilt fold model keeps the layer it was saved with."""
+    from lgenet.models import build_model
+    from lgenet.models.factory import rebuild_model
+
+    assert build_model("resnet50", "random", image_size=224).spec.target_layer == "layer4"
+    m = build_model("resnet50", "random", image_size=112)
+    assert m.spec.target_layer == "layer3" and m.target_layer_name == "backbone.layer3"
+    assert build_model("inception_v3", "random", image_size=299).spec.target_layer == "Mixed_7c"
+    old = {**m.spec.to_dict(), "target_layer": "layer4"}  # a fit saved before the rule existed
+    assert rebuild_model(old).target_layer_name == "backbone.layer4"

@@ -41,7 +41,7 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--cam-target", default="predicted", choices=["predicted", "positive"],
                    help="explain the predicted class (default) or always the positive class")
     p.add_argument("--sanity-methods", help="comma-separated CAM methods to sanity-check (default: all three)")
-    p.add_argument("--examples", type=int, default=1, help="gallery cases per category TP/FN/TN/FP (default 1)")
+    p.add_argument("--examples", type=int, default=3, help="gallery cases per category TP/FN/TN/FP (default 3)")
     p.add_argument("--max-rho", type=float, default=0.5,
                    help="model-randomisation check: a CAM method passes when the median Spearman rho between "
                         "trained- and random-model maps is below this (default 0.5)")

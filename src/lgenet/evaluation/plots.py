@@ -52,8 +52,9 @@ DPI = 150
 _PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 _LINESTYLES = ("-", "-", "-", "-", "-", "-", "--", "--", "-.", "-.")
 INIT_ORDER = ("random", "imagenet", "radimagenet")
-INIT_COLORS = {"random": "#9A9A9A", "imagenet": "#0072B2", "radimagenet": "#D55E00"}
-INIT_LABELS = {"random": "Random init", "imagenet": "ImageNet", "radimagenet": "RadImageNet"}
+INIT_COLORS = {"random": "#9A9A9A", "imagenet": "#0072B2", "radimagenet": "#D55E00", "seg": "#56B4E9"}
+INIT_LABELS = {"random": "Random init", "imagenet": "ImageNet", "radimagenet": "RadImageNet",
+               "seg": "from the segmentation"}
 ARCH_LABELS = {
     "resnet50": "ResNet50",
     "inception_v3": "InceptionV3",

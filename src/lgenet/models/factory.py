@@ -155,9 +155,37 @@ def _assemble(backbone, norm, arch, init, size, head, dense_units, dropout) -> L
         dropout=dropout,
         norm=norm.name,
         layout=backbone.lgenet_layout,
-        target_layer=backbone.lgenet_target_layer,
+        target_layer=cam_layer(backbone, arch, size),
     )
     return LgeNet(backbone, build_head(head, feat, dense_units, dropout), norm, mspec)
+
+
+def cam_layer(backbone: nn.Module, arch: str, size: int) -> str:
+    """The default CAM layer of ``backbone`` at input ``size``: the deepest of the registry's ``cam_layers``
+    whose map has at least :data:`~lgenet.models.registry.CAM_MIN_CELLS` cells a side (the backbone's own
+    ``target_layer`` for Keras layouts and backbones without candidates)."""
+    from .registry import CAM_MIN_CELLS
+
+    cands = get_spec(arch).cam_layers if getattr(backbone, "lgenet_layout", "timm") != "keras" else ()
+    if not cands:
+        return backbone.lgenet_target_layer
+    shapes: dict[str, tuple[int, ...]] = {}
+    hooks = [backbone.get_submodule(n).register_forward_hook(
+        lambda m, i, o, n=n: shapes.__setitem__(n, tuple((o[0] if isinstance(o, tuple) else o).shape[-2:])))
+        for n in cands]
+    try:
+        was = backbone.training
+        backbone.eval()
+        with torch.no_grad():
+            backbone.forward_features(torch.zeros(1, 3, size, size))
+        backbone.train(was)
+    finally:
+        for h in hooks:
+            h.remove()
+    for n in cands:
+        if n in shapes and min(shapes[n]) >= CAM_MIN_CELLS:
+            return n
+    return cands[-1]
 
 
 def rebuild_model(spec: ModelSpec | dict, state_dict: dict[str, torch.Tensor] | None = None) -> LgeNet:
@@ -166,6 +194,7 @@ def rebuild_model(spec: ModelSpec | dict, state_dict: dict[str, torch.Tensor] | 
         spec = ModelSpec(**spec)
     backbone = _build_skeleton(spec.arch, spec.layout)
     model = _assemble(backbone, NORMS[spec.norm], spec.arch, spec.init, spec.image_size, spec.head, spec.dense_units, spec.dropout)
+    model.spec = spec  # as saved: e.g. the CAM layer a fit was explained with, whatever today's rule picks
     if state_dict is not None:
         model.load_state_dict(state_dict)
     return model

@@ -21,7 +21,11 @@ from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["BackboneSpec", "register_backbone", "get_spec", "list_backbones", "InputNorm", "NORMS"]
+__all__ = ["BackboneSpec", "register_backbone", "get_spec", "list_backbones", "InputNorm", "NORMS", "CAM_MIN_CELLS"]
+
+#: the default CAM layer resolves at least this many cells a side (the seed's ResNet50 at 224 px: layer4, 7x7;
+#: at 112 px layer4 is 4x4, a coarse band across the heart, so layer3 (7x7) is used)
+CAM_MIN_CELLS = 7
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,9 @@ class BackboneSpec:
         imagenet_tag: timm pretrained tag for ImageNet weights (``resnet50.tv_in1k``), or None.
         imagenet_norm: key of :data:`NORMS` that the ImageNet weights expect.
         min_size: smallest input size the network accepts.
+        cam_layers: Grad-CAM layer candidates, deepest first: a classifier's default CAM layer is the
+            deepest one whose map has at least :data:`CAM_MIN_CELLS` cells a side at the run's input size
+            (empty: always ``target_layer``).
     """
 
     name: str
@@ -88,6 +95,7 @@ class BackboneSpec:
     timm_name: str | None = None
     imagenet_tag: str | None = None
     imagenet_norm: str = "imagenet"
+    cam_layers: tuple[str, ...] = ()
     min_size: int = 32
 
 
@@ -169,6 +177,7 @@ register_backbone(
         imagenet_tag="resnet50.tv_in1k",
         imagenet_norm="imagenet",
         min_size=32,
+        cam_layers=("layer4", "layer3", "layer2"),
     )
 )
 register_backbone(
@@ -183,6 +192,7 @@ register_backbone(
         imagenet_tag="inception_v3.tv_in1k",
         imagenet_norm="inception",
         min_size=75,
+        cam_layers=("Mixed_7c", "Mixed_6e", "Mixed_5d"),
     )
 )
 register_backbone(
@@ -197,6 +207,7 @@ register_backbone(
         imagenet_tag="resnet18.tv_in1k",
         imagenet_norm="imagenet",
         min_size=32,
+        cam_layers=("layer4", "layer3", "layer2"),
     )
 )
 register_backbone(

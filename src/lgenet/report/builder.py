@@ -69,7 +69,7 @@ class ReportOptions:
     cam_layer: str | None = None
     cam_target: str = "predicted"
     sanity_methods: tuple[str, ...] = CAM_METHODS
-    n_examples: int = 1
+    n_examples: int = 3
     heart_labels: tuple[int, ...] = HEART_LABELS
     n_random: int = 16
     max_rho: float = MAX_RHO

@@ -55,17 +55,39 @@ def _pipeline(ax, letter: str, task: str, best: Mapping[str, Any] | None, cfg, t
                 va="center", fontsize=10, color="0.4")
         return
     arch, init = str(best["arch"]), str(best["init"])
-    size = cfg.image_size or {"resnet50": 224, "inception_v3": 299}.get(arch, "default")
-    head = ("Flatten\nDense %d\nReLU\nDropout %g" % (cfg.dense_units, cfg.dropout)
-            if cfg.head == "flatten" else "Global avg\npool")
+    family, _, base_arch = arch.partition(":") if ":" in arch else ("classifier", "", arch)
     short = {"lge": f"LGE > {thr:g}%", "event": "event"}.get(task, task)
-    boxes = [
-        ("Basal LGE\nframe", "#eeeeee"),
-        (f"{size}\u00d7{size} px\npercentile\nscaling", "#eeeeee"),
-        (f"{ARCH_LABELS.get(arch, arch)}\n{INIT_LABELS.get(init, init)}", INIT_COLORS.get(init, "#cccccc")),
-        (head, "#eeeeee"),
-        (f"Sigmoid\nP({short})", "#fde0c5"),
-    ]
+    thumb_title = "basal LGE frame"
+    if family == "burden":  # the predicted burden itself is the score: no CNN head
+        where = "basal slice" if base_arch == "basal" else "whole LV"
+        thumb_title = "LGE stack (basal frame)"
+        boxes = [
+            ("LGE short-axis\nstack", "#eeeeee"),
+            ("Segmentation\n2-D UNet\n(out of fold)", INIT_COLORS.get(init, "#cccccc")),
+            (f"LGE % of the\nmyocardium\n({where})", "#eeeeee"),
+            (f"P({short}) =\nsigmoid((LGE %\n\u2212 {cfg.lge_threshold:g}) / "
+             f"{getattr(cfg, 'burden_scale', 2.0):g})", "#fde0c5"),
+        ]
+    elif family in ("roi", "stack"):
+        thumb_title = "basal LGE frame" if family == "roi" else "LGE stack (basal frame)"
+        boxes = [
+            ("LGE short-axis\nstack", "#eeeeee"),
+            ("Segmentation\nplaces the\nLV window", INIT_COLORS.get("seg", "#cccccc")),
+            (f"{ARCH_LABELS.get(base_arch, base_arch)}\n" + ("basal window" if family == "roi"
+                                                               else "every slice,\nattention pool"), "#eeeeee"),
+            (f"Sigmoid\nP({short})", "#fde0c5"),
+        ]
+    else:
+        size = cfg.image_size or {"resnet50": 224, "inception_v3": 299}.get(arch, "default")
+        head = ("Flatten\nDense %d\nReLU\nDropout %g" % (cfg.dense_units, cfg.dropout)
+                if cfg.head == "flatten" else "Global avg\npool")
+        boxes = [
+            ("Basal LGE\nframe", "#eeeeee"),
+            (f"{size}\u00d7{size} px\npercentile\nscaling", "#eeeeee"),
+            (f"{ARCH_LABELS.get(arch, arch)}\n{INIT_LABELS.get(init, init)}", INIT_COLORS.get(init, "#cccccc")),
+            (head, "#eeeeee"),
+            (f"Sigmoid\nP({short})", "#fde0c5"),
+        ]
     n = len(boxes)
     xs = np.linspace(0.09, 0.91, n)
     y, w, h = 0.62, 0.165, 0.42
@@ -75,7 +97,7 @@ def _pipeline(ax, letter: str, task: str, best: Mapping[str, Any] | None, cfg, t
             inset.imshow(thumb, cmap="gray", vmin=0, vmax=1)
             inset.set_aspect("equal")
             inset.set_axis_off()
-            inset.set_title("basal LGE frame", fontsize=7.5, pad=2)
+            inset.set_title(thumb_title, fontsize=7.5, pad=2)
         else:
             dark = color.lower() in ("#0072b2", "#d55e00")
             ax.add_patch(FancyBboxPatch((xs[k] - w / 2, y - h / 2), w, h, boxstyle="round,pad=0,rounding_size=0.02",
@@ -170,6 +192,8 @@ def figure_title(metrics: Sequence[Mapping[str, Any]], cfg) -> str:
         how = "deep learning from random initialisation (no pretraining)"
     else:
         how = "deep learning"
+    if "seg" in inits:  # the anatomy-aware families (burden, roi, stack) stand on a learned segmentation
+        how = (f"{how}, and " if ("random" in inits or pre) else "") + "a learned LGE segmentation"
     return f"Figure 1. {what} with {how}"
 
 
