@@ -146,13 +146,16 @@ def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
                           seed="the cores not busy with other jobs, shared among --workers"))
     g.add_argument("--ci-method", choices=["delong", "bootstrap"],
                    help=h("method of the AUC confidence intervals", "ci_method"))
-    g.add_argument("--executor", choices=["local", "process", "ray"], default="local",
-                   help="who runs the fits: one after another in this process (local, default), --workers at a "
+    g.add_argument("--executor", choices=["local", "process", "ray"], default="process" if demo else "local",
+                   help="who runs the fits: one after another in this process (local), --workers at a "
                         "time in worker processes (process), or as Ray tasks on a local Ray or the cluster at "
                         "--ray-address (ray; pip install 'lgenet[ray]'; across machines the run directory and "
-                        "images must be on a shared file system)")
-    g.add_argument("--workers", type=int, default=1,
-                   help="fits at a time with --executor process (default 1)")
+                        "images must be on a shared file system) "
+                        + ("(demo default: process)" if demo else "(default: local)"))
+    g.add_argument("--workers", type=int, default=None if demo else 1,
+                   help="fits at a time with --executor process "
+                        + ("(demo default: 2 on a machine with 2 or more cores, each fit with one torch thread)"
+                           if demo else "(default 1)"))
     g.add_argument("--ray-address", metavar="ADDR",
                    help="with --executor ray: the cluster to join, e.g. 10.0.0.5:6379 (default: $RAY_ADDRESS, "
                         "else a local Ray started for this run)")
@@ -240,7 +243,10 @@ def _print_result(res) -> None:
 
 
 def _exec_args(a: argparse.Namespace) -> dict:
-    return dict(executor=a.executor, workers=a.workers, ray_address=a.ray_address)
+    import os
+
+    workers = a.workers if a.workers is not None else min(2, os.cpu_count() or 1)  # (the demo's default)
+    return dict(executor=a.executor, workers=workers, ray_address=a.ray_address)
 
 
 def cmd_run(a: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ What the demo runs, and why (issue "the first ten minutes"; figures in docs/resu
 3. The grid, in the segmentation's folds: the **headline** model is ``burden:whole/seg`` -- the
    predicted whole-LV LGE %, out of fold, used as the score (no fitting) -- and the **seed protocol**
    row is InceptionV3 (one of the study's two backbones; ~12 s a fit here against ~20 s for ResNet50)
-   from random initialisation on the basal frame, at a demo budget (4 epochs, 112 px) far below the
+   from random initialisation on the basal frame, at a demo budget (3 epochs, 112 px) far below the
    study's 100 epochs: it shows the protocol's outputs (ROC, CAMs), not its ability.
 
 At the demo's budget a CNN from random initialisation does not learn the synthetic enhancement from
@@ -34,7 +34,7 @@ SYNTH_SEG_LABELS = {"cavity": [1], "myo": [2, 3], "lge": [3], "other": [0, 4]}
 #: what ``lgenet demo``'s grid changes from the seed protocol (its own defaults; the command line and
 #: --config override them)
 DEMO_RUN = dict(families=("burden", "classifier"), archs=("inception_v3",), inits=("random",), image_size=112,
-                epochs=4, batch_size=8)
+                epochs=3, batch_size=8)
 
 #: the demo's segmentation: a small network that learns the synthetic anatomy in ~2 minutes on 2 CPU cores
 DEMO_SEG = dict(labels=SYNTH_SEG_LABELS, spacing=2.0, crop=64, channels=(8, 16, 32, 64), res_units=1,
@@ -55,17 +55,12 @@ def demo_segmentation(manifest: str | Path, out: str | Path, *, progress: bool =
                       workers: int = 1, ray_address: str | None = None, **kw):
     """Train (or resume) the demo's segmentation CV; returns its :class:`~lgenet.segment.SegRunResult`.
 
-    With the default executor and no thread count, on a machine with two or more cores the folds run two
-    at a time in worker processes with one torch thread each: the demo's small UNet parallelises poorly
-    over threads, and this took 108 s instead of 166 s for one two-thread fold at a time on 2 cores
-    (docs/results.md). The choice depends on the core count only, so a rerun resumes with the same
-    compute settings."""
-    import os
-
+    ``lgenet demo`` runs it (and its grid) with ``executor='process'``, two workers of one torch thread
+    each on a machine with two or more cores: the demo's small networks parallelise poorly over threads,
+    and the segmentation took 108 s that way against 166 s one two-thread fold at a time on 2 cores
+    (docs/results.md)."""
     from .segment import train_segmentation
 
-    if executor == "local" and kw.get("num_threads") is None and (os.cpu_count() or 1) >= 2:
-        executor, workers, kw["num_threads"] = "process", 2, 1
     cfg = demo_seg_config(manifest, out, **kw)
     return train_segmentation(cfg, progress=progress, executor=executor, workers=workers, report=True,
                               ray_address=ray_address)
