@@ -62,7 +62,8 @@ def test_synth_run_predict_cli(cohort, tmp_path, capsys):
 
 def test_interrupted_run_resumes_without_redoing_fits(cohort, tmp_path, monkeypatch):
     cfg = RunConfig(manifest=str(cohort), out=str(tmp_path / "a"), tasks=("lge",), archs=("tiny",),
-                    inits=("random",), epochs=2, image_size=32, folds=2, dense_units=16)
+                    inits=("random",), epochs=2, image_size=32, folds=2, dense_units=16,
+                    num_threads=1)  # fixed: the default follows the machine's load, which may change between runs
     real = executors.run_job
     calls = {"n": 0}
 

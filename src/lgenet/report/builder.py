@@ -228,6 +228,20 @@ def _protocol_section(cfg: RunConfig, metrics: Sequence[dict], run_json: dict) -
         f"({ci}); sensitivity, specificity, PPV and NPV at p \u2265 {cfg.decision_threshold:g} with Wilson CIs; "
         "Brier score; paired two-sided DeLong test of each model against the task's best.",
     ]
+    models_seen = {str(r["model"]) for r in metrics}
+    if any(m.startswith("burden:") for m in models_seen):
+        items.insert(2, "<b>Segmentation-based scores</b> (<code>burden:whole/seg</code>, <code>burden:basal/seg</code>): "
+                     f"the LGE % of the myocardium predicted by the segmentation run "
+                     f"<code>{H.esc(Path(cfg.segmentation_run).name if cfg.segmentation_run else '?')}</code> for each "
+                     "patient by the fold model that never saw the patient (whole LV, or the basal slice), used as the "
+                     f"score with no fitting: p = sigmoid((LGE % \u2212 {cfg.lge_threshold:g}) / {cfg.burden_scale:g}). "
+                     "They have no CAM: what they look at is the segmentation (its own report shows the masks).")
+    if any(m.startswith(("roi:", "stack:")) for m in models_seen):
+        items.insert(2, f"<b>ROI / whole-stack CNNs</b>: {H.esc(cfg.anatomy_arch)} from random initialisation on "
+                     f"{cfg.anatomy_size} px LV-centred windows at {cfg.anatomy_spacing:g} mm placed by the same-fold "
+                     f"segmenter (inputs: {H.esc(cfg.anatomy_channels)}), {cfg.anatomy_epochs} epochs"
+                     + (f", auxiliary segmentation loss weight {cfg.anatomy_aux_weight:g}" if cfg.anatomy_aux_weight else "")
+                     + "; <code>stack</code> pools every slice by gated attention.")
     caveat = ("<p class=\"note\">The best model is the one with the highest cross-validated AUC among "
               f"{n_models} per task; its AUC is therefore slightly optimistic. Name a model chosen in advance "
               "(<code>lgenet predict --model</code>) when that matters.</p>") if n_models > 1 else ""
@@ -515,7 +529,7 @@ def write_report(run_dir: str | Path, options: ReportOptions | None = None, **ov
                  truth=_truth(cohort, fig_task.task) if fig_task and cohort is not None else None,
                  cam_note=cam_note or ("CAMs not requested" if not opts.cams else "CAMs not available"))
 
-    flags = [f"{r.label} ({t.task})" for t in tcs for r in t.sanity if r.passed is False]
+    flags = [f"{r.label} ({t.task}, {t.model})" for t in tcs for r in t.sanity if r.passed is False]
     banner = (H.flag("CAM sanity:", "failing method(s): " + H.esc(", ".join(flags)) + " \u2014 see the CAM section.")
               if flags else "")
     sections = [

@@ -226,6 +226,7 @@ def plot_figure1(
 
     top = "EFGH"
     bottom = "IJKL"
+    last_overlay = None
     for j, cat in enumerate(CATEGORIES):
         ax_f = fig.add_subplot(gs[3, j])
         ax_o = fig.add_subplot(gs[4, j])
@@ -252,6 +253,17 @@ def plot_figure1(
         names = (f"LGE \u2264 {thr:g}%", f"LGE > {thr:g}%") if cam_task == "lge" else ("no event", "event")
         cls = names[1] if cams.signs[c.index] > 0 else names[0]
         ax_o.set_title(f"{METHOD_LABELS.get(cams.method, cams.method)} for '{cls}' (out-of-fold)", fontsize=9)
+        last_overlay = ax_o
+    if cams is not None and last_overlay is not None:  # what the colours mean (opacity grows with the value)
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+
+        from ..explain.overlay import CAM_CMAP
+
+        cax = last_overlay.inset_axes((1.03, 0.0, 0.045, 1.0))  # beside panel L, which keeps its size
+        cb = fig.colorbar(ScalarMappable(norm=Normalize(0, 1), cmap=CAM_CMAP), cax=cax)
+        cb.set_label("CAM (0\u20131; opacity grows with it)", fontsize=8)
+        cb.ax.tick_params(labelsize=7)
     model = cams.model if cams is not None else ""
     name = TASK_LABELS.get(cam_task or "", cam_task or "").format(thr=thr)
     fig.suptitle(
