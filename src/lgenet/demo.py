@@ -7,12 +7,13 @@ What the demo runs, and why (issue "the first ten minutes"; figures in docs/resu
    20 epochs, no augmentation -- one synthetic scanner, so robustness is not what the demo shows).
 3. The grid, in the segmentation's folds: the **headline** model is ``burden:whole/seg`` -- the
    predicted whole-LV LGE %, out of fold, used as the score (no fitting) -- and the **seed protocol**
-   row is InceptionV3 (one of the study's two backbones; ~12 s a fit here against ~20 s for ResNet50)
+   row is InceptionV3 (the faster of the study's two backbones here: a 4-epoch fit at 112 px took
+   14-18 s on 2 cores, ResNet50 ~20 s)
    from random initialisation on the basal frame, at a demo budget (3 epochs, 112 px) far below the
    study's 100 epochs: it shows the protocol's outputs (ROC, CAMs), not its ability.
 
 At the demo's budget a CNN from random initialisation does not learn the synthetic enhancement from
-one basal frame of 87 training patients (out-of-fold AUC 0.46-0.60 in earlier demos); a network that
+one basal frame of 87 training patients (out-of-fold AUC 0.45-0.60 in every demo so far); a network that
 is told where the myocardium is -- the segmenter, trained on the planted label maps -- does. That is
 the lesson of the EMIDEC benchmarks too (docs/results.md).
 

@@ -36,6 +36,17 @@ EXECUTORS = ("local", "process", "ray")
 OnDone = Callable[[FitOutcome], None]
 
 
+def _unfinished(jobs: Sequence[FitJob], on_done: OnDone) -> list[FitJob]:
+    """The jobs still to run; each finished one is reported to ``on_done`` as skipped (a resume)."""
+    todo = []
+    for job in jobs:
+        if job.done():
+            on_done(FitOutcome(job, skipped=True))
+        else:
+            todo.append(job)
+    return todo
+
+
 class LocalExecutor:
     """Jobs one after another in this process."""
 
@@ -91,12 +102,7 @@ class ProcessExecutor:
         self.progress = progress
 
     def run(self, jobs: Sequence[FitJob], on_done: OnDone) -> None:
-        todo = []
-        for job in jobs:
-            if job.done():
-                on_done(FitOutcome(job, skipped=True))
-            else:
-                todo.append(job)
+        todo = _unfinished(jobs, on_done)
         if not todo:
             return
         ctx = mp.get_context("spawn")  # never fork a process that holds torch threads
@@ -201,12 +207,7 @@ class RayExecutor:
         return {"num_cpus": max(1, int(self.threads or 1)), "num_gpus": (1.0 / self.fits_per_gpu) if gpu else 0}
 
     def run(self, jobs: Sequence[FitJob], on_done: OnDone) -> None:
-        todo = []
-        for job in jobs:
-            if job.done():
-                on_done(FitOutcome(job, skipped=True))
-            else:
-                todo.append(job)
+        todo = _unfinished(jobs, on_done)
         if not todo:
             return
         ray = self._ray()

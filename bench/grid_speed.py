@@ -1,0 +1,150 @@
+"""lgenet against the seed's Keras/TensorFlow stack, back to back, and a small grid per executor.
+
+    python bench/grid_speed.py                       # 224/299 and 128 px, then the small grid (~15 min on 2 cores)
+    python bench/grid_speed.py --quick               # 128 px only, smaller grid
+
+1. Training throughput, one configuration after another in child processes of this one (same machine,
+   same pass, the same thread count for both stacks): ``bench/keras_reference.py`` (the seed's model in
+   Keras: ``keras.applications`` backbone, all layers trainable, Flatten -> Dense 512 ReLU -> Dropout 0.5
+   -> sigmoid, Adam 1e-3, batch 8) and lgenet's own ``fit`` (``bench/throughput.py``'s ``bench_one``:
+   the same head, Adam fused, channels_last) in fp32 and in bf16 autocast, on random images of the same
+   size. Prints images/s and the ratio lgenet / Keras for each.
+2. The wall time of one small complete grid (synthetic cohort, ResNet-18 from random init, both tasks,
+   4 folds, one torch thread per fit) with each executor: ``local``, ``process`` (2 workers) and ``ray``
+   (a local Ray; skipped without the ``[ray]`` extra); the three must give identical metrics.
+
+Needs the ``[interop]`` extra for the Keras part. Writes ``<out>/results.md`` and ``results.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = Path(__file__).resolve().parent
+
+_LGENET = """
+import json, sys
+sys.path.insert(0, {bench!r}); sys.path.insert(0, {src!r})
+import torch
+torch.set_num_threads({threads})
+from throughput import bench_one
+print(json.dumps(bench_one({arch!r}, {size}, {precision!r}, {n}, {repeats})))
+"""
+
+
+def _child(cmd: list[str]) -> dict:
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:3])}... failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def throughput(configs, threads: int, n: int, repeats: int) -> list[dict]:
+    rows = []
+    for arch, size in configs:
+        load = os.getloadavg()[0]
+        k = _child([sys.executable, str(BENCH / "keras_reference.py"), "--arch", arch, "--size", str(size),
+                    "--n", str(n), "--repeats", str(repeats), "--threads", str(threads)])
+        row = {"arch": arch, "size": size, "keras_img_s": k["train_img_s"], "keras": k["stack"], "load": round(load, 2)}
+        for precision in ("fp32", "bf16"):
+            code = _LGENET.format(bench=str(BENCH), src=str(REPO / "src"), threads=threads, arch=arch, size=size,
+                                  precision=precision, n=n, repeats=repeats)
+            r = _child([sys.executable, "-c", code])
+            row[f"lgenet_{precision}_img_s"] = r["train_img_s"]
+            row[f"ratio_{precision}"] = round(r["train_img_s"] / k["train_img_s"], 2)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def grid(out: Path, patients: int, epochs: int) -> list[dict]:
+    sys.path.insert(0, str(REPO / "src"))
+    from lgenet.config import RunConfig
+    from lgenet.data.synth import make_cohort
+    from lgenet.pipeline import run_experiment
+
+    manifest = out / "cohort" / "manifest.csv"
+    if not manifest.exists():
+        make_cohort(out / "cohort", n_patients=patients, image_size=96, seed=3, progress=False)
+    rows, ref = [], None
+    execs = [("local", 1), ("process", 2)]
+    try:
+        import ray  # noqa: F401
+
+        execs.append(("ray", 1))
+    except ImportError:
+        print("ray is not installed: the ray executor is skipped (pip install 'lgenet[ray]')")
+    import shutil
+
+    for name, workers in execs:
+        d = out / f"grid_{name}"
+        shutil.rmtree(d, ignore_errors=True)
+        cfg = RunConfig(manifest=str(manifest), out=str(d), tasks=("lge", "event"), archs=("resnet18",),
+                        inits=("random",), epochs=epochs, image_size=96, folds=4, num_threads=1, outcomes=False)
+        load = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        run_experiment(cfg, progress=False, report=False, executor=name, workers=workers)
+        wall = time.perf_counter() - t0
+        with open(d / "oof_predictions.csv", newline="") as fh:
+            oof = list(csv.DictReader(fh))
+        ref = oof if ref is None else ref
+        rows.append({"executor": name, "workers": workers, "wall_s": round(wall, 1), "load": round(load, 2),
+                     "same_oof_as_local": oof == ref})
+        print(json.dumps(rows[-1]), flush=True)
+    try:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+    except ImportError:
+        pass
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=str(REPO / "runs" / "bench" / "grid_speed"))
+    ap.add_argument("--quick", action="store_true", help="128 px only; a 2-epoch grid")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads of both stacks (default: cores)")
+    ap.add_argument("--n", type=int, default=48)
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args(argv)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    configs = [("resnet50", 128), ("inception_v3", 128)]
+    if not a.quick:
+        configs = [("resnet50", 224), ("inception_v3", 299)] + configs
+    t0 = time.time()
+    tp = throughput(configs, a.threads, a.n, a.repeats)
+    gr = grid(out, 40, 2 if a.quick else 6)
+    md = [f"Command: `python bench/grid_speed.py {' '.join(argv if argv is not None else sys.argv[1:])}`  ",
+          f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores; {a.threads} threads for both stacks; "
+          f"date {time.strftime('%Y-%m-%d %H:%M %Z')}; wall time {time.time() - t0:.0f} s", "",
+          "Training throughput (images/s, batch 8, seed head; median of the timed epochs), back to back:", "",
+          "| backbone | px | Keras/TF fp32 | lgenet fp32 | ratio | lgenet bf16 | ratio | load at start |",
+          "|---|---|---|---|---|---|---|---|"]
+    for r in tp:
+        md.append(f"| {r['arch']} | {r['size']} | {r['keras_img_s']} | {r['lgenet_fp32_img_s']} | {r['ratio_fp32']} | "
+                  f"{r['lgenet_bf16_img_s']} | {r['ratio_bf16']} | {r['load']} |")
+    md += ["", f"({tp[0]['keras']}.) Small grid (40 synthetic patients, ResNet-18 from random init, 96 px, "
+               "2 tasks x 4 folds, 1 thread per fit):", "", "| executor | workers | wall (s) | identical OOF | load at start |",
+           "|---|---|---|---|---|"]
+    for r in gr:
+        md.append(f"| {r['executor']} | {r['workers']} | {r['wall_s']} | {r['same_oof_as_local']} | {r['load']} |")
+    text = "\n".join(md)
+    print(text)
+    (out / "results.md").write_text(text + "\n")
+    (out / "results.json").write_text(json.dumps({"throughput": tp, "grid": gr}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
