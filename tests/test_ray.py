@@ -114,7 +114,9 @@ def test_a_node_killed_mid_grid_costs_only_retries(cohort, cluster, slow_local_r
     while time.time() < deadline and not list((out / "fits").rglob("fit.json")):
         time.sleep(0.2)  # the first fit finished: every node is busy with a fit now
     cluster.remove_node(victim, allow_graceful=False)
+    done_at_kill = len(list((out / "fits").rglob("fit.json")))
     t.join(timeout=600)
+    assert 1 <= done_at_kill < 6  # the node died mid-grid (each of the three nodes was running a fit)
     assert not t.is_alive() and not error, error
     assert result["res"].fits_run + result["res"].fits_skipped == 6
     _same_results(slow_local_run, out)
