@@ -47,19 +47,31 @@ def _child(cmd: list[str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def throughput(configs, threads: int, n: int, repeats: int) -> list[dict]:
+def throughput(configs, threads: int, n: int, repeats: int, rounds: int) -> list[dict]:
+    """Keras, lgenet fp32 and lgenet bf16 in turn, ``rounds`` times per configuration (interleaved, because
+    this host's speed swings up to 2x between minutes); each stack's figure is the median over the rounds."""
+    import statistics
+
     rows = []
     for arch, size in configs:
         load = os.getloadavg()[0]
-        k = _child([sys.executable, str(BENCH / "keras_reference.py"), "--arch", arch, "--size", str(size),
-                    "--n", str(n), "--repeats", str(repeats), "--threads", str(threads)])
-        row = {"arch": arch, "size": size, "keras_img_s": k["train_img_s"], "keras": k["stack"], "load": round(load, 2)}
+        got: dict[str, list[float]] = {"keras": [], "fp32": [], "bf16": []}
+        stack = ""
+        for _ in range(rounds):
+            k = _child([sys.executable, str(BENCH / "keras_reference.py"), "--arch", arch, "--size", str(size),
+                        "--n", str(n), "--repeats", str(repeats), "--threads", str(threads)])
+            got["keras"].append(k["train_img_s"])
+            stack = k["stack"]
+            for precision in ("fp32", "bf16"):
+                code = _LGENET.format(bench=str(BENCH), src=str(REPO / "src"), threads=threads, arch=arch, size=size,
+                                      precision=precision, n=n, repeats=repeats)
+                got[precision].append(_child([sys.executable, "-c", code])["train_img_s"])
+        med = {k: statistics.median(v) for k, v in got.items()}
+        row = {"arch": arch, "size": size, "keras_img_s": round(med["keras"], 2), "keras": stack, "load": round(load, 2),
+               "runs": got}
         for precision in ("fp32", "bf16"):
-            code = _LGENET.format(bench=str(BENCH), src=str(REPO / "src"), threads=threads, arch=arch, size=size,
-                                  precision=precision, n=n, repeats=repeats)
-            r = _child([sys.executable, "-c", code])
-            row[f"lgenet_{precision}_img_s"] = r["train_img_s"]
-            row[f"ratio_{precision}"] = round(r["train_img_s"] / k["train_img_s"], 2)
+            row[f"lgenet_{precision}_img_s"] = round(med[precision], 2)
+            row[f"ratio_{precision}"] = round(med[precision] / med["keras"], 2)
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
@@ -116,24 +128,31 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads of both stacks (default: cores)")
     ap.add_argument("--n", type=int, default=48)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds per configuration (default 2)")
+    ap.add_argument("--configs", help="e.g. resnet50:224,resnet50:128 (default: the seed sizes and 128 px)")
+    ap.add_argument("--no-grid", action="store_true", help="throughput only")
     a = ap.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     configs = [("resnet50", 128), ("inception_v3", 128)]
     if not a.quick:
         configs = [("resnet50", 224), ("inception_v3", 299)] + configs
+    if a.configs:
+        configs = [(c.split(":")[0], int(c.split(":")[1])) for c in a.configs.split(",")]
     t0 = time.time()
-    tp = throughput(configs, a.threads, a.n, a.repeats)
-    gr = grid(out, 40, 2 if a.quick else 6)
+    tp = throughput(configs, a.threads, a.n, a.repeats, a.rounds)
+    gr = [] if a.no_grid else grid(out, 40, 2 if a.quick else 6)
     md = [f"Command: `python bench/grid_speed.py {' '.join(argv if argv is not None else sys.argv[1:])}`  ",
           f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores; {a.threads} threads for both stacks; "
           f"date {time.strftime('%Y-%m-%d %H:%M %Z')}; wall time {time.time() - t0:.0f} s", "",
-          "Training throughput (images/s, batch 8, seed head; median of the timed epochs), back to back:", "",
+          f"Training throughput (images/s, batch 8, seed head; per stack the median over {a.rounds} interleaved "
+          "rounds, each the median of its timed epochs):", "",
           "| backbone | px | Keras/TF fp32 | lgenet fp32 | ratio | lgenet bf16 | ratio | load at start |",
           "|---|---|---|---|---|---|---|---|"]
     for r in tp:
         md.append(f"| {r['arch']} | {r['size']} | {r['keras_img_s']} | {r['lgenet_fp32_img_s']} | {r['ratio_fp32']} | "
                   f"{r['lgenet_bf16_img_s']} | {r['ratio_bf16']} | {r['load']} |")
+    md += ["", "Every round: " + "; ".join(f"{r['arch']}@{r['size']} {r['runs']}" for r in tp)]
     md += ["", f"({tp[0]['keras']}.) Small grid (40 synthetic patients, ResNet-18 from random init, 96 px, "
                "2 tasks x 4 folds, 1 thread per fit):", "", "| executor | workers | wall (s) | identical OOF | load at start |",
            "|---|---|---|---|---|"]

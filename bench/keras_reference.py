@@ -33,9 +33,8 @@ def main(argv=None) -> int:
     import numpy as np
     import tensorflow as tf
 
-    if a.threads:
+    if a.threads:  # intra-op only: restricting inter-op parallelism too made TF slower here
         tf.config.threading.set_intra_op_parallelism_threads(a.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras
 
     app = {"resnet50": keras.applications.ResNet50, "inception_v3": keras.applications.InceptionV3}[a.arch]
@@ -47,7 +46,7 @@ def main(argv=None) -> int:
     x = keras.layers.Dropout(0.5)(x)
     out = keras.layers.Dense(1, activation="sigmoid")(x)
     model = keras.Model(base.input, out)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")  # Keras's defaults (jit "auto")
     rng = np.random.default_rng(0)
     grey = rng.random((a.n, a.size, a.size, 1), dtype=np.float32)
     xs = np.repeat(grey, 3, axis=-1)
