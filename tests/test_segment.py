@@ -423,3 +423,14 @@ def test_auxiliary_loss_without_masks_is_a_clear_error(seg_run, tmp_path):
                    anatomy_epochs=1, folds=2, batch_size=4, num_threads=1, anatomy_aux_weight=0.5, outcomes=False)
     with pytest.raises(ConfigError, match="anatomy_aux_weight=0.5 needs expert masks.*manifest column 'mask'"):
         run_experiment(rc, progress=False, report=False)
+
+
+def test_auxiliary_targets_meet_their_own_slices_feature_maps():
+    """A stack batch concatenates every patient's slices: the auxiliary loss must take the feature-map rows
+    of the patients with masks, slice for slice (the bug this guards against paired row j with item j)."""
+    from lgenet.training.anatomy import _masked_rows
+
+    m = object()
+    assert _masked_rows([2, 3, 1], [m, None, m]) == [0, 1, 5]
+    assert _masked_rows([1, 1, 1], [None, m, m]) == [1, 2]
+    assert _masked_rows([4], [None]) == []

@@ -182,13 +182,13 @@ def anatomy_inputs(job) -> AnatomyInputs:
     cfg = job.config
     path = _anatomy_cache(job)
     aux = cfg.anatomy_aux_weight > 0
-    cohort = load_manifest(cfg.manifest, tasks=None, lge_threshold=cfg.lge_threshold)
+    cohort = load_manifest(cfg.manifest, tasks=None, lge_threshold=cfg.lge_threshold) if aux else None
     allowed = _aux_mask_patients(job) if aux else set()
-    mask_rows = [(r.patient_id, str(r.mask)) for r in cohort.records if r.patient_id in allowed and r.mask is not None]
     labels = SegLabels(**SegRunDir(cfg.segmentation_run).load_config().labels) if aux else None
     fp = {"seg": str(Path(cfg.segmentation_run).resolve()), "fold": job.fold, "size": cfg.anatomy_size,
           "spacing": cfg.anatomy_spacing, "inputs": (RunDir(job.run_dir).read_inputs() or {}).get("manifest_sha256")}
     if aux:  # (without it the fingerprint is what it was before the auxiliary loss existed: old caches stay valid)
+        mask_rows = [(r.patient_id, str(r.mask)) for r in cohort.records if r.patient_id in allowed and r.mask]
         fp["masks"] = hashlib.sha256(json.dumps([mask_rows, labels.to_dict()]).encode()).hexdigest()
     fingerprint = json.dumps(fp)
     if path.is_file():
@@ -207,6 +207,7 @@ def anatomy_inputs(job) -> AnatomyInputs:
         except Exception:  # noqa: BLE001 - an unreadable cache is rebuilt
             pass
     seg = load_segmenter(cfg.segmentation_run, [job.fold], tta=False)
+    cohort = cohort or load_manifest(cfg.manifest, tasks=None, lge_threshold=cfg.lge_threshold)
     size, spacing_out = cfg.anatomy_size, cfg.anatomy_spacing
     basal, slices, pids, bmasks, smasks, has = [], [], [], [], [], []
     for rec in cohort.records:
@@ -314,6 +315,16 @@ def _roi_model(arch: str, size: int, aux: bool = False):
     return _RoiAux()
 
 
+def _masked_rows(counts: list[int], masks: list) -> list[int]:
+    """Rows of the batch's concatenated slices (``counts`` slices per item) whose item has a mask."""
+    rows, start = [], 0
+    for n, m in zip(counts, masks):
+        if m is not None:
+            rows.extend(range(start, start + n))
+        start += n
+    return rows
+
+
 def aux_segmentation_loss(aux_logits, masks):
     """Binary cross-entropy of the per-cell (myocardium, enhancement) logits against the expert masks'
     fractions in each cell (the masks area-averaged down to the feature map)."""
@@ -413,7 +424,7 @@ def fit_anatomy(job, on_epoch=None):
             logits, amap = out if aux else (out, None)
             loss = loss_fn(logits.float(), y)
             if aux:
-                keep = [j for j, m in enumerate(masks) for _ in range(counts[j]) if m is not None]
+                keep = _masked_rows(counts, masks)
                 if keep:
                     target = torch.cat([m for m in masks if m is not None]).to(device)
                     la = aux_segmentation_loss(amap[keep], target)
