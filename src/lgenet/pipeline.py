@@ -381,9 +381,7 @@ def _remove_fold_models(rd: RunDir, prep: PreparedRun) -> None:
     for task, models in prep.models_by_task.items():
         for m in models:
             if parse_model_key(m).family == "classifier":
-                have = [k for k in range(prep.cfg.folds) if rd.model_path(task, m, k).is_file()]
-                rd.delete_models(task, m, prep.cfg.folds, record=True)
-                removed += len(have)
+                removed += rd.delete_models(task, m, prep.cfg.folds, record=True)
     if removed:
         log.info("removed %d fold model file(s) (--keep-models none); the predictions, metrics and report remain",
                  removed)

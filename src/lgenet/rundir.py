@@ -387,15 +387,19 @@ class RunDir:
                               "restore it, or rerun `lgenet run` with the run's settings")
         return [self.load_fold_model(task, model, k) for k in range(folds)]
 
-    def delete_models(self, task: str, model: str | ModelKey, folds: int, *, record: bool = False) -> None:
-        """Delete the fold models of ``model``. ``record``: leave ``model.removed`` (the file's size) beside
-        the fit, so that caches derived from the model (CAMs) stay valid and errors can say why it is gone."""
+    def delete_models(self, task: str, model: str | ModelKey, folds: int, *, record: bool = False) -> int:
+        """Delete the fold models of ``model``; returns how many files went. ``record``: leave ``model.removed``
+        (the file's size) beside the fit, so that caches derived from the model (CAMs) stay valid and errors
+        can say why it is gone."""
+        n = 0
         for k in range(folds):
             f = self.model_path(task, model, k)
             if f.exists():
                 if record:
                     atomic_write_text(f.with_name("model.removed"), str(f.stat().st_size))
                 f.unlink()
+                n += 1
+        return n
 
     def fits_fingerprint(self, task: str, model: str | ModelKey, folds: int) -> dict:
         """What a cache of derived results (CAMs) depends on: each fold's fit record and model file size."""

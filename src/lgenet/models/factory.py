@@ -141,10 +141,11 @@ def build_model(
     if size < spec.min_size:
         raise ConfigError(f"image_size {size} is too small for {arch}; it needs at least {spec.min_size} px")
     backbone = create_backbone(arch, init, weights_file)
-    return _assemble(backbone, backbone.input_norm, arch, init, size, head, dense_units, dropout)
+    return _assemble(backbone, backbone.input_norm, arch, init, size, head, dense_units, dropout,
+                     cam_layer(backbone, arch, size))
 
 
-def _assemble(backbone, norm, arch, init, size, head, dense_units, dropout) -> LgeNet:
+def _assemble(backbone, norm, arch, init, size, head, dense_units, dropout, target_layer: str) -> LgeNet:
     feat = _probe_feature_shape(backbone, size)
     mspec = ModelSpec(
         arch=arch,
@@ -155,7 +156,7 @@ def _assemble(backbone, norm, arch, init, size, head, dense_units, dropout) -> L
         dropout=dropout,
         norm=norm.name,
         layout=backbone.lgenet_layout,
-        target_layer=cam_layer(backbone, arch, size),
+        target_layer=target_layer,
     )
     return LgeNet(backbone, build_head(head, feat, dense_units, dropout), norm, mspec)
 
@@ -193,8 +194,9 @@ def rebuild_model(spec: ModelSpec | dict, state_dict: dict[str, torch.Tensor] | 
     if isinstance(spec, dict):
         spec = ModelSpec(**spec)
     backbone = _build_skeleton(spec.arch, spec.layout)
-    model = _assemble(backbone, NORMS[spec.norm], spec.arch, spec.init, spec.image_size, spec.head, spec.dense_units, spec.dropout)
-    model.spec = spec  # as saved: e.g. the CAM layer a fit was explained with, whatever today's rule picks
+    # the CAM layer as saved (the one the fit was explained with), whatever today's rule would pick
+    model = _assemble(backbone, NORMS[spec.norm], spec.arch, spec.init, spec.image_size, spec.head, spec.dense_units,
+                      spec.dropout, spec.target_layer)
     if state_dict is not None:
         model.load_state_dict(state_dict)
     return model

@@ -94,12 +94,11 @@ class ProcessExecutor:
 
     name = "process"
 
-    def __init__(self, workers: int = 2, *, threads: int | None = None, progress: bool = True) -> None:
+    def __init__(self, workers: int = 2, *, threads: int | None = None) -> None:
         if workers < 1:
             raise ConfigError(f"--workers must be >= 1, got {workers}")
         self.workers = workers
         self.threads = threads
-        self.progress = progress
 
     def run(self, jobs: Sequence[FitJob], on_done: OnDone) -> None:
         todo = _unfinished(jobs, on_done)
@@ -177,11 +176,11 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, *, address: str | None = None, threads: int | None = None, fits_per_gpu: int = 1,
-                 max_retries: int = 3, progress: bool = True) -> None:
+                 max_retries: int = 3) -> None:
         if fits_per_gpu < 1:
             raise ConfigError(f"--fits-per-gpu must be >= 1, got {fits_per_gpu}")
         self.address, self.threads, self.fits_per_gpu = address, threads, int(fits_per_gpu)
-        self.max_retries, self.progress = int(max_retries), progress
+        self.max_retries = int(max_retries)
 
     def _ray(self):
         try:
@@ -245,7 +244,7 @@ def make_executor(name: str, *, workers: int = 1, threads: int | None = None, pr
     if name == "local":
         return LocalExecutor(progress=progress)
     if name == "process":
-        return ProcessExecutor(workers, threads=threads, progress=progress)
+        return ProcessExecutor(workers, threads=threads)
     if name == "ray":
-        return RayExecutor(address=ray_address, threads=threads, fits_per_gpu=fits_per_gpu, progress=progress)
+        return RayExecutor(address=ray_address, threads=threads, fits_per_gpu=fits_per_gpu)
     raise ConfigError(f"--executor must be one of {list(EXECUTORS)}, got {name!r}")
