@@ -211,3 +211,48 @@ def test_busy_cores_sees_a_competing_process_now():
     finally:
         spin.kill()
         spin.wait()
+
+
+_DRIVER = """
+import os, sys, time, multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+from lgenet.training.executors import _worker_init
+
+if __name__ == "__main__":
+    pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                               initargs=(1, os.getpid()))
+    print(pool.submit(os.getpid).result(), flush=True)
+    pool.submit(time.sleep, 300)
+    time.sleep(300)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in fh)
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+def test_process_workers_die_with_a_killed_driver(tmp_path):
+    """A driver killed with SIGKILL (no chance to shut its pool down) must not leave workers training on."""
+    import signal
+    import time
+
+    script = tmp_path / "driver.py"
+    script.write_text(_DRIVER)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(proc.stdout.readline())
+        assert _alive(worker)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(worker), "the pool worker outlived its killed driver"
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -275,8 +275,11 @@ def test_roi_and_stack_families_use_the_same_folds_segmenter(seg_run, tmp_path):
     rc = RunConfig(manifest=str(m), out=str(tmp_path / "grid"), tasks=("lge", "event"), families=("roi", "stack"),
                    segmentation_run=str(root / "seg"), anatomy_arch="tiny", anatomy_size=32, anatomy_spacing=4.0,
                    anatomy_epochs=2, folds=2, batch_size=4, num_threads=1)
-    out = run_experiment(rc, progress=False, report=False)
+    out = run_experiment(rc, progress=False, report=True)
     got = {(r["task"], r["model"]) for r in out.metrics}
+    # a run without seed classifiers still gets its report, saying why it has no CAMs
+    html = (tmp_path / "grid" / "report.html").read_text()
+    assert "stack:tiny/random" in html and "trained no seed-protocol classifier" in html
     # the segmentation folds were stratified on lge: event's folds differ, so its roi/stack models are skipped
     assert got == {("lge", "roi:tiny/random"), ("lge", "stack:tiny/random")}
     run = json.loads((tmp_path / "grid" / "run.json").read_text())

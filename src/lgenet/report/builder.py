@@ -34,7 +34,7 @@ from ..explain.cam import CAM_METHODS, METHOD_LABELS, check_method
 from ..explain.frames import FrameStore
 from ..explain.gallery import CATEGORIES, CATEGORY_TITLES, plot_gallery, select_cases
 from ..explain.oof import OofCams, oof_cams_multi, write_overlays
-from ..rundir import RunDir
+from ..rundir import SEED_FAMILY, RunDir, parse_model_key
 from ..explain.sanity import HEART_LABELS, MAX_RHO, SanityResult, cam_sanity_multi, plot_sanity
 from ..utils import atomic_write_text, sha256_file
 from . import html as H
@@ -512,6 +512,12 @@ def write_report(run_dir: str | Path, options: ReportOptions | None = None, **ov
     store = FrameStore(cohort, cfg) if cohort is not None else None
     if opts.cams and cohort is not None:
         for task in tasks:
+            if not any(parse_model_key(r["model"]).family == SEED_FAMILY for r in metrics if r["task"] == task):
+                tcs.append(_TaskCams(task=task, model="no classifier", note=(
+                    "this run trained no seed-protocol classifier for this task; Grad-CAM explains classifier "
+                    "fold models only (roi, stack and burden models rest on the segmentation: see its "
+                    "seg_report.html for the masks).")))
+                continue
             model = rd.choose_model(task)
             try:
                 tcs.append(_task_cams(run, task, model, cohort, store, cfg, opts, figdir))
