@@ -25,6 +25,7 @@ What it does, through the library API only:
 from __future__ import annotations
 
 import argparse
+import zlib
 import json
 import os
 import platform
@@ -131,7 +132,7 @@ def shift_check(run: Path, emidec_csv: Path, *, limit: int | None = None) -> dic
         t0 = time.time()
         for c in cases:
             st = read_case(c, cfg)
-            rng = np.random.default_rng(abs(hash(c.patient_id)) % 2**32)
+            rng = np.random.default_rng(zlib.crc32(c.patient_id.encode()))  # not hash(): salted per process
             img, cls, sp = f(st.image.astype(np.float32), st.classes, st.spacing, rng)
             res = models[folds[c.patient_id]](img, sp)
             mp, me = class_measures(res.classes), class_measures(cls)
@@ -209,6 +210,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--seed", type=int, help="SegConfig.seed (folds and fit seeds; default 0, the folds `lgenet run` uses)")
     ap.add_argument("--batch-augment", action="store_true", help="SegConfig.batch_augment=True (configuration 4)")
     ap.add_argument("--no-shift", action="store_true")
     ap.add_argument("--shift-only", action="store_true")
@@ -230,7 +232,8 @@ def main(argv=None) -> int:
             w.writeheader()
             w.writerows(keep)
     over = {k: v for k, v in (("epochs", a.epochs), ("loc_epochs", a.loc_epochs), ("num_threads", a.threads),
-                              ("device", a.device), ("precision", a.precision)) if v is not None}
+                              ("device", a.device), ("precision", a.precision), ("seed", a.seed))
+            if v is not None}
     if a.batch_augment:
         over["batch_augment"] = True
     if a.quick:
