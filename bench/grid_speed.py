@@ -9,6 +9,10 @@
    -> sigmoid, Adam 1e-3, batch 8) and lgenet's own ``fit`` (``bench/throughput.py``'s ``bench_one``:
    the same head, Adam fused, channels_last) in fp32 and in bf16 autocast, on random images of the same
    size. Prints images/s and the ratio lgenet / Keras for each.
+3. ``--threads-study``: at the seed's sizes, the same small grid of real-size fits (synthetic cohort,
+   task lge, 4 folds) run as one two-thread fit after another (``local``, 2 threads) and as two
+   single-thread fits side by side (``process``, 2 workers x 1 thread), interleaved rounds: which of the
+   two should be the CPU default (issue 12, part 4).
 2. The wall time of one small complete grid (synthetic cohort, ResNet-18 from random init, both tasks,
    4 folds, one torch thread per fit) with each executor: ``local``, ``process`` (2 workers) and ``ray``
    (a local Ray; skipped without the ``[ray]`` extra); the three must give identical metrics.
@@ -121,6 +125,39 @@ def grid(out: Path, patients: int, epochs: int) -> list[dict]:
     return rows
 
 
+def threads_study(out: Path, configs, rounds: int, patients: int, epochs: int) -> list[dict]:
+    """Wall time of one grid per (arch, size): local x 2 threads against process 2 workers x 1 thread."""
+    import shutil
+
+    sys.path.insert(0, str(REPO / "src"))
+    from lgenet.config import RunConfig
+    from lgenet.data.synth import make_cohort
+    from lgenet.pipeline import run_experiment
+
+    rows = []
+    for arch, size in configs:
+        manifest = out / f"cohort{size}" / "manifest.csv"
+        if not manifest.exists():
+            make_cohort(out / f"cohort{size}", n_patients=patients, image_size=size, seed=4, progress=False)
+        for rnd in range(rounds):
+            for name, workers, threads in (("local", 1, 2), ("process", 2, 1)):
+                d = out / f"threads_{arch}_{size}_{name}"
+                shutil.rmtree(d, ignore_errors=True)
+                cfg = RunConfig(manifest=str(manifest), out=str(d), tasks=("lge",), archs=(arch,), inits=("random",),
+                                epochs=epochs, image_size=size, folds=4, num_threads=threads, outcomes=False)
+                load = os.getloadavg()[0]
+                t0 = time.perf_counter()
+                run_experiment(cfg, progress=False, report=False, keep_models="none", executor=name, workers=workers)
+                wall = time.perf_counter() - t0
+                fits = [json.loads(f.read_text()) for f in d.glob("fits/*/*/fold*/fit.json")]
+                n_img = sum(int(f.get("n_train_patients", 0)) for f in fits) * epochs
+                rows.append({"arch": arch, "size": size, "round": rnd + 1, "executor": name, "workers": workers,
+                             "threads": threads, "wall_s": round(wall, 1), "train_images": n_img,
+                             "grid_img_s": round(n_img / wall, 2) if n_img else None, "load": round(load, 2)})
+                print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(REPO / "runs" / "bench" / "grid_speed"))
@@ -131,6 +168,10 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds per configuration (default 2)")
     ap.add_argument("--configs", help="e.g. resnet50:224,resnet50:128 (default: the seed sizes and 128 px)")
     ap.add_argument("--no-grid", action="store_true", help="throughput only")
+    ap.add_argument("--threads-study", action="store_true",
+                    help="only: local x 2 threads vs process 2 x 1 thread at --configs (default the seed sizes)")
+    ap.add_argument("--study-patients", type=int, default=32)
+    ap.add_argument("--study-epochs", type=int, default=2)
     a = ap.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -140,6 +181,22 @@ def main(argv=None) -> int:
     if a.configs:
         configs = [(c.split(":")[0], int(c.split(":")[1])) for c in a.configs.split(",")]
     t0 = time.time()
+    if a.threads_study:
+        rows = threads_study(out, configs if a.configs else [("resnet50", 224), ("inception_v3", 299)], a.rounds,
+                             a.study_patients, a.study_epochs)
+        md = [f"Command: `python bench/grid_speed.py {' '.join(argv if argv is not None else sys.argv[1:])}`  ",
+              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores; date {time.strftime('%Y-%m-%d %H:%M %Z')}; "
+              f"wall time {time.time() - t0:.0f} s", "",
+              f"One grid ({a.study_patients} synthetic patients, task lge, 4 folds, {a.study_epochs} epochs, fp32, batch 8):",
+              "", "| backbone | px | round | executor | workers x threads | wall (s) | grid training img/s | load at start |",
+              "|---|---|---|---|---|---|---|---|"]
+        md += [f"| {r['arch']} | {r['size']} | {r['round']} | {r['executor']} | {r['workers']} x {r['threads']} | "
+               f"{r['wall_s']} | {r['grid_img_s']} | {r['load']} |" for r in rows]
+        text = "\n".join(md)
+        print(text)
+        (out / "threads_study.md").write_text(text + "\n")
+        (out / "threads_study.json").write_text(json.dumps(rows, indent=1))
+        return 0
     tp = throughput(configs, a.threads, a.n, a.repeats, a.rounds)
     gr = [] if a.no_grid else grid(out, 40, 2 if a.quick else 6)
     md = [f"Command: `python bench/grid_speed.py {' '.join(argv if argv is not None else sys.argv[1:])}`  ",
