@@ -100,7 +100,8 @@ def _run_fold(job: SegFoldJob, on_epoch) -> object:
     if set(train) & set(test):  # pragma: no cover - a partition by construction
         raise DataError("a patient is on both sides of the split")
     spec = cfg.spec()
-    params = SegTrainParams(epochs=cfg.epochs, loc_epochs=cfg.loc_epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+    params = SegTrainParams(epochs=cfg.epochs, loc_epochs=cfg.loc_epochs, loc_shift_mm=cfg.loc_shift_mm,
+                            batch_size=cfg.batch_size, lr=cfg.lr,
                             weight_decay=cfg.weight_decay, augment=cfg.augment,
                             batch_augment=cfg.batch_augment, device=job.device,
                             precision=job.precision)

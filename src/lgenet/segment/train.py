@@ -17,8 +17,9 @@ from .cases import cases_of, _num, read_case, _read_rows, _stack_features, _stac
 from .fold import SEG_METRIC_FIELDS, SEG_RESUME_FREE, SegFoldJob
 
 #: parameters added after runs existed, with the value that reproduces what such a run did
-#: (before batch_augment, the augmentation geometry was MONAI's per-sample affine)
-SEG_ADDED_LATER = {"batch_augment": False}
+#: (before batch_augment, the augmentation geometry was MONAI's per-sample affine; before loc_shift_mm, the
+#: localiser's canvases were shifted by up to 20 mm)
+SEG_ADDED_LATER = {"batch_augment": False, "loc_shift_mm": 20.0}
 from .rundir import SegRunDir
 
 __all__ = ["SegRunResult", "train_segmentation", "segmentation_folds", "summarise_segmentation", "format_seg_summary"]

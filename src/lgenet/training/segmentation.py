@@ -41,6 +41,7 @@ log = logging.getLogger("lgenet")
 class SegTrainParams:
     epochs: int = 60
     loc_epochs: int = 15
+    loc_shift_mm: float = 20.0
     batch_size: int = 16
     lr: float = 1e-3
     weight_decay: float = 1e-5
@@ -282,7 +283,8 @@ def train_fold(stacks: Sequence[tuple[np.ndarray, np.ndarray, tuple[float, float
     res.n_slices = int(xl.shape[0])
     torch.manual_seed(seed)
     loc = build_localiser(spec)
-    tl = _augmentation(spec, params, out_size=spec.loc_size, shift_px=20.0 / spec.loc_spacing, seed=seed + 1)
+    tl = _augmentation(spec, params, out_size=spec.loc_size, shift_px=params.loc_shift_mm / spec.loc_spacing,
+                      seed=seed + 1)
     res.loc_losses = train_network(loc, xl, yl, n_classes=2, epochs=params.loc_epochs, params=params, seed=seed + 2,
                                    transform=tl, on_epoch=(lambda e, v: on_epoch("localiser", e, v)) if on_epoch else None)
     res.loc_seconds = time.perf_counter() - t0
