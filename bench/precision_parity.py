@@ -51,15 +51,10 @@ def _manifest(a, out: Path) -> Path:
         import_emidec(a.emidec, m)
     if not a.quick:
         return m
-    rows = _rows(m)
-    keep = [r for r in rows if r["patient_id"].startswith("Case_N")][:6] + \
-        [r for r in rows if r["patient_id"].startswith("Case_P")][:10]
-    q = out / "emidec_quick.csv"
-    with open(q, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(keep)
-    return q
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from segmentation import quick_subset
+
+    return quick_subset(m, out)
 
 
 def _throughput(run: Path) -> dict[str, dict[str, float]]:

@@ -198,6 +198,22 @@ def markdown(summary: dict, shift: dict | None, meta: dict) -> str:
     return "\n".join(L)
 
 
+def quick_subset(manifest: Path, out: Path) -> Path:
+    """``<out>/emidec_quick.csv``: 6 normal and 10 MI patients of an EMIDEC manifest (the --quick runs)."""
+    import csv
+
+    with open(manifest, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    keep = [r for r in rows if r["patient_id"].startswith("Case_N")][:6] + \
+        [r for r in rows if r["patient_id"].startswith("Case_P")][:10]
+    q = out / "emidec_quick.csv"
+    with open(q, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(keep)
+    return q
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--emidec", default=str(DEFAULT_EMIDEC))
@@ -223,16 +239,7 @@ def main(argv=None) -> int:
     if not manifest.is_file():
         import_emidec(a.emidec, manifest)
     if a.quick:
-        import csv
-
-        rows = list(csv.DictReader(open(manifest, newline="")))
-        keep = [r for r in rows if r["patient_id"].startswith("Case_N")][:6] + \
-            [r for r in rows if r["patient_id"].startswith("Case_P")][:10]
-        manifest = out / "emidec_quick.csv"
-        with open(manifest, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(keep)
+        manifest = quick_subset(manifest, out)
     over = {k: v for k, v in (("epochs", a.epochs), ("loc_epochs", a.loc_epochs), ("num_threads", a.threads),
                               ("device", a.device), ("precision", a.precision), ("seed", a.seed))
             if v is not None}
