@@ -227,9 +227,10 @@ def main(argv=None) -> int:
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--seed", type=int, help="SegConfig.seed (folds and fit seeds; default 0, the folds `lgenet run` uses)")
-    ap.add_argument("--batch-augment", action="store_true", help="SegConfig.batch_augment=True (configuration 4; "
+    aug = ap.add_mutually_exclusive_group()
+    aug.add_argument("--batch-augment", action="store_true", help="SegConfig.batch_augment=True (configuration 4; "
                     "the default since 2026-11-27)")
-    ap.add_argument("--per-sample-augment", action="store_true", help="SegConfig.batch_augment=False (configuration 3)")
+    aug.add_argument("--per-sample-augment", action="store_true", help="SegConfig.batch_augment=False (configuration 3)")
     ap.add_argument("--no-shift", action="store_true")
     ap.add_argument("--shift-only", action="store_true")
     a = ap.parse_args(argv)

@@ -338,7 +338,8 @@ def test_segmenter_learns_with_batch_augmentation(synth, tmp_path):
 
 def test_a_run_made_before_batch_augment_resumes_only_with_the_per_sample_path(seg_run, tmp_path):
     """Old seg_config.yaml files have no batch_augment: they ran MONAI's per-sample affine, so resuming
-    them needs batch_augment=False (the new default would mix two augmentations in one CV)."""
+    them needs batch_augment=False (the new default would mix two augmentations in one CV). Nor do they
+    have loc_shift_mm: they shifted the localiser's canvases by 20 mm, the default, which resumes."""
     import shutil
 
     import yaml
@@ -351,9 +352,12 @@ def test_a_run_made_before_batch_augment_resumes_only_with_the_per_sample_path(s
     shutil.copytree(root / "seg", old)
     data = yaml.safe_load((old / "seg_config.yaml").read_text())
     data.pop("batch_augment", None)
+    data.pop("loc_shift_mm", None)
     (old / "seg_config.yaml").write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="batch_augment"):
         train_segmentation(cfg.replace(out=str(old), batch_augment=True), progress=False)
+    with pytest.raises(ConfigError, match="loc_shift_mm"):
+        train_segmentation(cfg.replace(out=str(old), batch_augment=False, loc_shift_mm=120.0), progress=False)
     train_segmentation(cfg.replace(out=str(old), batch_augment=False), progress=False)  # resumes, nothing to redo
 
 
