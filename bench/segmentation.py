@@ -231,6 +231,8 @@ def main(argv=None) -> int:
     aug.add_argument("--batch-augment", action="store_true", help="SegConfig.batch_augment=True (configuration 4; "
                     "the default since 2026-11-27)")
     aug.add_argument("--per-sample-augment", action="store_true", help="SegConfig.batch_augment=False (configuration 3)")
+    ap.add_argument("--normalisation", type=int, choices=(1, 2),
+                    help="SegConfig.normalisation (2, filled body, the default since session 6; 1 for configurations 1-4)")
     ap.add_argument("--no-shift", action="store_true")
     ap.add_argument("--shift-only", action="store_true")
     a = ap.parse_args(argv)
@@ -242,7 +244,8 @@ def main(argv=None) -> int:
     if a.quick:
         manifest = quick_subset(manifest, out)
     over = {k: v for k, v in (("epochs", a.epochs), ("loc_epochs", a.loc_epochs), ("num_threads", a.threads),
-                              ("device", a.device), ("precision", a.precision), ("seed", a.seed))
+                              ("device", a.device), ("precision", a.precision), ("seed", a.seed),
+                              ("normalisation", a.normalisation))
             if v is not None}
     if a.batch_augment:
         over["batch_augment"] = True

@@ -43,7 +43,8 @@ def test_labels_map_dataset_values_to_classes_and_refuse_undeclared_ones():
         SegLabels.parse("scar:3")
 
 
-def test_tissue_normalisation_ignores_zero_fill_and_noisy_backgrounds():
+@pytest.mark.parametrize("method", [1, 2])
+def test_tissue_normalisation_ignores_zero_fill_and_noisy_backgrounds(method):
     rng = np.random.default_rng(0)
     tissue = rng.gamma(6.0, 200.0, (3, 40, 40)).astype(np.float32) + 2048  # EMIDEC-like offset above the fill
 
@@ -56,13 +57,46 @@ def test_tissue_normalisation_ignores_zero_fill_and_noisy_backgrounds():
     zero = lambda n: np.zeros((3, n, n), np.float32)  # noqa: E731
     noise = lambda n: rng.rayleigh(60.0, (3, n, n)).astype(np.float32)  # noqa: E731
     ref_img, ref_win = embed(46, zero)  # ~25 % zero fill
-    ref = tissue_normalise(ref_img)[ref_win]
+    ref = tissue_normalise(ref_img, method=method)[ref_win]
     for img, win in (embed(80, zero), embed(80, noise), embed(46, noise)):  # 75 % fill, dark noisy backgrounds
-        got = tissue_normalise(img)[win]
+        got = tissue_normalise(img, method=method)[win]
         assert np.median(np.abs(got - ref)) < 0.02
     allpix = (ref_img - np.percentile(ref_img, 1)) / (np.percentile(ref_img, 99) - np.percentile(ref_img, 1))
     assert np.median(allpix[ref_win]) > 0.6 > np.median(ref) + 0.15  # what percentiles over all pixels would do
     assert 0.0 <= ref.min() and ref.max() <= 1.0
+
+
+def _body_phantom(offset: float, background: str, rng) -> tuple[np.ndarray, np.ndarray]:
+    """A chest-like stack: air (signal 0), a body of bright tissue with a dark interior (lungs, nulled
+    myocardium: signal near 0) and a mid-grey heart; stored with ``offset`` added, the frame's border
+    band zero-filled (EMIDEC) or left as noisy air (a scanner without an offset)."""
+    s, n = 3, 96
+    yy, xx = np.mgrid[:n, :n]
+    body = ((yy - 48) / 40.0) ** 2 + ((xx - 48) / 44.0) ** 2 < 1
+    dark = ((yy - 48) / 22.0) ** 2 + ((xx - 48) / 26.0) ** 2 < 1
+    heart = ((yy - 48) / 9.0) ** 2 + ((xx - 50) / 9.0) ** 2 < 1
+    sig = np.where(body, rng.gamma(8.0, 60.0, (s, n, n)), rng.rayleigh(15.0, (s, n, n)))
+    sig = np.where(dark, rng.rayleigh(25.0, (s, n, n)), sig)
+    sig = np.where(heart, 250 + rng.normal(0, 20, (s, n, n)), sig).astype(np.float32)
+    img = sig + offset
+    if background == "zero fill":
+        img[:, :8], img[:, -8:] = 0, 0
+    return img, np.broadcast_to(heart, img.shape)
+
+
+def test_filled_body_normalisation_does_not_depend_on_a_stored_intensity_offset():
+    """EMIDEC stores an offset (air at ~2048) and zero-fills; other scanners store air at ~0. Method 1's
+    Otsu body drops the dark tissue of an offset-free frame, so the heart's normalised value moves (the
+    domain-shift check measured ~0.3 on EMIDEC); method 2's filled body keeps it within a few hundredths."""
+    rng = np.random.default_rng(3)
+    emidec, heart = _body_phantom(2048.0, "zero fill", rng)
+    other, _ = _body_phantom(0.0, "noisy air", np.random.default_rng(4))
+    med = lambda img, m: float(np.median(tissue_normalise(img, method=m, spacing=(1.5, 1.5))[heart]))  # noqa: E731
+    assert abs(med(emidec, 2) - med(other, 2)) < 0.03
+    assert abs(med(emidec, 1) - med(other, 1)) > 0.1  # the failure method 2 mends
+    assert abs(med(emidec * 0.3, 2) - med(emidec, 2)) < 1e-3  # a global scale changes nothing
+    with pytest.raises(ConfigError, match="normalisation method"):
+        tissue_normalise(emidec, method=3)
 
 
 def test_window_sampling_and_pasting_back_are_inverse():
@@ -145,6 +179,24 @@ def test_train_writes_out_of_fold_masks_metrics_and_summary(seg_run):
     # the planted anatomy is learned: on 6 training stacks, in seconds
     assert s["dice_myo"]["mean"] > 0.5, s["dice_myo"]
     assert res.fits_run == 2 and "Dice myocardium" in res.table
+
+
+def test_the_segmenter_normalises_its_inputs_as_its_run_was_trained(seg_run):
+    """The fold models record their normalisation method; inference applies that one, not a global default."""
+    from lgenet.data.manifest import load_manifest
+    from lgenet.segment import cases_of, load_segmenter, read_case
+
+    root, m, cfg, res = seg_run
+    seg = load_segmenter(root / "seg", [0])
+    assert cfg.normalisation == 2 and seg.spec.normalisation == 2
+    st = read_case(cases_of(load_manifest(m, tasks=None), need_masks=True)[0], cfg)
+    img = st.image.astype(np.float32)
+    v1 = tissue_normalise(img, seg.spec.percentiles, method=1)
+    v2 = tissue_normalise(img, seg.spec.percentiles, method=2, spacing=st.spacing)
+    assert np.abs(v1 - v2).max() > 0.01  # the two methods differ on this stack
+    got = seg(img, st.spacing).probs.astype(np.float32)
+    assert np.allclose(got, seg(v2, st.spacing, normalised=True).probs.astype(np.float32), atol=1e-3)
+    assert not np.allclose(got, seg(v1, st.spacing, normalised=True).probs.astype(np.float32), atol=1e-3)
 
 
 def test_masks_are_aligned_with_dicom_series_inputs(seg_run):
@@ -339,7 +391,8 @@ def test_segmenter_learns_with_batch_augmentation(synth, tmp_path):
 def test_a_run_made_before_batch_augment_resumes_only_with_the_per_sample_path(seg_run, tmp_path):
     """Old seg_config.yaml files have no batch_augment: they ran MONAI's per-sample affine, so resuming
     them needs batch_augment=False (the new default would mix two augmentations in one CV). Nor do they
-    have loc_shift_mm: they shifted the localiser's canvases by 20 mm, the default, which resumes."""
+    have loc_shift_mm: they shifted the localiser's canvases by 20 mm, the default, which resumes; nor
+    normalisation: they normalised by method 1."""
     import shutil
 
     import yaml
@@ -353,12 +406,20 @@ def test_a_run_made_before_batch_augment_resumes_only_with_the_per_sample_path(s
     data = yaml.safe_load((old / "seg_config.yaml").read_text())
     data.pop("batch_augment", None)
     data.pop("loc_shift_mm", None)
+    data.pop("normalisation", None)
     (old / "seg_config.yaml").write_text(yaml.safe_dump(data))
+    from lgenet.segment import SegRunDir
+
+    loaded = SegRunDir(old).load_config()  # what the old run did, not today's defaults
+    assert (loaded.batch_augment, loaded.loc_shift_mm, loaded.normalisation) == (False, 20.0, 1)
+    with pytest.raises(ConfigError, match="normalisation"):  # old runs normalised by method 1
+        train_segmentation(cfg.replace(out=str(old), batch_augment=False), progress=False)
     with pytest.raises(ConfigError, match="batch_augment"):
         train_segmentation(cfg.replace(out=str(old), batch_augment=True), progress=False)
     with pytest.raises(ConfigError, match="loc_shift_mm"):
-        train_segmentation(cfg.replace(out=str(old), batch_augment=False, loc_shift_mm=120.0), progress=False)
-    train_segmentation(cfg.replace(out=str(old), batch_augment=False), progress=False)  # resumes, nothing to redo
+        train_segmentation(cfg.replace(out=str(old), batch_augment=False, normalisation=1, loc_shift_mm=120.0),
+                           progress=False)
+    train_segmentation(cfg.replace(out=str(old), batch_augment=False, normalisation=1), progress=False)  # resumes
 
 
 def test_auxiliary_segmentation_loss_reads_only_the_training_folds_masks(seg_run, tmp_path, monkeypatch):

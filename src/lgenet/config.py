@@ -336,6 +336,10 @@ class SegConfig:
             EMIDEC the CV took 26.9 instead of 35.5 min; over two seeds its Dice matched the per-sample
             path's (0.836/0.837 vs 0.838/0.837) and all domain shifts at once moved AUC by -0.067/-0.070
             against -0.039/-0.130 (docs/results.md, configurations 3 and 4 and their seed-1 replicate).
+        normalisation: the intensity normalisation of both networks' inputs (``tissue_normalise``
+            method): 2 (default since 2026-11-27, session 6) takes the percentiles over the filled body
+            outline with zero fill left out, so that a frame without EMIDEC's intensity offset looks the
+            same; 1 is the Otsu-body method of earlier runs (docs/results.md, configuration 5).
         tta: average flipped predictions at inference.
     """
 
@@ -366,6 +370,7 @@ class SegConfig:
     weight_decay: float = 1e-5
     augment: bool = True
     batch_augment: bool = True
+    normalisation: int = 2
     tta: bool = True
     device: str = "auto"
     precision: str = "auto"
@@ -399,6 +404,9 @@ class SegConfig:
             raise ConfigError(f"config parameter 'precision' must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if self.nifti_basal_end not in ("first", "last"):
             raise ConfigError(f"config parameter 'nifti_basal_end' must be 'first' or 'last', got {self.nifti_basal_end!r}")
+        if self.normalisation not in (1, 2) or isinstance(self.normalisation, bool):
+            raise ConfigError(f"config parameter 'normalisation' must be 1 (Otsu body) or 2 (filled body), "
+                              f"got {self.normalisation!r}")
         if self.pixel_spacing is not None and (not isinstance(self.pixel_spacing, (int, float)) or self.pixel_spacing <= 0):
             raise ConfigError(f"config parameter 'pixel_spacing' must be a number of mm > 0, got {self.pixel_spacing!r}")
 
@@ -415,7 +423,7 @@ class SegConfig:
 
         return SegSpec(spacing=float(self.spacing), crop=self.crop, context=self.context, channels=self.channels,
                        res_units=self.res_units, loc_spacing=float(self.loc_spacing), loc_size=self.loc_size,
-                       loc_channels=self.loc_channels)
+                       loc_channels=self.loc_channels, normalisation=self.normalisation)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

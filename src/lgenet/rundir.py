@@ -173,7 +173,10 @@ class RunDir:
             raise ConfigError(f"{p} is unreadable ({short_reason(exc)}); the run directory is damaged") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{p} does not hold an lgenet configuration; the run directory is damaged")
-        return self.config_class().from_dict(data, source=str(p))
+        return self.config_class().from_dict({**self.ADDED_LATER, **data}, source=str(p))
+
+    #: parameters added after runs existed -> the value that reproduces what such a run did
+    ADDED_LATER: dict = {}
 
     def saved_config_dict(self) -> dict | None:
         if not self.config_path.is_file():

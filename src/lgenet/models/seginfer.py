@@ -111,7 +111,8 @@ class Segmenter:
                  centres: np.ndarray | None = None) -> SegResult:
         """Segment a raw (S, H, W) stack (apex -> base) with pixel size ``spacing`` (row, col) mm."""
         spec = self.spec
-        vol01 = image.astype(np.float32) if normalised else tissue_normalise(image, spec.percentiles)
+        vol01 = image.astype(np.float32) if normalised else tissue_normalise(image, spec.percentiles,
+                                                                                         method=spec.normalisation, spacing=spacing)
         s, h, w = vol01.shape
         notes = []
         if centres is None:

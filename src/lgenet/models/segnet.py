@@ -52,6 +52,8 @@ class SegSpec:
             raise ConfigError("segmentation pixel sizes must be > 0 mm")
         if self.context < 0:
             raise ConfigError(f"context must be >= 0 slices, got {self.context}")
+        if self.normalisation not in (1, 2):
+            raise ConfigError(f"normalisation must be 1 or 2 (lgenet.data.stacks.tissue_normalise), got {self.normalisation!r}")
 
     @property
     def in_channels(self) -> int:

@@ -114,7 +114,8 @@ def _run_fold(job: SegFoldJob, on_epoch) -> object:
 
     t0 = time.perf_counter()
     loc_state, seg_state, res = train_fold(
-        [(tissue_normalise(stacks[p].image, spec.percentiles), stacks[p].classes, stacks[p].spacing) for p in train],
+        [(tissue_normalise(stacks[p].image, spec.percentiles, method=spec.normalisation,
+                          spacing=stacks[p].spacing), stacks[p].classes, stacks[p].spacing) for p in train],
         spec, params, seed=seed, on_epoch=epoch_cb)
     seg = Segmenter(spec, [(loc_state, seg_state)], device=job.device, tta=cfg.tta)
     rows = []

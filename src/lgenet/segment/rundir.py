@@ -8,7 +8,12 @@ from ..config import SegConfig
 from ..errors import LgenetError
 from ..rundir import RunDir
 
-__all__ = ["SegRunDir", "load_segmenter", "segmentation_table"]
+__all__ = ["SegRunDir", "load_segmenter", "segmentation_table", "SEG_ADDED_LATER"]
+
+#: parameters added after runs existed, with the value that reproduces what such a run did (before
+#: batch_augment, the augmentation geometry was MONAI's per-sample affine; before loc_shift_mm, the
+#: localiser's canvases were shifted by up to 20 mm; before normalisation, inputs were normalised by method 1)
+SEG_ADDED_LATER = {"batch_augment": False, "loc_shift_mm": 20.0, "normalisation": 1}
 
 
 def segmentation_table(run: str | Path) -> tuple[Path, str]:
@@ -31,6 +36,7 @@ class SegRunDir(RunDir):
     CONFIG_NAME = "seg_config.yaml"
     WHAT = "an lgenet segmentation run"
     MAKER = "`lgenet segment train`"
+    ADDED_LATER = SEG_ADDED_LATER
 
     def config_class(self):
         return SegConfig

@@ -15,12 +15,7 @@ from ..rundir import ensure_writable_dir
 from ..utils import atomic_write_text, sha256_file
 from .cases import cases_of, _num, read_case, _read_rows, _stack_features, _stack_hash, _write_rows
 from .fold import SEG_METRIC_FIELDS, SEG_RESUME_FREE, SegFoldJob
-
-#: parameters added after runs existed, with the value that reproduces what such a run did
-#: (before batch_augment, the augmentation geometry was MONAI's per-sample affine; before loc_shift_mm, the
-#: localiser's canvases were shifted by up to 20 mm)
-SEG_ADDED_LATER = {"batch_augment": False, "loc_shift_mm": 20.0}
-from .rundir import SegRunDir
+from .rundir import SEG_ADDED_LATER, SegRunDir
 
 __all__ = ["SegRunResult", "train_segmentation", "segmentation_folds", "summarise_segmentation", "format_seg_summary"]
 

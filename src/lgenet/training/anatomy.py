@@ -214,7 +214,8 @@ def anatomy_inputs(job) -> AnatomyInputs:
         with_mask = aux and rec.patient_id in allowed and rec.mask is not None
         st = read_stack(rec.image, rec.mask if with_mask else None, labels=labels,
                         nifti_slice_axis=cfg.nifti_slice_axis, nifti_basal_end=cfg.nifti_basal_end, default_spacing=None)
-        vol01 = tissue_normalise(st.image)
+        vol01 = tissue_normalise(st.image, seg.spec.percentiles, method=seg.spec.normalisation,
+                                 spacing=st.spacing)
         res = seg(vol01, st.spacing, normalised=True)
         probs = torch.from_numpy(res.probs.astype("float32"))  # (S, 4, H, W)
         chans = torch.stack([torch.from_numpy(vol01), probs[:, 2] + probs[:, 3], probs[:, 3]], 1)
