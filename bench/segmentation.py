@@ -233,6 +233,7 @@ def main(argv=None) -> int:
     aug.add_argument("--per-sample-augment", action="store_true", help="SegConfig.batch_augment=False (configuration 3)")
     ap.add_argument("--normalisation", type=int, choices=(1, 2),
                     help="SegConfig.normalisation (2, filled body, the default since session 6; 1 for configurations 1-4)")
+    ap.add_argument("--coarse-shift-mm", type=float, help="SegConfig.coarse_shift_mm (a coarse localiser; 0: none)")
     ap.add_argument("--no-shift", action="store_true")
     ap.add_argument("--shift-only", action="store_true")
     a = ap.parse_args(argv)
@@ -245,7 +246,7 @@ def main(argv=None) -> int:
         manifest = quick_subset(manifest, out)
     over = {k: v for k, v in (("epochs", a.epochs), ("loc_epochs", a.loc_epochs), ("num_threads", a.threads),
                               ("device", a.device), ("precision", a.precision), ("seed", a.seed),
-                              ("normalisation", a.normalisation))
+                              ("normalisation", a.normalisation), ("coarse_shift_mm", a.coarse_shift_mm))
             if v is not None}
     if a.batch_augment:
         over["batch_augment"] = True

@@ -378,14 +378,65 @@ def test_batch_affine_keeps_image_and_labels_aligned_and_is_reproducible():
     assert not torch.equal(xo, BatchAffine(56, 4.0, seed=4)(x, y)[0])
 
 
-def test_segmenter_learns_with_batch_augmentation(synth, tmp_path):
-    from lgenet.segment import train_segmentation
+def test_segmenter_learns_with_batch_augmentation_and_a_coarse_localiser(synth, tmp_path):
+    """batch_augment (the default) learns; coarse_shift_mm > 0 trains, saves and restores a coarse localiser."""
+    from lgenet.segment import SegRunDir, load_segmenter, train_segmentation
 
     root, m = synth
-    cfg = SegConfig(manifest=str(m), out=str(tmp_path / "seg_b"), labels=SYNTH_LABELS, batch_augment=True, **TINY)
+    cfg = SegConfig(manifest=str(m), out=str(tmp_path / "seg_b"), labels=SYNTH_LABELS, batch_augment=True,
+                    coarse_shift_mm=40.0, **TINY)
     train_segmentation(cfg, progress=False)
     rows = _rows(tmp_path / "seg_b" / "seg_metrics.csv")
     assert len(rows) == 8 and np.mean([float(r["dice_myo"]) for r in rows]) > 0.5
+    rd = SegRunDir(tmp_path / "seg_b")
+    assert all(rd.load_states(k)[3] is not None for k in range(cfg.folds))
+    seg = load_segmenter(tmp_path / "seg_b")
+    assert seg.spec.coarse_shift_mm == 40.0 and len(seg.coarse) == cfg.folds
+    assert len(json.loads((rd.fold_dir(0) / "fit.json").read_text())["coarse_losses"]) == cfg.loc_epochs
+    assert SegRunDir(root / "seg").load_states(0)[3] is None  # runs without one hold none
+
+
+class _BrightSpot(torch.nn.Module):
+    """A stand-in localiser: 'LV' wherever the canvas is bright, optionally only near the canvas centre
+    (what a localiser trained on small shifts learns)."""
+
+    def __init__(self, radius: float | None) -> None:
+        super().__init__()
+        self.radius = radius
+
+    def forward(self, x):
+        fg = (x[:, :1] > 0.5).float()
+        if self.radius is not None:
+            n = x.shape[-1]
+            yy, xx = torch.meshgrid(torch.arange(n) - (n - 1) / 2, torch.arange(n) - (n - 1) / 2, indexing="ij")
+            fg = fg * ((yy ** 2 + xx ** 2) <= self.radius ** 2).float()
+        return torch.cat([10 * (0.5 - fg), 10 * (fg - 0.5)], 1)
+
+
+def test_a_coarse_localiser_recentres_the_canvas_on_a_heart_far_from_the_frame_centre():
+    from lgenet.models.segnet import SegSpec, build_localiser, build_segmenter
+    from lgenet.models.seginfer import Segmenter
+
+    spec = SegSpec(spacing=2.5, crop=64, channels=(8, 16, 32, 64), res_units=1, loc_spacing=4.0, loc_size=64,
+                   loc_channels=(4, 8, 16), loc_shift_mm=20.0, coarse_shift_mm=100.0)
+    st = (build_localiser(spec).state_dict(), build_segmenter(spec).state_dict(), build_localiser(spec).state_dict())
+    seg = Segmenter(spec, [st], tta=False)
+    seg.localisers = [_BrightSpot(radius=6)]  # sees only within 24 mm of its canvas centre
+    seg.coarse = [_BrightSpot(radius=None)]
+    vol = np.zeros((2, 200, 200), np.float32)  # 1 mm pixels; heart 70 mm right of and 40 mm below the centre
+    vol[:, 135:146, 165:176] = 1.0
+    centres, found = seg.localise(vol, (1.0, 1.0))
+    assert found.all() and np.allclose(centres, [[140, 170], [140, 170]], atol=3)
+    seg.coarse = []  # the localiser alone misses it and falls back on the frame centre
+    centres, found = seg.localise(vol, (1.0, 1.0))
+    assert not found.any() and np.allclose(centres, 99.5, atol=2.5)
+    seg.coarse = [_BrightSpot(radius=None)]  # a heart within loc_shift_mm of the centre: no re-centring
+    vol2 = np.zeros((2, 200, 200), np.float32)
+    vol2[:, 105:116, 95:106] = 1.0
+    centres, found = seg.localise(vol2, (1.0, 1.0))
+    assert found.all() and np.allclose(centres, [[110, 100], [110, 100]], atol=3)
+    with pytest.raises(ValueError, match="coarse localiser"):
+        Segmenter(spec, [st[:2]], tta=False)
 
 
 def test_a_run_made_before_batch_augment_resumes_only_with_the_per_sample_path(seg_run, tmp_path):

@@ -330,6 +330,10 @@ class SegConfig:
         epochs, loc_epochs, batch_size, lr, weight_decay, augment: training (fixed in advance).
         loc_shift_mm: how far (mm, each axis) the localiser's training canvases are shifted: the range of LV
             positions around the frame centre that it learns to find.
+        coarse_shift_mm: > 0 trains a second, coarse localiser whose canvases are shifted by up to this many mm;
+            at inference it finds the heart first, and when that lies more than ``loc_shift_mm`` from the frame
+            centre the localiser looks again on a canvas centred there (a large field of view puts the heart
+            where the localiser never saw one). 0 (default): one localiser, as before.
         batch_augment: draw the augmentation's geometry for a whole batch at once (torch affine grids,
             default) instead of MONAI's per-sample affine (``False``); the same kinds and ranges of
             transforms, ~10x cheaper per sample on a CPU (the intensity part stays MONAI's, per sample). On
@@ -365,6 +369,7 @@ class SegConfig:
     epochs: int = 120
     loc_epochs: int = 15
     loc_shift_mm: float = 20.0
+    coarse_shift_mm: float = 0.0
     batch_size: int = 16
     lr: float = 1e-3
     weight_decay: float = 1e-5
@@ -404,6 +409,10 @@ class SegConfig:
             raise ConfigError(f"config parameter 'precision' must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if self.nifti_basal_end not in ("first", "last"):
             raise ConfigError(f"config parameter 'nifti_basal_end' must be 'first' or 'last', got {self.nifti_basal_end!r}")
+        if not isinstance(self.coarse_shift_mm, (int, float)) or isinstance(self.coarse_shift_mm, bool) \
+                or self.coarse_shift_mm < 0:
+            raise ConfigError(f"config parameter 'coarse_shift_mm' must be a number of mm >= 0 (0: no coarse "
+                              f"localiser), got {self.coarse_shift_mm!r}")
         if self.normalisation not in (1, 2) or isinstance(self.normalisation, bool):
             raise ConfigError(f"config parameter 'normalisation' must be 1 (Otsu body) or 2 (filled body), "
                               f"got {self.normalisation!r}")
@@ -423,7 +432,8 @@ class SegConfig:
 
         return SegSpec(spacing=float(self.spacing), crop=self.crop, context=self.context, channels=self.channels,
                        res_units=self.res_units, loc_spacing=float(self.loc_spacing), loc_size=self.loc_size,
-                       loc_channels=self.loc_channels, normalisation=self.normalisation)
+                       loc_channels=self.loc_channels, normalisation=self.normalisation,
+                       loc_shift_mm=float(self.loc_shift_mm), coarse_shift_mm=float(self.coarse_shift_mm))
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -53,7 +53,8 @@ def cmd_segment_train(a: argparse.Namespace) -> int:
 
     over = {k: getattr(a, k) for k in ("manifest", "out", "folds", "seed", "stratify", "epochs", "loc_epochs", "loc_shift_mm", "batch_size", "lr",
                                         "spacing", "crop", "device", "precision", "num_threads", "lge_threshold",
-                                        "nifti_slice_axis", "nifti_basal_end", "pixel_spacing", "normalisation")
+                                        "nifti_slice_axis", "nifti_basal_end", "pixel_spacing", "normalisation",
+                                        "coarse_shift_mm")
             if getattr(a, k) is not None}
     if a.channels:
         over["channels"] = a.channels
@@ -155,6 +156,10 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--loc-epochs", type=int, help="localiser epochs (default 15)")
     t.add_argument("--loc-shift-mm", dest="loc_shift_mm", type=float,
                    help="how far (mm) the localiser's training canvases are shifted (default 20)")
+    t.add_argument("--coarse-shift-mm", dest="coarse_shift_mm", type=float,
+                   help="> 0: also train a coarse localiser on canvases shifted by up to this many mm, which finds "
+                        "a heart far from the frame centre (large fields of view) before the localiser looks again "
+                        "there; 0: none")
     t.add_argument("--normalisation", type=int, choices=(1, 2),
                    help="input intensity normalisation: 2 (default) percentiles over the filled body outline with zero "
                         "fill left out, so frames with and without a stored intensity offset look alike; 1 the Otsu-body "

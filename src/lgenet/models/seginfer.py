@@ -52,14 +52,22 @@ class Segmenter:
         self.spec = spec
         self.device = torch.device(device)
         self.tta = tta
-        self.localisers, self.segmenters = [], []
-        for loc_state, seg_state in states:
+        self.localisers, self.segmenters, self.coarse = [], [], []
+        for st in states:  # (localiser, segmenter[, coarse localiser or None]) state dicts per fold
+            loc_state, seg_state = st[0], st[1]
+            coarse_state = st[2] if len(st) > 2 else None
             loc = build_localiser(spec)
             loc.load_state_dict(loc_state)
             seg = build_segmenter(spec)
             seg.load_state_dict(seg_state)
             self.localisers.append(loc.to(self.device).eval())
             self.segmenters.append(seg.to(self.device).eval())
+            if spec.coarse_shift_mm > 0:
+                if coarse_state is None:
+                    raise ValueError("the spec asks for a coarse localiser (coarse_shift_mm > 0) but a fold has none")
+                c = build_localiser(spec)
+                c.load_state_dict(coarse_state)
+                self.coarse.append(c.to(self.device).eval())
 
     @torch.no_grad()
     def _forward(self, nets, x: torch.Tensor, batch: int = 32) -> torch.Tensor:
@@ -81,13 +89,29 @@ class Segmenter:
         return out / len(nets)
 
     def localise(self, vol01: np.ndarray, spacing: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
-        """(S, 2) LV centre per slice (row, col) and which slices the localiser found it on."""
+        """(S, 2) LV centre per slice (row, col) and which slices the localiser found it on.
+
+        With a coarse localiser (``spec.coarse_shift_mm`` > 0): it looks first; when the heart it finds lies
+        more than ``spec.loc_shift_mm`` from the frame centre -- further than the localiser's training
+        canvases ever put it -- the localiser looks on a canvas centred on that heart instead."""
+        s, h, w = vol01.shape
+        origin = np.array([(h - 1) / 2, (w - 1) / 2], np.float32)
+        if self.coarse:
+            c_centres, c_found = self._localise_on(self.coarse, vol01, spacing, origin)
+            if c_found.any():
+                heart = c_centres[c_found].mean(0)
+                if float(np.hypot(*((heart - origin) * np.asarray(spacing, np.float32)))) > self.spec.loc_shift_mm:
+                    origin = heart.astype(np.float32)
+        return self._localise_on(self.localisers, vol01, spacing, origin)
+
+    def _localise_on(self, nets, vol01: np.ndarray, spacing: tuple[float, float],
+                     origin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         spec = self.spec
         s, h, w = vol01.shape
-        centre = torch.tensor([[(h - 1) / 2, (w - 1) / 2]] * s, dtype=torch.float32)
+        centre = torch.from_numpy(np.repeat(np.asarray(origin, np.float32)[None], s, 0))
         grid = crop_grid(centre, (h, w), spacing, size=spec.loc_size, out_spacing=spec.loc_spacing)
         canvas = sample(torch.from_numpy(vol01)[:, None], grid)
-        lv = (self._forward(self.localisers, canvas)[:, 1] > 0.5).numpy()  # (S, L, L)
+        lv = (self._forward(nets, canvas)[:, 1] > 0.5).numpy()  # (S, L, L)
         lab, n = ndimage.label(lv, structure=np.ones((3, 3, 3), bool))
         if n > 1:
             sizes = ndimage.sum(lv, lab, index=np.arange(1, n + 1))
@@ -103,8 +127,8 @@ class Segmenter:
             overall = np.array([half, half])
         for k in range(s):
             rc = np.argwhere(lv[k]).mean(0) if found[k] else overall
-            out[k, 0] = (h - 1) / 2 + (rc[0] - half) * spec.loc_spacing / spacing[0]
-            out[k, 1] = (w - 1) / 2 + (rc[1] - half) * spec.loc_spacing / spacing[1]
+            out[k, 0] = origin[0] + (rc[0] - half) * spec.loc_spacing / spacing[0]
+            out[k, 1] = origin[1] + (rc[1] - half) * spec.loc_spacing / spacing[1]
         return out, found
 
     def __call__(self, image: np.ndarray, spacing: tuple[float, float], *, normalised: bool = False,

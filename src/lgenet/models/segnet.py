@@ -4,6 +4,9 @@ Two 2-D MONAI ``UNet`` stages work together (see :mod:`lgenet.segment`):
 
 * the **localiser** sees a whole slice at a coarse pixel size (``loc_spacing``, 4 mm on a
   ``loc_size`` px canvas) and marks the LV (cavity + myocardium), whose centroid places the window;
+* with ``coarse_shift_mm`` > 0, a **coarse localiser** (the same network, trained with the LV
+  anywhere within that many mm of the canvas centre) first finds the heart on frames whose field of
+  view puts it far off-centre; the localiser then looks again on a canvas centred there;
 * the **segmenter** sees a ``crop`` px window at ``spacing`` mm centred on the LV, with the slices
   above and below as extra channels (2.5-D, ``context``), and labels every pixel background, LV
   cavity, normal myocardium or enhanced myocardium.
@@ -40,6 +43,8 @@ class SegSpec:
     loc_channels: tuple[int, ...] = (8, 16, 32, 64, 128)
     percentiles: tuple[float, float] = (1.0, 99.0)
     normalisation: int = 1
+    loc_shift_mm: float = 20.0
+    coarse_shift_mm: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("channels", "loc_channels", "percentiles"):
@@ -52,6 +57,8 @@ class SegSpec:
             raise ConfigError("segmentation pixel sizes must be > 0 mm")
         if self.context < 0:
             raise ConfigError(f"context must be >= 0 slices, got {self.context}")
+        if self.coarse_shift_mm < 0 or self.loc_shift_mm <= 0:
+            raise ConfigError("loc_shift_mm must be > 0 and coarse_shift_mm >= 0 (0: no coarse localiser)")
         if self.normalisation not in (1, 2):
             raise ConfigError(f"normalisation must be 1 or 2 (lgenet.data.stacks.tissue_normalise), got {self.normalisation!r}")
 

@@ -101,6 +101,7 @@ def _run_fold(job: SegFoldJob, on_epoch) -> object:
         raise DataError("a patient is on both sides of the split")
     spec = cfg.spec()
     params = SegTrainParams(epochs=cfg.epochs, loc_epochs=cfg.loc_epochs, loc_shift_mm=cfg.loc_shift_mm,
+                            coarse_shift_mm=cfg.coarse_shift_mm,
                             batch_size=cfg.batch_size, lr=cfg.lr,
                             weight_decay=cfg.weight_decay, augment=cfg.augment,
                             batch_augment=cfg.batch_augment, device=job.device,
@@ -117,7 +118,7 @@ def _run_fold(job: SegFoldJob, on_epoch) -> object:
         [(tissue_normalise(stacks[p].image, spec.percentiles, method=spec.normalisation,
                           spacing=stacks[p].spacing), stacks[p].classes, stacks[p].spacing) for p in train],
         spec, params, seed=seed, on_epoch=epoch_cb)
-    seg = Segmenter(spec, [(loc_state, seg_state)], device=job.device, tta=cfg.tta)
+    seg = Segmenter(spec, [(loc_state, seg_state, res.coarse_state)], device=job.device, tta=cfg.tta)
     rows = []
     for p in test:
         case = next(c for c in cases if c.patient_id == p)
@@ -127,13 +128,16 @@ def _run_fold(job: SegFoldJob, on_epoch) -> object:
     from ..utils import atomic_path
 
     with atomic_path(d / "model.pt") as tmp:
-        torch.save({"format": "lgenet-seg-fold/1", "spec": spec.to_dict(), "localiser": loc_state,
-                    "segmenter": seg_state}, tmp)
+        ck = {"format": "lgenet-seg-fold/1", "spec": spec.to_dict(), "localiser": loc_state, "segmenter": seg_state}
+        if res.coarse_state is not None:
+            ck["coarse_localiser"] = res.coarse_state
+        torch.save(ck, tmp)
     _write_rows(d / "predictions.csv", rows, SEG_METRIC_FIELDS)
     info = {"fold": job.fold, "seed": seed, "n_train_patients": len(train), "n_test_patients": len(test),
             "train_patients": train, "test_patients": test,
             "n_train_slices": res.n_slices, "epochs": cfg.epochs, "loc_epochs": cfg.loc_epochs,
             "losses": [round(v, 5) for v in res.losses], "loc_losses": [round(v, 5) for v in res.loc_losses],
+            "coarse_losses": [round(v, 5) for v in res.coarse_losses],
             "seconds_localiser": round(res.loc_seconds, 1), "seconds_segmenter": round(res.seconds, 1),
             "seconds_total": round(time.perf_counter() - t0, 1), "spec": spec.to_dict(),
             "compute": compute_signature(job.device, job.precision, job.threads),

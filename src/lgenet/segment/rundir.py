@@ -13,7 +13,7 @@ __all__ = ["SegRunDir", "load_segmenter", "segmentation_table", "SEG_ADDED_LATER
 #: parameters added after runs existed, with the value that reproduces what such a run did (before
 #: batch_augment, the augmentation geometry was MONAI's per-sample affine; before loc_shift_mm, the
 #: localiser's canvases were shifted by up to 20 mm; before normalisation, inputs were normalised by method 1)
-SEG_ADDED_LATER = {"batch_augment": False, "loc_shift_mm": 20.0, "normalisation": 1}
+SEG_ADDED_LATER = {"batch_augment": False, "loc_shift_mm": 20.0, "normalisation": 1, "coarse_shift_mm": 0.0}
 
 
 def segmentation_table(run: str | Path) -> tuple[Path, str]:
@@ -60,8 +60,9 @@ class SegRunDir(RunDir):
     def summary_json(self) -> Path:
         return self.path / "seg_summary.json"
 
-    def load_states(self, k: int) -> tuple[dict, dict, dict]:
-        """(spec dict, localiser state, segmenter state) of fold ``k``; clear errors for damaged files."""
+    def load_states(self, k: int) -> tuple[dict, dict, dict, dict | None]:
+        """(spec dict, localiser state, segmenter state, coarse localiser state or None) of fold ``k``; clear
+        errors for damaged files."""
         import warnings
 
         import torch
@@ -80,7 +81,7 @@ class SegRunDir(RunDir):
             raise LgenetError(f"segmentation fold model {f} is unreadable ({short_reason(exc)}); {redo}") from None
         if not isinstance(ck, dict) or not {"spec", "localiser", "segmenter"} <= set(ck):
             raise LgenetError(f"{f} is not an lgenet segmentation fold model; {redo}")
-        return ck["spec"], ck["localiser"], ck["segmenter"]
+        return ck["spec"], ck["localiser"], ck["segmenter"], ck.get("coarse_localiser")
 
 
 def load_segmenter(run_dir: str | Path, folds: Sequence[int] | None = None, *, device: str = "cpu",
@@ -94,9 +95,9 @@ def load_segmenter(run_dir: str | Path, folds: Sequence[int] | None = None, *, d
     ks = list(range(cfg.folds)) if folds is None else list(folds)
     states, spec = [], None
     for k in ks:
-        sd, loc, seg = rd.load_states(k)
+        sd, loc, seg, coarse = rd.load_states(k)
         spec = SegSpec.from_dict(sd)
-        states.append((loc, seg))
+        states.append((loc, seg, coarse))
     return Segmenter(spec, states, device=device, tta=cfg.tta if tta is None else tta)
 
 

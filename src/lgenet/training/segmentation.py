@@ -32,7 +32,7 @@ from ..data.stacks import context_channels, crop_grid, lv_centres, sample
 from ..models.segnet import SegSpec, build_localiser, build_segmenter
 
 __all__ = ["SegTrainParams", "SegTrainResult", "prepare_localiser_data", "prepare_segmenter_data",
-           "train_network", "seg_augmentation"]
+           "train_network", "seg_augmentation", "train_coarse_localiser"]
 
 log = logging.getLogger("lgenet")
 
@@ -42,6 +42,7 @@ class SegTrainParams:
     epochs: int = 60
     loc_epochs: int = 15
     loc_shift_mm: float = 20.0
+    coarse_shift_mm: float = 0.0
     batch_size: int = 16
     lr: float = 1e-3
     weight_decay: float = 1e-5
@@ -55,6 +56,8 @@ class SegTrainParams:
 class SegTrainResult:
     losses: list[float] = field(default_factory=list)
     loc_losses: list[float] = field(default_factory=list)
+    coarse_losses: list[float] = field(default_factory=list)
+    coarse_state: dict | None = None
     seconds: float = 0.0
     loc_seconds: float = 0.0
     n_slices: int = 0
@@ -273,6 +276,19 @@ def _augmentation(spec: SegSpec, params: SegTrainParams, *, out_size: int, shift
     return seg_augmentation(spec, out_size=out_size, shift_px=shift_px, seed=seed, strong=True)
 
 
+def train_coarse_localiser(xl: torch.Tensor, yl: torch.Tensor, spec: SegSpec, params: SegTrainParams, *,
+                           seed: int) -> tuple[dict, list[float]]:
+    """The coarse localiser of :func:`train_fold` (its own seeds): the localiser's canvases shifted by up to
+    ``params.coarse_shift_mm``, so that it finds a heart far from the frame centre."""
+    torch.manual_seed(seed + 6)
+    net = build_localiser(spec)
+    t = _augmentation(spec, params, out_size=spec.loc_size, shift_px=params.coarse_shift_mm / spec.loc_spacing,
+                      seed=seed + 7)
+    losses = train_network(net, xl, yl, n_classes=2, epochs=params.loc_epochs, params=params, seed=seed + 8,
+                           transform=t)
+    return {k: v.detach().cpu() for k, v in net.state_dict().items()}, losses
+
+
 def train_fold(stacks: Sequence[tuple[np.ndarray, np.ndarray, tuple[float, float]]], spec: SegSpec,
                params: SegTrainParams, *, seed: int,
                on_epoch: Callable[[str, int, float], None] | None = None) -> tuple[dict, dict, SegTrainResult]:
@@ -287,6 +303,8 @@ def train_fold(stacks: Sequence[tuple[np.ndarray, np.ndarray, tuple[float, float
                       seed=seed + 1)
     res.loc_losses = train_network(loc, xl, yl, n_classes=2, epochs=params.loc_epochs, params=params, seed=seed + 2,
                                    transform=tl, on_epoch=(lambda e, v: on_epoch("localiser", e, v)) if on_epoch else None)
+    if params.coarse_shift_mm > 0:
+        res.coarse_state, res.coarse_losses = train_coarse_localiser(xl, yl, spec, params, seed=seed)
     res.loc_seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
     xs, ys = prepare_segmenter_data(stacks, spec)
