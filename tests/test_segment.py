@@ -400,12 +400,12 @@ class _BrightSpot(torch.nn.Module):
     """A stand-in localiser: 'LV' wherever the canvas is bright, optionally only near the canvas centre
     (what a localiser trained on small shifts learns)."""
 
-    def __init__(self, radius: float | None) -> None:
+    def __init__(self, radius: float | None, lo: float = 0.5, hi: float = 2.0) -> None:
         super().__init__()
-        self.radius = radius
+        self.radius, self.lo, self.hi = radius, lo, hi
 
     def forward(self, x):
-        fg = (x[:, :1] > 0.5).float()
+        fg = ((x[:, :1] > self.lo) & (x[:, :1] < self.hi)).float()
         if self.radius is not None:
             n = x.shape[-1]
             yy, xx = torch.meshgrid(torch.arange(n) - (n - 1) / 2, torch.arange(n) - (n - 1) / 2, indexing="ij")
@@ -414,6 +414,8 @@ class _BrightSpot(torch.nn.Module):
 
 
 def test_a_coarse_localiser_recentres_the_canvas_on_a_heart_far_from_the_frame_centre():
+    """The coarse localiser proposes a canvas centred on the heart it finds; the localiser keeps whichever
+    canvas shows it the larger LV."""
     from lgenet.models.segnet import SegSpec, build_localiser, build_segmenter
     from lgenet.models.seginfer import Segmenter
 
@@ -434,6 +436,13 @@ def test_a_coarse_localiser_recentres_the_canvas_on_a_heart_far_from_the_frame_c
     vol2 = np.zeros((2, 200, 200), np.float32)
     vol2[:, 105:116, 95:106] = 1.0
     centres, found = seg.localise(vol2, (1.0, 1.0))
+    assert found.all() and np.allclose(centres, [[110, 100], [110, 100]], atol=3)
+    # a misplaced proposal: the coarse localiser points at a decoy 70 mm away, the localiser sees the centred
+    # heart on the frame-centred canvas and nothing on the proposed one, so the frame-centred canvas wins
+    vol3 = vol2.copy()
+    vol3[:, 30:41, 30:41] = 0.3
+    seg.coarse = [_BrightSpot(radius=None, lo=0.2, hi=0.4)]
+    centres, found = seg.localise(vol3, (1.0, 1.0))
     assert found.all() and np.allclose(centres, [[110, 100], [110, 100]], atol=3)
     with pytest.raises(ValueError, match="coarse localiser"):
         Segmenter(spec, [st[:2]], tta=False)

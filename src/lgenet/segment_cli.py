@@ -158,8 +158,8 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
                    help="how far (mm) the localiser's training canvases are shifted (default 20)")
     t.add_argument("--coarse-shift-mm", dest="coarse_shift_mm", type=float,
                    help="> 0: also train a coarse localiser on canvases shifted by up to this many mm, which finds "
-                        "a heart far from the frame centre (large fields of view) before the localiser looks again "
-                        "there; 0: none")
+                        "a heart far from the frame centre (large fields of view); the localiser also looks there and keeps "
+                        "the canvas where it sees the larger LV. 0 (default): none")
     t.add_argument("--normalisation", type=int, choices=(1, 2),
                    help="input intensity normalisation: 2 (default) percentiles over the filled body outline with zero "
                         "fill left out, so frames with and without a stored intensity offset look alike; 1 the Otsu-body "

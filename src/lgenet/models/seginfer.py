@@ -93,29 +93,38 @@ class Segmenter:
 
         With a coarse localiser (``spec.coarse_shift_mm`` > 0): it looks first; when the heart it finds lies
         more than ``spec.loc_shift_mm`` from the frame centre -- further than the localiser's training
-        canvases ever put it -- the localiser looks on a canvas centred on that heart instead."""
+        canvases ever put it -- the localiser also looks on a canvas centred on that heart, and the canvas
+        on which its LV holds the larger probability mass wins (the coarse localiser proposes, the
+        localiser decides: a misplaced proposal on a frame that centres the heart loses)."""
         s, h, w = vol01.shape
         origin = np.array([(h - 1) / 2, (w - 1) / 2], np.float32)
+        best = self._localise_on(self.localisers, vol01, spacing, origin)
         if self.coarse:
-            c_centres, c_found = self._localise_on(self.coarse, vol01, spacing, origin)
+            c_centres, c_found, _ = self._localise_on(self.coarse, vol01, spacing, origin)
             if c_found.any():
-                heart = c_centres[c_found].mean(0)
+                heart = c_centres[c_found].mean(0).astype(np.float32)
                 if float(np.hypot(*((heart - origin) * np.asarray(spacing, np.float32)))) > self.spec.loc_shift_mm:
-                    origin = heart.astype(np.float32)
-        return self._localise_on(self.localisers, vol01, spacing, origin)
+                    other = self._localise_on(self.localisers, vol01, spacing, heart)
+                    if other[2] > best[2]:
+                        best = other
+        return best[0], best[1]
 
     def _localise_on(self, nets, vol01: np.ndarray, spacing: tuple[float, float],
-                     origin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                     origin: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """Per-slice centres, found flags and the LV probability mass of the kept component, on a canvas
+        centred at ``origin`` (frame pixels)."""
         spec = self.spec
         s, h, w = vol01.shape
         centre = torch.from_numpy(np.repeat(np.asarray(origin, np.float32)[None], s, 0))
         grid = crop_grid(centre, (h, w), spacing, size=spec.loc_size, out_spacing=spec.loc_spacing)
         canvas = sample(torch.from_numpy(vol01)[:, None], grid)
-        lv = (self._forward(nets, canvas)[:, 1] > 0.5).numpy()  # (S, L, L)
+        prob = self._forward(nets, canvas)[:, 1].numpy()
+        lv = prob > 0.5  # (S, L, L)
         lab, n = ndimage.label(lv, structure=np.ones((3, 3, 3), bool))
         if n > 1:
             sizes = ndimage.sum(lv, lab, index=np.arange(1, n + 1))
             lv = lab == (int(np.argmax(sizes)) + 1)
+        mass = float(prob[lv].sum())
         found = lv.reshape(s, -1).sum(1) >= 4
         half = (spec.loc_size - 1) / 2
         out = np.zeros((s, 2), np.float32)
@@ -129,7 +138,7 @@ class Segmenter:
             rc = np.argwhere(lv[k]).mean(0) if found[k] else overall
             out[k, 0] = origin[0] + (rc[0] - half) * spec.loc_spacing / spacing[0]
             out[k, 1] = origin[1] + (rc[1] - half) * spec.loc_spacing / spacing[1]
-        return out, found
+        return out, found, mass
 
     def __call__(self, image: np.ndarray, spacing: tuple[float, float], *, normalised: bool = False,
                  centres: np.ndarray | None = None) -> SegResult:

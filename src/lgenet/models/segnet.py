@@ -5,8 +5,9 @@ Two 2-D MONAI ``UNet`` stages work together (see :mod:`lgenet.segment`):
 * the **localiser** sees a whole slice at a coarse pixel size (``loc_spacing``, 4 mm on a
   ``loc_size`` px canvas) and marks the LV (cavity + myocardium), whose centroid places the window;
 * with ``coarse_shift_mm`` > 0, a **coarse localiser** (the same network, trained with the LV
-  anywhere within that many mm of the canvas centre) first finds the heart on frames whose field of
-  view puts it far off-centre; the localiser then looks again on a canvas centred there;
+  anywhere within that many mm of the canvas centre) proposes where the heart is on frames whose field
+  of view puts it far off-centre; the localiser also looks on a canvas centred there and keeps the
+  canvas where it sees the larger LV;
 * the **segmenter** sees a ``crop`` px window at ``spacing`` mm centred on the LV, with the slices
   above and below as extra channels (2.5-D, ``context``), and labels every pixel background, LV
   cavity, normal myocardium or enhanced myocardium.
