@@ -394,6 +394,14 @@ def test_segmenter_learns_with_batch_augmentation_and_a_coarse_localiser(synth, 
     assert seg.spec.coarse_shift_mm == 40.0 and len(seg.coarse) == cfg.folds
     assert len(json.loads((rd.fold_dir(0) / "fit.json").read_text())["coarse_losses"]) == cfg.loc_epochs
     assert SegRunDir(root / "seg").load_states(0)[3] is None  # runs without one hold none
+    f = rd.fold_dir(1) / "model.pt"  # a fold file that lost its coarse localiser: the error names it
+    ck = torch.load(f, weights_only=True)
+    del ck["coarse_localiser"]
+    torch.save(ck, f)
+    from lgenet.errors import LgenetError
+
+    with pytest.raises(LgenetError, match=r"fold1.*holds none"):
+        load_segmenter(tmp_path / "seg_b")
 
 
 class _BrightSpot(torch.nn.Module):
@@ -444,7 +452,9 @@ def test_a_coarse_localiser_recentres_the_canvas_on_a_heart_far_from_the_frame_c
     seg.coarse = [_BrightSpot(radius=None, lo=0.2, hi=0.4)]
     centres, found = seg.localise(vol3, (1.0, 1.0))
     assert found.all() and np.allclose(centres, [[110, 100], [110, 100]], atol=3)
-    with pytest.raises(ValueError, match="coarse localiser"):
+    from lgenet.errors import LgenetError
+
+    with pytest.raises(LgenetError, match="coarse localiser"):
         Segmenter(spec, [st[:2]], tta=False)
 
 

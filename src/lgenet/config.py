@@ -415,9 +415,11 @@ class SegConfig:
                 or self.coarse_shift_mm < 0:
             raise ConfigError(f"config parameter 'coarse_shift_mm' must be a number of mm >= 0 (0: no coarse "
                               f"localiser), got {self.coarse_shift_mm!r}")
-        if self.normalisation not in (1, 2) or isinstance(self.normalisation, bool):
-            raise ConfigError(f"config parameter 'normalisation' must be 1 (Otsu body) or 2 (filled body), "
-                              f"got {self.normalisation!r}")
+        from .data.stacks import NORMALISATION_METHODS
+
+        if self.normalisation not in NORMALISATION_METHODS or isinstance(self.normalisation, bool):
+            raise ConfigError(f"config parameter 'normalisation' must be one of {list(NORMALISATION_METHODS)} "
+                              f"(1: Otsu body, 2: filled body), got {self.normalisation!r}")
         if self.pixel_spacing is not None and (not isinstance(self.pixel_spacing, (int, float)) or self.pixel_spacing <= 0):
             raise ConfigError(f"config parameter 'pixel_spacing' must be a number of mm > 0, got {self.pixel_spacing!r}")
 

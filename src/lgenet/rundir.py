@@ -101,6 +101,9 @@ class RunDir:
     # ------------------------------------------------------------------ paths
     #: the run's config file and class (a segmentation run has its own)
     CONFIG_NAME = "config.yaml"
+    #: parameters added after runs existed -> the value that reproduces what such a run did (load_config
+    #: fills them in for configs saved before they existed)
+    ADDED_LATER: dict = {}
     WHAT = "an lgenet run directory"
     MAKER = "`lgenet run`"
 
@@ -174,9 +177,6 @@ class RunDir:
         if not isinstance(data, dict):
             raise ConfigError(f"{p} does not hold an lgenet configuration; the run directory is damaged")
         return self.config_class().from_dict({**self.ADDED_LATER, **data}, source=str(p))
-
-    #: parameters added after runs existed -> the value that reproduces what such a run did
-    ADDED_LATER: dict = {}
 
     def saved_config_dict(self) -> dict | None:
         if not self.config_path.is_file():

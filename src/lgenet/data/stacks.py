@@ -26,11 +26,9 @@ import torch.nn.functional as F
 from ..errors import ConfigError, DataError
 
 __all__ = ["SegLabels", "Stack", "read_stack", "tissue_normalise", "otsu_threshold", "context_channels",
-           "crop_grid", "sample", "paste_back", "lv_centres", "CLASS_NAMES", "NORMALISATION_VERSION",
-           "NORMALISATION_METHODS"]
+           "crop_grid", "sample", "paste_back", "lv_centres", "CLASS_NAMES", "NORMALISATION_METHODS"]
 
 CLASS_NAMES = ("background", "lv_cavity", "myocardium_normal", "enhancement")
-NORMALISATION_VERSION = 2
 #: the tissue_normalise methods (a segmentation run records the one its networks were trained with)
 NORMALISATION_METHODS = (1, 2)
 

@@ -15,6 +15,7 @@ import torch
 from scipy import ndimage
 
 from ..data.stacks import context_channels, crop_grid, paste_back, sample, tissue_normalise
+from ..errors import LgenetError
 from .segnet import SegSpec, build_localiser, build_segmenter
 
 __all__ = ["Segmenter", "SegResult", "largest_lv_component"]
@@ -64,7 +65,8 @@ class Segmenter:
             self.segmenters.append(seg.to(self.device).eval())
             if spec.coarse_shift_mm > 0:
                 if coarse_state is None:
-                    raise ValueError("the spec asks for a coarse localiser (coarse_shift_mm > 0) but a fold has none")
+                    raise LgenetError("the spec asks for a coarse localiser (coarse_shift_mm > 0) but a fold's states "
+                                      "hold none")
                 c = build_localiser(spec)
                 c.load_state_dict(coarse_state)
                 self.coarse.append(c.to(self.device).eval())

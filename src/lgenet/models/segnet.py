@@ -60,8 +60,11 @@ class SegSpec:
             raise ConfigError(f"context must be >= 0 slices, got {self.context}")
         if self.coarse_shift_mm < 0 or self.loc_shift_mm <= 0:
             raise ConfigError("loc_shift_mm must be > 0 and coarse_shift_mm >= 0 (0: no coarse localiser)")
-        if self.normalisation not in (1, 2):
-            raise ConfigError(f"normalisation must be 1 or 2 (lgenet.data.stacks.tissue_normalise), got {self.normalisation!r}")
+        from ..data.stacks import NORMALISATION_METHODS
+
+        if self.normalisation not in NORMALISATION_METHODS:
+            raise ConfigError(f"normalisation must be one of {list(NORMALISATION_METHODS)} "
+                              f"(lgenet.data.stacks.tissue_normalise), got {self.normalisation!r}")
 
     @property
     def in_channels(self) -> int:

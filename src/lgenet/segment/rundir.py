@@ -81,6 +81,9 @@ class SegRunDir(RunDir):
             raise LgenetError(f"segmentation fold model {f} is unreadable ({short_reason(exc)}); {redo}") from None
         if not isinstance(ck, dict) or not {"spec", "localiser", "segmenter"} <= set(ck):
             raise LgenetError(f"{f} is not an lgenet segmentation fold model; {redo}")
+        if float(ck["spec"].get("coarse_shift_mm", 0) or 0) > 0 and "coarse_localiser" not in ck:
+            raise LgenetError(f"segmentation fold model {f} was trained with a coarse localiser (coarse_shift_mm > 0) "
+                              f"but holds none; {redo}")
         return ck["spec"], ck["localiser"], ck["segmenter"], ck.get("coarse_localiser")
 
 
