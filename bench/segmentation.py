@@ -114,7 +114,7 @@ def transforms():
             "all at once": everything}
 
 
-def shift_check(run: Path, emidec_csv: Path, *, limit: int | None = None) -> dict:
+def shift_check(run: Path, emidec_csv: Path, *, limit: int | None = None, coarse: bool = True) -> dict:
     from lgenet.data.manifest import load_manifest
     from lgenet.segment import cases_of, read_case
 
@@ -124,7 +124,7 @@ def shift_check(run: Path, emidec_csv: Path, *, limit: int | None = None) -> dic
     cases = [c for c in cases_of(load_manifest(emidec_csv, tasks=None), need_masks=True) if c.patient_id in folds]
     if limit:
         cases = cases[:limit]
-    models = {k: load_segmenter(run, [k]) for k in range(cfg.folds)}
+    models = {k: load_segmenter(run, [k], coarse=coarse) for k in range(cfg.folds)}
     tf = {"none": lambda i, c, s, r: (i, c, s), **transforms()}
     out = {}
     for name, f in tf.items():
@@ -156,7 +156,7 @@ def shift_check(run: Path, emidec_csv: Path, *, limit: int | None = None) -> dic
 
 
 # ----------------------------------------------------------------------------------- report
-def markdown(summary: dict, shift: dict | None, meta: dict) -> str:
+def markdown(summary: dict, shift: dict | None, meta: dict, shift_without_coarse: dict | None = None) -> str:
     a = summary["agreement"]["network"]
     auc = summary["auc_lge"]
     L = [f"Command: `{meta['command']}`  ",
@@ -189,10 +189,14 @@ def markdown(summary: dict, shift: dict | None, meta: dict) -> str:
         if "icc" in g:
             L.append(f"| {m} | {g['icc']:.3f} | {g['pearson_r']:.3f} | {g['bias']:+.2f} | {g['loa_lower']:+.1f} to "
                      f"{g['loa_upper']:+.1f} |")
-    if shift:
-        L += ["", "Domain-shift check (each fold model on its own held-out patients, transformed):", "",
+    for title, table in (("Domain-shift check (each fold model on its own held-out patients, transformed):", shift),
+                         ("The same check with the coarse localiser left out (the same localisers and segmenters):",
+                          shift_without_coarse)):
+        if not table:
+            continue
+        L += ["", title, "",
               "| transform | Dice myo | Dice LGE (MI) | AUC whole | \u0394AUC | basal AUC |", "|---|---|---|---|---|---|"]
-        for name, v in shift.items():
+        for name, v in table.items():
             L.append(f"| {name} | {v['dice_myo']:.3f} | {v['dice_lge']:.3f} | {v['auc_whole']:.3f} | "
                      f"{v['auc_change']:+.3f} | {v['auc_basal']:.3f} |")
     return "\n".join(L)
@@ -234,6 +238,7 @@ def main(argv=None) -> int:
     ap.add_argument("--normalisation", type=int, choices=(1, 2),
                     help="SegConfig.normalisation (2, filled body, the default since session 6; 1 for configurations 1-4)")
     ap.add_argument("--coarse-shift-mm", type=float, help="SegConfig.coarse_shift_mm (a coarse localiser; 0: none)")
+    ap.add_argument("--res-units", type=int, help="SegConfig.res_units (residual units per UNet level; default 2)")
     ap.add_argument("--no-shift", action="store_true")
     ap.add_argument("--shift-only", action="store_true")
     a = ap.parse_args(argv)
@@ -246,7 +251,7 @@ def main(argv=None) -> int:
         manifest = quick_subset(manifest, out)
     over = {k: v for k, v in (("epochs", a.epochs), ("loc_epochs", a.loc_epochs), ("num_threads", a.threads),
                               ("device", a.device), ("precision", a.precision), ("seed", a.seed),
-                              ("normalisation", a.normalisation), ("coarse_shift_mm", a.coarse_shift_mm))
+                              ("normalisation", a.normalisation), ("coarse_shift_mm", a.coarse_shift_mm), ("res_units", a.res_units))
             if v is not None}
     if a.batch_augment:
         over["batch_augment"] = True
@@ -270,12 +275,17 @@ def main(argv=None) -> int:
         print(res.table, flush=True)
     meta["wall_cv_s"] = time.time() - t0
     shift = None if a.no_shift else shift_check(out / "run", manifest)
+    shift_nc = None
+    if shift is not None and cfg.coarse_shift_mm > 0:  # the same fold models without their coarse localiser
+        print("  the same check without the coarse localiser:", flush=True)
+        shift_nc = shift_check(out / "run", manifest, coarse=False)
     meta["wall_s"] = time.time() - t0
     meta["load_end"] = os.getloadavg()[0]
-    md = markdown(summary, shift, meta)
+    md = markdown(summary, shift, meta, shift_nc)
     print(md)
     (out / "results.md").write_text(md + "\n")
-    (out / "results.json").write_text(json.dumps({"summary": summary, "shift": shift, "meta": meta,
+    (out / "results.json").write_text(json.dumps({"summary": summary, "shift": shift, "shift_without_coarse": shift_nc,
+                                                  "meta": meta,
                                                   "config": cfg.to_dict()}, indent=1, default=str))
     return 0
 

@@ -98,3 +98,29 @@ def test_demo_defaults_yield_to_a_config_file(tmp_path):
     assert cfg.batch_size == 4  # from the command line
     assert cfg.image_size == DEMO_DEFAULTS["image_size"] and cfg.inits == DEMO_DEFAULTS["inits"]  # demo's own
     assert isinstance(a, argparse.Namespace)
+
+
+def test_segment_train_options_reach_the_config(monkeypatch, tmp_path):
+    """Every network and localiser option of `segment train` lands in the SegConfig the run is made with."""
+    import lgenet.segment as seg
+
+    seen = {}
+
+    def fake_train(cfg, **kw):
+        seen["cfg"] = cfg
+        raise SystemExit(0)
+
+    monkeypatch.setattr(seg, "train_segmentation", fake_train)
+    with pytest.raises(SystemExit):
+        main(["segment", "train", "--manifest", str(tmp_path / "m.csv"), "--out", str(tmp_path / "o"),
+              "--res-units", "1", "--epochs", "200", "--channels", "8,16,32", "--coarse-shift-mm", "120",
+              "--normalisation", "1", "--loc-shift-mm", "30", "--per-sample-augment", "-q"])
+    cfg = seen["cfg"]
+    assert (cfg.res_units, cfg.epochs, cfg.channels, cfg.coarse_shift_mm, cfg.normalisation, cfg.loc_shift_mm,
+            cfg.batch_augment) == (1, 200, (8, 16, 32), 120.0, 1, 30.0, False)
+    assert cfg.spec().res_units == 1
+    from lgenet.config import SegConfig
+    from lgenet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="res_units"):
+        SegConfig(manifest="m.csv", out="o", res_units=-1)

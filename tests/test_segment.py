@@ -378,11 +378,11 @@ def test_batch_affine_keeps_image_and_labels_aligned_and_is_reproducible():
     assert not torch.equal(xo, BatchAffine(56, 4.0, seed=4)(x, y)[0])
 
 
-def test_segmenter_learns_with_batch_augmentation_and_a_coarse_localiser(synth, tmp_path):
+def test_segmenter_learns_with_batch_augmentation_and_a_coarse_localiser(seg_run, tmp_path):
     """batch_augment (the default) learns; coarse_shift_mm > 0 trains, saves and restores a coarse localiser."""
     from lgenet.segment import SegRunDir, load_segmenter, train_segmentation
 
-    root, m = synth
+    root, m = seg_run[:2]
     cfg = SegConfig(manifest=str(m), out=str(tmp_path / "seg_b"), labels=SYNTH_LABELS, batch_augment=True,
                     coarse_shift_mm=40.0, **TINY)
     train_segmentation(cfg, progress=False)
@@ -392,6 +392,10 @@ def test_segmenter_learns_with_batch_augmentation_and_a_coarse_localiser(synth, 
     assert all(rd.load_states(k)[3] is not None for k in range(cfg.folds))
     seg = load_segmenter(tmp_path / "seg_b")
     assert seg.spec.coarse_shift_mm == 40.0 and len(seg.coarse) == cfg.folds
+    plain = load_segmenter(tmp_path / "seg_b", coarse=False)  # the same run without its coarse localiser
+    assert plain.spec.coarse_shift_mm == 0.0 and plain.coarse == []
+    assert all(torch.equal(a, b) for a, b in zip(plain.segmenters[0].state_dict().values(),
+                                                 seg.segmenters[0].state_dict().values()))
     assert len(json.loads((rd.fold_dir(0) / "fit.json").read_text())["coarse_losses"]) == cfg.loc_epochs
     assert SegRunDir(root / "seg").load_states(0)[3] is None  # runs without one hold none
     f = rd.fold_dir(1) / "model.pt"  # a fold file that lost its coarse localiser: the error names it

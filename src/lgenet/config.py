@@ -399,6 +399,9 @@ class SegConfig:
             if not isinstance(v, int) or isinstance(v, bool) or v < (2 if name == "folds" else 1):
                 raise ConfigError(f"config parameter {name!r} must be an integer >= {2 if name == 'folds' else 1}, "
                                   f"got {v!r}")
+        if not isinstance(self.res_units, int) or isinstance(self.res_units, bool) or self.res_units < 0:
+            raise ConfigError(f"config parameter 'res_units' must be an integer >= 0 (residual units per UNet level), "
+                              f"got {self.res_units!r}")
         for name in ("spacing", "loc_spacing", "lr", "loc_shift_mm"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or v <= 0:

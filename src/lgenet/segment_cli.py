@@ -54,7 +54,7 @@ def cmd_segment_train(a: argparse.Namespace) -> int:
     over = {k: getattr(a, k) for k in ("manifest", "out", "folds", "seed", "stratify", "epochs", "loc_epochs", "loc_shift_mm", "batch_size", "lr",
                                         "spacing", "crop", "device", "precision", "num_threads", "lge_threshold",
                                         "nifti_slice_axis", "nifti_basal_end", "pixel_spacing", "normalisation",
-                                        "coarse_shift_mm")
+                                        "coarse_shift_mm", "res_units")
             if getattr(a, k) is not None}
     if a.channels:
         over["channels"] = a.channels
@@ -169,6 +169,7 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--spacing", type=float, help="segmenter pixel size in mm (default 1.5)")
     t.add_argument("--crop", type=int, help="segmenter window in pixels (default 96)")
     t.add_argument("--channels", type=_ints, help="UNet widths, e.g. 16,32,64,128,256 (default)")
+    t.add_argument("--res-units", dest="res_units", type=int, help="residual units per UNet level (default 2)")
     t.add_argument("--lge-threshold", type=float, help="LGE %% that splits the folds' strata and the AUC label (5.7)")
     t.add_argument("--nifti-slice-axis", type=int, choices=(0, 1, 2))
     t.add_argument("--nifti-basal-end", choices=("first", "last"))

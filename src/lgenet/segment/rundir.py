@@ -88,8 +88,13 @@ class SegRunDir(RunDir):
 
 
 def load_segmenter(run_dir: str | Path, folds: Sequence[int] | None = None, *, device: str = "cpu",
-                   tta: bool | None = None):
-    """The fold ensemble (or the given folds) of a finished segmentation run, ready to apply."""
+                   tta: bool | None = None, coarse: bool = True):
+    """The fold ensemble (or the given folds) of a finished segmentation run, ready to apply.
+
+    ``coarse=False`` leaves a run's coarse localiser out (the localiser and the segmenter are trained
+    independently of it, so this is exactly the run without the option)."""
+    import dataclasses
+
     from ..models.segnet import SegSpec
     from ..models.seginfer import Segmenter
 
@@ -98,9 +103,11 @@ def load_segmenter(run_dir: str | Path, folds: Sequence[int] | None = None, *, d
     ks = list(range(cfg.folds)) if folds is None else list(folds)
     states, spec = [], None
     for k in ks:
-        sd, loc, seg, coarse = rd.load_states(k)
+        sd, loc, seg, coarse_state = rd.load_states(k)
         spec = SegSpec.from_dict(sd)
-        states.append((loc, seg, coarse))
+        if not coarse:
+            spec, coarse_state = dataclasses.replace(spec, coarse_shift_mm=0.0), None
+        states.append((loc, seg, coarse_state))
     return Segmenter(spec, states, device=device, tta=cfg.tta if tta is None else tta)
 
 
