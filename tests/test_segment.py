@@ -576,3 +576,25 @@ def test_auxiliary_targets_meet_their_own_slices_feature_maps():
     assert _masked_rows([2, 3, 1], [m, None, m]) == [0, 1, 5]
     assert _masked_rows([1, 1, 1], [None, m, m]) == [1, 2]
     assert _masked_rows([4], [None]) == []
+
+
+def test_out_of_fold_ensemble_bench_rescores_each_run_with_its_held_out_models(seg_run, tmp_path):
+    """bench/seg_ensemble.py: each run's re-scored Dice equals that run's own out-of-fold figure (so every
+    patient met only the fold model that held it out), and the ensemble is scored on the same patients."""
+    import importlib.util
+
+    from lgenet.segment import train_segmentation
+
+    root, m, cfg, _ = seg_run
+    other = cfg.replace(out=str(tmp_path / "seg_seed1"), seed=1)
+    train_segmentation(other, progress=False)
+    spec = importlib.util.spec_from_file_location("seg_ensemble", Path(__file__).parents[1] / "bench" / "seg_ensemble.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--runs", str(root / "seg"), other.out, "--manifest", str(m), "--out", str(tmp_path / "ens")]) == 0
+    res = json.loads((tmp_path / "ens" / "results.json").read_text())
+    for run, single in zip((root / "seg", Path(other.out)), res["single"]):
+        rows = _rows(run / "seg_metrics.csv")
+        assert single["n"] == len(rows) == res["ensemble"]["n"]
+        assert single["dice_myo"] == pytest.approx(np.nanmean([float(r["dice_myo"]) for r in rows]), abs=1e-6)
+    assert 0.0 <= res["ensemble"]["dice_myo"] <= 1.0
