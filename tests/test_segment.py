@@ -598,3 +598,21 @@ def test_out_of_fold_ensemble_bench_rescores_each_run_with_its_held_out_models(s
         assert single["n"] == len(rows) == res["ensemble"]["n"]
         assert single["dice_myo"] == pytest.approx(np.nanmean([float(r["dice_myo"]) for r in rows]), abs=1e-6)
     assert 0.0 <= res["ensemble"]["dice_myo"] <= 1.0
+
+
+def test_a_heart_found_far_from_the_frame_centre_is_noted(seg_run, monkeypatch):
+    """Without a coarse localiser, an LV found further from the frame centre than the localiser's training shifts
+    gets a note naming the remedy (a run trained with --coarse-shift-mm); a centred one gets none."""
+    from lgenet.models.seginfer import Segmenter, off_centre_mm
+    from lgenet.segment import load_segmenter
+
+    assert off_centre_mm(np.array([[10.0, 20.0], [10.0, 20.0]]), (21, 21), (2.0, 1.0)) == pytest.approx(10.0)
+    root, m, cfg, _ = seg_run
+    seg = load_segmenter(root / "seg", [0])
+    img = np.random.default_rng(0).random((4, 64, 64)).astype(np.float32)
+    spacing = (2.5, 2.5)
+    for rc, noted in (((31.5, 31.5), False), ((31.5, 31.5 + (seg.spec.loc_shift_mm + 5) / 2.5), True)):
+        monkeypatch.setattr(Segmenter, "localise",
+                            lambda self, vol, sp, rc=rc: (np.tile(np.float32(rc), (vol.shape[0], 1)), np.ones(vol.shape[0], bool)))
+        notes = seg(img, spacing).notes
+        assert any("--coarse-shift-mm" in n for n in notes) == noted, notes

@@ -18,7 +18,7 @@ from ..data.stacks import context_channels, crop_grid, paste_back, sample, tissu
 from ..errors import LgenetError
 from .segnet import SegSpec, build_localiser, build_segmenter
 
-__all__ = ["Segmenter", "SegResult", "largest_lv_component"]
+__all__ = ["Segmenter", "SegResult", "largest_lv_component", "off_centre_mm"]
 
 
 @dataclass
@@ -43,6 +43,14 @@ def largest_lv_component(classes: np.ndarray) -> np.ndarray:
     out = classes.copy()
     out[~keep] = 0
     return out
+
+
+def off_centre_mm(centres: np.ndarray, shape: tuple[int, int], spacing: tuple[float, float]) -> float:
+    """Distance (mm) from the frame centre to the mean of per-slice LV centres (row, col) in frame pixels."""
+    h, w = shape
+    c = np.asarray(centres, np.float64).reshape(-1, 2).mean(0)
+    d = (c - np.array([(h - 1) / 2, (w - 1) / 2])) * np.asarray(spacing, np.float64)
+    return float(np.hypot(*d))
 
 
 class Segmenter:
@@ -154,6 +162,12 @@ class Segmenter:
             centres, found = self.localise(vol01, spacing)
             if not found.any():
                 notes.append("the localiser found no LV on any slice: windows placed at the frame centre")
+            elif not self.coarse:
+                off = off_centre_mm(centres[found], (h, w), spacing)
+                if off > spec.loc_shift_mm:
+                    notes.append(f"the LV was found {off:.0f} mm from the frame centre, further than this run's "
+                                 f"localiser saw in training ({spec.loc_shift_mm:.0f} mm): check the overlay, or use a "
+                                 f"run trained with --coarse-shift-mm 120 for frames that do not centre the heart")
         else:
             found = np.ones(s, bool)
         v = torch.from_numpy(vol01)
