@@ -29,8 +29,9 @@ t0=$(date +%s)
 timeout 300 lgenet run --manifest runs/bench/gpu_grid/emidec.csv --tasks lge,event --archs resnet50,inception_v3 \
     --inits random --epochs 100 --device cuda --executor process --workers 4 --keep-models none --no-report -q \
     --out runs/bench/gpu_grid/run 2>&1 | tail -20 | tee "$OUT/grid.log"
+rc=${PIPESTATUS[0]}  # lgenet's (or timeout's 124) status, read before any other command resets it
 t1=$(date +%s)
-echo "grid: 16 fits in $((t1 - t0)) s (exit ${PIPESTATUS[0]}); the 48-fit grid ~ $((3 * (t1 - t0))) s" | tee -a "$OUT/grid.log"
+echo "grid: 16 fits in $((t1 - t0)) s (exit $rc); the 48-fit grid ~ $((3 * (t1 - t0))) s" | tee -a "$OUT/grid.log"
 cp runs/bench/gpu_grid/run/metrics.csv "$OUT/grid_metrics.csv" 2>/dev/null || true
 
 timeout 420 python bench/segmentation.py --emidec "$DATA" --device cuda --executor process --workers 2 \

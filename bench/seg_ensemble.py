@@ -7,9 +7,10 @@ Each run is a finished ``lgenet segment train`` CV on the same patients (other s
 folds, or other settings). For every patient, each run contributes the one fold model that held the
 patient out; their softmax probabilities (on the stack's own grid, flip TTA as in the runs) are averaged
 and the class map taken from the mean, as ``lgenet segment apply`` does with a fold ensemble. No model
-that trained on a patient ever sees it (checked against each run's folds), so the ensemble's Dice,
-LGE % agreement and AUC are out-of-fold like a single run's. The single runs are re-scored in the same
-pass, so the two compare patient by patient (paired bootstrap CI of the mean difference).
+that trained on a patient ever sees it (checked against each fold's recorded training patients), so the
+ensemble's Dice, LGE % agreement and AUC are out-of-fold like a single run's. The single runs are
+re-scored in the same pass, so the two compare patient by patient (paired bootstrap CI of the mean
+difference).
 
 This estimates what a user gets from ``segment apply`` (the average of a run's fold models) better than a
 single run's out-of-fold figure does, and what repeating the CV with other seeds would give. Settings are
@@ -78,6 +79,12 @@ def main(argv=None) -> int:
              if all(c.patient_id in f for f in folds)]
     if a.limit:  # both ends of the list (EMIDEC lists its normal cases first)
         cases = cases[:a.limit // 2] + cases[len(cases) - (a.limit - a.limit // 2):]
+    for r, cfg, f in zip(runs, cfgs, folds):  # the fold model that scores a patient must not have trained on it
+        for k in range(cfg.folds):
+            trained = set(json.loads((SegRunDir(r).fold_dir(k) / "fit.json").read_text())["train_patients"])
+            seen = sorted(p for p, fk in f.items() if fk == k and p in trained)
+            if seen:
+                raise SystemExit(f"{r}: fold {k}'s model trained on its own test patients {seen[:3]}: not out-of-fold")
     models = [{k: load_segmenter(r, [k]) for k in range(cfg.folds)} for r, cfg in zip(runs, cfgs)]
     meta = {"command": "python bench/seg_ensemble.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores", "load_start": os.getloadavg()[0],
@@ -101,9 +108,9 @@ def main(argv=None) -> int:
     thr = cfgs[0].lge_threshold
     out = {"runs": [str(r) for r in runs], "single": [_score(s, thr) for s in single], "ensemble": _score(ens, thr),
            "meta": meta}
-    for key in ("dice_myo", "dice_lge"):
-        mi = (lambda rows: [r[key] if (key == "dice_myo" or r["ref"] > 0) else np.nan for r in rows])
-        out[f"paired_{key}"] = [_paired(mi(s), mi(ens)) for s in single]
+    for key in ("dice_myo", "dice_lge"):  # enhancement Dice over the MI patients only, as in the CV
+        vals = lambda rows: [r[key] if key == "dice_myo" or r["ref"] > 0 else np.nan for r in rows]  # noqa: E731
+        out[f"paired_{key}"] = [_paired(vals(s), vals(ens)) for s in single]
     meta["wall_s"] = round(time.time() - t0, 1)
     meta["load_end"] = os.getloadavg()[0]
     L = [f"Out-of-fold ensemble of {len(runs)} runs, n = {len(cases)} ({meta['date']}, {meta['machine']}, load "

@@ -598,6 +598,12 @@ def test_out_of_fold_ensemble_bench_rescores_each_run_with_its_held_out_models(s
         assert single["n"] == len(rows) == res["ensemble"]["n"]
         assert single["dice_myo"] == pytest.approx(np.nanmean([float(r["dice_myo"]) for r in rows]), abs=1e-6)
     assert 0.0 <= res["ensemble"]["dice_myo"] <= 1.0
+    fit = Path(other.out) / "fits" / "seg" / "fold0" / "fit.json"  # a fold model that saw its own test patients
+    info = json.loads(fit.read_text())
+    info["train_patients"] = info["train_patients"] + info["test_patients"][:1]
+    fit.write_text(json.dumps(info))
+    with pytest.raises(SystemExit, match="not out-of-fold"):
+        mod.main(["--runs", str(root / "seg"), other.out, "--manifest", str(m), "--out", str(tmp_path / "ens2")])
 
 
 def test_a_heart_found_far_from_the_frame_centre_is_noted(seg_run, monkeypatch):

@@ -113,7 +113,7 @@ class Segmenter:
             c_centres, c_found, _ = self._localise_on(self.coarse, vol01, spacing, origin)
             if c_found.any():
                 heart = c_centres[c_found].mean(0).astype(np.float32)
-                if float(np.hypot(*((heart - origin) * np.asarray(spacing, np.float32)))) > self.spec.loc_shift_mm:
+                if off_centre_mm(heart, (h, w), spacing) > self.spec.loc_shift_mm:
                     other = self._localise_on(self.localisers, vol01, spacing, heart)
                     if other[2] > best[2]:
                         best = other
