@@ -2,12 +2,23 @@
 
     python bench/precision_parity.py                 # resnet50 / random, tasks lge + event, 25 epochs @ 128 px
     python bench/precision_parity.py --quick         # 16 patients, 2 folds, 1 epoch @ 64 px: checks the script
+    python bench/precision_parity.py --seed 1 --out runs/bench/precision_s1      # another folds/fit-seed draw
+    python bench/precision_parity.py --summarise runs/bench/precision,runs/bench/precision_s1,...  # across seeds
 
 bf16 autocast may become the CPU default only if its out-of-fold AUCs on EMIDEC match fp32's within
 noise. The rule, fixed before the run: for every task, the paired DeLong test of bf16 against fp32
 (same patients, same folds, same fit seeds) gives p >= 0.05 **and** |AUC difference| <= 0.05. Both
 arms run here, one after the other, through the library API (``run_experiment`` with ``precision``
 fp32 / bf16, everything else equal), each in its own run directory under ``--out`` (resumable).
+
+One seed's paired test cannot tell bf16's effect from the noise of a 25-epoch fit from random init
+(the two arms' probabilities correlate at r ~0.5), so ``--seed`` repeats the comparison on another
+draw of folds and fit seeds, and ``--summarise`` pools several seeds' ``results.json``: per task the
+mean paired difference over seeds with its range, how many seeds match by the one-seed rule, and the
+fp32 arm's own spread of AUC across seeds (the noise a precision change has to be compared with).
+The multi-seed rule, fixed before seeds 1 and 2 ran (``runs/bench/precision_seeds/RULE.txt``): bf16
+matches if, on every task, the mean paired difference over the seeds lies within +-0.03 and no seed's
+paired DeLong p is below 0.05.
 
 Printed and written to ``<out>/results.md``: per task the two AUCs with 95 % DeLong CIs and n, the
 paired difference and p, how far the two arms' out-of-fold probabilities agree (Pearson r, mean
@@ -36,6 +47,7 @@ from lgenet.evaluation.metrics import auc_ci, delong_test  # noqa: E402
 
 ARMS = ("fp32", "bf16")
 RULE_P, RULE_DIFF = 0.05, 0.05
+SEEDS_RULE_MEAN = 0.03
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -119,6 +131,48 @@ def markdown(rows: list[dict], speed: dict, meta: dict) -> str:
     return "\n".join(L)
 
 
+def summarise(dirs: list[Path]) -> tuple[list[dict], str]:
+    """Pool several seeds' results.json (same tasks and models) into the multi-seed comparison."""
+    per: dict[tuple[str, str], list[dict]] = {}
+    seeds = []
+    for d in dirs:
+        f = Path(d) / "results.json"
+        if not f.is_file():
+            raise SystemExit(f"{f} not found: run bench/precision_parity.py --out {d} first")
+        res = json.loads(f.read_text())
+        seeds.append(res["meta"].get("seed", 0))
+        for r in res["rows"]:
+            per.setdefault((r["task"], r["model"]), []).append(r)
+    if len(set(seeds)) != len(seeds):
+        raise SystemExit(f"the runs to summarise share a seed ({seeds}): give one run per seed")
+    rows = []
+    for (task, model), rs in sorted(per.items()):
+        if len(rs) != len(dirs):
+            raise SystemExit(f"{task} {model}: present in {len(rs)} of {len(dirs)} runs")
+        diffs = np.array([r["diff"] for r in rs])
+        a32 = np.array([r["auc_fp32"][0] for r in rs])
+        a16 = np.array([r["auc_bf16"][0] for r in rs])
+        rows.append({"task": task, "model": model, "seeds": seeds, "n": rs[0]["n"], "n_pos": rs[0]["n_pos"],
+                     "auc_fp32": a32.tolist(), "auc_bf16": a16.tolist(), "diffs": diffs.tolist(),
+                     "mean_diff": float(diffs.mean()), "min_p": float(min(r["p"] for r in rs)),
+                     "fp32_sd": float(a32.std(ddof=1)) if len(a32) > 1 else float("nan"),
+                     "seeds_matching": int(sum(r["match"] for r in rs)),
+                     "match": bool(abs(diffs.mean()) <= SEEDS_RULE_MEAN and min(r["p"] for r in rs) >= RULE_P)})
+    L = [f"Seeds {', '.join(str(s) for s in seeds)} ({', '.join(str(d) for d in dirs)})", "",
+         "| task | model | n (+) | AUC fp32 per seed | AUC bf16 per seed | bf16 − fp32 per seed | mean | "
+         "smallest paired p | SD of fp32 AUC across seeds | seeds matching (one-seed rule) | matches "
+         f"(abs. mean ≤ {SEEDS_RULE_MEAN}, every p ≥ {RULE_P}) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    j = lambda v: " / ".join(f"{x:.3f}" for x in v)  # noqa: E731
+    for r in rows:
+        L.append(f"| {r['task']} | {r['model']} | {r['n']} ({r['n_pos']}) | {j(r['auc_fp32'])} | {j(r['auc_bf16'])} | "
+                 f"{' / '.join(f'{x:+.3f}' for x in r['diffs'])} | {r['mean_diff']:+.3f} | {r['min_p']:.2f} | "
+                 f"{r['fp32_sd']:.3f} | {r['seeds_matching']} of {len(seeds)} | {'yes' if r['match'] else '**no**'} |")
+    verdict = all(r["match"] for r in rows)
+    L += ["", f"Verdict by the multi-seed rule fixed in advance: bf16 {'matches' if verdict else 'does **not** match'} "
+              f"fp32 on every task."]
+    return rows, "\n".join(L)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--emidec", default=str(ROOT.parent / "shared" / "data" / "emidec"))
@@ -132,7 +186,18 @@ def main(argv=None) -> int:
     ap.add_argument("--executor", default="process", choices=["local", "process"])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--seed", type=int, default=0, help="the run's seed: folds and fit seeds (both arms share it)")
+    ap.add_argument("--summarise", metavar="DIR,DIR,...",
+                    help="pool finished runs (one per seed) instead of training; writes <out>/results.md")
     a = ap.parse_args(argv)
+    if a.summarise:
+        rows, md = summarise([Path(d) for d in a.summarise.split(",") if d])
+        print(md)
+        out = Path(a.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.md").write_text(md + "\n")
+        (out / "results.json").write_text(json.dumps({"rows": rows}, indent=1))
+        return 0
     if not a.manifest and not Path(a.emidec).is_dir():
         raise SystemExit(f"EMIDEC folder {a.emidec} not found: give --emidec DIR or --manifest CSV")
     out = Path(a.out)
@@ -144,12 +209,13 @@ def main(argv=None) -> int:
     meta = {"command": "python bench/precision_parity.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {a.threads} torch thread(s) per fit, "
                        f"executor {a.executor} x {a.workers}",
-            "date": time.strftime("%Y-%m-%d %H:%M %Z"), "load": [os.getloadavg()[0]], "wall": {}}
+            "date": time.strftime("%Y-%m-%d %H:%M %Z"), "load": [os.getloadavg()[0]], "wall": {}, "seed": a.seed}
     runs = {}
     for arm in ARMS:
         cfg = RunConfig(manifest=str(manifest), out=str(out / arm), tasks=tuple(a.tasks.split(",")),
                         archs=tuple(a.archs.split(",")), inits=("random",), epochs=epochs, image_size=size,
-                        folds=folds, device="cpu", precision=arm, num_threads=a.threads, outcomes=False)
+                        folds=folds, device="cpu", precision=arm, num_threads=a.threads, outcomes=False,
+                        seed=a.seed)
         t0 = time.time()
         run_experiment(cfg, progress=True, report=False, keep_models="none", executor=a.executor, workers=a.workers)
         meta["wall"][arm] = time.time() - t0
