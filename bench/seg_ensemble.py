@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO / "src"))
 from lgenet.data.manifest import load_manifest  # noqa: E402
 from lgenet.evaluation.metrics import auc_ci  # noqa: E402
 from lgenet.evaluation.segmentation import agreement, class_measures, dice  # noqa: E402
+from lgenet.models.segnet import decode_classes  # noqa: E402
 from lgenet.models.seginfer import largest_lv_component  # noqa: E402
 from lgenet.segment import SegRunDir, cases_of, load_segmenter, read_case  # noqa: E402
 
@@ -86,6 +87,8 @@ def main(argv=None) -> int:
             if seen:
                 raise SystemExit(f"{r}: fold {k}'s model trained on its own test patients {seen[:3]}: not out-of-fold")
     models = [{k: load_segmenter(r, [k]) for k in range(cfg.folds)} for r, cfg in zip(runs, cfgs)]
+    # nested-region runs decode the averaged class probabilities region by region; a mix takes the argmax
+    regions = all(m[0].spec.regions for m in models)
     meta = {"command": "python bench/seg_ensemble.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores", "load_start": os.getloadavg()[0],
             "date": time.strftime("%Y-%m-%d %H:%M %Z"), "threads": torch.get_num_threads()}
@@ -101,7 +104,7 @@ def main(argv=None) -> int:
             p = res.probs.astype(np.float32)
             acc = p if acc is None else acc + p
             single[j].append(_row(res.classes, st.classes, ref))
-        classes = largest_lv_component(acc.argmax(1).astype(np.uint8))
+        classes = largest_lv_component(decode_classes(acc, regions))
         ens.append(_row(classes, st.classes, ref))
         print(f"\r{i + 1}/{len(cases)} patients", end="", flush=True, file=sys.stderr)
     print(file=sys.stderr)

@@ -239,6 +239,7 @@ def main(argv=None) -> int:
                     help="SegConfig.normalisation (2, filled body, the default since session 6; 1 for configurations 1-4)")
     ap.add_argument("--coarse-shift-mm", type=float, help="SegConfig.coarse_shift_mm (a coarse localiser; 0: none)")
     ap.add_argument("--res-units", type=int, help="SegConfig.res_units (residual units per UNet level; default 2)")
+    ap.add_argument("--regions", action="store_true", help="SegConfig.regions=True (nested sigmoid regions; configuration 9)")
     ap.add_argument("--no-shift", action="store_true")
     ap.add_argument("--shift-only", action="store_true")
     a = ap.parse_args(argv)
@@ -257,6 +258,8 @@ def main(argv=None) -> int:
         over["batch_augment"] = True
     if a.per_sample_augment:
         over["batch_augment"] = False
+    if a.regions:
+        over["regions"] = True
     if a.quick:
         over.update(epochs=2, loc_epochs=1, folds=2)
     cfg = SegConfig(manifest=str(manifest), out=str(out / "run"), **over)

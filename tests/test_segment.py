@@ -466,7 +466,7 @@ def test_a_run_made_before_batch_augment_resumes_only_with_the_per_sample_path(s
     """Old seg_config.yaml files have no batch_augment: they ran MONAI's per-sample affine, so resuming
     them needs batch_augment=False (the new default would mix two augmentations in one CV). Nor do they
     have loc_shift_mm: they shifted the localiser's canvases by 20 mm, the default, which resumes; nor
-    normalisation: they normalised by method 1."""
+    normalisation: they normalised by method 1; nor regions: their segmenters were softmax."""
     import shutil
 
     import yaml
@@ -481,11 +481,12 @@ def test_a_run_made_before_batch_augment_resumes_only_with_the_per_sample_path(s
     data.pop("batch_augment", None)
     data.pop("loc_shift_mm", None)
     data.pop("normalisation", None)
+    data.pop("regions", None)
     (old / "seg_config.yaml").write_text(yaml.safe_dump(data))
     from lgenet.segment import SegRunDir
 
     loaded = SegRunDir(old).load_config()  # what the old run did, not today's defaults
-    assert (loaded.batch_augment, loaded.loc_shift_mm, loaded.normalisation) == (False, 20.0, 1)
+    assert (loaded.batch_augment, loaded.loc_shift_mm, loaded.normalisation, loaded.regions) == (False, 20.0, 1, False)
     with pytest.raises(ConfigError, match="normalisation"):  # old runs normalised by method 1
         train_segmentation(cfg.replace(out=str(old), batch_augment=False), progress=False)
     with pytest.raises(ConfigError, match="batch_augment"):
@@ -598,6 +599,16 @@ def test_out_of_fold_ensemble_bench_rescores_each_run_with_its_held_out_models(s
         assert single["n"] == len(rows) == res["ensemble"]["n"]
         assert single["dice_myo"] == pytest.approx(np.nanmean([float(r["dice_myo"]) for r in rows]), abs=1e-6)
     assert 0.0 <= res["ensemble"]["dice_myo"] <= 1.0
+    # bench/seg_compare.py: a run against itself differs by nothing; runs on other folds are refused
+    spec = importlib.util.spec_from_file_location("seg_compare", Path(__file__).parents[1] / "bench" / "seg_compare.py")
+    cmp_mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cmp_mod)
+    same = cmp_mod.compare(root / "seg", root / "seg")
+    assert same["n"] == 8 and all(m["diff"] == 0 for m in same["measures"].values())
+    assert same["measures"]["dice_lge"]["n"] == sum(float(r["lge_percent_expert"]) > 0
+                                                    for r in _rows(root / "seg" / "seg_metrics.csv"))
+    with pytest.raises(SystemExit, match="do not share their folds"):
+        cmp_mod.compare(root / "seg", Path(other.out))
     fit = Path(other.out) / "fits" / "seg" / "fold0" / "fit.json"  # a fold model that saw its own test patients
     info = json.loads(fit.read_text())
     info["train_patients"] = info["train_patients"] + info["test_patients"][:1]
@@ -622,3 +633,51 @@ def test_a_heart_found_far_from_the_frame_centre_is_noted(seg_run, monkeypatch):
                             lambda self, vol, sp, rc=rc: (np.tile(np.float32(rc), (vol.shape[0], 1)), np.ones(vol.shape[0], bool)))
         notes = seg(img, spacing).notes
         assert any("--coarse-shift-mm" in n for n in notes) == noted, notes
+
+
+def test_nested_regions_turn_into_class_probabilities_and_decode_inner_region_first():
+    """region_targets / regions_to_probs / decode_classes against hand-computed values."""
+    from lgenet.models.segnet import decode_classes, region_targets, regions_to_probs
+
+    y = torch.tensor([0.0, 1.0, 2.0, 3.0]).view(1, 1, 1, 4)
+    t = region_targets(y)[0, :, 0]  # (3 regions, 4 pixels)
+    assert t.tolist() == [[0, 1, 1, 1], [0, 0, 1, 1], [0, 0, 0, 1]]
+    # pixel 0: nothing; 1: LV only; 2: LV + myo; 3: an enhancement the outer regions missed (inner first)
+    r = torch.tensor([[0.1, 0.9, 0.9, 0.2], [0.05, 0.2, 0.8, 0.3], [0.0, 0.1, 0.1, 0.7]]).view(1, 3, 1, 4)
+    p = regions_to_probs(r)[0, :, 0]
+    assert torch.allclose(p.sum(0), torch.ones(4)) and (p >= 0).all()
+    assert torch.allclose(p[3], torch.tensor([0.0, 0.1, 0.1, 0.7]))                    # enhancement = P(enh)
+    assert torch.allclose(p[2:].sum(0), torch.tensor([0.05, 0.2, 0.8, 0.7]))       # myo = max(P(myo), P(enh))
+    assert torch.allclose(p[0], torch.tensor([0.9, 0.1, 0.1, 0.3]))                   # background = 1 - max(...)
+    assert decode_classes(p[None, :, None], True)[0, 0].tolist() == [0, 1, 2, 3]
+    # the decoding thresholds regions, where the softmax rule takes the most probable class
+    q = torch.tensor([0.1, 0.3, 0.3, 0.3]).view(1, 4, 1, 1)  # P(LV) 0.9, P(myo) 0.6, P(enh) 0.3
+    assert decode_classes(q, True).item() == 2 and decode_classes(q, False).item() == 1
+    # it commutes with averaging: decoding the mean of two nets' class probabilities is a region vote
+    a = regions_to_probs(torch.tensor([0.9, 0.9, 0.9]).view(1, 3, 1, 1))
+    b = regions_to_probs(torch.tensor([0.9, 0.3, 0.0]).view(1, 3, 1, 1))
+    assert decode_classes((a + b) / 2, True).item() == 2  # mean P(myo) 0.6 > 0.5, mean P(enh) 0.45 < 0.5
+
+
+def test_a_nested_region_segmenter_learns_saves_and_decodes_regions(seg_run, tmp_path):
+    """regions=True trains three sigmoid outputs, records it in the fold models, and learns the planted anatomy."""
+    from lgenet.segment import load_segmenter, train_segmentation
+
+    root, m = seg_run[:2]
+    # the sigmoid regions learn slower than the softmax on 4 training stacks: at 60 epochs myocardium Dice 0.49
+    # and cavity ~0 (softmax 0.61 / 0.68); at 120, myocardium 0.65 and cavity 0.36 (the myocardium region
+    # spills into the cavity)
+    cfg = SegConfig(manifest=str(m), out=str(tmp_path / "seg_r"), labels=SYNTH_LABELS, regions=True,
+                    **{**TINY, "epochs": 120})
+    train_segmentation(cfg, progress=False)
+    rows = _rows(tmp_path / "seg_r" / "seg_metrics.csv")
+    assert len(rows) == 8 and np.mean([float(r["dice_myo"]) for r in rows]) > 0.5
+    assert np.mean([float(r["dice_cavity"]) for r in rows]) > 0.2  # decoding yields a cavity (LV minus myocardium)
+    seg = load_segmenter(tmp_path / "seg_r")
+    assert seg.spec.regions is True
+    out = [mod for mod in seg.segmenters[0].modules() if isinstance(mod, torch.nn.Conv2d) or
+           isinstance(mod, torch.nn.ConvTranspose2d)][-1]
+    assert out.out_channels == 3
+    assert load_segmenter(root / "seg").spec.regions is False  # runs made without it keep softmax
+    with pytest.raises(ConfigError, match="regions"):
+        SegConfig(regions="yes")

@@ -1,7 +1,8 @@
 """Running the segmentation stages on a stack: localise the LV, segment a window around it, map back.
 
 :class:`Segmenter` holds one or several folds' (localiser, segmenter) pairs; with several, their
-softmax probabilities are averaged (the fold ensemble that ``lgenet segment apply`` uses). The
+class probabilities are averaged (the fold ensemble that ``lgenet segment apply`` uses; a ``regions``
+segmenter's nested-region sigmoids are turned into the same four class probabilities first). The
 result is a class map on the stack's own voxel grid (0 background, 1 LV cavity, 2 normal
 myocardium, 3 enhanced myocardium) plus the probabilities and where the windows were.
 """
@@ -16,7 +17,7 @@ from scipy import ndimage
 
 from ..data.stacks import context_channels, crop_grid, paste_back, sample, tissue_normalise
 from ..errors import LgenetError
-from .segnet import SegSpec, build_localiser, build_segmenter
+from .segnet import SegSpec, build_localiser, build_segmenter, decode_classes, regions_to_probs
 
 __all__ = ["Segmenter", "SegResult", "largest_lv_component", "off_centre_mm"]
 
@@ -80,8 +81,9 @@ class Segmenter:
                 self.coarse.append(c.to(self.device).eval())
 
     @torch.no_grad()
-    def _forward(self, nets, x: torch.Tensor, batch: int = 32) -> torch.Tensor:
-        """Mean softmax over the nets (and the flips when tta)."""
+    def _forward(self, nets, x: torch.Tensor, batch: int = 32, *, regions: bool = False) -> torch.Tensor:
+        """Mean class probabilities over the nets (and the flips when tta): softmax, or with ``regions`` the
+        nested-region sigmoids turned into class probabilities (:func:`regions_to_probs`)."""
         flips = [(), (2,), (3,), (2, 3)] if self.tta else [()]
         out = None
         for net in nets:
@@ -90,7 +92,8 @@ class Segmenter:
                 acc = 0
                 for f in flips:
                     xi = xb.flip(f) if f else xb
-                    p = torch.softmax(net(xi).float(), 1)
+                    z = net(xi).float()
+                    p = regions_to_probs(torch.sigmoid(z)) if regions else torch.softmax(z, 1)
                     acc = acc + (p.flip(f) if f else p)
                 acc = (acc / len(flips)).cpu()
                 if out is None:
@@ -174,8 +177,8 @@ class Segmenter:
         chans = torch.stack([context_channels(v, k, spec.context) for k in range(s)])
         ct = torch.from_numpy(np.asarray(centres, np.float32))
         grid = crop_grid(ct, (h, w), spacing, size=spec.crop, out_spacing=spec.spacing)
-        p = self._forward(self.segmenters, sample(chans, grid))  # (S, 4, crop, crop)
+        p = self._forward(self.segmenters, sample(chans, grid), regions=spec.regions)  # (S, 4, crop, crop)
         full = paste_back(p, ct, (h, w), spacing, out_spacing=spec.spacing)  # (S, 4, H, W)
-        classes = largest_lv_component(full.argmax(1).numpy().astype(np.uint8))
+        classes = largest_lv_component(decode_classes(full, spec.regions))
         return SegResult(classes=classes, probs=full.numpy().astype(np.float16), centres=np.asarray(centres),
                          localised=found, notes=notes)

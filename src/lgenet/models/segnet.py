@@ -10,7 +10,10 @@ Two 2-D MONAI ``UNet`` stages work together (see :mod:`lgenet.segment`):
   canvas where it sees the larger LV;
 * the **segmenter** sees a ``crop`` px window at ``spacing`` mm centred on the LV, with the slices
   above and below as extra channels (2.5-D, ``context``), and labels every pixel background, LV
-  cavity, normal myocardium or enhanced myocardium.
+  cavity, normal myocardium or enhanced myocardium -- either as four mutually exclusive classes
+  (softmax, the default) or, with ``regions``, as three nested regions (LV, myocardium, enhancement;
+  one sigmoid each, as nnU-Net trains nested structures), which :func:`regions_to_probs` turns into
+  the same four class probabilities and :func:`decode_classes` into the class map.
 
 A fitted fold is saved as both state dicts plus its :class:`SegSpec`.
 """
@@ -20,14 +23,18 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["SegSpec", "build_localiser", "build_segmenter", "SEG_CLASSES"]
+__all__ = ["SegSpec", "build_localiser", "build_segmenter", "SEG_CLASSES", "SEG_REGIONS", "region_targets",
+           "regions_to_probs", "decode_classes"]
 
 SEG_CLASSES = 4
+#: the nested regions of a ``regions`` segmenter, each the union of classes >= k (k = 1, 2, 3)
+SEG_REGIONS = ("lv", "myo", "lge")
 
 
 @dataclass(frozen=True)
@@ -46,8 +53,11 @@ class SegSpec:
     normalisation: int = 1
     loc_shift_mm: float = 20.0
     coarse_shift_mm: float = 0.0
+    regions: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.regions, bool):
+            raise ConfigError(f"regions must be true or false, got {self.regions!r}")
         for name in ("channels", "loc_channels", "percentiles"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         levels = len(self.channels) - 1
@@ -93,8 +103,41 @@ def build_localiser(spec: SegSpec) -> nn.Module:
 
 
 def build_segmenter(spec: SegSpec) -> nn.Module:
-    """LV window (2·context + 1 channels) -> logits of the four classes."""
-    return _unet(spec.in_channels, SEG_CLASSES, spec.channels, spec.res_units)
+    """LV window (2·context + 1 channels) -> logits of the four classes (or of the three nested regions)."""
+    return _unet(spec.in_channels, len(SEG_REGIONS) if spec.regions else SEG_CLASSES, spec.channels, spec.res_units)
+
+
+def region_targets(y: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) class map (0 background, 1 cavity, 2 myocardium, 3 enhancement) -> (N, 3, H, W) binary
+    nested regions: LV (>= 1), myocardium incl. enhancement (>= 2), enhancement (3)."""
+    y = y.round()
+    return torch.cat([(y >= k).to(torch.float32) for k in (1, 2, 3)], 1)
+
+
+def regions_to_probs(r: torch.Tensor) -> torch.Tensor:
+    """(N, 3, ...) region probabilities (LV, myocardium, enhancement) -> (N, 4, ...) class probabilities.
+
+    The regions are nested, so inner ones take priority: an enhancement probability also counts towards
+    the myocardium and the LV (``m' = max(m, e)``, ``a' = max(a, m')``), and the classes are the
+    differences of the nested regions (background ``1 - a'``, cavity ``a' - m'``, myocardium ``m' - e``,
+    enhancement ``e``): non-negative, summing to 1, and cumulative sums give back the regions."""
+    a, m, e = r[:, 0], r[:, 1], r[:, 2]
+    m = torch.maximum(m, e)
+    a = torch.maximum(a, m)
+    return torch.stack([1 - a, a - m, m - e, e], 1)
+
+
+def decode_classes(probs: torch.Tensor | np.ndarray, regions: bool) -> np.ndarray:
+    """(N, 4, ...) class probabilities -> (N, ...) uint8 class map.
+
+    Softmax runs take the most probable class; ``regions`` runs threshold the nested regions at 0.5, inner
+    first (a voxel is enhancement if P(enh) > 0.5, else myocardium if P(myo) > 0.5, else cavity if
+    P(LV) > 0.5), which is how the regions were trained. Both work on fold- or flip-averaged probabilities."""
+    p = torch.as_tensor(np.asarray(probs, np.float32) if not torch.is_tensor(probs) else probs.float())
+    if not regions:
+        return p.argmax(1).numpy().astype(np.uint8)
+    lv, myo, lge = 1 - p[:, 0], p[:, 2] + p[:, 3], p[:, 3]
+    return ((lv > 0.5).to(torch.uint8) + (myo > 0.5).to(torch.uint8) + (lge > 0.5).to(torch.uint8)).numpy()
 
 
 def count_parameters(net: nn.Module) -> int:

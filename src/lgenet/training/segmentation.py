@@ -13,7 +13,9 @@ Augmentation (MONAI, "BigAug"-style, stacked): any rotation, scale 0.8-1.25, fli
 field, gamma 0.6-1.6, intensity scale (x0.5-1.5) and shift (+-0.3, then clipped to [0, 1] as at
 inference), Gaussian noise, blur and simulated low resolution,
 so that another scanner's contrast, noise and resolution look like something seen in training.
-Loss: Dice + cross-entropy (MONAI ``DiceCELoss``, batch Dice without the background). Adam with
+Loss: Dice + cross-entropy (MONAI ``DiceCELoss``, batch Dice without the background); with
+``SegSpec.regions``, batch Dice (MONAI ``DiceLoss``, sigmoid) + binary cross-entropy on each of the
+three nested regions (LV, myocardium, enhancement). Adam with
 a polynomial learning-rate decay to zero over the fixed number of epochs: nothing is chosen on
 the test fold.
 """
@@ -29,7 +31,7 @@ import numpy as np
 import torch
 
 from ..data.stacks import context_channels, crop_grid, lv_centres, sample
-from ..models.segnet import SegSpec, build_localiser, build_segmenter
+from ..models.segnet import SegSpec, build_localiser, build_segmenter, region_targets
 
 __all__ = ["SegTrainParams", "SegTrainResult", "prepare_localiser_data", "prepare_segmenter_data",
            "train_network", "seg_augmentation", "train_coarse_localiser"]
@@ -198,8 +200,11 @@ def _plain(x) -> torch.Tensor:
 # ----------------------------------------------------------------------------------- loop
 def train_network(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_classes: int, epochs: int,
                   params: SegTrainParams, seed: int, transform=None, center_crop: int | None = None,
-                  on_epoch: Callable[[int, float], None] | None = None) -> list[float]:
-    """Train ``net`` on (x, y) for ``epochs`` (Dice+CE, Adam, poly LR decay); returns the epoch losses."""
+                  on_epoch: Callable[[int, float], None] | None = None, regions: bool = False) -> list[float]:
+    """Train ``net`` on (x, y) for ``epochs`` (Dice+CE, Adam, poly LR decay); returns the epoch losses.
+
+    ``y`` is always the (N, 1, H, W) class map; with ``regions`` the net has one sigmoid output per nested
+    region (:func:`~lgenet.models.segnet.region_targets`) and the loss is Dice + BCE per region."""
     from monai.data import get_track_meta, set_track_meta
     from monai.losses import DiceCELoss
 
@@ -207,9 +212,25 @@ def train_network(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_c
     set_track_meta(False)  # plain tensors out of the transforms (no per-op metadata bookkeeping)
     try:
         return _train(net, x, y, epochs=epochs, params=params, seed=seed, transform=transform,
-                      center_crop=center_crop, on_epoch=on_epoch, loss_cls=DiceCELoss)
+                      center_crop=center_crop, on_epoch=on_epoch,
+                      loss_cls=_RegionLoss if regions else DiceCELoss)
     finally:
         set_track_meta(tracking)
+
+
+class _RegionLoss(torch.nn.Module):
+    """Batch Dice (sigmoid, MONAI ``DiceLoss``) + binary cross-entropy on the nested regions of a class map."""
+
+    def __init__(self, **_: object) -> None:
+        super().__init__()
+        from monai.losses import DiceLoss
+
+        self.dice = DiceLoss(sigmoid=True, batch=True)
+        self.bce = torch.nn.BCEWithLogitsLoss()
+
+    def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        t = region_targets(y)
+        return self.dice(logits, t) + self.bce(logits, t)
 
 
 def _train(net, x, y, *, epochs, params, seed, transform, center_crop, on_epoch, loss_cls) -> list[float]:
@@ -312,7 +333,7 @@ def train_fold(stacks: Sequence[tuple[np.ndarray, np.ndarray, tuple[float, float
     seg = build_segmenter(spec)
     ts = _augmentation(spec, params, out_size=spec.crop, shift_px=12.0 / spec.spacing, seed=seed + 4)
     res.losses = train_network(seg, xs, ys, n_classes=4, epochs=params.epochs, params=params, seed=seed + 5,
-                               transform=ts, center_crop=spec.crop,
+                               transform=ts, center_crop=spec.crop, regions=spec.regions,
                                on_epoch=(lambda e, v: on_epoch("segmenter", e, v)) if on_epoch else None)
     res.seconds = time.perf_counter() - t1
     return ({k: v.detach().cpu() for k, v in loc.state_dict().items()},
