@@ -114,7 +114,9 @@ def transforms():
             "all at once": everything}
 
 
-def shift_check(run: Path, emidec_csv: Path, *, limit: int | None = None, coarse: bool = True) -> dict:
+def shift_check(run: Path, emidec_csv: Path, *, limit: int | None = None, coarse: bool = True,
+                models: dict | None = None) -> dict:
+    """``models``: fold -> Segmenter to use instead of the run's own (e.g. with another coarse gate)."""
     from lgenet.data.manifest import load_manifest
     from lgenet.segment import cases_of, read_case
 
@@ -124,7 +126,8 @@ def shift_check(run: Path, emidec_csv: Path, *, limit: int | None = None, coarse
     cases = [c for c in cases_of(load_manifest(emidec_csv, tasks=None), need_masks=True) if c.patient_id in folds]
     if limit:
         cases = cases[:limit]
-    models = {k: load_segmenter(run, [k], coarse=coarse) for k in range(cfg.folds)}
+    if models is None:
+        models = {k: load_segmenter(run, [k], coarse=coarse) for k in range(cfg.folds)}
     tf = {"none": lambda i, c, s, r: (i, c, s), **transforms()}
     out = {}
     for name, f in tf.items():
@@ -238,6 +241,7 @@ def main(argv=None) -> int:
     ap.add_argument("--normalisation", type=int, choices=(1, 2),
                     help="SegConfig.normalisation (2, filled body, the default since session 6; 1 for configurations 1-4)")
     ap.add_argument("--coarse-shift-mm", type=float, help="SegConfig.coarse_shift_mm (a coarse localiser; 0: none)")
+    ap.add_argument("--coarse-margin", type=float, help="SegConfig.coarse_margin (default 1.2)")
     ap.add_argument("--res-units", type=int, help="SegConfig.res_units (residual units per UNet level; default 2)")
     ap.add_argument("--regions", action="store_true", help="SegConfig.regions=True (nested sigmoid regions; configuration 9)")
     ap.add_argument("--no-shift", action="store_true")
@@ -252,7 +256,8 @@ def main(argv=None) -> int:
         manifest = quick_subset(manifest, out)
     over = {k: v for k, v in (("epochs", a.epochs), ("loc_epochs", a.loc_epochs), ("num_threads", a.threads),
                               ("device", a.device), ("precision", a.precision), ("seed", a.seed),
-                              ("normalisation", a.normalisation), ("coarse_shift_mm", a.coarse_shift_mm), ("res_units", a.res_units))
+                              ("normalisation", a.normalisation), ("coarse_shift_mm", a.coarse_shift_mm),
+                              ("coarse_margin", a.coarse_margin), ("res_units", a.res_units))
             if v is not None}
     if a.batch_augment:
         over["batch_augment"] = True

@@ -110,7 +110,7 @@ def test_a_node_killed_mid_grid_costs_only_retries(cohort, cluster, slow_local_r
 
     t = threading.Thread(target=drive)
     t.start()
-    deadline = time.time() + 120
+    deadline = time.time() + 900  # left as soon as a fit is written; long only on a loaded machine
     while time.time() < deadline and not list((out / "fits").rglob("fit.json")):
         time.sleep(0.2)  # the first fit finished: every node is busy with a fit now
     cluster.remove_node(victim, allow_graceful=False)
@@ -132,14 +132,14 @@ def test_a_driver_killed_with_sigkill_resumes(cohort, cluster, slow_local_run, t
     cfg_yaml.write_text("dense_units: 8\n")
     proc = subprocess.Popen(cmd + ["--config", str(cfg_yaml)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    deadline = time.time() + 180
+    deadline = time.time() + 900  # left as soon as a fit is written; long only on a loaded machine
     while time.time() < deadline and not list((out / "fits").rglob("fit.json")) and proc.poll() is None:
         time.sleep(0.2)
     assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_before = len(list((out / "fits").rglob("fit.json")))
-    assert 1 <= done_before < 6
+    assert 1 <= done_before < 6, f"{done_before} fits were finished when the driver was killed"
     res = run_experiment(_cfg(cohort, out, epochs=25), progress=False, report=False, executor="ray",
                          ray_address=cluster.address)
     assert res.fits_skipped >= done_before and res.fits_run + res.fits_skipped == 6

@@ -54,7 +54,7 @@ def cmd_segment_train(a: argparse.Namespace) -> int:
     over = {k: getattr(a, k) for k in ("manifest", "out", "folds", "seed", "stratify", "epochs", "loc_epochs", "loc_shift_mm", "batch_size", "lr",
                                         "spacing", "crop", "device", "precision", "num_threads", "lge_threshold",
                                         "nifti_slice_axis", "nifti_basal_end", "pixel_spacing", "normalisation",
-                                        "coarse_shift_mm", "res_units")
+                                        "coarse_shift_mm", "coarse_margin", "res_units")
             if getattr(a, k) is not None}
     if a.channels:
         over["channels"] = a.channels
@@ -159,9 +159,13 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--loc-shift-mm", dest="loc_shift_mm", type=float,
                    help="how far (mm) the localiser's training canvases are shifted (default 20)")
     t.add_argument("--coarse-shift-mm", dest="coarse_shift_mm", type=float,
-                   help="> 0: also train a coarse localiser on canvases shifted by up to this many mm, which finds "
-                        "a heart far from the frame centre (large fields of view); the localiser also looks there and keeps "
-                        "the canvas where it sees the larger LV. 0 (default): none")
+                   help="> 0 (default 120): also train a coarse localiser on canvases shifted by up to this many mm, which "
+                        "finds a heart far from the frame centre (large fields of view); the localiser also looks there and "
+                        "keeps that canvas if it sees a larger LV there (--coarse-margin). 0: none (runs before 2026-11-27, "
+                        "session 8)")
+    t.add_argument("--coarse-margin", type=float,
+                   help="with --coarse-shift-mm: the proposed canvas wins only if the localiser's LV mass there exceeds "
+                        "the frame-centred canvas's by this factor (default 1.2)")
     t.add_argument("--normalisation", type=int, choices=(1, 2),
                    help="input intensity normalisation: 2 (default) percentiles over the filled body outline with zero "
                         "fill left out, so frames with and without a stored intensity offset look alike; 1 the Otsu-body "

@@ -108,7 +108,9 @@ class Segmenter:
         more than ``spec.loc_shift_mm`` from the frame centre -- further than the localiser's training
         canvases ever put it -- the localiser also looks on a canvas centred on that heart, and the canvas
         on which its LV holds the larger probability mass wins (the coarse localiser proposes, the
-        localiser decides: a misplaced proposal on a frame that centres the heart loses)."""
+        localiser decides: a misplaced proposal on a frame that centres the heart loses). The re-centred
+        canvas must win by more than ``spec.coarse_margin`` (1.2 since session 8): the same heart seen on
+        both canvases gives masses within a few per cent, so a near tie keeps the frame-centred canvas."""
         s, h, w = vol01.shape
         origin = np.array([(h - 1) / 2, (w - 1) / 2], np.float32)
         best = self._localise_on(self.localisers, vol01, spacing, origin)
@@ -118,7 +120,7 @@ class Segmenter:
                 heart = c_centres[c_found].mean(0).astype(np.float32)
                 if off_centre_mm(heart, (h, w), spacing) > self.spec.loc_shift_mm:
                     other = self._localise_on(self.localisers, vol01, spacing, heart)
-                    if other[2] > best[2]:
+                    if other[2] > best[2] * self.spec.coarse_margin:
                         best = other
         return best[0], best[1]
 

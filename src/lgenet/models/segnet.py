@@ -6,8 +6,8 @@ Two 2-D MONAI ``UNet`` stages work together (see :mod:`lgenet.segment`):
   ``loc_size`` px canvas) and marks the LV (cavity + myocardium), whose centroid places the window;
 * with ``coarse_shift_mm`` > 0, a **coarse localiser** (the same network, trained with the LV
   anywhere within that many mm of the canvas centre) proposes where the heart is on frames whose field
-  of view puts it far off-centre; the localiser also looks on a canvas centred there and keeps the
-  canvas where it sees the larger LV;
+  of view puts it far off-centre; the localiser also looks on a canvas centred there and keeps that
+  canvas only where it sees a larger LV there, by more than ``coarse_margin`` (1.2: 20 %);
 * the **segmenter** sees a ``crop`` px window at ``spacing`` mm centred on the LV, with the slices
   above and below as extra channels (2.5-D, ``context``), and labels every pixel background, LV
   cavity, normal myocardium or enhanced myocardium -- either as four mutually exclusive classes
@@ -53,6 +53,7 @@ class SegSpec:
     normalisation: int = 1
     loc_shift_mm: float = 20.0
     coarse_shift_mm: float = 0.0
+    coarse_margin: float = 1.0  # runs made before session 8: the larger LV mass wins, by any margin
     regions: bool = False
 
     def __post_init__(self) -> None:
@@ -70,6 +71,9 @@ class SegSpec:
             raise ConfigError(f"context must be >= 0 slices, got {self.context}")
         if self.coarse_shift_mm < 0 or self.loc_shift_mm <= 0:
             raise ConfigError("loc_shift_mm must be > 0 and coarse_shift_mm >= 0 (0: no coarse localiser)")
+        if not self.coarse_margin >= 1.0:
+            raise ConfigError(f"coarse_margin must be >= 1 (how many times larger the LV mass on the re-centred "
+                              f"canvas must be), got {self.coarse_margin!r}")
         from ..data.stacks import NORMALISATION_METHODS
 
         if self.normalisation not in NORMALISATION_METHODS:

@@ -130,6 +130,8 @@ def train_segmentation(cfg: SegConfig, *, progress: bool = True, executor: str =
         if old is not None:
             old = {**SEG_ADDED_LATER, **old}  # a run made before a parameter existed ran with its old behaviour
             new = cfg.to_dict()
+            if not float(old.get("coarse_shift_mm") or 0) and not float(new.get("coarse_shift_mm") or 0):
+                old["coarse_margin"] = new.get("coarse_margin")  # no coarse localiser: the margin plays no part
             diff = sorted(k for k in set(old) | set(new) if k not in SEG_RESUME_FREE and old.get(k) != new.get(k))
             if diff:
                 reasons.append("started with different settings (" + ", ".join(
