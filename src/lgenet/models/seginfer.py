@@ -172,7 +172,8 @@ class Segmenter:
                 if off > spec.loc_shift_mm:
                     notes.append(f"the LV was found {off:.0f} mm from the frame centre, further than this run's "
                                  f"localiser saw in training ({spec.loc_shift_mm:.0f} mm): check the overlay, or use a "
-                                 f"run trained with --coarse-shift-mm 120 for frames that do not centre the heart")
+                                 f"run trained with a coarse localiser (--coarse-shift-mm 120, the default since "
+                                 f"2026-11-27) for frames that do not centre the heart")
         else:
             found = np.ones(s, bool)
         v = torch.from_numpy(vol01)
