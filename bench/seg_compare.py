@@ -25,7 +25,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from lgenet.evaluation.metrics import delong_test  # noqa: E402
+from lgenet.evaluation.metrics import delong_test, paired_mean_difference  # noqa: E402
 
 MEASURES = (("dice_myo", "Dice myocardium", False), ("dice_lge", "Dice enhancement (MI)", True),
             ("dice_cavity", "Dice cavity", False))
@@ -40,18 +40,6 @@ def _rows(path: Path) -> dict[str, dict[str, str]]:
 
 def _f(v: str) -> float:
     return float(v) if v not in ("", None) else float("nan")
-
-
-def paired(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, seed: int = 0) -> dict:
-    from scipy.stats import wilcoxon
-
-    d = b - a
-    d = d[np.isfinite(d)]
-    rng = np.random.default_rng(seed)
-    boots = rng.choice(d, (n_boot, d.size)).mean(1)
-    p = float(wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
-    return {"n": int(d.size), "diff": float(d.mean()), "lower": float(np.percentile(boots, 2.5)),
-            "upper": float(np.percentile(boots, 97.5)), "wilcoxon_p": p}
 
 
 def compare(run_a: Path, run_b: Path) -> dict:
@@ -69,7 +57,7 @@ def compare(run_a: Path, run_b: Path) -> dict:
         a = np.array([_f(ma[p][key]) for p in keep])
         b = np.array([_f(mb[p][key]) for p in keep])
         out["measures"][key] = {"label": label, "mean_a": float(np.nanmean(a)), "mean_b": float(np.nanmean(b)),
-                                **paired(a, b)}
+                                **paired_mean_difference(a, b)}
     y = np.array([int(ma[p]["lge_label"]) for p in pids])
     sa = np.array([_f(ma[p]["lge_percent_pred"]) for p in pids])
     sb = np.array([_f(mb[p]["lge_percent_pred"]) for p in pids])

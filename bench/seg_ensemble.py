@@ -32,19 +32,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from lgenet.data.manifest import load_manifest  # noqa: E402
-from lgenet.evaluation.metrics import auc_ci  # noqa: E402
+from lgenet.evaluation.metrics import auc_ci, paired_mean_difference  # noqa: E402
 from lgenet.evaluation.segmentation import agreement, class_measures, dice  # noqa: E402
 from lgenet.models.segnet import decode_classes  # noqa: E402
 from lgenet.models.seginfer import largest_lv_component  # noqa: E402
 from lgenet.segment import SegRunDir, cases_of, load_segmenter, read_case  # noqa: E402
-
-
-def _paired(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    d = np.asarray(b, float) - np.asarray(a, float)
-    d = d[np.isfinite(d)]
-    rng = np.random.default_rng(seed)
-    boots = [rng.choice(d, d.size).mean() for _ in range(n_boot)]
-    return float(d.mean()), float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
 
 
 def _score(rows: list[dict], threshold: float) -> dict:
@@ -113,7 +105,8 @@ def main(argv=None) -> int:
            "meta": meta}
     for key in ("dice_myo", "dice_lge"):  # enhancement Dice over the MI patients only, as in the CV
         vals = lambda rows: [r[key] if key == "dice_myo" or r["ref"] > 0 else np.nan for r in rows]  # noqa: E731
-        out[f"paired_{key}"] = [_paired(vals(s), vals(ens)) for s in single]
+        out[f"paired_{key}"] = [[(d := paired_mean_difference(vals(s), vals(ens)))["diff"], d["lower"], d["upper"]]
+                                for s in single]
     meta["wall_s"] = round(time.time() - t0, 1)
     meta["load_end"] = os.getloadavg()[0]
     L = [f"Out-of-fold ensemble of {len(runs)} runs, n = {len(cases)} ({meta['date']}, {meta['machine']}, load "

@@ -58,6 +58,9 @@ def test_synth_run_predict_cli(cohort, tmp_path, capsys):
     rows = _read(pred_csv)
     assert len(rows) == 1 and 0.0 <= float(rows[0]["prob"]) <= 1.0
     assert {"prob_fold0", "prob_fold1"} <= set(rows[0])
+    # the fold model that held SYN001 out gives it its out-of-fold probability, in the run's precision
+    mine = next(r for r in oof if r["task"] == "lge" and r["patient_id"] == "SYN001")
+    assert float(rows[0][f"prob_fold{mine['fold']}"]) == pytest.approx(float(mine["prob"]), abs=1e-6)  # 6 decimals in the CSV
 
 
 def test_interrupted_run_resumes_without_redoing_fits(cohort, tmp_path, monkeypatch):

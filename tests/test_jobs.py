@@ -62,7 +62,8 @@ def test_a_job_is_self_contained_and_picklable(cohort, tmp_path):
     cfg = _cfg(cohort, tmp_path / "r")
     run_experiment(cfg, progress=False, report=False)
     rd = RunDir(cfg.out)
-    jobs = plan_jobs(cfg, rd.path, ["lge"], threads=1)
+    precision = rd.fit_info("lge", "tiny/random", 0)["compute"]["precision"]  # what 'auto' resolved to here
+    jobs = plan_jobs(cfg, rd.path, ["lge"], threads=1, precision=precision)
     assert len(jobs) == 2 and jobs[0].done()
     before = _read(rd.fit_dir("lge", "tiny/random", 1) / "predictions.csv")
     import shutil
@@ -165,6 +166,33 @@ def test_threads_follow_the_load_and_a_resume_keeps_the_recorded_ones(cohort, tm
         res = run_experiment(cfg, progress=False, report=False)  # no --threads: the recorded count is reused
     assert res.fits_run == 1
     assert RunDir(cfg.out).fit_info("lge", "tiny/random", 1)["compute"]["threads"] == 1
+
+
+def test_auto_precision_resumes_in_the_precision_the_finished_fits_used(cohort, tmp_path, monkeypatch, caplog):
+    """'auto' on a CPU became bf16 (native-bf16 CPUs) on 2026-11-28: older runs must resume in fp32."""
+    import logging
+    import shutil
+
+    import lgenet.training.trainer as tr
+
+    cfg = _cfg(cohort, tmp_path / "a")  # precision 'auto'
+    monkeypatch.setattr(tr, "cpu_native_bf16", lambda: False)  # the rule before: fp32 on every CPU
+    run_experiment(cfg, progress=False, report=False)
+    oof = _read(tmp_path / "a" / "oof_predictions.csv")
+    rd = RunDir(cfg.out)
+    assert rd.fit_info("lge", "tiny/random", 0)["compute"]["precision"] == "fp32"
+    shutil.rmtree(rd.fit_dir("lge", "tiny/random", 1))
+    monkeypatch.setattr(tr, "cpu_native_bf16", lambda: True)  # 'auto' now means bf16 here
+    with caplog.at_level(logging.WARNING, logger="lgenet"):
+        again = run_experiment(cfg, progress=False, report=False)
+    assert again.fits_run == 1 and "resuming with precision fp32" in caplog.text
+    assert rd.fit_info("lge", "tiny/random", 1)["compute"]["precision"] == "fp32"
+    assert _read(tmp_path / "a" / "oof_predictions.csv") == oof  # the redone fold in fp32, as it first ran
+    shutil.rmtree(rd.fit_dir("lge", "tiny/random", 1))
+    with pytest.raises(Exception, match="precision: 'auto' -> 'bf16'"):  # asked for explicitly: a clash, not a silent choice
+        run_experiment(cfg.replace(precision="bf16"), progress=False, report=False)
+    fresh = run_experiment(cfg.replace(out=str(tmp_path / "b")), progress=False, report=False)
+    assert RunDir(fresh.out_dir).fit_info("lge", "tiny/random", 0)["compute"]["precision"] == "bf16"
 
 
 def test_process_executor_resumes_without_redoing_finished_fits(cohort, tmp_path):

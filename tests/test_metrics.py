@@ -564,3 +564,27 @@ def test_every_model_gets_calibration_slope_and_intercept_with_cis():
     assert m["good/x"]["cal_slope_lower"] < 1 < m["good/x"]["cal_slope_upper"]
     assert m["over/x"]["cal_slope"] == pytest.approx(1 / 3, abs=0.08) and m["over/x"]["cal_slope_upper"] < 1
     assert math.isfinite(m["good/x"]["cal_intercept"])
+
+
+def test_paired_mean_difference_against_hand_computed_values():
+    from scipy.stats import wilcoxon
+
+    from lgenet.evaluation.metrics import paired_mean_difference
+
+    a = np.array([0.80, 0.70, np.nan, 0.90, 0.60, 0.75])
+    b = np.array([0.85, 0.72, 0.50, 0.88, 0.70, 0.80])
+    r = paired_mean_difference(a, b, n_boot=4000, random_state=1)
+    d = np.array([0.05, 0.02, -0.02, 0.10, 0.05])  # the NaN patient is left out
+    assert r["n"] == 5 and r["diff"] == pytest.approx(d.mean())
+    assert r["wilcoxon_p"] == pytest.approx(wilcoxon(d).pvalue)
+    assert d.min() <= r["lower"] < r["diff"] < r["upper"] <= d.max()
+    # the bootstrap: the same draws as resampling the differences by hand
+    rng = np.random.default_rng(1)
+    means = rng.choice(d, (4000, d.size)).mean(1)
+    assert (r["lower"], r["upper"]) == pytest.approx(tuple(np.quantile(means, [0.025, 0.975])))
+    same = paired_mean_difference(a, a)
+    assert (same["diff"], same["wilcoxon_p"], same["lower"], same["upper"]) == (0.0, 1.0, 0.0, 0.0)
+    one = paired_mean_difference([0.5, np.nan], [0.6, 0.1])
+    assert one["n"] == 1 and np.isnan(one["lower"]) and np.isnan(one["wilcoxon_p"])
+    with pytest.raises(MetricsInputError, match="one value per patient"):
+        paired_mean_difference([0.1, 0.2], [0.1])

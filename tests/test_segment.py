@@ -240,6 +240,26 @@ def test_resume_skips_finished_folds_and_refuses_changed_settings(seg_run):
         train_segmentation(cfg.replace(epochs=61), progress=False)
 
 
+def test_auto_precision_resumes_in_the_finished_folds_precision(seg_run, monkeypatch, caplog):
+    """'auto' on a CPU changed meaning on 2026-11-28 (fp32 -> bf16 on native-bf16 CPUs): a resume keeps the
+    precision the finished folds recorded instead of refusing or mixing."""
+    import json
+    import logging
+
+    import lgenet.training.trainer as tr
+    from lgenet.segment import SegRunDir, train_segmentation
+
+    root, m, cfg, res = seg_run
+    assert cfg.precision == "auto"
+    used = {json.loads(f.read_text())["compute"]["precision"] for f in SegRunDir(cfg.out).finished_fits()}
+    assert len(used) == 1
+    monkeypatch.setattr(tr, "cpu_native_bf16", lambda: used != {"bf16"})  # 'auto' now means the other one
+    with caplog.at_level(logging.WARNING, logger="lgenet"):
+        again = train_segmentation(cfg, progress=False)
+    assert (again.fits_run, again.fits_skipped) == (0, 2)
+    assert f"resuming with precision {used.pop()}" in caplog.text
+
+
 def test_apply_to_a_cohort_without_masks(seg_run, tmp_path):
     from lgenet.data.manifest import load_manifest
     from lgenet.segment import apply_segmentation

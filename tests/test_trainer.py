@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from lgenet.models import build_model
@@ -43,10 +44,30 @@ def test_predict_uses_eval_mode():
     assert np.array_equal(a, b)  # dropout off, BN statistics frozen
 
 
-def test_precision_auto():
-    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+def test_precision_auto(monkeypatch):
+    import lgenet.training.trainer as tr
+
     assert resolve_precision("auto", torch.device("cuda")) == "bf16"
     assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
+    assert resolve_precision("fp32", torch.device("cuda")) == "fp32"
+    monkeypatch.setattr(tr, "cpu_native_bf16", lambda: True)
+    assert resolve_precision("auto", torch.device("cpu")) == "bf16"
+    monkeypatch.setattr(tr, "cpu_native_bf16", lambda: False)
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+
+
+def test_native_bf16_needs_the_instruction_set_in_cpuinfo():
+    from lgenet.training.trainer import cpu_native_bf16
+
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        pytest.skip("this torch build's oneDNN has no bf16 on this CPU: every CPU answers no")
+    zen4 = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512bw avx512_bf16 avx512_vnni\n"
+    skylake = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512bw avx512dq avx512vl\n"
+    sapphire = "flags\t\t: avx512f amx_bf16 amx_tile amx_int8\n"
+    graviton3 = "processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n"
+    assert cpu_native_bf16(zen4) and cpu_native_bf16(sapphire) and cpu_native_bf16(graviton3)
+    assert not cpu_native_bf16(skylake)  # AVX512 without BF16: oneDNN would emulate it
+    assert not cpu_native_bf16("")
 
 
 def test_single_image_trailing_batch_is_skipped():

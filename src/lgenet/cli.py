@@ -140,7 +140,7 @@ def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
     g.add_argument("--device", choices=["auto", "cpu", "cuda"],
                    help=h("where to train", "device", seed="auto: cuda when available, else cpu"))
     g.add_argument("--precision", choices=["auto", "fp32", "bf16"],
-                   help=h("arithmetic precision", "precision", seed="auto: bf16 on cuda, fp32 on cpu"))
+                   help=h("arithmetic precision", "precision", seed="auto: bf16 on cuda and on cpus with native bf16, else fp32"))
     g.add_argument("--threads", dest="num_threads", type=int,
                    help=h("torch CPU threads per fit", "num_threads",
                           seed="the cores not busy with other jobs, shared among --workers"))

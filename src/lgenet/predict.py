@@ -167,7 +167,10 @@ def predict(
         notes.append(note)
         indices.append(meta.get("slice_index"))
     xt = torch.stack(x)
-    per_fold = np.stack([predict_proba(m, xt) for m in models], axis=1)  # (N, K)
+    # each fold model scores in the precision of its out-of-fold predictions, so a training patient's fold
+    # probability here equals its out-of-fold one
+    per_fold = np.stack([predict_proba(m, xt, precision=getattr(m, "lgenet_precision", "fp32")) for m in models],
+                        axis=1)  # (N, K)
     cams: list[str | None] = [None] * len(inputs)
     if cam_dir is not None:
         from .explain.ensemble import write_ensemble_overlays

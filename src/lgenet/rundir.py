@@ -350,7 +350,9 @@ class RunDir:
         return d
 
     def load_fold_model(self, task: str, model: str | ModelKey, fold: int):
-        """Fold model ``fold`` in eval mode, tagged ``lgenet_fold``; clear errors for missing or damaged files."""
+        """Fold model ``fold`` in eval mode, tagged ``lgenet_fold`` and ``lgenet_precision`` (the precision its fit
+        computed the out-of-fold predictions in: ``lgenet predict`` and the CAMs score in it too); clear errors for
+        missing or damaged files."""
         import torch
 
         from .models import rebuild_model
@@ -380,6 +382,10 @@ class RunDir:
         except Exception as exc:  # noqa: BLE001 - the spec or the weights do not fit
             raise LgenetError(f"fold model {f} does not match its own architecture ({short_reason(exc)}); {redo}") from None
         net.lgenet_fold = int(fold)
+        try:  # inference in the precision the fold's out-of-fold predictions were computed in
+            net.lgenet_precision = str(self.fit_info(task, model, fold).get("compute", {}).get("precision", "fp32"))
+        except LgenetError:
+            net.lgenet_precision = "fp32"
         return net
 
     def load_fold_models(self, task: str, model: str | ModelKey, folds: int) -> list:

@@ -193,7 +193,8 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
                    help="MONAI's per-sample affine instead (the default before 2026-11-27; what older runs used)")
     t.add_argument("--no-tta", action="store_true", help="no flip test-time augmentation")
     t.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    t.add_argument("--precision", choices=["auto", "fp32", "bf16"])
+    t.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                   help="arithmetic precision (default auto: bf16 on cuda and on cpus with native bf16, else fp32)")
     t.add_argument("--threads", dest="num_threads", type=int, help="torch threads per fold")
     t.add_argument("--executor", choices=["local", "process", "ray"], default="local",
                    help="who runs the folds: this process (local, default), --workers worker processes (process) "

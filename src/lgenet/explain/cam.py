@@ -149,6 +149,10 @@ def _logit_of(threshold: float) -> float:
     return math.log(threshold / (1.0 - threshold))
 
 
+def _autocast(device: torch.device, precision: str):
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 def compute_cams(
     model: nn.Module,
     x: torch.Tensor,
@@ -159,6 +163,7 @@ def compute_cams(
     threshold: float = 0.5,
     signs: Sequence[int] | np.ndarray | None = None,
     batch_size: int = 16,
+    precision: str | None = None,
 ) -> CamResult:
     """CAMs for a (N, 1, S, S) batch in [0, 1] (lgenet's preprocessed input).
 
@@ -172,6 +177,10 @@ def compute_cams(
         signs: per image +1 (explain the positive class) or -1 (the negative class); overrides
             ``target`` (used by :func:`ensemble_cams` to explain the ensemble's call).
         batch_size: images per forward/backward pass.
+        precision: ``fp32`` or ``bf16``: the arithmetic of the logits (hence the probability and the class
+            called); default the model's ``lgenet_precision`` tag (the precision of its out-of-fold
+            predictions), else fp32. The maps themselves are always computed in fp32 (pytorch-grad-cam
+            works on fp32 arrays).
 
     Returns:
         A :class:`CamResult`. Deterministic for a given model and input on CPU.
@@ -195,7 +204,7 @@ def compute_cams(
         with torch.enable_grad():
             for i in range(0, x.shape[0], batch_size):
                 xb = x[i : i + batch_size].to(device=device, dtype=torch.float32)
-                with torch.no_grad():
+                with torch.no_grad(), _autocast(device, precision or getattr(model, "lgenet_precision", "fp32")):
                     lb = model(xb).reshape(-1).float().cpu().numpy()
                 if signs is not None:
                     sb = np.asarray(signs[i : i + batch_size], dtype=int)
@@ -243,7 +252,12 @@ def ensemble_cams(
     if target not in CAM_TARGETS:
         raise ConfigError(f"CAM target must be one of {list(CAM_TARGETS)}, got {target!r}")
     with torch.no_grad():
-        probs = np.mean([torch.sigmoid(m.eval().float()(x.float()).reshape(-1)).numpy() for m in models], axis=0)
+        probs = []
+        for m in models:
+            m = m.eval().float()
+            with _autocast(next(m.parameters()).device, getattr(m, "lgenet_precision", "fp32")):
+                probs.append(torch.sigmoid(m(x.float()).reshape(-1).float()).numpy())
+        probs = np.mean(probs, axis=0)
     probs = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
     signs = np.where((probs >= threshold) | (target == "positive"), 1, -1).astype(np.int8)
     acc = None

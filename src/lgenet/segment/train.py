@@ -110,7 +110,7 @@ def train_segmentation(cfg: SegConfig, *, progress: bool = True, executor: str =
     import torch
     from tqdm.auto import tqdm
 
-    from ..pipeline import _same_compute
+    from ..pipeline import _same_compute, resume_precision
     from ..training.executors import make_executor
     from ..training.jobs import compute_signature
     from ..training.trainer import resolve_device, resolve_precision
@@ -152,10 +152,11 @@ def train_segmentation(cfg: SegConfig, *, progress: bool = True, executor: str =
             for p in (rd.folds_path("seg"),):
                 if p.exists():
                     p.unlink()
+        recorded = [c for c in (json.loads(f.read_text()).get("compute") for f in finished) if c]
+        precision = resume_precision(cfg.precision, precision, str(device), recorded)
         now = compute_signature(str(device), precision, threads)
-        for f in finished:
-            c = json.loads(f.read_text()).get("compute")
-            if c and not _same_compute(c, now):
+        for c in recorded:
+            if not _same_compute(c, now):
                 raise ConfigError(f"segmentation run {rd.path}: finished folds were computed with {c}; this run would "
                                   f"use {now}; resume with the same --threads/--device/--precision, or use a new --out")
         rd.write_config(cfg)

@@ -213,7 +213,8 @@ def train_network(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_c
     try:
         return _train(net, x, y, epochs=epochs, params=params, seed=seed, transform=transform,
                       center_crop=center_crop, on_epoch=on_epoch,
-                      loss_cls=_RegionLoss if regions else DiceCELoss)
+                      loss_fn=_RegionLoss() if regions else DiceCELoss(to_onehot_y=True, softmax=True,
+                                                                       include_background=False, batch=True))
     finally:
         set_track_meta(tracking)
 
@@ -221,7 +222,7 @@ def train_network(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_c
 class _RegionLoss(torch.nn.Module):
     """Batch Dice (sigmoid, MONAI ``DiceLoss``) + binary cross-entropy on the nested regions of a class map."""
 
-    def __init__(self, **_: object) -> None:
+    def __init__(self) -> None:
         super().__init__()
         from monai.losses import DiceLoss
 
@@ -233,7 +234,7 @@ class _RegionLoss(torch.nn.Module):
         return self.dice(logits, t) + self.bce(logits, t)
 
 
-def _train(net, x, y, *, epochs, params, seed, transform, center_crop, on_epoch, loss_cls) -> list[float]:
+def _train(net, x, y, *, epochs, params, seed, transform, center_crop, on_epoch, loss_fn) -> list[float]:
     device = torch.device(params.device)
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -252,7 +253,6 @@ def _train(net, x, y, *, epochs, params, seed, transform, center_crop, on_epoch,
         net.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: (1 - e / max(epochs, 1)) ** 0.9)
-    loss_fn = loss_cls(to_onehot_y=True, softmax=True, include_background=False, batch=True)
     losses = []
     for epoch in range(epochs):
         total, count = 0.0, 0
