@@ -54,7 +54,8 @@ def test_demo_help_states_the_demo_defaults_not_the_seed_study(capsys):
     assert "protocol (defaults: the seed study)" not in text and "demo's own" in text
     opts = {"epochs": "--epochs EPOCHS", "batch_size": "--batch-size BATCH_SIZE",
             "image_size": "--image-size IMAGE_SIZE", "inits": "--inits INITS, --init INITS",
-            "archs": "--archs ARCHS, --arch ARCHS", "families": "--families FAMILIES"}
+            "archs": "--archs ARCHS, --arch ARCHS", "families": "--families FAMILIES",
+            "precision": "--precision {auto,fp32,bf16}"}
     assert set(opts) == set(DEMO_DEFAULTS)
     for name, value in DEMO_DEFAULTS.items():
         shown = ",".join(value) if isinstance(value, tuple) else str(value)

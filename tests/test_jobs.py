@@ -169,7 +169,7 @@ def test_threads_follow_the_load_and_a_resume_keeps_the_recorded_ones(cohort, tm
 
 
 def test_auto_precision_resumes_in_the_precision_the_finished_fits_used(cohort, tmp_path, monkeypatch, caplog):
-    """'auto' on a CPU became bf16 (native-bf16 CPUs) on 2026-11-28: older runs must resume in fp32."""
+    """'auto' on a CPU became bf16 (native-bf16 CPUs) on 2026-11-27: older runs must resume in fp32."""
     import logging
     import shutil
 

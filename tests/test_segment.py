@@ -241,7 +241,7 @@ def test_resume_skips_finished_folds_and_refuses_changed_settings(seg_run):
 
 
 def test_auto_precision_resumes_in_the_finished_folds_precision(seg_run, monkeypatch, caplog):
-    """'auto' on a CPU changed meaning on 2026-11-28 (fp32 -> bf16 on native-bf16 CPUs): a resume keeps the
+    """'auto' on a CPU changed meaning on 2026-11-27 (fp32 -> bf16 on native-bf16 CPUs): a resume keeps the
     precision the finished folds recorded instead of refusing or mixing."""
     import json
     import logging

@@ -179,7 +179,7 @@ def _compute(prep: PreparedRun) -> dict:
 def resume_precision(requested: str, resolved: str, device: str, recorded: list[dict]) -> str:
     """The precision a resumed run computes with: what its finished fits recorded, when 'auto' chose it.
 
-    'auto' on a CPU meant fp32 until 2026-11-28 and bf16 (on CPUs with native bf16) since; a run started
+    'auto' on a CPU meant fp32 until 2026-11-27 and bf16 (on CPUs with native bf16) since; a run started
     before then, or on another CPU, resumes in the precision of its finished fits rather than mixing the
     two. A precision given explicitly (``--precision fp32|bf16``) is kept, and a clash is then reported.
     """

@@ -3,7 +3,7 @@
 Seed protocol defaults: Adam (lr 1e-3), binary cross-entropy on one logit, batch 8, 100 epochs, all
 layers trainable, and the model of the last epoch is the one evaluated (no early stopping, so the
 test fold is never looked at to pick an epoch). The forward pass runs under bf16 autocast on CUDA and,
-since 2026-11-28, on CPUs with native bf16 instructions (``precision='auto'``; on EMIDEC over three
+since 2026-11-27, on CPUs with native bf16 instructions (``precision='auto'``; on EMIDEC over three
 seeds its out-of-fold AUCs matched fp32's within the protocol's own noise, docs/results.md); other CPUs
 stay in fp32. On CPU the model uses channels_last memory format.
 """
@@ -96,7 +96,7 @@ def cpu_native_bf16(cpuinfo: str | None = None) -> bool:
 def resolve_precision(precision: str, device: torch.device) -> str:
     """'auto' -> bf16 on CUDA and on CPUs with native bf16 (:func:`cpu_native_bf16`), else fp32.
 
-    Until 2026-11-28 'auto' meant fp32 on every CPU; a run started then records the precision its fits
+    Until 2026-11-27 'auto' meant fp32 on every CPU; a run started then records the precision its fits
     used, and a resume with 'auto' keeps it (``lgenet.pipeline.resume_precision``).
     """
     if precision == "auto":
