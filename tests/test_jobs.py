@@ -174,6 +174,7 @@ def test_auto_precision_resumes_in_the_precision_the_finished_fits_used(cohort, 
     import shutil
 
     import lgenet.training.trainer as tr
+    from lgenet.errors import ConfigError
 
     cfg = _cfg(cohort, tmp_path / "a")  # precision 'auto'
     monkeypatch.setattr(tr, "cpu_native_bf16", lambda: False)  # the rule before: fp32 on every CPU
@@ -189,7 +190,7 @@ def test_auto_precision_resumes_in_the_precision_the_finished_fits_used(cohort, 
     assert rd.fit_info("lge", "tiny/random", 1)["compute"]["precision"] == "fp32"
     assert _read(tmp_path / "a" / "oof_predictions.csv") == oof  # the redone fold in fp32, as it first ran
     shutil.rmtree(rd.fit_dir("lge", "tiny/random", 1))
-    with pytest.raises(Exception, match="precision: 'auto' -> 'bf16'"):  # asked for explicitly: a clash, not a silent choice
+    with pytest.raises(ConfigError, match="precision: 'auto' -> 'bf16'"):  # asked for explicitly: a clash, not a silent choice
         run_experiment(cfg.replace(precision="bf16"), progress=False, report=False)
     fresh = run_experiment(cfg.replace(out=str(tmp_path / "b")), progress=False, report=False)
     assert RunDir(fresh.out_dir).fit_info("lge", "tiny/random", 0)["compute"]["precision"] == "bf16"

@@ -28,6 +28,15 @@ def _rows(p):
         return list(csv.DictReader(fh))
 
 
+def _train_tiny(manifest, out, **over):
+    """A :data:`TINY` segmentation CV on the synthetic cohort with ``over`` changed; its config and metrics rows."""
+    from lgenet.segment import train_segmentation
+
+    cfg = SegConfig(manifest=str(manifest), out=str(out), labels=SYNTH_LABELS, **{**TINY, **over})
+    train_segmentation(cfg, progress=False)
+    return cfg, _rows(Path(out) / "seg_metrics.csv")
+
+
 # ------------------------------------------------------------------ units
 def test_labels_map_dataset_values_to_classes_and_refuse_undeclared_ones():
     lab = SegLabels(cavity=(1,), myo=(2, 3, 4), lge=(3, 4), other=(0,))
@@ -401,13 +410,10 @@ def test_batch_affine_keeps_image_and_labels_aligned_and_is_reproducible():
 
 def test_segmenter_learns_with_batch_augmentation_and_a_coarse_localiser(seg_run, tmp_path):
     """batch_augment (the default) learns; coarse_shift_mm > 0 trains, saves and restores a coarse localiser."""
-    from lgenet.segment import SegRunDir, load_segmenter, train_segmentation
+    from lgenet.segment import SegRunDir, load_segmenter
 
     root, m = seg_run[:2]
-    cfg = SegConfig(manifest=str(m), out=str(tmp_path / "seg_b"), labels=SYNTH_LABELS, batch_augment=True,
-                    **{**TINY, "coarse_shift_mm": 40.0})
-    train_segmentation(cfg, progress=False)
-    rows = _rows(tmp_path / "seg_b" / "seg_metrics.csv")
+    cfg, rows = _train_tiny(m, tmp_path / "seg_b", batch_augment=True, coarse_shift_mm=40.0)
     # median: the tiny localisers miss the heart on 2 of the 8 synthetic stacks (Dice 0) with or without a
     # coarse localiser; the others score 0.8-0.9
     assert len(rows) == 8 and np.median([float(r["dice_myo"]) for r in rows]) > 0.6
@@ -729,16 +735,13 @@ def test_nested_regions_turn_into_class_probabilities_and_decode_inner_region_fi
 
 def test_a_nested_region_segmenter_learns_saves_and_decodes_regions(seg_run, tmp_path):
     """regions=True trains three sigmoid outputs, records it in the fold models, and learns the planted anatomy."""
-    from lgenet.segment import load_segmenter, train_segmentation
+    from lgenet.segment import load_segmenter
 
     root, m = seg_run[:2]
     # the sigmoid regions learn slower than the softmax on 4 training stacks: at 60 epochs myocardium Dice 0.49
     # and cavity ~0 (softmax 0.61 / 0.68); at 120, myocardium 0.65 and cavity 0.36 (the myocardium region
     # spills into the cavity)
-    cfg = SegConfig(manifest=str(m), out=str(tmp_path / "seg_r"), labels=SYNTH_LABELS, regions=True,
-                    **{**TINY, "epochs": 120})
-    train_segmentation(cfg, progress=False)
-    rows = _rows(tmp_path / "seg_r" / "seg_metrics.csv")
+    cfg, rows = _train_tiny(m, tmp_path / "seg_r", regions=True, epochs=120)
     assert len(rows) == 8 and np.mean([float(r["dice_myo"]) for r in rows]) > 0.5
     assert np.mean([float(r["dice_cavity"]) for r in rows]) > 0.2  # decoding yields a cavity (LV minus myocardium)
     seg = load_segmenter(tmp_path / "seg_r")

@@ -176,30 +176,6 @@ def _compute(prep: PreparedRun) -> dict:
     return compute_signature(prep.device, prep.precision, prep.threads)
 
 
-def resume_precision(requested: str, resolved: str, device: str, recorded: list[dict]) -> str:
-    """The precision a resumed run computes with: what its finished fits recorded, when 'auto' chose it.
-
-    'auto' on a CPU meant fp32 until 2026-11-27 and bf16 (on CPUs with native bf16) since; a run started
-    before then, or on another CPU, resumes in the precision of its finished fits rather than mixing the
-    two. A precision given explicitly (``--precision fp32|bf16``) is kept, and a clash is then reported.
-    """
-    if requested != "auto":
-        return resolved
-    kinds = str(device).split(":")[0]
-    old = {c.get("precision") for c in recorded if c.get("device") == kinds and c.get("precision")}
-    if len(old) == 1 and resolved not in old:
-        chosen = old.pop()
-        log.warning("resuming with precision %s, as the finished fits used ('auto' now means %s here); pass "
-                    "--precision to choose", chosen, resolved)
-        return chosen
-    return resolved
-
-
-def _same_compute(old: dict, new: dict) -> bool:
-    keys = ("device", "precision", "torch") + (("threads",) if new.get("device") == "cpu" else ())
-    return all(old.get(k) == new.get(k) for k in keys)
-
-
 def _reset(rd: RunDir) -> None:
     """Forget an unfinished start (no finished fit): fold files, inputs record, cache, partial fits."""
     for p in list(rd.path.glob("folds_*.csv")) + [rd.inputs_path]:
@@ -254,6 +230,8 @@ def _open_run_dir(rd: RunDir, prep: PreparedRun) -> int:
             continue
         if c:
             recorded.append(c)
+    from .training.jobs import resume_precision, same_compute
+
     precision = resume_precision(prep.cfg.precision, prep.precision, prep.device, recorded)
     if precision != prep.precision:
         prep.precision = precision
@@ -267,7 +245,7 @@ def _open_run_dir(rd: RunDir, prep: PreparedRun) -> int:
             prep.threads = t
             now = _compute(prep)
     for old in recorded:
-        if not _same_compute(old, now):
+        if not same_compute(old, now):
             raise ConfigError(
                 f"run directory {rd.path}: finished fits were computed with {_describe(old)}; this run would use "
                 f"{_describe(now)}. Their numbers differ in the last digits, so the run would mix them. Resume with "

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..training.trainer import precision_autocast
 
 __all__ = [
     "CAM_METHODS",
@@ -149,10 +150,6 @@ def _logit_of(threshold: float) -> float:
     return math.log(threshold / (1.0 - threshold))
 
 
-def _autocast(device: torch.device, precision: str):
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
 def compute_cams(
     model: nn.Module,
     x: torch.Tensor,
@@ -204,7 +201,7 @@ def compute_cams(
         with torch.enable_grad():
             for i in range(0, x.shape[0], batch_size):
                 xb = x[i : i + batch_size].to(device=device, dtype=torch.float32)
-                with torch.no_grad(), _autocast(device, precision or getattr(model, "lgenet_precision", "fp32")):
+                with torch.no_grad(), precision_autocast(device, precision or getattr(model, "lgenet_precision", "fp32")):
                     lb = model(xb).reshape(-1).float().cpu().numpy()
                 if signs is not None:
                     sb = np.asarray(signs[i : i + batch_size], dtype=int)
@@ -255,7 +252,7 @@ def ensemble_cams(
         probs = []
         for m in models:
             m = m.eval().float()
-            with _autocast(next(m.parameters()).device, getattr(m, "lgenet_precision", "fp32")):
+            with precision_autocast(next(m.parameters()).device, getattr(m, "lgenet_precision", "fp32")):
                 probs.append(torch.sigmoid(m(x.float()).reshape(-1).float()).numpy())
         probs = np.mean(probs, axis=0)
     probs = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)

@@ -110,9 +110,8 @@ def train_segmentation(cfg: SegConfig, *, progress: bool = True, executor: str =
     import torch
     from tqdm.auto import tqdm
 
-    from ..pipeline import _same_compute, resume_precision
     from ..training.executors import make_executor
-    from ..training.jobs import compute_signature
+    from ..training.jobs import compute_signature, resume_precision, same_compute
     from ..training.trainer import resolve_device, resolve_precision
 
     device = resolve_device(cfg.device)
@@ -156,7 +155,7 @@ def train_segmentation(cfg: SegConfig, *, progress: bool = True, executor: str =
         precision = resume_precision(cfg.precision, precision, str(device), recorded)
         now = compute_signature(str(device), precision, threads)
         for c in recorded:
-            if not _same_compute(c, now):
+            if not same_compute(c, now):
                 raise ConfigError(f"segmentation run {rd.path}: finished folds were computed with {c}; this run would "
                                   f"use {now}; resume with the same --threads/--device/--precision, or use a new --out")
         rd.write_config(cfg)

@@ -357,6 +357,7 @@ def fit_anatomy(job, on_epoch=None):
 
     from ..utils import seed_everything
     from .jobs import FitOutcome, compute_signature, fit_seed
+    from .trainer import precision_autocast
 
     cfg = job.config
     rd = RunDir(job.run_dir)
@@ -419,7 +420,7 @@ def fit_anatomy(job, on_epoch=None):
                 continue
             y = torch.tensor([c[1] for c in chunk], dtype=torch.float32, device=device)
             x, counts, masks = batch([i for i, _ in chunk])
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=job.precision == "bf16"):
+            with precision_autocast(device, job.precision):
                 args = (x.to(device), counts) if stack else (x.to(device),)
                 out = net(*args, with_aux=True) if aux else net(*args)
             logits, amap = out if aux else (out, None)

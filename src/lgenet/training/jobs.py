@@ -33,7 +33,8 @@ from ..rundir import RunDir, parse_model_key
 from ..utils import seed_everything, torch_threads
 from .trainer import FitParams, fit, predict_proba
 
-__all__ = ["FitJob", "FitOutcome", "run_job", "run_fit_job", "fit_seed", "compute_signature", "read_inputs_cache",
+__all__ = ["FitJob", "FitOutcome", "run_job", "run_fit_job", "fit_seed", "compute_signature", "same_compute",
+           "resume_precision", "read_inputs_cache",
            "write_inputs_cache", "inputs_cache_matches", "initial_weights"]
 
 log = logging.getLogger("lgenet")
@@ -48,6 +49,32 @@ def compute_signature(device: str, precision: str, threads: int | None) -> dict:
     """The execution settings that change a fit's numbers (recorded in fit.json; a resume must match)."""
     return {"device": str(device).split(":")[0], "precision": precision,
             "threads": int(threads) if threads else int(torch.get_num_threads()), "torch": torch.__version__.split("+")[0]}
+
+
+def same_compute(old: dict, new: dict) -> bool:
+    """Whether two :func:`compute_signature` records give the same numbers (threads count on CPU only)."""
+    keys = ("device", "precision", "torch") + (("threads",) if new.get("device") == "cpu" else ())
+    return all(old.get(k) == new.get(k) for k in keys)
+
+
+def resume_precision(requested: str, resolved: str, device: str, recorded: list[dict]) -> str:
+    """The precision a resumed run computes with: what its finished fits recorded, when 'auto' chose it.
+
+    ``recorded``: the finished fits' (or segmentation folds') :func:`compute_signature` records. 'auto' on a
+    CPU meant fp32 before 2026-11-27 (session 9) and bf16 (on CPUs with native bf16) since; a run started
+    before, or on another CPU, resumes in the precision of its finished fits rather than mixing the two. A
+    precision given explicitly (``--precision fp32|bf16``) is kept, and a clash is then reported by the caller.
+    """
+    if requested != "auto":
+        return resolved
+    kind = str(device).split(":")[0]
+    old = {c.get("precision") for c in recorded if c.get("device") == kind and c.get("precision")}
+    if len(old) == 1 and resolved not in old:
+        chosen = old.pop()
+        log.warning("resuming with precision %s, as the finished fits used ('auto' now means %s here); pass "
+                    "--precision to choose", chosen, resolved)
+        return chosen
+    return resolved
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ import torch
 
 from ..data.stacks import context_channels, crop_grid, lv_centres, sample
 from ..models.segnet import SegSpec, build_localiser, build_segmenter, region_targets
+from .trainer import precision_autocast
 
 __all__ = ["SegTrainParams", "SegTrainResult", "prepare_localiser_data", "prepare_segmenter_data",
            "train_network", "seg_augmentation", "train_coarse_localiser"]
@@ -220,7 +221,10 @@ def train_network(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_c
 
 
 class _RegionLoss(torch.nn.Module):
-    """Batch Dice (sigmoid, MONAI ``DiceLoss``) + binary cross-entropy on the nested regions of a class map."""
+    """Batch Dice (sigmoid, MONAI ``DiceLoss``) + binary cross-entropy on the nested regions of a class map.
+
+    Not MONAI's ``DiceCELoss(sigmoid=True)``: with more than one output channel its cross-entropy part is the
+    softmax one across channels, which would make the nested (overlapping) regions compete."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -267,7 +271,7 @@ def _train(net, x, y, *, epochs, params, seed, transform, center_crop, on_epoch,
             if device.type == "cpu":
                 xb = xb.contiguous(memory_format=torch.channels_last)
             yb = yb.to(device)
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=params.precision == "bf16"):
+            with precision_autocast(device, params.precision):
                 logits = net(xb)
             loss = loss_fn(logits.float(), yb)
             if not math.isfinite(loss.item()):

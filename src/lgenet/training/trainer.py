@@ -22,7 +22,8 @@ from torch import nn
 
 from ..data.preprocess import augment_batch
 
-__all__ = ["FitParams", "FitResult", "resolve_device", "resolve_precision", "cpu_native_bf16", "fit", "predict_proba"]
+__all__ = ["FitParams", "FitResult", "resolve_device", "resolve_precision", "cpu_native_bf16", "precision_autocast",
+           "fit", "predict_proba"]
 
 log = logging.getLogger("lgenet")
 
@@ -106,7 +107,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-def _autocast(device: torch.device, precision: str):
+def precision_autocast(device: torch.device, precision: str):
+    """The autocast context of a resolved ``precision`` (``bf16``: bf16 autocast; ``fp32``: none) on ``device``."""
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=(precision == "bf16"))
 
 
@@ -166,7 +168,7 @@ def fit(
             if device.type == "cpu":
                 xb = xb.contiguous(memory_format=torch.channels_last)
             yb = y_t[idx].to(device)
-            with _autocast(device, params.precision):
+            with precision_autocast(device, params.precision):
                 logits = model(xb)
             loss = loss_fn(logits.float(), yb)
             if not math.isfinite(loss.item()):
@@ -201,7 +203,7 @@ def predict_proba(
         xb = x[start : start + batch_size].to(dev)
         if dev.type == "cpu":
             xb = xb.contiguous(memory_format=torch.channels_last)
-        with _autocast(dev, precision):
+        with precision_autocast(dev, precision):
             logits = model(xb)
         out.append(torch.sigmoid(logits.float()).cpu())
     return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
