@@ -176,6 +176,10 @@ def markdown(summary: dict, shift: dict | None, meta: dict, shift_without_coarse
     row("myocardium Dice, mean \u00b1 SD", f"{dm['mean']:.3f} \u00b1 {dm['sd']:.3f}", "\u2265 0.85", dm["mean"] >= 0.85)
     row(f"enhancement Dice (MI cases, n = {dl['n']})", f"{dl['mean']:.3f} \u00b1 {dl['sd']:.3f}", "\u2265 0.65",
         dl["mean"] >= 0.65)
+    if summary.get("dice_lge_all", {}).get("mean") is not None:  # not a target: the EMIDEC challenge's convention
+        da = summary["dice_lge_all"]
+        L.append(f"| enhancement Dice, every patient (empty on empty = 1, the challenge's convention; n = {da['n']}) | "
+                 f"{da['mean']:.3f} \u00b1 {da['sd']:.3f} | (not a target) | |")
     row("whole-LV LGE % ICC(A,1) (95 % CI)", f"{a['icc']:.3f} ({a['icc_lower']:.3f}\u2013{a['icc_upper']:.3f})",
         "\u2265 0.85", a["icc"] >= 0.85)
     row("whole-LV LGE % bias (limits of agreement)", f"{a['bias']:+.2f} pp ({a['loa_lower']:+.1f} to {a['loa_upper']:+.1f})",

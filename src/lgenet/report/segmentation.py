@@ -83,6 +83,8 @@ def _summary_table(s: dict) -> str:
         return "n/a" if v.get("mean") is None else f"{v['mean']:.3f} \u00b1 {(v.get('sd') or 0):.3f} (n={v['n']})"
 
     rows = [("Myocardium Dice", dice("dice_myo")), ("Enhancement Dice (patients with expert enhancement)", dice("dice_lge")),
+            ("Enhancement Dice, every patient (no enhancement predicted on a scar-free heart = 1, the EMIDEC "
+             "challenge's convention)", dice("dice_lge_all")),
             ("LV cavity Dice", dice("dice_cavity"))]
     for m, label in (("network", "network enhancement class"), ("nsd5", "5-SD in the predicted myocardium"),
                      ("fwhm", "FWHM in the predicted myocardium")):

@@ -223,6 +223,15 @@ def summarise_segmentation(rd: SegRunDir, cfg: SegConfig, *, label_source: str =
         summary[name] = {"mean": float(v.mean()) if v.size else None, "sd": float(v.std(ddof=1)) if v.size > 1 else None,
                          "median": float(np.median(v)) if v.size else None, "n": int(v.size)}
     summary["dice_lge"]["cases"] = "patients with expert enhancement"
+    # the EMIDEC challenge's convention (its published evaluation code): every patient counts, and a scar-free
+    # heart with no predicted enhancement scores 1 (dice() is NaN exactly when both masks are empty)
+    v = col("dice_lge")
+    v = np.where(np.isnan(v), 1.0, v)
+    summary["dice_lge_all"] = {"mean": float(v.mean()) if v.size else None,
+                               "sd": float(v.std(ddof=1)) if v.size > 1 else None,
+                               "median": float(np.median(v)) if v.size else None, "n": int(v.size),
+                               "cases": "every patient; no enhancement predicted on a scar-free heart scores 1 "
+                                        "(the EMIDEC challenge's convention)"}
     ref = col("lge_percent_expert")
     summary["agreement"] = {m: agreement(col(f"lge_percent_pred{'' if m == 'network' else '_' + m}"), ref)
                             for m in ("network", "nsd2", "nsd3", "nsd5", "nsd6", "fwhm")}
@@ -264,6 +273,7 @@ def format_seg_summary(s: dict) -> str:
     lines = [f"segmentation, out-of-fold ({s['folds']}-fold CV, n={s['n']} patients)",
              f"  Dice myocardium            {d('dice_myo')}",
              f"  Dice enhancement (MI)      {d('dice_lge')}",
+             f"  Dice enhancement (all)     {d('dice_lge_all')}  [empty on empty = 1]",
              f"  Dice LV cavity             {d('dice_cavity')}"]
     for m in ("network", "nsd5", "fwhm"):
         a = s["agreement"].get(m, {})
