@@ -529,6 +529,29 @@ def test_the_coarse_gate_keeps_the_frame_centred_canvas_on_a_near_tie():
         SegConfig(coarse_margin=0.9)
 
 
+def test_the_intensity_augmentation_ranges_follow_the_config():
+    """SegConfig.aug_intensity_scale / _shift reach MONAI's scale and shift transforms on both augmentation paths;
+    out-of-range values are refused with the parameter's name."""
+    import monai.transforms as T
+
+    from lgenet.errors import ConfigError
+    from lgenet.training.segmentation import SegTrainParams, _augmentation
+
+    spec = SegConfig(**TINY).spec()
+    for batch in (True, False):
+        t = _augmentation(spec, SegTrainParams(batch_augment=batch, aug_intensity_scale=0.25, aug_intensity_shift=0.1),
+                          out_size=32, shift_px=2.0, seed=0)
+        pipe = t[1] if batch else t
+        sc = [x for x in pipe.transforms if isinstance(x, T.RandScaleIntensityd)]
+        sh = [x for x in pipe.transforms if isinstance(x, T.RandShiftIntensityd)]
+        assert len(sc) == len(sh) == 1
+        assert tuple(sc[0].scaler.factors) == (-0.25, 0.25) and tuple(sh[0].shifter.offsets) == (-0.1, 0.1)
+    with pytest.raises(ConfigError, match="aug_intensity_shift"):
+        SegConfig(aug_intensity_shift=1.2)
+    with pytest.raises(ConfigError, match="aug_intensity_scale"):
+        SegConfig(aug_intensity_scale=-0.1)
+
+
 def test_a_run_made_before_batch_augment_resumes_only_with_the_per_sample_path(seg_run, tmp_path):
     """Old seg_config.yaml files have no batch_augment: they ran MONAI's per-sample affine, so resuming
     them needs batch_augment=False (the new default would mix two augmentations in one CV). Nor do they
@@ -550,12 +573,15 @@ def test_a_run_made_before_batch_augment_resumes_only_with_the_per_sample_path(s
     data.pop("normalisation", None)
     data.pop("regions", None)
     data.pop("coarse_margin", None)
+    data.pop("aug_intensity_scale", None)
+    data.pop("aug_intensity_shift", None)
     (old / "seg_config.yaml").write_text(yaml.safe_dump(data))
     from lgenet.segment import SegRunDir
 
     loaded = SegRunDir(old).load_config()  # what the old run did, not today's defaults
     assert (loaded.batch_augment, loaded.loc_shift_mm, loaded.normalisation, loaded.regions,
             loaded.coarse_margin) == (False, 20.0, 1, False, 1.0)
+    assert (loaded.aug_intensity_scale, loaded.aug_intensity_shift) == (0.5, 0.3)
     with pytest.raises(ConfigError, match="normalisation"):  # old runs normalised by method 1
         train_segmentation(cfg.replace(out=str(old), batch_augment=False), progress=False)
     with pytest.raises(ConfigError, match="batch_augment"):

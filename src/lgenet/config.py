@@ -355,6 +355,11 @@ class SegConfig:
             sigmoid, Dice + BCE per region, decoded inner region first) instead of four exclusive classes
             (softmax, ``False``, the default). On EMIDEC it lost 0.014 of enhancement and 0.028 of cavity Dice
             against the softmax (the myocardium region comes out thicker): docs/results.md, configuration 9.
+        aug_intensity_scale, aug_intensity_shift: the training augmentation's linear intensity change (MONAI
+            ``RandScaleIntensityd`` factors, i.e. x(1 +- scale), and ``RandShiftIntensityd`` offsets, each with
+            probability 0.6, then clipped to [0, 1]); 0.5 / 0.3 (the defaults since configuration 3) were widened
+            for normalisation 1, under which a frame without EMIDEC's intensity offset moved the normalised
+            tissue by x1.3, -0.25 (docs/results.md, configuration 12).
         tta: average flipped predictions at inference.
     """
 
@@ -387,6 +392,8 @@ class SegConfig:
     weight_decay: float = 1e-5
     augment: bool = True
     batch_augment: bool = True
+    aug_intensity_scale: float = 0.5
+    aug_intensity_shift: float = 0.3
     normalisation: int = 2
     regions: bool = False
     tta: bool = True
@@ -433,6 +440,12 @@ class SegConfig:
                 or not self.coarse_margin >= 1.0:
             raise ConfigError(f"config parameter 'coarse_margin' must be a number >= 1 (how many times larger the LV "
                               f"mass on the re-centred canvas must be), got {self.coarse_margin!r}")
+        for name in ("aug_intensity_scale", "aug_intensity_shift"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+                raise ConfigError(f"config parameter {name!r} must be a number in [0, 1) (the augmentation's "
+                                  f"intensity {'factor x(1 +- v)' if name.endswith('scale') else 'offset +- v'}), "
+                                  f"got {v!r}")
         for name in ("regions", "augment", "batch_augment", "tta"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"config parameter {name!r} must be true or false, got {getattr(self, name)!r}")

@@ -54,7 +54,8 @@ def cmd_segment_train(a: argparse.Namespace) -> int:
     over = {k: getattr(a, k) for k in ("manifest", "out", "folds", "seed", "stratify", "epochs", "loc_epochs", "loc_shift_mm", "batch_size", "lr",
                                         "spacing", "crop", "device", "precision", "num_threads", "lge_threshold",
                                         "nifti_slice_axis", "nifti_basal_end", "pixel_spacing", "normalisation",
-                                        "coarse_shift_mm", "coarse_margin", "res_units")
+                                        "coarse_shift_mm", "coarse_margin", "res_units", "aug_intensity_scale",
+                                        "aug_intensity_shift")
             if getattr(a, k) is not None}
     if a.channels:
         over["channels"] = a.channels
@@ -191,6 +192,11 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
                         "2026-11-27: ~25%% less CV time on a CPU, the same Dice and robustness on EMIDEC over two seeds)")
     aug.add_argument("--per-sample-augment", action="store_true",
                    help="MONAI's per-sample affine instead (the default before 2026-11-27; what older runs used)")
+    t.add_argument("--aug-intensity-scale", dest="aug_intensity_scale", type=float,
+                   help="training augmentation: intensities x(1 +- this), probability 0.6 (default 0.5)")
+    t.add_argument("--aug-intensity-shift", dest="aug_intensity_shift", type=float,
+                   help="training augmentation: intensities +- this on the normalised [0, 1] scale, probability 0.6 "
+                        "(default 0.3)")
     t.add_argument("--no-tta", action="store_true", help="no flip test-time augmentation")
     t.add_argument("--device", choices=["auto", "cpu", "cuda"])
     t.add_argument("--precision", choices=["auto", "fp32", "bf16"],

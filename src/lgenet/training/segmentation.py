@@ -10,8 +10,8 @@ tissue-normalised, with their class maps):
   the network does not rely on the localiser being exact) before the centre crop.
 
 Augmentation (MONAI, "BigAug"-style, stacked): any rotation, scale 0.8-1.25, flips, shift; bias
-field, gamma 0.6-1.6, intensity scale (x0.5-1.5) and shift (+-0.3, then clipped to [0, 1] as at
-inference), Gaussian noise, blur and simulated low resolution,
+field, gamma 0.6-1.6, intensity scale (x0.5-1.5 by default) and shift (+-0.3 by default, then clipped to
+[0, 1] as at inference), Gaussian noise, blur and simulated low resolution,
 so that another scanner's contrast, noise and resolution look like something seen in training.
 Loss: Dice + cross-entropy (MONAI ``DiceCELoss``, batch Dice without the background); with
 ``SegSpec.regions``, batch Dice (MONAI ``DiceLoss``, sigmoid) + binary cross-entropy on each of the
@@ -51,6 +51,8 @@ class SegTrainParams:
     weight_decay: float = 1e-5
     augment: bool = True
     batch_augment: bool = False
+    aug_intensity_scale: float = 0.5
+    aug_intensity_shift: float = 0.3
     device: str = "cpu"
     precision: str = "fp32"
 
@@ -104,10 +106,11 @@ def prepare_segmenter_data(stacks: Sequence[tuple[np.ndarray, np.ndarray, tuple[
 
 
 def seg_augmentation(spec: SegSpec, *, out_size: int, shift_px: float, seed: int, strong: bool = True,
-                     spatial: bool = True):
+                     spatial: bool = True, intensity_scale: float = 0.5, intensity_shift: float = 0.3):
     """The MONAI transform pipeline applied to each training sample ({'image', 'label'}, channel-first).
 
     ``spatial=False``: the intensity part only (the batch path draws the geometry with :class:`BatchAffine`).
+    ``intensity_scale`` / ``intensity_shift``: the linear intensity change, x(1 +- scale) and +- shift.
     """
     import monai.transforms as T
 
@@ -124,8 +127,8 @@ def seg_augmentation(spec: SegSpec, *, out_size: int, shift_px: float, seed: int
         T.RandAdjustContrastd("image", prob=0.5, gamma=(0.6, 1.6)),
         # wide linear intensity changes: another centre's offset, window or body fraction moves the
         # normalised tissue by a scale and a shift (e.g. EMIDEC without its ~2048 offset: x1.3, -0.25)
-        T.RandScaleIntensityd("image", factors=0.5, prob=0.6),
-        T.RandShiftIntensityd("image", offsets=0.3, prob=0.6),
+        T.RandScaleIntensityd("image", factors=float(intensity_scale), prob=0.6),
+        T.RandShiftIntensityd("image", offsets=float(intensity_shift), prob=0.6),
         T.RandGaussianNoised("image", prob=0.3, std=0.04),
         T.RandGaussianSmoothd("image", prob=0.2, sigma_x=(0.4, 1.0), sigma_y=(0.4, 1.0)),
         T.RandSimulateLowResolutiond(keys=["image"], prob=0.2, zoom_range=(0.5, 1.0), upsample_mode="bilinear"),
@@ -295,10 +298,11 @@ def _augmentation(spec: SegSpec, params: SegTrainParams, *, out_size: int, shift
     geometry plus MONAI's intensity part per sample; ``None`` without augmentation."""
     if not params.augment:
         return None
+    inten = {"intensity_scale": params.aug_intensity_scale, "intensity_shift": params.aug_intensity_shift}
     if params.batch_augment:
         return (BatchAffine(out_size, shift_px, seed),
-                seg_augmentation(spec, out_size=out_size, shift_px=shift_px, seed=seed, spatial=False))
-    return seg_augmentation(spec, out_size=out_size, shift_px=shift_px, seed=seed, strong=True)
+                seg_augmentation(spec, out_size=out_size, shift_px=shift_px, seed=seed, spatial=False, **inten))
+    return seg_augmentation(spec, out_size=out_size, shift_px=shift_px, seed=seed, strong=True, **inten)
 
 
 def train_coarse_localiser(xl: torch.Tensor, yl: torch.Tensor, spec: SegSpec, params: SegTrainParams, *,
