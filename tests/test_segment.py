@@ -186,8 +186,7 @@ def test_train_writes_out_of_fold_masks_metrics_and_summary(seg_run):
                                "lge_percent_pred"} <= set(rows[0])
     s = json.loads((run / "seg_summary.json").read_text())
     assert s["n"] == 8 and "whole_lv" in s["auc_lge"]
-    # every patient, the EMIDEC challenge's convention: both masks empty scores 1, so it is never below 0 and it
-    # equals the per-patient Dice with those NaNs read as 1
+    # every patient, the EMIDEC challenge's convention: the per-patient Dice with "both masks empty" (NaN) read as 1
     per = np.array([float(r["dice_lge"]) if r["dice_lge"] != "" else np.nan for r in rows])
     assert s["dice_lge_all"]["n"] == 8
     assert s["dice_lge_all"]["mean"] == pytest.approx(np.where(np.isnan(per), 1.0, per).mean())

@@ -217,19 +217,18 @@ def summarise_segmentation(rd: SegRunDir, cfg: SegConfig, *, label_source: str =
     mi = lambda r: _num(r["lge_percent_expert"]) > 0  # noqa: E731
     summary: dict = {"n": len(rows), "folds": cfg.folds, "label_source": label_source,
                      "lge_threshold": cfg.lge_threshold}
+    def spread(v: np.ndarray) -> dict:
+        return {"mean": float(v.mean()) if v.size else None, "sd": float(v.std(ddof=1)) if v.size > 1 else None,
+                "median": float(np.median(v)) if v.size else None, "n": int(v.size)}
+
     for name, sel in (("dice_myo", None), ("dice_cavity", None), ("dice_lge", mi)):
         v = col(name, sel)
-        v = v[np.isfinite(v)]
-        summary[name] = {"mean": float(v.mean()) if v.size else None, "sd": float(v.std(ddof=1)) if v.size > 1 else None,
-                         "median": float(np.median(v)) if v.size else None, "n": int(v.size)}
+        summary[name] = spread(v[np.isfinite(v)])
     summary["dice_lge"]["cases"] = "patients with expert enhancement"
     # the EMIDEC challenge's convention (its published evaluation code): every patient counts, and a scar-free
     # heart with no predicted enhancement scores 1 (dice() is NaN exactly when both masks are empty)
     v = col("dice_lge")
-    v = np.where(np.isnan(v), 1.0, v)
-    summary["dice_lge_all"] = {"mean": float(v.mean()) if v.size else None,
-                               "sd": float(v.std(ddof=1)) if v.size > 1 else None,
-                               "median": float(np.median(v)) if v.size else None, "n": int(v.size),
+    summary["dice_lge_all"] = {**spread(np.where(np.isnan(v), 1.0, v)),
                                "cases": "every patient; no enhancement predicted on a scar-free heart scores 1 "
                                         "(the EMIDEC challenge's convention)"}
     ref = col("lge_percent_expert")
