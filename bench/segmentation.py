@@ -249,6 +249,8 @@ def main(argv=None) -> int:
     ap.add_argument("--res-units", type=int, help="SegConfig.res_units (residual units per UNet level; default 2)")
     ap.add_argument("--aug-intensity-scale", type=float, help="SegConfig.aug_intensity_scale (default 0.5: x0.5-1.5)")
     ap.add_argument("--aug-intensity-shift", type=float, help="SegConfig.aug_intensity_shift (default 0.3: +-0.3)")
+    ap.add_argument("--loader-workers", type=int, help="SegConfig.loader_workers (DataLoader processes per fold; "
+                    "default 0; the GPU runs use 3)")
     ap.add_argument("--regions", action="store_true", help="SegConfig.regions=True (nested sigmoid regions; configuration 9)")
     ap.add_argument("--no-shift", action="store_true")
     ap.add_argument("--shift-only", action="store_true")
@@ -265,7 +267,8 @@ def main(argv=None) -> int:
                               ("normalisation", a.normalisation), ("coarse_shift_mm", a.coarse_shift_mm),
                               ("coarse_margin", a.coarse_margin), ("res_units", a.res_units),
                               ("aug_intensity_scale", a.aug_intensity_scale),
-                              ("aug_intensity_shift", a.aug_intensity_shift))
+                              ("aug_intensity_shift", a.aug_intensity_shift),
+                              ("loader_workers", a.loader_workers))
             if v is not None}
     if a.batch_augment:
         over["batch_augment"] = True

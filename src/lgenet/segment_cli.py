@@ -55,7 +55,7 @@ def cmd_segment_train(a: argparse.Namespace) -> int:
                                         "spacing", "crop", "device", "precision", "num_threads", "lge_threshold",
                                         "nifti_slice_axis", "nifti_basal_end", "pixel_spacing", "normalisation",
                                         "coarse_shift_mm", "coarse_margin", "res_units", "aug_intensity_scale",
-                                        "aug_intensity_shift")
+                                        "aug_intensity_shift", "loader_workers")
             if getattr(a, k) is not None}
     if a.channels:
         over["channels"] = a.channels
@@ -203,6 +203,9 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--precision", choices=["auto", "fp32", "bf16"],
                    help="arithmetic precision (default auto: bf16 on cuda and on cpus with native bf16, else fp32)")
     t.add_argument("--threads", dest="num_threads", type=int, help="torch threads per fold")
+    t.add_argument("--loader-workers", dest="loader_workers", type=int,
+                   help="processes per fold that make the augmented batches ahead of each step (default 0: none; "
+                        "on a GPU, where the CPU-side augmentation bounds the step, e.g. 3 per fold)")
     t.add_argument("--executor", choices=["local", "process", "ray"], default="local",
                    help="who runs the folds: this process (local, default), --workers worker processes (process) "
                         "or Ray tasks (ray; pip install 'lgenet[ray]')")

@@ -14,7 +14,8 @@ __all__ = ["SegRunDir", "load_segmenter", "segmentation_table", "SEG_ADDED_LATER
 #: batch_augment, the augmentation geometry was MONAI's per-sample affine; before loc_shift_mm, the
 #: localiser's canvases were shifted by up to 20 mm; before normalisation, inputs were normalised by method 1)
 SEG_ADDED_LATER = {"batch_augment": False, "loc_shift_mm": 20.0, "normalisation": 1, "coarse_shift_mm": 0.0,
-                   "regions": False, "coarse_margin": 1.0, "aug_intensity_scale": 0.5, "aug_intensity_shift": 0.3}
+                   "regions": False, "coarse_margin": 1.0, "aug_intensity_scale": 0.5, "aug_intensity_shift": 0.3,
+                   "loader_workers": 0}
 
 
 def segmentation_table(run: str | Path) -> tuple[Path, str]:

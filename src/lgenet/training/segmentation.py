@@ -53,6 +53,7 @@ class SegTrainParams:
     batch_augment: bool = False
     aug_intensity_scale: float = 0.5
     aug_intensity_shift: float = 0.3
+    loader_workers: int = 0
     device: str = "cpu"
     precision: str = "fp32"
 
@@ -194,6 +195,51 @@ class _Augmented(torch.utils.data.Dataset):
         return _plain(d["image"]), _plain(d["label"])
 
 
+class _AugmentedBatches(torch.utils.data.Dataset):
+    """Whole augmented batches by index list (the batch path in DataLoader worker processes): the geometry
+    (:class:`BatchAffine`) for the batch, then MONAI's intensity part per sample, as in the training process."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_tf, transform) -> None:
+        self.x, self.y, self.batch_tf, self.t = x, y, batch_tf, transform
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def __getitem__(self, idx):
+        return _augment_batch(self.x[idx], self.y[idx], self.batch_tf, self.t)
+
+
+def _augment_batch(xb, yb, batch_tf, transform):
+    if batch_tf is not None:
+        xb, yb = batch_tf(xb, yb)
+    if transform is not None:
+        pairs = [transform({"image": xb[i], "label": yb[i]}) for i in range(xb.shape[0])]
+        xb = torch.stack([_plain(d["image"]) for d in pairs])
+        yb = torch.stack([_plain(d["label"]) for d in pairs])
+    return xb, yb
+
+
+def _reseed_worker(worker_id: int) -> None:
+    """Each DataLoader worker draws its own augmentation stream (from the seed the loader's generator gave it);
+    without this every worker would repeat the same geometry and intensity draws."""
+    info = torch.utils.data.get_worker_info()
+    ds, seed = info.dataset, int(info.seed)
+    if getattr(ds, "batch_tf", None) is not None:
+        ds.batch_tf.gen.manual_seed(seed % (2 ** 63))
+    t = getattr(ds, "t", None)
+    if t is not None and hasattr(t, "set_random_state"):
+        t.set_random_state(seed % (2 ** 32))
+
+
+def _loader_context():
+    """Fork where there is one (Linux): the workers share the training tensors instead of receiving a pickled
+    copy, and a fold that runs in a spawned process (``--executor process``) would otherwise spawn its
+    workers too. The workers never touch CUDA."""
+    import multiprocessing as mp
+
+    return mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+
+
 def _plain(x) -> torch.Tensor:
     """A plain float tensor: MONAI's MetaTensor would route every network op through its metadata hooks."""
     if hasattr(x, "as_tensor"):
@@ -252,9 +298,22 @@ def _train(net, x, y, *, epochs, params, seed, transform, center_crop, on_epoch,
     batch_tf = None
     if isinstance(transform, tuple):  # (BatchAffine, per-sample intensity pipeline): the batch path
         batch_tf, transform = transform
-    data = _Augmented(x, y, transform if batch_tf is None else None)
-    loader = torch.utils.data.DataLoader(data, batch_size=params.batch_size, shuffle=True, generator=gen,
-                                         drop_last=len(data) > params.batch_size, num_workers=0)
+    workers = int(params.loader_workers)
+    if workers and (batch_tf is not None or transform is not None):
+        # augmented batches made in worker processes, ahead of the training step (the GPU path: there the
+        # per-sample MONAI intensity transforms on the CPU, not the network, bound the step)
+        sampler = torch.utils.data.BatchSampler(torch.utils.data.RandomSampler(range(x.shape[0]), generator=gen),
+                                                batch_size=params.batch_size, drop_last=x.shape[0] > params.batch_size)
+        loader = torch.utils.data.DataLoader(_AugmentedBatches(x, y, batch_tf, transform), sampler=sampler,
+                                             batch_size=None, num_workers=workers, worker_init_fn=_reseed_worker,
+                                             generator=gen, persistent_workers=True, prefetch_factor=4,
+                                             multiprocessing_context=_loader_context(),
+                                             pin_memory=device.type == "cuda")
+        batch_tf = transform = None  # the workers apply them
+    else:
+        data = _Augmented(x, y, transform if batch_tf is None else None)
+        loader = torch.utils.data.DataLoader(data, batch_size=params.batch_size, shuffle=True, generator=gen,
+                                             drop_last=len(data) > params.batch_size, num_workers=0)
     net.to(device).train()
     if device.type == "cpu":
         net.to(memory_format=torch.channels_last)
@@ -265,15 +324,11 @@ def _train(net, x, y, *, epochs, params, seed, transform, center_crop, on_epoch,
         total, count = 0.0, 0
         for xb, yb in loader:
             if batch_tf is not None:
-                xb, yb = batch_tf(xb, yb)
-                if transform is not None:
-                    pairs = [transform({"image": xb[i], "label": yb[i]}) for i in range(xb.shape[0])]
-                    xb = torch.stack([_plain(d["image"]) for d in pairs])
-                    yb = torch.stack([_plain(d["label"]) for d in pairs])
-            xb = xb.to(device)
+                xb, yb = _augment_batch(xb, yb, batch_tf, transform)
+            xb = xb.to(device, non_blocking=True)
             if device.type == "cpu":
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            yb = yb.to(device)
+            yb = yb.to(device, non_blocking=True)
             with precision_autocast(device, params.precision):
                 logits = net(xb)
             loss = loss_fn(logits.float(), yb)
