@@ -285,6 +285,8 @@ def main(argv=None) -> int:
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.processor() or 'cpu'}",
             "threads": cfg.num_threads or torch.get_num_threads(), "load_start": os.getloadavg()[0],
             "date": time.strftime("%Y-%m-%d %H:%M %Z")}
+    if str(cfg.device) != "cpu" and torch.cuda.is_available():  # the GPU named beside the cores (configuration 15)
+        meta["machine"] += f", GPU {torch.cuda.get_device_name(0)}, torch {torch.__version__}"
     t0 = time.time()
     if a.shift_only:
         summary = json.loads((out / "run" / "seg_summary.json").read_text())

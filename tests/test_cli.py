@@ -115,10 +115,11 @@ def test_segment_train_options_reach_the_config(monkeypatch, tmp_path):
     with pytest.raises(SystemExit):
         main(["segment", "train", "--manifest", str(tmp_path / "m.csv"), "--out", str(tmp_path / "o"),
               "--res-units", "1", "--epochs", "200", "--channels", "8,16,32", "--coarse-shift-mm", "120",
-              "--normalisation", "1", "--loc-shift-mm", "30", "--per-sample-augment", "--regions", "-q"])
+              "--normalisation", "1", "--loc-shift-mm", "30", "--per-sample-augment", "--regions",
+              "--loader-workers", "3", "-q"])
     cfg = seen["cfg"]
     assert (cfg.res_units, cfg.epochs, cfg.channels, cfg.coarse_shift_mm, cfg.normalisation, cfg.loc_shift_mm,
-            cfg.batch_augment, cfg.regions) == (1, 200, (8, 16, 32), 120.0, 1, 30.0, False, True)
+            cfg.batch_augment, cfg.regions, cfg.loader_workers) == (1, 200, (8, 16, 32), 120.0, 1, 30.0, False, True, 3)
     assert cfg.spec().res_units == 1 and cfg.spec().regions is True
     from lgenet.config import SegConfig
     from lgenet.errors import ConfigError

@@ -155,8 +155,9 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--stratify", choices=["lge", "event"],
                    help="task whose folds the segmentation uses (default lge); the grid's roi/stack families need "
                         "the segmentation folds of their task")
-    t.add_argument("--epochs", type=int, help="segmenter epochs (default 120, for ~30 min on 2 CPU cores; on EMIDEC 200 "
-                                              "gained 0.006 of myocardium Dice at 1.6x the time, docs/results.md)")
+    t.add_argument("--epochs", type=int, help="segmenter epochs (default 120, for ~30 min on 2 CPU cores; on EMIDEC 240 "
+                                              "gained 0.009 of myocardium Dice at 2x the time, and 300 no more than 240: "
+                                              "docs/results.md, configuration 15)")
     t.add_argument("--loc-epochs", type=int, help="localiser epochs (default 15)")
     t.add_argument("--loc-shift-mm", dest="loc_shift_mm", type=float,
                    help="how far (mm) the localiser's training canvases are shifted (default 20)")
