@@ -250,7 +250,7 @@ def main(argv=None) -> int:
     ap.add_argument("--aug-intensity-scale", type=float, help="SegConfig.aug_intensity_scale (default 0.5: x0.5-1.5)")
     ap.add_argument("--aug-intensity-shift", type=float, help="SegConfig.aug_intensity_shift (default 0.3: +-0.3)")
     ap.add_argument("--loader-workers", type=int, help="SegConfig.loader_workers (DataLoader processes per fold; "
-                    "default 0; the GPU runs use 3)")
+                    "default auto: 0 on a CPU, up to 3 on a GPU; configuration 15 used 3)")
     ap.add_argument("--regions", action="store_true", help="SegConfig.regions=True (nested sigmoid regions; configuration 9)")
     ap.add_argument("--no-shift", action="store_true")
     ap.add_argument("--shift-only", action="store_true")

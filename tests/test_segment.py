@@ -446,6 +446,23 @@ def test_loader_workers_draw_their_own_reproducible_augmentation_streams():
         SegConfig(loader_workers=-1)
 
 
+def test_loader_workers_auto_is_none_on_a_cpu_and_the_spare_cores_on_a_gpu(monkeypatch):
+    """Unset loader_workers: 0 on a CPU (every run before them); on a GPU the cores per fold at a time less one,
+    at most 3 (configuration 15's 3 with 4 folds on 16 cores)."""
+    import os
+
+    from lgenet.segment.train import auto_loader_workers
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert auto_loader_workers("cpu", "process", 4) == 0
+    assert auto_loader_workers("cuda", "process", 4) == 3
+    assert auto_loader_workers(torch.device("cuda"), "local", 4) == 3  # one fold at a time
+    assert auto_loader_workers("cuda", "process", 8) == 1
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert auto_loader_workers("cuda", "process", 2) == 0
+    assert SegConfig().loader_workers is None
+
+
 def test_segmenter_learns_with_loader_workers(seg_run, tmp_path):
     """The GPU path's loader workers (batch augmentation made ahead in 2 processes) train a segmenter that
     learns the synthetic hearts like the in-process path; a resume with another worker count is refused."""
@@ -455,7 +472,7 @@ def test_segmenter_learns_with_loader_workers(seg_run, tmp_path):
     from lgenet.segment import train_segmentation
 
     with pytest.raises(ConfigError, match="loader_workers"):
-        train_segmentation(cfg.replace(loader_workers=0), progress=False)
+        train_segmentation(cfg.replace(loader_workers=None), progress=False)  # auto: 0 on this CPU
 
 
 def test_segmenter_learns_with_batch_augmentation_and_a_coarse_localiser(seg_run, tmp_path):

@@ -360,11 +360,13 @@ class SegConfig:
             probability 0.6, then clipped to [0, 1]); 0.5 / 0.3 (the defaults since configuration 3) were widened
             for normalisation 1, under which a frame without EMIDEC's intensity offset moved the normalised
             tissue by x1.3, -0.25 (docs/results.md, configuration 12).
-        loader_workers: DataLoader worker processes that make the augmented training batches ahead of each step
-            (0, the default: in the training process, as every run before 2026-11-28). On a GPU the per-sample
-            augmentation on the CPU, not the network, bounds the step, so give each fold a few (e.g. 3 with 4
-            folds at a time on 16 cores). The workers draw other random streams than the training process, so a
-            run's folds must all use the same value (a resume checks it).
+        loader_workers: DataLoader worker processes that make the augmented training batches ahead of each step.
+            ``None`` (default, "auto"): none on a CPU, as every run before 2026-11-28; on a GPU, where the
+            per-sample augmentation on the CPU and not the network bounds the step, the cores left per fold
+            less one, at most 3 (3 with 4 folds at a time on 16 cores: the whole EMIDEC CV in 2.8 min on an
+            H100, docs/results.md configuration 15). The run records the number it used; the workers draw other
+            random streams than the training process, so a run's folds must all use the same number (a resume
+            checks it).
         tta: average flipped predictions at inference.
     """
 
@@ -399,7 +401,7 @@ class SegConfig:
     batch_augment: bool = True
     aug_intensity_scale: float = 0.5
     aug_intensity_shift: float = 0.3
-    loader_workers: int = 0
+    loader_workers: int | None = None
     normalisation: int = 2
     regions: bool = False
     tta: bool = True
@@ -452,9 +454,10 @@ class SegConfig:
                 raise ConfigError(f"config parameter {name!r} must be a number in [0, 1) (the augmentation's "
                                   f"intensity {'factor x(1 +- v)' if name.endswith('scale') else 'offset +- v'}), "
                                   f"got {v!r}")
-        if isinstance(self.loader_workers, bool) or not isinstance(self.loader_workers, int) or self.loader_workers < 0:
+        if self.loader_workers is not None and (isinstance(self.loader_workers, bool)
+                                                or not isinstance(self.loader_workers, int) or self.loader_workers < 0):
             raise ConfigError(f"config parameter 'loader_workers' must be an integer >= 0 (DataLoader worker processes "
-                              f"per fold; 0: none), got {self.loader_workers!r}")
+                              f"per fold; 0: none) or unset (auto), got {self.loader_workers!r}")
         for name in ("regions", "augment", "batch_augment", "tta"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"config parameter {name!r} must be true or false, got {getattr(self, name)!r}")

@@ -205,8 +205,9 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
                    help="arithmetic precision (default auto: bf16 on cuda and on cpus with native bf16, else fp32)")
     t.add_argument("--threads", dest="num_threads", type=int, help="torch threads per fold")
     t.add_argument("--loader-workers", dest="loader_workers", type=int,
-                   help="processes per fold that make the augmented batches ahead of each step (default 0: none; "
-                        "on a GPU, where the CPU-side augmentation bounds the step, e.g. 3 per fold)")
+                   help="processes per fold that make the augmented batches ahead of each step (default auto: none "
+                        "on a CPU; on a GPU, where the CPU-side augmentation bounds the step, the cores per fold at a "
+                        "time less one, at most 3)")
     t.add_argument("--executor", choices=["local", "process", "ray"], default="local",
                    help="who runs the folds: this process (local, default), --workers worker processes (process) "
                         "or Ray tasks (ray; pip install 'lgenet[ray]')")

@@ -105,7 +105,7 @@ def _run_fold(job: SegFoldJob, on_epoch) -> object:
                             batch_size=cfg.batch_size, lr=cfg.lr,
                             weight_decay=cfg.weight_decay, augment=cfg.augment,
                             batch_augment=cfg.batch_augment, aug_intensity_scale=cfg.aug_intensity_scale,
-                            aug_intensity_shift=cfg.aug_intensity_shift, loader_workers=cfg.loader_workers,
+                            aug_intensity_shift=cfg.aug_intensity_shift, loader_workers=cfg.loader_workers or 0,
                             device=job.device,
                             precision=job.precision)
     seed = _fold_seed(cfg.seed, job.fold)

@@ -17,7 +17,7 @@ from .cases import cases_of, _num, read_case, _read_rows, _stack_features, _stac
 from .fold import SEG_METRIC_FIELDS, SEG_RESUME_FREE, SegFoldJob
 from .rundir import SEG_ADDED_LATER, SegRunDir
 
-__all__ = ["SegRunResult", "train_segmentation", "segmentation_folds", "summarise_segmentation", "format_seg_summary"]
+__all__ = ["SegRunResult", "auto_loader_workers", "train_segmentation", "segmentation_folds", "summarise_segmentation", "format_seg_summary"]
 
 log = logging.getLogger("lgenet")
 
@@ -104,6 +104,17 @@ def segmentation_folds(cfg: SegConfig) -> dict[str, int]:
     return _prepare(cfg, False)[2]
 
 
+def auto_loader_workers(device, executor: str = "local", workers: int = 1) -> int:
+    """``SegConfig.loader_workers`` when unset: 0 on a CPU (the network bounds the step there, and every core
+    already trains a fold); on a GPU the cores per fold at a time less one (the training process), at most 3."""
+    import os
+
+    if str(getattr(device, "type", device)) != "cuda":
+        return 0
+    at_once = max(1, int(workers)) if executor != "local" else 1
+    return max(0, min(3, (os.cpu_count() or 1) // at_once - 1))
+
+
 def train_segmentation(cfg: SegConfig, *, progress: bool = True, executor: str = "local", workers: int = 1,
                        report: bool = True, ray_address: str | None = None) -> SegRunResult:
     """K-fold segmentation CV with out-of-fold masks and metrics (see the module docstring)."""
@@ -118,6 +129,8 @@ def train_segmentation(cfg: SegConfig, *, progress: bool = True, executor: str =
     precision = resolve_precision(cfg.precision, device)
     threads = int(cfg.num_threads or (torch.get_num_threads() if workers <= 1 or executor == "local"
                                       else max(1, (__import__("os").cpu_count() or 1) // workers)))
+    if cfg.loader_workers is None:
+        cfg = cfg.replace(loader_workers=auto_loader_workers(device, executor, workers))
     cases, stacks, folds, labels, source, record, profile = _prepare(cfg, progress)
     rd = SegRunDir(cfg.out)
     ex = make_executor(executor, workers=workers, threads=threads, progress=progress, ray_address=ray_address)
@@ -166,8 +179,9 @@ def train_segmentation(cfg: SegConfig, *, progress: bool = True, executor: str =
 
         handler = _add_file_log(rd)
         try:
-            log.info("lgenet %s segment train: %d patients, %d folds (labels from %s), device %s (%s), %d thread(s)",
-                     __version__, len(cases), cfg.folds, source, device, precision, threads)
+            log.info("lgenet %s segment train: %d patients, %d folds (labels from %s), device %s (%s), %d thread(s), "
+                     "%d loader worker(s) per fold", __version__, len(cases), cfg.folds, source, device, precision,
+                     threads, cfg.loader_workers)
             jobs = [SegFoldJob(str(rd.path), cfg, k, device=str(device), precision=precision, threads=threads)
                     for k in range(cfg.folds)]
             result = SegRunResult(out_dir=rd.path)
