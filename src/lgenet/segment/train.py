@@ -17,7 +17,8 @@ from .cases import cases_of, _num, read_case, _read_rows, _stack_features, _stac
 from .fold import SEG_METRIC_FIELDS, SEG_RESUME_FREE, SegFoldJob
 from .rundir import SEG_ADDED_LATER, SegRunDir
 
-__all__ = ["SegRunResult", "auto_loader_workers", "train_segmentation", "segmentation_folds", "summarise_segmentation", "format_seg_summary"]
+__all__ = ["SegRunResult", "auto_loader_workers", "train_segmentation", "segmentation_folds", "summarise_segmentation",
+           "format_seg_summary"]
 
 log = logging.getLogger("lgenet")
 
