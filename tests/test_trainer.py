@@ -56,6 +56,26 @@ def test_precision_auto(monkeypatch):
     assert resolve_precision("auto", torch.device("cpu")) == "fp32"
 
 
+def test_bf16_asked_for_on_a_cpu_without_it_is_kept_but_warned(monkeypatch, caplog):
+    """An explicit bf16 stays bf16 (a resume must keep its fits' precision), but on a CPU that emulates it the
+    user is told that it is slow and what to use instead; not where bf16 is native, nor on CUDA."""
+    import logging
+
+    import lgenet.training.trainer as tr
+
+    monkeypatch.setattr(tr, "cpu_native_bf16", lambda: False)
+    with caplog.at_level(logging.WARNING, logger="lgenet"):
+        assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
+        assert resolve_precision("bf16", torch.device("cuda")) == "bf16"
+    assert [r.getMessage() for r in caplog.records if "emulated" in r.getMessage() and "--precision auto" in
+            r.getMessage()] and len(caplog.records) == 1
+    caplog.clear()
+    monkeypatch.setattr(tr, "cpu_native_bf16", lambda: True)
+    with caplog.at_level(logging.WARNING, logger="lgenet"):
+        resolve_precision("bf16", torch.device("cpu"))
+    assert not caplog.records
+
+
 def test_native_bf16_needs_the_instruction_set_in_cpuinfo():
     from lgenet.training.trainer import cpu_native_bf16
 

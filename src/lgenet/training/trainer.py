@@ -104,6 +104,11 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         if device.type == "cuda":
             return "bf16"
         return "bf16" if device.type == "cpu" and cpu_native_bf16() else "fp32"
+    if precision == "bf16" and device.type == "cpu" and not cpu_native_bf16():
+        # e.g. a command copied from a machine with AMX: a 240-epoch segmentation fold that took ~35 min there
+        # had not finished after 70 min here (docs/results.md, configuration 16)
+        log.warning("precision bf16 on a CPU without native bf16: it is emulated here, often several times slower "
+                    "than fp32; use --precision auto (fp32 on this CPU) unless you need bf16's numbers")
     return precision
 
 
