@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # The grid-at-scale issue's GPU figure (issue 12), in one prepared call on a lent device machine.
 #
-# The device machine reaches nothing outside and lacks some packages: prepare the wheels in .whl and the EMIDEC
-# data in runs/emidec_data exactly as bench/gpu_seg.sh's header says, then, with carry [".whl", "runs/emidec_data"]
-# and timeout_s 600:
+# The device machine reaches nothing outside and lacks some packages: run bench/device_prep.sh here first
+# (wheels in .whl, EMIDEC in runs/emidec_data), then, with carry [".whl", "runs/emidec_data"] and timeout_s 600:
 #   bash bench/gpu_check.sh
 # issue 12: the seed protocol's grid at the full budget (100 epochs, 224 / 299 px, batch 8) on EMIDEC,
 # both tasks x ResNet50 + InceptionV3 x random init x 4 folds = 16 fits, 4 fits at a time sharing the GPU
@@ -15,18 +14,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/out}
 mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
-if [ -d .whl ]; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-        || exit 3
-    export PYTHONPATH=/tmp/site:$PWD/src
-fi
-lgenet() { python3 -m lgenet "$@"; }
+source bench/device_env.sh
 DATA=${EMIDEC:-runs/emidec_data}
 { nvidia-smi --query-gpu=name,memory.total --format=csv; nproc; date -u; } | tee "$OUT/machine.txt"
 
 mkdir -p runs/bench/gpu_grid
-[ -f runs/bench/gpu_grid/emidec.csv ] || lgenet import emidec "$DATA" --out runs/bench/gpu_grid/emidec.csv
+[ -f runs/bench/gpu_grid/emidec.csv ] || python3 -m lgenet import emidec "$DATA" --out runs/bench/gpu_grid/emidec.csv
 t0=$(date +%s)
 timeout 300 python3 -m lgenet run --manifest runs/bench/gpu_grid/emidec.csv --tasks lge,event --archs resnet50,inception_v3 \
     --inits random --epochs 100 --device cuda --executor process --workers 4 --keep-models none --no-report -q \

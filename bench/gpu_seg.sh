@@ -2,13 +2,9 @@
 # The segmentation issue's GPU figures, in one prepared call on a lent device machine (one H100 or H200,
 # 16 CPU cores). Every setting and the rule that picks part B's epochs are fixed here, before the call.
 #
-# The device machine reaches nothing outside and lacks some packages. Here, first:
-#   echo /.whl/ >> .git/info/exclude
-#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-#       --platform manylinux_2_17_x86_64 --platform any -d .whl monai nibabel pydicom ttach lifelines autograd
-#   pip wheel --no-deps -w .whl grad-cam autograd-gamma
-#   EMIDEC as int16 NIfTI in runs/emidec_data (its float64 images hold integers 0-4095: the same values,
-#   47 MB instead of 65 MB, so that it travels within the 64 MiB limit; docs/results.md says how)
+# The device machine reaches nothing outside and lacks some packages. Here, first: bash bench/device_prep.sh
+# (the wheels in .whl; EMIDEC as int16 NIfTI in runs/emidec_data: its float64 images hold integers 0-4095, so
+# the same values fit in 47 MB instead of 65 MB, within the device call's 64 MiB)
 # then run `bash bench/gpu_seg.sh` with carry [".whl", "runs/emidec_data"] and timeout_s 590.
 #
 # A. The CPU default (configuration 10: 120 epochs, seed 0) on the GPU: the 4 folds at once
@@ -27,12 +23,7 @@ T0=$(date +%s)
 DEADLINE=$((T0 + ${BUDGET_S:-560}))
 OUT=${OUT:-runs/out}
 mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
-if [ -d .whl ] && [ -z "${NO_WHL:-}" ]; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-        || exit 3
-    export PYTHONPATH=/tmp/site:$PWD/src
-fi
+source bench/device_env.sh
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; echo "cores: $(nproc)"; date -u;
   python3 -c "import torch, monai; print('torch', torch.__version__, 'monai', monai.__version__)"; } | tee "$OUT/machine.txt"
 DATA=${EMIDEC:-runs/emidec_data}
