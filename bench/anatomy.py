@@ -11,6 +11,7 @@ for ``event`` they are skipped (stated in run.json). Prints the metrics table (e
 95 % DeLong CI, n, and the paired DeLong p against the task's best model) and writes it to
 ``<out>/results.md`` with the machine, load average and wall time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,10 +41,18 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int)
     ap.add_argument("--tasks", default="lge,event")
     ap.add_argument("--families", default="classifier,burden,roi,stack")
-    ap.add_argument("--anatomy-channels", default="image+seg", choices=["image+seg", "image"],
-                    help="what roi/stack see (RunConfig.anatomy_channels)")
-    ap.add_argument("--aux-weight", type=float, default=0.0,
-                    help="auxiliary segmentation loss weight for roi/stack (RunConfig.anatomy_aux_weight)")
+    ap.add_argument(
+        "--anatomy-channels",
+        default="image+seg",
+        choices=["image+seg", "image"],
+        help="what roi/stack see (RunConfig.anatomy_channels)",
+    )
+    ap.add_argument(
+        "--aux-weight",
+        type=float,
+        default=0.0,
+        help="auxiliary segmentation loss weight for roi/stack (RunConfig.anatomy_aux_weight)",
+    )
     ap.add_argument("--executor", default="local", choices=["local", "process"])
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--quick", action="store_true")
@@ -51,21 +60,39 @@ def main(argv=None) -> int:
     seg_cfg = json.loads(json.dumps(__import__("yaml").safe_load((Path(a.seg) / "seg_config.yaml").read_text())))
     manifest = a.manifest or seg_cfg["manifest"]
     ep, aep = (2, 2) if a.quick else (a.epochs, a.anatomy_epochs)
-    cfg = RunConfig(manifest=manifest, out=str(Path(a.out) / "run"), tasks=tuple(a.tasks.split(",")),
-                    archs=("resnet50",), inits=("random",), families=tuple(a.families.split(",")),
-                    segmentation_run=a.seg, epochs=ep, image_size=a.image_size, anatomy_epochs=aep,
-                    num_threads=a.threads, folds=seg_cfg["folds"], seed=seg_cfg["seed"],
-                    anatomy_channels=a.anatomy_channels, anatomy_aux_weight=a.aux_weight, outcomes=False)
+    cfg = RunConfig(
+        manifest=manifest,
+        out=str(Path(a.out) / "run"),
+        tasks=tuple(a.tasks.split(",")),
+        archs=("resnet50",),
+        inits=("random",),
+        families=tuple(a.families.split(",")),
+        segmentation_run=a.seg,
+        epochs=ep,
+        image_size=a.image_size,
+        anatomy_epochs=aep,
+        num_threads=a.threads,
+        folds=seg_cfg["folds"],
+        seed=seg_cfg["seed"],
+        anatomy_channels=a.anatomy_channels,
+        anatomy_aux_weight=a.aux_weight,
+        outcomes=False,
+    )
     t0 = time.time()
     load0 = os.getloadavg()[0]
     res = run_experiment(cfg, progress=True, report=True, executor=a.executor, workers=a.workers)
     wall = time.time() - t0
     run = json.loads((Path(cfg.out) / "run.json").read_text())
-    md = [f"Command: `python bench/anatomy.py {' '.join(argv if argv is not None else sys.argv[1:])}`  ",
-          f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores; torch threads per fit "
-          f"{run['environment'].get('torch_threads_per_fit')}; load average {load0:.2f} at start, "
-          f"{os.getloadavg()[0]:.2f} at end; date {time.strftime('%Y-%m-%d %H:%M %Z')}; wall time {wall:.0f} s", "",
-          "```", res.table, "```"]
+    md = [
+        f"Command: `python bench/anatomy.py {' '.join(argv if argv is not None else sys.argv[1:])}`  ",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores; torch threads per fit "
+        f"{run['environment'].get('torch_threads_per_fit')}; load average {load0:.2f} at start, "
+        f"{os.getloadavg()[0]:.2f} at end; date {time.strftime('%Y-%m-%d %H:%M %Z')}; wall time {wall:.0f} s",
+        "",
+        "```",
+        res.table,
+        "```",
+    ]
     if run.get("models_skipped"):
         md += ["", "Skipped: " + "; ".join(f"task {t}: {w}" for t, w in run["models_skipped"].items())]
     text = "\n".join(md)

@@ -37,6 +37,7 @@ Outputs: ``OUT/results.json`` (every case with its full stdout/stderr), ``OUT/ta
 Markdown table in ``docs/bad-inputs.md`` (``--doc``; ``--no-doc`` to skip). Exit status 0 when every
 case is OK, 1 otherwise.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,17 +60,31 @@ import sys
 import tempfile
 import time
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 LGENET = [sys.executable, "-m", "lgenet"]
-RUN_OPTS = ["--archs", "tiny", "--inits", "random", "--epochs", "1", "--image-size", "32", "--folds", "2",
-            "--threads", "1", "-q", "--no-report"]
+RUN_OPTS = [
+    "--archs",
+    "tiny",
+    "--inits",
+    "random",
+    "--epochs",
+    "1",
+    "--image-size",
+    "32",
+    "--folds",
+    "2",
+    "--threads",
+    "1",
+    "-q",
+    "--no-report",
+]
 OUTCOMES = ("OK", "TRACEBACK", "SILENT", "WRONG-REASON", "HALF-WRITTEN", "IDENTIFIER")
 
 
@@ -93,13 +108,25 @@ def cli(args: list[str], *, cwd: Path | None = None, timeout: float = 180) -> Re
     """``python -m lgenet ARGS`` in a fresh interpreter."""
     t0 = time.time()
     try:
-        p = subprocess.run(LGENET + [str(a) for a in args], cwd=cwd, env=cli_env(), capture_output=True,
-                           timeout=timeout, stdin=subprocess.DEVNULL)
-        return Result(p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace"),
-                      time.time() - t0)
+        p = subprocess.run(
+            LGENET + [str(a) for a in args],
+            cwd=cwd,
+            env=cli_env(),
+            capture_output=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        return Result(
+            p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace"), time.time() - t0
+        )
     except subprocess.TimeoutExpired as exc:
-        return Result(-1, (exc.stdout or b"").decode("utf-8", "replace"), (exc.stderr or b"").decode("utf-8", "replace"),
-                      time.time() - t0, timed_out=True)
+        return Result(
+            -1,
+            (exc.stdout or b"").decode("utf-8", "replace"),
+            (exc.stderr or b"").decode("utf-8", "replace"),
+            time.time() - t0,
+            timed_out=True,
+        )
 
 
 #: The fork server: imports lgenet (and torch) once, then forks one child per command. The child is a
@@ -170,8 +197,14 @@ class Zygote:
         self.iodir = iodir
         iodir.mkdir(parents=True, exist_ok=True)
         self.err = open(iodir / "zygote.stderr", "wb")
-        self.p = subprocess.Popen([sys.executable, "-c", ZYGOTE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=self.err, env=cli_env(), text=True)
+        self.p = subprocess.Popen(
+            [sys.executable, "-c", ZYGOTE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.err,
+            env=cli_env(),
+            text=True,
+        )
         line = self.p.stdout.readline()
         if not line.strip().startswith('{"ready"'):
             sys.exit(f"the fork server did not start: {(iodir / 'zygote.stderr').read_text()[-2000:]}")
@@ -182,8 +215,13 @@ class Zygote:
         with self.lock:
             self.n += 1
             base = self.iodir / f"c{self.n:04d}"
-        req = {"args": [str(a) for a in args], "cwd": str(cwd), "stdout": f"{base}.out", "stderr": f"{base}.err",
-               "rc": f"{base}.rc"}
+        req = {
+            "args": [str(a) for a in args],
+            "cwd": str(cwd),
+            "stdout": f"{base}.out",
+            "stderr": f"{base}.err",
+            "rc": f"{base}.rc",
+        }
         t0 = time.time()
         with self.lock:
             self.p.stdin.write(json.dumps(req) + "\n")
@@ -233,19 +271,19 @@ def must(res: Result, what: str) -> None:
 class Case:
     kind: str
     name: str
-    args: list                     # CLI arguments after `lgenet`
-    expect: str = "error"          # error | ok | warn | clean
-    keys: list = field(default_factory=list)   # alternatives; each a str or tuple of str that must all appear
+    args: list  # CLI arguments after `lgenet`
+    expect: str = "error"  # error | ok | warn | clean
+    keys: list = field(default_factory=list)  # alternatives; each a str or tuple of str that must all appear
     bad_keys: list = field(default_factory=list)  # phrases that show a wrong diagnosis or advice
-    ok_rcs: tuple = (0, 2)         # exit statuses that are not crashes (weights inspect: 1 = not loadable)
+    ok_rcs: tuple = (0, 2)  # exit statuses that are not crashes (weights inspect: 1 = not loadable)
     fresh: list = field(default_factory=list)  # paths that must not exist after a refused command
     unchanged: list = field(default_factory=list)  # folders/files whose content a refused command must not change
     temps: list = field(default_factory=list)  # folders that must hold no temp file afterwards
     check: Callable | None = None  # check(case, result) -> (outcome, note) | None, after the generic checks
-    pre: Callable | None = None    # run in the worker just before the command; returns a cleanup callable or None
+    pre: Callable | None = None  # run in the worker just before the command; returns a cleanup callable or None
     cwd: Path | None = None
     timeout: float = 180
-    note: str = ""                 # what the right behaviour is (for the report)
+    note: str = ""  # what the right behaviour is (for the report)
     # filled in
     result: Result | None = None
     outcome: str = ""
@@ -329,7 +367,11 @@ def classify(c: Case) -> tuple[str, str]:
             return "WRONG-REASON", f"wrong diagnosis or advice ({wrong[0]!r})"
     elif c.expect == "warn":
         if not matches(text, c.keys):
-            return ("SILENT", "accepted without a warning") if r.rc == 0 else ("WRONG-REASON", "refused for another reason")
+            return (
+                ("SILENT", "accepted without a warning")
+                if r.rc == 0
+                else ("WRONG-REASON", "refused for another reason")
+            )
     elif c.expect == "ok":
         if r.rc != 0:
             return "WRONG-REASON", "a valid input was refused"
@@ -423,8 +465,10 @@ def edit_dicom(path: Path, fn: Callable, out: Path | None = None) -> Path:
 
 def png_bomb(p: Path, w: int = 40000, h: int = 40000) -> Path:
     """A PNG whose header claims w x h pixels (Pillow's decompression-bomb limit) with a tiny IDAT."""
+
     def chunk(t, d):
         return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
     data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
     data += chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b"")
     return write_bytes(p, data)
@@ -447,8 +491,8 @@ class Harness:
         self.fidelity: list[dict] = []
         self.rng = random.Random(seed)
         self.nrng = np.random.default_rng(seed)
-        self.inp = work / "in"        # inputs (may hold identifiers: DICOM headers)
-        self.outs = work / "out"      # everything the CLI writes (scanned for identifiers)
+        self.inp = work / "in"  # inputs (may hold identifiers: DICOM headers)
+        self.outs = work / "out"  # everything the CLI writes (scanned for identifiers)
         self.inp.mkdir(parents=True, exist_ok=True)
         self.outs.mkdir(parents=True, exist_ok=True)
         self.cases: list[Case] = []
@@ -495,8 +539,9 @@ class Harness:
             r[mi] = str((self.cohort / r[mi]).resolve())
         return header, body
 
-    def write_manifest(self, name: str, header=None, body=None, *, raw: bytes | None = None,
-                       mutate: Callable | None = None) -> Path:
+    def write_manifest(
+        self, name: str, header=None, body=None, *, raw: bytes | None = None, mutate: Callable | None = None
+    ) -> Path:
         p = self.i(name) / "manifest.csv"
         if raw is not None:
             return write_bytes(p, raw)
@@ -532,16 +577,36 @@ class Harness:
         self.ref_oof = (self.run / "oof_predictions.csv").read_bytes()
         self.ref_metrics = (self.run / "metrics.csv").read_bytes()
         self.identifiers = self.collect_identifiers()
-        print(f"baseline: cohort + run in {time.time() - t0:.0f} s (run {self.run_seconds:.1f} s); "
-              f"{len(self.identifiers)} identifier strings to look for", flush=True)
+        print(
+            f"baseline: cohort + run in {time.time() - t0:.0f} s (run {self.run_seconds:.1f} s); "
+            f"{len(self.identifiers)} identifier strings to look for",
+            flush=True,
+        )
 
     def collect_identifiers(self) -> list[str]:
         import pydicom
 
-        keys = ("PatientName", "PatientID", "PatientBirthDate", "InstitutionName", "InstitutionAddress",
-                "AccessionNumber", "ReferringPhysicianName", "OperatorsName", "StationName", "DeviceSerialNumber",
-                "StudyID", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate", "StudyInstanceUID",
-                "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
+        keys = (
+            "PatientName",
+            "PatientID",
+            "PatientBirthDate",
+            "InstitutionName",
+            "InstitutionAddress",
+            "AccessionNumber",
+            "ReferringPhysicianName",
+            "OperatorsName",
+            "StationName",
+            "DeviceSerialNumber",
+            "StudyID",
+            "StudyDate",
+            "SeriesDate",
+            "AcquisitionDate",
+            "ContentDate",
+            "StudyInstanceUID",
+            "SeriesInstanceUID",
+            "SOPInstanceUID",
+            "FrameOfReferenceUID",
+        )
         found: set[str] = set()
         for f in sorted(self.cohort.rglob("*.dcm")):
             ds = pydicom.dcmread(str(f), stop_before_pixels=True)
@@ -575,39 +640,83 @@ class Harness:
         self.add(K, "no subcommand", [], keys=["command"])
         self.add(K, "unknown subcommand", ["frobnicate"], keys=["frobnicate"])
         afile = write_text(self.i("afile.txt"), "not a folder\n")
-        self.add(K, "synth --out is a file", ["synth", "--out", afile, "-q"], keys=[("afile.txt",)],
-                 unchanged=[afile])
+        self.add(K, "synth --out is a file", ["synth", "--out", afile, "-q"], keys=[("afile.txt",)], unchanged=[afile])
         self.add(K, "synth --out under a file", ["synth", "--out", afile / "sub", "-q"], keys=[("afile.txt",)])
         nonempty = self.i("nonempty")
         write_text(nonempty / "keep.txt", "user data\n")
-        self.add(K, "synth --out non-empty folder", ["synth", "--out", nonempty, "-q"], keys=[("empty",)],
-                 unchanged=[nonempty])
-        self.add(K, "synth --n-patients 0", ["synth", "--out", self.o("synth_n0"), "--n-patients", "0", "-q"],
-                 keys=[("n_patients",), ("n-patients",)], fresh=[self.o("synth_n0")])
-        self.add(K, "synth --image-size 3", ["synth", "--out", self.o("synth_s3"), "--image-size", "3", "-q"],
-                 keys=[("image_size",), ("image-size",)], fresh=[self.o("synth_s3")])
-        self.add(K, "synth --seed -1", ["synth", "--out", self.o("synth_seed"), "--seed", "-1", "-q"],
-                 keys=[("seed",)], fresh=[self.o("synth_seed")])
-        self.add(K, "synth --n-patients abc", ["synth", "--out", self.o("synth_abc"), "--n-patients", "abc"],
-                 keys=[("n-patients", "abc")], fresh=[self.o("synth_abc")])
+        self.add(
+            K,
+            "synth --out non-empty folder",
+            ["synth", "--out", nonempty, "-q"],
+            keys=[("empty",)],
+            unchanged=[nonempty],
+        )
+        self.add(
+            K,
+            "synth --n-patients 0",
+            ["synth", "--out", self.o("synth_n0"), "--n-patients", "0", "-q"],
+            keys=[("n_patients",), ("n-patients",)],
+            fresh=[self.o("synth_n0")],
+        )
+        self.add(
+            K,
+            "synth --image-size 3",
+            ["synth", "--out", self.o("synth_s3"), "--image-size", "3", "-q"],
+            keys=[("image_size",), ("image-size",)],
+            fresh=[self.o("synth_s3")],
+        )
+        self.add(
+            K,
+            "synth --seed -1",
+            ["synth", "--out", self.o("synth_seed"), "--seed", "-1", "-q"],
+            keys=[("seed",)],
+            fresh=[self.o("synth_seed")],
+        )
+        self.add(
+            K,
+            "synth --n-patients abc",
+            ["synth", "--out", self.o("synth_abc"), "--n-patients", "abc"],
+            keys=[("n-patients", "abc")],
+            fresh=[self.o("synth_abc")],
+        )
         # unwritable folders (chattr +i: root ignores permission bits)
         ro = self.i("readonly")
         if self.make_immutable(ro):
             ro_run = self.copy_run("run_immutable")
             if self.make_immutable(ro_run):
-                self.add(K, "report into an unwritable run dir", ["report", ro_run, "--no-cams"],
-                         keys=[(str(ro_run.name),)], unchanged=[ro_run], temps=[ro_run],
-                         note="clear error naming the run directory; nothing changed")
-            self.add(K, "synth --out unwritable", ["synth", "--out", ro / "coh", "-q"],
-                     keys=[("readonly", "permi"), ("readonly", "writ"), ("readonly", "not permitted")])
-            self.add(K, "run --out unwritable", ["run", "--manifest", self.abs_manifest, "--out", ro / "run"] + RUN_OPTS,
-                     keys=[("readonly", "permi"), ("readonly", "writ"), ("readonly", "not permitted")])
-            self.add(K, "predict -o unwritable", ["predict", "--run", self.run, "--task", "lge",
-                                                    self.cohort / "dicom" / "SYN001", "-o", ro / "p.csv"],
-                     keys=[("readonly", "permi"), ("readonly", "writ"), ("readonly", "not permitted")])
-            self.add(K, "predict --cam unwritable", ["predict", "--run", self.run, "--task", "lge",
-                                                       self.cohort / "dicom" / "SYN001", "--cam", ro / "cams"],
-                     keys=[("readonly", "permi"), ("readonly", "writ"), ("readonly", "not permitted")])
+                self.add(
+                    K,
+                    "report into an unwritable run dir",
+                    ["report", ro_run, "--no-cams"],
+                    keys=[(str(ro_run.name),)],
+                    unchanged=[ro_run],
+                    temps=[ro_run],
+                    note="clear error naming the run directory; nothing changed",
+                )
+            self.add(
+                K,
+                "synth --out unwritable",
+                ["synth", "--out", ro / "coh", "-q"],
+                keys=[("readonly", "permi"), ("readonly", "writ"), ("readonly", "not permitted")],
+            )
+            self.add(
+                K,
+                "run --out unwritable",
+                ["run", "--manifest", self.abs_manifest, "--out", ro / "run"] + RUN_OPTS,
+                keys=[("readonly", "permi"), ("readonly", "writ"), ("readonly", "not permitted")],
+            )
+            self.add(
+                K,
+                "predict -o unwritable",
+                ["predict", "--run", self.run, "--task", "lge", self.cohort / "dicom" / "SYN001", "-o", ro / "p.csv"],
+                keys=[("readonly", "permi"), ("readonly", "writ"), ("readonly", "not permitted")],
+            )
+            self.add(
+                K,
+                "predict --cam unwritable",
+                ["predict", "--run", self.run, "--task", "lge", self.cohort / "dicom" / "SYN001", "--cam", ro / "cams"],
+                keys=[("readonly", "permi"), ("readonly", "writ"), ("readonly", "not permitted")],
+            )
         else:
             print("chattr +i unavailable: unwritable-folder cases skipped", flush=True)
 
@@ -618,9 +727,17 @@ class Harness:
 
         def run(name, man, keys, expect="error", check=None, note="", extra=()):
             out = self.o("m_" + re.sub(r"\W+", "_", name))
-            return self.add(K, name, ["run", "--manifest", man, "--out", out] + RUN_OPTS + list(extra),
-                            expect=expect, keys=keys, fresh=[out] if expect == "error" else [], check=check,
-                            note=note, temps=[out])
+            return self.add(
+                K,
+                name,
+                ["run", "--manifest", man, "--out", out] + RUN_OPTS + list(extra),
+                expect=expect,
+                keys=keys,
+                fresh=[out] if expect == "error" else [],
+                check=check,
+                note=note,
+                temps=[out],
+            )
 
         def same_as_baseline(case, res):
             out = Path(case.args[case.args.index("--out") + 1])
@@ -630,22 +747,44 @@ class Harness:
 
         run("empty file", write_bytes(self.i("m_empty/manifest.csv"), b""), [("empty",)])
         run("header only", write_text(self.i("m_header/manifest.csv"), ",".join(h) + "\n"), [("no data rows",)])
-        run("missing column image", self.write_manifest("m_noimage", mutate=lambda H, B: (
-            H[:1] + H[2:], [r[:1] + r[2:] for r in B])), [("missing", "image")])
-        run("missing column patient_id", self.write_manifest("m_nopid", mutate=lambda H, B: (
-            H[1:], [r[1:] for r in B])), [("missing", "patient_id")])
-        run("renamed column Patient ID", self.write_manifest("m_renamed", mutate=lambda H, B: (
-            ["Patient ID"] + H[1:], B)), [("patient_id", "Patient ID")])
-        run("duplicate columns", self.write_manifest("m_dupcol", mutate=lambda H, B: (
-            H + ["lge_percent"], [r + ["1.0"] for r in B])), [("duplicate", "lge_percent")])
+        run(
+            "missing column image",
+            self.write_manifest("m_noimage", mutate=lambda H, B: (H[:1] + H[2:], [r[:1] + r[2:] for r in B])),
+            [("missing", "image")],
+        )
+        run(
+            "missing column patient_id",
+            self.write_manifest("m_nopid", mutate=lambda H, B: (H[1:], [r[1:] for r in B])),
+            [("missing", "patient_id")],
+        )
+        run(
+            "renamed column Patient ID",
+            self.write_manifest("m_renamed", mutate=lambda H, B: (["Patient ID"] + H[1:], B)),
+            [("patient_id", "Patient ID")],
+        )
+        run(
+            "duplicate columns",
+            self.write_manifest("m_dupcol", mutate=lambda H, B: (H + ["lge_percent"], [r + ["1.0"] for r in B])),
+            [("duplicate", "lge_percent")],
+        )
         raw = self.abs_manifest.read_bytes()
-        run("UTF-8 BOM (valid)", write_bytes(self.i("m_bom/manifest.csv"), b"\xef\xbb\xbf" + raw), [], expect="ok",
-            check=same_as_baseline)
-        run("CRLF line ends + BOM (Excel export, valid)",
-            write_bytes(self.i("m_crlf/manifest.csv"), b"\xef\xbb\xbf" + raw.replace(b"\n", b"\r\n")), [],
-            expect="ok", check=same_as_baseline)
-        run("semicolon delimiter", write_bytes(self.i("m_semi/manifest.csv"), raw.replace(b",", b";")),
-            [("semicolon",)])
+        run(
+            "UTF-8 BOM (valid)",
+            write_bytes(self.i("m_bom/manifest.csv"), b"\xef\xbb\xbf" + raw),
+            [],
+            expect="ok",
+            check=same_as_baseline,
+        )
+        run(
+            "CRLF line ends + BOM (Excel export, valid)",
+            write_bytes(self.i("m_crlf/manifest.csv"), b"\xef\xbb\xbf" + raw.replace(b"\n", b"\r\n")),
+            [],
+            expect="ok",
+            check=same_as_baseline,
+        )
+        run(
+            "semicolon delimiter", write_bytes(self.i("m_semi/manifest.csv"), raw.replace(b",", b";")), [("semicolon",)]
+        )
         run("tab delimiter", write_bytes(self.i("m_tab/manifest.csv"), raw.replace(b",", b"\t")), [("tab",)])
         L, E, F = h.index("lge_percent"), h.index("event"), h.index("followup_years")
 
@@ -653,6 +792,7 @@ class Harness:
             def m(H, B):
                 B[row][col] = value
                 return H, B
+
             return run(name, self.write_manifest("m_" + re.sub(r"\W+", "_", name), mutate=m), keys, **kw)
 
         cell("lge_percent abc", L, "abc", [("row 3", "lge_percent", "abc")])
@@ -670,17 +810,29 @@ class Harness:
         cell("patient_id blank", 0, "", [("row 3", "patient_id", "blank")])
         cell("patient_id '..'", 0, "..", [("row 3", "patient_id")])
         cell("image path missing", h.index("image"), str(self.cohort / "dicom" / "NOPE"), [("row 3", "NOPE")])
-        cell("mask path missing", h.index("mask"), str(self.cohort / "masks" / "NOPE.nii.gz"),
-             [("row 3", "mask", "NOPE")])
+        cell(
+            "mask path missing",
+            h.index("mask"),
+            str(self.cohort / "masks" / "NOPE.nii.gz"),
+            [("row 3", "mask", "NOPE")],
+        )
         emptydir = self.i("emptydir")
         emptydir.mkdir(parents=True, exist_ok=True)
         cell("image = folder without DICOM", h.index("image"), str(emptydir), [("row 3", "no DICOM")])
-        cell("image = nested folder (parent of series)", h.index("image"), str(self.cohort / "dicom"),
-             [("row 3", "subfolder")])
+        cell(
+            "image = nested folder (parent of series)",
+            h.index("image"),
+            str(self.cohort / "dicom"),
+            [("row 3", "subfolder")],
+        )
         # relative path escaping the manifest's folder
-        man = self.write_manifest("m_escape_passwd", mutate=lambda H, B: (H, [r[:1] + ["../" * 12 + "etc/passwd"]
-                                                                              + r[2:] if i == 2 else r
-                                                                              for i, r in enumerate(B)]))
+        man = self.write_manifest(
+            "m_escape_passwd",
+            mutate=lambda H, B: (
+                H,
+                [r[:1] + ["../" * 12 + "etc/passwd"] + r[2:] if i == 2 else r for i, r in enumerate(B)],
+            ),
+        )
         run("relative path escaping to /etc/passwd", man, [("row 3", "passwd", "not a supported")])
         sub = self.i("m_escape_ok/sub")
         sub.mkdir(parents=True, exist_ok=True)
@@ -693,24 +845,40 @@ class Harness:
             body.append(r)
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerows([h] + body)
-        run("relative ../ paths to a valid cohort (valid)", write_text(sub / "manifest.csv", buf.getvalue()), [],
-            expect="ok", check=same_as_baseline)
+        run(
+            "relative ../ paths to a valid cohort (valid)",
+            write_text(sub / "manifest.csv", buf.getvalue()),
+            [],
+            expect="ok",
+            check=same_as_baseline,
+        )
 
         def dup_disagree(H, B):
             r = list(B[2])
             r[H.index("slice")] = "0"
             r[L] = "55.0"
             return H, B + [r]
-        run("duplicate patient, disagreeing labels", self.write_manifest("m_dupdis", mutate=dup_disagree),
-            [("SYN003", "lge_percent", "disagree")])
-        run("duplicate row", self.write_manifest("m_duprow", mutate=lambda H, B: (H, B + [list(B[4])])),
-            [("duplicate",)])
+
+        run(
+            "duplicate patient, disagreeing labels",
+            self.write_manifest("m_dupdis", mutate=dup_disagree),
+            [("SYN003", "lge_percent", "disagree")],
+        )
+        run(
+            "duplicate row",
+            self.write_manifest("m_duprow", mutate=lambda H, B: (H, B + [list(B[4])])),
+            [("duplicate",)],
+        )
 
         def shared(H, B):
             B[3][1] = B[2][1]
             return H, B
-        run("two patients share one image", self.write_manifest("m_shared", mutate=shared),
-            [("same image",), ("same file",)])
+
+        run(
+            "two patients share one image",
+            self.write_manifest("m_shared", mutate=shared),
+            [("same image",), ("same file",)],
+        )
         link = self.i("m_symlink/SYN004_link")
         link.parent.mkdir(parents=True, exist_ok=True)
         os.symlink(b[2][1], link)
@@ -718,53 +886,95 @@ class Harness:
         def via_link(H, B):
             B[3][1] = str(link)
             return H, B
-        run("two patients share one series via a symlink", self.write_manifest("m_symlink", mutate=via_link),
-            [("same file",), ("same",)])
+
+        run(
+            "two patients share one series via a symlink",
+            self.write_manifest("m_symlink", mutate=via_link),
+            [("same file",), ("same",)],
+        )
         dup = dicom_copy_series(Path(b[2][1]), self.i("m_samepixels/copy_of_SYN003"))
 
         def same_pixels(H, B):
             B[3][1] = str(dup)
             return H, B
-        run("two patients with identical pixels (copied series)", self.write_manifest("m_samepixels",
-                                                                                     mutate=same_pixels),
-            [("identical",)])
+
+        run(
+            "two patients with identical pixels (copied series)",
+            self.write_manifest("m_samepixels", mutate=same_pixels),
+            [("identical",)],
+        )
 
         def long_id(H, B):
             B[0][0] = "P" * 300
             return H, B
+
         out = self.o("m_long_id_report")
-        self.add(K, "patient_id of 300 characters (run with report)",
-                 ["run", "--manifest", self.write_manifest("m_longid", mutate=long_id), "--out", out]
-                 + [a for a in RUN_OPTS if a != "--no-report"], expect="clean", temps=[out], timeout=300,
-                 note="refuse the ID up front, or write the report; never a traceback")
-        run("non-UTF-8 bytes (latin-1 é)", write_bytes(self.i("m_latin1/manifest.csv"),
-                                                       raw.replace(b"SYN005,", b"SYN005\xe9,", 1)),
-            [("UTF-8",)])
-        run("binary garbage", write_bytes(self.i("m_garbage/manifest.csv"), bytes(self.nrng.integers(0, 256, 3000,
-                                                                                                    dtype=np.uint8))),
-            [("not a CSV",), ("binary",), ("UTF-8",)])
-        run("xlsx renamed .csv", write_bytes(self.i("m_xlsx/manifest.csv"), b"PK\x03\x04" + b"\x00" * 200),
-            [("spreadsheet",), ("binary",)])
+        self.add(
+            K,
+            "patient_id of 300 characters (run with report)",
+            ["run", "--manifest", self.write_manifest("m_longid", mutate=long_id), "--out", out]
+            + [a for a in RUN_OPTS if a != "--no-report"],
+            expect="clean",
+            temps=[out],
+            timeout=300,
+            note="refuse the ID up front, or write the report; never a traceback",
+        )
+        run(
+            "non-UTF-8 bytes (latin-1 é)",
+            write_bytes(self.i("m_latin1/manifest.csv"), raw.replace(b"SYN005,", b"SYN005\xe9,", 1)),
+            [("UTF-8",)],
+        )
+        run(
+            "binary garbage",
+            write_bytes(self.i("m_garbage/manifest.csv"), bytes(self.nrng.integers(0, 256, 3000, dtype=np.uint8))),
+            [("not a CSV",), ("binary",), ("UTF-8",)],
+        )
+        run(
+            "xlsx renamed .csv",
+            write_bytes(self.i("m_xlsx/manifest.csv"), b"PK\x03\x04" + b"\x00" * 200),
+            [("spreadsheet",), ("binary",)],
+        )
         run("manifest is a folder", self.i("emptydir"), [("folder",)])
         run("manifest does not exist", self.i("nope/manifest.csv"), [("not found",), ("does not exist",)])
-        run("unclosed quote", write_bytes(self.i("m_quote/manifest.csv"), raw.replace(b"SYN004,", b'"SYN004,', 1)),
-            [("quote",), ("line",), ("cells",)])
-        run("extra unquoted comma", write_bytes(self.i("m_comma/manifest.csv"),
-                                                raw.replace(b"SYN006,", b"SYN006,extra,", 1)),
-            [("cells",), ("quote",)])
+        run(
+            "unclosed quote",
+            write_bytes(self.i("m_quote/manifest.csv"), raw.replace(b"SYN004,", b'"SYN004,', 1)),
+            [("quote",), ("line",), ("cells",)],
+        )
+        run(
+            "extra unquoted comma",
+            write_bytes(self.i("m_comma/manifest.csv"), raw.replace(b"SYN006,", b"SYN006,extra,", 1)),
+            [("cells",), ("quote",)],
+        )
 
         def all_neg(H, B):
             for r in B:
                 r[L] = "0"
             return H, B
-        run("task lge without positives", self.write_manifest("m_allneg", mutate=all_neg),
-            [("positive",)], extra=["--tasks", "lge"])
-        run("labels blank for the requested task", self.write_manifest("m_nolab", mutate=lambda H, B: (
-            H, [r[:L] + [""] + r[L + 1:] for r in B])), [("lge_percent",), ("label",)], extra=["--tasks", "lge"])
-        run("one patient only", self.write_manifest("m_one", mutate=lambda H, B: (H, B[:1])),
-            [("patient",), ("positive",), ("negative",)])
-        run("--folds 4 with 2 positives", self.abs_manifest, [("positive", "fold"), ("fold", "2")],
-            extra=["--folds", "4"])
+
+        run(
+            "task lge without positives",
+            self.write_manifest("m_allneg", mutate=all_neg),
+            [("positive",)],
+            extra=["--tasks", "lge"],
+        )
+        run(
+            "labels blank for the requested task",
+            self.write_manifest("m_nolab", mutate=lambda H, B: (H, [r[:L] + [""] + r[L + 1 :] for r in B])),
+            [("lge_percent",), ("label",)],
+            extra=["--tasks", "lge"],
+        )
+        run(
+            "one patient only",
+            self.write_manifest("m_one", mutate=lambda H, B: (H, B[:1])),
+            [("patient",), ("positive",), ("negative",)],
+        )
+        run(
+            "--folds 4 with 2 positives",
+            self.abs_manifest,
+            [("positive", "fold"), ("fold", "2")],
+            extra=["--folds", "4"],
+        )
 
     # ---- images
     def cases_images(self) -> None:
@@ -778,27 +988,41 @@ class Harness:
             "0-byte DICOM": (write_bytes(d / "zero.dcm", b""), [("zero.dcm",)]),
             "0-byte NIfTI": (write_bytes(d / "zero.nii.gz", b""), [("zero.nii.gz",)]),
             "truncated PNG": (write_bytes(d / "trunc.png", good_png.read_bytes()[:300]), [("trunc.png",)]),
-            "truncated DICOM (pixel data cut)": (write_bytes(d / "trunc.dcm", tmpl.read_bytes()[:-2000]),
-                                                 [("trunc.dcm",)]),
+            "truncated DICOM (pixel data cut)": (
+                write_bytes(d / "trunc.dcm", tmpl.read_bytes()[:-2000]),
+                [("trunc.dcm",)],
+            ),
             "PNG bytes named .dcm": (write_bytes(d / "png_as.dcm", good_png.read_bytes()), [("png_as.dcm",)]),
             "DICOM bytes named .png": (write_bytes(d / "dcm_as.png", tmpl.read_bytes()), [("dcm_as.png",)]),
             "text file named .dcm": (write_text(d / "notes.dcm", "patient notes\n" * 20), [("notes.dcm",)]),
-            "unsupported suffix .jpg": (write_bytes(d / "photo.jpg", good_png.read_bytes()),
-                                        [("photo.jpg", "unsupported")]),
+            "unsupported suffix .jpg": (
+                write_bytes(d / "photo.jpg", good_png.read_bytes()),
+                [("photo.jpg", "unsupported")],
+            ),
             "1x1 PNG": (png(d / "one.png", np.array([[7]], np.uint8)), [("one.png", "1 x 1")]),
             "constant PNG": (png(d / "const.png", np.full((64, 64), 90, np.uint8)), [("const.png", "same value")]),
             "PNG decompression bomb header": (png_bomb(d / "bomb.png"), [("bomb.png", "large")]),
             "float TIFF with NaN": (None, [("nan.tif", "nan")]),
             "16-bit multipage TIFF": (None, [("multi.tif", "pages")]),
-            "all-NaN NIfTI": (nifti(d / "nan.nii.gz", np.full((48, 48, 4), np.nan, np.float32)),
-                              [("nan.nii.gz", "nan")]),
-            "NIfTI with inf": (nifti(d / "inf.nii.gz", np.where(rng.random((48, 48, 4)) > 0.99, np.inf,
-                                                                 rng.random((48, 48, 4))).astype(np.float32)),
-                               [("inf.nii.gz", "inf")]),
-            "4-D NIfTI (cine-like)": (nifti(d / "cine.nii.gz", rng.random((48, 48, 6, 3)).astype(np.float32)),
-                                      [("cine.nii.gz", "4")]),
-            "complex NIfTI": (nifti(d / "complex.nii.gz", (rng.random((48, 48, 4)) + 1j).astype(np.complex64)),
-                              [("complex.nii.gz", "complex")]),
+            "all-NaN NIfTI": (
+                nifti(d / "nan.nii.gz", np.full((48, 48, 4), np.nan, np.float32)),
+                [("nan.nii.gz", "nan")],
+            ),
+            "NIfTI with inf": (
+                nifti(
+                    d / "inf.nii.gz",
+                    np.where(rng.random((48, 48, 4)) > 0.99, np.inf, rng.random((48, 48, 4))).astype(np.float32),
+                ),
+                [("inf.nii.gz", "inf")],
+            ),
+            "4-D NIfTI (cine-like)": (
+                nifti(d / "cine.nii.gz", rng.random((48, 48, 6, 3)).astype(np.float32)),
+                [("cine.nii.gz", "4")],
+            ),
+            "complex NIfTI": (
+                nifti(d / "complex.nii.gz", (rng.random((48, 48, 4)) + 1j).astype(np.complex64)),
+                [("complex.nii.gz", "complex")],
+            ),
         }
         from PIL import Image
 
@@ -824,23 +1048,29 @@ class Harness:
         sr.SOPClassUID, sr.SOPInstanceUID, sr.Modality = "1.2.840.10008.5.1.4.1.1.88.11", generate_uid(), "SR"
         sr.PatientName = "SYNTHETIC^LEAKY^NAME"
         sr.save_as(str(d / "report_sr.dcm"), enforce_file_format=True)
-        files["DICOM SR (no pixel data)"] = (d / "report_sr.dcm", [("report_sr.dcm", "pixel"),
-                                                                   ("report_sr.dcm", "SR"),
-                                                                   ("report_sr.dcm", "not an image")])
+        files["DICOM SR (no pixel data)"] = (
+            d / "report_sr.dcm",
+            [("report_sr.dcm", "pixel"), ("report_sr.dcm", "SR"), ("report_sr.dcm", "not an image")],
+        )
 
         def seg(ds):
             ds.Modality = "SEG"
             ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.66.4"
+
         files["DICOM SEG (Modality SEG)"] = (edit_dicom(tmpl, seg, d / "seg.dcm"), [("seg.dcm", "seg")])
 
         def ct(ds):
             ds.Modality = "CT"
+
         files["DICOM CT image"] = (edit_dicom(tmpl, ct, d / "ct.dcm"), [("ct.dcm", "CT")])
 
         def cut_pixels(ds):
             ds.PixelData = ds.PixelData[: len(ds.PixelData) // 2]
-        files["DICOM pixel data shorter than Rows x Columns"] = (edit_dicom(tmpl, cut_pixels, d / "short.dcm"),
-                                                                 [("short.dcm",)])
+
+        files["DICOM pixel data shorter than Rows x Columns"] = (
+            edit_dicom(tmpl, cut_pixels, d / "short.dcm"),
+            [("short.dcm",)],
+        )
         # series folders
         mixed = dicom_copy_series(self.cohort / "dicom" / "SYN002", d / "mixed_sizes")
 
@@ -848,6 +1078,7 @@ class Harness:
             a = ds.pixel_array[:40, :40].copy()
             ds.Rows, ds.Columns = 40, 40
             ds.PixelData = a.tobytes()
+
         edit_dicom(dcm_files(mixed)[0], shrink)
         files["DICOM series with mixed sizes"] = (mixed, [("mixed_sizes", "size"), ("mixed_sizes", "rows")])
         two = dicom_copy_series(self.cohort / "dicom" / "SYN003", d / "two_series")
@@ -859,22 +1090,38 @@ class Harness:
         files["DICOM series without geometry tags"] = (nogeo, [("no_geometry", "slice")])
         badzip = dicom_copy_series(self.cohort / "dicom" / "SYN006", d / "series_basal_file_truncated")
         apex = np.array([1.0, -1.0, -1.0]) / np.sqrt(3)  # README: the basal slice has the smallest p . a
-        basal_file = min(dcm_files(badzip), key=lambda f: float(np.dot(
-            [float(v) for v in pydicom.dcmread(str(f), stop_before_pixels=True).ImagePositionPatient], apex)))
+        basal_file = min(
+            dcm_files(badzip),
+            key=lambda f: float(
+                np.dot([float(v) for v in pydicom.dcmread(str(f), stop_before_pixels=True).ImagePositionPatient], apex)
+            ),
+        )
         write_bytes(basal_file, basal_file.read_bytes()[:500])
         files["DICOM series whose basal file is truncated"] = (badzip, [("series_basal_file_truncated",)])
 
         for name, (path, keys) in files.items():
             out = self.o("img_" + re.sub(r"\W+", "_", name) + ".csv")
-            self.add(K, name, ["predict", "--run", self.run, "--task", "lge", path, "-o", out], keys=keys, fresh=[out],
-                     note="exit 2, message names the file and what is wrong with it")
+            self.add(
+                K,
+                name,
+                ["predict", "--run", self.run, "--task", "lge", path, "-o", out],
+                keys=keys,
+                fresh=[out],
+                note="exit 2, message names the file and what is wrong with it",
+            )
 
         # inputs that are valid (or valid with a warning)
         ok = {
-            "RGB PNG": (png(d / "rgb.png", np.stack([smooth_image(rng)] * 3, -1).astype(np.uint8)), "warn",
-                        [("colour",), ("color",), ("rgb",)]),
-            "16-bit single-page TIFF (valid)": (png(d / "gray16.tif", (smooth_image(rng) * 10).astype(np.uint16)),
-                                                "ok", []),
+            "RGB PNG": (
+                png(d / "rgb.png", np.stack([smooth_image(rng)] * 3, -1).astype(np.uint8)),
+                "warn",
+                [("colour",), ("color",), ("rgb",)],
+            ),
+            "16-bit single-page TIFF (valid)": (
+                png(d / "gray16.tif", (smooth_image(rng) * 10).astype(np.uint16)),
+                "ok",
+                [],
+            ),
             "2-D NIfTI (valid)": (nifti(d / "twod.nii.gz", smooth_image(rng).astype(np.float32)), "ok", []),
         }
         sr_in = dicom_copy_series(self.cohort / "dicom" / "SYN007", d / "series_plus_sr")
@@ -882,23 +1129,36 @@ class Harness:
         ok["DICOM series folder + an SR file (valid)"] = (sr_in, "ok", [])
         leaky = dicom_copy_series(self.cohort / "dicom" / "SYN008", d / "nonconforming_header")
         for f in dcm_files(leaky):
+
             def bad_hdr(ds):
                 ds.PatientBirthDate = "MRN-SYN-BADDATE"
                 ds.PatientName = "SYNTHETIC^LEAKY^NAME" + "^X" * 40
+
             edit_dicom(f, bad_hdr)
         ok["DICOM with non-conforming identifier values (valid)"] = (leaky, "ok", [])
         for name, (path, exp, keys) in ok.items():
             out = self.o("img_" + re.sub(r"\W+", "_", name)) / "predictions.csv"
-            self.add(K, name, ["-v", "predict", "--run", self.run, "--task", "lge", path, "-o", out], expect=exp,
-                     keys=keys, temps=[out.parent])
+            self.add(
+                K,
+                name,
+                ["-v", "predict", "--run", self.run, "--task", "lge", path, "-o", out],
+                expect=exp,
+                keys=keys,
+                temps=[out.parent],
+            )
         nii3 = nifti(d / "stack.nii.gz", np.stack([smooth_image(rng) for _ in range(5)], -1).astype(np.float32))
-        self.add(K, "NIfTI slice index out of range", ["predict", "--run", self.run, "--task", "lge", nii3,
-                                                       "--slice", "7"], keys=[("stack.nii.gz", "7", "range")])
+        self.add(
+            K,
+            "NIfTI slice index out of range",
+            ["predict", "--run", self.run, "--task", "lge", nii3, "--slice", "7"],
+            keys=[("stack.nii.gz", "7", "range")],
+        )
         loop = self.i("img/loop.png")
         if not loop.exists():
             os.symlink(loop.name, loop)
-        self.add(K, "symlink loop named .png", ["predict", "--run", self.run, "--task", "lge", loop],
-                 keys=[("loop.png",)])
+        self.add(
+            K, "symlink loop named .png", ["predict", "--run", self.run, "--task", "lge", loop], keys=[("loop.png",)]
+        )
 
         # the same kinds of damage inside a training manifest (read before anything is written)
         h, b = self.manifest_rows()
@@ -913,9 +1173,10 @@ class Harness:
                 series = dicom_copy_series(self.cohort / "dicom" / "SYN001", self.i("run_zero_series/SYN001"))
                 write_bytes(dcm_files(series)[2], b"")
                 path = series
-            man = self.write_manifest("mi_" + re.sub(r"\W+", "_", name),
-                                      mutate=lambda H, B, p=path: (H, [[r[0], str(p)] + r[2:] if j == 0 else r
-                                                                       for j, r in enumerate(B)]))
+            man = self.write_manifest(
+                "mi_" + re.sub(r"\W+", "_", name),
+                mutate=lambda H, B, p=path: (H, [[r[0], str(p)] + r[2:] if j == 0 else r for j, r in enumerate(B)]),
+            )
             out = self.o("mi_" + re.sub(r"\W+", "_", name))
             self.add(K, name, ["run", "--manifest", man, "--out", out] + RUN_OPTS, keys=keys, fresh=[out])
 
@@ -929,9 +1190,16 @@ class Harness:
             for k in [a for a in extra if a.startswith("--")]:
                 if k in opts:  # drop the baseline value of an option the case sets
                     j = opts.index(k)
-                    del opts[j: j + (1 if k in ("-q", "--no-report") else 2)]
-            return self.add(K, name, ["run", "--manifest", self.abs_manifest, "--out", out] + opts + list(extra),
-                            expect=expect, keys=keys, fresh=[out] if expect == "error" else [], note=note)
+                    del opts[j : j + (1 if k in ("-q", "--no-report") else 2)]
+            return self.add(
+                K,
+                name,
+                ["run", "--manifest", self.abs_manifest, "--out", out] + opts + list(extra),
+                expect=expect,
+                keys=keys,
+                fresh=[out] if expect == "error" else [],
+                note=note,
+            )
 
         run("--folds 1", ["--folds", "1"], [("folds",)])
         run("--folds 0", ["--folds", "0"], [("folds",)])
@@ -947,10 +1215,16 @@ class Harness:
         run("--archs empty", ["--archs", ","], [("archs",)])
         run("--tasks xyz", ["--tasks", "xyz"], [("xyz",)])
         run("--inits foo", ["--inits", "foo"], [("foo",)])
-        run("--inits radimagenet without a weights file", ["--archs", "resnet50", "--inits", "radimagenet"],
-            [("radimagenet", "weights")])
-        run("--weights-file missing", ["--archs", "resnet50", "--inits", "imagenet", "--weights-file",
-                                       str(self.i("nope.pth"))], [("nope.pth",)])
+        run(
+            "--inits radimagenet without a weights file",
+            ["--archs", "resnet50", "--inits", "radimagenet"],
+            [("radimagenet", "weights")],
+        )
+        run(
+            "--weights-file missing",
+            ["--archs", "resnet50", "--inits", "imagenet", "--weights-file", str(self.i("nope.pth"))],
+            [("nope.pth",)],
+        )
         run("--lge-threshold 150", ["--lge-threshold", "150"], [("threshold",)])
         run("--lge-threshold nan", ["--lge-threshold", "nan"], [("threshold",)])
         run("--threads 0", ["--threads", "0"], [("threads",)], note="refuse (or document 0 = default)")
@@ -959,13 +1233,28 @@ class Harness:
         run("--seed -1", ["--seed", "-1"], [("seed",)])
         run("--device cuda on a CPU-only machine", ["--device", "cuda"], [("cuda",)])
         run("--head xyz", ["--head", "xyz"], [("head", "xyz")])
-        self.add(K, "run without --manifest", ["run", "--out", self.o("o_nomanifest")] + RUN_OPTS,
-                 keys=[("--manifest",)], fresh=[self.o("o_nomanifest")])
+        self.add(
+            K,
+            "run without --manifest",
+            ["run", "--out", self.o("o_nomanifest")] + RUN_OPTS,
+            keys=[("--manifest",)],
+            fresh=[self.o("o_nomanifest")],
+        )
         afile = self.i("afile.txt")
-        self.add(K, "--out is a file", ["run", "--manifest", self.abs_manifest, "--out", afile] + RUN_OPTS,
-                 keys=[("afile.txt", "file")], unchanged=[afile])
-        self.add(K, "--out under a file", ["run", "--manifest", self.abs_manifest, "--out", afile / "run"] + RUN_OPTS,
-                 keys=[("afile.txt", "file")], unchanged=[afile])
+        self.add(
+            K,
+            "--out is a file",
+            ["run", "--manifest", self.abs_manifest, "--out", afile] + RUN_OPTS,
+            keys=[("afile.txt", "file")],
+            unchanged=[afile],
+        )
+        self.add(
+            K,
+            "--out under a file",
+            ["run", "--manifest", self.abs_manifest, "--out", afile / "run"] + RUN_OPTS,
+            keys=[("afile.txt", "file")],
+            unchanged=[afile],
+        )
         cfgd = self.i("configs")
         for name, text, keys in (
             ("--config missing", None, [("missing.yaml",)]),
@@ -979,85 +1268,154 @@ class Harness:
             ("--config lr as text", "lr: fast\n", [("lr", "fast")]),
             ("--config binary", b"\x00\x01\x02\xff\xfe", [("binary.yaml",)]),
         ):
-            drop = {"--config wrong type": "--epochs", "--config folds 1": "--folds",
-                    "--config archs is a mapping": "--archs"}.get(name)
+            drop = {
+                "--config wrong type": "--epochs",
+                "--config folds 1": "--folds",
+                "--config archs is a mapping": "--archs",
+            }.get(name)
             opts = list(RUN_OPTS)
             if drop:  # the command line would override the config's value
-                del opts[opts.index(drop): opts.index(drop) + 2]
+                del opts[opts.index(drop) : opts.index(drop) + 2]
             if text is None:
                 p = cfgd / "missing.yaml"
             else:
-                fname = {"--config not YAML": "bad.yaml", "--config a list": "list.yaml",
-                         "--config binary": "binary.yaml"}.get(name, re.sub(r"\W+", "_", name) + ".yaml")
+                fname = {
+                    "--config not YAML": "bad.yaml",
+                    "--config a list": "list.yaml",
+                    "--config binary": "binary.yaml",
+                }.get(name, re.sub(r"\W+", "_", name) + ".yaml")
                 p = write_bytes(cfgd / fname, text if isinstance(text, bytes) else text.encode())
             out = self.o("o_" + re.sub(r"\W+", "_", name))
-            self.add(K, name, ["run", "--manifest", self.abs_manifest, "--out", out, "--config", p] + opts,
-                     keys=keys, fresh=[out])
+            self.add(
+                K,
+                name,
+                ["run", "--manifest", self.abs_manifest, "--out", out, "--config", p] + opts,
+                keys=keys,
+                fresh=[out],
+            )
 
     # ---- predict and report
     def cases_predict_report(self) -> None:
         K = "predict/report"
         s1 = self.cohort / "dicom" / "SYN001"
         P = ["predict", "--run", self.run, "--task", "lge"]
-        self.add(K, "predict --run missing", ["predict", "--run", self.i("norun"), "--task", "lge", s1],
-                 keys=[("norun",)])
-        self.add(K, "predict --run is a file", ["predict", "--run", self.i("afile.txt"), "--task", "lge", s1],
-                 keys=[("afile.txt",)])
-        self.add(K, "predict --run is a cohort, not a run", ["predict", "--run", self.cohort, "--task", "lge", s1],
-                 keys=[("cohort", "run")])
+        self.add(
+            K, "predict --run missing", ["predict", "--run", self.i("norun"), "--task", "lge", s1], keys=[("norun",)]
+        )
+        self.add(
+            K,
+            "predict --run is a file",
+            ["predict", "--run", self.i("afile.txt"), "--task", "lge", s1],
+            keys=[("afile.txt",)],
+        )
+        self.add(
+            K,
+            "predict --run is a cohort, not a run",
+            ["predict", "--run", self.cohort, "--task", "lge", s1],
+            keys=[("cohort", "run")],
+        )
         self.add(K, "predict without inputs", P, keys=[("input",), ("manifest",)])
         self.add(K, "predict input missing", P + [self.i("ghost.dcm")], keys=[("ghost.dcm",)])
         self.add(K, "predict --ids count mismatch", P + ["--ids", "a,b", s1], keys=[("--ids",)])
-        self.add(K, "predict --model unknown", P + ["--model", "resnet50/radimagenet", s1],
-                 keys=[("resnet50/radimagenet",)])
-        self.add(K, "predict --model malformed", P + ["--model", "tiny", s1], keys=[("tiny", "ARCH/INIT"), ("'tiny'", "tiny/random")])
+        self.add(
+            K, "predict --model unknown", P + ["--model", "resnet50/radimagenet", s1], keys=[("resnet50/radimagenet",)]
+        )
+        self.add(
+            K,
+            "predict --model malformed",
+            P + ["--model", "tiny", s1],
+            keys=[("tiny", "ARCH/INIT"), ("'tiny'", "tiny/random")],
+        )
         self.add(K, "predict --slice abc", P + ["--slice", "abc", s1], keys=[("slice", "abc")])
         self.add(K, "predict --slice 99 on a DICOM series", P + ["--slice", "99", s1], keys=[("SYN001", "99")])
-        self.add(K, "predict --manifest and paths", P + ["--manifest", self.abs_manifest, s1],
-                 keys=[("manifest",)])
+        self.add(K, "predict --manifest and paths", P + ["--manifest", self.abs_manifest, s1], keys=[("manifest",)])
         self.add(K, "predict --task xyz", ["predict", "--run", self.run, "--task", "xyz", s1], keys=[("xyz",)])
         out_dir = self.i("predout_dir")
         out_dir.mkdir(parents=True, exist_ok=True)
         self.add(K, "predict -o is a directory", P + [s1, "-o", out_dir], keys=[("predout_dir", "folder")])
-        self.add(K, "predict -o under a file", P + [s1, "-o", self.i("afile.txt") / "p.csv"],
-                 keys=[("afile.txt",)])
+        self.add(K, "predict -o under a file", P + [s1, "-o", self.i("afile.txt") / "p.csv"], keys=[("afile.txt",)])
         xl = self.o("p_xlsx/predictions.xlsx")
-        self.add(K, "predict -o predictions.xlsx", P + [s1, "-o", xl], keys=[("xlsx",)], fresh=[xl],
-                 note="refuse (or warn): the file is written as CSV under an .xlsx name, which Excel will not open")
+        self.add(
+            K,
+            "predict -o predictions.xlsx",
+            P + [s1, "-o", xl],
+            keys=[("xlsx",)],
+            fresh=[xl],
+            note="refuse (or warn): the file is written as CSV under an .xlsx name, which Excel will not open",
+        )
         self.add(K, "predict --cam is a file", P + [s1, "--cam", self.i("afile.txt")], keys=[("afile.txt",)])
         cam = self.o("p_camlayer")
-        self.add(K, "predict --cam-layer unknown", P + [s1, "--cam", cam, "--cam-layer", "backbone.nope"],
-                 keys=[("backbone.nope",)], fresh=[cam])
-        self.add(K, "predict --nifti-slice-axis 5", P + ["--nifti-slice-axis", "5", s1],
-                 keys=[("nifti-slice-axis",)])
+        self.add(
+            K,
+            "predict --cam-layer unknown",
+            P + [s1, "--cam", cam, "--cam-layer", "backbone.nope"],
+            keys=[("backbone.nope",)],
+            fresh=[cam],
+        )
+        self.add(K, "predict --nifti-slice-axis 5", P + ["--nifti-slice-axis", "5", s1], keys=[("nifti-slice-axis",)])
         camdir = self.o("p_ids_escape/cams")
 
         def no_escape(case, res):
-            outside = [str(f) for f in self.o("p_ids_escape").rglob("*")
-                       if camdir not in f.parents and f != camdir and f.name != "p.csv"]
+            outside = [
+                str(f)
+                for f in self.o("p_ids_escape").rglob("*")
+                if camdir not in f.parents and f != camdir and f.name != "p.csv"
+            ]
             outside += [str(f) for d in (self.outs, self.work) for f in d.glob("escape*")]
             if outside:
                 return "SILENT", "an --ids value with '../' wrote outside --cam: " + ", ".join(outside[:3])
             return None
-        self.add(K, "predict --ids with '../' and --cam", P + [s1, "--ids", "../../escape", "--cam", camdir, "-o",
-                                                               self.o("p_ids_escape/p.csv")],
-                 expect="clean", check=no_escape, note="refuse the id, or keep every file inside --cam")
+
+        self.add(
+            K,
+            "predict --ids with '../' and --cam",
+            P + [s1, "--ids", "../../escape", "--cam", camdir, "-o", self.o("p_ids_escape/p.csv")],
+            expect="clean",
+            check=no_escape,
+            note="refuse the id, or keep every file inside --cam",
+        )
         okcam = self.o("p_cam_ok")
-        self.add(K, "predict with --cam and -o (valid)", P + [s1, self.cohort / "dicom" / "SYN002", "--cam", okcam,
-                                                             "-o", self.o("p_ok.csv"), "--ids", "A,B"],
-                 expect="ok", temps=[okcam])
-        self.add(K, "predict --manifest with bad rows", P + ["--manifest", self.write_manifest(
-            "pm_bad", mutate=lambda H, B: (H, [r[:1] + [r[1] + "_nope"] + r[2:] if j == 1 else r
-                                               for j, r in enumerate(B)]))], keys=[("row 2", "_nope")])
+        self.add(
+            K,
+            "predict with --cam and -o (valid)",
+            P + [s1, self.cohort / "dicom" / "SYN002", "--cam", okcam, "-o", self.o("p_ok.csv"), "--ids", "A,B"],
+            expect="ok",
+            temps=[okcam],
+        )
+        self.add(
+            K,
+            "predict --manifest with bad rows",
+            P
+            + [
+                "--manifest",
+                self.write_manifest(
+                    "pm_bad",
+                    mutate=lambda H, B: (
+                        H,
+                        [r[:1] + [r[1] + "_nope"] + r[2:] if j == 1 else r for j, r in enumerate(B)],
+                    ),
+                ),
+            ],
+            keys=[("row 2", "_nope")],
+        )
         # report
         self.add(K, "report on a missing folder", ["report", self.i("norun")], keys=[("norun",)])
         self.add(K, "report on a cohort folder", ["report", self.cohort], keys=[("cohort", "run")])
-        self.add(K, "report --examples -1", ["report", self.copy_run("rep_examples"), "--examples", "-1"],
-                 keys=[("examples",)])
+        self.add(
+            K,
+            "report --examples -1",
+            ["report", self.copy_run("rep_examples"), "--examples", "-1"],
+            keys=[("examples",)],
+        )
         self.add(K, "report --max-rho abc", ["report", self.run, "--max-rho", "abc"], keys=[("max-rho",)])
         moved = self.copy_run("rep_manifest_missing")
-        self.add(K, "report --manifest missing", ["report", moved, "--manifest", self.i("gone.csv")],
-                 keys=[("gone.csv",)], unchanged=[moved])
+        self.add(
+            K,
+            "report --manifest missing",
+            ["report", moved, "--manifest", self.i("gone.csv")],
+            keys=[("gone.csv",)],
+            unchanged=[moved],
+        )
         rep = self.copy_run("rep_ok")
         self.add(K, "report (valid, with CAMs)", ["report", rep], expect="ok", temps=[rep], timeout=240)
 
@@ -1072,13 +1430,18 @@ class Harness:
             if marker.exists():
                 return "SILENT", f"the pickle's code RAN ({marker} was created)"
             return None
+
         for name, path, keys, extra in (
             ("weights inspect missing file", d / "nope.h5", [("nope.h5",)], {}),
             ("weights inspect 0-byte .pt", write_bytes(d / "zero.pt", b""), [("zero.pt",)], {}),
             ("weights inspect garbage .h5", write_bytes(d / "garbage.h5", os.urandom(4096)), [("garbage.h5",)], {}),
             ("weights inspect text .pth", write_text(d / "readme.pth", "download me\n"), [("readme.pth",)], {}),
-            ("weights inspect truncated HDF5", write_bytes(d / "trunc.h5", b"\x89HDF\r\n\x1a\n" + b"\x00" * 600),
-             [("trunc.h5",)], {}),
+            (
+                "weights inspect truncated HDF5",
+                write_bytes(d / "trunc.h5", b"\x89HDF\r\n\x1a\n" + b"\x00" * 600),
+                [("trunc.h5",)],
+                {},
+            ),
             ("weights inspect a folder", d, [("folder",), ("directory",), ("not a file",)], {}),
             ("weights inspect a malicious pickle", evil, [("evil.pt",)], {"check": not_executed}),
         ):
@@ -1089,13 +1452,25 @@ class Harness:
             if "radimagenet" in (res.stdout + res.stderr).lower() and "fold model" not in (res.stdout + res.stderr):
                 return "WRONG-REASON", "an lgenet fold model (arch tiny) is described as a RadImageNet resnet50 file"
             return None
-        self.add(K, "weights inspect an lgenet fold model", ["weights", "inspect", fold_model], expect="clean",
-                 ok_rcs=(0, 1, 2), check=not_radimagenet,
-                 note="say it is an lgenet fold model (tiny), not backbone weights; never a traceback")
-        self.add(K, "weights convert an lgenet fold model", ["weights", "convert", fold_model, "--arch", "resnet50",
-                                                             "--out", self.o("w_fold.safetensors")],
-                 keys=[("model.pt",), ("fold model",)], bad_keys=["RadImageNet"], fresh=[self.o("w_fold.safetensors")],
-                 note="name the file and say it is an lgenet fold model, not resnet50 weights")
+
+        self.add(
+            K,
+            "weights inspect an lgenet fold model",
+            ["weights", "inspect", fold_model],
+            expect="clean",
+            ok_rcs=(0, 1, 2),
+            check=not_radimagenet,
+            note="say it is an lgenet fold model (tiny), not backbone weights; never a traceback",
+        )
+        self.add(
+            K,
+            "weights convert an lgenet fold model",
+            ["weights", "convert", fold_model, "--arch", "resnet50", "--out", self.o("w_fold.safetensors")],
+            keys=[("model.pt",), ("fold model",)],
+            bad_keys=["RadImageNet"],
+            fresh=[self.o("w_fold.safetensors")],
+            note="name the file and say it is an lgenet fold model, not resnet50 weights",
+        )
         try:
             import timm
             import torch
@@ -1107,31 +1482,77 @@ class Harness:
             print(f"no resnet50 weights file for the valid weights cases: {exc}", flush=True)
             valid = None
         if valid is not None:
-            self.add(K, "weights inspect a torchvision-layout resnet50 file (valid)", ["weights", "inspect", valid],
-                     expect="ok")
+            self.add(
+                K,
+                "weights inspect a torchvision-layout resnet50 file (valid)",
+                ["weights", "inspect", valid],
+                expect="ok",
+            )
             outv = self.o("w_valid/resnet50.safetensors")
-            self.add(K, "weights convert a resnet50 file (valid)", ["weights", "convert", valid, "--arch", "resnet50",
-                                                                    "--init", "imagenet", "--out", outv],
-                     expect="ok", temps=[outv.parent], timeout=300)
-            self.add(K, "weights convert into an existing folder name", ["weights", "convert", valid, "--arch",
-                                                                         "resnet50", "--init", "imagenet", "--out",
-                                                                         self.i("emptydir.safetensors")],
-                     keys=[("emptydir.safetensors",)], pre=lambda: (self.i("emptydir.safetensors").mkdir(
-                         exist_ok=True), None)[1])
+            self.add(
+                K,
+                "weights convert a resnet50 file (valid)",
+                ["weights", "convert", valid, "--arch", "resnet50", "--init", "imagenet", "--out", outv],
+                expect="ok",
+                temps=[outv.parent],
+                timeout=300,
+            )
+            self.add(
+                K,
+                "weights convert into an existing folder name",
+                [
+                    "weights",
+                    "convert",
+                    valid,
+                    "--arch",
+                    "resnet50",
+                    "--init",
+                    "imagenet",
+                    "--out",
+                    self.i("emptydir.safetensors"),
+                ],
+                keys=[("emptydir.safetensors",)],
+                pre=lambda: (self.i("emptydir.safetensors").mkdir(exist_ok=True), None)[1],
+            )
             if self.i("readonly") in self.immutable:
-                self.add(K, "weights convert --out unwritable", ["weights", "convert", valid, "--arch", "resnet50",
-                                                                  "--init", "imagenet", "--out",
-                                                                  self.i("readonly") / "w.safetensors"],
-                         keys=[("readonly",)])
+                self.add(
+                    K,
+                    "weights convert --out unwritable",
+                    [
+                        "weights",
+                        "convert",
+                        valid,
+                        "--arch",
+                        "resnet50",
+                        "--init",
+                        "imagenet",
+                        "--out",
+                        self.i("readonly") / "w.safetensors",
+                    ],
+                    keys=[("readonly",)],
+                )
         out = self.o("w_garbage.safetensors")
-        self.add(K, "weights convert garbage", ["weights", "convert", d / "garbage.h5", "--arch", "resnet50",
-                                                "--out", out], keys=[("garbage.h5",)], fresh=[out])
+        self.add(
+            K,
+            "weights convert garbage",
+            ["weights", "convert", d / "garbage.h5", "--arch", "resnet50", "--out", out],
+            keys=[("garbage.h5",)],
+            fresh=[out],
+        )
         out2 = self.o("w_suffix.bin")
-        self.add(K, "weights convert --out not .safetensors", ["weights", "convert", d / "garbage.h5", "--arch",
-                                                                "resnet50", "--out", out2],
-                 keys=[("safetensors",), ("garbage.h5",)], fresh=[out2])
-        self.add(K, "weights convert --arch tiny", ["weights", "convert", d / "garbage.h5", "--arch", "tiny",
-                                                    "--out", self.o("w_tiny.safetensors")], keys=[("arch", "tiny")])
+        self.add(
+            K,
+            "weights convert --out not .safetensors",
+            ["weights", "convert", d / "garbage.h5", "--arch", "resnet50", "--out", out2],
+            keys=[("safetensors",), ("garbage.h5",)],
+            fresh=[out2],
+        )
+        self.add(
+            K,
+            "weights convert --arch tiny",
+            ["weights", "convert", d / "garbage.h5", "--arch", "tiny", "--out", self.o("w_tiny.safetensors")],
+            keys=[("arch", "tiny")],
+        )
 
     # ---- import and quantify
     def cases_import_quantify(self) -> None:
@@ -1143,27 +1564,82 @@ class Harness:
             nifti(ds / f"Case{k:02d}_LGE.nii.gz", img)
             nifti(ds / f"Case{k:02d}_gd.nii.gz", lab)
         out = self.o("imp_naive.csv")
-        self.add(K, "nifti-masks: Case01_LGE/Case01_gd in one folder, no patterns",
-                 ["import", "nifti-masks", "--images", ds, "--masks", ds, "--out", out],
-                 keys=[("pattern",)], fresh=[out],
-                 note="refuse, and say that images and masks must be told apart (--image-pattern '{id}_LGE.nii.gz' "
-                      "--mask-pattern '{id}_gd.nii.gz')")
+        self.add(
+            K,
+            "nifti-masks: Case01_LGE/Case01_gd in one folder, no patterns",
+            ["import", "nifti-masks", "--images", ds, "--masks", ds, "--out", out],
+            keys=[("pattern",)],
+            fresh=[out],
+            note="refuse, and say that images and masks must be told apart (--image-pattern '{id}_LGE.nii.gz' "
+            "--mask-pattern '{id}_gd.nii.gz')",
+        )
         good = self.o("imp_ok/cohort.csv")
-        self.add(K, "nifti-masks with patterns (valid)",
-                 ["import", "nifti-masks", "--images", ds, "--masks", ds, "--image-pattern", "{id}_LGE.nii.gz",
-                  "--mask-pattern", "{id}_gd.nii.gz", "--out", good], expect="ok", temps=[good.parent])
+        self.add(
+            K,
+            "nifti-masks with patterns (valid)",
+            [
+                "import",
+                "nifti-masks",
+                "--images",
+                ds,
+                "--masks",
+                ds,
+                "--image-pattern",
+                "{id}_LGE.nii.gz",
+                "--mask-pattern",
+                "{id}_gd.nii.gz",
+                "--out",
+                good,
+            ],
+            expect="ok",
+            temps=[good.parent],
+        )
         out = self.o("imp_glob.csv")
-        self.add(K, "nifti-masks: globs, masks matching images too",
-                 ["import", "nifti-masks", "--images", str(ds / "*.nii.gz"), "--masks", str(ds / "*_gd.nii.gz"),
-                  "--out", out], keys=[("pattern",), ("mask",)], fresh=[out])
+        self.add(
+            K,
+            "nifti-masks: globs, masks matching images too",
+            [
+                "import",
+                "nifti-masks",
+                "--images",
+                str(ds / "*.nii.gz"),
+                "--masks",
+                str(ds / "*_gd.nii.gz"),
+                "--out",
+                out,
+            ],
+            keys=[("pattern",), ("mask",)],
+            fresh=[out],
+        )
         out = self.o("imp_nopat.csv")
-        self.add(K, "nifti-masks --image-pattern without {id}",
-                 ["import", "nifti-masks", "--images", ds, "--masks", ds, "--image-pattern", "LGE.nii.gz",
-                  "--mask-pattern", "{id}_gd.nii.gz", "--out", out], keys=[("{id}",)], fresh=[out])
+        self.add(
+            K,
+            "nifti-masks --image-pattern without {id}",
+            [
+                "import",
+                "nifti-masks",
+                "--images",
+                ds,
+                "--masks",
+                ds,
+                "--image-pattern",
+                "LGE.nii.gz",
+                "--mask-pattern",
+                "{id}_gd.nii.gz",
+                "--out",
+                out,
+            ],
+            keys=[("{id}",)],
+            fresh=[out],
+        )
         out = self.o("imp_none.csv")
-        self.add(K, "nifti-masks glob matching nothing",
-                 ["import", "nifti-masks", "--images", str(ds / "*.mha"), "--masks", ds, "--out", out],
-                 keys=[("*.mha",)], fresh=[out])
+        self.add(
+            K,
+            "nifti-masks glob matching nothing",
+            ["import", "nifti-masks", "--images", str(ds / "*.mha"), "--masks", ds, "--out", out],
+            keys=[("*.mha",)],
+            fresh=[out],
+        )
         lab_ds = self.i("othercohort_labels")  # masks use 0/1/2 (background/myocardium/scar): another convention
         for k in range(1, 4):
             img, lab = lge_pair(rng)
@@ -1171,103 +1647,245 @@ class Harness:
             nifti(lab_ds / f"Case{k:02d}_LGE.nii.gz", img)
             nifti(lab_ds / f"Case{k:02d}_gd.nii.gz", lab)
         out = self.o("imp_labels.csv")
-        self.add(K, "nifti-masks with another label convention",
-                 ["import", "nifti-masks", "--images", lab_ds, "--masks", lab_ds, "--image-pattern", "{id}_LGE.nii.gz",
-                  "--mask-pattern", "{id}_gd.nii.gz", "--out", out], keys=[("label",)], fresh=[out])
+        self.add(
+            K,
+            "nifti-masks with another label convention",
+            [
+                "import",
+                "nifti-masks",
+                "--images",
+                lab_ds,
+                "--masks",
+                lab_ds,
+                "--image-pattern",
+                "{id}_LGE.nii.gz",
+                "--mask-pattern",
+                "{id}_gd.nii.gz",
+                "--out",
+                out,
+            ],
+            keys=[("label",)],
+            fresh=[out],
+        )
         grid = self.i("grid_mismatch")
         img, lab = lge_pair(rng)
         nifti(grid / "imgs/C1.nii.gz", img)
         nifti(grid / "masks/C1.nii.gz", lab[:40])
         out = self.o("imp_grid.csv")
-        self.add(K, "nifti-masks mask grid differs",
-                 ["import", "nifti-masks", "--images", grid / "imgs", "--masks", grid / "masks", "--out", out],
-                 keys=[("grid",), ("shape",)], fresh=[out])
+        self.add(
+            K,
+            "nifti-masks mask grid differs",
+            ["import", "nifti-masks", "--images", grid / "imgs", "--masks", grid / "masks", "--out", out],
+            keys=[("grid",), ("shape",)],
+            fresh=[out],
+        )
         fl = self.i("float_mask")
         nifti(fl / "imgs/C1.nii.gz", img)
         nifti(fl / "masks/C1.nii.gz", lab.astype(np.float32) + 0.5)
         out = self.o("imp_float.csv")
-        self.add(K, "nifti-masks non-integer mask",
-                 ["import", "nifti-masks", "--images", fl / "imgs", "--masks", fl / "masks", "--out", out],
-                 keys=[("integer",)], fresh=[out])
+        self.add(
+            K,
+            "nifti-masks non-integer mask",
+            ["import", "nifti-masks", "--images", fl / "imgs", "--masks", fl / "masks", "--out", out],
+            keys=[("integer",)],
+            fresh=[out],
+        )
         pairs = write_text(self.i("pairs/pairs.csv"), "case,img,msk\nC1,a.nii.gz,b.nii.gz\n")
         out = self.o("imp_pairs.csv")
-        self.add(K, "nifti-masks --pairs with wrong columns", ["import", "nifti-masks", "--pairs", pairs, "--out", out],
-                 keys=[("case_id",)], fresh=[out])
+        self.add(
+            K,
+            "nifti-masks --pairs with wrong columns",
+            ["import", "nifti-masks", "--pairs", pairs, "--out", out],
+            keys=[("case_id",)],
+            fresh=[out],
+        )
         pairs2 = write_text(self.i("pairs2/pairs.csv"), "case_id,image,mask\nC1,nope.nii.gz,nope2.nii.gz\n")
-        self.add(K, "nifti-masks --pairs to missing files",
-                 ["import", "nifti-masks", "--pairs", pairs2, "--out", self.o("imp_pairs2.csv")],
-                 keys=[("nope.nii.gz",)], fresh=[self.o("imp_pairs2.csv")])
-        self.add(K, "nifti-masks --clinical missing", ["import", "nifti-masks", "--images", ds, "--masks", ds,
-                                                       "--image-pattern", "{id}_LGE.nii.gz", "--mask-pattern",
-                                                       "{id}_gd.nii.gz", "--clinical", self.i("noclin.csv"), "--out",
-                                                       self.o("imp_clin.csv")],
-                 keys=[("noclin.csv",)], fresh=[self.o("imp_clin.csv")])
-        self.add(K, "nifti-masks --out is a folder", ["import", "nifti-masks", "--images", ds, "--masks", ds,
-                                                      "--image-pattern", "{id}_LGE.nii.gz", "--mask-pattern",
-                                                      "{id}_gd.nii.gz", "--out", self.i("emptydir")],
-                 keys=[("emptydir",)])
+        self.add(
+            K,
+            "nifti-masks --pairs to missing files",
+            ["import", "nifti-masks", "--pairs", pairs2, "--out", self.o("imp_pairs2.csv")],
+            keys=[("nope.nii.gz",)],
+            fresh=[self.o("imp_pairs2.csv")],
+        )
+        self.add(
+            K,
+            "nifti-masks --clinical missing",
+            [
+                "import",
+                "nifti-masks",
+                "--images",
+                ds,
+                "--masks",
+                ds,
+                "--image-pattern",
+                "{id}_LGE.nii.gz",
+                "--mask-pattern",
+                "{id}_gd.nii.gz",
+                "--clinical",
+                self.i("noclin.csv"),
+                "--out",
+                self.o("imp_clin.csv"),
+            ],
+            keys=[("noclin.csv",)],
+            fresh=[self.o("imp_clin.csv")],
+        )
+        self.add(
+            K,
+            "nifti-masks --out is a folder",
+            [
+                "import",
+                "nifti-masks",
+                "--images",
+                ds,
+                "--masks",
+                ds,
+                "--image-pattern",
+                "{id}_LGE.nii.gz",
+                "--mask-pattern",
+                "{id}_gd.nii.gz",
+                "--out",
+                self.i("emptydir"),
+            ],
+            keys=[("emptydir",)],
+        )
         # EMIDEC-like folders
         em = self.i("emidec")
-        clin = ["case_id,group,sex,age,tobacco,overweight,hypertension,diabetes,familial_disease,ECG,troponin,"
-                "killip,FEVG,NTP"]
+        clin = [
+            "case_id,group,sex,age,tobacco,overweight,hypertension,diabetes,familial_disease,ECG,troponin,"
+            "killip,FEVG,NTP"
+        ]
         for k in range(1, 5):
             img, lab = lge_pair(rng, lge=k % 2 == 0)
             nifti(em / f"Case_{k:03d}/Images/Case_{k:03d}.nii.gz", img)
             nifti(em / f"Case_{k:03d}/Contours/Case_{k:03d}.nii.gz", lab)
             clin.append(f"Case_{k:03d},{'P' if k % 2 == 0 else 'N'},0,60,0,0,1,0,0,1,10,{1 + k % 2},55,300")
         write_text(em / "clinical.csv", "\n".join(clin) + "\n")
-        self.add(K, "import emidec (valid, 4 cases)", ["import", "emidec", em, "--out", self.o("em_ok/emidec.csv")],
-                 expect="ok", temps=[self.o("em_ok")])
-        self.add(K, "import emidec: missing folder", ["import", "emidec", self.i("noemidec"), "--out",
-                                                      self.o("em1.csv")], keys=[("noemidec",)],
-                 fresh=[self.o("em1.csv")])
-        self.add(K, "import emidec: no Case_* folder", ["import", "emidec", self.i("emptydir"), "--out",
-                                                        self.o("em2.csv")], keys=[("Case_",)],
-                 fresh=[self.o("em2.csv")])
+        self.add(
+            K,
+            "import emidec (valid, 4 cases)",
+            ["import", "emidec", em, "--out", self.o("em_ok/emidec.csv")],
+            expect="ok",
+            temps=[self.o("em_ok")],
+        )
+        self.add(
+            K,
+            "import emidec: missing folder",
+            ["import", "emidec", self.i("noemidec"), "--out", self.o("em1.csv")],
+            keys=[("noemidec",)],
+            fresh=[self.o("em1.csv")],
+        )
+        self.add(
+            K,
+            "import emidec: no Case_* folder",
+            ["import", "emidec", self.i("emptydir"), "--out", self.o("em2.csv")],
+            keys=[("Case_",)],
+            fresh=[self.o("em2.csv")],
+        )
         em2 = self.i("emidec_twofiles")
         shutil.copytree(em, em2)
         shutil.copy(em2 / "Case_001/Images/Case_001.nii.gz", em2 / "Case_001/Images/Case_001_copy.nii.gz")
-        self.add(K, "import emidec: two images in a case", ["import", "emidec", em2, "--out", self.o("em3.csv")],
-                 keys=[("Case_001",)], fresh=[self.o("em3.csv")])
+        self.add(
+            K,
+            "import emidec: two images in a case",
+            ["import", "emidec", em2, "--out", self.o("em3.csv")],
+            keys=[("Case_001",)],
+            fresh=[self.o("em3.csv")],
+        )
         em3 = self.i("emidec_noclin")
         shutil.copytree(em, em3)
         (em3 / "clinical.csv").unlink()
-        self.add(K, "import emidec: no clinical.csv", ["import", "emidec", em3, "--out", self.o("em4.csv")],
-                 keys=[("clinical.csv",)], fresh=[self.o("em4.csv")])
+        self.add(
+            K,
+            "import emidec: no clinical.csv",
+            ["import", "emidec", em3, "--out", self.o("em4.csv")],
+            keys=[("clinical.csv",)],
+            fresh=[self.o("em4.csv")],
+        )
         em4 = self.i("emidec_badclin")
         shutil.copytree(em, em4)
-        write_text(em4 / "clinical.csv", (em / "clinical.csv").read_text().replace(",60,", ",sixty,", 1)
-                   .replace(",2,55,", ",II,55,", 1))
-        self.add(K, "import emidec: killip 'II' in clinical.csv", ["import", "emidec", em4, "--out",
-                                                                   self.o("em5.csv")],
-                 keys=[("killip",)], fresh=[self.o("em5.csv")])
+        write_text(
+            em4 / "clinical.csv",
+            (em / "clinical.csv").read_text().replace(",60,", ",sixty,", 1).replace(",2,55,", ",II,55,", 1),
+        )
+        self.add(
+            K,
+            "import emidec: killip 'II' in clinical.csv",
+            ["import", "emidec", em4, "--out", self.o("em5.csv")],
+            keys=[("killip",)],
+            fresh=[self.o("em5.csv")],
+        )
         # quantify
         q_img, q_msk = ds / "Case02_LGE.nii.gz", ds / "Case02_gd.nii.gz"
-        self.add(K, "quantify (valid)", ["quantify", q_img, q_msk, "--out", self.o("q_ok")], expect="ok",
-                 temps=[self.o("q_ok")])
-        self.add(K, "quantify 0-byte image", ["quantify", self.i("img/zero.nii.gz"), q_msk, "--out", self.o("q1")],
-                 keys=[("zero.nii.gz",)], fresh=[self.o("q1")])
-        self.add(K, "quantify mask grid differs", ["quantify", grid / "imgs/C1.nii.gz", grid / "masks/C1.nii.gz",
-                                                   "--out", self.o("q2")], keys=[("grid",), ("shape",)],
-                 fresh=[self.o("q2")])
-        self.add(K, "quantify mask = image", ["quantify", q_img, q_img, "--out", self.o("q3")],
-                 keys=[("label",), ("integer",)], fresh=[self.o("q3")])
-        self.add(K, "quantify --manifest without --label-method", ["quantify", "--manifest", good, "--out",
-                                                                   self.o("q4")], keys=[("label-method",)],
-                 fresh=[self.o("q4")])
-        self.add(K, "quantify --method xyz", ["quantify", q_img, q_msk, "--out", self.o("q5"), "--method", "xyz"],
-                 keys=[("xyz",)], fresh=[self.o("q5")])
-        self.add(K, "quantify --n-sd abc", ["quantify", q_img, q_msk, "--out", self.o("q6"), "--n-sd", "abc"],
-                 keys=[("abc",)], fresh=[self.o("q6")])
-        self.add(K, "quantify --remote missing", ["quantify", q_img, q_msk, "--out", self.o("q7"), "--remote",
-                                                  self.i("noremote.nii.gz")], keys=[("noremote",)],
-                 fresh=[self.o("q7")])
-        self.add(K, "quantify --out is a file", ["quantify", q_img, q_msk, "--out", self.i("afile.txt")],
-                 keys=[("afile.txt",)])
-        self.add(K, "quantify DICOM cohort manifest", ["quantify", "--manifest", self.abs_manifest, "--label-method",
-                                                       "fwhm", "--out", self.o("q8")],
-                 keys=[("nifti",), ("myocardium",), ("label",)], fresh=[self.o("q8")],
-                 note="the synthetic cohort's images are DICOM series; a clear refusal naming the row is right")
+        self.add(
+            K,
+            "quantify (valid)",
+            ["quantify", q_img, q_msk, "--out", self.o("q_ok")],
+            expect="ok",
+            temps=[self.o("q_ok")],
+        )
+        self.add(
+            K,
+            "quantify 0-byte image",
+            ["quantify", self.i("img/zero.nii.gz"), q_msk, "--out", self.o("q1")],
+            keys=[("zero.nii.gz",)],
+            fresh=[self.o("q1")],
+        )
+        self.add(
+            K,
+            "quantify mask grid differs",
+            ["quantify", grid / "imgs/C1.nii.gz", grid / "masks/C1.nii.gz", "--out", self.o("q2")],
+            keys=[("grid",), ("shape",)],
+            fresh=[self.o("q2")],
+        )
+        self.add(
+            K,
+            "quantify mask = image",
+            ["quantify", q_img, q_img, "--out", self.o("q3")],
+            keys=[("label",), ("integer",)],
+            fresh=[self.o("q3")],
+        )
+        self.add(
+            K,
+            "quantify --manifest without --label-method",
+            ["quantify", "--manifest", good, "--out", self.o("q4")],
+            keys=[("label-method",)],
+            fresh=[self.o("q4")],
+        )
+        self.add(
+            K,
+            "quantify --method xyz",
+            ["quantify", q_img, q_msk, "--out", self.o("q5"), "--method", "xyz"],
+            keys=[("xyz",)],
+            fresh=[self.o("q5")],
+        )
+        self.add(
+            K,
+            "quantify --n-sd abc",
+            ["quantify", q_img, q_msk, "--out", self.o("q6"), "--n-sd", "abc"],
+            keys=[("abc",)],
+            fresh=[self.o("q6")],
+        )
+        self.add(
+            K,
+            "quantify --remote missing",
+            ["quantify", q_img, q_msk, "--out", self.o("q7"), "--remote", self.i("noremote.nii.gz")],
+            keys=[("noremote",)],
+            fresh=[self.o("q7")],
+        )
+        self.add(
+            K,
+            "quantify --out is a file",
+            ["quantify", q_img, q_msk, "--out", self.i("afile.txt")],
+            keys=[("afile.txt",)],
+        )
+        self.add(
+            K,
+            "quantify DICOM cohort manifest",
+            ["quantify", "--manifest", self.abs_manifest, "--label-method", "fwhm", "--out", self.o("q8")],
+            keys=[("nifti",), ("myocardium",), ("label",)],
+            fresh=[self.o("q8")],
+            note="the synthetic cohort's images are DICOM series; a clear refusal naming the row is right",
+        )
 
     # ---- damaged run directories
     def cases_rundir(self) -> None:
@@ -1288,8 +1906,17 @@ class Harness:
             args = [a if a != "RUN" else rd for a in cmd]
             if args[0] == "run":
                 args = args[:1] + ["--out", rd] + args[1:]
-            c = self.add(K, name, args, expect=expect, keys=keys, check=check, note=note, temps=[rd],
-                         unchanged=[rd] if unchanged else [])
+            c = self.add(
+                K,
+                name,
+                args,
+                expect=expect,
+                keys=keys,
+                check=check,
+                note=note,
+                temps=[rd],
+                unchanged=[rd] if unchanged else [],
+            )
             return c
 
         def rm(rel):
@@ -1303,86 +1930,187 @@ class Harness:
 
         pred = ["predict", "--run", "RUN", "--task", "lge", s1]
         fold0 = "fits/lge/tiny__random/fold0"
-        damaged("config.yaml deleted, resume same settings", rm("config.yaml"), resume, [("config.yaml",)],
-                note="refuse, naming config.yaml: without it the finished fits' settings cannot be checked against "
-                     "this run's (restore it or use a new --out)")
-        damaged("config.yaml deleted, resume with --epochs 2", rm("config.yaml"), resume + ["--epochs", "2"],
-                [("epochs",), ("config.yaml",)],
-                note="refuse: the finished fits were made with epochs 1 (fit.json records it); mixing is wrong")
-        damaged("config.yaml garbled, resume with --epochs 2", garble("config.yaml"), resume + ["--epochs", "2"],
-                [("epochs",), ("config.yaml",)], note="refuse, naming config.yaml or the epochs difference")
+        damaged(
+            "config.yaml deleted, resume same settings",
+            rm("config.yaml"),
+            resume,
+            [("config.yaml",)],
+            note="refuse, naming config.yaml: without it the finished fits' settings cannot be checked against "
+            "this run's (restore it or use a new --out)",
+        )
+        damaged(
+            "config.yaml deleted, resume with --epochs 2",
+            rm("config.yaml"),
+            resume + ["--epochs", "2"],
+            [("epochs",), ("config.yaml",)],
+            note="refuse: the finished fits were made with epochs 1 (fit.json records it); mixing is wrong",
+        )
+        damaged(
+            "config.yaml garbled, resume with --epochs 2",
+            garble("config.yaml"),
+            resume + ["--epochs", "2"],
+            [("epochs",), ("config.yaml",)],
+            note="refuse, naming config.yaml or the epochs difference",
+        )
         damaged("config.yaml garbled, predict", garble("config.yaml"), pred, [("config.yaml",)])
         damaged("config.yaml deleted, predict", rm("config.yaml"), pred, [("config.yaml",)])
-        c = damaged("config.yaml edited (folds 2 -> 5), predict", lambda rd: (rd / "config.yaml").write_text(
-            (rd / "config.yaml").read_text().replace("folds: 2", "folds: 5")), pred, [("fold",)],
-            note="say that config.yaml disagrees with the run's fits (2 folds), not that models were pruned")
+        c = damaged(
+            "config.yaml edited (folds 2 -> 5), predict",
+            lambda rd: (rd / "config.yaml").write_text(
+                (rd / "config.yaml").read_text().replace("folds: 2", "folds: 5")
+            ),
+            pred,
+            [("fold",)],
+            note="say that config.yaml disagrees with the run's fits (2 folds), not that models were pruned",
+        )
         c.bad_keys = ["--keep-models all"]
         damaged("metrics.json garbled, predict", garble("metrics.json"), pred, [("metrics.json",)])
-        damaged("metrics.json garbled, report", garble("metrics.json"), ["report", "RUN", "--no-cams"],
-                [("metrics.json",)])
+        damaged(
+            "metrics.json garbled, report", garble("metrics.json"), ["report", "RUN", "--no-cams"], [("metrics.json",)]
+        )
         damaged("metrics.json garbled, resume", garble("metrics.json"), resume, [], expect="ok", check=identical)
-        damaged("oof_predictions.csv deleted, report", rm("oof_predictions.csv"), ["report", "RUN", "--no-cams"],
-                [("oof_predictions.csv",)], expect="clean")
-        damaged("oof_predictions.csv garbled, report", garble("oof_predictions.csv", b"task,arch\nlge\n\x00"),
-                ["report", "RUN", "--no-cams"], [("oof_predictions.csv",)])
+        damaged(
+            "oof_predictions.csv deleted, report",
+            rm("oof_predictions.csv"),
+            ["report", "RUN", "--no-cams"],
+            [("oof_predictions.csv",)],
+            expect="clean",
+        )
+        damaged(
+            "oof_predictions.csv garbled, report",
+            garble("oof_predictions.csv", b"task,arch\nlge\n\x00"),
+            ["report", "RUN", "--no-cams"],
+            [("oof_predictions.csv",)],
+        )
         damaged("model.pt truncated, predict", truncate(f"{fold0}/model.pt"), pred, [("model.pt",)])
-        damaged("model.pt foreign (torch.save of a list), predict",
-                lambda rd: __import__("torch").save([1, 2, 3], rd / fold0 / "model.pt"), pred, [("model.pt",)])
-        damaged("model.pt random bytes, predict", garble(f"{fold0}/model.pt", os.urandom(5000)), pred,
-                [("model.pt",)])
+        damaged(
+            "model.pt foreign (torch.save of a list), predict",
+            lambda rd: __import__("torch").save([1, 2, 3], rd / fold0 / "model.pt"),
+            pred,
+            [("model.pt",)],
+        )
+        damaged("model.pt random bytes, predict", garble(f"{fold0}/model.pt", os.urandom(5000)), pred, [("model.pt",)])
         damaged("model.pt deleted, predict", rm(f"{fold0}/model.pt"), pred, [("model.pt",)])
-        damaged("model.pt truncated, resume", truncate(f"{fold0}/model.pt"), resume, [("model.pt",)],
-                expect="clean", note="resume may skip the fit (fit.json exists); predict would then name the file")
+        damaged(
+            "model.pt truncated, resume",
+            truncate(f"{fold0}/model.pt"),
+            resume,
+            [("model.pt",)],
+            expect="clean",
+            note="resume may skip the fit (fit.json exists); predict would then name the file",
+        )
 
         def edit_folds(rd):
             t = (rd / "folds_lge.csv").read_text().splitlines()
             pid, fold, lab = t[1].split(",")
             t[1] = f"{pid},{1 - int(fold)},{lab}"
             (rd / "folds_lge.csv").write_text("\n".join(t) + "\n")
-        c = damaged("folds_lge.csv edited, resume", edit_folds, resume, [("folds_lge.csv",)],
-                    note="refuse, naming folds_lge.csv (the cohort did not change; the file did)")
+
+        c = damaged(
+            "folds_lge.csv edited, resume",
+            edit_folds,
+            resume,
+            [("folds_lge.csv",)],
+            note="refuse, naming folds_lge.csv (the cohort did not change; the file did)",
+        )
         c.bad_keys = ["manifest's patients or labels changed"]
         damaged("folds_lge.csv garbled, resume", garble("folds_lge.csv"), resume, [("folds_lge.csv",)])
-        damaged("folds_lge.csv deleted, resume", rm("folds_lge.csv"), resume, [("folds_lge.csv",)], expect="clean",
-                check=lambda c, r: identical(c, r) if r.rc == 0 else None)
-        damaged("fit.json garbled, resume", garble(f"{fold0}/fit.json"), resume, [("fit.json",)], expect="clean",
-                check=lambda c, r: identical(c, r) if r.rc == 0 else None,
-                note="either refit it (identical results) or name fit.json and how to fix it")
+        damaged(
+            "folds_lge.csv deleted, resume",
+            rm("folds_lge.csv"),
+            resume,
+            [("folds_lge.csv",)],
+            expect="clean",
+            check=lambda c, r: identical(c, r) if r.rc == 0 else None,
+        )
+        damaged(
+            "fit.json garbled, resume",
+            garble(f"{fold0}/fit.json"),
+            resume,
+            [("fit.json",)],
+            expect="clean",
+            check=lambda c, r: identical(c, r) if r.rc == 0 else None,
+            note="either refit it (identical results) or name fit.json and how to fix it",
+        )
         damaged("fit.json garbled, predict", garble(f"{fold0}/fit.json"), pred, [("fit.json",)], expect="clean")
-        damaged("fold predictions.csv garbled, resume", garble(f"{fold0}/predictions.csv"), resume,
-                [("predictions.csv",)], expect="clean", check=lambda c, r: identical(c, r) if r.rc == 0 else None)
-        damaged("inputs.json garbled, resume", garble("inputs.json"), resume, [("inputs.json",)],
-                note="refuse, naming inputs.json: it is the only record of the pixels the fits were trained on, so "
-                     "the resume cannot be checked")
-        damaged("cache garbled, resume", garble("cache/inputs_32.safetensors"), resume, [], expect="clean",
-                check=lambda c, r: identical(c, r) if r.rc == 0 else None)
-        damaged("temp file left by a killed writer, resume", lambda rd: write_text(
-            rd / ".oof_predictions.csv.x1y2.tmp.csv", "task,ar"), resume, [], expect="ok", check=identical)
+        damaged(
+            "fold predictions.csv garbled, resume",
+            garble(f"{fold0}/predictions.csv"),
+            resume,
+            [("predictions.csv",)],
+            expect="clean",
+            check=lambda c, r: identical(c, r) if r.rc == 0 else None,
+        )
+        damaged(
+            "inputs.json garbled, resume",
+            garble("inputs.json"),
+            resume,
+            [("inputs.json",)],
+            note="refuse, naming inputs.json: it is the only record of the pixels the fits were trained on, so "
+            "the resume cannot be checked",
+        )
+        damaged(
+            "cache garbled, resume",
+            garble("cache/inputs_32.safetensors"),
+            resume,
+            [],
+            expect="clean",
+            check=lambda c, r: identical(c, r) if r.rc == 0 else None,
+        )
+        damaged(
+            "temp file left by a killed writer, resume",
+            lambda rd: write_text(rd / ".oof_predictions.csv.x1y2.tmp.csv", "task,ar"),
+            resume,
+            [],
+            expect="ok",
+            check=identical,
+        )
         damaged("profile.json garbled, predict", garble("profile.json"), pred, [], expect="ok")
         # inputs changed, then resume
         changed = dicom_copy_series(self.cohort / "dicom" / "SYN001", self.i("changed/SYN001"))
         for f in dcm_files(changed):
+
             def brighten(ds):
                 a = ds.pixel_array.astype(np.int32) + 7
                 ds.PixelData = a.astype(ds.pixel_array.dtype).tobytes()
+
             edit_dicom(f, brighten)
-        man_img = self.write_manifest("rd_changed_image", mutate=lambda H, B: (
-            H, [[r[0], str(changed)] + r[2:] if j == 0 else r for j, r in enumerate(B)]))
+        man_img = self.write_manifest(
+            "rd_changed_image",
+            mutate=lambda H, B: (H, [[r[0], str(changed)] + r[2:] if j == 0 else r for j, r in enumerate(B)]),
+        )
         rd = self.copy_run("rd_changed_image")
-        self.add(K, "image changed, resume", ["run", "--manifest", man_img, "--out", rd] + RUN_OPTS,
-                 keys=[("row 1", "changed"), ("SYN001", "changed")], unchanged=[rd])
+        self.add(
+            K,
+            "image changed, resume",
+            ["run", "--manifest", man_img, "--out", rd] + RUN_OPTS,
+            keys=[("row 1", "changed"), ("SYN001", "changed")],
+            unchanged=[rd],
+        )
         L = self.manifest_rows()[0].index("lge_percent")
-        man_lab = self.write_manifest("rd_changed_label", mutate=lambda H, B: (
-            H, [r[:L] + ["9.9"] + r[L + 1:] if j == 0 else r for j, r in enumerate(B)]))
+        man_lab = self.write_manifest(
+            "rd_changed_label",
+            mutate=lambda H, B: (H, [r[:L] + ["9.9"] + r[L + 1 :] if j == 0 else r for j, r in enumerate(B)]),
+        )
         rd = self.copy_run("rd_changed_label")
-        self.add(K, "label changed, resume", ["run", "--manifest", man_lab, "--out", rd] + RUN_OPTS,
-                 keys=[("manifest",)], unchanged=[rd])
+        self.add(
+            K,
+            "label changed, resume",
+            ["run", "--manifest", man_lab, "--out", rd] + RUN_OPTS,
+            keys=[("manifest",)],
+            unchanged=[rd],
+        )
         rd = self.copy_run("rd_changed_image_inputs_garbled")
         (rd / "inputs.json").write_bytes(b"{not json")
-        self.add(K, "image changed and inputs.json garbled, resume",
-                 ["run", "--manifest", man_img, "--out", rd] + RUN_OPTS, keys=[("changed",), ("inputs",)],
-                 unchanged=[rd], note="refuse: the fits were made on other pixels (inputs.json is damaged, but the "
-                                      "fits' records or run.json still tell)")
+        self.add(
+            K,
+            "image changed and inputs.json garbled, resume",
+            ["run", "--manifest", man_img, "--out", rd] + RUN_OPTS,
+            keys=[("changed",), ("inputs",)],
+            unchanged=[rd],
+            note="refuse: the fits were made on other pixels (inputs.json is damaged, but the "
+            "fits' records or run.json still tell)",
+        )
         # pixels changed in place (same manifest bytes): a cohort copy and run directories made "as if" run on it
         same_b = self.i("cohort_same")
         shutil.copytree(self.cohort, same_b)
@@ -1398,45 +2126,91 @@ class Harness:
             cfg = (rd / "config.yaml").read_text()
             (rd / "config.yaml").write_text(re.sub(r"(?m)^manifest: .*$", f"manifest: {manifest}", cfg))
             return rd
+
         rd = as_if_run_on(self.copy_run("rd_inplace_same"), same_b / "manifest.csv")
-        self.add(K, "cohort copy, unchanged, resume (valid)", ["run", "--manifest", same_b / "manifest.csv", "--out", rd]
-                 + RUN_OPTS, expect="ok", check=identical, note="control for the two cases below")
+        self.add(
+            K,
+            "cohort copy, unchanged, resume (valid)",
+            ["run", "--manifest", same_b / "manifest.csv", "--out", rd] + RUN_OPTS,
+            expect="ok",
+            check=identical,
+            note="control for the two cases below",
+        )
         for f in dcm_files(chg_b / "dicom" / "SYN001"):
+
             def brighten2(ds):
                 a = ds.pixel_array.astype(np.int32) + 7
                 ds.PixelData = a.astype(ds.pixel_array.dtype).tobytes()
+
             edit_dicom(f, brighten2)
         rd = as_if_run_on(self.copy_run("rd_inplace_changed"), chg_b / "manifest.csv")
-        self.add(K, "image pixels changed in place, resume", ["run", "--manifest", chg_b / "manifest.csv", "--out", rd]
-                 + RUN_OPTS, keys=[("row 1", "changed"), ("SYN001", "changed")], unchanged=[rd])
+        self.add(
+            K,
+            "image pixels changed in place, resume",
+            ["run", "--manifest", chg_b / "manifest.csv", "--out", rd] + RUN_OPTS,
+            keys=[("row 1", "changed"), ("SYN001", "changed")],
+            unchanged=[rd],
+        )
         rd = as_if_run_on(self.copy_run("rd_inplace_changed_inputs_garbled"), chg_b / "manifest.csv")
         (rd / "inputs.json").write_bytes(b"{not json")
-        self.add(K, "image pixels changed in place and inputs.json garbled, resume",
-                 ["run", "--manifest", chg_b / "manifest.csv", "--out", rd] + RUN_OPTS,
-                 keys=[("changed",), ("inputs.json",)], unchanged=[rd],
-                 note="refuse: inputs.json (the only record of the pixels) is unreadable, so the resume cannot be "
-                      "checked; say so instead of resuming")
+        self.add(
+            K,
+            "image pixels changed in place and inputs.json garbled, resume",
+            ["run", "--manifest", chg_b / "manifest.csv", "--out", rd] + RUN_OPTS,
+            keys=[("changed",), ("inputs.json",)],
+            unchanged=[rd],
+            note="refuse: inputs.json (the only record of the pixels) is unreadable, so the resume cannot be "
+            "checked; say so instead of resuming",
+        )
         rd = self.copy_run("rd_changed_settings")
-        self.add(K, "resume with another --lr", ["run", "--manifest", self.abs_manifest, "--out", rd] + RUN_OPTS
-                 + ["--lr", "0.01"], keys=[("lr",)], unchanged=[rd])
+        self.add(
+            K,
+            "resume with another --lr",
+            ["run", "--manifest", self.abs_manifest, "--out", rd] + RUN_OPTS + ["--lr", "0.01"],
+            keys=[("lr",)],
+            unchanged=[rd],
+        )
         rd = self.copy_run("rd_changed_threads")
         opts2 = list(RUN_OPTS)
         opts2[opts2.index("--threads") + 1] = "2"
-        self.add(K, "resume with --threads 2", ["run", "--manifest", self.abs_manifest, "--out", rd] + opts2,
-                 keys=[("thread",)], unchanged=[rd])
+        self.add(
+            K,
+            "resume with --threads 2",
+            ["run", "--manifest", self.abs_manifest, "--out", rd] + opts2,
+            keys=[("thread",)],
+            unchanged=[rd],
+        )
         # a second driver on a locked directory
         rd = self.copy_run("rd_locked")
 
         def hold_lock(rd=rd):
-            p = subprocess.Popen([sys.executable, "-c", "import fcntl,sys,time; f=open(sys.argv[1],'a+'); "
-                                  "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(120)",
-                                  str(rd / ".lock")], stdout=subprocess.PIPE)
+            p = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    "import fcntl,sys,time; f=open(sys.argv[1],'a+'); "
+                    "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(120)",
+                    str(rd / ".lock"),
+                ],
+                stdout=subprocess.PIPE,
+            )
             p.stdout.readline()
             return lambda: (p.kill(), p.wait())
-        self.add(K, "run directory locked by another process", ["run", "--manifest", self.abs_manifest, "--out", rd]
-                 + RUN_OPTS, keys=[("in use",)], unchanged=[rd], pre=hold_lock)
-        self.add(K, "predict on a run that never finished", ["predict", "--run", self.unfinished_run(), "--task",
-                                                             "lge", s1], keys=[("metrics.json",), ("finished",)])
+
+        self.add(
+            K,
+            "run directory locked by another process",
+            ["run", "--manifest", self.abs_manifest, "--out", rd] + RUN_OPTS,
+            keys=[("in use",)],
+            unchanged=[rd],
+            pre=hold_lock,
+        )
+        self.add(
+            K,
+            "predict on a run that never finished",
+            ["predict", "--run", self.unfinished_run(), "--task", "lge", s1],
+            keys=[("metrics.json",), ("finished",)],
+        )
 
     # ---- segment (a new subcommand: a few refusals only, nothing is trained)
     def cases_segment(self) -> None:
@@ -1444,34 +2218,90 @@ class Harness:
 
         def help_ok(case, res):
             if "option_strings" in res.stdout:
-                return "WRONG-REASON", "help text garbled: an argparse dict is printed inside the 'train' help " \
-                                       "(unescaped '%' in a help string)"
+                return (
+                    "WRONG-REASON",
+                    "help text garbled: an argparse dict is printed inside the 'train' help "
+                    "(unescaped '%' in a help string)",
+                )
             return None
+
         self.add(K, "segment --help", ["segment", "--help"], expect="ok", check=help_ok)
         small = ["--epochs", "1", "--loc-epochs", "1", "--folds", "2", "--threads", "1", "-q"]
-        nomask = self.write_manifest("seg_nomask", mutate=lambda H, B: (
-            [c for c in H if c != "mask"], [[v for c, v in zip(H, r) if c != "mask"] for r in B]))
+        nomask = self.write_manifest(
+            "seg_nomask",
+            mutate=lambda H, B: ([c for c in H if c != "mask"], [[v for c, v in zip(H, r) if c != "mask"] for r in B]),
+        )
         out = self.o("seg_nomask")
-        self.add(K, "segment train: manifest without masks", ["segment", "train", "--manifest", nomask, "--out", out]
-                 + small, keys=[("mask",)], fresh=[out], timeout=240)
+        self.add(
+            K,
+            "segment train: manifest without masks",
+            ["segment", "train", "--manifest", nomask, "--out", out] + small,
+            keys=[("mask",)],
+            fresh=[out],
+            timeout=240,
+        )
         out = self.o("seg_epochs0")
-        self.add(K, "segment train --epochs 0", ["segment", "train", "--manifest", self.abs_manifest, "--out", out,
-                                                 "--epochs", "0", "--loc-epochs", "1", "--folds", "2", "-q"],
-                 keys=[("epochs",)], fresh=[out], timeout=240)
+        self.add(
+            K,
+            "segment train --epochs 0",
+            [
+                "segment",
+                "train",
+                "--manifest",
+                self.abs_manifest,
+                "--out",
+                out,
+                "--epochs",
+                "0",
+                "--loc-epochs",
+                "1",
+                "--folds",
+                "2",
+                "-q",
+            ],
+            keys=[("epochs",)],
+            fresh=[out],
+            timeout=240,
+        )
         out = self.o("seg_labels")
-        self.add(K, "segment train --labels garbage", ["segment", "train", "--manifest", self.abs_manifest, "--out",
-                                                       out, "--labels", "myo=two"] + small,
-                 keys=[("labels",), ("myo=two",), ("two",)], fresh=[out], timeout=240)
-        self.add(K, "segment train --out is a file", ["segment", "train", "--manifest", self.abs_manifest, "--out",
-                                                      self.i("afile.txt")] + small, keys=[("afile.txt",)],
-                 unchanged=[self.i("afile.txt")], timeout=240)
-        self.add(K, "segment apply --run is a classification run", ["segment", "apply", "--run", self.run,
-                                                                    self.cohort / "dicom" / "SYN001", "-o",
-                                                                    self.o("seg_apply.csv")],
-                 keys=[("segment",), ("baseline_run",)], fresh=[self.o("seg_apply.csv")])
-        self.add(K, "segment apply --run missing", ["segment", "apply", "--run", self.i("noseg"),
-                                                    self.cohort / "dicom" / "SYN001", "-o", self.o("seg_nr.csv")],
-                 keys=[("noseg",)], fresh=[self.o("seg_nr.csv")])
+        self.add(
+            K,
+            "segment train --labels garbage",
+            ["segment", "train", "--manifest", self.abs_manifest, "--out", out, "--labels", "myo=two"] + small,
+            keys=[("labels",), ("myo=two",), ("two",)],
+            fresh=[out],
+            timeout=240,
+        )
+        self.add(
+            K,
+            "segment train --out is a file",
+            ["segment", "train", "--manifest", self.abs_manifest, "--out", self.i("afile.txt")] + small,
+            keys=[("afile.txt",)],
+            unchanged=[self.i("afile.txt")],
+            timeout=240,
+        )
+        self.add(
+            K,
+            "segment apply --run is a classification run",
+            ["segment", "apply", "--run", self.run, self.cohort / "dicom" / "SYN001", "-o", self.o("seg_apply.csv")],
+            keys=[("segment",), ("baseline_run",)],
+            fresh=[self.o("seg_apply.csv")],
+        )
+        self.add(
+            K,
+            "segment apply --run missing",
+            [
+                "segment",
+                "apply",
+                "--run",
+                self.i("noseg"),
+                self.cohort / "dicom" / "SYN001",
+                "-o",
+                self.o("seg_nr.csv"),
+            ],
+            keys=[("noseg",)],
+            fresh=[self.o("seg_nr.csv")],
+        )
 
     def unfinished_run(self) -> Path:
         rd = self.copy_run("rd_unfinished")
@@ -1503,28 +2333,47 @@ class Harness:
             self.run_case(c)
             done[0] += 1
             r = c.result
-            print(f"[{done[0]:3d}/{len(self.cases)}] {c.outcome:12s} rc={r.rc:<3d} {r.seconds:5.1f}s  "
-                  f"{c.kind}: {c.name}", flush=True)
+            print(
+                f"[{done[0]:3d}/{len(self.cases)}] {c.outcome:12s} rc={r.rc:<3d} {r.seconds:5.1f}s  {c.kind}: {c.name}",
+                flush=True,
+            )
+
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
             list(pool.map(one, self.cases))
         print(f"{len(self.cases)} cases in {time.time() - t0:.0f} s", flush=True)
 
     def verify_fidelity(self, n: int) -> None:
         """Rerun a sample of refused cases in a fresh interpreter: same exit status and message as the fork server."""
-        pool = [c for c in self.cases if c.result and c.result.rc == 2 and not c.unchanged and not c.pre
-                and c.kind != "run dir"]
+        pool = [
+            c
+            for c in self.cases
+            if c.result and c.result.rc == 2 and not c.unchanged and not c.pre and c.kind != "run dir"
+        ]
         picks = pool[:: max(1, len(pool) // n)][:n]
         norm = lambda t: re.sub(r"\s+", " ", t).strip()  # noqa: E731
         for c in picks:
             r = cli(c.args, cwd=c.cwd or self.work, timeout=c.timeout)
-            same = r.rc == c.result.rc and norm(r.stderr) == norm(c.result.stderr) and norm(r.stdout) == norm(
-                c.result.stdout)
-            self.fidelity.append({"case": f"{c.kind}: {c.name}", "same": same, "fork_rc": c.result.rc, "rc": r.rc,
-                                  "fork_first_line": first_error_line(c.result), "first_line": first_error_line(r)})
+            same = (
+                r.rc == c.result.rc
+                and norm(r.stderr) == norm(c.result.stderr)
+                and norm(r.stdout) == norm(c.result.stdout)
+            )
+            self.fidelity.append(
+                {
+                    "case": f"{c.kind}: {c.name}",
+                    "same": same,
+                    "fork_rc": c.result.rc,
+                    "rc": r.rc,
+                    "fork_first_line": first_error_line(c.result),
+                    "first_line": first_error_line(r),
+                }
+            )
         bad = [f for f in self.fidelity if not f["same"]]
-        print(f"fidelity: {len(self.fidelity) - len(bad)}/{len(self.fidelity)} sampled cases give the same exit "
-              "status, stdout and stderr in a fresh interpreter" + "".join(f"\n  DIFFERS: {f}" for f in bad),
-              flush=True)
+        print(
+            f"fidelity: {len(self.fidelity) - len(bad)}/{len(self.fidelity)} sampled cases give the same exit "
+            "status, stdout and stderr in a fresh interpreter" + "".join(f"\n  DIFFERS: {f}" for f in bad),
+            flush=True,
+        )
 
     # ------------------------------------------------------------------ kill -9
     def kill_tests(self) -> None:
@@ -1537,23 +2386,40 @@ class Harness:
             rd = self.outs / f"kill_{n}"
             log = {"dir": str(rd), "kills": []}
             for t in moments:
-                p = subprocess.Popen(LGENET + [str(a) for a in base + ["--out", rd]], cwd=self.work,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                                     env={**os.environ, "OMP_NUM_THREADS": "1"})
+                p = subprocess.Popen(
+                    LGENET + [str(a) for a in base + ["--out", rd]],
+                    cwd=self.work,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                    env={**os.environ, "OMP_NUM_THREADS": "1"},
+                )
                 time.sleep(t)
                 finished = p.poll() is not None
                 if not finished:
                     os.killpg(p.pid, signal.SIGKILL)
                 out, err = p.communicate()
-                self.extra_channels.append((f"kill {n} killed run", out.decode("utf-8", "replace")
-                                            + err.decode("utf-8", "replace")))
+                self.extra_channels.append(
+                    (f"kill {n} killed run", out.decode("utf-8", "replace") + err.decode("utf-8", "replace"))
+                )
                 state = sorted(str(f.relative_to(rd)) for f in rd.rglob("*") if f.is_file()) if rd.exists() else []
-                log["kills"].append({"after_s": round(t, 2), "finished_before_kill": finished,
-                                     "files": len(state), "temps": temp_files(rd)})
+                log["kills"].append(
+                    {
+                        "after_s": round(t, 2),
+                        "finished_before_kill": finished,
+                        "files": len(state),
+                        "temps": temp_files(rd),
+                    }
+                )
             # the killed directory must give clear answers, then resume to identical results
-            probe = Case(K, f"kill {n}: predict on the killed run dir (killed at "
-                         + ", ".join(f"{k['after_s']:.1f}" for k in log["kills"]) + " s)",
-                         ["predict", "--run", rd, "--task", "lge", self.cohort / "dicom" / "SYN001"], expect="clean")
+            probe = Case(
+                K,
+                f"kill {n}: predict on the killed run dir (killed at "
+                + ", ".join(f"{k['after_s']:.1f}" for k in log["kills"])
+                + " s)",
+                ["predict", "--run", rd, "--task", "lge", self.cohort / "dicom" / "SYN001"],
+                expect="clean",
+            )
             self.run_case(probe)
             self.cases.append(probe)
 
@@ -1562,10 +2428,18 @@ class Harness:
                     if not (rd / f).is_file() or (rd / f).read_bytes() != ref:
                         return "WRONG-REASON", f"{f} differs from the uninterrupted run's after resuming"
                 return None
-            c = Case(K, f"kill {n}: rerun after kill -9 at " + ", ".join(f"{k['after_s']:.1f}" for k in log["kills"])
-                     + " s" + (" (finished before the kill)" if all(k["finished_before_kill"] for k in log["kills"])
-                               else ""),
-                     base + ["--out", rd], expect="ok", check=same, temps=[rd])
+
+            c = Case(
+                K,
+                f"kill {n}: rerun after kill -9 at "
+                + ", ".join(f"{k['after_s']:.1f}" for k in log["kills"])
+                + " s"
+                + (" (finished before the kill)" if all(k["finished_before_kill"] for k in log["kills"]) else ""),
+                base + ["--out", rd],
+                expect="ok",
+                check=same,
+                temps=[rd],
+            )
             self.run_case(c)
             self.cases.append(c)
             self.kill_log.append(log)
@@ -1573,8 +2447,12 @@ class Harness:
         # lgenet synth killed, then rerun with --overwrite: identical files
         sd = self.outs / "kill_synth"
         t = self.rng.uniform(3.0, 5.0)
-        p = subprocess.Popen(LGENET + ["synth", "--out", str(sd), "--n-patients", "12", "--image-size", "48", "-q"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        p = subprocess.Popen(
+            LGENET + ["synth", "--out", str(sd), "--n-patients", "12", "--image-size", "48", "-q"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         time.sleep(t)
         fin = p.poll() is not None
         if not fin:
@@ -1588,9 +2466,15 @@ class Harness:
                 diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
                 return "WRONG-REASON", f"cohort differs from an uninterrupted synth: {', '.join(diff[:5])}"
             return None
-        c = Case(K, f"synth killed at {t:.1f} s{' (had finished)' if fin else ''}, rerun with --overwrite",
-                 ["synth", "--out", sd, "--n-patients", "12", "--image-size", "48", "-q", "--overwrite"], expect="ok",
-                 check=same_cohort, temps=[sd])
+
+        c = Case(
+            K,
+            f"synth killed at {t:.1f} s{' (had finished)' if fin else ''}, rerun with --overwrite",
+            ["synth", "--out", sd, "--n-patients", "12", "--image-size", "48", "-q", "--overwrite"],
+            expect="ok",
+            check=same_cohort,
+            temps=[sd],
+        )
         self.run_case(c)
         self.cases.append(c)
         # move the synthetic DICOMs out of the scanned outputs
@@ -1598,8 +2482,9 @@ class Harness:
         # lgenet report killed while it writes figures and CAMs, then rerun
         rd = self.copy_run("kill_report")
         t = self.rng.uniform(4.0, 10.0)
-        p = subprocess.Popen(LGENET + ["report", str(rd)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             start_new_session=True)
+        p = subprocess.Popen(
+            LGENET + ["report", str(rd)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+        )
         time.sleep(t)
         fin = p.poll() is not None
         if not fin:
@@ -1612,8 +2497,16 @@ class Harness:
             if not (rd / "report.html").is_file():
                 return "HALF-WRITTEN", "no report.html after the rerun"
             return None
-        c = Case(K, f"report killed at {t:.1f} s{' (had finished)' if fin else ''} ({len(left)} temp file(s) left), "
-                 "rerun", ["report", rd], expect="ok", check=report_ok, temps=[rd], timeout=240)
+
+        c = Case(
+            K,
+            f"report killed at {t:.1f} s{' (had finished)' if fin else ''} ({len(left)} temp file(s) left), rerun",
+            ["report", rd],
+            expect="ok",
+            check=report_ok,
+            temps=[rd],
+            timeout=240,
+        )
         self.run_case(c)
         self.cases.append(c)
 
@@ -1632,22 +2525,24 @@ class Harness:
                     if k < 0:
                         break
                     # all-digit identifiers (dates) only count when not part of a longer number
-                    if not v.isdigit() or ((k == 0 or not low[k - 1: k].isdigit())
-                                           and not low[k + len(b): k + len(b) + 1].isdigit()):
+                    if not v.isdigit() or (
+                        (k == 0 or not low[k - 1 : k].isdigit()) and not low[k + len(b) : k + len(b) + 1].isdigit()
+                    ):
                         return v, k, k + len(b)
                     start = k + 1
             return None
 
         def scan(label: str, data: bytes, case: Case | None = None):
             if len(data) > big:  # weights files: their header and tail (tensor bytes cannot hold DICOM text)
-                data = data[: big // 2] + b"\n" + data[-big // 2:]
+                data = data[: big // 2] + b"\n" + data[-big // 2 :]
             got = find(data)
             if got:
                 v, a, b = got
-                ctx = data[max(0, a - 40): b + 40].decode("utf-8", "replace")
+                ctx = data[max(0, a - 40) : b + 40].decode("utf-8", "replace")
                 hits.append({"where": label, "identifier": v, "context": ctx})
                 if case is not None and case.outcome == "OK":
                     case.outcome, case.why = "IDENTIFIER", f"identifier {v!r} on {label.split(': ')[-1]}"
+
         for c in self.cases:
             if c.result:
                 scan(f"{c.kind}: {c.name}: stdout", c.result.stdout.encode(), c)
@@ -1659,9 +2554,12 @@ class Harness:
             if f.is_file() and not f.is_symlink():
                 n += 1
                 scan(f"file {f.relative_to(self.work)}", f.read_bytes())
-        print(f"identifier scan: {len(self.identifiers)} strings, {n} output files, "
-              f"{sum(1 for c in self.cases if c.result) * 2 + len(self.extra_channels)} stdout/stderr channels: "
-              f"{len(hits)} hit(s)", flush=True)
+        print(
+            f"identifier scan: {len(self.identifiers)} strings, {n} output files, "
+            f"{sum(1 for c in self.cases if c.result) * 2 + len(self.extra_channels)} stdout/stderr channels: "
+            f"{len(hits)} hit(s)",
+            flush=True,
+        )
         return hits
 
     # ------------------------------------------------------------------ report
@@ -1670,8 +2568,9 @@ class Harness:
         return text
 
     def command(self, c: Case) -> str:
-        return self.short("lgenet " + " ".join(str(a) if re.fullmatch(r"[\w./$:,=+-]+", str(a)) else repr(str(a))
-                                                 for a in c.args))
+        return self.short(
+            "lgenet " + " ".join(str(a) if re.fullmatch(r"[\w./$:,=+-]+", str(a)) else repr(str(a)) for a in c.args)
+        )
 
     def table(self) -> str:
         rows = ["| # | kind | case | command | exit | outcome | message |", "|---|---|---|---|---|---|---|"]
@@ -1698,11 +2597,20 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=2, help="cases run at a time (default 2)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random inputs and kill moments")
     ap.add_argument("--keep", action="store_true", help="keep the temporary workspace")
-    ap.add_argument("--exec", dest="exec_mode", choices=["fork", "subprocess"], default="fork",
-                    help="fork: each case is a child forked from one process that imported lgenet once (default); "
-                         "subprocess: each case is a fresh `python -m lgenet` (slower)")
-    ap.add_argument("--verify", type=int, default=8,
-                    help="with --exec fork: rerun this many refused cases in a fresh interpreter and compare")
+    ap.add_argument(
+        "--exec",
+        dest="exec_mode",
+        choices=["fork", "subprocess"],
+        default="fork",
+        help="fork: each case is a child forked from one process that imported lgenet once (default); "
+        "subprocess: each case is a fresh `python -m lgenet` (slower)",
+    )
+    ap.add_argument(
+        "--verify",
+        type=int,
+        default=8,
+        help="with --exec fork: rerun this many refused cases in a fresh interpreter and compare",
+    )
     ap.add_argument("--doc", default=str(REPO / "docs" / "bad-inputs.md"), help="Markdown file to write the table to")
     ap.add_argument("--no-doc", action="store_true")
     a = ap.parse_args()
@@ -1747,15 +2655,31 @@ def main() -> int:
         for x in hits[:50]:
             print(f"  {x['identifier']!r} in {x['where']}: ...{x['context']!r}...")
     results = {
-        "date": _dt.datetime.now().isoformat(timespec="seconds"), "seconds": round(total), "quick": a.quick,
+        "date": _dt.datetime.now().isoformat(timespec="seconds"),
+        "seconds": round(total),
+        "quick": a.quick,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "counts": counts, "identifier_hits": hits, "kill": h.kill_log, "exec": a.exec_mode,
+        "counts": counts,
+        "identifier_hits": hits,
+        "kill": h.kill_log,
+        "exec": a.exec_mode,
         "fidelity": h.fidelity,
-        "cases": [{"kind": c.kind, "name": c.name, "command": h.command(c), "exit": c.result.rc,
-                   "outcome": c.outcome, "why": h.short(c.why), "first_error_line": h.short(first_error_line(c.result)),
-                   "note": c.note, "seconds": round(c.result.seconds, 1),
-                   "stdout": h.short(c.result.stdout)[-4000:], "stderr": h.short(c.result.stderr)[-4000:]}
-                  for c in h.cases],
+        "cases": [
+            {
+                "kind": c.kind,
+                "name": c.name,
+                "command": h.command(c),
+                "exit": c.result.rc,
+                "outcome": c.outcome,
+                "why": h.short(c.why),
+                "first_error_line": h.short(first_error_line(c.result)),
+                "note": c.note,
+                "seconds": round(c.result.seconds, 1),
+                "stdout": h.short(c.result.stdout)[-4000:],
+                "stderr": h.short(c.result.stderr)[-4000:],
+            }
+            for c in h.cases
+        ],
     }
     (out / "results.json").write_text(json.dumps(results, indent=1))
     (out / "table.md").write_text(table + "\n")
@@ -1779,11 +2703,17 @@ Finally stdout, stderr, run.log and every file written are scanned for the fake 
     python bench/bad_inputs.py --out /tmp/badinputs --quick    # without the kill -9 part
     python bench/bad_inputs.py --out /tmp/badinputs --exec subprocess   # a fresh `python -m lgenet` per case
 
-Execution: {"each case in a fresh `python -m lgenet`" if a.exec_mode == "subprocess" else
-            "each case in its own child process forked from a server that imported lgenet once (what `python -m "
-            "lgenet` runs, without the ~4 s start-up); " + str(sum(f['same'] for f in h.fidelity)) + "/"
-            + str(len(h.fidelity)) + " sampled refusals gave the same exit status, stdout and stderr in a fresh "
-            "`python -m lgenet`; the baseline and kill -9 parts always use `python -m lgenet`"}.
+Execution: {
+            "each case in a fresh `python -m lgenet`"
+            if a.exec_mode == "subprocess"
+            else "each case in its own child process forked from a server that imported lgenet once (what `python -m "
+            "lgenet` runs, without the ~4 s start-up); "
+            + str(sum(f["same"] for f in h.fidelity))
+            + "/"
+            + str(len(h.fidelity))
+            + " sampled refusals gave the same exit status, stdout and stderr in a fresh "
+            "`python -m lgenet`; the baseline and kill -9 parts always use `python -m lgenet`"
+        }.
 
 *Date:* {date}. *Machine:* {os.cpu_count()} CPU cores ({platform.machine()}, Python {platform.python_version()}),
 no GPU. *Mode:* {"--quick (no kill -9)" if a.quick else "full (with kill -9)"}; {total:.0f} s in all.

@@ -11,6 +11,7 @@ compile time (the first steps, which trigger it) and the median images/s over th
 warm-up. Arms alternate (eager, compiled, eager, compiled, ...) because this host's speed swings
 between minutes; compare only figures of one pass. Writes ``<out>/results.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,15 @@ print(json.dumps({{"warmup_s": round(warm, 1), "img_s": round(8 / statistics.med
 
 
 def arm(arch: str, size: int, precision: str, compiled: bool, threads: int, steps: int) -> dict:
-    code = _CHILD.format(src=str(REPO / "src"), threads=threads, arch=arch, size=size, compiled=compiled,
-                         bf16=precision == "bf16", steps=steps)
+    code = _CHILD.format(
+        src=str(REPO / "src"),
+        threads=threads,
+        arch=arch,
+        size=size,
+        compiled=compiled,
+        bf16=precision == "bf16",
+        steps=steps,
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
@@ -78,9 +86,13 @@ def main(argv=None) -> int:
     configs = [("resnet50", 128)] if a.quick else [("resnet50", 224), ("inception_v3", 299)]
     if a.configs:
         configs = [(c.split("@")[0], int(c.split("@")[1])) for c in a.configs.split(",")]
-    meta = {"command": "python bench/compile_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores", "threads": a.threads,
-            "date": time.strftime("%Y-%m-%d %H:%M %Z"), "load_start": os.getloadavg()[0]}
+    meta = {
+        "command": "python bench/compile_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "threads": a.threads,
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "load_start": os.getloadavg()[0],
+    }
     rows = []
     for arch, size in configs:
         for precision in a.precisions.split(","):
@@ -93,8 +105,11 @@ def main(argv=None) -> int:
             row = {"arch": arch, "size": size, "precision": precision}
             for name, rs in res.items():
                 ok = [r for r in rs if "img_s" in r]
-                row[name] = {"img_s": [r["img_s"] for r in ok], "warmup_s": [r["warmup_s"] for r in ok],
-                             "errors": [r["error"] for r in rs if "error" in r]}
+                row[name] = {
+                    "img_s": [r["img_s"] for r in ok],
+                    "warmup_s": [r["warmup_s"] for r in ok],
+                    "errors": [r["error"] for r in rs if "error" in r],
+                }
             e, c = row["eager"]["img_s"], row["compiled"]["img_s"]
             row["ratio"] = round(statistics.median(c) / statistics.median(e), 3) if e and c else None
             rows.append(row)
@@ -106,8 +121,10 @@ def main(argv=None) -> int:
     print("| backbone | px | precision | eager img/s | compiled img/s | compiled / eager | compile warm-up s |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['arch']} | {r['size']} | {r['precision']} | {r['eager']['img_s']} | {r['compiled']['img_s']} | "
-              f"{r['ratio']} | {r['compiled']['warmup_s']} |")
+        print(
+            f"| {r['arch']} | {r['size']} | {r['precision']} | {r['eager']['img_s']} | {r['compiled']['img_s']} | "
+            f"{r['ratio']} | {r['compiled']['warmup_s']} |"
+        )
     return 0
 
 

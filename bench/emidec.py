@@ -52,6 +52,7 @@ own run directory under ``<out>/budget/`` and writes ``<out>/budget_study.md`` /
 Outputs stay under the git-ignored ``runs/``: the manifest carries EMIDEC clinical values
 (CC BY-NC-SA 4.0 derived data) and the fold models are large.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -116,7 +117,9 @@ def stratified_subset(rows: list[dict[str, str]], n: int) -> list[dict[str, str]
     for key, k in want.items():
         avail = strata.get(key, [])
         if len(avail) < k:
-            raise SystemExit(f"stratified_subset: stratum lge={key[0]}, event={key[1]} has {len(avail)} patients, need {k}")
+            raise SystemExit(
+                f"stratified_subset: stratum lge={key[0]}, event={key[1]} has {len(avail)} patients, need {k}"
+            )
         out += avail[:k]
     return sorted(out, key=lambda r: r["patient_id"])
 
@@ -164,8 +167,10 @@ def pack_basal(a: argparse.Namespace) -> int:
     side = full.with_name("emidec_full.import.json")
     if side.exists():
         side.rename(dest / "emidec_basal.import.json")
-    print(f"packed {len(out_rows)} basal frames + manifest into {dest} "
-          f"({sum(f.stat().st_size for f in dest.iterdir()) / 2**20:.1f} MiB)")
+    print(
+        f"packed {len(out_rows)} basal frames + manifest into {dest} "
+        f"({sum(f.stat().st_size for f in dest.iterdir()) / 2**20:.1f} MiB)"
+    )
     return 0
 
 
@@ -240,8 +245,14 @@ def baselines(manifest: Path, tasks, folds: int, seed: int) -> dict[str, dict]:
     for task in tasks:
         r = covariate_baseline(manifest, task, folds=folds, seed=seed)
         y, p = np.asarray(r["y"]), np.asarray(r["oof_prob"])
-        out[task] = {**_score_row(y, p), "covariates": r["covariates"], "log1p": r["log1p"],
-                     "patient_id": r["patient_id"], "prob": r["oof_prob"], "y": r["y"]}
+        out[task] = {
+            **_score_row(y, p),
+            "covariates": r["covariates"],
+            "log1p": r["log1p"],
+            "patient_id": r["patient_id"],
+            "prob": r["oof_prob"],
+            "y": r["y"],
+        }
     return out
 
 
@@ -260,15 +271,39 @@ def _prop_s(r: dict, k: str) -> str:
 
 
 # ----------------------------------------------------------------------------------- the grid
-def run_grid(a: argparse.Namespace, out: Path, manifest: Path, *, tasks, archs, epochs: int, image_size: int | None,
-             folds: int, run_dir: Path, extra_inits: dict, progress: bool) -> dict:
+def run_grid(
+    a: argparse.Namespace,
+    out: Path,
+    manifest: Path,
+    *,
+    tasks,
+    archs,
+    epochs: int,
+    image_size: int | None,
+    folds: int,
+    run_dir: Path,
+    extra_inits: dict,
+    progress: bool,
+) -> dict:
     from lgenet.pipeline import run_experiment
 
     inits = ("random",) + tuple(i for i in ("imagenet", "radimagenet") if any(i in d for d in extra_inits.values()))
     cfg = RunConfig(
-        manifest=str(manifest), out=str(run_dir), tasks=tuple(tasks), archs=tuple(archs), inits=inits,
-        weights=extra_inits, image_size=image_size, epochs=epochs, batch_size=a.batch_size, lr=a.lr, folds=folds,
-        seed=a.seed, device=a.device, precision=a.precision, num_threads=a.threads,
+        manifest=str(manifest),
+        out=str(run_dir),
+        tasks=tuple(tasks),
+        archs=tuple(archs),
+        inits=inits,
+        weights=extra_inits,
+        image_size=image_size,
+        epochs=epochs,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        folds=folds,
+        seed=a.seed,
+        device=a.device,
+        precision=a.precision,
+        num_threads=a.threads,
     )
     t0 = time.time()
     res = run_experiment(cfg, progress=progress, keep_models=a.keep_models, report=a.report)
@@ -276,7 +311,9 @@ def run_grid(a: argparse.Namespace, out: Path, manifest: Path, *, tasks, archs, 
     return {"cfg": cfg, "result": res, "wall_s": wall}
 
 
-def grid_report(a, manifest: Path, run: dict, base: dict, ceiling: dict | None, *, title: str, load: tuple) -> tuple[str, dict]:
+def grid_report(
+    a, manifest: Path, run: dict, base: dict, ceiling: dict | None, *, title: str, load: tuple
+) -> tuple[str, dict]:
     from lgenet.training.trainer import resolve_precision
 
     cfg, res = run["cfg"], run["result"]
@@ -291,7 +328,8 @@ def grid_report(a, manifest: Path, run: dict, base: dict, ceiling: dict | None, 
         f"### {title}",
         "",
         f"*Command:* `{a.command}` (run directory `{_rel(res.out_dir)}`). *Machine:* {_machine(device)}"
-        + (f"; {a.machine_note}" if a.machine_note else "") + f". *Date:* {time.strftime('%Y-%m-%d')}. "
+        + (f"; {a.machine_note}" if a.machine_note else "")
+        + f". *Date:* {time.strftime('%Y-%m-%d')}. "
         f"*Load average* (1 min) at start / end: {load[0]:.1f} / {load[1]:.1f}.",
         f"*Budget:* {cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}, input "
         + ", ".join(f"{arch} {px} px" for arch, px in sizes.items())
@@ -325,27 +363,61 @@ def grid_report(a, manifest: Path, run: dict, base: dict, ceiling: dict | None, 
             lines.append(
                 f"| {task} | {m['model']} | {row['n']} ({row['n_pos']}) | {_auc_s(row)} | {_prop_s(row, 'sensitivity')} | "
                 f"{_prop_s(row, 'specificity')} | {_prop_s(row, 'ppv')} | {_prop_s(row, 'npv')} | {_f(pv)} | "
-                f"{_f(st.get('img_per_s', float('nan')), 1)} | {_f(st.get('seconds', float('nan')), 0)} |")
-            rows_json.append({"task": task, "model": m["model"], **row, "p_vs_covariates": pv, **{
-                "train_img_per_s": st.get("img_per_s"), "fit_seconds": st.get("seconds")}})
+                f"{_f(st.get('img_per_s', float('nan')), 1)} | {_f(st.get('seconds', float('nan')), 0)} |"
+            )
+            rows_json.append(
+                {
+                    "task": task,
+                    "model": m["model"],
+                    **row,
+                    "p_vs_covariates": pv,
+                    **{"train_img_per_s": st.get("img_per_s"), "fit_seconds": st.get("seconds")},
+                }
+            )
         if b:
             lines.append(
                 f"| {task} | *covariates only (LR)* | {b['n']} ({b['n_pos']}) | {_auc_s(b)} | {_prop_s(b, 'sensitivity')} | "
-                f"{_prop_s(b, 'specificity')} | {_prop_s(b, 'ppv')} | {_prop_s(b, 'npv')} | – | – | – |")
-    lines += ["", "Covariates (the logistic regression, `covariate_baseline`, same folds): "
-              + "; ".join(f"{t}: {', '.join(b['covariates'])}" for t, b in base.items())
-              + " (troponin, ntprobnp as log1p; killip is never used for event, which it defines)."]
+                f"{_prop_s(b, 'specificity')} | {_prop_s(b, 'ppv')} | {_prop_s(b, 'npv')} | – | – | – |"
+            )
+    lines += [
+        "",
+        "Covariates (the logistic regression, `covariate_baseline`, same folds): "
+        + "; ".join(f"{t}: {', '.join(b['covariates'])}" for t, b in base.items())
+        + " (troponin, ntprobnp as log1p; killip is never used for event, which it defines).",
+    ]
     if ceiling is not None:
-        lines += ["", "Ceiling: the whole-LV `lge` label read from the basal frame (`ceiling_analysis`)", "",
-                  format_ceiling_report(ceiling)]
+        lines += [
+            "",
+            "Ceiling: the whole-LV `lge` label read from the basal frame (`ceiling_analysis`)",
+            "",
+            format_ceiling_report(ceiling),
+        ]
     data = {
-        "command": a.command, "machine": _machine(device), "machine_note": a.machine_note,
-        "date": time.strftime("%Y-%m-%d"), "load_avg_1min": list(load), "run_dir": str(res.out_dir),
-        "budget": {"epochs": cfg.epochs, "image_size": sizes, "batch_size": cfg.batch_size, "lr": cfg.lr,
-                   "folds": cfg.folds, "seed": cfg.seed, "device": device, "precision": precision},
-        "patients": n_pat, "fits_run": res.fits_run, "fits_skipped": res.fits_skipped,
-        "wall_s": run["wall_s"], "fit_seconds_total": fit_s, "models": rows_json,
-        "covariate_baseline": {t: {k: v for k, v in b.items() if k not in ("patient_id", "prob", "y")} for t, b in base.items()},
+        "command": a.command,
+        "machine": _machine(device),
+        "machine_note": a.machine_note,
+        "date": time.strftime("%Y-%m-%d"),
+        "load_avg_1min": list(load),
+        "run_dir": str(res.out_dir),
+        "budget": {
+            "epochs": cfg.epochs,
+            "image_size": sizes,
+            "batch_size": cfg.batch_size,
+            "lr": cfg.lr,
+            "folds": cfg.folds,
+            "seed": cfg.seed,
+            "device": device,
+            "precision": precision,
+        },
+        "patients": n_pat,
+        "fits_run": res.fits_run,
+        "fits_skipped": res.fits_skipped,
+        "wall_s": run["wall_s"],
+        "fit_seconds_total": fit_s,
+        "models": rows_json,
+        "covariate_baseline": {
+            t: {k: v for k, v in b.items() if k not in ("patient_id", "prob", "y")} for t, b in base.items()
+        },
         "ceiling": ceiling,
     }
     return "\n".join(lines) + "\n", data
@@ -374,9 +446,15 @@ def parse_budgets(text: str) -> list[tuple[int, int | None]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--emidec", default=str(ROOT.parent / "shared" / "data" / "emidec"), help="EMIDEC folder (used by path)")
-    ap.add_argument("--manifest", help="an already imported EMIDEC manifest (e.g. from --pack-basal) instead of importing")
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--emidec", default=str(ROOT.parent / "shared" / "data" / "emidec"), help="EMIDEC folder (used by path)"
+    )
+    ap.add_argument(
+        "--manifest", help="an already imported EMIDEC manifest (e.g. from --pack-basal) instead of importing"
+    )
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench" / "emidec"), help="output folder (under runs/)")
     ap.add_argument("--archs", default=",".join(ARCHS))
     ap.add_argument("--tasks", default=",".join(TASKS))
@@ -390,18 +468,28 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     ap.add_argument("--threads", type=int, help="torch CPU threads")
     ap.add_argument("--keep-models", default="best", choices=["best", "all"])
-    ap.add_argument("--weights-file", action="append", metavar="ARCH:INIT=PATH",
-                    help="local ImageNet / RadImageNet weights; adds that init's rows (repeat per file)")
-    ap.add_argument("--quick", action="store_true",
-                    help=f"{QUICK['patients']} patients (stratified subset), {QUICK['folds']} folds, "
-                         f"{QUICK['epochs']} epoch @ {QUICK['image_size']} px: checks the script works")
+    ap.add_argument(
+        "--weights-file",
+        action="append",
+        metavar="ARCH:INIT=PATH",
+        help="local ImageNet / RadImageNet weights; adds that init's rows (repeat per file)",
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{QUICK['patients']} patients (stratified subset), {QUICK['folds']} folds, "
+        f"{QUICK['epochs']} epoch @ {QUICK['image_size']} px: checks the script works",
+    )
     ap.add_argument("--budget-study", action="store_true", help="resnet50 / lge at each --budgets entry")
     ap.add_argument("--budgets", default=DEFAULT_BUDGETS, help=f"EPOCHS@PX,... (default {DEFAULT_BUDGETS})")
     ap.add_argument("--budget-arch", default="resnet50")
     ap.add_argument("--budget-task", default="lge")
     ap.add_argument("--pack-basal", metavar="DIR", help="write the basal frames + a manifest into DIR and exit")
-    ap.add_argument("--report", action="store_true",
-                    help="also write each run's report.html (CAM gallery; slow on a CPU); default: skipped")
+    ap.add_argument(
+        "--report",
+        action="store_true",
+        help="also write each run's report.html (CAM gallery; slow on a CPU); default: skipped",
+    )
     ap.add_argument("--machine-note", default="", help="free text for the machine line, e.g. 'shared with other jobs'")
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return ap
@@ -409,8 +497,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
-    a.command = "python bench/emidec.py" + ("" if not (argv if argv is not None else sys.argv[1:]) else
-                                             " " + shlex.join(argv if argv is not None else sys.argv[1:]))
+    a.command = "python bench/emidec.py" + (
+        ""
+        if not (argv if argv is not None else sys.argv[1:])
+        else " " + shlex.join(argv if argv is not None else sys.argv[1:])
+    )
     if a.pack_basal:
         return pack_basal(a)
     out = Path(a.out)
@@ -432,9 +523,13 @@ def main(argv=None) -> int:
         sub = qdir / "emidec_quick.csv"
         if not sub.exists():
             rows = _read_rows(manifest)
-            base_dir = manifest.parent  # relative image/mask paths (e.g. --pack-basal) are read from the manifest's folder
-            picked = [{**r, **{c: str((base_dir / r[c]).resolve()) for c in ("image", "mask") if r.get(c)}}
-                      for r in stratified_subset(rows, QUICK["patients"])]
+            base_dir = (
+                manifest.parent
+            )  # relative image/mask paths (e.g. --pack-basal) are read from the manifest's folder
+            picked = [
+                {**r, **{c: str((base_dir / r[c]).resolve()) for c in ("image", "mask") if r.get(c)}}
+                for r in stratified_subset(rows, QUICK["patients"])
+            ]
             write_manifest(sub, picked, columns=list(rows[0].keys()))
         manifest, out = sub, qdir
         folds, epochs, size = QUICK["folds"], QUICK["epochs"], QUICK["image_size"]
@@ -444,8 +539,19 @@ def main(argv=None) -> int:
     load0 = os.getloadavg()[0]
     base = baselines(manifest, tasks, folds, a.seed)
     ceiling = ceiling_analysis(manifest) if "lge" in tasks else None
-    run = run_grid(a, out, manifest, tasks=tasks, archs=archs, epochs=epochs, image_size=size, folds=folds,
-                   run_dir=run_dir, extra_inits=extra, progress=progress)
+    run = run_grid(
+        a,
+        out,
+        manifest,
+        tasks=tasks,
+        archs=archs,
+        epochs=epochs,
+        image_size=size,
+        folds=folds,
+        run_dir=run_dir,
+        extra_inits=extra,
+        progress=progress,
+    )
     text, data = grid_report(a, manifest, run, base, ceiling, title=title, load=(load0, os.getloadavg()[0]))
     atomic_write_text(out / "results.md", text)
     atomic_write_text(run_dir / "results.md", text)
@@ -454,8 +560,9 @@ def main(argv=None) -> int:
     return 0
 
 
-def _reuse_grid_fits(out: Path, run_dir: Path, epochs: int, size: int | None, device: str, task: str, arch: str,
-                     folds: int) -> None:
+def _reuse_grid_fits(
+    out: Path, run_dir: Path, epochs: int, size: int | None, device: str, task: str, arch: str, folds: int
+) -> None:
     """Copy the finished (task, arch, random) fits of the default grid at the same budget into a
     budget-study run directory, so that budget point is not trained twice. Valid because a fit
     depends only on (seed, task, arch, init, fold), the patient folds and the budget -- not on what
@@ -485,24 +592,45 @@ def budget_study(a, out: Path, manifest: Path, device: str, progress: bool) -> i
     for epochs, size in budgets:
         run_dir = out / "budget" / f"{arch}_{task}_e{epochs}_{_px_name(size)}_{device}"
         _reuse_grid_fits(out, run_dir, epochs, size, device, task, arch, a.folds)
-        run = run_grid(a, out, manifest, tasks=(task,), archs=(arch,), epochs=epochs, image_size=size, folds=a.folds,
-                       run_dir=run_dir, extra_inits={}, progress=progress)
+        run = run_grid(
+            a,
+            out,
+            manifest,
+            tasks=(task,),
+            archs=(arch,),
+            epochs=epochs,
+            image_size=size,
+            folds=a.folds,
+            run_dir=run_dir,
+            extra_inits={},
+            progress=progress,
+        )
         pmap = _oof(run_dir)[(task, f"{arch}/random")]
         pids = sorted(pmap)
         y = np.array([pmap[p][0] for p in pids])
         pr = np.array([pmap[p][1] for p in pids])
         st = _fit_stats(run_dir).get(f"{task}|{arch}/random", {})
         r = _score_row(y, pr)
-        r.update(epochs=epochs, image_size=size or get_spec(arch).input_size, fit_seconds=st.get("seconds"),
-                 img_per_s=st.get("img_per_s"), fits_run=run["result"].fits_run, run_dir=_rel(run_dir))
+        r.update(
+            epochs=epochs,
+            image_size=size or get_spec(arch).input_size,
+            fit_seconds=st.get("seconds"),
+            img_per_s=st.get("img_per_s"),
+            fits_run=run["result"].fits_run,
+            run_dir=_rel(run_dir),
+        )
         rows.append(r)
-        print(f"budget {epochs} epochs @ {r['image_size']} px: AUC {r['auc']:.3f} ({r['auc_lower']:.3f}-{r['auc_upper']:.3f}), "
-              f"{r['fit_seconds']:.0f} s of training", flush=True)
+        print(
+            f"budget {epochs} epochs @ {r['image_size']} px: AUC {r['auc']:.3f} ({r['auc_lower']:.3f}-{r['auc_upper']:.3f}), "
+            f"{r['fit_seconds']:.0f} s of training",
+            flush=True,
+        )
     load1 = os.getloadavg()[0]
     lines = [
         f"### Budget study: {arch} / {task} (random init, {a.folds}-fold, the grid's folds and fit seeds)",
         "",
-        f"*Command:* `{a.command}`. *Machine:* {_machine(device)}" + (f"; {a.machine_note}" if a.machine_note else "")
+        f"*Command:* `{a.command}`. *Machine:* {_machine(device)}"
+        + (f"; {a.machine_note}" if a.machine_note else "")
         + f". *Date:* {time.strftime('%Y-%m-%d')}. *Load average* (1 min) at start / end: {load0:.1f} / {load1:.1f}. "
         f"Wall time {(time.time() - t0) / 60:.1f} min.",
         "",
@@ -514,17 +642,34 @@ def budget_study(a, out: Path, manifest: Path, device: str, progress: bool) -> i
         lines.append(
             f"| {r['epochs']} | {r['image_size']} | {r['epochs'] * n_train} | {_auc_s(r)} | {r['n']} ({r['n_pos']}) | "
             f"{_prop_s(r, 'sensitivity')} | {_prop_s(r, 'specificity')} | {_prop_s(r, 'ppv')} | {_prop_s(r, 'npv')} | "
-            f"{_f(r['img_per_s'], 1)} | {_f(r['fit_seconds'], 0)} |")
-    lines.append(f"| *covariates only (LR)* | – | – | {_auc_s(base)} | {base['n']} ({base['n_pos']}) | "
-                 f"{_prop_s(base, 'sensitivity')} | {_prop_s(base, 'specificity')} | {_prop_s(base, 'ppv')} | "
-                 f"{_prop_s(base, 'npv')} | – | – |")
+            f"{_f(r['img_per_s'], 1)} | {_f(r['fit_seconds'], 0)} |"
+        )
+    lines.append(
+        f"| *covariates only (LR)* | – | – | {_auc_s(base)} | {base['n']} ({base['n_pos']}) | "
+        f"{_prop_s(base, 'sensitivity')} | {_prop_s(base, 'specificity')} | {_prop_s(base, 'ppv')} | "
+        f"{_prop_s(base, 'npv')} | – | – |"
+    )
     text = "\n".join(lines) + "\n"
     atomic_write_text(out / "budget_study.md", text)
-    atomic_write_text(out / "budget_study.json", json.dumps({
-        "command": a.command, "machine": _machine(device), "machine_note": a.machine_note, "date": time.strftime("%Y-%m-%d"),
-        "load_avg_1min": [load0, load1], "task": task, "arch": arch, "rows": rows,
-        "covariate_baseline": {k: v for k, v in base.items() if k not in ("patient_id", "prob", "y")},
-    }, indent=2, default=str) + "\n")
+    atomic_write_text(
+        out / "budget_study.json",
+        json.dumps(
+            {
+                "command": a.command,
+                "machine": _machine(device),
+                "machine_note": a.machine_note,
+                "date": time.strftime("%Y-%m-%d"),
+                "load_avg_1min": [load0, load1],
+                "task": task,
+                "arch": arch,
+                "rows": rows,
+                "covariate_baseline": {k: v for k, v in base.items() if k not in ("patient_id", "prob", "y")},
+            },
+            indent=2,
+            default=str,
+        )
+        + "\n",
+    )
     print(text)
     return 0
 

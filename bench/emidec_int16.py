@@ -6,6 +6,7 @@ EMIDEC's images are float64 NIfTI that hold integers 0-4095; as int16 they are t
 instead of 65 MB. Every image is checked after the round trip (voxels and affine equal) and refused if it
 holds a non-integer or out-of-range value; masks, clinical files and the top-level files are copied as they are.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -44,7 +45,9 @@ def main(src: str, dst: str) -> int:
             back = nib.load(target)
             if not (np.array_equal(back.get_fdata(), im.get_fdata()) and np.allclose(back.affine, im.affine)):
                 sys.exit(f"{f}: the int16 copy differs from the original")
-    print(f"{len(cases)} cases -> {dst_p} ({sum(p.stat().st_size for p in dst_p.rglob('*') if p.is_file()) / 1e6:.0f} MB)")
+    print(
+        f"{len(cases)} cases -> {dst_p} ({sum(p.stat().st_size for p in dst_p.rglob('*') if p.is_file()) / 1e6:.0f} MB)"
+    )
     return 0
 
 

@@ -19,6 +19,7 @@
 
 Needs the ``[interop]`` extra for the Keras part. Writes ``<out>/results.md`` and ``results.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,17 +63,45 @@ def throughput(configs, threads: int, n: int, repeats: int, rounds: int) -> list
         got: dict[str, list[float]] = {"keras": [], "fp32": [], "bf16": []}
         stack = ""
         for _ in range(rounds):
-            k = _child([sys.executable, str(BENCH / "keras_reference.py"), "--arch", arch, "--size", str(size),
-                        "--n", str(n), "--repeats", str(repeats), "--threads", str(threads)])
+            k = _child(
+                [
+                    sys.executable,
+                    str(BENCH / "keras_reference.py"),
+                    "--arch",
+                    arch,
+                    "--size",
+                    str(size),
+                    "--n",
+                    str(n),
+                    "--repeats",
+                    str(repeats),
+                    "--threads",
+                    str(threads),
+                ]
+            )
             got["keras"].append(k["train_img_s"])
             stack = k["stack"]
             for precision in ("fp32", "bf16"):
-                code = _LGENET.format(bench=str(BENCH), src=str(REPO / "src"), threads=threads, arch=arch, size=size,
-                                      precision=precision, n=n, repeats=repeats)
+                code = _LGENET.format(
+                    bench=str(BENCH),
+                    src=str(REPO / "src"),
+                    threads=threads,
+                    arch=arch,
+                    size=size,
+                    precision=precision,
+                    n=n,
+                    repeats=repeats,
+                )
                 got[precision].append(_child([sys.executable, "-c", code])["train_img_s"])
         med = {k: statistics.median(v) for k, v in got.items()}
-        row = {"arch": arch, "size": size, "keras_img_s": round(med["keras"], 2), "keras": stack, "load": round(load, 2),
-               "runs": got}
+        row = {
+            "arch": arch,
+            "size": size,
+            "keras_img_s": round(med["keras"], 2),
+            "keras": stack,
+            "load": round(load, 2),
+            "runs": got,
+        }
         for precision in ("fp32", "bf16"):
             row[f"lgenet_{precision}_img_s"] = round(med[precision], 2)
             row[f"ratio_{precision}"] = round(med[precision] / med["keras"], 2)
@@ -103,8 +132,18 @@ def grid(out: Path, patients: int, epochs: int) -> list[dict]:
     for name, workers in execs:
         d = out / f"grid_{name}"
         shutil.rmtree(d, ignore_errors=True)
-        cfg = RunConfig(manifest=str(manifest), out=str(d), tasks=("lge", "event"), archs=("resnet18",),
-                        inits=("random",), epochs=epochs, image_size=96, folds=4, num_threads=1, outcomes=False)
+        cfg = RunConfig(
+            manifest=str(manifest),
+            out=str(d),
+            tasks=("lge", "event"),
+            archs=("resnet18",),
+            inits=("random",),
+            epochs=epochs,
+            image_size=96,
+            folds=4,
+            num_threads=1,
+            outcomes=False,
+        )
         load = os.getloadavg()[0]
         t0 = time.perf_counter()
         run_experiment(cfg, progress=False, report=False, executor=name, workers=workers)
@@ -112,8 +151,15 @@ def grid(out: Path, patients: int, epochs: int) -> list[dict]:
         with open(d / "oof_predictions.csv", newline="") as fh:
             oof = list(csv.DictReader(fh))
         ref = oof if ref is None else ref
-        rows.append({"executor": name, "workers": workers, "wall_s": round(wall, 1), "load": round(load, 2),
-                     "same_oof_as_local": oof == ref})
+        rows.append(
+            {
+                "executor": name,
+                "workers": workers,
+                "wall_s": round(wall, 1),
+                "load": round(load, 2),
+                "same_oof_as_local": oof == ref,
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     try:
         import ray
@@ -143,17 +189,38 @@ def threads_study(out: Path, configs, rounds: int, patients: int, epochs: int) -
             for name, workers, threads in (("local", 1, 2), ("process", 2, 1)):
                 d = out / f"threads_{arch}_{size}_{name}"
                 shutil.rmtree(d, ignore_errors=True)
-                cfg = RunConfig(manifest=str(manifest), out=str(d), tasks=("lge",), archs=(arch,), inits=("random",),
-                                epochs=epochs, image_size=size, folds=4, num_threads=threads, outcomes=False)
+                cfg = RunConfig(
+                    manifest=str(manifest),
+                    out=str(d),
+                    tasks=("lge",),
+                    archs=(arch,),
+                    inits=("random",),
+                    epochs=epochs,
+                    image_size=size,
+                    folds=4,
+                    num_threads=threads,
+                    outcomes=False,
+                )
                 load = os.getloadavg()[0]
                 t0 = time.perf_counter()
                 run_experiment(cfg, progress=False, report=False, keep_models="none", executor=name, workers=workers)
                 wall = time.perf_counter() - t0
                 fits = [json.loads(f.read_text()) for f in d.glob("fits/*/*/fold*/fit.json")]
                 n_img = sum(int(f.get("n_train_patients", 0)) for f in fits) * epochs
-                rows.append({"arch": arch, "size": size, "round": rnd + 1, "executor": name, "workers": workers,
-                             "threads": threads, "wall_s": round(wall, 1), "train_images": n_img,
-                             "grid_img_s": round(n_img / wall, 2) if n_img else None, "load": round(load, 2)})
+                rows.append(
+                    {
+                        "arch": arch,
+                        "size": size,
+                        "round": rnd + 1,
+                        "executor": name,
+                        "workers": workers,
+                        "threads": threads,
+                        "wall_s": round(wall, 1),
+                        "train_images": n_img,
+                        "grid_img_s": round(n_img / wall, 2) if n_img else None,
+                        "load": round(load, 2),
+                    }
+                )
                 print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -168,8 +235,11 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds per configuration (default 2)")
     ap.add_argument("--configs", help="e.g. resnet50:224,resnet50:128 (default: the seed sizes and 128 px)")
     ap.add_argument("--no-grid", action="store_true", help="throughput only")
-    ap.add_argument("--threads-study", action="store_true",
-                    help="only: local x 2 threads vs process 2 x 1 thread at --configs (default the seed sizes)")
+    ap.add_argument(
+        "--threads-study",
+        action="store_true",
+        help="only: local x 2 threads vs process 2 x 1 thread at --configs (default the seed sizes)",
+    )
     ap.add_argument("--study-patients", type=int, default=32)
     ap.add_argument("--study-epochs", type=int, default=2)
     a = ap.parse_args(argv)
@@ -182,16 +252,28 @@ def main(argv=None) -> int:
         configs = [(c.split(":")[0], int(c.split(":")[1])) for c in a.configs.split(",")]
     t0 = time.time()
     if a.threads_study:
-        rows = threads_study(out, configs if a.configs else [("resnet50", 224), ("inception_v3", 299)], a.rounds,
-                             a.study_patients, a.study_epochs)
-        md = [f"Command: `python bench/grid_speed.py {' '.join(argv if argv is not None else sys.argv[1:])}`  ",
-              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores; date {time.strftime('%Y-%m-%d %H:%M %Z')}; "
-              f"wall time {time.time() - t0:.0f} s", "",
-              f"One grid ({a.study_patients} synthetic patients, task lge, 4 folds, {a.study_epochs} epochs, fp32, batch 8):",
-              "", "| backbone | px | round | executor | workers x threads | wall (s) | grid training img/s | load at start |",
-              "|---|---|---|---|---|---|---|---|"]
-        md += [f"| {r['arch']} | {r['size']} | {r['round']} | {r['executor']} | {r['workers']} x {r['threads']} | "
-               f"{r['wall_s']} | {r['grid_img_s']} | {r['load']} |" for r in rows]
+        rows = threads_study(
+            out,
+            configs if a.configs else [("resnet50", 224), ("inception_v3", 299)],
+            a.rounds,
+            a.study_patients,
+            a.study_epochs,
+        )
+        md = [
+            f"Command: `python bench/grid_speed.py {' '.join(argv if argv is not None else sys.argv[1:])}`  ",
+            f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores; date {time.strftime('%Y-%m-%d %H:%M %Z')}; "
+            f"wall time {time.time() - t0:.0f} s",
+            "",
+            f"One grid ({a.study_patients} synthetic patients, task lge, 4 folds, {a.study_epochs} epochs, fp32, batch 8):",
+            "",
+            "| backbone | px | round | executor | workers x threads | wall (s) | grid training img/s | load at start |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        md += [
+            f"| {r['arch']} | {r['size']} | {r['round']} | {r['executor']} | {r['workers']} x {r['threads']} | "
+            f"{r['wall_s']} | {r['grid_img_s']} | {r['load']} |"
+            for r in rows
+        ]
         text = "\n".join(md)
         print(text)
         (out / "threads_study.md").write_text(text + "\n")
@@ -199,20 +281,31 @@ def main(argv=None) -> int:
         return 0
     tp = throughput(configs, a.threads, a.n, a.repeats, a.rounds)
     gr = [] if a.no_grid else grid(out, 40, 2 if a.quick else 6)
-    md = [f"Command: `python bench/grid_speed.py {' '.join(argv if argv is not None else sys.argv[1:])}`  ",
-          f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores; {a.threads} threads for both stacks; "
-          f"date {time.strftime('%Y-%m-%d %H:%M %Z')}; wall time {time.time() - t0:.0f} s", "",
-          f"Training throughput (images/s, batch 8, seed head; per stack the median over {a.rounds} interleaved "
-          "rounds, each the median of its timed epochs):", "",
-          "| backbone | px | Keras/TF fp32 | lgenet fp32 | ratio | lgenet bf16 | ratio | load at start |",
-          "|---|---|---|---|---|---|---|---|"]
+    md = [
+        f"Command: `python bench/grid_speed.py {' '.join(argv if argv is not None else sys.argv[1:])}`  ",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores; {a.threads} threads for both stacks; "
+        f"date {time.strftime('%Y-%m-%d %H:%M %Z')}; wall time {time.time() - t0:.0f} s",
+        "",
+        f"Training throughput (images/s, batch 8, seed head; per stack the median over {a.rounds} interleaved "
+        "rounds, each the median of its timed epochs):",
+        "",
+        "| backbone | px | Keras/TF fp32 | lgenet fp32 | ratio | lgenet bf16 | ratio | load at start |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in tp:
-        md.append(f"| {r['arch']} | {r['size']} | {r['keras_img_s']} | {r['lgenet_fp32_img_s']} | {r['ratio_fp32']} | "
-                  f"{r['lgenet_bf16_img_s']} | {r['ratio_bf16']} | {r['load']} |")
+        md.append(
+            f"| {r['arch']} | {r['size']} | {r['keras_img_s']} | {r['lgenet_fp32_img_s']} | {r['ratio_fp32']} | "
+            f"{r['lgenet_bf16_img_s']} | {r['ratio_bf16']} | {r['load']} |"
+        )
     md += ["", "Every round: " + "; ".join(f"{r['arch']}@{r['size']} {r['runs']}" for r in tp)]
-    md += ["", f"({tp[0]['keras']}.) Small grid (40 synthetic patients, ResNet-18 from random init, 96 px, "
-               "2 tasks x 4 folds, 1 thread per fit):", "", "| executor | workers | wall (s) | identical OOF | load at start |",
-           "|---|---|---|---|---|"]
+    md += [
+        "",
+        f"({tp[0]['keras']}.) Small grid (40 synthetic patients, ResNet-18 from random init, 96 px, "
+        "2 tasks x 4 folds, 1 thread per fit):",
+        "",
+        "| executor | workers | wall (s) | identical OOF | load at start |",
+        "|---|---|---|---|---|",
+    ]
     for r in gr:
         md.append(f"| {r['executor']} | {r['workers']} | {r['wall_s']} | {r['same_oof_as_local']} | {r['load']} |")
     text = "\n".join(md)

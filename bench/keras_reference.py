@@ -11,6 +11,7 @@ Dropout 0.5 -> Dense 1 sigmoid; Adam (lr 1e-3), binary cross-entropy, batch 8. I
 one warm-up epoch. Needs the ``[interop]`` extra (TensorFlow, Keras). ``bench/grid_speed.py`` runs it
 beside lgenet, back to back, and prints the ratio.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,9 +58,16 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         model.fit(xs, ys, batch_size=8, epochs=1, verbose=0, shuffle=True)
         rates.append(a.n / (time.perf_counter() - t0))
-    res = {"stack": f"keras {keras.__version__} / tensorflow {tf.__version__}", "arch": a.arch, "size": a.size,
-           "precision": "fp32", "threads": a.threads, "train_img_s": round(statistics.median(rates), 2),
-           "runs": [round(r, 2) for r in rates], "params": int(model.count_params())}
+    res = {
+        "stack": f"keras {keras.__version__} / tensorflow {tf.__version__}",
+        "arch": a.arch,
+        "size": a.size,
+        "precision": "fp32",
+        "threads": a.threads,
+        "train_img_s": round(statistics.median(rates), 2),
+        "runs": [round(r, 2) for r in rates],
+        "params": int(model.count_params()),
+    }
     print(json.dumps(res))
     return 0
 

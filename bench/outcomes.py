@@ -11,10 +11,10 @@ EMIDEC outcome was looked at). Part B draws 50 synthetic cohorts from :func:`lge
 (95 % CI coverage) and that its C-index is close to the true model's.
 Writes ``<out>/results.md`` with the machine, load average and wall time.
 """
+
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -40,19 +40,27 @@ CONFIGS = {
 def _fmt(m) -> str:
     a = m["auc"]
     c = m["calibration"]
-    return (f"{a['auc']:.3f} ({a['lower']:.3f}\u2013{a['upper']:.3f}) | {c['slope']:.2f} "
-            f"({c['slope_lower']:.2f}\u2013{c['slope_upper']:.2f}) | {c['brier']:.3f}")
+    return (
+        f"{a['auc']:.3f} ({a['lower']:.3f}\u2013{a['upper']:.3f}) | {c['slope']:.2f} "
+        f"({c['slope_lower']:.2f}\u2013{c['slope_upper']:.2f}) | {c['brier']:.3f}"
+    )
 
 
 def emidec(seg: str, run: str | None, out: Path, boot: int) -> list[str]:
     import yaml
 
     manifest = yaml.safe_load((Path(seg) / "seg_config.yaml").read_text())["manifest"]
-    md = ["## EMIDEC (n = 100): covariates / image / fusion, out-of-fold", "",
-          "| configuration | task | model | AUC (95 % CI) | calibration slope (95 % CI) | Brier |",
-          "|---|---|---|---|---|---|"]
-    cmp = ["", "| configuration | task | comparison | \u0394AUC | DeLong p | continuous NRI (95 % CI) |",
-           "|---|---|---|---|---|---|"]
+    md = [
+        "## EMIDEC (n = 100): covariates / image / fusion, out-of-fold",
+        "",
+        "| configuration | task | model | AUC (95 % CI) | calibration slope (95 % CI) | Brier |",
+        "|---|---|---|---|---|---|",
+    ]
+    cmp = [
+        "",
+        "| configuration | task | comparison | \u0394AUC | DeLong p | continuous NRI (95 % CI) |",
+        "|---|---|---|---|---|---|",
+    ]
     configs = dict(CONFIGS)
     if run:
         configs["with the run's CNN probability (first grid model)"] = {"_run": True}
@@ -60,19 +68,34 @@ def emidec(seg: str, run: str | None, out: Path, boot: int) -> list[str]:
         use_run = kw.pop("_run", False)
         st = OutcomeSettings(n_bootstrap=boot, **kw)
         t0 = time.time()
-        s = run_outcomes(run if use_run else None, manifest=None if use_run else manifest, segmentation_run=seg,
-                         out=out / name.split(" ")[0].replace("(", ""), settings=st, progress=False)
+        s = run_outcomes(
+            run if use_run else None,
+            manifest=None if use_run else manifest,
+            segmentation_run=seg,
+            out=out / name.split(" ")[0].replace("(", ""),
+            settings=st,
+            progress=False,
+        )
         print(f"{name}: {time.time() - t0:.0f} s", flush=True)
         for task, t in s["tasks"].items():
             for k, m in t.get("binary", {}).get("models", {}).items():
                 md.append(f"| {name} | {task} | {k} | {_fmt(m)} |")
             for c in t.get("binary", {}).get("comparisons", []):
                 n = c["nri"]
-                cmp.append(f"| {name} | {task} | {c['a']} vs {c['b']} | {c['diff']:+.3f} | {c['p']:.3f} | "
-                           f"{n['nri']:+.2f} ({n['lower']:+.2f}\u2013{n['upper']:+.2f}) |")
+                cmp.append(
+                    f"| {name} | {task} | {c['a']} vs {c['b']} | {c['diff']:+.3f} | {c['p']:.3f} | "
+                    f"{n['nri']:+.2f} ({n['lower']:+.2f}\u2013{n['upper']:+.2f}) |"
+                )
         md.append(f"| | | columns: {', '.join(s['tasks']['event']['sets'].get('fusion', []))} | | | |")
-    return md + cmp + ["", "EMIDEC has no follow-up times: the Cox / C-index / Kaplan-Meier path is not run on it "
-                       "(outcomes.json says so) and is checked on the synthetic cohorts below."]
+    return (
+        md
+        + cmp
+        + [
+            "",
+            "EMIDEC has no follow-up times: the Cox / C-index / Kaplan-Meier path is not run on it "
+            "(outcomes.json says so) and is checked on the synthetic cohorts below.",
+        ]
+    )
 
 
 def synthetic(n_seeds: int, sizes=(116, 500)) -> list[str]:
@@ -82,12 +105,16 @@ def synthetic(n_seeds: int, sizes=(116, 500)) -> list[str]:
 
     cols = ["lge_percent", "age", "lvef"]
     truth = {"lge_percent": HAZARD["log1p_lge_percent"], "age": HAZARD["age"], "lvef": HAZARD["lvef"]}
-    md = ["## Synthetic cohorts with a known hazard (`lgenet synth`'s model)", "",
-          f"True log-hazard ratios: log(1 + LGE %) {truth['lge_percent']}, age {truth['age']}/year, "
-          f"LVEF {truth['lvef']}/%; Weibull baseline, 20 % events, administrative censoring. {n_seeds} seeds per size.", "",
-          "| n | coverage of the 95 % CI: LGE / age / LVEF / all | mean coefficient (LGE / age / LVEF) | "
-          "C true model | C lgenet in-sample (mean abs. diff.) | C lgenet out-of-fold (mean diff.) |",
-          "|---|---|---|---|---|---|"]
+    md = [
+        "## Synthetic cohorts with a known hazard (`lgenet synth`'s model)",
+        "",
+        f"True log-hazard ratios: log(1 + LGE %) {truth['lge_percent']}, age {truth['age']}/year, "
+        f"LVEF {truth['lvef']}/%; Weibull baseline, 20 % events, administrative censoring. {n_seeds} seeds per size.",
+        "",
+        "| n | coverage of the 95 % CI: LGE / age / LVEF / all | mean coefficient (LGE / age / LVEF) | "
+        "C true model | C lgenet in-sample (mean abs. diff.) | C lgenet out-of-fold (mean diff.) |",
+        "|---|---|---|---|---|---|",
+    ]
     for n in sizes:
         cover = {c: [] for c in cols}
         est = {c: [] for c in cols}
@@ -109,10 +136,12 @@ def synthetic(n_seeds: int, sizes=(116, 500)) -> list[str]:
             ci.append(c_index(t, e, lp_in))
             co.append(c_index(t, e, lp_oof))
         allc = np.mean([v for c in cols for v in cover[c]])
-        md.append(f"| {n} | {' / '.join(f'{np.mean(cover[c]):.2f}' for c in cols)} / {allc:.2f} | "
-                  f"{' / '.join(f'{np.mean(est[c]):.3f}' for c in cols)} | {np.mean(ct):.3f} | "
-                  f"{np.mean(ci):.3f} ({np.mean(np.abs(np.subtract(ci, ct))):.3f}) | "
-                  f"{np.mean(co):.3f} ({np.mean(np.subtract(co, ct)):+.3f}) |")
+        md.append(
+            f"| {n} | {' / '.join(f'{np.mean(cover[c]):.2f}' for c in cols)} / {allc:.2f} | "
+            f"{' / '.join(f'{np.mean(est[c]):.3f}' for c in cols)} | {np.mean(ct):.3f} | "
+            f"{np.mean(ci):.3f} ({np.mean(np.abs(np.subtract(ci, ct))):.3f}) | "
+            f"{np.mean(co):.3f} ({np.mean(np.subtract(co, ct)):+.3f}) |"
+        )
         print(md[-1], flush=True)
     return md
 
@@ -135,10 +164,13 @@ def main(argv=None) -> int:
             ap.error("--seg is required (or --synthetic-only)")
         md += emidec(a.seg, a.run, out, a.bootstrap) + [""]
     md += synthetic(a.seeds)
-    head = [f"Command: `python bench/outcomes.py {' '.join(argv if argv is not None else sys.argv[1:])}`  ",
-            f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores; load average {load0:.2f} at start, "
-            f"{os.getloadavg()[0]:.2f} at end; date {time.strftime('%Y-%m-%d %H:%M %Z')}; wall time "
-            f"{time.time() - t0:.0f} s", ""]
+    head = [
+        f"Command: `python bench/outcomes.py {' '.join(argv if argv is not None else sys.argv[1:])}`  ",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores; load average {load0:.2f} at start, "
+        f"{os.getloadavg()[0]:.2f} at end; date {time.strftime('%Y-%m-%d %H:%M %Z')}; wall time "
+        f"{time.time() - t0:.0f} s",
+        "",
+    ]
     text = "\n".join(head + md) + "\n"
     (out / "results.md").write_text(text)
     print(text)

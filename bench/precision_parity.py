@@ -25,6 +25,7 @@ paired difference and p, how far the two arms' out-of-fold probabilities agree (
 |difference|, calls that flip at 0.5), and each arm's training throughput (mean images/s of its
 fits, from fit.json) and summed fit time; plus the machine, load averages and date.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,14 +77,21 @@ def _throughput(run: Path) -> dict[str, dict[str, float]]:
         d = out.setdefault(info["task"], {"seconds": 0.0, "ips": []})
         d["seconds"] += float(info.get("seconds", 0.0))
         d["ips"].append(float(info.get("train_images_per_second", float("nan"))))
-    return {t: {"seconds": d["seconds"], "img_per_s": float(np.nanmean(d["ips"])), "fits": len(d["ips"])}
-            for t, d in out.items()}
+    return {
+        t: {"seconds": d["seconds"], "img_per_s": float(np.nanmean(d["ips"])), "fits": len(d["ips"])}
+        for t, d in out.items()
+    }
 
 
 def compare(runs: dict[str, Path]) -> list[dict]:
     """Per (task, model): both arms' AUCs, the paired DeLong test, agreement of the probabilities."""
-    oof = {arm: {(r["task"], r["model"], r["patient_id"]): (int(r["y_true"]), float(r["prob"]))
-                 for r in _rows(run / "oof_predictions.csv")} for arm, run in runs.items()}
+    oof = {
+        arm: {
+            (r["task"], r["model"], r["patient_id"]): (int(r["y_true"]), float(r["prob"]))
+            for r in _rows(run / "oof_predictions.csv")
+        }
+        for arm, run in runs.items()
+    }
     keys = sorted({(t, m) for t, m, _ in oof["fp32"]})
     out = []
     for task, model in keys:
@@ -97,37 +105,61 @@ def compare(runs: dict[str, Path]) -> list[dict]:
         a32, a16 = auc_ci(y, p32), auc_ci(y, p16)
         dt = delong_test(y, p16, p32)
         r = float(np.corrcoef(p32, p16)[0, 1]) if p32.std() > 0 and p16.std() > 0 else float("nan")
-        out.append({"task": task, "model": model, "n": int(len(y)), "n_pos": int(y.sum()),
-                    "auc_fp32": [a32.auc, a32.lower, a32.upper], "auc_bf16": [a16.auc, a16.lower, a16.upper],
-                    "diff": float(dt.diff), "p": float(dt.p_value), "pearson_r": r,
-                    "mean_abs_prob_diff": float(np.mean(np.abs(p32 - p16))),
-                    "flipped_calls": int(np.sum((p32 >= 0.5) != (p16 >= 0.5))),
-                    "match": bool(dt.p_value >= RULE_P and abs(dt.diff) <= RULE_DIFF)})
+        out.append(
+            {
+                "task": task,
+                "model": model,
+                "n": int(len(y)),
+                "n_pos": int(y.sum()),
+                "auc_fp32": [a32.auc, a32.lower, a32.upper],
+                "auc_bf16": [a16.auc, a16.lower, a16.upper],
+                "diff": float(dt.diff),
+                "p": float(dt.p_value),
+                "pearson_r": r,
+                "mean_abs_prob_diff": float(np.mean(np.abs(p32 - p16))),
+                "flipped_calls": int(np.sum((p32 >= 0.5) != (p16 >= 0.5))),
+                "match": bool(dt.p_value >= RULE_P and abs(dt.diff) <= RULE_DIFF),
+            }
+        )
     return out
 
 
 def markdown(rows: list[dict], speed: dict, meta: dict) -> str:
     f = lambda v: f"{v[0]:.3f} ({v[1]:.2f}–{v[2]:.2f})"  # noqa: E731
-    L = [f"Command: `{meta['command']}`  ",
-         f"Machine: {meta['machine']}; load average {meta['load'][0]:.2f} at start, {meta['load'][1]:.2f} after fp32, "
-         f"{meta['load'][2]:.2f} at end; {meta['date']}; wall fp32 {meta['wall']['fp32']:.0f} s, "
-         f"bf16 {meta['wall']['bf16']:.0f} s", "",
-         "| task | model | n (+) | AUC fp32 | AUC bf16 | bf16 − fp32 (paired DeLong p) | r of probabilities | "
-         "mean abs. prob. diff | calls flipped at 0.5 | matches (p ≥ 0.05, abs. diff ≤ 0.05) |",
-         "|---|---|---|---|---|---|---|---|---|---|"]
+    L = [
+        f"Command: `{meta['command']}`  ",
+        f"Machine: {meta['machine']}; load average {meta['load'][0]:.2f} at start, {meta['load'][1]:.2f} after fp32, "
+        f"{meta['load'][2]:.2f} at end; {meta['date']}; wall fp32 {meta['wall']['fp32']:.0f} s, "
+        f"bf16 {meta['wall']['bf16']:.0f} s",
+        "",
+        "| task | model | n (+) | AUC fp32 | AUC bf16 | bf16 − fp32 (paired DeLong p) | r of probabilities | "
+        "mean abs. prob. diff | calls flipped at 0.5 | matches (p ≥ 0.05, abs. diff ≤ 0.05) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        L.append(f"| {r['task']} | {r['model']} | {r['n']} ({r['n_pos']}) | {f(r['auc_fp32'])} | {f(r['auc_bf16'])} | "
-                 f"{r['diff']:+.3f} (p {r['p']:.2f}) | {r['pearson_r']:.3f} | {r['mean_abs_prob_diff']:.3f} | "
-                 f"{r['flipped_calls']} | {'yes' if r['match'] else '**no**'} |")
-    L += ["", "| task | fp32 img/s (fits) | bf16 img/s | speed-up | fp32 fit s | bf16 fit s |", "|---|---|---|---|---|---|"]
+        L.append(
+            f"| {r['task']} | {r['model']} | {r['n']} ({r['n_pos']}) | {f(r['auc_fp32'])} | {f(r['auc_bf16'])} | "
+            f"{r['diff']:+.3f} (p {r['p']:.2f}) | {r['pearson_r']:.3f} | {r['mean_abs_prob_diff']:.3f} | "
+            f"{r['flipped_calls']} | {'yes' if r['match'] else '**no**'} |"
+        )
+    L += [
+        "",
+        "| task | fp32 img/s (fits) | bf16 img/s | speed-up | fp32 fit s | bf16 fit s |",
+        "|---|---|---|---|---|---|",
+    ]
     for t in sorted(speed["fp32"]):
         s32, s16 = speed["fp32"][t], speed["bf16"].get(t, {})
-        L.append(f"| {t} | {s32['img_per_s']:.2f} ({s32['fits']}) | {s16.get('img_per_s', float('nan')):.2f} | "
-                 f"{s16.get('img_per_s', float('nan')) / s32['img_per_s']:.2f}× | {s32['seconds']:.0f} | "
-                 f"{s16.get('seconds', float('nan')):.0f} |")
+        L.append(
+            f"| {t} | {s32['img_per_s']:.2f} ({s32['fits']}) | {s16.get('img_per_s', float('nan')):.2f} | "
+            f"{s16.get('img_per_s', float('nan')) / s32['img_per_s']:.2f}× | {s32['seconds']:.0f} | "
+            f"{s16.get('seconds', float('nan')):.0f} |"
+        )
     verdict = all(r["match"] for r in rows)
-    L += ["", f"Verdict by the rule fixed in advance: bf16 {'matches' if verdict else 'does **not** match'} fp32 "
-              f"on every task."]
+    L += [
+        "",
+        f"Verdict by the rule fixed in advance: bf16 {'matches' if verdict else 'does **not** match'} fp32 "
+        f"on every task.",
+    ]
     return "\n".join(L)
 
 
@@ -152,24 +184,44 @@ def summarise(dirs: list[Path]) -> tuple[list[dict], str]:
         diffs = np.array([r["diff"] for r in rs])
         a32 = np.array([r["auc_fp32"][0] for r in rs])
         a16 = np.array([r["auc_bf16"][0] for r in rs])
-        rows.append({"task": task, "model": model, "seeds": seeds, "n": rs[0]["n"], "n_pos": rs[0]["n_pos"],
-                     "auc_fp32": a32.tolist(), "auc_bf16": a16.tolist(), "diffs": diffs.tolist(),
-                     "mean_diff": float(diffs.mean()), "min_p": float(min(r["p"] for r in rs)),
-                     "fp32_sd": float(a32.std(ddof=1)) if len(a32) > 1 else float("nan"),
-                     "seeds_matching": int(sum(r["match"] for r in rs)),
-                     "match": bool(abs(diffs.mean()) <= SEEDS_RULE_MEAN and min(r["p"] for r in rs) >= RULE_P)})
-    L = [f"Seeds {', '.join(str(s) for s in seeds)} ({', '.join(str(d) for d in dirs)})", "",
-         "| task | model | n (+) | AUC fp32 per seed | AUC bf16 per seed | bf16 − fp32 per seed | mean | "
-         "smallest paired p | SD of fp32 AUC across seeds | seeds matching (one-seed rule) | matches "
-         f"(abs. mean ≤ {SEEDS_RULE_MEAN}, every p ≥ {RULE_P}) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        rows.append(
+            {
+                "task": task,
+                "model": model,
+                "seeds": seeds,
+                "n": rs[0]["n"],
+                "n_pos": rs[0]["n_pos"],
+                "auc_fp32": a32.tolist(),
+                "auc_bf16": a16.tolist(),
+                "diffs": diffs.tolist(),
+                "mean_diff": float(diffs.mean()),
+                "min_p": float(min(r["p"] for r in rs)),
+                "fp32_sd": float(a32.std(ddof=1)) if len(a32) > 1 else float("nan"),
+                "seeds_matching": int(sum(r["match"] for r in rs)),
+                "match": bool(abs(diffs.mean()) <= SEEDS_RULE_MEAN and min(r["p"] for r in rs) >= RULE_P),
+            }
+        )
+    L = [
+        f"Seeds {', '.join(str(s) for s in seeds)} ({', '.join(str(d) for d in dirs)})",
+        "",
+        "| task | model | n (+) | AUC fp32 per seed | AUC bf16 per seed | bf16 − fp32 per seed | mean | "
+        "smallest paired p | SD of fp32 AUC across seeds | seeds matching (one-seed rule) | matches "
+        f"(abs. mean ≤ {SEEDS_RULE_MEAN}, every p ≥ {RULE_P}) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     j = lambda v: " / ".join(f"{x:.3f}" for x in v)  # noqa: E731
     for r in rows:
-        L.append(f"| {r['task']} | {r['model']} | {r['n']} ({r['n_pos']}) | {j(r['auc_fp32'])} | {j(r['auc_bf16'])} | "
-                 f"{' / '.join(f'{x:+.3f}' for x in r['diffs'])} | {r['mean_diff']:+.3f} | {r['min_p']:.2f} | "
-                 f"{r['fp32_sd']:.3f} | {r['seeds_matching']} of {len(seeds)} | {'yes' if r['match'] else '**no**'} |")
+        L.append(
+            f"| {r['task']} | {r['model']} | {r['n']} ({r['n_pos']}) | {j(r['auc_fp32'])} | {j(r['auc_bf16'])} | "
+            f"{' / '.join(f'{x:+.3f}' for x in r['diffs'])} | {r['mean_diff']:+.3f} | {r['min_p']:.2f} | "
+            f"{r['fp32_sd']:.3f} | {r['seeds_matching']} of {len(seeds)} | {'yes' if r['match'] else '**no**'} |"
+        )
     verdict = all(r["match"] for r in rows)
-    L += ["", f"Verdict by the multi-seed rule fixed in advance: bf16 {'matches' if verdict else 'does **not** match'} "
-              f"fp32 on every task."]
+    L += [
+        "",
+        f"Verdict by the multi-seed rule fixed in advance: bf16 {'matches' if verdict else 'does **not** match'} "
+        f"fp32 on every task.",
+    ]
     return rows, "\n".join(L)
 
 
@@ -187,8 +239,11 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--seed", type=int, default=0, help="the run's seed: folds and fit seeds (both arms share it)")
-    ap.add_argument("--summarise", metavar="DIR,DIR,...",
-                    help="pool finished runs (one per seed) instead of training; writes <out>/results.md")
+    ap.add_argument(
+        "--summarise",
+        metavar="DIR,DIR,...",
+        help="pool finished runs (one per seed) instead of training; writes <out>/results.md",
+    )
     a = ap.parse_args(argv)
     if a.summarise:
         rows, md = summarise([Path(d) for d in a.summarise.split(",") if d])
@@ -206,16 +261,32 @@ def main(argv=None) -> int:
     epochs, size, folds = (1, 64, 2) if a.quick else (a.epochs, a.image_size, 4)
     from lgenet.pipeline import run_experiment
 
-    meta = {"command": "python bench/precision_parity.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {a.threads} torch thread(s) per fit, "
-                       f"executor {a.executor} x {a.workers}",
-            "date": time.strftime("%Y-%m-%d %H:%M %Z"), "load": [os.getloadavg()[0]], "wall": {}, "seed": a.seed}
+    meta = {
+        "command": "python bench/precision_parity.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {a.threads} torch thread(s) per fit, "
+        f"executor {a.executor} x {a.workers}",
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "load": [os.getloadavg()[0]],
+        "wall": {},
+        "seed": a.seed,
+    }
     runs = {}
     for arm in ARMS:
-        cfg = RunConfig(manifest=str(manifest), out=str(out / arm), tasks=tuple(a.tasks.split(",")),
-                        archs=tuple(a.archs.split(",")), inits=("random",), epochs=epochs, image_size=size,
-                        folds=folds, device="cpu", precision=arm, num_threads=a.threads, outcomes=False,
-                        seed=a.seed)
+        cfg = RunConfig(
+            manifest=str(manifest),
+            out=str(out / arm),
+            tasks=tuple(a.tasks.split(",")),
+            archs=tuple(a.archs.split(",")),
+            inits=("random",),
+            epochs=epochs,
+            image_size=size,
+            folds=folds,
+            device="cpu",
+            precision=arm,
+            num_threads=a.threads,
+            outcomes=False,
+            seed=a.seed,
+        )
         t0 = time.time()
         run_experiment(cfg, progress=True, report=False, keep_models="none", executor=a.executor, workers=a.workers)
         meta["wall"][arm] = time.time() - t0

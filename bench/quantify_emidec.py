@@ -16,6 +16,7 @@ masks on the 67 cases with expert scar (mean, median), and the false-positive bu
 cases. Remote myocardium: the automatic darkest-sector rule (what a user without contours gets) and,
 as a reference, the expert's normal myocardium (label 2) of each slice.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -97,10 +98,19 @@ def main(argv=None) -> int:
         except Exception as exc:  # evaluation module absent or different: CI left to the lead
             ci = f"not computed ({type(exc).__name__})"
         baselines[task] = {
-            "covariates": r["covariates"], "log1p": r["log1p"], "n": r["n"], "n_pos": r["n_pos"],
-            "auc_seed0": r["auc"], "fold_auc_seed0": r["fold_auc"], "delong_95ci_seed0": ci,
-            "auc_over_seeds": {"n_seeds": len(aucs), "mean": float(np.mean(aucs)), "min": float(np.min(aucs)),
-                               "max": float(np.max(aucs))},
+            "covariates": r["covariates"],
+            "log1p": r["log1p"],
+            "n": r["n"],
+            "n_pos": r["n_pos"],
+            "auc_seed0": r["auc"],
+            "fold_auc_seed0": r["fold_auc"],
+            "delong_95ci_seed0": ci,
+            "auc_over_seeds": {
+                "n_seeds": len(aucs),
+                "mean": float(np.mean(aucs)),
+                "min": float(np.min(aucs)),
+                "max": float(np.max(aucs)),
+            },
             "coef_standardised": r["coef"],
         }
 
@@ -149,14 +159,22 @@ def main(argv=None) -> int:
     w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
     for r in per_case:
-        w.writerow({k: (f"{v:.4f}" if isinstance(v, float) and not math.isnan(v) else ("" if isinstance(v, float) else v))
-                    for k, v in r.items()})
+        w.writerow(
+            {
+                k: (f"{v:.4f}" if isinstance(v, float) and not math.isnan(v) else ("" if isinstance(v, float) else v))
+                for k, v in r.items()
+            }
+        )
     atomic_write_text(out / "per_case.csv", buf.getvalue())
 
     results = {
         "command": "python bench/quantify_emidec.py",
         "machine": f"{platform.machine()} CPU, {__import__('os').cpu_count()} cores, python {platform.python_version()}",
-        "seconds": {"import": round(t_import, 2), "quantify_2_remotes": round(t_quant, 2), "total": round(time.time() - t0, 2)},
+        "seconds": {
+            "import": round(t_import, 2),
+            "quantify_2_remotes": round(t_quant, 2),
+            "total": round(time.time() - t0, 2),
+        },
         "import_counts": counts,
         "ceiling": ceiling,
         "covariate_baseline": {k: v for k, v in baselines.items() if v is not None},
@@ -164,7 +182,8 @@ def main(argv=None) -> int:
         "expert_burden": {"mean": float(expert.mean()), "mean_pathological": float(expert[path_].mean())},
         "scar_contrast_sd": {
             "what": "(mean expert {3,4} signal - mean label-2 signal) / SD label-2 signal, whole LV, per MI case",
-            "median": float(np.median(contrast)), "q1": float(np.percentile(contrast, 25)),
+            "median": float(np.median(contrast)),
+            "q1": float(np.percentile(contrast, 25)),
             "q3": float(np.percentile(contrast, 75)),
         },
     }
@@ -193,8 +212,10 @@ def render(r: dict) -> str:
         ci = b["delong_95ci_seed0"]
         ci_s = f"{ci[0]:.3f}-{ci[1]:.3f}" if isinstance(ci, list) else str(ci)
         s = b["auc_over_seeds"]
-        lines.append(f"| {task} | {', '.join(b['covariates'])} | {b['n']} ({b['n_pos']}) | {b['auc_seed0']:.3f} | {ci_s} | "
-                     f"{s['mean']:.3f} [{s['min']:.3f}, {s['max']:.3f}] (n={s['n_seeds']}) |")
+        lines.append(
+            f"| {task} | {', '.join(b['covariates'])} | {b['n']} ({b['n_pos']}) | {b['auc_seed0']:.3f} | {ci_s} | "
+            f"{s['mean']:.3f} [{s['min']:.3f}, {s['max']:.3f}] (n={s['n_seeds']}) |"
+        )
     lines += [
         "",
         f"Quantification vs expert {{3,4}} labels (expert mean burden {r['expert_burden']['mean']:.1f} %; "
@@ -213,8 +234,13 @@ def render(r: dict) -> str:
             f"{q['dice_median_pathological']:.2f} | {q['fp_burden_normals_mean']:.1f} / {q['fp_burden_normals_max']:.1f} |"
         )
     c = r["scar_contrast_sd"]
-    lines += ["", f"Contrast of the expert scar over normal myocardium (67 MI cases): median {c['median']:.2f} SD "
-              f"(IQR {c['q1']:.2f}-{c['q3']:.2f}).", "", f"Time: {r['seconds']} s on {r['machine']}."]
+    lines += [
+        "",
+        f"Contrast of the expert scar over normal myocardium (67 MI cases): median {c['median']:.2f} SD "
+        f"(IQR {c['q1']:.2f}-{c['q3']:.2f}).",
+        "",
+        f"Time: {r['seconds']} s on {r['machine']}.",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -10,6 +10,7 @@ and with the local executor for reference; prints wall times, the speed-up, and 
 oof_predictions.csv are identical across the three. On a machine with N cores, nodes beyond N CPUs only
 share the same cores: a two-node figure needs at least two idle cores. Writes ``<out>/results.md``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,9 +54,18 @@ def main(argv=None) -> int:
         make_cohort(out / "cohort", n_patients=a.patients, image_size=96, seed=3, progress=False)
 
     def cfg(name: str) -> RunConfig:
-        return RunConfig(manifest=str(manifest), out=str(out / name), tasks=("lge", "event"), archs=(a.arch,),
-                         inits=("random",), epochs=a.epochs, image_size=a.image_size, folds=4, num_threads=1,
-                         outcomes=False)
+        return RunConfig(
+            manifest=str(manifest),
+            out=str(out / name),
+            tasks=("lge", "event"),
+            archs=(a.arch,),
+            inits=("random",),
+            epochs=a.epochs,
+            image_size=a.image_size,
+            folds=4,
+            num_threads=1,
+            outcomes=False,
+        )
 
     import shutil
 
@@ -80,18 +90,28 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     run_experiment(cfg("local"), progress=False, report=False)
     times["local"] = time.perf_counter() - t0
-    same = all(_read(out / n / f) == _read(out / "local" / f) for n in ("ray_1node", "ray_2node")
-               for f in ("metrics.csv", "oof_predictions.csv"))
+    same = all(
+        _read(out / n / f) == _read(out / "local" / f)
+        for n in ("ray_1node", "ray_2node")
+        for f in ("metrics.csv", "oof_predictions.csv")
+    )
     n_fits = 2 * 4
-    lines = [f"Command: `python bench/ray_scaling.py {' '.join(argv if argv is not None else sys.argv[1:])}`  ",
-             f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores; {a.patients} synthetic patients, {a.arch} "
-             f"from random init, {a.image_size} px, {a.epochs} epochs, {n_fits} fits (2 tasks x 4 folds), 1 torch "
-             f"thread per fit, {a.cpus_per_node} CPU(s) per node; date {time.strftime('%Y-%m-%d %H:%M %Z')}", "",
-             "| executor | wall time (s) | load average at start |", "|---|---|---|"]
+    lines = [
+        f"Command: `python bench/ray_scaling.py {' '.join(argv if argv is not None else sys.argv[1:])}`  ",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores; {a.patients} synthetic patients, {a.arch} "
+        f"from random init, {a.image_size} px, {a.epochs} epochs, {n_fits} fits (2 tasks x 4 folds), 1 torch "
+        f"thread per fit, {a.cpus_per_node} CPU(s) per node; date {time.strftime('%Y-%m-%d %H:%M %Z')}",
+        "",
+        "| executor | wall time (s) | load average at start |",
+        "|---|---|---|",
+    ]
     for n in ("ray_1node", "ray_2node", "local"):
         lines.append(f"| {n} | {times[n]:.1f} | {loads[n]:.2f} |")
-    lines += ["", f"Speed-up, 2 nodes vs 1 node: **{times['ray_1node'] / times['ray_2node']:.2f}x**; metrics.csv and "
-                  f"oof_predictions.csv identical across the three: **{same}**"]
+    lines += [
+        "",
+        f"Speed-up, 2 nodes vs 1 node: **{times['ray_1node'] / times['ray_2node']:.2f}x**; metrics.csv and "
+        f"oof_predictions.csv identical across the three: **{same}**",
+    ]
     text = "\n".join(lines)
     print(text)
     (out / "results.md").write_text(text + "\n")

@@ -12,6 +12,7 @@ Dice; the two runs' LGE % ICC / bias and whole-stack / basal AUCs from their sum
 DeLong test of the whole-stack burden AUCs. A rule for adopting a setting is written before its run
 (``RULE.txt`` beside it); this script only measures.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,11 @@ sys.path.insert(0, str(REPO / "src"))
 
 from lgenet.evaluation.metrics import delong_test, paired_mean_difference  # noqa: E402
 
-MEASURES = (("dice_myo", "Dice myocardium", False), ("dice_lge", "Dice enhancement (MI)", True),
-            ("dice_cavity", "Dice cavity", False))
+MEASURES = (
+    ("dice_myo", "Dice myocardium", False),
+    ("dice_lge", "Dice enhancement (MI)", True),
+    ("dice_cavity", "Dice cavity", False),
+)
 
 
 def _rows(path: Path) -> dict[str, dict[str, str]]:
@@ -45,8 +49,10 @@ def _f(v: str) -> float:
 def compare(run_a: Path, run_b: Path) -> dict:
     fa, fb = _rows(run_a / "folds_seg.csv"), _rows(run_b / "folds_seg.csv")
     if {p: r["fold"] for p, r in fa.items()} != {p: r["fold"] for p, r in fb.items()}:
-        raise SystemExit(f"{run_a} and {run_b} do not share their folds (folds_seg.csv differs): a paired "
-                         f"comparison needs the same seed and stratification")
+        raise SystemExit(
+            f"{run_a} and {run_b} do not share their folds (folds_seg.csv differs): a paired "
+            f"comparison needs the same seed and stratification"
+        )
     ma, mb = _rows(run_a / "seg_metrics.csv"), _rows(run_b / "seg_metrics.csv")
     if set(ma) != set(mb):
         raise SystemExit(f"the two runs scored different patients ({len(set(ma) ^ set(mb))} differ)")
@@ -56,8 +62,12 @@ def compare(run_a: Path, run_b: Path) -> dict:
         keep = [p for p in pids if not mi_only or _f(ma[p]["lge_percent_expert"]) > 0]
         a = np.array([_f(ma[p][key]) for p in keep])
         b = np.array([_f(mb[p][key]) for p in keep])
-        out["measures"][key] = {"label": label, "mean_a": float(np.nanmean(a)), "mean_b": float(np.nanmean(b)),
-                                **paired_mean_difference(a, b)}
+        out["measures"][key] = {
+            "label": label,
+            "mean_a": float(np.nanmean(a)),
+            "mean_b": float(np.nanmean(b)),
+            **paired_mean_difference(a, b),
+        }
     y = np.array([int(ma[p]["lge_label"]) for p in pids])
     sa = np.array([_f(ma[p]["lge_percent_pred"]) for p in pids])
     sb = np.array([_f(mb[p]["lge_percent_pred"]) for p in pids])
@@ -73,14 +83,22 @@ def compare(run_a: Path, run_b: Path) -> dict:
 
 def markdown(res: dict) -> str:
     a, b = res["runs"]
-    L = [f"A = `{a}`, B = `{b}`, n = {res['n']}, same folds", "",
-         "| measure | A | B | B − A (95 % bootstrap CI) | Wilcoxon p | n |", "|---|---|---|---|---|---|"]
+    L = [
+        f"A = `{a}`, B = `{b}`, n = {res['n']}, same folds",
+        "",
+        "| measure | A | B | B − A (95 % bootstrap CI) | Wilcoxon p | n |",
+        "|---|---|---|---|---|---|",
+    ]
     for m in res["measures"].values():
-        L.append(f"| {m['label']} | {m['mean_a']:.3f} | {m['mean_b']:.3f} | {m['diff']:+.3f} ({m['lower']:+.3f} to "
-                 f"{m['upper']:+.3f}) | {m['wilcoxon_p']:.2g} | {m['n']} |")
+        L.append(
+            f"| {m['label']} | {m['mean_a']:.3f} | {m['mean_b']:.3f} | {m['diff']:+.3f} ({m['lower']:+.3f} to "
+            f"{m['upper']:+.3f}) | {m['wilcoxon_p']:.2g} | {m['n']} |"
+        )
     sa, sb = res["summaries"]
-    L.append(f"| LGE % ICC / bias | {sa['icc']:.3f} / {sa['bias']:+.2f} pp | {sb['icc']:.3f} / {sb['bias']:+.2f} pp | "
-             f"| | {res['n']} |")
+    L.append(
+        f"| LGE % ICC / bias | {sa['icc']:.3f} / {sa['bias']:+.2f} pp | {sb['icc']:.3f} / {sb['bias']:+.2f} pp | "
+        f"| | {res['n']} |"
+    )
     aw = res["auc_whole_paired"]
     L.append(f"| AUC whole stack (burden) | | | {aw['diff']:+.3f} (paired DeLong p {aw['p']:.2f}) | | {res['n']} |")
     return "\n".join(L)

@@ -22,15 +22,16 @@ What it does, through the library API only:
 5. Markdown to stdout and ``<out>/results.md``; JSON to ``<out>/results.json``; with the machine,
    load average, torch threads and wall time.
 """
+
 from __future__ import annotations
 
 import argparse
-import zlib
 import json
 import os
 import platform
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +46,15 @@ from lgenet.segment import SegRunDir, load_segmenter, train_segmentation  # noqa
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_EMIDEC = REPO.parent / "shared" / "data" / "emidec"
-TARGETS = {"dice_myo": 0.85, "dice_lge": 0.65, "icc": 0.85, "bias_abs": 2.0, "auc_whole": 0.95, "auc_basal": 0.80,
-           "shift_auc_drop": 0.03}
+TARGETS = {
+    "dice_myo": 0.85,
+    "dice_lge": 0.65,
+    "icc": 0.85,
+    "bias_abs": 2.0,
+    "auc_whole": 0.95,
+    "auc_basal": 0.80,
+    "shift_auc_drop": 0.03,
+}
 
 
 # ----------------------------------------------------------------------------------- domain shift
@@ -73,6 +81,7 @@ def _noise_like(shape, scale, rng):
 
 def transforms():
     """name -> f(image, classes, spacing, rng) -> (image, classes, spacing)."""
+
     def offset(img, cls, sp, rng):
         return np.clip(img - _tissue_floor(img), 0, None), cls, sp
 
@@ -100,8 +109,8 @@ def transforms():
         r0, c0 = int(rng.integers(0, nh - h + 1)), int(rng.integers(0, nw - w + 1))
         big = _noise_like((s, nh, nw), 0.05 * float(np.percentile(img[img > img.min()], 50)), rng)
         bc = np.zeros((s, nh, nw), np.uint8)
-        big[:, r0:r0 + h, c0:c0 + w] = np.where(img > img.min(), img, big[:, r0:r0 + h, c0:c0 + w])
-        bc[:, r0:r0 + h, c0:c0 + w] = cls
+        big[:, r0 : r0 + h, c0 : c0 + w] = np.where(img > img.min(), img, big[:, r0 : r0 + h, c0 : c0 + w])
+        bc[:, r0 : r0 + h, c0 : c0 + w] = cls
         return big, bc, sp
 
     def everything(img, cls, sp, rng):
@@ -109,13 +118,21 @@ def transforms():
             img, cls, sp = f(img, cls, sp, rng)
         return img, cls, sp
 
-    return {"offset removed": offset, "noisy background": background, "intensity x0.3": rescale,
-            "resampled 0.7 mm": resample, "rotated 90\u00b0": rot90, "flipped": flip, "380 mm field of view": fov,
-            "all at once": everything}
+    return {
+        "offset removed": offset,
+        "noisy background": background,
+        "intensity x0.3": rescale,
+        "resampled 0.7 mm": resample,
+        "rotated 90\u00b0": rot90,
+        "flipped": flip,
+        "380 mm field of view": fov,
+        "all at once": everything,
+    }
 
 
-def shift_check(run: Path, emidec_csv: Path, *, limit: int | None = None, coarse: bool = True,
-                models: dict | None = None) -> dict:
+def shift_check(
+    run: Path, emidec_csv: Path, *, limit: int | None = None, coarse: bool = True, models: dict | None = None
+) -> dict:
     """``models``: fold -> Segmenter to use instead of the run's own (e.g. with another coarse gate)."""
     from lgenet.data.manifest import load_manifest
     from lgenet.segment import cases_of, read_case
@@ -139,18 +156,34 @@ def shift_check(run: Path, emidec_csv: Path, *, limit: int | None = None, coarse
             img, cls, sp = f(st.image.astype(np.float32), st.classes, st.spacing, rng)
             res = models[folds[c.patient_id]](img, sp)
             mp, me = class_measures(res.classes), class_measures(cls)
-            rows.append({"dice_myo": dice(res.classes >= 2, cls >= 2), "dice_lge": dice(res.classes == 3, cls == 3),
-                         "pred": mp["lge_percent"], "basal": mp["lge_percent_basal"], "ref": me["lge_percent"],
-                         "y": int(me["lge_percent"] > cfg.lge_threshold)})
+            rows.append(
+                {
+                    "dice_myo": dice(res.classes >= 2, cls >= 2),
+                    "dice_lge": dice(res.classes == 3, cls == 3),
+                    "pred": mp["lge_percent"],
+                    "basal": mp["lge_percent_basal"],
+                    "ref": me["lge_percent"],
+                    "y": int(me["lge_percent"] > cfg.lge_threshold),
+                }
+            )
         y = np.array([r["y"] for r in rows])
         auc = auc_ci(y, np.nan_to_num(np.array([r["pred"] for r in rows]), nan=0.0))
         aucb = auc_ci(y, np.nan_to_num(np.array([r["basal"] for r in rows]), nan=0.0))
         dm = np.nanmean([r["dice_myo"] for r in rows])
         dl = np.nanmean([r["dice_lge"] for r in rows if r["ref"] > 0])
-        out[name] = {"dice_myo": float(dm), "dice_lge": float(dl), "auc_whole": auc.auc, "auc_whole_ci": [auc.lower, auc.upper],
-                     "auc_basal": aucb.auc, "n": len(rows), "seconds": round(time.time() - t0, 1)}
-        print(f"  shift {name:<22} Dice myo {dm:.3f}  Dice LGE {dl:.3f}  AUC {auc.auc:.3f}  basal AUC {aucb.auc:.3f}",
-              flush=True)
+        out[name] = {
+            "dice_myo": float(dm),
+            "dice_lge": float(dl),
+            "auc_whole": auc.auc,
+            "auc_whole_ci": [auc.lower, auc.upper],
+            "auc_basal": aucb.auc,
+            "n": len(rows),
+            "seconds": round(time.time() - t0, 1),
+        }
+        print(
+            f"  shift {name:<22} Dice myo {dm:.3f}  Dice LGE {dl:.3f}  AUC {auc.auc:.3f}  basal AUC {aucb.auc:.3f}",
+            flush=True,
+        )
     base = out["none"]
     for name, v in out.items():
         v["auc_change"] = v["auc_whole"] - base["auc_whole"]
@@ -162,50 +195,92 @@ def shift_check(run: Path, emidec_csv: Path, *, limit: int | None = None, coarse
 def markdown(summary: dict, shift: dict | None, meta: dict, shift_without_coarse: dict | None = None) -> str:
     a = summary["agreement"]["network"]
     auc = summary["auc_lge"]
-    L = [f"Command: `{meta['command']}`  ",
-         f"Machine: {meta['machine']}; torch threads {meta['threads']}; load average at start {meta['load_start']:.2f}, "
-         f"at end {meta['load_end']:.2f}; date {meta['date']}; wall time of the CV {meta['wall_cv_s']:.0f} s "
-         f"({summary.get('seconds_total', float('nan')):.0f} s of fold compute in all), with the shift check "
-         f"{meta['wall_s']:.0f} s", "",
-         "| measure (out-of-fold, n = %d) | value | target | met |" % summary["n"], "|---|---|---|---|"]
+    L = [
+        f"Command: `{meta['command']}`  ",
+        f"Machine: {meta['machine']}; torch threads {meta['threads']}; load average at start {meta['load_start']:.2f}, "
+        f"at end {meta['load_end']:.2f}; date {meta['date']}; wall time of the CV {meta['wall_cv_s']:.0f} s "
+        f"({summary.get('seconds_total', float('nan')):.0f} s of fold compute in all), with the shift check "
+        f"{meta['wall_s']:.0f} s",
+        "",
+        "| measure (out-of-fold, n = %d) | value | target | met |" % summary["n"],
+        "|---|---|---|---|",
+    ]
 
     def row(name, val, target, ok):
         L.append(f"| {name} | {val} | {target} | {'yes' if ok else '**no**'} |")
 
     dm, dl = summary["dice_myo"], summary["dice_lge"]
     row("myocardium Dice, mean \u00b1 SD", f"{dm['mean']:.3f} \u00b1 {dm['sd']:.3f}", "\u2265 0.85", dm["mean"] >= 0.85)
-    row(f"enhancement Dice (MI cases, n = {dl['n']})", f"{dl['mean']:.3f} \u00b1 {dl['sd']:.3f}", "\u2265 0.65",
-        dl["mean"] >= 0.65)
+    row(
+        f"enhancement Dice (MI cases, n = {dl['n']})",
+        f"{dl['mean']:.3f} \u00b1 {dl['sd']:.3f}",
+        "\u2265 0.65",
+        dl["mean"] >= 0.65,
+    )
     if summary.get("dice_lge_all", {}).get("mean") is not None:  # not a target: the EMIDEC challenge's convention
         da = summary["dice_lge_all"]
-        L.append(f"| enhancement Dice, every patient (empty on empty = 1, the challenge's convention; n = {da['n']}) | "
-                 f"{da['mean']:.3f} \u00b1 {da['sd']:.3f} | (not a target) | |")
-    row("whole-LV LGE % ICC(A,1) (95 % CI)", f"{a['icc']:.3f} ({a['icc_lower']:.3f}\u2013{a['icc_upper']:.3f})",
-        "\u2265 0.85", a["icc"] >= 0.85)
-    row("whole-LV LGE % bias (limits of agreement)", f"{a['bias']:+.2f} pp ({a['loa_lower']:+.1f} to {a['loa_upper']:+.1f})",
-        "within \u00b12 pp", abs(a["bias"]) <= 2)
-    for key, name, tgt in (("whole_lv", "AUC lge, whole stack (predicted burden)", 0.95),
-                           ("basal_slice", "AUC lge, basal slice only (predicted basal burden)", 0.80)):
+        L.append(
+            f"| enhancement Dice, every patient (empty on empty = 1, the challenge's convention; n = {da['n']}) | "
+            f"{da['mean']:.3f} \u00b1 {da['sd']:.3f} | (not a target) | |"
+        )
+    row(
+        "whole-LV LGE % ICC(A,1) (95 % CI)",
+        f"{a['icc']:.3f} ({a['icc_lower']:.3f}\u2013{a['icc_upper']:.3f})",
+        "\u2265 0.85",
+        a["icc"] >= 0.85,
+    )
+    row(
+        "whole-LV LGE % bias (limits of agreement)",
+        f"{a['bias']:+.2f} pp ({a['loa_lower']:+.1f} to {a['loa_upper']:+.1f})",
+        "within \u00b12 pp",
+        abs(a["bias"]) <= 2,
+    )
+    for key, name, tgt in (
+        ("whole_lv", "AUC lge, whole stack (predicted burden)", 0.95),
+        ("basal_slice", "AUC lge, basal slice only (predicted basal burden)", 0.80),
+    ):
         v = auc[key]
-        row(name, f"{v['auc']:.3f} ({v['lower']:.3f}\u2013{v['upper']:.3f}), n = {v['n']}", f"\u2265 {tgt:.2f}",
-            v["auc"] >= tgt)
-    L += ["", "Other burden rules inside the predicted myocardium (remote from the predicted myocardium):", "",
-          "| rule | ICC | r | bias | LoA |", "|---|---|---|---|---|"]
+        row(
+            name,
+            f"{v['auc']:.3f} ({v['lower']:.3f}\u2013{v['upper']:.3f}), n = {v['n']}",
+            f"\u2265 {tgt:.2f}",
+            v["auc"] >= tgt,
+        )
+    L += [
+        "",
+        "Other burden rules inside the predicted myocardium (remote from the predicted myocardium):",
+        "",
+        "| rule | ICC | r | bias | LoA |",
+        "|---|---|---|---|---|",
+    ]
     for m in ("network", "nsd2", "nsd3", "nsd5", "nsd6", "fwhm"):
         g = summary["agreement"].get(m, {})
         if "icc" in g:
-            L.append(f"| {m} | {g['icc']:.3f} | {g['pearson_r']:.3f} | {g['bias']:+.2f} | {g['loa_lower']:+.1f} to "
-                     f"{g['loa_upper']:+.1f} |")
-    for title, table in (("Domain-shift check (each fold model on its own held-out patients, transformed):", shift),
-                         ("The same check with the coarse localiser left out (the same localisers and segmenters):",
-                          shift_without_coarse)):
+            L.append(
+                f"| {m} | {g['icc']:.3f} | {g['pearson_r']:.3f} | {g['bias']:+.2f} | {g['loa_lower']:+.1f} to "
+                f"{g['loa_upper']:+.1f} |"
+            )
+    for title, table in (
+        ("Domain-shift check (each fold model on its own held-out patients, transformed):", shift),
+        (
+            "The same check with the coarse localiser left out (the same localisers and segmenters):",
+            shift_without_coarse,
+        ),
+    ):
         if not table:
             continue
-        L += ["", title, "",
-              "| transform | Dice myo | Dice LGE (MI) | AUC whole | \u0394AUC | basal AUC |", "|---|---|---|---|---|---|"]
+        L += [
+            "",
+            title,
+            "",
+            "| transform | Dice myo | Dice LGE (MI) | AUC whole | \u0394AUC | basal AUC |",
+            "|---|---|---|---|---|---|",
+        ]
         for name, v in table.items():
-            L.append(f"| {name} | {v['dice_myo']:.3f} | {v['dice_lge']:.3f} | {v['auc_whole']:.3f} | "
-                     f"{v['auc_change']:+.3f} | {v['auc_basal']:.3f} |")
+            L.append(
+                f"| {name} | {v['dice_myo']:.3f} | {v['dice_lge']:.3f} | {v['auc_whole']:.3f} | "
+                f"{v['auc_change']:+.3f} | {v['auc_basal']:.3f} |"
+            )
     return "\n".join(L)
 
 
@@ -215,8 +290,9 @@ def quick_subset(manifest: Path, out: Path) -> Path:
 
     with open(manifest, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    keep = [r for r in rows if r["patient_id"].startswith("Case_N")][:6] + \
-        [r for r in rows if r["patient_id"].startswith("Case_P")][:10]
+    keep = [r for r in rows if r["patient_id"].startswith("Case_N")][:6] + [
+        r for r in rows if r["patient_id"].startswith("Case_P")
+    ][:10]
     q = out / "emidec_quick.csv"
     with open(q, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
@@ -237,21 +313,38 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--seed", type=int, help="SegConfig.seed (folds and fit seeds; default 0, the folds `lgenet run` uses)")
+    ap.add_argument(
+        "--seed", type=int, help="SegConfig.seed (folds and fit seeds; default 0, the folds `lgenet run` uses)"
+    )
     aug = ap.add_mutually_exclusive_group()
-    aug.add_argument("--batch-augment", action="store_true", help="SegConfig.batch_augment=True (configuration 4; "
-                    "the default since 2026-11-27)")
-    aug.add_argument("--per-sample-augment", action="store_true", help="SegConfig.batch_augment=False (configuration 3)")
-    ap.add_argument("--normalisation", type=int, choices=(1, 2),
-                    help="SegConfig.normalisation (2, filled body, the default since session 6; 1 for configurations 1-4)")
+    aug.add_argument(
+        "--batch-augment",
+        action="store_true",
+        help="SegConfig.batch_augment=True (configuration 4; the default since 2026-11-27)",
+    )
+    aug.add_argument(
+        "--per-sample-augment", action="store_true", help="SegConfig.batch_augment=False (configuration 3)"
+    )
+    ap.add_argument(
+        "--normalisation",
+        type=int,
+        choices=(1, 2),
+        help="SegConfig.normalisation (2, filled body, the default since session 6; 1 for configurations 1-4)",
+    )
     ap.add_argument("--coarse-shift-mm", type=float, help="SegConfig.coarse_shift_mm (a coarse localiser; 0: none)")
     ap.add_argument("--coarse-margin", type=float, help="SegConfig.coarse_margin (default 1.2)")
     ap.add_argument("--res-units", type=int, help="SegConfig.res_units (residual units per UNet level; default 2)")
     ap.add_argument("--aug-intensity-scale", type=float, help="SegConfig.aug_intensity_scale (default 0.5: x0.5-1.5)")
     ap.add_argument("--aug-intensity-shift", type=float, help="SegConfig.aug_intensity_shift (default 0.3: +-0.3)")
-    ap.add_argument("--loader-workers", type=int, help="SegConfig.loader_workers (DataLoader processes per fold; "
-                    "default auto: 0 on a CPU, up to 3 on a GPU; configuration 15 used 3)")
-    ap.add_argument("--regions", action="store_true", help="SegConfig.regions=True (nested sigmoid regions; configuration 9)")
+    ap.add_argument(
+        "--loader-workers",
+        type=int,
+        help="SegConfig.loader_workers (DataLoader processes per fold; "
+        "default auto: 0 on a CPU, up to 3 on a GPU; configuration 15 used 3)",
+    )
+    ap.add_argument(
+        "--regions", action="store_true", help="SegConfig.regions=True (nested sigmoid regions; configuration 9)"
+    )
     ap.add_argument("--no-shift", action="store_true")
     ap.add_argument("--shift-only", action="store_true")
     a = ap.parse_args(argv)
@@ -262,14 +355,25 @@ def main(argv=None) -> int:
         import_emidec(a.emidec, manifest)
     if a.quick:
         manifest = quick_subset(manifest, out)
-    over = {k: v for k, v in (("epochs", a.epochs), ("loc_epochs", a.loc_epochs), ("num_threads", a.threads),
-                              ("device", a.device), ("precision", a.precision), ("seed", a.seed),
-                              ("normalisation", a.normalisation), ("coarse_shift_mm", a.coarse_shift_mm),
-                              ("coarse_margin", a.coarse_margin), ("res_units", a.res_units),
-                              ("aug_intensity_scale", a.aug_intensity_scale),
-                              ("aug_intensity_shift", a.aug_intensity_shift),
-                              ("loader_workers", a.loader_workers))
-            if v is not None}
+    over = {
+        k: v
+        for k, v in (
+            ("epochs", a.epochs),
+            ("loc_epochs", a.loc_epochs),
+            ("num_threads", a.threads),
+            ("device", a.device),
+            ("precision", a.precision),
+            ("seed", a.seed),
+            ("normalisation", a.normalisation),
+            ("coarse_shift_mm", a.coarse_shift_mm),
+            ("coarse_margin", a.coarse_margin),
+            ("res_units", a.res_units),
+            ("aug_intensity_scale", a.aug_intensity_scale),
+            ("aug_intensity_shift", a.aug_intensity_shift),
+            ("loader_workers", a.loader_workers),
+        )
+        if v is not None
+    }
     if a.batch_augment:
         over["batch_augment"] = True
     if a.per_sample_augment:
@@ -281,10 +385,13 @@ def main(argv=None) -> int:
     cfg = SegConfig(manifest=str(manifest), out=str(out / "run"), **over)
     import torch
 
-    meta = {"command": "python bench/segmentation.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.processor() or 'cpu'}",
-            "threads": cfg.num_threads or torch.get_num_threads(), "load_start": os.getloadavg()[0],
-            "date": time.strftime("%Y-%m-%d %H:%M %Z")}
+    meta = {
+        "command": "python bench/segmentation.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.processor() or 'cpu'}",
+        "threads": cfg.num_threads or torch.get_num_threads(),
+        "load_start": os.getloadavg()[0],
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+    }
     if str(cfg.device) != "cpu" and torch.cuda.is_available():  # the GPU named beside the cores (configuration 15)
         meta["machine"] += f", GPU {torch.cuda.get_device_name(0)}, torch {torch.__version__}"
     t0 = time.time()
@@ -305,9 +412,19 @@ def main(argv=None) -> int:
     md = markdown(summary, shift, meta, shift_nc)
     print(md)
     (out / "results.md").write_text(md + "\n")
-    (out / "results.json").write_text(json.dumps({"summary": summary, "shift": shift, "shift_without_coarse": shift_nc,
-                                                  "meta": meta,
-                                                  "config": cfg.to_dict()}, indent=1, default=str))
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                "summary": summary,
+                "shift": shift,
+                "shift_without_coarse": shift_nc,
+                "meta": meta,
+                "config": cfg.to_dict(),
+            },
+            indent=1,
+            default=str,
+        )
+    )
     return 0
 
 

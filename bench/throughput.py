@@ -8,6 +8,7 @@ warm-up run. Results are printed as a Markdown table and, with ``--out``, writte
     python bench/throughput.py                  # full table (~10 min on 2 cores)
     python bench/throughput.py --quick          # 128 px only
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,11 @@ def bench_one(arch: str, size: int, precision: str, n_train: int, repeats: int) 
         predict_proba(model, x, batch_size=8, precision=precision)
         infer.append(n_train / (time.perf_counter() - t0))
     return {
-        "arch": arch, "size": size, "precision": precision,
-        "train_img_s": round(statistics.median(train), 2), "infer_img_s": round(statistics.median(infer), 2),
+        "arch": arch,
+        "size": size,
+        "precision": precision,
+        "train_img_s": round(statistics.median(train), 2),
+        "infer_img_s": round(statistics.median(infer), 2),
         "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     }
 
@@ -63,10 +67,16 @@ def main() -> None:
         for precision in ("fp32", "bf16"):
             r = bench_one(arch, size, precision, a.n_train, a.repeats)
             rows.append(r)
-            print(f"{arch:>13} @{size:<4} {precision:>5}: train {r['train_img_s']:7.2f} img/s, "
-                  f"infer {r['infer_img_s']:7.2f} img/s", flush=True)
-    meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.processor() or platform.machine()}, "
-            f"{torch.get_num_threads()} threads", "torch": torch.__version__}
+            print(
+                f"{arch:>13} @{size:<4} {precision:>5}: train {r['train_img_s']:7.2f} img/s, "
+                f"infer {r['infer_img_s']:7.2f} img/s",
+                flush=True,
+            )
+    meta = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+        "torch": torch.__version__,
+    }
     print(f"\n{meta}\n")
     print("| backbone | px | precision | train img/s | inference img/s |")
     print("|---|---|---|---|---|")

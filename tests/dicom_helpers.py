@@ -1,8 +1,9 @@
 """Test-only helpers that synthesise small DICOM files and short-axis series with pydicom."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset

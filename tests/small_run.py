@@ -6,6 +6,7 @@ then ``run_experiment`` (tiny backbone, 2 epochs, both tasks), which ends by wri
 Built once per test session (a module-level cache: a session fixture imported into several test
 modules would otherwise be built once per module).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,8 +38,20 @@ def identifiers(index: int, patient_id: str) -> dict[str, str]:
 def forbidden_strings() -> list[str]:
     """Every identifying string of the cohort's headers, plus variants a report might print."""
     out: set[str] = set()
-    keys = ("PatientName", "PatientID", "PatientBirthDate", "InstitutionName", "InstitutionAddress", "AccessionNumber",
-            "ReferringPhysicianName", "OperatorsName", "StationName", "DeviceSerialNumber", "StudyID", "StudyDate")
+    keys = (
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "InstitutionName",
+        "InstitutionAddress",
+        "AccessionNumber",
+        "ReferringPhysicianName",
+        "OperatorsName",
+        "StationName",
+        "DeviceSerialNumber",
+        "StudyID",
+        "StudyDate",
+    )
     for i in range(1, N_PATIENTS + 1):
         ids = identifiers(i, f"SYN{i:03d}")
         for k in keys:
@@ -70,12 +83,31 @@ _CACHE: dict[str, SmallRun] = {}
 def small_run(tmp_path_factory) -> SmallRun:
     if "run" not in _CACHE:
         root = tmp_path_factory.mktemp("lgenet_small_run")
-        manifest = make_cohort(root / "cohort", n_patients=N_PATIENTS, image_size=FRAME_SIZE, n_slices=(3, 4), seed=3,
-                               lge_fraction_none=0.4, lge_fraction_high=0.3, event_rate=0.3, identifiers=identifiers,
-                               progress=False)
+        manifest = make_cohort(
+            root / "cohort",
+            n_patients=N_PATIENTS,
+            image_size=FRAME_SIZE,
+            n_slices=(3, 4),
+            seed=3,
+            lge_fraction_none=0.4,
+            lge_fraction_high=0.3,
+            event_rate=0.3,
+            identifiers=identifiers,
+            progress=False,
+        )
         # one torch thread: tiny convolutions gain nothing from more, and a busy 2-core CI box loses a lot
-        cfg = RunConfig(manifest=str(manifest), out=str(root / "run"), archs=("tiny",), inits=("random",), epochs=2,
-                        image_size=48, batch_size=8, folds=4, seed=0, num_threads=1)
+        cfg = RunConfig(
+            manifest=str(manifest),
+            out=str(root / "run"),
+            archs=("tiny",),
+            inits=("random",),
+            epochs=2,
+            image_size=48,
+            batch_size=8,
+            folds=4,
+            seed=0,
+            num_threads=1,
+        )
         threads = torch.get_num_threads()
         try:
             res = run_experiment(cfg, progress=False)

@@ -1,4 +1,5 @@
 """bench/precision_parity.py --summarise: pooling several seeds' bf16-vs-fp32 comparisons by the multi-seed rule."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -10,7 +11,8 @@ import pytest
 
 def _bench():
     spec = importlib.util.spec_from_file_location(
-        "precision_parity", Path(__file__).parents[1] / "bench" / "precision_parity.py")
+        "precision_parity", Path(__file__).parents[1] / "bench" / "precision_parity.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -21,18 +23,31 @@ def _run(tmp_path: Path, seed: int | None, rows: list[tuple[str, float, float, f
     d = tmp_path / f"s{seed}"
     d.mkdir()
     meta = {} if seed is None else {"seed": seed}  # seed-0 runs made before --seed carry no seed
-    out = [{"task": t, "model": "resnet50/random", "n": 100, "n_pos": 60, "auc_fp32": [a, a - 0.1, a + 0.1],
-            "auc_bf16": [b, b - 0.1, b + 0.1], "diff": b - a, "p": p, "match": p >= 0.05 and abs(b - a) <= 0.05}
-           for t, a, b, p in rows]
+    out = [
+        {
+            "task": t,
+            "model": "resnet50/random",
+            "n": 100,
+            "n_pos": 60,
+            "auc_fp32": [a, a - 0.1, a + 0.1],
+            "auc_bf16": [b, b - 0.1, b + 0.1],
+            "diff": b - a,
+            "p": p,
+            "match": p >= 0.05 and abs(b - a) <= 0.05,
+        }
+        for t, a, b, p in rows
+    ]
     (d / "results.json").write_text(json.dumps({"rows": out, "meta": meta}))
     return d
 
 
 def test_summarise_pools_seeds_and_applies_the_multi_seed_rule(tmp_path):
     mod = _bench()
-    runs = [_run(tmp_path, None, [("lge", 0.61, 0.62, 0.9), ("event", 0.59, 0.53, 0.18)]),
-            _run(tmp_path, 1, [("lge", 0.65, 0.63, 0.7), ("event", 0.55, 0.58, 0.6)]),
-            _run(tmp_path, 2, [("lge", 0.60, 0.62, 0.8), ("event", 0.57, 0.58, 0.9)])]
+    runs = [
+        _run(tmp_path, None, [("lge", 0.61, 0.62, 0.9), ("event", 0.59, 0.53, 0.18)]),
+        _run(tmp_path, 1, [("lge", 0.65, 0.63, 0.7), ("event", 0.55, 0.58, 0.6)]),
+        _run(tmp_path, 2, [("lge", 0.60, 0.62, 0.8), ("event", 0.57, 0.58, 0.9)]),
+    ]
     rows, md = mod.summarise(runs)
     by = {r["task"]: r for r in rows}
     assert by["lge"]["seeds"] == [0, 1, 2]

@@ -1,4 +1,5 @@
 """CAMs: shape, range, determinism, target layers, the out-of-fold rule, overlays, predict --cam."""
+
 from __future__ import annotations
 
 import csv
@@ -74,8 +75,8 @@ def test_cam_shape_range_and_determinism(tiny, batch, method):
 
 def test_logit_target_handles_both_output_shapes():
     t = LogitTarget(1)
-    assert float(t(torch.tensor(2.5))) == 2.5            # one image's output of an (N,) model
-    assert float(t(torch.tensor([2.5]))) == 2.5          # one image's output of an (N, 1) model
+    assert float(t(torch.tensor(2.5))) == 2.5  # one image's output of an (N,) model
+    assert float(t(torch.tensor([2.5]))) == 2.5  # one image's output of an (N, 1) model
     assert float(LogitTarget(-1)(torch.tensor(2.5))) == -2.5
     with pytest.raises(ValueError, match="one logit per image"):
         t(torch.tensor([1.0, 2.0]))
@@ -130,11 +131,29 @@ def test_heart_share_and_sanity_verdicts():
     e, a = heart_share(np.ones((10, 10)), labels)
     assert e == pytest.approx(a)
     assert heart_share(np.zeros((10, 10)), labels) is None
-    bad = SanityResult(task="lge", model="m", method="gradcam", layer="l", heart_labels=[1, 2, 3, 4], max_rho=0.5,
-                       energy_share=[0.1, 0.12], area_share=[0.2, 0.2], rho=[0.9, 0.8])
+    bad = SanityResult(
+        task="lge",
+        model="m",
+        method="gradcam",
+        layer="l",
+        heart_labels=[1, 2, 3, 4],
+        max_rho=0.5,
+        energy_share=[0.1, 0.12],
+        area_share=[0.2, 0.2],
+        rho=[0.9, 0.8],
+    )
     assert bad.passed is False and len(bad.reasons()) == 2
-    good = SanityResult(task="lge", model="m", method="gradcam", layer="l", heart_labels=[1, 2, 3, 4], max_rho=0.5,
-                        energy_share=[0.5], area_share=[0.2], rho=[0.1])
+    good = SanityResult(
+        task="lge",
+        model="m",
+        method="gradcam",
+        layer="l",
+        heart_labels=[1, 2, 3, 4],
+        max_rho=0.5,
+        energy_share=[0.5],
+        area_share=[0.2],
+        rho=[0.1],
+    )
     assert good.passed is True and good.reasons() == []
 
 
@@ -146,8 +165,18 @@ def test_sanity_plot_keeps_the_pass_line_label_clear_of_the_points(tmp_path, mon
     real = plots.save_figure
     monkeypatch.setattr(plots, "save_figure", lambda fig, path, **kw: (figs.append(fig), real(fig, path, **kw))[1])
     rng = np.random.default_rng(0)
-    res = [SanityResult(task="lge", model="m", method=m, layer="l", heart_labels=[1, 2, 3, 4], max_rho=0.5,
-                        rho=list(np.clip(rng.normal(0.5, 0.1, 30), -1, 1))) for m in ("gradcam", "hirescam")]
+    res = [
+        SanityResult(
+            task="lge",
+            model="m",
+            method=m,
+            layer="l",
+            heart_labels=[1, 2, 3, 4],
+            max_rho=0.5,
+            rho=list(np.clip(rng.normal(0.5, 0.1, 30), -1, 1)),
+        )
+        for m in ("gradcam", "hirescam")
+    ]
     plot_sanity(res, path=tmp_path / "sanity.png")
     fig = figs[-1]
     fig.canvas.draw()
@@ -205,8 +234,9 @@ def test_a_swapped_fold_model_is_refused(run, store, monkeypatch):
     from lgenet.rundir import RunDir
 
     real = RunDir.load_fold_model
-    monkeypatch.setattr(RunDir, "load_fold_model",
-                        lambda self, task, model, fold: real(self, task, model, (fold + 1) % 4))
+    monkeypatch.setattr(
+        RunDir, "load_fold_model", lambda self, task, model, fold: real(self, task, model, (fold + 1) % 4)
+    )
     with pytest.raises(OutOfFoldError, match="requested from fold model"):
         oof_cams(run.run_dir, "lge", "tiny/random", store, refresh=True)
 

@@ -1,4 +1,5 @@
 """The command line answers at once: every --help works and none imports torch."""
+
 import subprocess
 import sys
 
@@ -6,9 +7,25 @@ import pytest
 
 from lgenet.cli import build_parser, main
 
-COMMANDS = [[], ["run"], ["demo"], ["predict"], ["synth"], ["backbones"], ["report"], ["weights"], ["weights", "inspect"],
-            ["weights", "convert"], ["import"], ["import", "emidec"], ["import", "nifti-masks"], ["quantify"],
-            ["segment"], ["segment", "train"], ["segment", "apply"]]
+COMMANDS = [
+    [],
+    ["run"],
+    ["demo"],
+    ["predict"],
+    ["synth"],
+    ["backbones"],
+    ["report"],
+    ["weights"],
+    ["weights", "inspect"],
+    ["weights", "convert"],
+    ["import"],
+    ["import", "emidec"],
+    ["import", "nifti-masks"],
+    ["quantify"],
+    ["segment"],
+    ["segment", "train"],
+    ["segment", "apply"],
+]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "lgenet")
@@ -20,10 +37,12 @@ def test_every_help_text_renders(cmd, capsys):
 
 
 def test_help_and_usage_errors_do_not_import_torch():
-    code = ("import sys\nfrom lgenet.cli import main\n"
-            "for argv in (['--help'], ['run', '--help'], ['segment', 'train', '--help'], ['run', '--bogus']):\n"
-            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys\nfrom lgenet.cli import main\n"
+        "for argv in (['--help'], ['run', '--help'], ['segment', 'train', '--help'], ['run', '--bogus']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip().splitlines()[-1] == "False", out.stdout + out.stderr
 
@@ -52,15 +71,23 @@ def test_demo_help_states_the_demo_defaults_not_the_seed_study(capsys):
 
     text = _help(["demo"], capsys)
     assert "protocol (defaults: the seed study)" not in text and "demo's own" in text
-    opts = {"epochs": "--epochs EPOCHS", "batch_size": "--batch-size BATCH_SIZE",
-            "image_size": "--image-size IMAGE_SIZE", "inits": "--inits INITS, --init INITS",
-            "archs": "--archs ARCHS, --arch ARCHS", "families": "--families FAMILIES",
-            "precision": "--precision {auto,fp32,bf16}"}
+    opts = {
+        "epochs": "--epochs EPOCHS",
+        "batch_size": "--batch-size BATCH_SIZE",
+        "image_size": "--image-size IMAGE_SIZE",
+        "inits": "--inits INITS, --init INITS",
+        "archs": "--archs ARCHS, --arch ARCHS",
+        "families": "--families FAMILIES",
+        "precision": "--precision {auto,fp32,bf16}",
+    }
     assert set(opts) == set(DEMO_DEFAULTS)
     for name, value in DEMO_DEFAULTS.items():
         shown = ",".join(value) if isinstance(value, tuple) else str(value)
-        after = (text.split(" --families FAMILIES ", 1)[1].split(" --segmentation-run SEGMENTATION_RUN ", 1)[0]
-                 if name == "families" else _opt_help(text, opts[name]))  # (its help names other options)
+        after = (
+            text.split(" --families FAMILIES ", 1)[1].split(" --segmentation-run SEGMENTATION_RUN ", 1)[0]
+            if name == "families"
+            else _opt_help(text, opts[name])
+        )  # (its help names other options)
         assert f"(demo default: {shown})" in after, name
     assert "(default: 100)" not in text  # the seed study's epochs would mislead here
     assert "(default: 0.001)" in _opt_help(text, "--lr LR")  # options the demo leaves alone: the seed's
@@ -72,14 +99,24 @@ def test_run_help_states_the_seed_study_defaults(capsys):
     text = _help(["run"], capsys)
     cfg = RunConfig()
     assert "protocol (defaults: the seed study)" in text and "demo default" not in text
-    for opt, value in (("--epochs EPOCHS", cfg.epochs), ("--batch-size BATCH_SIZE", cfg.batch_size),
-                       ("--lr LR", cfg.lr), ("--folds FOLDS", cfg.folds), ("--seed SEED", cfg.seed),
-                       ("--lge-threshold LGE_THRESHOLD", cfg.lge_threshold), ("--head", cfg.head),
-                       ("--ci-method", cfg.ci_method), ("--inits INITS, --init INITS", ",".join(cfg.inits)),
-                       ("--archs ARCHS, --arch ARCHS", ",".join(cfg.archs)), ("--tasks TASKS", ",".join(cfg.tasks))):
+    for opt, value in (
+        ("--epochs EPOCHS", cfg.epochs),
+        ("--batch-size BATCH_SIZE", cfg.batch_size),
+        ("--lr LR", cfg.lr),
+        ("--folds FOLDS", cfg.folds),
+        ("--seed SEED", cfg.seed),
+        ("--lge-threshold LGE_THRESHOLD", cfg.lge_threshold),
+        ("--head", cfg.head),
+        ("--ci-method", cfg.ci_method),
+        ("--inits INITS, --init INITS", ",".join(cfg.inits)),
+        ("--archs ARCHS, --arch ARCHS", ",".join(cfg.archs)),
+        ("--tasks TASKS", ",".join(cfg.tasks)),
+    ):
         after = _opt_help(text, opt)
-        assert f"(default: {value:g})" in after if isinstance(value, float) else f"(default: {value})" in after, \
-            (opt, after)
+        assert f"(default: {value:g})" in after if isinstance(value, float) else f"(default: {value})" in after, (
+            opt,
+            after,
+        )
     for opt in ("--image-size IMAGE_SIZE", "--device", "--precision", "--threads NUM_THREADS", "--augment"):
         assert "(default: " in _opt_help(text, opt), opt
 
@@ -113,13 +150,45 @@ def test_segment_train_options_reach_the_config(monkeypatch, tmp_path):
 
     monkeypatch.setattr(seg, "train_segmentation", fake_train)
     with pytest.raises(SystemExit):
-        main(["segment", "train", "--manifest", str(tmp_path / "m.csv"), "--out", str(tmp_path / "o"),
-              "--res-units", "1", "--epochs", "200", "--channels", "8,16,32", "--coarse-shift-mm", "120",
-              "--normalisation", "1", "--loc-shift-mm", "30", "--per-sample-augment", "--regions",
-              "--loader-workers", "3", "-q"])
+        main(
+            [
+                "segment",
+                "train",
+                "--manifest",
+                str(tmp_path / "m.csv"),
+                "--out",
+                str(tmp_path / "o"),
+                "--res-units",
+                "1",
+                "--epochs",
+                "200",
+                "--channels",
+                "8,16,32",
+                "--coarse-shift-mm",
+                "120",
+                "--normalisation",
+                "1",
+                "--loc-shift-mm",
+                "30",
+                "--per-sample-augment",
+                "--regions",
+                "--loader-workers",
+                "3",
+                "-q",
+            ]
+        )
     cfg = seen["cfg"]
-    assert (cfg.res_units, cfg.epochs, cfg.channels, cfg.coarse_shift_mm, cfg.normalisation, cfg.loc_shift_mm,
-            cfg.batch_augment, cfg.regions, cfg.loader_workers) == (1, 200, (8, 16, 32), 120.0, 1, 30.0, False, True, 3)
+    assert (
+        cfg.res_units,
+        cfg.epochs,
+        cfg.channels,
+        cfg.coarse_shift_mm,
+        cfg.normalisation,
+        cfg.loc_shift_mm,
+        cfg.batch_augment,
+        cfg.regions,
+        cfg.loader_workers,
+    ) == (1, 200, (8, 16, 32), 120.0, 1, 30.0, False, True, 3)
     assert cfg.spec().res_units == 1 and cfg.spec().regions is True
     from lgenet.config import SegConfig
     from lgenet.errors import ConfigError

@@ -8,6 +8,7 @@ it checks the plumbing (import -> manifest -> CV grid -> metrics), not a result.
 that ``run_experiment`` writes at its end (CAM gallery + sanity checks, ~70 s here on 2 shared
 cores) is skipped with --no-report: it is tested in tests/test_report.py and does not change the metrics.
 """
+
 from __future__ import annotations
 
 import csv
@@ -62,8 +63,27 @@ def test_emidec_12_patients_through_lgenet_run(emidec_subset, tmp_path):
     assert sum(int(r["event"]) for r in sub_rows) == 4
 
     out = tmp_path / "run"
-    rc = main(["run", "--manifest", str(emidec_subset), "--out", str(out), "--archs", "tiny", "--inits", "random",
-               "--epochs", "2", "--image-size", "32", "--folds", str(FOLDS), "--no-report", "-q"])
+    rc = main(
+        [
+            "run",
+            "--manifest",
+            str(emidec_subset),
+            "--out",
+            str(out),
+            "--archs",
+            "tiny",
+            "--inits",
+            "random",
+            "--epochs",
+            "2",
+            "--image-size",
+            "32",
+            "--folds",
+            str(FOLDS),
+            "--no-report",
+            "-q",
+        ]
+    )
     assert rc == 0
 
     # metrics.csv: one row per task with an AUC and its CI

@@ -12,6 +12,7 @@ summary), after checking that the run is a whole 4-fold CV of the 100 EMIDEC pat
 models never trained on their own test patients. A missed target fails its test with the measured
 value: with the defaults of 2026-11-27 two do (Dice myocardium 0.838, enhancement 0.555).
 """
+
 from __future__ import annotations
 
 import csv
@@ -35,8 +36,10 @@ TARGETS = {"dice_myo": 0.85, "dice_lge": 0.65, "icc": 0.85, "bias": 2.0, "auc_wh
 def seg_rows(emidec_root):
     run = os.environ.get("LGENET_EMIDEC_SEG_RUN")
     if not run:
-        pytest.skip("set LGENET_EMIDEC_SEG_RUN to a finished `bench/segmentation.py` run directory (its run/ folder); "
-                    "training the CV takes ~30 min, too long for the suite")
+        pytest.skip(
+            "set LGENET_EMIDEC_SEG_RUN to a finished `bench/segmentation.py` run directory (its run/ folder); "
+            "training the CV takes ~30 min, too long for the suite"
+        )
     run = Path(run)
     if not (run / "seg_metrics.csv").is_file():
         pytest.fail(f"{run} has no seg_metrics.csv: not a finished segmentation run")
@@ -56,8 +59,7 @@ def seg_rows(emidec_root):
 
 
 def _col(rows, name, sel=None) -> np.ndarray:
-    v = np.array([float(r[name]) if r[name] not in ("", "nan") else math.nan for r in rows
-                  if sel is None or sel(r)])
+    v = np.array([float(r[name]) if r[name] not in ("", "nan") else math.nan for r in rows if sel is None or sel(r)])
     return v[np.isfinite(v)]
 
 

@@ -1,4 +1,5 @@
 """synth -> run -> predict through the CLI, resume after an interrupted run, and run-dir checks."""
+
 import csv
 import json
 
@@ -15,14 +16,16 @@ from lgenet.training import executors
 def fit_dir(out, task, arch, init, fold):
     return RunDir(out).fit_dir(task, f"{arch}/{init}", fold)
 
+
 RUN_ARGS = ["--archs", "tiny", "--inits", "random", "--epochs", "2", "--image-size", "32", "-q"]
 
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     d = tmp_path_factory.mktemp("cohort")
-    return make_cohort(d / "c", n_patients=16, image_size=48, seed=3, progress=False,
-                       lge_fraction_high=0.3, event_rate=0.3)
+    return make_cohort(
+        d / "c", n_patients=16, image_size=48, seed=3, progress=False, lge_fraction_high=0.3, event_rate=0.3
+    )
 
 
 def _read(path):
@@ -35,8 +38,18 @@ def test_synth_run_predict_cli(cohort, tmp_path, capsys):
     assert main(["run", "--manifest", str(cohort), "--out", str(out), "--folds", "2", *RUN_ARGS]) == 0
     printed = capsys.readouterr().out
     assert "AUC" in printed and "95% CI" in printed and "n=16" in printed
-    for name in ("config.yaml", "run.json", "run.log", "oof_predictions.csv", "metrics.csv", "metrics.json",
-                 "roc_lge.png", "auc_lge.png", "roc_event.png", "folds_lge.csv"):
+    for name in (
+        "config.yaml",
+        "run.json",
+        "run.log",
+        "oof_predictions.csv",
+        "metrics.csv",
+        "metrics.json",
+        "roc_lge.png",
+        "auc_lge.png",
+        "roc_event.png",
+        "folds_lge.csv",
+    ):
         assert (out / name).is_file(), name
     oof = _read(out / "oof_predictions.csv")
     assert {r["task"] for r in oof} == {"lge", "event"}
@@ -60,13 +73,24 @@ def test_synth_run_predict_cli(cohort, tmp_path, capsys):
     assert {"prob_fold0", "prob_fold1"} <= set(rows[0])
     # the fold model that held SYN001 out gives it its out-of-fold probability, in the run's precision
     mine = next(r for r in oof if r["task"] == "lge" and r["patient_id"] == "SYN001")
-    assert float(rows[0][f"prob_fold{mine['fold']}"]) == pytest.approx(float(mine["prob"]), abs=1e-6)  # 6 decimals in the CSV
+    assert float(rows[0][f"prob_fold{mine['fold']}"]) == pytest.approx(
+        float(mine["prob"]), abs=1e-6
+    )  # 6 decimals in the CSV
 
 
 def test_interrupted_run_resumes_without_redoing_fits(cohort, tmp_path, monkeypatch):
-    cfg = RunConfig(manifest=str(cohort), out=str(tmp_path / "a"), tasks=("lge",), archs=("tiny",),
-                    inits=("random",), epochs=2, image_size=32, folds=2, dense_units=16,
-                    num_threads=1)  # fixed: the default follows the machine's load, which may change between runs
+    cfg = RunConfig(
+        manifest=str(cohort),
+        out=str(tmp_path / "a"),
+        tasks=("lge",),
+        archs=("tiny",),
+        inits=("random",),
+        epochs=2,
+        image_size=32,
+        folds=2,
+        dense_units=16,
+        num_threads=1,
+    )  # fixed: the default follows the machine's load, which may change between runs
     real = executors.run_job
     calls = {"n": 0}
 
@@ -97,8 +121,17 @@ def test_interrupted_run_resumes_without_redoing_fits(cohort, tmp_path, monkeypa
 
 
 def test_resume_refuses_changed_settings(cohort, tmp_path):
-    cfg = RunConfig(manifest=str(cohort), out=str(tmp_path / "r"), tasks=("lge",), archs=("tiny",),
-                    inits=("random",), epochs=1, image_size=32, folds=2, dense_units=8)
+    cfg = RunConfig(
+        manifest=str(cohort),
+        out=str(tmp_path / "r"),
+        tasks=("lge",),
+        archs=("tiny",),
+        inits=("random",),
+        epochs=1,
+        image_size=32,
+        folds=2,
+        dense_units=8,
+    )
     run_experiment(cfg, progress=False, report=False)
     from lgenet.errors import ConfigError
 
@@ -121,9 +154,9 @@ def test_weights_file_argument_forms():
     from lgenet.errors import ConfigError
 
     assert parse_weights_args(["w.h5"], ["resnet50"], ["radimagenet"]) == {"resnet50": {"radimagenet": "w.h5"}}
-    assert parse_weights_args(["resnet50:imagenet=a.pth", "inception_v3:imagenet=b.pth"],
-                              ["resnet50", "inception_v3"], ["random", "imagenet"]) == {
-        "resnet50": {"imagenet": "a.pth"}, "inception_v3": {"imagenet": "b.pth"}}
+    assert parse_weights_args(
+        ["resnet50:imagenet=a.pth", "inception_v3:imagenet=b.pth"], ["resnet50", "inception_v3"], ["random", "imagenet"]
+    ) == {"resnet50": {"imagenet": "a.pth"}, "inception_v3": {"imagenet": "b.pth"}}
     with pytest.raises(ConfigError, match="ambiguous; use ARCH:INIT=PATH"):
         parse_weights_args(["w.h5"], ["resnet50", "inception_v3"], ["radimagenet"])
 
@@ -132,8 +165,24 @@ def test_demo_command_runs_end_to_end(tmp_path, capsys):
     """The demo: cohort, segmentation (the headline burden model), the seed-protocol row; it keeps no
     fold network (disk) yet its report keeps its CAMs, and a rerun resumes everything."""
     d = tmp_path / "demo"
-    args = ["demo", "--dir", str(d), "--n-patients", "16", "--archs", "tiny", "--epochs", "1", "--image-size", "32",
-            "--folds", "2", "--tasks", "lge", "-q"]
+    args = [
+        "demo",
+        "--dir",
+        str(d),
+        "--n-patients",
+        "16",
+        "--archs",
+        "tiny",
+        "--epochs",
+        "1",
+        "--image-size",
+        "32",
+        "--folds",
+        "2",
+        "--tasks",
+        "lge",
+        "-q",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "AUC" in out and f"run directory : {d / 'run'}" in out and "burden:whole/seg" in out

@@ -4,6 +4,7 @@ Readers get random bytes, and truncated or bit-flipped copies of valid DICOM, NI
 files, under every suffix; the manifest gets random CSV text. The only acceptable outcomes are a
 valid result or an :class:`lgenet.errors.LgenetError` whose message names the file.
 """
+
 import io as _io
 
 import nibabel as nib
@@ -17,7 +18,11 @@ from lgenet.errors import LgenetError
 from lgenet.io import read_frame, read_volume
 
 SUFFIXES = [".png", ".tif", ".dcm", ".nii", ".nii.gz", ".ima", ""]
-FUZZ = settings(max_examples=int(__import__("os").environ.get("LGENET_FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=int(__import__("os").environ.get("LGENET_FUZZ_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 def _valid_files() -> dict[str, bytes]:
@@ -65,8 +70,12 @@ def test_random_bytes_never_crash_a_reader(tmp_path, data, suffix):
 
 
 @FUZZ
-@given(kind=st.sampled_from(sorted(VALID)), cut=st.floats(0.0, 1.0), flips=st.lists(
-    st.tuples(st.floats(0.0, 1.0), st.integers(1, 255)), max_size=6), suffix=st.sampled_from(SUFFIXES + [None]))
+@given(
+    kind=st.sampled_from(sorted(VALID)),
+    cut=st.floats(0.0, 1.0),
+    flips=st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(1, 255)), max_size=6),
+    suffix=st.sampled_from(SUFFIXES + [None]),
+)
 def test_damaged_valid_files_never_crash_a_reader(tmp_path, kind, cut, flips, suffix):
     data = bytearray(VALID[kind])
     for where, xor in flips:
@@ -79,15 +88,38 @@ def test_damaged_valid_files_never_crash_a_reader(tmp_path, kind, cut, flips, su
     _read_ok_or_lgenet_error(p)
 
 
-CELLS = st.one_of(st.text(max_size=12), st.sampled_from(["", "basal", "-1", "0", "nan", "inf", "1e309", "12.5",
-                                                         "true", "../x.png", "img.png", "\u00e9", "a,b", '"'])).map(str)
+CELLS = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(
+        ["", "basal", "-1", "0", "nan", "inf", "1e309", "12.5", "true", "../x.png", "img.png", "\u00e9", "a,b", '"']
+    ),
+).map(str)
 
 
 @FUZZ
-@given(header=st.lists(st.sampled_from(["patient_id", "image", "slice", "lge_percent", "event", "followup_years",
-                                        "mask", "age", "patient_id", "", "Image"]), min_size=0, max_size=7),
-       rows=st.lists(st.lists(CELLS, min_size=0, max_size=8), max_size=5),
-       raw=st.one_of(st.none(), st.binary(max_size=200)))
+@given(
+    header=st.lists(
+        st.sampled_from(
+            [
+                "patient_id",
+                "image",
+                "slice",
+                "lge_percent",
+                "event",
+                "followup_years",
+                "mask",
+                "age",
+                "patient_id",
+                "",
+                "Image",
+            ]
+        ),
+        min_size=0,
+        max_size=7,
+    ),
+    rows=st.lists(st.lists(CELLS, min_size=0, max_size=8), max_size=5),
+    raw=st.one_of(st.none(), st.binary(max_size=200)),
+)
 def test_random_manifests_give_manifest_errors_only(tmp_path, header, rows, raw):
     from lgenet.data.manifest import load_manifest
 

@@ -2,6 +2,7 @@
 
 Each test names the item of the hardening issue it covers. Inputs are tiny PNG cohorts written here.
 """
+
 import csv
 import json
 import os
@@ -19,13 +20,31 @@ from lgenet.errors import ConfigError, DataError, ReaderError
 from lgenet.pipeline import run_experiment
 from lgenet.rundir import RunDir
 
-RUN = ["--archs", "tiny", "--inits", "random", "--epochs", "1", "--image-size", "32", "--folds", "2", "--tasks", "lge",
-       "--threads", "1", "-q", "--no-report"]
+RUN = [
+    "--archs",
+    "tiny",
+    "--inits",
+    "random",
+    "--epochs",
+    "1",
+    "--image-size",
+    "32",
+    "--folds",
+    "2",
+    "--tasks",
+    "lge",
+    "--threads",
+    "1",
+    "-q",
+    "--no-report",
+]
 
 
 def _png(path, seed, size=48, value=None):
     rng = np.random.default_rng(seed)
-    arr = rng.integers(0, 255, (size, size), dtype=np.uint8) if value is None else np.full((size, size), value, np.uint8)
+    arr = (
+        rng.integers(0, 255, (size, size), dtype=np.uint8) if value is None else np.full((size, size), value, np.uint8)
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr).save(path)
     return path
@@ -36,8 +55,13 @@ def _cohort(root, n=8, lge=None):
     rows = []
     for i in range(n):
         _png(root / "img" / f"P{i:02d}.png", seed=i)
-        rows.append({"patient_id": f"P{i:02d}", "image": f"img/P{i:02d}.png",
-                     "lge_percent": (lge[i] if lge else (12.0 if i % 2 else 0.0))})
+        rows.append(
+            {
+                "patient_id": f"P{i:02d}",
+                "image": f"img/P{i:02d}.png",
+                "lge_percent": (lge[i] if lge else (12.0 if i % 2 else 0.0)),
+            }
+        )
     return _write(root / "m.csv", rows)
 
 
@@ -55,8 +79,18 @@ def _rows(path):
 
 
 def _cfg(manifest, out, **kw):
-    base = dict(manifest=str(manifest), out=str(out), tasks=("lge",), archs=("tiny",), inits=("random",), epochs=1,
-                image_size=32, folds=2, dense_units=8, num_threads=1)
+    base = dict(
+        manifest=str(manifest),
+        out=str(out),
+        tasks=("lge",),
+        archs=("tiny",),
+        inits=("random",),
+        epochs=1,
+        image_size=32,
+        folds=2,
+        dense_units=8,
+        num_threads=1,
+    )
     base.update(kw)
     return RunConfig(**base)
 
@@ -106,8 +140,10 @@ def test_2_a_file_inside_another_patients_series_folder_is_refused(tmp_path):
     from dicom_helpers import write_sax_series
 
     files = write_sax_series(tmp_path / "dicom" / "A", n=4, size=(20, 20))
-    rows = [{"patient_id": "A", "image": "dicom/A", "slice": "", "lge_percent": 0.0},
-            {"patient_id": "B", "image": f"dicom/A/{files[0].name}", "slice": "0", "lge_percent": 9.0}]
+    rows = [
+        {"patient_id": "A", "image": "dicom/A", "slice": "", "lge_percent": 0.0},
+        {"patient_id": "B", "image": f"dicom/A/{files[0].name}", "slice": "0", "lge_percent": 9.0},
+    ]
     m = _write(tmp_path / "m.csv", rows)
     from lgenet.data.inputs import check_distinct_inputs, read_frames
     from lgenet.data.manifest import load_manifest
@@ -301,8 +337,11 @@ def test_10_weights_errors_are_never_empty_and_never_advise_unpickling(tmp_path)
 @pytest.mark.parametrize("kind", ["constant", "tiny", "one_pixel"])
 def test_11_degenerate_frames_are_refused_by_run_and_predict(tmp_path, finished, kind, capsys):
     m = _cohort(tmp_path)
-    bad = {"constant": lambda p: _png(p, 0, value=7), "tiny": lambda p: _png(p, 0, size=8),
-           "one_pixel": lambda p: _png(p, 0, size=1)}[kind](tmp_path / "img" / "P02.png")
+    bad = {
+        "constant": lambda p: _png(p, 0, value=7),
+        "tiny": lambda p: _png(p, 0, size=8),
+        "one_pixel": lambda p: _png(p, 0, size=1),
+    }[kind](tmp_path / "img" / "P02.png")
     want = {"constant": "same value (7)", "tiny": "only 8 x 8 pixels", "one_pixel": "only 1 x 1 pixels"}[kind]
     with pytest.raises(ReaderError, match=rf"row 3 \(patient P02\).*{re.escape(want)}"):
         run_experiment(_cfg(m, tmp_path / "r"), progress=False, report=False)
@@ -319,8 +358,9 @@ def test_11_colour_and_unlike_inputs_are_flagged_by_predict(finished, tmp_path):
     dark = np.zeros((200, 200), np.uint8)
     dark[90:110, 90:110] = np.random.default_rng(1).integers(100, 255, (20, 20))
     Image.fromarray(dark).save(tmp_path / "dark.png")
-    p_rgb, p_dark, p_ok = predict(finished / "run", "lge",
-                                  [tmp_path / "photo.png", tmp_path / "dark.png", finished / "img" / "P01.png"])
+    p_rgb, p_dark, p_ok = predict(
+        finished / "run", "lge", [tmp_path / "photo.png", tmp_path / "dark.png", finished / "img" / "P01.png"]
+    )
     assert any("colour image" in n for n in p_rgb.notes)
     assert any("unlike the training images" in n and "background" in n for n in p_dark.notes)
     assert p_ok.notes == []
@@ -329,7 +369,6 @@ def test_11_colour_and_unlike_inputs_are_flagged_by_predict(finished, tmp_path):
 # ------------------------------------------------------------------ 12. DICOM objects that are not LGE images
 def test_12_dicom_seg_and_non_mr_objects_are_refused_for_the_right_reason(tmp_path):
     from dicom_helpers import make_image, save
-
     from lgenet.io import read_frame
 
     seg = make_image(np.zeros((20, 20), np.uint8))
@@ -380,16 +419,24 @@ def test_15_lgenet_reads_keep_pydicom_quiet(tmp_path, capfd):
 
 def test_run_json_and_inputs_json_hold_no_paths(finished):
     inputs = json.loads((finished / "run" / "inputs.json").read_text())
-    assert inputs["manifest"] == "m.csv" and all(set(r) == {"row", "patient_id", "frame_sha256"} for r in inputs["rows"])
+    assert inputs["manifest"] == "m.csv" and all(
+        set(r) == {"row", "patient_id", "frame_sha256"} for r in inputs["rows"]
+    )
 
 
 # ------------------------------------------------------------------ found by bench/bad_inputs.py (second pass)
-@pytest.mark.parametrize("bad, want", [
-    (dict(lr=float("nan")), "'lr' must be a finite number"), (dict(lr=float("inf")), "'lr' must be a finite number"),
-    (dict(num_threads=0), "'num_threads' (--threads) must be an integer >= 1"),
-    (dict(num_threads=-2), "must be an integer >= 1"), (dict(seed=-1), "'seed' must be an integer in [0, 2^32)"),
-    (dict(archs={"tiny": 1}), "'archs' must be a list"), (dict(tasks=[1]), "'tasks' must list names"),
-])
+@pytest.mark.parametrize(
+    "bad, want",
+    [
+        (dict(lr=float("nan")), "'lr' must be a finite number"),
+        (dict(lr=float("inf")), "'lr' must be a finite number"),
+        (dict(num_threads=0), "'num_threads' (--threads) must be an integer >= 1"),
+        (dict(num_threads=-2), "must be an integer >= 1"),
+        (dict(seed=-1), "'seed' must be an integer in [0, 2^32)"),
+        (dict(archs={"tiny": 1}), "'archs' must be a list"),
+        (dict(tasks=[1]), "'tasks' must list names"),
+    ],
+)
 def test_config_values_that_used_to_reach_torch_or_sklearn(bad, want):
     with pytest.raises(ConfigError, match=re.escape(want)):
         RunConfig(**bad)
@@ -465,7 +512,6 @@ def test_weights_commands_on_folders_and_fold_models(finished, tmp_path, capsys)
 
 def test_a_truncated_slice_of_a_series_is_an_error_not_skipped(tmp_path):
     from dicom_helpers import write_sax_series
-
     from lgenet.io import read_frame
 
     files = write_sax_series(tmp_path / "s", n=5, size=(30, 30))
@@ -482,8 +528,10 @@ def test_nifti_masks_import_refuses_images_that_are_their_own_masks(tmp_path):
     d = tmp_path / "d"
     d.mkdir()
     for cid in ("Case01", "Case02"):
-        nib.save(nib.Nifti1Image(np.random.default_rng(0).random((20, 20, 3)).astype(np.float32), np.eye(4)),
-                 d / f"{cid}_LGE.nii.gz")
+        nib.save(
+            nib.Nifti1Image(np.random.default_rng(0).random((20, 20, 3)).astype(np.float32), np.eye(4)),
+            d / f"{cid}_LGE.nii.gz",
+        )
         nib.save(nib.Nifti1Image(np.zeros((20, 20, 3), np.uint8), np.eye(4)), d / f"{cid}_gd.nii.gz")
     with pytest.raises(ConfigError, match=r"--image-pattern '\{id\}_LGE.nii.gz' --mask-pattern"):
         import_nifti_masks(d, d, tmp_path / "m.csv")

@@ -1,5 +1,6 @@
 """Dataset importers (EMIDEC and generic NIfTI + label maps), the ceiling analysis and the
 covariates-only baseline."""
+
 from __future__ import annotations
 
 import csv
@@ -78,9 +79,16 @@ def _read(path: Path) -> list[dict]:
 
 # ------------------------------------------------------------------------------ generic importer
 def test_nifti_masks_import_values_and_manifest(synth, tmp_path):
-    out = import_nifti_masks(synth / "images", synth / "masks", tmp_path / "out" / "m.csv",
-                             clinical_csv=synth / "clinical.csv", event_column="killip", event_min=2,
-                             followup_column="fu", clinical_columns={"age": "age"})
+    out = import_nifti_masks(
+        synth / "images",
+        synth / "masks",
+        tmp_path / "out" / "m.csv",
+        clinical_csv=synth / "clinical.csv",
+        event_column="killip",
+        event_min=2,
+        followup_column="fu",
+        clinical_columns={"age": "age"},
+    )
     rows = {r["patient_id"]: r for r in _read(out)}
     assert list(rows) == ["A", "B", "C"]
     st = case_stats(synth / "images" / "A.nii.gz", synth / "masks" / "A.nii.gz")
@@ -101,8 +109,9 @@ def test_nifti_masks_import_values_and_manifest(synth, tmp_path):
 
 
 def test_basal_end_first_and_frames(synth, tmp_path):
-    out = import_nifti_masks(synth / "images", synth / "masks", tmp_path / "m.csv", basal_end="first",
-                             frames_dir=tmp_path / "frames")
+    out = import_nifti_masks(
+        synth / "images", synth / "masks", tmp_path / "m.csv", basal_end="first", frames_dir=tmp_path / "frames"
+    )
     rows = {r["patient_id"]: r for r in _read(out)}
     assert float(rows["C"]["lge_percent_basal"]) == 0.0  # slice 4 is now the apex
     frames = _read(tmp_path / "frames" / "frames.csv")
@@ -130,7 +139,9 @@ def test_pairing_by_name_glob_and_missing_mask(synth, tmp_path):
 def test_refuses_mismatched_grid(synth, tmp_path):
     _, lab = _ring_case(shape=(40, 34, 5))
     _save(synth / "masks" / "B.nii.gz", lab)
-    with pytest.raises(CaseError, match=r"case B: mask grid \(40, 34, 5\) .* differs from image grid \(40, 36, 5\)") as e:
+    with pytest.raises(
+        CaseError, match=r"case B: mask grid \(40, 34, 5\) .* differs from image grid \(40, 36, 5\)"
+    ) as e:
         import_nifti_masks(synth / "images", synth / "masks", tmp_path / "m.csv")
     assert e.value.case == "B"
     assert not (tmp_path / "m.csv").exists()  # nothing half-written
@@ -140,7 +151,9 @@ def test_refuses_empty_myocardium(synth, tmp_path):
     lab = np.asarray(nib.load(str(synth / "masks" / "A.nii.gz")).dataobj).copy()
     lab[lab >= 2] = 0
     _save(synth / "masks" / "A.nii.gz", lab)
-    with pytest.raises(CaseError, match=r"case A: mask .*A.nii.gz has no myocardium \(no voxel with label \[2, 3, 4\]\)"):
+    with pytest.raises(
+        CaseError, match=r"case A: mask .*A.nii.gz has no myocardium \(no voxel with label \[2, 3, 4\]\)"
+    ):
         import_nifti_masks(synth / "images", synth / "masks", tmp_path / "m.csv")
 
 
@@ -188,21 +201,55 @@ def test_bad_options(synth, tmp_path):
     with pytest.raises(ConfigError, match="basal_end"):
         import_nifti_masks(synth / "images", synth / "masks", tmp_path / "m.csv", basal_end="top")
     with pytest.raises(DataError, match="no column 'nope'"):
-        import_nifti_masks(synth / "images", synth / "masks", tmp_path / "m.csv",
-                           clinical_csv=synth / "clinical.csv", event_column="nope")
+        import_nifti_masks(
+            synth / "images",
+            synth / "masks",
+            tmp_path / "m.csv",
+            clinical_csv=synth / "clinical.csv",
+            event_column="nope",
+        )
     with pytest.raises(DataError, match="EMIDEC folder .* does not exist"):
         import_emidec(tmp_path / "nowhere", tmp_path / "m.csv")
 
 
 def test_cli_import_nifti_masks(synth, tmp_path, capsys):
-    rc = main(["import", "nifti-masks", "--images", str(synth / "images"), "--masks", str(synth / "masks"),
-               "--out", str(tmp_path / "m.csv"), "--clinical", str(synth / "clinical.csv"),
-               "--event-column", "killip", "--event-min", "2", "--clinical-columns", "age=age_years"])
+    rc = main(
+        [
+            "import",
+            "nifti-masks",
+            "--images",
+            str(synth / "images"),
+            "--masks",
+            str(synth / "masks"),
+            "--out",
+            str(tmp_path / "m.csv"),
+            "--clinical",
+            str(synth / "clinical.csv"),
+            "--event-column",
+            "killip",
+            "--event-min",
+            "2",
+            "--clinical-columns",
+            "age=age_years",
+        ]
+    )
     assert rc == 0
     assert "patients 3" in capsys.readouterr().out
     assert "age_years" in _read(tmp_path / "m.csv")[0]
-    rc = main(["import", "nifti-masks", "--images", str(synth / "images"), "--masks", str(synth / "masks"),
-               "--out", str(tmp_path / "m.csv"), "--other-labels", "0"])
+    rc = main(
+        [
+            "import",
+            "nifti-masks",
+            "--images",
+            str(synth / "images"),
+            "--masks",
+            str(synth / "masks"),
+            "--out",
+            str(tmp_path / "m.csv"),
+            "--other-labels",
+            "0",
+        ]
+    )
     assert rc == 2
     assert "case A: mask" in capsys.readouterr().err
 
@@ -225,9 +272,30 @@ def test_emidec_counts(emidec_manifest):
     assert sum(int(r["n_slices"]) for r in rows) == 708
     assert {r["followup_years"] for r in rows} == {""}
     cols = set(rows[0])
-    for c in ("patient_id", "image", "slice", "lge_percent", "event", "followup_years", "mask", "lge_percent_basal",
-              "n_slices", "group", "sex", "age", "tobacco", "overweight", "hypertension", "diabetes",
-              "familial_disease", "ecg_st_plus", "troponin", "killip", "lvef", "ntprobnp"):
+    for c in (
+        "patient_id",
+        "image",
+        "slice",
+        "lge_percent",
+        "event",
+        "followup_years",
+        "mask",
+        "lge_percent_basal",
+        "n_slices",
+        "group",
+        "sex",
+        "age",
+        "tobacco",
+        "overweight",
+        "hypertension",
+        "diabetes",
+        "familial_disease",
+        "ecg_st_plus",
+        "troponin",
+        "killip",
+        "lvef",
+        "ntprobnp",
+    ):
         assert c in cols
     assert not any(c.endswith("_ml_src") for c in cols)  # volumes from the contours = the label
     coh = load_manifest(emidec_manifest, tasks=["lge", "event"])
@@ -270,8 +338,16 @@ def test_covariate_baseline_generic_manifest(synth, tmp_path):
     n = 40
     y = np.array([1] * 16 + [0] * 24)
     x = y * 1.5 + rng.normal(0, 1, n)
-    rows = [{"patient_id": f"P{i:02d}", "image": f"img/P{i:02d}.nii.gz", "lge_percent": 10.0 if y[i] else 1.0,
-             "x": float(x[i]), "z": float(rng.normal())} for i in range(n)]
+    rows = [
+        {
+            "patient_id": f"P{i:02d}",
+            "image": f"img/P{i:02d}.nii.gz",
+            "lge_percent": 10.0 if y[i] else 1.0,
+            "x": float(x[i]),
+            "z": float(rng.normal()),
+        }
+        for i in range(n)
+    ]
     from lgenet.data.manifest import write_manifest
 
     write_manifest(tmp_path / "c.csv", rows)
@@ -304,7 +380,8 @@ def test_masks_of_another_label_convention_are_refused_with_the_fix(tmp_path):
     with pytest.raises(ConfigError, match=r"label 1 lies outside the myocardium.*--myo-labels 1,2 --lge-labels 2"):
         import_nifti_masks(tmp_path, tmp_path, tmp_path / "m.csv", **kw)
     assert not (tmp_path / "m.csv").exists()
-    out = import_nifti_masks(tmp_path, tmp_path, tmp_path / "m.csv", myo_labels=(1, 2), lge_labels=(2,),
-                             other_labels=(0,), **kw)
+    out = import_nifti_masks(
+        tmp_path, tmp_path, tmp_path / "m.csv", myo_labels=(1, 2), lge_labels=(2,), other_labels=(0,), **kw
+    )
     rows = list(csv.DictReader(open(out)))
     assert all(float(r["lge_percent"]) > 10 for r in rows)

@@ -1,4 +1,5 @@
 """``import nifti-masks`` pairing beyond identical file names: {id} patterns and a pairs CSV."""
+
 from __future__ import annotations
 
 import csv
@@ -64,8 +65,9 @@ def _rows(path: Path) -> list[dict]:
 
 
 def test_patterns_pair_lge_and_gd_names(lge_gd, tmp_path):
-    out = import_nifti_masks(lge_gd, lge_gd, tmp_path / "m.csv",
-                             image_pattern="{id}_LGE.nii.gz", mask_pattern="{id}_gd.nii.gz")
+    out = import_nifti_masks(
+        lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="{id}_LGE.nii.gz", mask_pattern="{id}_gd.nii.gz"
+    )
     rows = _rows(out)
     assert [r["patient_id"] for r in rows] == ["Case01", "Case02", "Case03"]
     assert Path(rows[0]["image"]).name == "Case01_LGE.nii.gz" and Path(rows[0]["mask"]).name == "Case01_gd.nii.gz"
@@ -83,42 +85,61 @@ def test_pattern_with_wildcard_and_one_sided_pattern(tmp_path):
     img, lab = _case(rng)
     _save(tmp_path / "imgs" / "P7_psir_LGE.nii.gz", img)
     _save(tmp_path / "masks" / "P7.nii.gz", lab)  # masks keep the same-name rule
-    out = import_nifti_masks(tmp_path / "imgs", tmp_path / "masks", tmp_path / "m.csv", image_pattern="{id}_*_LGE.nii.gz")
+    out = import_nifti_masks(
+        tmp_path / "imgs", tmp_path / "masks", tmp_path / "m.csv", image_pattern="{id}_*_LGE.nii.gz"
+    )
     assert [r["patient_id"] for r in _rows(out)] == ["P7"]
 
 
 def test_pattern_image_without_mask_names_the_case(lge_gd, tmp_path):
     (lge_gd / "Case02_gd.nii.gz").unlink()
-    with pytest.raises(CaseError, match=r"case Case02: image .*Case02_LGE.nii.gz has no mask: no mask file is named "
-                                        r"'Case02_gd.nii.gz' \(--mask-pattern '\{id\}_gd.nii.gz'\)") as e:
-        import_nifti_masks(lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="{id}_LGE.nii.gz",
-                           mask_pattern="{id}_gd.nii.gz")
+    with pytest.raises(
+        CaseError,
+        match=r"case Case02: image .*Case02_LGE.nii.gz has no mask: no mask file is named "
+        r"'Case02_gd.nii.gz' \(--mask-pattern '\{id\}_gd.nii.gz'\)",
+    ) as e:
+        import_nifti_masks(
+            lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="{id}_LGE.nii.gz", mask_pattern="{id}_gd.nii.gz"
+        )
     assert e.value.case == "Case02"
     assert not (tmp_path / "m.csv").exists()
 
 
 def test_pattern_mask_without_image_names_the_case(lge_gd, tmp_path):
     (lge_gd / "Case03_LGE.nii.gz").unlink()
-    with pytest.raises(CaseError, match=r"case Case03: mask .*Case03_gd.nii.gz has no image: no image file is named "
-                                        r"'Case03_LGE.nii.gz'"):
-        import_nifti_masks(lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="{id}_LGE.nii.gz",
-                           mask_pattern="{id}_gd.nii.gz")
+    with pytest.raises(
+        CaseError,
+        match=r"case Case03: mask .*Case03_gd.nii.gz has no image: no image file is named "
+        r"'Case03_LGE.nii.gz'",
+    ):
+        import_nifti_masks(
+            lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="{id}_LGE.nii.gz", mask_pattern="{id}_gd.nii.gz"
+        )
 
 
 def test_pattern_refusals(lge_gd, tmp_path):
-    with pytest.raises(ConfigError, match=r"--image-pattern '_LGE.nii.gz' must hold the placeholder \{id\} exactly once"):
-        import_nifti_masks(lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="_LGE.nii.gz", mask_pattern="{id}_gd.nii.gz")
+    with pytest.raises(
+        ConfigError, match=r"--image-pattern '_LGE.nii.gz' must hold the placeholder \{id\} exactly once"
+    ):
+        import_nifti_masks(
+            lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="_LGE.nii.gz", mask_pattern="{id}_gd.nii.gz"
+        )
     with pytest.raises(ConfigError, match="must match a file name, not a path"):
-        import_nifti_masks(lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="x/{id}_LGE.nii.gz",
-                           mask_pattern="{id}_gd.nii.gz")
+        import_nifti_masks(
+            lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="x/{id}_LGE.nii.gz", mask_pattern="{id}_gd.nii.gz"
+        )
     with pytest.raises(DataError, match=r"images: no file matches --image-pattern '\{id\}_PSIR.nii.gz' \(7 file\(s\)"):
-        import_nifti_masks(lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="{id}_PSIR.nii.gz",
-                           mask_pattern="{id}_gd.nii.gz")
+        import_nifti_masks(
+            lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="{id}_PSIR.nii.gz", mask_pattern="{id}_gd.nii.gz"
+        )
     with pytest.raises(ConfigError, match="matches both --image-pattern"):
-        import_nifti_masks(lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="{id}.nii.gz", mask_pattern="{id}_gd.nii.gz")
+        import_nifti_masks(
+            lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="{id}.nii.gz", mask_pattern="{id}_gd.nii.gz"
+        )
     with pytest.raises(DataError, match="two images share case ID 'Case01'"):
-        import_nifti_masks(lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="{id}_*.nii.gz",
-                           mask_pattern="{id}_gd.nii.gz")
+        import_nifti_masks(
+            lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="{id}_*.nii.gz", mask_pattern="{id}_gd.nii.gz"
+        )
 
 
 def _pairs(tmp_path: Path, lines: list[str]) -> Path:
@@ -129,9 +150,14 @@ def _pairs(tmp_path: Path, lines: list[str]) -> Path:
 
 
 def test_pairs_csv_relative_paths(lge_gd, tmp_path):
-    p = _pairs(tmp_path, ["case_id,image,mask,comment",
-                          "P1,../data/Case03_LGE.nii.gz,../data/Case03_gd.nii.gz,x",
-                          f"P2,{lge_gd / 'Case02_LGE.nii.gz'},../data/Case02_gd.nii.gz,"])
+    p = _pairs(
+        tmp_path,
+        [
+            "case_id,image,mask,comment",
+            "P1,../data/Case03_LGE.nii.gz,../data/Case03_gd.nii.gz,x",
+            f"P2,{lge_gd / 'Case02_LGE.nii.gz'},../data/Case02_gd.nii.gz,",
+        ],
+    )
     assert [c for c, _, _ in read_pairs_csv(p)] == ["P1", "P2"]
     out = import_nifti_masks(None, None, tmp_path / "m.csv", pairs_csv=p)
     rows = _rows(out)
@@ -148,11 +174,20 @@ def test_pairs_csv_refusals(lge_gd, tmp_path):
     with pytest.raises(DataError, match=r"pairs file .*pairs.csv lacks column\(s\) \['mask'\]"):
         read_pairs_csv(p)
     p = _pairs(tmp_path, ["case_id,image,mask", "P1,../data/Case01_LGE.nii.gz,../data/Case09_gd.nii.gz"])
-    with pytest.raises(DataError, match=r"pairs file .*pairs.csv, line 2 \(case P1\): mask ../data/Case09_gd.nii.gz "
-                                        r"does not exist \(relative paths are read from"):
+    with pytest.raises(
+        DataError,
+        match=r"pairs file .*pairs.csv, line 2 \(case P1\): mask ../data/Case09_gd.nii.gz "
+        r"does not exist \(relative paths are read from",
+    ):
         read_pairs_csv(p)
-    p = _pairs(tmp_path, ["case_id,image,mask", "P1,../data/Case01_LGE.nii.gz,../data/Case01_gd.nii.gz",
-                          "P1,../data/Case02_LGE.nii.gz,../data/Case02_gd.nii.gz"])
+    p = _pairs(
+        tmp_path,
+        [
+            "case_id,image,mask",
+            "P1,../data/Case01_LGE.nii.gz,../data/Case01_gd.nii.gz",
+            "P1,../data/Case02_LGE.nii.gz,../data/Case02_gd.nii.gz",
+        ],
+    )
     with pytest.raises(DataError, match=r"line 3: case_id P1 already appears on line 2"):
         read_pairs_csv(p)
     p = _pairs(tmp_path, ["case_id,image,mask", "P1,../data/Case01_LGE.nii.gz,"])
@@ -164,23 +199,54 @@ def test_pairs_csv_refusals(lge_gd, tmp_path):
 
 
 def test_cli_import_patterns_and_pairs(lge_gd, tmp_path, capsys):
-    rc = main(["import", "nifti-masks", "--images", str(lge_gd), "--masks", str(lge_gd),
-               "--image-pattern", "{id}_LGE.nii.gz", "--mask-pattern", "{id}_gd.nii.gz", "--out", str(tmp_path / "m.csv")])
+    rc = main(
+        [
+            "import",
+            "nifti-masks",
+            "--images",
+            str(lge_gd),
+            "--masks",
+            str(lge_gd),
+            "--image-pattern",
+            "{id}_LGE.nii.gz",
+            "--mask-pattern",
+            "{id}_gd.nii.gz",
+            "--out",
+            str(tmp_path / "m.csv"),
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     assert "ignored 4 image file(s) that do not match --image-pattern '{id}_LGE.nii.gz'" in out
     assert "ignored 4 mask file(s) that do not match --mask-pattern '{id}_gd.nii.gz'" in out
     assert "patients 3" in out
     (lge_gd / "Case02_gd.nii.gz").unlink()
-    rc = main(["import", "nifti-masks", "--images", str(lge_gd), "--masks", str(lge_gd),
-               "--image-pattern", "{id}_LGE.nii.gz", "--mask-pattern", "{id}_gd.nii.gz", "--out", str(tmp_path / "m2.csv")])
+    rc = main(
+        [
+            "import",
+            "nifti-masks",
+            "--images",
+            str(lge_gd),
+            "--masks",
+            str(lge_gd),
+            "--image-pattern",
+            "{id}_LGE.nii.gz",
+            "--mask-pattern",
+            "{id}_gd.nii.gz",
+            "--out",
+            str(tmp_path / "m2.csv"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "case Case02: image" in err and "Traceback" not in err
     p = _pairs(tmp_path, ["case_id,image,mask", "P1,../data/Case01_LGE.nii.gz,../data/Case01_gd.nii.gz"])
     assert main(["import", "nifti-masks", "--pairs", str(p), "--out", str(tmp_path / "m3.csv")]) == 0
     assert [r["patient_id"] for r in _rows(tmp_path / "m3.csv")] == ["P1"]
     capsys.readouterr()
-    assert main(["import", "nifti-masks", "--pairs", str(p), "--images", str(lge_gd), "--out", str(tmp_path / "x.csv")]) == 2
+    assert (
+        main(["import", "nifti-masks", "--pairs", str(p), "--images", str(lge_gd), "--out", str(tmp_path / "x.csv")])
+        == 2
+    )
     assert "give either --pairs, or --images and --masks" in capsys.readouterr().err
     assert main(["import", "nifti-masks", "--out", str(tmp_path / "x.csv")]) == 2
     assert "give --images and --masks" in capsys.readouterr().err
@@ -191,12 +257,17 @@ def test_emidec_pairs_csv(tmp_path):
     if not (EMIDEC / "clinical.csv").is_file():
         pytest.skip(f"EMIDEC not found at {EMIDEC}; these tests use the shared copy beside the repo")
     cases = sorted(p.name for p in EMIDEC.iterdir() if p.is_dir() and p.name.startswith("Case_"))[:2]
-    lines = ["case_id,image,mask"] + [f"{c},{EMIDEC / c / 'Images' / (c + '.nii.gz')},"
-                                      f"{EMIDEC / c / 'Contours' / (c + '.nii.gz')}" for c in cases]
+    lines = ["case_id,image,mask"] + [
+        f"{c},{EMIDEC / c / 'Images' / (c + '.nii.gz')},{EMIDEC / c / 'Contours' / (c + '.nii.gz')}" for c in cases
+    ]
     out = import_nifti_masks(None, None, tmp_path / "m.csv", pairs_csv=_pairs(tmp_path, lines))
     rows = _rows(out)
     assert [r["patient_id"] for r in rows] == cases
-    ref = {r["case_id"]: r for r in _rows(EMIDEC / "label_summary.csv")} if (EMIDEC / "label_summary.csv").is_file() else {}
+    ref = (
+        {r["case_id"]: r for r in _rows(EMIDEC / "label_summary.csv")}
+        if (EMIDEC / "label_summary.csv").is_file()
+        else {}
+    )
     for r in rows:
         if r["patient_id"] in ref:
             assert float(r["lge_percent"]) == pytest.approx(100 * float(ref[r["patient_id"]]["burden_whole"]), abs=1e-3)

@@ -1,4 +1,5 @@
 """Readers: DICOM (file, multi-frame, series), NIfTI, PNG/TIFF; safe metadata; error wording."""
+
 from __future__ import annotations
 
 import json
@@ -67,9 +68,7 @@ def test_monochrome1_inverted_so_bright_is_high_signal(tmp_path):
 
 
 def test_monochrome1_with_rescale(tmp_path):
-    frame, _ = read_frame(
-        _dcm(tmp_path, photometric="MONOCHROME1", bits_stored=12, slope=2.0, intercept=10.0)
-    )
+    frame, _ = read_frame(_dcm(tmp_path, photometric="MONOCHROME1", bits_stored=12, slope=2.0, intercept=10.0))
     # inverting the rescaled range [10, 8200] equals rescaling the inverted stored values
     np.testing.assert_allclose(frame, (4095 - GRAD) * 2.0 + 10.0)
 
@@ -157,13 +156,15 @@ def _everything_read(tmp_path) -> list[dict]:
     save(make_report(), folder / "zz_report.dcm")
     single = _dcm(tmp_path, name="Marmaduke_single.dcm", photometric="MONOCHROME1", slope=1.0, intercept=0)
     row, col, apex = sax_geometry()
-    mf = make_enhanced(
-        np.stack([GRAD] * 3), positions=[apex * 8 * k for k in range(3)], orientation=[*row, *col]
-    )
+    mf = make_enhanced(np.stack([GRAD] * 3), positions=[apex * 8 * k for k in range(3)], orientation=[*row, *col])
     multi = save(mf, tmp_path / "ACC55443322_multi.dcm")
     return [
-        read_frame(folder)[1], read_volume(folder)[1], read_frame(single)[1],
-        read_volume(single)[1], read_frame(multi)[1], read_volume(multi)[1],
+        read_frame(folder)[1],
+        read_volume(folder)[1],
+        read_frame(single)[1],
+        read_volume(single)[1],
+        read_frame(multi)[1],
+        read_volume(multi)[1],
     ]
 
 
@@ -213,12 +214,14 @@ def test_basal_rule_property(vec, n, gap, rnd):
     normal = np.cross(r, c)
     if abs(np.dot(normal, APEX_DIRECTION)) < 0.15:
         return
-    positions = [
-        np.array([3.0, -7.0, 11.0]) + k * gap * normal + rnd.uniform(-20, 20) * r for k in range(n)
-    ]
+    positions = [np.array([3.0, -7.0, 11.0]) + k * gap * normal + rnd.uniform(-20, 20) * r for k in range(n)]
     rnd.shuffle(positions)
     idx, rule, spacing = order_apex_to_base(
-        positions, [np.r_[r, c]] * n, where="x", explicit=False, fallback_keys=[None] * n,
+        positions,
+        [np.r_[r, c]] * n,
+        where="x",
+        explicit=False,
+        fallback_keys=[None] * n,
         fallback_name="-",
     )
     along_a = [float(np.dot(positions[i], normal) * np.dot(normal, APEX_DIRECTION)) for i in idx]
@@ -263,9 +266,12 @@ def test_series_not_short_axis_needs_explicit_index(tmp_path):
 def test_series_without_geometry_uses_instance_number_only_when_explicit(tmp_path):
     folder = tmp_path / "s"
     for i, inst in enumerate([3, 1, 2]):
-        save(make_image(np.full((4, 4), inst * 10, np.uint16), instance=inst, series_uid="1.2.3.4"),
-             folder / f"f{i}.dcm")
-    with pytest.raises(ReaderError, match=r"orientation/position tags .* missing.*explicit integer 'slice'.*InstanceNumber order"):
+        save(
+            make_image(np.full((4, 4), inst * 10, np.uint16), instance=inst, series_uid="1.2.3.4"), folder / f"f{i}.dcm"
+        )
+    with pytest.raises(
+        ReaderError, match=r"orientation/position tags .* missing.*explicit integer 'slice'.*InstanceNumber order"
+    ):
         read_frame(folder)
     frame, meta = read_frame(folder, slice=0)
     assert frame[0, 0] == 10 and "InstanceNumber order" in meta["basal_rule"]
@@ -320,8 +326,10 @@ def test_enhanced_multiframe_uses_per_frame_positions_and_rescale(tmp_path):
     frames = np.stack([np.full((6, 5), 10 * k, np.uint16) for k in levels])
     positions = [np.array([5.0, -150, 30]) + apex * 9.0 * (3 - k) for k in levels]
     slopes = [1.0, 1.0, 2.0, 1.0]
-    path = save(make_enhanced(frames, positions=positions, orientation=[*row, *col], slopes=slopes,
-                              intercepts=[0, 0, -5.0, 0]), tmp_path / "mf.dcm")
+    path = save(
+        make_enhanced(frames, positions=positions, orientation=[*row, *col], slopes=slopes, intercepts=[0, 0, -5.0, 0]),
+        tmp_path / "mf.dcm",
+    )
     vol, meta = read_volume(path)
     np.testing.assert_allclose(vol[:, 0, 0], [0, 10, 20, 2 * 30 - 5.0])
     assert meta["source_kind"] == "multiframe-file" and meta["n_slices"] == 4
@@ -341,8 +349,7 @@ def test_multiframe_without_positions_needs_explicit_index(tmp_path):
 def test_cine_like_multiframe_at_one_position_rejected(tmp_path):
     row, col, apex = sax_geometry()
     frames = np.stack([np.full((4, 4), v, np.uint16) for v in (1, 2, 3)])
-    path = save(make_enhanced(frames, positions=[[0, 0, 0]] * 3, orientation=[*row, *col]),
-                tmp_path / "cine.dcm")
+    path = save(make_enhanced(frames, positions=[[0, 0, 0]] * 3, orientation=[*row, *col]), tmp_path / "cine.dcm")
     with pytest.raises(ReaderError, match="same slice position"):
         read_frame(path)
 
@@ -474,7 +481,10 @@ def test_corrupt_png(tmp_path):
 # ----------------------------------------------------------------------------- dispatch errors
 def test_unsupported_kind_lists_supported(tmp_path):
     (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0 jpeg-ish")
-    with pytest.raises(ReaderError, match=r"photo\.jpg: unsupported image kind \(\.jpg.*Supported inputs: a DICOM file.*NIfTI.*PNG or TIFF"):
+    with pytest.raises(
+        ReaderError,
+        match=r"photo\.jpg: unsupported image kind \(\.jpg.*Supported inputs: a DICOM file.*NIfTI.*PNG or TIFF",
+    ):
         read_frame(tmp_path / "photo.jpg")
 
 

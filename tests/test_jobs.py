@@ -1,4 +1,5 @@
 """Fit jobs, executors and the run directory's single home (issue: every fit as a job)."""
+
 import csv
 import json
 import os
@@ -19,13 +20,24 @@ from lgenet.training.jobs import FitOutcome, run_fit_job
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     d = tmp_path_factory.mktemp("jobs_cohort")
-    return make_cohort(d / "c", n_patients=12, image_size=40, seed=5, progress=False, lge_fraction_high=0.4,
-                       event_rate=0.4)
+    return make_cohort(
+        d / "c", n_patients=12, image_size=40, seed=5, progress=False, lge_fraction_high=0.4, event_rate=0.4
+    )
 
 
 def _cfg(cohort, out, **kw):
-    base = dict(manifest=str(cohort), out=str(out), tasks=("lge",), archs=("tiny",), inits=("random",), epochs=2,
-                image_size=32, folds=2, dense_units=8, num_threads=1)
+    base = dict(
+        manifest=str(cohort),
+        out=str(out),
+        tasks=("lge",),
+        archs=("tiny",),
+        inits=("random",),
+        epochs=2,
+        image_size=32,
+        folds=2,
+        dense_units=8,
+        num_threads=1,
+    )
     base.update(kw)
     return RunConfig(**base)
 
@@ -47,8 +59,13 @@ def test_model_keys_round_trip():
 def test_process_executor_gives_the_local_executors_predictions(cohort, tmp_path):
     """Same seed, same threads per fit -> identical out-of-fold predictions and metrics, whoever runs the jobs."""
     local = run_experiment(_cfg(cohort, tmp_path / "local", tasks=("lge", "event")), progress=False, report=False)
-    pool = run_experiment(_cfg(cohort, tmp_path / "pool", tasks=("lge", "event")), progress=False, report=False,
-                          executor="process", workers=2)
+    pool = run_experiment(
+        _cfg(cohort, tmp_path / "pool", tasks=("lge", "event")),
+        progress=False,
+        report=False,
+        executor="process",
+        workers=2,
+    )
     assert (local.fits_run, pool.fits_run) == (4, 4)
     assert _read(tmp_path / "local" / "oof_predictions.csv") == _read(tmp_path / "pool" / "oof_predictions.csv")
     assert _read(tmp_path / "local" / "metrics.csv") == _read(tmp_path / "pool" / "metrics.csv")
@@ -71,8 +88,10 @@ def test_a_job_is_self_contained_and_picklable(cohort, tmp_path):
     shutil.rmtree(rd.fit_dir("lge", "tiny/random", 1))
     blob = tmp_path / "job.pkl"
     blob.write_bytes(pickle.dumps(jobs[1]))
-    code = ("import pickle,sys; from lgenet.training.jobs import run_fit_job; "
-            "o = run_fit_job(pickle.load(open(sys.argv[1], 'rb'))); print('skipped' if o.skipped else 'ran')")
+    code = (
+        "import pickle,sys; from lgenet.training.jobs import run_fit_job; "
+        "o = run_fit_job(pickle.load(open(sys.argv[1], 'rb'))); print('skipped' if o.skipped else 'ran')"
+    )
     out = subprocess.run([sys.executable, "-c", code, str(blob)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ran"
@@ -116,9 +135,11 @@ def test_pruning_does_not_depend_on_completion_order(cohort, tmp_path):
 
 def test_no_import_cycle_between_training_report_and_explain():
     """The run directory has one home: report/explain/predict never import the training or pipeline layers."""
-    code = ("import sys, lgenet.report, lgenet.explain, lgenet.predict, lgenet.rundir; "
-            "bad = [m for m in ('lgenet.training.experiment', 'lgenet.pipeline', 'lgenet.training.executors') "
-            "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, lgenet.report, lgenet.explain, lgenet.predict, lgenet.rundir; "
+        "bad = [m for m in ('lgenet.training.experiment', 'lgenet.pipeline', 'lgenet.training.executors') "
+        "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
 
@@ -133,8 +154,11 @@ def test_fit_json_records_compute_settings_and_refuses_a_mixed_resume(cohort, tm
     shutil.rmtree(RunDir(cfg.out).fit_dir("lge", "tiny/random", 1))
     from lgenet.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"1 thread\(s\) per fit; this run would use .*2 thread\(s\) per fit.*"
-                                          r"--threads 1"):
+    with pytest.raises(
+        ConfigError,
+        match=r"1 thread\(s\) per fit; this run would use .*2 thread\(s\) per fit.*"
+        r"--threads 1",
+    ):
         run_experiment(cfg.replace(num_threads=2), progress=False, report=False)
     # the same settings resume
     res = run_experiment(cfg, progress=False, report=False)
@@ -144,9 +168,8 @@ def test_fit_json_records_compute_settings_and_refuses_a_mixed_resume(cohort, tm
 def test_threads_follow_the_load_and_a_resume_keeps_the_recorded_ones(cohort, tmp_path, monkeypatch, caplog):
     import os
 
-    from lgenet.pipeline import _threads_per_fit
-
     import lgenet.utils as utils_mod
+    from lgenet.pipeline import _threads_per_fit
 
     cfg = _cfg(cohort, tmp_path / "t", num_threads=None)
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
@@ -190,7 +213,9 @@ def test_auto_precision_resumes_in_the_precision_the_finished_fits_used(cohort, 
     assert rd.fit_info("lge", "tiny/random", 1)["compute"]["precision"] == "fp32"
     assert _read(tmp_path / "a" / "oof_predictions.csv") == oof  # the redone fold in fp32, as it first ran
     shutil.rmtree(rd.fit_dir("lge", "tiny/random", 1))
-    with pytest.raises(ConfigError, match="precision: 'auto' -> 'bf16'"):  # asked for explicitly: a clash, not a silent choice
+    with pytest.raises(
+        ConfigError, match="precision: 'auto' -> 'bf16'"
+    ):  # asked for explicitly: a clash, not a silent choice
         run_experiment(cfg.replace(precision="bf16"), progress=False, report=False)
     fresh = run_experiment(cfg.replace(out=str(tmp_path / "b")), progress=False, report=False)
     assert RunDir(fresh.out_dir).fit_info("lge", "tiny/random", 0)["compute"]["precision"] == "bf16"

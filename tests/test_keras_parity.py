@@ -19,6 +19,7 @@ torchvision) after TensorFlow crashes the interpreter. Needs the ``[interop]`` e
 (``tensorflow-cpu``, ``keras``); skipped without it. Prints one ``PARITY`` line per comparison
 (run with ``-s`` to see them; docs/results.md records them).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -39,7 +40,12 @@ pytestmark = [pytest.mark.interop, pytest.mark.skipif(not _HAVE_KERAS, reason=_W
 TOL = 1e-4  # max abs difference relative to the feature scale (max |keras feature|)
 SIZES = {"resnet50": (224, 197), "inception_v3": (299, 211)}
 N_TENSORS = {"resnet50": 318, "inception_v3": 376}
-LAYOUTS = {"keras2-full": "full.h5", "keras2-weights": "weights.h5", "keras3-h5": "k3.h5", "keras3-weights": "k3.weights.h5"}
+LAYOUTS = {
+    "keras2-full": "full.h5",
+    "keras2-weights": "weights.h5",
+    "keras3-h5": "k3.h5",
+    "keras3-weights": "k3.weights.h5",
+}
 
 
 # =========================================================================== Keras side (subprocess)
@@ -226,7 +232,9 @@ def test_feature_maps_match_keras(keras_side, arch, layout):
             feats = bb.forward_features(_nchw(ref[f"x_{size}"][batch]))
         _compare(ref[f"y_{size}"][batch], feats, f"{arch} {layout} {size}px")
     if layout != "keras2-full":
-        full = create_backbone(arch, init="radimagenet", weights_file=out / manifest["files"][arch]["keras2-full"]).state_dict()
+        full = create_backbone(
+            arch, init="radimagenet", weights_file=out / manifest["files"][arch]["keras2-full"]
+        ).state_dict()
         assert all(torch.equal(v, full[k]) for k, v in bb.state_dict().items())
 
 
@@ -242,7 +250,9 @@ def test_full_preprocessing_path_on_uint8_grayscale(keras_side, arch):
     ref = np.load(out / f"{arch}_ref.npz")
     size = SIZES[arch][0]
     x01 = torch.from_numpy(ref[f"gray_{size}"].astype(np.float32) / 255.0)[None, None]
-    model = build_model(arch, "radimagenet", out / manifest["files"][arch]["keras2-full"], image_size=size, head="gap").eval()
+    model = build_model(
+        arch, "radimagenet", out / manifest["files"][arch]["keras2-full"], image_size=size, head="gap"
+    ).eval()
     assert model.spec.norm == "keras_caffe" and model.spec.layout == "keras"
     adapted = model.adapter(x01).numpy().transpose(0, 2, 3, 1)
     np.testing.assert_allclose(adapted, ref[f"x_{size}"][:1], atol=1e-6)  # BGR means, then 1/255, as Keras

@@ -1,4 +1,5 @@
 """Cohort manifest: parsing, labels, covariates, writing, and the wording of every problem."""
+
 from __future__ import annotations
 
 import math
@@ -77,7 +78,13 @@ def test_good_manifest_loads_with_labels_and_paths(site):
     # lge: strictly above 5.7 %; P007 has no lge value
     assert cohort.labels("lge") == {"P001": 0, "P002": 1, "P003": 0, "P004": 1, "P008": 1, "P009": 0}
     assert cohort.labels("event") == {
-        "P001": 0, "P002": 1, "P003": 0, "P004": 1, "P007": 0, "P008": 1, "P009": 0,
+        "P001": 0,
+        "P002": 1,
+        "P003": 0,
+        "P004": 1,
+        "P007": 0,
+        "P008": 1,
+        "P009": 0,
     }
     assert cohort.patients("lge") == ["P001", "P002", "P003", "P004", "P008", "P009"]
     assert cohort.available_tasks == ("lge", "event")
@@ -131,7 +138,9 @@ def test_spreadsheet_is_not_a_csv(tmp_path):
 
 def test_not_utf8(tmp_path):
     (tmp_path / "m.csv").write_bytes("patient_id,image\nJosé,a.png\n".encode("latin-1"))
-    with pytest.raises(ManifestError, match=r"not UTF-8 text \(undecodable byte at offset 20\); save it as 'CSV UTF-8'"):
+    with pytest.raises(
+        ManifestError, match=r"not UTF-8 text \(undecodable byte at offset 20\); save it as 'CSV UTF-8'"
+    ):
         load_manifest(tmp_path / "m.csv")
 
 
@@ -175,21 +184,48 @@ def test_lge_not_a_number_exact_wording(site):
 @pytest.mark.parametrize(
     "line, expected",
     [
-        (",img/P001.png,,,,,,,", r"row 1 \(line 2\), patient <blank>: column 'patient_id' is blank; every row needs a patient ID"),
-        ("site/P1,img/P001.png,,,,,,,", r"patient site/P1: column 'patient_id' = 'site/P1' contains a path separator; expected a study-local ID without '/'"),
+        (
+            ",img/P001.png,,,,,,,",
+            r"row 1 \(line 2\), patient <blank>: column 'patient_id' is blank; every row needs a patient ID",
+        ),
+        (
+            "site/P1,img/P001.png,,,,,,,",
+            r"patient site/P1: column 'patient_id' = 'site/P1' contains a path separator; expected a study-local ID without '/'",
+        ),
         ("a\\b,img/P001.png,,,,,,,", r"column 'patient_id' = 'a\\b' contains a path separator"),
         ("P1,,,,,,,,", r"patient P1: column 'image' is blank; give the path of the patient's image"),
-        ("P1,img/P404.png,,,,,,,", r"column 'image' = 'img/P404.png' was not found \(looked for .*img/P404\.png\); relative paths start at the manifest's folder .*; fix the path or make it absolute"),
-        ("P1,img/notes.jpg,,,,,,,", r"column 'image' = 'img/notes.jpg' is not a supported image \(unsupported image kind \(\.jpg.*expected a DICOM file, a DICOM series folder, a NIfTI"),
-        ("P1,img/P001.png,mid,,,,,,", r"column 'slice' = 'mid' is not 'basal' or an integer; expected blank, 'basal' or an integer index such as 0 or -1"),
-        ("P1,img/P001.png,,-3,,,,,", r"column 'lge_percent' = '-3' is outside 0..100; expected a percentage between 0 and 100 or blank"),
+        (
+            "P1,img/P404.png,,,,,,,",
+            r"column 'image' = 'img/P404.png' was not found \(looked for .*img/P404\.png\); relative paths start at the manifest's folder .*; fix the path or make it absolute",
+        ),
+        (
+            "P1,img/notes.jpg,,,,,,,",
+            r"column 'image' = 'img/notes.jpg' is not a supported image \(unsupported image kind \(\.jpg.*expected a DICOM file, a DICOM series folder, a NIfTI",
+        ),
+        (
+            "P1,img/P001.png,mid,,,,,,",
+            r"column 'slice' = 'mid' is not 'basal' or an integer; expected blank, 'basal' or an integer index such as 0 or -1",
+        ),
+        (
+            "P1,img/P001.png,,-3,,,,,",
+            r"column 'lge_percent' = '-3' is outside 0..100; expected a percentage between 0 and 100 or blank",
+        ),
         ("P1,img/P001.png,,101,,,,,", r"column 'lge_percent' = '101' is outside 0..100"),
         ("P1,img/P001.png,,nan,,,,,", r"column 'lge_percent' = 'nan' is not a number"),
-        ("P1,img/P001.png,,,yes,,,,", r"column 'event' = 'yes' is not 0/1; expected 1 \(event\), 0 \(no event\), true/false or blank"),
+        (
+            "P1,img/P001.png,,,yes,,,,",
+            r"column 'event' = 'yes' is not 0/1; expected 1 \(event\), 0 \(no event\), true/false or blank",
+        ),
         ("P1,img/P001.png,,,2,,,,", r"column 'event' = '2' is not 0/1"),
-        ("P1,img/P001.png,,,,-1,,,", r"column 'followup_years' = '-1' is negative; expected a number of years >= 0 or blank"),
+        (
+            "P1,img/P001.png,,,,-1,,,",
+            r"column 'followup_years' = '-1' is negative; expected a number of years >= 0 or blank",
+        ),
         ("P1,img/P001.png,,,,5y,,,", r"column 'followup_years' = '5y' is not a number"),
-        ("P1,img/P001.png,,,,,img/nomask.png,,", r"column 'mask' = 'img/nomask.png' was not found \(looked for .*nomask.png\); relative paths start"),
+        (
+            "P1,img/P001.png,,,,,img/nomask.png,,",
+            r"column 'mask' = 'img/nomask.png' was not found \(looked for .*nomask.png\); relative paths start",
+        ),
         ("P1,img/P001.png,,,,,,,,,,7", r"has 12 cells but the header has 9 columns; quote values that contain commas"),
         ("P1,docs/,,,,,,,", r"column 'image' = 'docs/' is not a supported image \(folder holds no DICOM files"),
     ],
@@ -232,7 +268,10 @@ def test_conflicting_labels_across_rows(site):
 
 def test_duplicate_rows(site):
     msg = _problems(_write(site, "P1,img/P001.png,basal,2,1,,,,", "P1,img/P001.png,,2,1,,,,"))
-    assert "row 2 (line 3), patient P1: duplicates row 1 (line 2) (same patient_id, image and slice); remove one of them" in msg
+    assert (
+        "row 2 (line 3), patient P1: duplicates row 1 (line 2) (same patient_id, image and slice); remove one of them"
+        in msg
+    )
 
 
 def test_one_image_for_two_patients(site):
@@ -244,7 +283,9 @@ def test_one_image_for_two_patients(site):
 def test_requested_task_column_absent(site):
     path = _write(site, "P1,img/P001.png,0", header="patient_id,image,event")
     msg = _problems(path, tasks=("lge",))
-    assert "task 'lge' needs column 'lge_percent', which is absent; columns found: 'patient_id', 'image', 'event'" in msg
+    assert (
+        "task 'lge' needs column 'lge_percent', which is absent; columns found: 'patient_id', 'image', 'event'" in msg
+    )
 
 
 def test_requested_task_column_blank(site):
@@ -280,7 +321,10 @@ def test_covariates_numeric(site):
     cohort = load_manifest(_write(site, *GOOD))
     cov = cohort.covariates_numeric(["age"])
     assert cov["P001"] == {"age": 61.0} and math.isnan(cov["P007"]["age"])
-    with pytest.raises(ManifestError, match=r"row 1 \(line 2\), patient P001: column 'sex' = 'F' is not a number; expected a number \(encode categories as 0/1\)"):
+    with pytest.raises(
+        ManifestError,
+        match=r"row 1 \(line 2\), patient P001: column 'sex' = 'F' is not a number; expected a number \(encode categories as 0/1\)",
+    ):
         cohort.covariates_numeric("sex")
     with pytest.raises(ManifestError, match=r"covariate column 'bmi' is absent; covariate columns found: 'age', 'sex'"):
         cohort.covariates_numeric(["age", "bmi"])
@@ -288,7 +332,9 @@ def test_covariates_numeric(site):
 
 def test_covariates_must_agree_per_patient(site):
     cohort = load_manifest(_write(site, "A,img/P001.png,,,,,,60,", "A,img/P002.png,,,,,,61,"))
-    with pytest.raises(ManifestError, match=r"patient A: column 'age' differs between row 1 \(line 2\) and row 2 \(line 3\)"):
+    with pytest.raises(
+        ManifestError, match=r"patient A: column 'age' differs between row 1 \(line 2\) and row 2 \(line 3\)"
+    ):
         cohort.covariates_numeric("age")
 
 

@@ -1,4 +1,5 @@
 """Tests of lgenet.evaluation.metrics and lgenet.evaluation.summary (against scikit-learn and by hand)."""
+
 from __future__ import annotations
 
 import csv
@@ -375,8 +376,16 @@ def _oof_rows(n: int = 60, seed: int = 0, tasks=("lge", "event")):
                 p = 1 / (1 + np.exp(-(rng.normal(size=n) + sig * y - 1.0)))
                 for i in range(n):
                     rows.append(
-                        {"task": task, "arch": arch, "init": init, "model": f"{arch}/{init}",
-                         "patient_id": f"P{i:03d}", "fold": i % 4, "y_true": int(y[i]), "prob": float(p[i])}
+                        {
+                            "task": task,
+                            "arch": arch,
+                            "init": init,
+                            "model": f"{arch}/{init}",
+                            "patient_id": f"P{i:03d}",
+                            "fold": i % 4,
+                            "y_true": int(y[i]),
+                            "prob": float(p[i]),
+                        }
                     )
     return rows
 
@@ -390,7 +399,9 @@ def test_evaluate_oof_rows_best_and_pvalues():
     rows = _oof_rows()
     m = evaluate_oof(rows)
     assert [(r["task"], r["model"]) for r in m][:3] == [
-        ("lge", "resnet50/random"), ("lge", "resnet50/imagenet"), ("lge", "resnet50/radimagenet")
+        ("lge", "resnet50/random"),
+        ("lge", "resnet50/imagenet"),
+        ("lge", "resnet50/radimagenet"),
     ]
     assert len(m) == 12
     for task in ("lge", "event"):
@@ -463,7 +474,9 @@ def test_evaluate_oof_errors():
     bad[5]["y_true"] = 2
     with pytest.raises(DataError) as ei:
         evaluate_oof(bad)
-    assert "2 problems" in str(ei.value) and "outside [0, 1]" in str(ei.value) and "y_true must be 0 or 1" in str(ei.value)
+    assert (
+        "2 problems" in str(ei.value) and "outside [0, 1]" in str(ei.value) and "y_true must be 0 or 1" in str(ei.value)
+    )
     conflict = [dict(r) for r in rows]
     idx = next(i for i, r in enumerate(conflict) if r["model"] == "resnet50/imagenet" and r["patient_id"] == "P000")
     conflict[idx]["y_true"] = 1 - conflict[idx]["y_true"]
@@ -510,8 +523,7 @@ def test_format_table_every_auc_with_ci_and_n():
     lines = text.splitlines()
     for r in m:
         auc_txt = (
-            f"AUC {r['auc']:.2f} (95% CI {r['auc_lower']:.2f}\u2013{r['auc_upper']:.2f}), "
-            f"n={r['n']} ({r['n_pos']}+)"
+            f"AUC {r['auc']:.2f} (95% CI {r['auc_lower']:.2f}\u2013{r['auc_upper']:.2f}), n={r['n']} ({r['n_pos']}+)"
         )
         line = next(ln for ln in lines if f" {r['model']} " in ln and ln.startswith(r["task"]))
         assert auc_txt in line

@@ -1,5 +1,6 @@
 """Outcome models: synthetic hazard recovery, no test-fold leakage, survival and clinical metrics,
 the outcomes run, its report section and CLI."""
+
 from __future__ import annotations
 
 import csv
@@ -13,8 +14,14 @@ import pytest
 from lgenet.data.synth import HAZARD, draw_followup, tabular_cohort, true_log_hazard
 from lgenet.errors import ConfigError
 from lgenet.evaluation.clinical import calibration_stats, continuous_nri, decision_curve, table_one
-from lgenet.evaluation.survival import (_censoring_survival, c_index, c_index_ci, c_index_diff, km_groups,
-                                        time_dependent_auc)
+from lgenet.evaluation.survival import (
+    _censoring_survival,
+    c_index,
+    c_index_ci,
+    c_index_diff,
+    km_groups,
+    time_dependent_auc,
+)
 from lgenet.outcomes import OutcomeSettings, run_outcomes
 from lgenet.outcomes.fusion import cox_table, design_matrix, oof_cox, oof_logistic
 
@@ -188,8 +195,10 @@ def test_table_one_tests():
     a0 = [vals[p]["age"] for p in vals if groups[p] == 0]
     a1 = [vals[p]["age"] for p in vals if groups[p] == 1 and p != "P0"]
     assert rows["age"]["p"] == pytest.approx(mannwhitneyu(a0, a1).pvalue)
-    s = [[sum(vals[p]["sex"] for p in vals if groups[p] == g), sum(1 - vals[p]["sex"] for p in vals if groups[p] == g)]
-         for g in (0, 1)]
+    s = [
+        [sum(vals[p]["sex"] for p in vals if groups[p] == g), sum(1 - vals[p]["sex"] for p in vals if groups[p] == g)]
+        for g in (0, 1)
+    ]
     assert rows["sex"]["p"] == pytest.approx(fisher_exact(s)[1])
 
 
@@ -206,28 +215,61 @@ def tab_cohort(tmp_path_factory):
         w = csv.writer(fh)
         w.writerow(["patient_id", "image", "slice", "lge_percent", "event", "followup_years", "age", "lvef", "sex"])
         for i in range(120):
-            w.writerow([f"P{i:03d}", f"img/P{i:03d}.png", "basal", f"{d['lge_percent'][i]:.3f}", d["event"][i],
-                        f"{d['followup_years'][i]:.3f}", int(d["age"][i]), f"{d['lvef'][i]:.1f}", int(rng.random() < 0.4)])
+            w.writerow(
+                [
+                    f"P{i:03d}",
+                    f"img/P{i:03d}.png",
+                    "basal",
+                    f"{d['lge_percent'][i]:.3f}",
+                    d["event"][i],
+                    f"{d['followup_years'][i]:.3f}",
+                    int(d["age"][i]),
+                    f"{d['lvef'][i]:.1f}",
+                    int(rng.random() < 0.4),
+                ]
+            )
     seg = root / "seg"
     seg.mkdir()
     with open(seg / "seg_metrics.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        cols = ["patient_id", "lge_percent_pred", "lge_percent_basal_pred", "enh_mass_g_pred", "myo_mass_g_pred",
-                "cavity_ml_pred", "slices_with_enhancement_pred", "lge_sectors_pred", "transmurality_max_pred",
-                "transmurality_mean_pred"]
+        cols = [
+            "patient_id",
+            "lge_percent_pred",
+            "lge_percent_basal_pred",
+            "enh_mass_g_pred",
+            "myo_mass_g_pred",
+            "cavity_ml_pred",
+            "slices_with_enhancement_pred",
+            "lge_sectors_pred",
+            "transmurality_max_pred",
+            "transmurality_mean_pred",
+        ]
         w.writerow(cols)
         for i in range(120):
             lge = max(0.0, d["lge_percent"][i] + rng.normal(0, 1.0))
-            w.writerow([f"P{i:03d}", lge, lge, lge * 1.2, rng.normal(110, 20), rng.normal(80, 15),
-                        int(lge > 0) * 3, int(lge > 1) * 2, min(100, lge * 5), min(100, lge * 3)])
+            w.writerow(
+                [
+                    f"P{i:03d}",
+                    lge,
+                    lge,
+                    lge * 1.2,
+                    rng.normal(110, 20),
+                    rng.normal(80, 15),
+                    int(lge > 0) * 3,
+                    int(lge > 1) * 2,
+                    min(100, lge * 5),
+                    min(100, lge * 3),
+                ]
+            )
     return root, man, seg, d
 
 
 def test_run_outcomes_manifest_mode(tab_cohort, tmp_path):
     root, man, seg, d = tab_cohort
     out = tmp_path / "oc"
-    s = run_outcomes(manifest=man, segmentation_run=seg, out=out,
-                     settings=OutcomeSettings(n_bootstrap=200), progress=False)
+    s = run_outcomes(
+        manifest=man, segmentation_run=seg, out=out, settings=OutcomeSettings(n_bootstrap=200), progress=False
+    )
     ev = s["tasks"]["event"]
     assert set(ev["binary"]["models"]) == {"covariates", "image", "fusion"}
     assert ev["sets"]["covariates"] == ["age", "lvef", "sex"] or set(ev["sets"]["covariates"]) == {"age", "lvef", "sex"}
@@ -240,9 +282,19 @@ def test_run_outcomes_manifest_mode(tab_cohort, tmp_path):
     refs = ev["binary"]["references"]  # the LGE % itself as the event score, beside the models
     assert set(refs) == {"lge_percent", "img_lge_percent"} and refs["lge_percent"]["auc"]["auc"] > 0.6
     assert set(refs["lge_percent"]["vs"]) == {"covariates", "image", "fusion"}
-    for f in ("outcomes.json", "oof_outcomes.csv", "measures.csv", "table1_event.csv", "table1_lge.csv",
-              "cox_fusion.csv", "figures/outcomes_km_event.png", "figures/outcomes_km_event.pdf",
-              "figures/outcomes_calibration_event.pdf", "figures/outcomes_dca_lge.png", "figures/outcomes_roc_event.png"):
+    for f in (
+        "outcomes.json",
+        "oof_outcomes.csv",
+        "measures.csv",
+        "table1_event.csv",
+        "table1_lge.csv",
+        "cox_fusion.csv",
+        "figures/outcomes_km_event.png",
+        "figures/outcomes_km_event.pdf",
+        "figures/outcomes_calibration_event.pdf",
+        "figures/outcomes_dca_lge.png",
+        "figures/outcomes_roc_event.png",
+    ):
         assert (out / f).is_file(), f
     rows = list(csv.DictReader(open(out / "oof_outcomes.csv")))
     assert len(rows) == 120 * 3 * 2 and all(0 <= float(r["prob"]) <= 1 for r in rows)
@@ -260,8 +312,13 @@ def test_run_outcomes_manifest_mode(tab_cohort, tmp_path):
 def test_run_outcomes_refuses_a_leaky_covariate_and_says_why_no_survival(tab_cohort, tmp_path):
     root, man, seg, d = tab_cohort
     with pytest.raises(ConfigError, match="leak the label"):
-        run_outcomes(manifest=man, out=tmp_path / "a", tasks=["lge"],
-                     settings=OutcomeSettings(covariates=("lge_percent", "age"), n_bootstrap=100), progress=False)
+        run_outcomes(
+            manifest=man,
+            out=tmp_path / "a",
+            tasks=["lge"],
+            settings=OutcomeSettings(covariates=("lge_percent", "age"), n_bootstrap=100),
+            progress=False,
+        )
     with pytest.raises(ConfigError, match="not columns of the manifest"):
         run_outcomes(manifest=man, out=tmp_path / "b", settings=OutcomeSettings(covariates=("bmi",)), progress=False)
     # without follow-up: binary models only, and the reason is recorded
@@ -269,19 +326,32 @@ def test_run_outcomes_refuses_a_leaky_covariate_and_says_why_no_survival(tab_coh
     hdr = lines[0].split(",")
     j = hdr.index("followup_years")
     nofu = tmp_path / "nofu.csv"
-    nofu.write_text("\n".join([lines[0]] + [",".join(c if k != j else "" for k, c in enumerate(l.split(",")))
-                                            for l in lines[1:]]) + "\n")
-    s = run_outcomes(manifest=nofu, out=tmp_path / "c", tasks=["event"], settings=OutcomeSettings(n_bootstrap=100),
-                     progress=False, figures=False)
+    nofu.write_text(
+        "\n".join([lines[0]] + [",".join(c if k != j else "" for k, c in enumerate(l.split(","))) for l in lines[1:]])
+        + "\n"
+    )
+    s = run_outcomes(
+        manifest=nofu,
+        out=tmp_path / "c",
+        tasks=["event"],
+        settings=OutcomeSettings(n_bootstrap=100),
+        progress=False,
+        figures=False,
+    )
     ev = s["tasks"]["event"]
     assert "no followup_years" in ev["survival"]["not_fitted"]
     assert ev["skipped"]["image"].startswith("no segmentation run") and "fusion" not in ev["binary"]["models"]
 
 
 def test_outcome_settings_validation():
-    for bad, msg in (({"C": 0}, "C must be"), ({"recalibrate": "isotonic"}, "recalibrate"),
-                     ({"measures": ("img_bogus",)}, "unknown"), ({"horizon": -1}, "horizon"),
-                     ({"km_groups": 2.0}, "km_groups"), ({"cox_penalizer": -0.1}, "cox_penalizer")):
+    for bad, msg in (
+        ({"C": 0}, "C must be"),
+        ({"recalibrate": "isotonic"}, "recalibrate"),
+        ({"measures": ("img_bogus",)}, "unknown"),
+        ({"horizon": -1}, "horizon"),
+        ({"km_groups": 2.0}, "km_groups"),
+        ({"cox_penalizer": -0.1}, "cox_penalizer"),
+    ):
         with pytest.raises(ConfigError, match=msg):
             OutcomeSettings(**bad)
     from lgenet.config import RunConfig
@@ -295,8 +365,24 @@ def test_cli_outcomes(tab_cohort, tmp_path, capsys):
     from lgenet.cli import main
 
     root, man, seg, d = tab_cohort
-    rc = main(["outcomes", "--manifest", str(man), "--segmentation-run", str(seg), "--out", str(tmp_path / "o"),
-               "--tasks", "event", "--bootstrap", "100", "--covariates", "age,lvef", "-q"])
+    rc = main(
+        [
+            "outcomes",
+            "--manifest",
+            str(man),
+            "--segmentation-run",
+            str(seg),
+            "--out",
+            str(tmp_path / "o"),
+            "--tasks",
+            "event",
+            "--bootstrap",
+            "100",
+            "--covariates",
+            "age,lvef",
+            "-q",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and "fusion" in out and "Cox C-index" in out
     summary = json.loads((tmp_path / "o" / "outcomes.json").read_text())

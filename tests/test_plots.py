@@ -1,4 +1,5 @@
 """Tests of lgenet.evaluation.plots: files are written atomically, are real PNGs, carry no metadata."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,7 @@ import pytest
 from PIL import Image
 
 from lgenet.errors import ConfigError
-from lgenet.evaluation import MetricsInputError, delong_auc_ci, evaluate_oof
-from lgenet.evaluation import plots
+from lgenet.evaluation import MetricsInputError, delong_auc_ci, evaluate_oof, plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -30,8 +30,16 @@ def metrics_rows():
                 rng = np.random.default_rng(10 * t + 3 * a + k)
                 p = 1 / (1 + np.exp(-(rng.normal(size=y.size) + (0.3 + k) * y - 1.0)))
                 rows += [
-                    {"task": task, "arch": arch, "init": init, "model": f"{arch}/{init}",
-                     "patient_id": f"P{i}", "fold": i % 4, "y_true": int(y[i]), "prob": float(p[i])}
+                    {
+                        "task": task,
+                        "arch": arch,
+                        "init": init,
+                        "model": f"{arch}/{init}",
+                        "patient_id": f"P{i}",
+                        "fold": i % 4,
+                        "y_true": int(y[i]),
+                        "prob": float(p[i]),
+                    }
                     for i in range(y.size)
                 ]
     return evaluate_oof(rows)

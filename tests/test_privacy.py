@@ -4,6 +4,7 @@ PNG text chunks, PDF streams, base64 images embedded in the HTML).
 
 The scanner is checked first on planted identifiers, so a clean result means something.
 """
+
 from __future__ import annotations
 
 import base64

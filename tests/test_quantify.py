@@ -1,4 +1,5 @@
 """LGE quantification: n-SD and FWHM on phantoms with a known enhanced fraction, files, CLI, EMIDEC."""
+
 from __future__ import annotations
 
 import csv
@@ -16,8 +17,17 @@ from lgenet.quantify import auto_remote_mask, method_names, quantify, quantify_f
 EMIDEC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emidec"
 
 
-def phantom(n_slices=6, size=96, noise=4.0, scar_slices=(1, 2, 3, 4), arc=(0.3, 1.5), seed=0,
-            remote=100.0, scar=300.0, offset=0.0):
+def phantom(
+    n_slices=6,
+    size=96,
+    noise=4.0,
+    scar_slices=(1, 2, 3, 4),
+    arc=(0.3, 1.5),
+    seed=0,
+    remote=100.0,
+    scar=300.0,
+    offset=0.0,
+):
     """(S, H, W) short-axis stack: myocardial ring, scar = an arc of the ring on some slices.
 
     Returns image, myocardium mask, true scar mask.
@@ -171,7 +181,9 @@ def test_quantify_files_refusals(tmp_path):
     ip, mp, _ = _write_pair(tmp_path)
     other = tmp_path / "small.nii.gz"
     nib.save(nib.Nifti1Image(np.zeros((10, 10, 6), np.uint8), np.eye(4)), str(other))
-    with pytest.raises(DataError, match=r"case P1_img: mask grid \(10, 10, 6\) .* differs from image grid \(96, 96, 6\)"):
+    with pytest.raises(
+        DataError, match=r"case P1_img: mask grid \(10, 10, 6\) .* differs from image grid \(96, 96, 6\)"
+    ):
         quantify_files(ip, other, tmp_path / "o")
     with pytest.raises(DataError, match=r"case P1_img: the mask .* has no myocardium"):
         quantify_files(ip, mp, tmp_path / "o", myo_labels=(7,))
@@ -222,10 +234,13 @@ def _relabel(mp: Path, out: Path, mapping: dict[int, int], extra: tuple[int, int
 def test_quantify_files_refuses_undeclared_label_values(tmp_path):
     ip, mp, _ = _write_pair(tmp_path)
     bad = _relabel(mp, tmp_path / "bad.nii.gz", {}, extra=(7, 5))
-    with pytest.raises(DataError, match=r"case P1_img: mask .*bad.nii.gz holds label value\(s\) outside the declared "
-                                        r"ones: 7 \(5 voxels\); declared: myocardium \[2, 3, 4\] \(--myo-labels\), "
-                                        r"other \[0, 1\] \(--other-labels\)\. Declare them with --other-labels "
-                                        r"\(e.g. --other-labels 0,1,7\)"):
+    with pytest.raises(
+        DataError,
+        match=r"case P1_img: mask .*bad.nii.gz holds label value\(s\) outside the declared "
+        r"ones: 7 \(5 voxels\); declared: myocardium \[2, 3, 4\] \(--myo-labels\), "
+        r"other \[0, 1\] \(--other-labels\)\. Declare them with --other-labels "
+        r"\(e.g. --other-labels 0,1,7\)",
+    ):
         quantify_files(ip, bad, tmp_path / "o")
     s = quantify_files(ip, bad, tmp_path / "o", other_labels=(0, 1, 7))
     assert s["labels_found"]["7"] == 5 and s["other_labels"] == [0, 1, 7]
@@ -247,8 +262,22 @@ def test_cli_quantify_other_labels_single_and_manifest(tmp_path, capsys):
     man.write_text(f"patient_id,image,mask\nP1,{ip.name},{bad.name}\n")
     assert main(["quantify", "--manifest", str(man), "--out", str(tmp_path / "qm"), "--label-method", "fwhm"]) == 2
     assert "case P1: mask" in capsys.readouterr().err
-    assert main(["quantify", "--manifest", str(man), "--out", str(tmp_path / "qm"), "--label-method", "fwhm",
-                 "--other-labels", "0,7"]) == 0
+    assert (
+        main(
+            [
+                "quantify",
+                "--manifest",
+                str(man),
+                "--out",
+                str(tmp_path / "qm"),
+                "--label-method",
+                "fwhm",
+                "--other-labels",
+                "0,7",
+            ]
+        )
+        == 0
+    )
 
 
 # ------------------------------------------------------------------------------ manifest options
@@ -256,13 +285,35 @@ def test_cli_quantify_manifest_refuses_single_remote_mask(tmp_path, capsys):
     ip, mp, _ = _write_pair(tmp_path)
     man = tmp_path / "cohort.csv"
     man.write_text(f"patient_id,image,mask\nP1,{ip.name},{mp.name}\n")
-    rc = main(["quantify", "--manifest", str(man), "--out", str(tmp_path / "qm"), "--label-method", "nsd5",
-               "--remote", str(mp)])
+    rc = main(
+        [
+            "quantify",
+            "--manifest",
+            str(man),
+            "--out",
+            str(tmp_path / "qm"),
+            "--label-method",
+            "nsd5",
+            "--remote",
+            str(mp),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "cannot apply to every row" in err and "'remote' column" in err
     assert not (tmp_path / "qm").exists()
-    rc = main(["quantify", "--manifest", str(man), "--out", str(tmp_path / "qm"), "--label-method", "nsd5",
-               "--remote-labels", "2"])
+    rc = main(
+        [
+            "quantify",
+            "--manifest",
+            str(man),
+            "--out",
+            str(tmp_path / "qm"),
+            "--label-method",
+            "nsd5",
+            "--remote-labels",
+            "2",
+        ]
+    )
     assert rc == 2 and "--remote-labels needs remote masks" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="cannot apply to every row"):
         quantify_manifest(man, tmp_path / "qm", label_method="nsd5", remote=str(mp))
@@ -287,15 +338,34 @@ def test_quantify_manifest_method_restricts_and_must_hold_label_method(tmp_path,
     ip, mp, _ = _write_pair(tmp_path)
     man = tmp_path / "cohort.csv"
     man.write_text(f"patient_id,image,mask\nP1,{ip.name},{mp.name}\n")
-    rc = main(["quantify", "--manifest", str(man), "--out", str(tmp_path / "qm"), "--label-method", "fwhm",
-               "--method", "nsd"])
+    rc = main(
+        ["quantify", "--manifest", str(man), "--out", str(tmp_path / "qm"), "--label-method", "fwhm", "--method", "nsd"]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "--label-method fwhm is not computed by --method nsd" in err
-    assert main(["quantify", "--manifest", str(man), "--out", str(tmp_path / "qm"), "--label-method", "nsd3",
-                 "--method", "nsd", "--n-sd", "3,5"]) == 0
+    assert (
+        main(
+            [
+                "quantify",
+                "--manifest",
+                str(man),
+                "--out",
+                str(tmp_path / "qm"),
+                "--label-method",
+                "nsd3",
+                "--method",
+                "nsd",
+                "--n-sd",
+                "3,5",
+            ]
+        )
+        == 0
+    )
     rows = _csv_rows(tmp_path / "qm" / "cohort.quantified.csv")
-    assert {c for c in rows[0] if c.startswith("lge_percent_") and not c.endswith("_source")} == \
-        {"lge_percent_nsd3", "lge_percent_nsd5"}
+    assert {c for c in rows[0] if c.startswith("lge_percent_") and not c.endswith("_source")} == {
+        "lge_percent_nsd3",
+        "lge_percent_nsd5",
+    }
     side = json.loads((tmp_path / "qm" / "cohort.quantified.import.json").read_text())
     assert side["quantify"]["methods"] == ["nsd3", "nsd5"] and side["quantify"]["method"] == "nsd"
     with pytest.raises(ConfigError, match="is not computed by --method fwhm"):
@@ -315,8 +385,15 @@ def _import_unusual(tmp_path: Path, basal_end: str = "last"):
     (d / "lab").mkdir()
     ip.rename(d / "img" / "P1.nii.gz")
     odd.rename(d / "lab" / "P1.nii.gz")
-    man = import_nifti_masks(d / "img", d / "lab", tmp_path / "cohort.csv", myo_labels=(2, 5), lge_labels=(5,),
-                             other_labels=(0, 7), basal_end=basal_end)
+    man = import_nifti_masks(
+        d / "img",
+        d / "lab",
+        tmp_path / "cohort.csv",
+        myo_labels=(2, 5),
+        lge_labels=(5,),
+        other_labels=(0, 7),
+        basal_end=basal_end,
+    )
     return man, d / "img" / "P1.nii.gz", d / "lab" / "P1.nii.gz"
 
 
@@ -324,8 +401,10 @@ def test_quantify_manifest_reads_import_sidecar(tmp_path, capsys):
     man, ip, mp = _import_unusual(tmp_path, basal_end="first")
     assert main(["quantify", "--manifest", str(man), "--out", str(tmp_path / "q1"), "--label-method", "fwhm"]) == 0
     out = capsys.readouterr().out
-    assert ("from the manifest's sidecar cohort.import.json: myo_labels [2, 5], other_labels [0, 7], slice_axis 2, "
-            "basal_end first") in out
+    assert (
+        "from the manifest's sidecar cohort.import.json: myo_labels [2, 5], other_labels [0, 7], slice_axis 2, "
+        "basal_end first"
+    ) in out
     ref = quantify_files(ip, mp, tmp_path / "ref", myo_labels=(2, 5), other_labels=(0, 7), basal_end="first")
     row = _csv_rows(tmp_path / "q1" / "cohort.quantified.csv")[0]
     assert float(row["lge_percent"]) == pytest.approx(round(ref["percent"]["fwhm"], 4))
@@ -347,14 +426,38 @@ def test_quantify_manifest_reads_import_sidecar(tmp_path, capsys):
 def test_quantify_manifest_explicit_labels_win_and_contradictions(tmp_path, capsys):
     man, _, _ = _import_unusual(tmp_path)
     # --myo-labels alone would make 7 both other (sidecar) and myocardium: refused, names the sidecar
-    rc = main(["quantify", "--manifest", str(man), "--out", str(tmp_path / "q"), "--label-method", "fwhm",
-               "--myo-labels", "2,5,7"])
+    rc = main(
+        [
+            "quantify",
+            "--manifest",
+            str(man),
+            "--out",
+            str(tmp_path / "q"),
+            "--label-method",
+            "fwhm",
+            "--myo-labels",
+            "2,5,7",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "--myo-labels contradicts other_labels [0, 7] read from" in err
     assert "cohort.import.json; pass --other-labels as well" in err
     # explicit values win, with a note
-    rc = main(["quantify", "--manifest", str(man), "--out", str(tmp_path / "q"), "--label-method", "fwhm",
-               "--myo-labels", "2,5,7", "--other-labels", "0"])
+    rc = main(
+        [
+            "quantify",
+            "--manifest",
+            str(man),
+            "--out",
+            str(tmp_path / "q"),
+            "--label-method",
+            "fwhm",
+            "--myo-labels",
+            "2,5,7",
+            "--other-labels",
+            "0",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "note: --myo-labels [2, 5, 7] overrides myo_labels [2, 5] of cohort.import.json" in out
@@ -386,8 +489,16 @@ def test_quantified_manifest_labels_every_burden_column(tmp_path):
     out = quantify_manifest(man, tmp_path / "q", label_method="nsd5")
     row = _csv_rows(out)[0]
     burden = [c for c in row if c.startswith("lge_percent") and not c.endswith("_source")]
-    assert set(burden) == {"lge_percent", "lge_percent_basal", "lge_percent_original", "lge_percent_nsd2",
-                           "lge_percent_nsd3", "lge_percent_nsd5", "lge_percent_nsd6", "lge_percent_fwhm"}
+    assert set(burden) == {
+        "lge_percent",
+        "lge_percent_basal",
+        "lge_percent_original",
+        "lge_percent_nsd2",
+        "lge_percent_nsd3",
+        "lge_percent_nsd5",
+        "lge_percent_nsd6",
+        "lge_percent_fwhm",
+    }
     for c in burden:
         assert row[f"{c}_source"], c
     assert row["lge_percent_source"] == row["lge_percent_nsd5_source"] == "nsd5 (auto remote)"

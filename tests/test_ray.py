@@ -4,6 +4,7 @@ Every fit is a Ray task; the metrics and out-of-fold predictions must equal the 
 (same seeds, one thread per fit), the fits must spread over both nodes, a node that dies mid-grid must
 cost nothing but its tasks' retries, and a driver killed with SIGKILL must resume from the run directory.
 """
+
 from __future__ import annotations
 
 import csv
@@ -29,8 +30,9 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     d = tmp_path_factory.mktemp("ray_cohort")
-    return make_cohort(d / "c", n_patients=12, image_size=40, seed=5, progress=False, lge_fraction_high=0.4,
-                       event_rate=0.4)
+    return make_cohort(
+        d / "c", n_patients=12, image_size=40, seed=5, progress=False, lge_fraction_high=0.4, event_rate=0.4
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +51,19 @@ def cluster():
 
 
 def _cfg(cohort, out, **kw):
-    base = dict(manifest=str(cohort), out=str(out), tasks=("lge", "event"), archs=("tiny",), inits=("random",),
-                epochs=3, image_size=32, folds=3, dense_units=8, num_threads=1, outcomes=False)
+    base = dict(
+        manifest=str(cohort),
+        out=str(out),
+        tasks=("lge", "event"),
+        archs=("tiny",),
+        inits=("random",),
+        epochs=3,
+        image_size=32,
+        folds=3,
+        dense_units=8,
+        num_threads=1,
+        outcomes=False,
+    )
     base.update(kw)
     return RunConfig(**base)
 
@@ -82,16 +95,17 @@ def slow_local_run(cohort, tmp_path_factory):
 
 def test_ray_executor_spreads_fits_over_nodes_and_matches_the_local_executor(cohort, cluster, local_run, tmp_path):
     out = tmp_path / "ray"
-    res = run_experiment(_cfg(cohort, out), progress=False, report=False, executor="ray",
-                         ray_address=cluster.address)
+    res = run_experiment(_cfg(cohort, out), progress=False, report=False, executor="ray", ray_address=cluster.address)
     assert res.fits_run == 6
     _same_results(local_run, out)
-    nodes = {line.split("ray node ", 1)[1].split(" ", 1)[0]
-             for line in (out / "run.log").read_text().splitlines() if "ray node " in line}
+    nodes = {
+        line.split("ray node ", 1)[1].split(" ", 1)[0]
+        for line in (out / "run.log").read_text().splitlines()
+        if "ray node " in line
+    }
     assert len(nodes) == 2, nodes  # both worker nodes ran fits (the head offers no CPU)
     # a rerun resumes: nothing is refitted
-    again = run_experiment(_cfg(cohort, out), progress=False, report=False, executor="ray",
-                           ray_address=cluster.address)
+    again = run_experiment(_cfg(cohort, out), progress=False, report=False, executor="ray", ray_address=cluster.address)
     assert (again.fits_run, again.fits_skipped) == (0, 6)
 
 
@@ -103,8 +117,9 @@ def test_a_node_killed_mid_grid_costs_only_retries(cohort, cluster, slow_local_r
 
     def drive():
         try:
-            result["res"] = run_experiment(_cfg(cohort, out, epochs=25), progress=False, report=False,
-                                           executor="ray", ray_address=cluster.address)
+            result["res"] = run_experiment(
+                _cfg(cohort, out, epochs=25), progress=False, report=False, executor="ray", ray_address=cluster.address
+            )
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             error.append(exc)
 
@@ -124,14 +139,45 @@ def test_a_node_killed_mid_grid_costs_only_retries(cohort, cluster, slow_local_r
 
 def test_a_driver_killed_with_sigkill_resumes(cohort, cluster, slow_local_run, tmp_path):
     out = tmp_path / "ray_driver"
-    cmd = [sys.executable, "-m", "lgenet.cli", "run", "--manifest", str(cohort), "--out", str(out),
-           "--tasks", "lge,event", "--archs", "tiny", "--inits", "random", "--epochs", "25", "--image-size", "32",
-           "--folds", "3", "--threads", "1", "--no-outcomes", "--no-report", "--executor", "ray",
-           "--ray-address", cluster.address, "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lgenet.cli",
+        "run",
+        "--manifest",
+        str(cohort),
+        "--out",
+        str(out),
+        "--tasks",
+        "lge,event",
+        "--archs",
+        "tiny",
+        "--inits",
+        "random",
+        "--epochs",
+        "25",
+        "--image-size",
+        "32",
+        "--folds",
+        "3",
+        "--threads",
+        "1",
+        "--no-outcomes",
+        "--no-report",
+        "--executor",
+        "ray",
+        "--ray-address",
+        cluster.address,
+        "-q",
+    ]
     cfg_yaml = tmp_path / "c.yaml"
     cfg_yaml.write_text("dense_units: 8\n")
-    proc = subprocess.Popen(cmd + ["--config", str(cfg_yaml)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        cmd + ["--config", str(cfg_yaml)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     deadline = time.time() + 900  # left as soon as a fit is written; long only on a loaded machine
     while time.time() < deadline and not list((out / "fits").rglob("fit.json")) and proc.poll() is None:
         time.sleep(0.2)
@@ -140,8 +186,9 @@ def test_a_driver_killed_with_sigkill_resumes(cohort, cluster, slow_local_run, t
     proc.wait()
     done_before = len(list((out / "fits").rglob("fit.json")))
     assert 1 <= done_before < 6, f"{done_before} fits were finished when the driver was killed"
-    res = run_experiment(_cfg(cohort, out, epochs=25), progress=False, report=False, executor="ray",
-                         ray_address=cluster.address)
+    res = run_experiment(
+        _cfg(cohort, out, epochs=25), progress=False, report=False, executor="ray", ray_address=cluster.address
+    )
     assert res.fits_skipped >= done_before and res.fits_run + res.fits_skipped == 6
     _same_results(slow_local_run, out)
 

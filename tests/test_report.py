@@ -1,5 +1,6 @@
 """The study report: written by every run, self-contained, regenerated without retraining, and
 opened in a real headless browser (Debian chromium; skipped with the reason when absent)."""
+
 from __future__ import annotations
 
 import base64
@@ -19,8 +20,15 @@ from lgenet.cli import main
 from small_run import small_run
 
 SECTIONS = ("cohort", "protocol", "results", "cams", "figure1", "environment")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +101,20 @@ def test_report_opens_in_headless_chromium(run, tmp_path):
     url = (run.run_dir / "report.html").resolve().as_uri()
     env = {**os.environ, "HOME": str(tmp_path)}
     dom = subprocess.run(
-        [exe, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile1'}", "--enable-logging=stderr", "--v=0",
-         "--virtual-time-budget=10000", "--dump-dom", url],
-        capture_output=True, text=True, timeout=120, env=env,
+        [
+            exe,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile1'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert dom.returncode == 0, dom.stderr[-2000:]
     n_img = (run.run_dir / "report.html").read_text(encoding="utf-8").count("<img ")
@@ -112,18 +131,39 @@ def test_report_opens_in_headless_chromium(run, tmp_path):
     broken = tmp_path / "broken.html"
     broken.write_text(page("control", [], [], '<img src="data:image/png;base64,AAAA" alt="broken-one">'))
     ctl = subprocess.run(
-        [exe, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile0'}", "--enable-logging=stderr", "--v=0",
-         "--virtual-time-budget=5000", "--dump-dom", broken.as_uri()],
-        capture_output=True, text=True, timeout=120, env=env,
+        [
+            exe,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile0'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            broken.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert 'data-images-bad="broken-one"' in ctl.stdout and 'data-images-ok="' not in ctl.stdout
     assert any("CONSOLE" in ln and "failed to load" in ln for ln in ctl.stderr.splitlines())
 
     shot = tmp_path / "report.png"
     res = subprocess.run(
-        [exe, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile2'}", "--hide-scrollbars",
-         "--window-size=1280,2400", f"--screenshot={shot}", url],
-        capture_output=True, text=True, timeout=120, env=env,
+        [
+            exe,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile2'}",
+            "--hide-scrollbars",
+            "--window-size=1280,2400",
+            f"--screenshot={shot}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert res.returncode == 0 and shot.is_file(), res.stderr[-2000:]
     with Image.open(shot) as im:
@@ -144,10 +184,25 @@ def _fig1_metrics(inits):
         for a, arch in enumerate(("resnet50", "inception_v3")):
             for k, init in enumerate(inits):
                 auc = 0.6 + 0.05 * a + 0.1 * k
-                rows.append({"task": task, "arch": arch, "init": init, "model": f"{arch}/{init}", "auc": auc,
-                             "auc_lower": auc - 0.1, "auc_upper": min(1.0, auc + 0.1), "n": 80, "n_pos": 20,
-                             "sensitivity": 0.7, "specificity": 0.8, "ppv": 0.5, "npv": 0.9, "threshold": 0.5,
-                             "best": a == 1 and k == len(inits) - 1})
+                rows.append(
+                    {
+                        "task": task,
+                        "arch": arch,
+                        "init": init,
+                        "model": f"{arch}/{init}",
+                        "auc": auc,
+                        "auc_lower": auc - 0.1,
+                        "auc_upper": min(1.0, auc + 0.1),
+                        "n": 80,
+                        "n_pos": 20,
+                        "sensitivity": 0.7,
+                        "specificity": 0.8,
+                        "ppv": 0.5,
+                        "npv": 0.9,
+                        "threshold": 0.5,
+                        "best": a == 1 and k == len(inits) - 1,
+                    }
+                )
     return rows
 
 
@@ -165,11 +220,13 @@ def _draw_figure1(tmp_path, monkeypatch, inits, *, with_cams=True):
     kw = {}
     if with_cams:
         rng = np.random.default_rng(0)
-        monkeypatch.setattr(figure1, "case_images", lambda cams, store, c: (rng.random((32, 32)),) * 2
-                            + (np.zeros((32, 32, 3)),))
+        monkeypatch.setattr(
+            figure1, "case_images", lambda cams, store, c: (rng.random((32, 32)),) * 2 + (np.zeros((32, 32, 3)),)
+        )
         cams = types.SimpleNamespace(model="resnet50/random", method="gradcam", signs=np.array([1, -1, 1, -1]))
-        cases = {c: [Case(category=c, index=i, patient_id=f"SYN00{i}", prob=0.5, y_true=1)]
-                 for i, c in enumerate(CATEGORIES)}
+        cases = {
+            c: [Case(category=c, index=i, patient_id=f"SYN00{i}", prob=0.5, y_true=1)] for i, c in enumerate(CATEGORIES)
+        }
         kw = {"cam_task": "lge", "cams": cams, "cases": cases, "truth": {f"SYN00{i}": f"LGE {i}.5%" for i in range(4)}}
     figure1.plot_figure1(metrics=_fig1_metrics(inits), cfg=RunConfig(inits=inits), paths=[tmp_path / "f1.png"], **kw)
     fig = figs[-1]
@@ -181,8 +238,11 @@ def test_figure1_auc_panels_keep_clear_of_the_case_titles(tmp_path, monkeypatch)
     fig = _draw_figure1(tmp_path, monkeypatch, ("random", "imagenet"))
     r = fig.canvas.get_renderer()
     bars = [ax for ax in fig.axes if "AUC by architecture" in ax.get_title()]
-    cases = [ax for ax in fig.axes if ax.get_title().split("\n")[0] in
-             ("True positive", "False negative", "True negative", "False positive")]
+    cases = [
+        ax
+        for ax in fig.axes
+        if ax.get_title().split("\n")[0] in ("True positive", "False negative", "True negative", "False positive")
+    ]
     assert len(bars) == 2 and len(cases) == 4
     lowest_bar_panel = min(ax.get_tightbbox(r).y0 for ax in bars)  # tick labels and legend included
     highest_case_title = max(t.get_window_extent(r).y1 for ax in cases for t in (ax.title, *ax.texts))
@@ -200,10 +260,12 @@ def test_figure1_title_names_the_inits_that_ran(tmp_path, monkeypatch):
     from lgenet.config import RunConfig
     from lgenet.report.figure1 import figure_title
 
-    assert "transfer learning (ImageNet, RadImageNet)" in figure_title(_fig1_metrics(("imagenet", "radimagenet")),
-                                                                        RunConfig())
+    assert "transfer learning (ImageNet, RadImageNet)" in figure_title(
+        _fig1_metrics(("imagenet", "radimagenet")), RunConfig()
+    )
     # the metrics (what was evaluated) decide, not the config's full default grid
     only_random = figure_title(_fig1_metrics(("random",)), RunConfig())
     assert "transfer" not in only_random.lower()
     assert figure_title([r for r in _fig1_metrics(("random",)) if r["task"] == "lge"], RunConfig()).startswith(
-        "Figure 1. LGE detection with")
+        "Figure 1. LGE detection with"
+    )

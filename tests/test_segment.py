@@ -3,6 +3,7 @@
 The end-to-end tests use `lgenet synth` stacks (DICOM series + NIfTI label maps with planted LV
 cavity, myocardium and enhancement) at a tiny size; the EMIDEC targets live in bench/segmentation.py.
 """
+
 import csv
 import json
 from pathlib import Path
@@ -18,9 +19,22 @@ from lgenet.errors import ConfigError, DataError
 from lgenet.evaluation.segmentation import agreement, class_measures, dice, icc_a1
 
 SYNTH_LABELS = {"cavity": [1], "myo": [2, 3], "lge": [3], "other": [0, 4]}
-TINY = dict(spacing=2.5, crop=64, channels=(8, 16, 32, 64), res_units=1, loc_spacing=7.0, loc_size=32,
-            loc_channels=(4, 8, 16), epochs=60, loc_epochs=10, batch_size=4, lr=3e-3, folds=2, num_threads=1,
-            coarse_shift_mm=0.0)  # the synthetic frames centre the heart; the coarse localiser has its own test
+TINY = dict(
+    spacing=2.5,
+    crop=64,
+    channels=(8, 16, 32, 64),
+    res_units=1,
+    loc_spacing=7.0,
+    loc_size=32,
+    loc_channels=(4, 8, 16),
+    epochs=60,
+    loc_epochs=10,
+    batch_size=4,
+    lr=3e-3,
+    folds=2,
+    num_threads=1,
+    coarse_shift_mm=0.0,
+)  # the synthetic frames centre the heart; the coarse localiser has its own test
 
 
 def _rows(p):
@@ -46,7 +60,8 @@ def test_labels_map_dataset_values_to_classes_and_refuse_undeclared_ones():
     with pytest.raises(DataError, match=r"label value\(s\) 7 \(1 px\) are not declared"):
         lab.classes(np.array([[0, 7]]))
     assert SegLabels.parse("cavity=200,myo=500+1220+2221,lge=1220+2221,other=0") == SegLabels(
-        (200,), (500, 1220, 2221), (1220, 2221), (0,))
+        (200,), (500, 1220, 2221), (1220, 2221), (0,)
+    )
     with pytest.raises(ConfigError, match="subset"):
         SegLabels(myo=(2,), lge=(3,))
     with pytest.raises(ConfigError, match="KEY=V"):
@@ -61,7 +76,7 @@ def test_tissue_normalisation_ignores_zero_fill_and_noisy_backgrounds(method):
     def embed(side, background):
         out = background(side)
         o = (side - 40) // 2
-        out[:, o:o + 40, o:o + 40] = tissue
+        out[:, o : o + 40, o : o + 40] = tissue
         return out, (slice(None), slice(o, o + 40), slice(o, o + 40))
 
     zero = lambda n: np.zeros((3, n, n), np.float32)  # noqa: E731
@@ -123,11 +138,11 @@ def test_window_sampling_and_pasting_back_are_inverse():
 
 def test_lge_percent_from_masks_matches_a_hand_count():
     c = np.zeros((2, 10, 10), np.uint8)
-    c[0, 2:6, 2:6] = 2          # 16 myocardium px, apical slice
-    c[0, 2:4, 2:4] = 3          # 4 enhanced
-    c[1, 1:9, 1:9] = 2          # 64 px, basal slice
-    c[1, 1:2, 1:9] = 3          # 8 enhanced
-    c[1, 4:6, 4:6] = 1          # cavity inside
+    c[0, 2:6, 2:6] = 2  # 16 myocardium px, apical slice
+    c[0, 2:4, 2:4] = 3  # 4 enhanced
+    c[1, 1:9, 1:9] = 2  # 64 px, basal slice
+    c[1, 1:2, 1:9] = 3  # 8 enhanced
+    c[1, 4:6, 4:6] = 1  # cavity inside
     m = class_measures(c, spacing=(1.5, 1.5), slice_mm=10)
     assert m["lge_percent"] == pytest.approx(100 * 12 / 76)
     assert m["lge_percent_basal"] == pytest.approx(100 * 8 / 60)
@@ -142,7 +157,7 @@ def test_icc_absolute_agreement():
     x = truth + rng.normal(0, 1, truth.size)
     y = truth + 2 + rng.normal(0, 1, truth.size)  # a constant bias lowers absolute agreement
     icc, lo, hi = icc_a1(x, y)
-    expected = 25 / (25 + 1 + 2 ** 2 / 2)  # subject / (subject + error + rater) variance
+    expected = 25 / (25 + 1 + 2**2 / 2)  # subject / (subject + error + rater) variance
     assert icc == pytest.approx(expected, abs=0.01) and lo < icc < hi
     assert icc_a1(truth, truth + 0.0)[0] == pytest.approx(1.0)
     a = agreement(y, x)
@@ -163,8 +178,17 @@ def synth(tmp_path_factory):
     from lgenet.data.synth import make_cohort
 
     root = tmp_path_factory.mktemp("segsynth")
-    m = make_cohort(root / "c", n_patients=8, image_size=64, n_slices=(4, 5), seed=11, lge_fraction_none=0.25,
-                    lge_fraction_high=0.5, event_rate=0.3, progress=False)
+    m = make_cohort(
+        root / "c",
+        n_patients=8,
+        image_size=64,
+        n_slices=(4, 5),
+        seed=11,
+        lge_fraction_none=0.25,
+        lge_fraction_high=0.5,
+        event_rate=0.3,
+        progress=False,
+    )
     return root, m
 
 
@@ -182,8 +206,9 @@ def test_train_writes_out_of_fold_masks_metrics_and_summary(seg_run):
     root, m, cfg, res = seg_run
     run = root / "seg"
     rows = _rows(run / "seg_metrics.csv")
-    assert len(rows) == 8 and {"patient_id", "dice_myo", "dice_lge", "lge_percent_expert",
-                               "lge_percent_pred"} <= set(rows[0])
+    assert len(rows) == 8 and {"patient_id", "dice_myo", "dice_lge", "lge_percent_expert", "lge_percent_pred"} <= set(
+        rows[0]
+    )
     s = json.loads((run / "seg_summary.json").read_text())
     assert s["n"] == 8 and "whole_lv" in s["auc_lge"]
     # every patient, the EMIDEC challenge's convention: the per-patient Dice with "both masks empty" (NaN) read as 1
@@ -301,8 +326,24 @@ def test_apply_single_inputs_from_the_cli(seg_run, tmp_path, capsys):
 
     root, m, cfg, res = seg_run
     out = tmp_path / "seg.csv"
-    assert main(["segment", "apply", "--run", str(root / "seg"), "-o", str(out), "--ids", "A,B",
-                 str(root / "c" / "dicom" / "SYN001"), str(root / "c" / "dicom" / "SYN002"), "-q"]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                "apply",
+                "--run",
+                str(root / "seg"),
+                "-o",
+                str(out),
+                "--ids",
+                "A,B",
+                str(root / "c" / "dicom" / "SYN001"),
+                str(root / "c" / "dicom" / "SYN002"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     rows = _rows(out)
     assert [r["patient_id"] for r in rows] == ["A", "B"] and rows[0]["lge_percent_pred"] != ""
     assert (tmp_path / "seg_seg" / "masks" / "A.nii.gz").is_file()
@@ -314,9 +355,15 @@ def test_train_refuses_manifests_without_masks_or_with_undeclared_labels(synth, 
 
     root, m = synth
     with pytest.raises(DataError, match=r"label value\(s\) 4 .* are not declared"):
-        train_segmentation(SegConfig(manifest=str(m), out=str(tmp_path / "x"), labels={"cavity": [1], "myo": [2, 3],
-                                                                                       "lge": [3], "other": [0]},
-                                     **TINY), progress=False)
+        train_segmentation(
+            SegConfig(
+                manifest=str(m),
+                out=str(tmp_path / "x"),
+                labels={"cavity": [1], "myo": [2, 3], "lge": [3], "other": [0]},
+                **TINY,
+            ),
+            progress=False,
+        )
     assert not (tmp_path / "x").exists()
     rows = _rows(m)
     rows[2]["mask"] = ""
@@ -326,8 +373,9 @@ def test_train_refuses_manifests_without_masks_or_with_undeclared_labels(synth, 
         w.writeheader()
         w.writerows(rows)
     with pytest.raises(DataError, match=r"row 3 \(patient SYN003\): no 'mask'"):
-        train_segmentation(SegConfig(manifest=str(bad), out=str(tmp_path / "y"), labels=SYNTH_LABELS, **TINY),
-                           progress=False)
+        train_segmentation(
+            SegConfig(manifest=str(bad), out=str(tmp_path / "y"), labels=SYNTH_LABELS, **TINY), progress=False
+        )
 
 
 def test_burden_family_in_the_grid_uses_out_of_fold_burden(seg_run, tmp_path):
@@ -336,9 +384,20 @@ def test_burden_family_in_the_grid_uses_out_of_fold_burden(seg_run, tmp_path):
     from lgenet.pipeline import run_experiment
 
     root, m, cfg, res = seg_run
-    rc = RunConfig(manifest=str(m), out=str(tmp_path / "grid"), tasks=("lge", "event"), archs=("tiny",),
-                   inits=("random",), families=("classifier", "burden"), segmentation_run=str(root / "seg"),
-                   epochs=1, image_size=32, folds=2, dense_units=8, num_threads=1)
+    rc = RunConfig(
+        manifest=str(m),
+        out=str(tmp_path / "grid"),
+        tasks=("lge", "event"),
+        archs=("tiny",),
+        inits=("random",),
+        families=("classifier", "burden"),
+        segmentation_run=str(root / "seg"),
+        epochs=1,
+        image_size=32,
+        folds=2,
+        dense_units=8,
+        num_threads=1,
+    )
     out = run_experiment(rc, progress=False, report=True)
     assert (tmp_path / "grid" / "report.html").is_file()
     assert "burden:whole/seg" in (tmp_path / "grid" / "report.html").read_text()
@@ -358,9 +417,20 @@ def test_roi_and_stack_families_use_the_same_folds_segmenter(seg_run, tmp_path):
     from lgenet.pipeline import run_experiment
 
     root, m, cfg, res = seg_run
-    rc = RunConfig(manifest=str(m), out=str(tmp_path / "grid"), tasks=("lge", "event"), families=("roi", "stack"),
-                   segmentation_run=str(root / "seg"), anatomy_arch="tiny", anatomy_size=32, anatomy_spacing=4.0,
-                   anatomy_epochs=2, folds=2, batch_size=4, num_threads=1)
+    rc = RunConfig(
+        manifest=str(m),
+        out=str(tmp_path / "grid"),
+        tasks=("lge", "event"),
+        families=("roi", "stack"),
+        segmentation_run=str(root / "seg"),
+        anatomy_arch="tiny",
+        anatomy_size=32,
+        anatomy_spacing=4.0,
+        anatomy_epochs=2,
+        folds=2,
+        batch_size=4,
+        num_threads=1,
+    )
     out = run_experiment(rc, progress=False, report=True)
     got = {(r["task"], r["model"]) for r in out.metrics}
     # a run without seed classifiers still gets its report, saying why it has no CAMs
@@ -419,8 +489,7 @@ def test_loader_workers_draw_their_own_reproducible_augmentation_streams():
     import torch
 
     from lgenet.models.segnet import SegSpec
-    from lgenet.training.segmentation import (BatchAffine, _AugmentedBatches, _reseed_worker,
-                                              seg_augmentation)
+    from lgenet.training.segmentation import BatchAffine, _AugmentedBatches, _reseed_worker, seg_augmentation
 
     yy, xx = torch.meshgrid(torch.arange(48.0), torch.arange(48.0), indexing="ij")
     img = (torch.hypot(yy - 23.5, xx - 30) < 9).float() * 0.8 + 0.1
@@ -428,12 +497,21 @@ def test_loader_workers_draw_their_own_reproducible_augmentation_streams():
     y = (img > 0.5).float()[None, None].repeat(8, 1, 1, 1)
 
     def batches(seed):
-        ds = _AugmentedBatches(x, y, BatchAffine(32, 3.0, seed=1),
-                               seg_augmentation(SegSpec(crop=32), out_size=32, shift_px=3.0, seed=1, spatial=False))
+        ds = _AugmentedBatches(
+            x,
+            y,
+            BatchAffine(32, 3.0, seed=1),
+            seg_augmentation(SegSpec(crop=32), out_size=32, shift_px=3.0, seed=1, spatial=False),
+        )
         same = [list(range(4))] * 6  # the same four samples every time: only the augmentation differs
-        loader = torch.utils.data.DataLoader(ds, sampler=same, batch_size=None, num_workers=2,
-                                             worker_init_fn=_reseed_worker,
-                                             generator=torch.Generator().manual_seed(seed))
+        loader = torch.utils.data.DataLoader(
+            ds,
+            sampler=same,
+            batch_size=None,
+            num_workers=2,
+            worker_init_fn=_reseed_worker,
+            generator=torch.Generator().manual_seed(seed),
+        )
         return [xb for xb, _ in loader]
 
     a = batches(0)
@@ -490,8 +568,10 @@ def test_segmenter_learns_with_batch_augmentation_and_a_coarse_localiser(seg_run
     assert seg.spec.coarse_shift_mm == 40.0 and len(seg.coarse) == cfg.folds
     plain = load_segmenter(tmp_path / "seg_b", coarse=False)  # the same run without its coarse localiser
     assert plain.spec.coarse_shift_mm == 0.0 and plain.coarse == []
-    assert all(torch.equal(a, b) for a, b in zip(plain.segmenters[0].state_dict().values(),
-                                                 seg.segmenters[0].state_dict().values()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(plain.segmenters[0].state_dict().values(), seg.segmenters[0].state_dict().values())
+    )
     assert len(json.loads((rd.fold_dir(0) / "fit.json").read_text())["coarse_losses"]) == cfg.loc_epochs
     assert SegRunDir(root / "seg").load_states(0)[3] is None  # runs without one hold none
     f = rd.fold_dir(1) / "model.pt"  # a fold file that lost its coarse localiser: the error names it
@@ -517,18 +597,27 @@ class _BrightSpot(torch.nn.Module):
         if self.radius is not None:
             n = x.shape[-1]
             yy, xx = torch.meshgrid(torch.arange(n) - (n - 1) / 2, torch.arange(n) - (n - 1) / 2, indexing="ij")
-            fg = fg * ((yy ** 2 + xx ** 2) <= self.radius ** 2).float()
+            fg = fg * ((yy**2 + xx**2) <= self.radius**2).float()
         return torch.cat([10 * (0.5 - fg), 10 * (fg - 0.5)], 1)
 
 
 def test_a_coarse_localiser_recentres_the_canvas_on_a_heart_far_from_the_frame_centre():
     """The coarse localiser proposes a canvas centred on the heart it finds; the localiser keeps whichever
     canvas shows it the larger LV."""
-    from lgenet.models.segnet import SegSpec, build_localiser, build_segmenter
     from lgenet.models.seginfer import Segmenter
+    from lgenet.models.segnet import SegSpec, build_localiser, build_segmenter
 
-    spec = SegSpec(spacing=2.5, crop=64, channels=(8, 16, 32, 64), res_units=1, loc_spacing=4.0, loc_size=64,
-                   loc_channels=(4, 8, 16), loc_shift_mm=20.0, coarse_shift_mm=100.0)
+    spec = SegSpec(
+        spacing=2.5,
+        crop=64,
+        channels=(8, 16, 32, 64),
+        res_units=1,
+        loc_spacing=4.0,
+        loc_size=64,
+        loc_channels=(4, 8, 16),
+        loc_shift_mm=20.0,
+        coarse_shift_mm=100.0,
+    )
     st = (build_localiser(spec).state_dict(), build_segmenter(spec).state_dict(), build_localiser(spec).state_dict())
     seg = Segmenter(spec, [st], tta=False)
     seg.localisers = [_BrightSpot(radius=6)]  # sees only within 24 mm of its canvas centre
@@ -563,14 +652,23 @@ def test_the_coarse_gate_keeps_the_frame_centred_canvas_on_a_near_tie():
     plain gate (margin 1.0, runs before session 8) and loses with the default margin 1.2."""
     import dataclasses
 
-    from lgenet.models.segnet import SegSpec, build_localiser, build_segmenter
     from lgenet.models.seginfer import Segmenter
+    from lgenet.models.segnet import SegSpec, build_localiser, build_segmenter
 
     vol = np.zeros((2, 200, 200), np.float32)  # 1 mm pixels
-    vol[:, 84:116, 84:116] = 1.0   # the heart, 32 x 32 mm, at the frame centre
-    vol[:, 20:52, 150:188] = 0.6   # a decoy 32 x 38 mm, ~75 mm away, that only the coarse localiser is drawn to
-    spec = SegSpec(spacing=2.5, crop=64, channels=(8, 16, 32, 64), res_units=1, loc_spacing=4.0, loc_size=64,
-                   loc_channels=(4, 8, 16), loc_shift_mm=20.0, coarse_shift_mm=100.0)
+    vol[:, 84:116, 84:116] = 1.0  # the heart, 32 x 32 mm, at the frame centre
+    vol[:, 20:52, 150:188] = 0.6  # a decoy 32 x 38 mm, ~75 mm away, that only the coarse localiser is drawn to
+    spec = SegSpec(
+        spacing=2.5,
+        crop=64,
+        channels=(8, 16, 32, 64),
+        res_units=1,
+        loc_spacing=4.0,
+        loc_size=64,
+        loc_channels=(4, 8, 16),
+        loc_shift_mm=20.0,
+        coarse_shift_mm=100.0,
+    )
     assert spec.coarse_margin == 1.0 and SegConfig().coarse_margin == 1.2 and SegConfig().spec().coarse_margin == 1.2
     assert SegConfig().coarse_shift_mm == 120.0  # the default since session 8
     st = (build_localiser(spec).state_dict(), build_segmenter(spec).state_dict(), build_localiser(spec).state_dict())
@@ -601,8 +699,13 @@ def test_the_intensity_augmentation_ranges_follow_the_config():
 
     spec = SegConfig(**TINY).spec()
     for batch in (True, False):
-        t = _augmentation(spec, SegTrainParams(batch_augment=batch, aug_intensity_scale=0.25, aug_intensity_shift=0.1),
-                          out_size=32, shift_px=2.0, seed=0)
+        t = _augmentation(
+            spec,
+            SegTrainParams(batch_augment=batch, aug_intensity_scale=0.25, aug_intensity_shift=0.1),
+            out_size=32,
+            shift_px=2.0,
+            seed=0,
+        )
         pipe = t[1] if batch else t
         sc = [x for x in pipe.transforms if isinstance(x, T.RandScaleIntensityd)]
         sh = [x for x in pipe.transforms if isinstance(x, T.RandShiftIntensityd)]
@@ -641,16 +744,22 @@ def test_a_run_made_before_batch_augment_resumes_only_with_the_per_sample_path(s
     from lgenet.segment import SegRunDir
 
     loaded = SegRunDir(old).load_config()  # what the old run did, not today's defaults
-    assert (loaded.batch_augment, loaded.loc_shift_mm, loaded.normalisation, loaded.regions,
-            loaded.coarse_margin) == (False, 20.0, 1, False, 1.0)
+    assert (loaded.batch_augment, loaded.loc_shift_mm, loaded.normalisation, loaded.regions, loaded.coarse_margin) == (
+        False,
+        20.0,
+        1,
+        False,
+        1.0,
+    )
     assert (loaded.aug_intensity_scale, loaded.aug_intensity_shift) == (0.5, 0.3)
     with pytest.raises(ConfigError, match="normalisation"):  # old runs normalised by method 1
         train_segmentation(cfg.replace(out=str(old), batch_augment=False), progress=False)
     with pytest.raises(ConfigError, match="batch_augment"):
         train_segmentation(cfg.replace(out=str(old), batch_augment=True), progress=False)
     with pytest.raises(ConfigError, match="loc_shift_mm"):
-        train_segmentation(cfg.replace(out=str(old), batch_augment=False, normalisation=1, loc_shift_mm=120.0),
-                           progress=False)
+        train_segmentation(
+            cfg.replace(out=str(old), batch_augment=False, normalisation=1, loc_shift_mm=120.0), progress=False
+        )
     # resumes: without a coarse localiser the gate's margin (1.0 then, 1.2 now) plays no part
     assert cfg.coarse_margin == 1.2 and cfg.coarse_shift_mm == 0
     train_segmentation(cfg.replace(out=str(old), batch_augment=False, normalisation=1), progress=False)
@@ -681,10 +790,23 @@ def test_auxiliary_segmentation_loss_reads_only_the_training_folds_masks(seg_run
 
     monkeypatch.setattr(stacks_mod, "read_stack", recording_read)
     monkeypatch.setattr(anat, "anatomy_inputs", recording_inputs)
-    rc = RunConfig(manifest=str(m), out=str(tmp_path / "grid"), tasks=("lge",), families=("roi", "stack"),
-                   segmentation_run=str(root / "seg"), anatomy_arch="tiny", anatomy_size=32, anatomy_spacing=4.0,
-                   anatomy_epochs=2, folds=2, batch_size=4, num_threads=1, anatomy_aux_weight=1.0,
-                   anatomy_channels="image", outcomes=False)
+    rc = RunConfig(
+        manifest=str(m),
+        out=str(tmp_path / "grid"),
+        tasks=("lge",),
+        families=("roi", "stack"),
+        segmentation_run=str(root / "seg"),
+        anatomy_arch="tiny",
+        anatomy_size=32,
+        anatomy_spacing=4.0,
+        anatomy_epochs=2,
+        folds=2,
+        batch_size=4,
+        num_threads=1,
+        anatomy_aux_weight=1.0,
+        anatomy_channels="image",
+        outcomes=False,
+    )
     out = run_experiment(rc, progress=False, report=False)
     assert {r["model"] for r in out.metrics} == {"roi:tiny/random", "stack:tiny/random"}
     folds = {r["patient_id"]: int(r["fold"]) for r in _rows(tmp_path / "grid" / "folds_lge.csv")}
@@ -698,7 +820,7 @@ def test_auxiliary_segmentation_loss_reads_only_the_training_folds_masks(seg_run
             has, pids = json.loads(meta["has_mask"]), json.loads(meta["patient_ids"])
             bm = fh.get_tensor("basal_masks")
         assert [h for h in has] == [folds[p] != k for p in pids]
-        assert all(bm[i, 0].sum() > 0 for i, h in enumerate(has) if h)   # the myocardium lies in the window
+        assert all(bm[i, 0].sum() > 0 for i, h in enumerate(has) if h)  # the myocardium lies in the window
         assert all(bm[i].sum() == 0 for i, h in enumerate(has) if not h)  # nothing of a test patient's mask
         assert all((bm[i, 1] <= bm[i, 0]).all() for i in range(len(has)))  # enhancement inside the myocardium
     fit = json.loads(next((tmp_path / "grid" / "fits" / "lge").glob("stack*/fold0/fit.json")).read_text())
@@ -720,9 +842,22 @@ def test_auxiliary_loss_without_masks_is_a_clear_error(seg_run, tmp_path):
         w.writeheader()
         for r in rows:
             w.writerow({**r, "image": str((Path(m).parent / r["image"]).resolve())})
-    rc = RunConfig(manifest=str(nomask), out=str(tmp_path / "grid"), tasks=("lge",), families=("roi",),
-                   segmentation_run=str(root / "seg"), anatomy_arch="tiny", anatomy_size=32, anatomy_spacing=4.0,
-                   anatomy_epochs=1, folds=2, batch_size=4, num_threads=1, anatomy_aux_weight=0.5, outcomes=False)
+    rc = RunConfig(
+        manifest=str(nomask),
+        out=str(tmp_path / "grid"),
+        tasks=("lge",),
+        families=("roi",),
+        segmentation_run=str(root / "seg"),
+        anatomy_arch="tiny",
+        anatomy_size=32,
+        anatomy_spacing=4.0,
+        anatomy_epochs=1,
+        folds=2,
+        batch_size=4,
+        num_threads=1,
+        anatomy_aux_weight=0.5,
+        outcomes=False,
+    )
     with pytest.raises(ConfigError, match="anatomy_aux_weight=0.5 needs expert masks.*manifest column 'mask'"):
         run_experiment(rc, progress=False, report=False)
 
@@ -748,7 +883,9 @@ def test_out_of_fold_ensemble_bench_rescores_each_run_with_its_held_out_models(s
     root, m, cfg, _ = seg_run
     other = cfg.replace(out=str(tmp_path / "seg_seed1"), seed=1)
     train_segmentation(other, progress=False)
-    spec = importlib.util.spec_from_file_location("seg_ensemble", Path(__file__).parents[1] / "bench" / "seg_ensemble.py")
+    spec = importlib.util.spec_from_file_location(
+        "seg_ensemble", Path(__file__).parents[1] / "bench" / "seg_ensemble.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     assert mod.main(["--runs", str(root / "seg"), other.out, "--manifest", str(m), "--out", str(tmp_path / "ens")]) == 0
@@ -764,8 +901,9 @@ def test_out_of_fold_ensemble_bench_rescores_each_run_with_its_held_out_models(s
     spec.loader.exec_module(cmp_mod)
     same = cmp_mod.compare(root / "seg", root / "seg")
     assert same["n"] == 8 and all(m["diff"] == 0 for m in same["measures"].values())
-    assert same["measures"]["dice_lge"]["n"] == sum(float(r["lge_percent_expert"]) > 0
-                                                    for r in _rows(root / "seg" / "seg_metrics.csv"))
+    assert same["measures"]["dice_lge"]["n"] == sum(
+        float(r["lge_percent_expert"]) > 0 for r in _rows(root / "seg" / "seg_metrics.csv")
+    )
     moved = tmp_path / "moved"  # the same run with one patient in another fold
     moved.mkdir()
     for name in ("seg_metrics.csv", "seg_summary.json"):
@@ -796,8 +934,11 @@ def test_a_heart_found_far_from_the_frame_centre_is_noted(seg_run, monkeypatch):
     img = np.random.default_rng(0).random((4, 64, 64)).astype(np.float32)
     spacing = (2.5, 2.5)
     for rc, noted in (((31.5, 31.5), False), ((31.5, 31.5 + (seg.spec.loc_shift_mm + 5) / 2.5), True)):
-        monkeypatch.setattr(Segmenter, "localise",
-                            lambda self, vol, sp, rc=rc: (np.tile(np.float32(rc), (vol.shape[0], 1)), np.ones(vol.shape[0], bool)))
+        monkeypatch.setattr(
+            Segmenter,
+            "localise",
+            lambda self, vol, sp, rc=rc: (np.tile(np.float32(rc), (vol.shape[0], 1)), np.ones(vol.shape[0], bool)),
+        )
         notes = seg(img, spacing).notes
         assert any("--coarse-shift-mm" in n for n in notes) == noted, notes
 
@@ -813,9 +954,9 @@ def test_nested_regions_turn_into_class_probabilities_and_decode_inner_region_fi
     r = torch.tensor([[0.1, 0.9, 0.9, 0.2], [0.05, 0.2, 0.8, 0.3], [0.0, 0.1, 0.1, 0.7]]).view(1, 3, 1, 4)
     p = regions_to_probs(r)[0, :, 0]
     assert torch.allclose(p.sum(0), torch.ones(4)) and (p >= 0).all()
-    assert torch.allclose(p[3], torch.tensor([0.0, 0.1, 0.1, 0.7]))                    # enhancement = P(enh)
-    assert torch.allclose(p[2:].sum(0), torch.tensor([0.05, 0.2, 0.8, 0.7]))       # myo = max(P(myo), P(enh))
-    assert torch.allclose(p[0], torch.tensor([0.9, 0.1, 0.1, 0.3]))                   # background = 1 - max(...)
+    assert torch.allclose(p[3], torch.tensor([0.0, 0.1, 0.1, 0.7]))  # enhancement = P(enh)
+    assert torch.allclose(p[2:].sum(0), torch.tensor([0.05, 0.2, 0.8, 0.7]))  # myo = max(P(myo), P(enh))
+    assert torch.allclose(p[0], torch.tensor([0.9, 0.1, 0.1, 0.3]))  # background = 1 - max(...)
     assert decode_classes(p[None, :, None], True)[0, 0].tolist() == [0, 1, 2, 3]
     # the decoding thresholds regions, where the softmax rule takes the most probable class
     q = torch.tensor([0.1, 0.3, 0.3, 0.3]).view(1, 4, 1, 1)  # P(LV) 0.9, P(myo) 0.6, P(enh) 0.3
@@ -839,8 +980,11 @@ def test_a_nested_region_segmenter_learns_saves_and_decodes_regions(seg_run, tmp
     assert np.mean([float(r["dice_cavity"]) for r in rows]) > 0.2  # decoding yields a cavity (LV minus myocardium)
     seg = load_segmenter(tmp_path / "seg_r")
     assert seg.spec.regions is True
-    out = [mod for mod in seg.segmenters[0].modules() if isinstance(mod, torch.nn.Conv2d) or
-           isinstance(mod, torch.nn.ConvTranspose2d)][-1]
+    out = [
+        mod
+        for mod in seg.segmenters[0].modules()
+        if isinstance(mod, torch.nn.Conv2d) or isinstance(mod, torch.nn.ConvTranspose2d)
+    ][-1]
     assert out.out_channels == 3
     assert load_segmenter(root / "seg").spec.regions is False  # runs made without it keep softmax
     with pytest.raises(ConfigError, match="regions"):

@@ -41,7 +41,9 @@ def test_assignment_does_not_depend_on_row_order():
 
 
 def test_too_few_positives_is_a_clear_error():
-    with pytest.raises(DataError, match="task 'event' has 3 positive patient\\(s\\), fewer than folds=4.*Lower --folds"):
+    with pytest.raises(
+        DataError, match="task 'event' has 3 positive patient\\(s\\), fewer than folds=4.*Lower --folds"
+    ):
         assign_folds([f"P{i}" for i in range(20)], [1, 1, 1] + [0] * 17, n_splits=4, task="event")
     with pytest.raises(DataError, match="duplicate patient ids"):
         assign_folds(["A", "A", "B", "C"], [1, 0, 1, 0], n_splits=2)

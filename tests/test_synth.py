@@ -1,4 +1,5 @@
 """Tests of the synthetic demo cohort (lgenet.data.synth) and its phantom (lgenet.data.phantom)."""
+
 from __future__ import annotations
 
 import csv
@@ -182,9 +183,7 @@ def test_lge_percent_measured_from_masks(small):
         assert set(np.unique(lab)) <= {0, 1, 2, 3, 4}
         n3, n2 = (lab == 3).sum(), (lab == 2).sum()
         assert float(r["lge_percent"]) == pytest.approx(round(100.0 * n3 / (n2 + n3), 3), abs=1e-9)
-        assert float(truth[r["patient_id"]]["basal_lge_percent"]) == pytest.approx(
-            lge_burden(lab[-1]), abs=1e-3
-        )
+        assert float(truth[r["patient_id"]]["basal_lge_percent"]) == pytest.approx(lge_burden(lab[-1]), abs=1e-3)
 
 
 def test_manifest_loads_with_project_reader(small):
@@ -234,8 +233,15 @@ def test_cohort_statistics_match_targets(large):
 
 def test_custom_fractions(tmp_path):
     m = make_cohort(
-        tmp_path / "c", n_patients=20, image_size=32, n_slices=4, seed=1,
-        lge_fraction_none=0.5, lge_fraction_high=0.3, event_rate=0.25, progress=False,
+        tmp_path / "c",
+        n_patients=20,
+        image_size=32,
+        n_slices=4,
+        seed=1,
+        lge_fraction_none=0.5,
+        lge_fraction_high=0.3,
+        event_rate=0.25,
+        progress=False,
     )
     rows = _rows(m)
     lge = np.array([float(r["lge_percent"]) for r in rows])
@@ -296,19 +302,32 @@ def test_fake_identifiers_in_headers(small):
 
 
 def test_blank_and_custom_identifiers(tmp_path):
-    m = make_cohort(tmp_path / "none", n_patients=8, image_size=32, n_slices=3, seed=0,
-                    identifiers=None, progress=False)
+    m = make_cohort(
+        tmp_path / "none", n_patients=8, image_size=32, n_slices=3, seed=0, identifiers=None, progress=False
+    )
     d = pydicom.dcmread(next((m.parent / "dicom/SYN001").iterdir()))
     for kw in IDENTIFIER_KEYWORDS:
         assert str(d.get(kw, "")) == ""
-    m = make_cohort(tmp_path / "dict", n_patients=8, image_size=32, n_slices=3, seed=0,
-                    identifiers={"PatientName": "DOE^JANE{index:02d}", "PatientID": "H-{patient_id}"},
-                    progress=False)
+    m = make_cohort(
+        tmp_path / "dict",
+        n_patients=8,
+        image_size=32,
+        n_slices=3,
+        seed=0,
+        identifiers={"PatientName": "DOE^JANE{index:02d}", "PatientID": "H-{patient_id}"},
+        progress=False,
+    )
     d = pydicom.dcmread(next((m.parent / "dicom/SYN002").iterdir()))
     assert str(d.PatientName) == "DOE^JANE02" and d.PatientID == "H-SYN002" and d.InstitutionName == ""
-    m = make_cohort(tmp_path / "call", n_patients=8, image_size=32, n_slices=3, seed=0,
-                    identifiers=lambda i, pid: {"PatientID": f"X{i * 11}", "InstitutionName": "Elsewhere"},
-                    progress=False)
+    m = make_cohort(
+        tmp_path / "call",
+        n_patients=8,
+        image_size=32,
+        n_slices=3,
+        seed=0,
+        identifiers=lambda i, pid: {"PatientID": f"X{i * 11}", "InstitutionName": "Elsewhere"},
+        progress=False,
+    )
     d = pydicom.dcmread(next((m.parent / "dicom/SYN003").iterdir()))
     assert d.PatientID == "X33" and d.InstitutionName == "Elsewhere"
 
@@ -324,7 +343,10 @@ def test_blank_and_custom_identifiers(tmp_path):
         ({"n_slices": 1}, ["n_slices", "3", "1"]),
         ({"lge_fraction_none": 1.2}, ["lge_fraction_none", "between 0.0 and 1.0", "1.2"]),
         ({"lge_fraction_high": -0.1}, ["lge_fraction_high", "-0.1"]),
-        ({"lge_fraction_none": 0.7, "lge_fraction_high": 0.4}, ["lge_fraction_none + lge_fraction_high", "at most 1", "1.100"]),
+        (
+            {"lge_fraction_none": 0.7, "lge_fraction_high": 0.4},
+            ["lge_fraction_none + lge_fraction_high", "at most 1", "1.100"],
+        ),
         ({"event_rate": 0.0}, ["event_rate", "strictly between 0.0 and 1.0", "0.0"]),
         ({"event_rate": 1.5}, ["event_rate", "1.5"]),
         ({"seed": -1}, ["seed", "non-negative", "-1"]),

@@ -67,8 +67,9 @@ def test_bf16_asked_for_on_a_cpu_without_it_is_kept_but_warned(monkeypatch, capl
     with caplog.at_level(logging.WARNING, logger="lgenet"):
         assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
         assert resolve_precision("bf16", torch.device("cuda")) == "bf16"
-    assert [r.getMessage() for r in caplog.records if "emulated" in r.getMessage() and "--precision auto" in
-            r.getMessage()] and len(caplog.records) == 1
+    assert [
+        r.getMessage() for r in caplog.records if "emulated" in r.getMessage() and "--precision auto" in r.getMessage()
+    ] and len(caplog.records) == 1
     caplog.clear()
     monkeypatch.setattr(tr, "cpu_native_bf16", lambda: True)
     with caplog.at_level(logging.WARNING, logger="lgenet"):

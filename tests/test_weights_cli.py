@@ -1,4 +1,5 @@
 """``lgenet weights inspect`` / ``convert`` (the functions and their argparse wiring)."""
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,9 @@ def r50():
 
 @pytest.fixture(scope="module")
 def r50_file(tmp_path_factory, r50):
-    return write_keras2_h5(tmp_path_factory.mktemp("cli") / "RadImageNet-ResNet50_notop.h5", keras_layers_of(r50, "resnet50"))
+    return write_keras2_h5(
+        tmp_path_factory.mktemp("cli") / "RadImageNet-ResNet50_notop.h5", keras_layers_of(r50, "resnet50")
+    )
 
 
 def _parser():
@@ -70,7 +73,9 @@ def test_inspect_inception_and_unknown_keras(tmp_path):
     f = write_keras2_h5(tmp_path / "i.h5", keras_layers_of(KerasInceptionV3(), "inception_v3", offset=3))
     rep = inspect_weights(f)
     assert rep["architecture"] == "inception_v3" and rep["loadable"] and rep["matched"] == 376
-    g = write_keras2_h5(tmp_path / "other.h5", [("dense", [("kernel", np.zeros((4, 2), "f4")), ("bias", np.zeros(2, "f4"))])])
+    g = write_keras2_h5(
+        tmp_path / "other.h5", [("dense", [("kernel", np.zeros((4, 2), "f4")), ("bias", np.zeros(2, "f4"))])]
+    )
     rep = inspect_weights(g)
     assert rep["architecture"] is None and not rep["loadable"] and "not loadable" in rep["notes"][0]
     h = tmp_path / "data.h5"
@@ -97,7 +102,9 @@ def test_convert_keras_keeps_v1_layout_and_norm(tmp_path, r50_file, r50, capsys)
     assert "layout keras" in capsys.readouterr().out
     with safe_open(str(out), framework="pt") as fh:
         meta = fh.metadata()
-    assert meta["lgenet_layout"] == "keras" and meta["lgenet_arch"] == "resnet50" and meta["lgenet_norm"] == "keras_caffe"
+    assert (
+        meta["lgenet_layout"] == "keras" and meta["lgenet_arch"] == "resnet50" and meta["lgenet_norm"] == "keras_caffe"
+    )
     assert meta["lgenet_source_sha256"] == sha256_file(r50_file) and meta["lgenet_source_format"] == "keras-h5"
     bb = create_backbone("resnet50", init="radimagenet", weights_file=out).eval()
     assert isinstance(bb, KerasResNet50) and bb.layer2[0].conv1.stride == (2, 2)  # still ResNet v1

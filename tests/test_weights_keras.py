@@ -6,6 +6,7 @@ The files are written here with h5py in the layouts Keras 2 writes (``model.save
 lgenet module, so that a load can be compared tensor by tensor. Agreement with Keras itself is
 ``test_keras_parity.py``.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,7 +46,9 @@ def randomise(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     return module
 
 
-def keras_layers_of(module: torch.nn.Module, arch: str, offset: int = 0) -> list[tuple[str, list[tuple[str, np.ndarray]]]]:
+def keras_layers_of(
+    module: torch.nn.Module, arch: str, offset: int = 0
+) -> list[tuple[str, list[tuple[str, np.ndarray]]]]:
     """[(keras layer name, [(weight name, array)])] in Keras' variable order, from a Keras-layout module."""
     sd = {k: v.detach().numpy() for k, v in module.state_dict().items()}
 
@@ -55,12 +58,18 @@ def keras_layers_of(module: torch.nn.Module, arch: str, offset: int = 0) -> list
 
     def bn(prefix):
         ws = [("gamma", sd[f"{prefix}.weight"])] if f"{prefix}.weight" in sd else []
-        return ws + [("beta", sd[f"{prefix}.bias"]), ("moving_mean", sd[f"{prefix}.running_mean"]),
-                     ("moving_variance", sd[f"{prefix}.running_var"])]
+        return ws + [
+            ("beta", sd[f"{prefix}.bias"]),
+            ("moving_mean", sd[f"{prefix}.running_mean"]),
+            ("moving_variance", sd[f"{prefix}.running_var"]),
+        ]
 
     if arch == "resnet50":
         by_name = {k: (kind, p) for k, kind, p in keras_resnet50_slots()}
-        return [(k, conv(by_name[k][1]) if by_name[k][0] == "conv" else bn(by_name[k][1])) for k in keras_resnet50_topological_order()]
+        return [
+            (k, conv(by_name[k][1]) if by_name[k][0] == "conv" else bn(by_name[k][1]))
+            for k in keras_resnet50_topological_order()
+        ]
     out = []
     for i, (c, b) in enumerate(module.conv_bn_modules()):
         n = i + offset
@@ -75,8 +84,14 @@ def _strs(names: list[str], fixed: bool):
     return np.array(names, dtype=h5py.string_dtype()) if names else np.array([], dtype=np.float64)
 
 
-def write_keras2_h5(path, layers, layout: str = "full", suffix: str = ":0", fixed: bool = False,
-                    extra_layer_names: tuple[str, ...] = ("input_1", "conv1_pad")):
+def write_keras2_h5(
+    path,
+    layers,
+    layout: str = "full",
+    suffix: str = ":0",
+    fixed: bool = False,
+    extra_layer_names: tuple[str, ...] = ("input_1", "conv1_pad"),
+):
     """Write ``layers`` in the Keras 2 HDF5 layout (``full`` = model.save, ``weights`` = save_weights)."""
     with h5py.File(path, "w") as f:
         f.attrs["backend"] = "tensorflow"
@@ -133,7 +148,9 @@ def inc():
 
 @pytest.fixture(scope="module")
 def r50_file(tmp_path_factory, r50):
-    return write_keras2_h5(tmp_path_factory.mktemp("k") / "RadImageNet-ResNet50_notop.h5", keras_layers_of(r50, "resnet50"))
+    return write_keras2_h5(
+        tmp_path_factory.mktemp("k") / "RadImageNet-ResNet50_notop.h5", keras_layers_of(r50, "resnet50")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +158,11 @@ def inc_file(tmp_path_factory, inc):
     layers = keras_layers_of(inc, "inception_v3", offset=94)
     rng = np.random.default_rng(0)
     layers = [layers[i] for i in rng.permutation(len(layers))]  # file order is not construction order
-    return write_keras2_h5(tmp_path_factory.mktemp("k") / "RadImageNet-InceptionV3_notop.h5", layers,
-                           extra_layer_names=("input_1", "mixed0", "average_pooling2d"))
+    return write_keras2_h5(
+        tmp_path_factory.mktemp("k") / "RadImageNet-InceptionV3_notop.h5",
+        layers,
+        extra_layer_names=("input_1", "mixed0", "average_pooling2d"),
+    )
 
 
 # ------------------------------------------------------------------------------------------ structure
@@ -166,7 +186,9 @@ def test_inception_v3_is_keras():
     assert m.lgenet_layout == "keras" and m.lgenet_target_layer == "Mixed_7c"
     assert len(m.conv_bn_modules()) == 94
     bns = [x for x in m.modules() if isinstance(x, torch.nn.BatchNorm2d)]
-    assert len(bns) == 94 and all(isinstance(b, BatchNorm2dNoScale) and b.eps == 1e-3 and b.momentum == 0.1 for b in bns)
+    assert len(bns) == 94 and all(
+        isinstance(b, BatchNorm2dNoScale) and b.eps == 1e-3 and b.momentum == 0.1 for b in bns
+    )
     assert not any(n.endswith("bn.weight") for n, _ in m.named_parameters())  # no gamma to train
     assert all(c.bias is None for c in m.modules() if isinstance(c, torch.nn.Conv2d))
     pools = [x for x in m.modules() if isinstance(x, torch.nn.AvgPool2d)]
@@ -239,8 +261,10 @@ def test_nested_submodel_full_save(tmp_path, r50):
 
 
 def test_older_keras_applications_resnet_names(tmp_path, r50):
-    assert [legacy_resnet50_name(n) for n in ("conv1_conv", "conv1_bn", "conv2_block1_0_conv", "conv3_block2_1_bn", "conv4_block6_3_conv")] == [
-        "conv1", "bn_conv1", "res2a_branch1", "bn3b_branch2a", "res4f_branch2c"]
+    assert [
+        legacy_resnet50_name(n)
+        for n in ("conv1_conv", "conv1_bn", "conv2_block1_0_conv", "conv3_block2_1_bn", "conv4_block6_3_conv")
+    ] == ["conv1", "bn_conv1", "res2a_branch1", "bn3b_branch2a", "res4f_branch2c"]
     layers = [(legacy_resnet50_name(n), ws) for n, ws in keras_layers_of(r50, "resnet50")]
     layers = [layers[i] for i in np.random.default_rng(1).permutation(len(layers))]  # by name, not order
     f = write_keras2_h5(tmp_path / "old.h5", layers, layout="weights")
@@ -286,7 +310,7 @@ def test_wrong_architecture(r50_file, inc_file):
 
 def test_truncated_file(tmp_path, r50_file):
     cut = tmp_path / "cut.h5"
-    cut.write_bytes(r50_file.read_bytes()[: 3_000_000])
+    cut.write_bytes(r50_file.read_bytes()[:3_000_000])
     with pytest.raises(WeightsError, match=r"truncated or corrupt"):
         create_backbone("resnet50", init="radimagenet", weights_file=cut)
 
@@ -313,10 +337,14 @@ def test_missing_layer_is_named(tmp_path, r50):
 def test_extra_layer_is_named(tmp_path, r50, inc):
     layers = keras_layers_of(r50, "resnet50") + [("extra_conv", [("kernel", np.zeros((3, 3, 8, 8), "f4"))])]
     f = write_keras2_h5(tmp_path / "r.h5", layers)
-    with pytest.raises(WeightsError, match=r"no place in resnet50, e.g. \['/model_weights/extra_conv/extra_conv/kernel:0'\]"):
+    with pytest.raises(
+        WeightsError, match=r"no place in resnet50, e.g. \['/model_weights/extra_conv/extra_conv/kernel:0'\]"
+    ):
         load_keras_backbone("resnet50", f)
-    layers = keras_layers_of(inc, "inception_v3") + [("conv2d_94", [("kernel", np.zeros((1, 1, 8, 8), "f4"))]),
-                                                     ("batch_normalization_94", [("beta", np.zeros(8, "f4"))] * 1)]
+    layers = keras_layers_of(inc, "inception_v3") + [
+        ("conv2d_94", [("kernel", np.zeros((1, 1, 8, 8), "f4"))]),
+        ("batch_normalization_94", [("beta", np.zeros(8, "f4"))] * 1),
+    ]
     f = write_keras2_h5(tmp_path / "i.h5", layers)
     with pytest.raises(WeightsError, match=r"conv2d_94"):
         load_keras_backbone("inception_v3", f)
@@ -324,19 +352,29 @@ def test_extra_layer_is_named(tmp_path, r50, inc):
 
 def test_shape_mismatch_names_layer(tmp_path, r50):
     layers = keras_layers_of(r50, "resnet50")
-    layers = [(n, [(w, a[..., :32] if (n == "conv3_block1_2_conv" and w == "kernel") else a) for w, a in ws]) for n, ws in layers]
+    layers = [
+        (n, [(w, a[..., :32] if (n == "conv3_block1_2_conv" and w == "kernel") else a) for w, a in ws])
+        for n, ws in layers
+    ]
     f = write_keras2_h5(tmp_path / "r.h5", layers)
-    with pytest.raises(WeightsError, match=r"layer 'conv3_block1_2_conv' kernel: file \(3, 3, 128, 32\) vs expected \(3, 3, 128, 128\)"):
+    with pytest.raises(
+        WeightsError, match=r"layer 'conv3_block1_2_conv' kernel: file \(3, 3, 128, 32\) vs expected \(3, 3, 128, 128\)"
+    ):
         load_keras_backbone("resnet50", f)
 
 
 def test_dropped_conv_bias_and_gamma_reported(tmp_path, r50, inc):
-    layers = [(n, [(w, a) for w, a in ws if not (n == "conv1_conv" and w == "bias")]) for n, ws in keras_layers_of(r50, "resnet50")]
+    layers = [
+        (n, [(w, a) for w, a in ws if not (n == "conv1_conv" and w == "bias")])
+        for n, ws in keras_layers_of(r50, "resnet50")
+    ]
     f = write_keras2_h5(tmp_path / "r.h5", layers)
     with pytest.raises(WeightsError, match=r"conv1_conv/bias \(Keras ResNet50 convolutions have biases\)"):
         load_keras_backbone("resnet50", f)
-    layers = [(n, ([("gamma", np.ones(ws[0][1].shape, "f4"))] + ws) if n == "batch_normalization" else ws)
-              for n, ws in keras_layers_of(inc, "inception_v3")]
+    layers = [
+        (n, ([("gamma", np.ones(ws[0][1].shape, "f4"))] + ws) if n == "batch_normalization" else ws)
+        for n, ws in keras_layers_of(inc, "inception_v3")
+    ]
     f = write_keras2_h5(tmp_path / "i.h5", layers)
     with pytest.raises(WeightsError, match=r"scale=False: no gamma"):
         load_keras_backbone("inception_v3", f)
@@ -347,9 +385,11 @@ def _bn_inputs(model):
     stats, hooks = {}, []
     for name, m in model.named_modules():
         if isinstance(m, torch.nn.BatchNorm2d):
+
             def hook(mod, inp, _out, name=name):
                 x = inp[0].detach().double()
                 stats[name] = (x.mean((0, 2, 3)), x.var((0, 2, 3), unbiased=True))
+
             hooks.append(m.register_forward_hook(hook))
     return stats, hooks
 
@@ -365,7 +405,9 @@ def test_finetune_step_keeps_running_stats_close(r50_file, inc_file, arch, size)
     stats, hooks = _bn_inputs(model.backbone)
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     model.train()
-    loss = torch.nn.functional.binary_cross_entropy_with_logits(model(torch.rand(4, 1, size, size)), torch.tensor([0.0, 1.0, 0.0, 1.0]))
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(
+        model(torch.rand(4, 1, size, size)), torch.tensor([0.0, 1.0, 0.0, 1.0])
+    )
     loss.backward()
     opt.step()
     for h in hooks:
@@ -380,4 +422,8 @@ def test_finetune_step_keeps_running_stats_close(r50_file, inc_file, arch, size)
         # close to the loaded statistics: at most 10 % of the way to this batch's statistics
         assert ((new_m - old_m).abs() <= 0.1 * (bmean - old_m).abs() + 1e-5).all(), name
     if arch == "inception_v3":
-        assert all(torch.equal(m.weight, torch.ones_like(m.weight)) for m in model.modules() if isinstance(m, BatchNorm2dNoScale))
+        assert all(
+            torch.equal(m.weight, torch.ones_like(m.weight))
+            for m in model.modules()
+            if isinstance(m, BatchNorm2dNoScale)
+        )

@@ -4,6 +4,7 @@ The RadImageNet files are built here the way the authors built theirs: a torchvi
 children wrapped as ``self.backbone = nn.Sequential(*children)`` and ``state_dict()`` saved, so keys
 read ``backbone.0.weight`` ... (InceptionV3 without AuxLogits).
 """
+
 from __future__ import annotations
 
 import numpy as np

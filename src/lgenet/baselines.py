@@ -10,11 +10,13 @@
 Both read the manifest through :func:`lgenet.data.manifest.load_manifest` (one row per patient).
 Confidence intervals are left to :mod:`lgenet.evaluation`.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,8 +48,18 @@ LEAKY_COVARIATES: dict[str, dict[str, str]] = {
 #: Right-skewed laboratory values entered as log(1 + x) (a fixed transform, no fitting).
 LOG_COVARIATES = ("troponin", "ntprobnp")
 _PRESENTATION = (
-    "sex", "age", "tobacco", "overweight", "hypertension", "diabetes", "familial_disease",
-    "ecg_st_plus", "troponin", "killip", "lvef", "ntprobnp",
+    "sex",
+    "age",
+    "tobacco",
+    "overweight",
+    "hypertension",
+    "diabetes",
+    "familial_disease",
+    "ecg_st_plus",
+    "troponin",
+    "killip",
+    "lvef",
+    "ntprobnp",
 )
 
 
@@ -64,8 +76,13 @@ def leaky_covariates(task: str, covariates: Sequence[str]) -> dict[str, str]:
     :data:`LEAKY_COVARIATES` and, for ``lge``, every burden column (``lge_percent``, ``_basal``, ...)."""
     leaky = {c: why for c, why in LEAKY_COVARIATES.get(task, {}).items() if c in covariates}
     if task == "lge":
-        leaky.update({c: "an LGE burden measurement: it (nearly) defines the label" for c in covariates
-                      if c.startswith("lge_percent") and c not in leaky})
+        leaky.update(
+            {
+                c: "an LGE burden measurement: it (nearly) defines the label"
+                for c in covariates
+                if c.startswith("lge_percent") and c not in leaky
+            }
+        )
     return leaky
 
 
@@ -121,8 +138,10 @@ def covariate_baseline(
         raise ConfigError("covariate_baseline: no covariate to use")
     leaky = leaky_covariates(task, covs)
     if leaky and not allow_leaky:
-        raise ConfigError("covariate_baseline: for task %r these covariates leak the label: %s; drop them"
-                          % (task, "; ".join(f"{c} ({w})" for c, w in leaky.items())))
+        raise ConfigError(
+            "covariate_baseline: for task %r these covariates leak the label: %s; drop them"
+            % (task, "; ".join(f"{c} ({w})" for c, w in leaky.items()))
+        )
     labels = coh.labels(task)
     values = coh.covariates_numeric(covs)
     pids = sorted(labels)
@@ -130,8 +149,10 @@ def covariate_baseline(
     X = np.array([[values[p][c] for c in covs] for p in pids], dtype=float)
     n_pos = int(y.sum())
     if n_pos < folds or (len(y) - n_pos) < folds:
-        raise DataError(f"covariate_baseline: task {task!r} has {n_pos} positives and {len(y) - n_pos} negatives; "
-                        f"need at least {folds} of each for {folds} stratified folds")
+        raise DataError(
+            f"covariate_baseline: task {task!r} has {n_pos} positives and {len(y) - n_pos} negatives; "
+            f"need at least {folds} of each for {folds} stratified folds"
+        )
     logged = [c for c in covs if c in set(log_covariates)]
     for c in logged:
         j = covs.index(c)
@@ -141,11 +162,13 @@ def covariate_baseline(
         X[:, j] = np.log1p(col)
 
     def make() -> Pipeline:
-        return Pipeline([
-            ("impute", SimpleImputer(strategy="median")),
-            ("scale", StandardScaler()),
-            ("logreg", LogisticRegression(C=C, max_iter=5000)),
-        ])
+        return Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="median")),
+                ("scale", StandardScaler()),
+                ("logreg", LogisticRegression(C=C, max_iter=5000)),
+            ]
+        )
 
     skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     oof = np.full(len(y), np.nan)
@@ -194,8 +217,10 @@ def ceiling_analysis(manifest: Any, *, threshold: float | None = None) -> dict[s
     coh = _cohort(manifest, "lge")
     thr = coh.lge_threshold if threshold is None else float(threshold)
     if "lge_percent_basal" not in coh.covariate_names:
-        raise DataError(f"ceiling_analysis: manifest {coh.path} has no 'lge_percent_basal' column; "
-                        "make it with `lgenet import` (emidec or nifti-masks)")
+        raise DataError(
+            f"ceiling_analysis: manifest {coh.path} has no 'lge_percent_basal' column; "
+            "make it with `lgenet import` (emidec or nifti-masks)"
+        )
     basal = {p: v["lge_percent_basal"] for p, v in coh.covariates_numeric(["lge_percent_basal"]).items()}
     whole: dict[str, float] = {}
     for r in coh.records:
@@ -221,7 +246,10 @@ def ceiling_analysis(manifest: Any, *, threshold: float | None = None) -> dict[s
         "basal_positive_whole_lv_negative": fp,
         "whole_lv_negative_with_basal_enhancement": int((~yw & (b > 0)).sum()),
         "basal_label_vs_whole_label": {
-            "tp": tp, "fn": fn, "fp": fp, "tn": tn,
+            "tp": tp,
+            "fn": fn,
+            "fp": fp,
+            "tn": tn,
             "sensitivity": tp / pos if pos else math.nan,
             "specificity": tn / (tn + fp) if (tn + fp) else math.nan,
             "accuracy": (tp + tn) / len(pids),
@@ -238,17 +266,19 @@ def format_ceiling_report(c: Mapping[str, Any]) -> str:
     """A short Markdown report of :func:`ceiling_analysis`."""
     a = c["basal_label_vs_whole_label"]
     thr = c["threshold"]
-    return "\n".join([
-        f"| quantity (threshold {thr:g} %) | value |",
-        "|---|---|",
-        f"| patients | {c['patients']} |",
-        f"| whole-LV positives (lge label) | {c['whole_lv_positive']} |",
-        f"| basal-slice positives | {c['basal_slice_positive']} |",
-        f"| whole-LV positives with **no** enhancement on the basal slice | {c['positive_with_no_basal_enhancement']} |",
-        f"| whole-LV positives with basal burden <= {thr:g} % (missed by a basal-frame label) | "
-        f"{c['positive_with_basal_burden_le_threshold']} |",
-        f"| basal-positive but whole-LV negative | {c['basal_positive_whole_lv_negative']} |",
-        f"| basal label vs whole-LV label: sensitivity / specificity / accuracy / kappa | "
-        f"{a['sensitivity']:.3f} / {a['specificity']:.3f} / {a['accuracy']:.3f} / {a['kappa']:.3f} |",
-        f"| AUC of the basal-slice burden for the whole-LV label | {c['auc_basal_burden_for_whole_label']:.3f} |",
-    ])
+    return "\n".join(
+        [
+            f"| quantity (threshold {thr:g} %) | value |",
+            "|---|---|",
+            f"| patients | {c['patients']} |",
+            f"| whole-LV positives (lge label) | {c['whole_lv_positive']} |",
+            f"| basal-slice positives | {c['basal_slice_positive']} |",
+            f"| whole-LV positives with **no** enhancement on the basal slice | {c['positive_with_no_basal_enhancement']} |",
+            f"| whole-LV positives with basal burden <= {thr:g} % (missed by a basal-frame label) | "
+            f"{c['positive_with_basal_burden_le_threshold']} |",
+            f"| basal-positive but whole-LV negative | {c['basal_positive_whole_lv_negative']} |",
+            f"| basal label vs whole-LV label: sensitivity / specificity / accuracy / kappa | "
+            f"{a['sensitivity']:.3f} / {a['specificity']:.3f} / {a['accuracy']:.3f} / {a['kappa']:.3f} |",
+            f"| AUC of the basal-slice burden for the whole-LV label | {c['auc_basal_burden_for_whole_label']:.3f} |",
+        ]
+    )

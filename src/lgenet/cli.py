@@ -4,6 +4,7 @@
 · ``weights`` · ``import`` · ``quantify`` · ``report``. Every user error is
 printed as one clear message (no traceback) and exits with status 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,8 +12,9 @@ import dataclasses
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from . import __version__
 from .config import INITS, TASKS, RunConfig, load_config
@@ -60,7 +62,9 @@ def parse_weights_args(specs: Sequence[str] | None, archs: Sequence[str], inits:
                 )
             arch, init = archs[0], pretrained[0]
         if arch not in archs:
-            raise ConfigError(f"--weights-file {spec!r}: architecture {arch!r} is not in this run's archs {list(archs)}")
+            raise ConfigError(
+                f"--weights-file {spec!r}: architecture {arch!r} is not in this run's archs {list(archs)}"
+            )
         if init not in ("imagenet", "radimagenet"):
             raise ConfigError(f"--weights-file {spec!r}: init must be 'imagenet' or 'radimagenet', got {init!r}")
         out.setdefault(arch, {})[init] = path
@@ -95,8 +99,11 @@ def _help(text: str, name: str | None, demo: bool, *, seed: str | None = None) -
 
 def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
     # the demo runs a smaller grid than the seed study: its group title and help say so, option by option
-    title = ("protocol (defaults: the demo's own where marked 'demo default', else the seed study's)" if demo
-             else "protocol (defaults: the seed study)")
+    title = (
+        "protocol (defaults: the demo's own where marked 'demo default', else the seed study's)"
+        if demo
+        else "protocol (defaults: the seed study)"
+    )
     g = p.add_argument_group(title)
 
     def h(text: str, name: str | None = None, **kw: Any) -> str:
@@ -104,69 +111,145 @@ def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
 
     g.add_argument("--config", help="YAML file of RunConfig parameters (command-line options override it)")
     g.add_argument("--tasks", type=_csv_list, help=h(f"comma-separated tasks among {list(TASKS)}", "tasks"))
-    g.add_argument("--archs", "--arch", dest="archs", type=_csv_list,
-                   help=h("comma-separated backbones (see `lgenet backbones`)", "archs"))
-    g.add_argument("--inits", "--init", dest="inits", type=_csv_list,
-                   help=h(f"comma-separated inits among {list(INITS)}", "inits"))
-    g.add_argument("--families", type=_csv_list,
-                   help=h("model families: classifier (the seed CNNs), burden (the predicted LGE burden of "
-                          "--segmentation-run as the score), roi (a CNN on the LV-centred window) and stack "
-                          "(every slice's window, attention-pooled); the last three need --segmentation-run",
-                          "families"))
-    g.add_argument("--segmentation-run", help="a `lgenet segment train` (or `segment apply`) output on this cohort"
-                   + (" (demo default: trained on the synthetic cohort into DIR/seg, see lgenet.demo)" if demo else ""))
-    g.add_argument("--covariates", type=_csv_list,
-                   help="clinical covariates (manifest columns) of the outcome models (default: the presentation "
-                        "covariates present, minus those that leak a task's label)")
-    g.add_argument("--no-outcomes", dest="outcomes", action="store_false", default=None,
-                   help="skip the covariates / image / fusion outcome models after the grid (default: fit them)")
-    g.add_argument("--weights-file", action="append", metavar="[ARCH[:INIT]=]PATH",
-                   help="local pretrained weights; repeat for several (see docs)")
+    g.add_argument(
+        "--archs",
+        "--arch",
+        dest="archs",
+        type=_csv_list,
+        help=h("comma-separated backbones (see `lgenet backbones`)", "archs"),
+    )
+    g.add_argument(
+        "--inits", "--init", dest="inits", type=_csv_list, help=h(f"comma-separated inits among {list(INITS)}", "inits")
+    )
+    g.add_argument(
+        "--families",
+        type=_csv_list,
+        help=h(
+            "model families: classifier (the seed CNNs), burden (the predicted LGE burden of "
+            "--segmentation-run as the score), roi (a CNN on the LV-centred window) and stack "
+            "(every slice's window, attention-pooled); the last three need --segmentation-run",
+            "families",
+        ),
+    )
+    g.add_argument(
+        "--segmentation-run",
+        help="a `lgenet segment train` (or `segment apply`) output on this cohort"
+        + (" (demo default: trained on the synthetic cohort into DIR/seg, see lgenet.demo)" if demo else ""),
+    )
+    g.add_argument(
+        "--covariates",
+        type=_csv_list,
+        help="clinical covariates (manifest columns) of the outcome models (default: the presentation "
+        "covariates present, minus those that leak a task's label)",
+    )
+    g.add_argument(
+        "--no-outcomes",
+        dest="outcomes",
+        action="store_false",
+        default=None,
+        help="skip the covariates / image / fusion outcome models after the grid (default: fit them)",
+    )
+    g.add_argument(
+        "--weights-file",
+        action="append",
+        metavar="[ARCH[:INIT]=]PATH",
+        help="local pretrained weights; repeat for several (see docs)",
+    )
     g.add_argument("--epochs", type=int, help=h("training epochs of every fit", "epochs"))
     g.add_argument("--batch-size", type=int, help=h("mini-batch size", "batch_size"))
     g.add_argument("--lr", type=float, help=h("learning rate (Adam)", "lr"))
     g.add_argument("--folds", type=int, help=h("cross-validation folds", "folds"))
-    g.add_argument("--image-size", type=int,
-                   help=h("input size in px", "image_size", seed="the backbone's own, e.g. 224 for ResNet50, "
-                                                                 "299 for InceptionV3"))
-    g.add_argument("--head", choices=["flatten", "gap"],
-                   help=h("classification head: flatten (Flatten, Dense, ReLU, Dropout) or gap (global average "
-                          "pooling)", "head"))
+    g.add_argument(
+        "--image-size",
+        type=int,
+        help=h("input size in px", "image_size", seed="the backbone's own, e.g. 224 for ResNet50, 299 for InceptionV3"),
+    )
+    g.add_argument(
+        "--head",
+        choices=["flatten", "gap"],
+        help=h("classification head: flatten (Flatten, Dense, ReLU, Dropout) or gap (global average pooling)", "head"),
+    )
     g.add_argument("--lge-threshold", type=float, help=h("LGE % above which task 'lge' is positive", "lge_threshold"))
-    g.add_argument("--augment", action="store_true", default=None,
-                   help=h("light augmentation", "augment", seed="off, as in the seed"))
-    g.add_argument("--seed", type=int, help=h("random seed of the folds and the fits"
-                                              + (" (and of the synthetic cohort)" if demo else ""), "seed"))
-    g.add_argument("--device", choices=["auto", "cpu", "cuda"],
-                   help=h("where to train", "device", seed="auto: cuda when available, else cpu"))
-    g.add_argument("--precision", choices=["auto", "fp32", "bf16"],
-                   help=h("arithmetic precision", "precision", seed="auto: bf16 on cuda and on cpus with native bf16, else fp32"))
-    g.add_argument("--threads", dest="num_threads", type=int,
-                   help=h("torch CPU threads per fit", "num_threads",
-                          seed="the cores not busy with other jobs, shared among --workers"))
-    g.add_argument("--ci-method", choices=["delong", "bootstrap"],
-                   help=h("method of the AUC confidence intervals", "ci_method"))
-    g.add_argument("--executor", choices=["local", "process", "ray"], default="process" if demo else "local",
-                   help="who runs the fits: one after another in this process (local), --workers at a "
-                        "time in worker processes (process), or as Ray tasks on a local Ray or the cluster at "
-                        "--ray-address (ray; pip install 'lgenet[ray]'; across machines the run directory and "
-                        "images must be on a shared file system) "
-                        + ("(demo default: process)" if demo else "(default: local)"))
-    g.add_argument("--workers", type=int, default=None if demo else 1,
-                   help="fits at a time with --executor process "
-                        + ("(demo default: 2 on a machine with 2 or more cores, each fit with one torch thread)"
-                           if demo else "(default 1)"))
-    g.add_argument("--ray-address", metavar="ADDR",
-                   help="with --executor ray: the cluster to join, e.g. 10.0.0.5:6379 (default: $RAY_ADDRESS, "
-                        "else a local Ray started for this run)")
-    g.add_argument("--fits-per-gpu", type=int, default=1,
-                   help="with --executor ray on CUDA: fits sharing one GPU, each asking 1/N of it (default 1)")
-    g.add_argument("--keep-models", choices=["best", "all", "none"], default="none" if demo else "best",
-                   help="fold models kept on disk: each task's best model's (best), every model's (all) or none once "
-                        "the report is written (none) " + ("(demo default: none, to keep the demo small; "
-                                                           "`lgenet run` keeps the best)" if demo else "(default: best)"))
-    g.add_argument("--no-report", dest="report", action="store_false",
-                   help="skip report.html at the end (write it later with `lgenet report RUN_DIR`)")
+    g.add_argument(
+        "--augment",
+        action="store_true",
+        default=None,
+        help=h("light augmentation", "augment", seed="off, as in the seed"),
+    )
+    g.add_argument(
+        "--seed",
+        type=int,
+        help=h("random seed of the folds and the fits" + (" (and of the synthetic cohort)" if demo else ""), "seed"),
+    )
+    g.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        help=h("where to train", "device", seed="auto: cuda when available, else cpu"),
+    )
+    g.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        help=h("arithmetic precision", "precision", seed="auto: bf16 on cuda and on cpus with native bf16, else fp32"),
+    )
+    g.add_argument(
+        "--threads",
+        dest="num_threads",
+        type=int,
+        help=h(
+            "torch CPU threads per fit",
+            "num_threads",
+            seed="the cores not busy with other jobs, shared among --workers",
+        ),
+    )
+    g.add_argument(
+        "--ci-method", choices=["delong", "bootstrap"], help=h("method of the AUC confidence intervals", "ci_method")
+    )
+    g.add_argument(
+        "--executor",
+        choices=["local", "process", "ray"],
+        default="process" if demo else "local",
+        help="who runs the fits: one after another in this process (local), --workers at a "
+        "time in worker processes (process), or as Ray tasks on a local Ray or the cluster at "
+        "--ray-address (ray; pip install 'lgenet[ray]'; across machines the run directory and "
+        "images must be on a shared file system) " + ("(demo default: process)" if demo else "(default: local)"),
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=None if demo else 1,
+        help="fits at a time with --executor process "
+        + (
+            "(demo default: 2 on a machine with 2 or more cores, each fit with one torch thread)"
+            if demo
+            else "(default 1)"
+        ),
+    )
+    g.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="with --executor ray: the cluster to join, e.g. 10.0.0.5:6379 (default: $RAY_ADDRESS, "
+        "else a local Ray started for this run)",
+    )
+    g.add_argument(
+        "--fits-per-gpu",
+        type=int,
+        default=1,
+        help="with --executor ray on CUDA: fits sharing one GPU, each asking 1/N of it (default 1)",
+    )
+    g.add_argument(
+        "--keep-models",
+        choices=["best", "all", "none"],
+        default="none" if demo else "best",
+        help="fold models kept on disk: each task's best model's (best), every model's (all) or none once "
+        "the report is written (none) "
+        + ("(demo default: none, to keep the demo small; `lgenet run` keeps the best)" if demo else "(default: best)"),
+    )
+    g.add_argument(
+        "--no-report",
+        dest="report",
+        action="store_false",
+        help="skip report.html at the end (write it later with `lgenet report RUN_DIR`)",
+    )
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -184,10 +267,31 @@ def _yaml_keys(path: str | None) -> set[str]:
 
 
 def _config_from_args(a: argparse.Namespace, **defaults):
-    over = {k: getattr(a, k, None) for k in (
-        "tasks", "archs", "inits", "epochs", "batch_size", "lr", "folds", "image_size", "head", "lge_threshold",
-        "augment", "seed", "device", "precision", "num_threads", "ci_method", "families", "segmentation_run",
-        "covariates", "outcomes")}
+    over = {
+        k: getattr(a, k, None)
+        for k in (
+            "tasks",
+            "archs",
+            "inits",
+            "epochs",
+            "batch_size",
+            "lr",
+            "folds",
+            "image_size",
+            "head",
+            "lge_threshold",
+            "augment",
+            "seed",
+            "device",
+            "precision",
+            "num_threads",
+            "ci_method",
+            "families",
+            "segmentation_run",
+            "covariates",
+            "outcomes",
+        )
+    }
     in_yaml = _yaml_keys(a.config)
     for k, v in defaults.items():  # a command's own defaults (the demo's) yield to the command line and the YAML
         if over.get(k) is None and k not in in_yaml:
@@ -214,8 +318,14 @@ def cmd_backbones(a: argparse.Namespace) -> int:
 def cmd_synth(a: argparse.Namespace) -> int:
     from .data.synth import make_cohort
 
-    manifest = make_cohort(a.out, n_patients=a.n_patients, image_size=a.image_size, seed=a.seed,
-                           progress=not a.quiet, overwrite=a.overwrite)
+    manifest = make_cohort(
+        a.out,
+        n_patients=a.n_patients,
+        image_size=a.image_size,
+        seed=a.seed,
+        progress=not a.quiet,
+        overwrite=a.overwrite,
+    )
     print(f"synthetic cohort written: {manifest}")
     return 0
 
@@ -255,8 +365,15 @@ def cmd_run(a: argparse.Namespace) -> int:
     cfg = _config_from_args(a)
     if cfg.manifest is None:
         raise ConfigError("lgenet run needs --manifest cohort.csv (or 'manifest:' in --config)")
-    res = run_experiment(cfg, progress=not a.quiet, keep_models=a.keep_models, report=a.report,
-                         on_metrics=_print_table, fits_per_gpu=a.fits_per_gpu, **_exec_args(a))
+    res = run_experiment(
+        cfg,
+        progress=not a.quiet,
+        keep_models=a.keep_models,
+        report=a.report,
+        on_metrics=_print_table,
+        fits_per_gpu=a.fits_per_gpu,
+        **_exec_args(a),
+    )
     _print_result(res)
     return 0
 
@@ -281,21 +398,41 @@ def cmd_demo(a: argparse.Namespace) -> int:
     uses_seg = bool({"burden", "roi", "stack"} & set(cfg.families))
     if uses_seg and cfg.segmentation_run == str(seg_dir):  # not given on the command line or in --config
         print(f"segmentation of the cohort (the headline model's burden, out of fold) -> {seg_dir}")
-        seg = demo_segmentation(manifest, seg_dir, progress=not a.quiet, seed=cfg.seed, folds=cfg.folds,
-                                device=cfg.device, precision=cfg.precision, num_threads=cfg.num_threads,
-                                lge_threshold=cfg.lge_threshold, **_exec_args(a))
+        seg = demo_segmentation(
+            manifest,
+            seg_dir,
+            progress=not a.quiet,
+            seed=cfg.seed,
+            folds=cfg.folds,
+            device=cfg.device,
+            precision=cfg.precision,
+            num_threads=cfg.num_threads,
+            lge_threshold=cfg.lge_threshold,
+            **_exec_args(a),
+        )
         if not a.quiet:
             print(seg.table)
-    res = run_experiment(cfg, progress=not a.quiet, keep_models=a.keep_models, report=a.report,
-                         on_metrics=_print_table, fits_per_gpu=a.fits_per_gpu, **_exec_args(a))
+    res = run_experiment(
+        cfg,
+        progress=not a.quiet,
+        keep_models=a.keep_models,
+        report=a.report,
+        on_metrics=_print_table,
+        fits_per_gpu=a.fits_per_gpu,
+        **_exec_args(a),
+    )
     _print_result(res)
     print(f"demo finished in {time.time() - t0:.0f} s.")
     if uses_seg:
-        print("Predicted LGE % (the headline burden model's score) for new images:\n"
-              f"  lgenet segment apply --run {cfg.segmentation_run} {cohort_dir / 'dicom' / 'SYN001'} -o seg.csv")
+        print(
+            "Predicted LGE % (the headline burden model's score) for new images:\n"
+            f"  lgenet segment apply --run {cfg.segmentation_run} {cohort_dir / 'dicom' / 'SYN001'} -o seg.csv"
+        )
     if a.keep_models != "none":
-        print(f"Apply the CNN fold models to new images with:\n"
-              f"  lgenet predict --run {res.out_dir} --task lge {cohort_dir / 'dicom' / 'SYN001'}")
+        print(
+            f"Apply the CNN fold models to new images with:\n"
+            f"  lgenet predict --run {res.out_dir} --task lge {cohort_dir / 'dicom' / 'SYN001'}"
+        )
     return 0
 
 
@@ -306,8 +443,15 @@ def cmd_predict(a: argparse.Namespace) -> int:
         check_output_file(a.output, "-o/--output")
     if bool(a.manifest) == bool(a.paths):
         raise ConfigError("lgenet predict: give input images (PATH ...) or --manifest cohort.csv, one of the two")
-    kw = dict(model=a.model, slice=a.slice, cam_dir=a.cam, cam_method=a.cam_method, cam_layer=a.cam_layer,
-              nifti_slice_axis=a.nifti_slice_axis, nifti_basal_end=a.nifti_basal_end)
+    kw = dict(
+        model=a.model,
+        slice=a.slice,
+        cam_dir=a.cam,
+        cam_method=a.cam_method,
+        cam_layer=a.cam_layer,
+        nifti_slice_axis=a.nifti_slice_axis,
+        nifti_basal_end=a.nifti_basal_end,
+    )
     if a.manifest:
         if a.ids:
             raise ConfigError("lgenet predict: --ids goes with PATH inputs; a --manifest brings its own patient_id")
@@ -320,8 +464,11 @@ def cmd_predict(a: argparse.Namespace) -> int:
     print(f"task {a.task}, model {preds[0].model}, fold-ensemble of {len(preds[0].fold_probs)} models")
     for p in preds:
         folds = " ".join(f"{v:.3f}" for v in p.fold_probs)
-        print(f"{p.prob:.3f}  [{folds}]  {p.patient_id}  {p.input}" + (f"  -> {p.cam}" if p.cam else "")
-              + ("  (!) see warnings" if p.notes else ""))
+        print(
+            f"{p.prob:.3f}  [{folds}]  {p.patient_id}  {p.input}"
+            + (f"  -> {p.cam}" if p.cam else "")
+            + ("  (!) see warnings" if p.notes else "")
+        )
     if a.cam:
         print(f"fold-ensemble mean {a.cam_method} overlays written to {a.cam} (index: {Path(a.cam) / 'cams.csv'})")
     return 0
@@ -369,14 +516,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slice", help="'basal' or a slice index counted apex -> base (default: the run's)")
     p.add_argument("--manifest", help="score every row of this manifest (patient_id, image, slice; labels unused)")
     p.add_argument("--ids", type=_csv_list, help="comma-separated study-local ids, one per PATH (default input_001...)")
-    p.add_argument("--nifti-slice-axis", type=int, choices=(0, 1, 2),
-                   help="NIfTI inputs: array axis of the short-axis slices (default: the run's)")
-    p.add_argument("--nifti-basal-end", choices=("first", "last"),
-                   help="NIfTI inputs: which end of the slice axis is the base (default: the run's)")
+    p.add_argument(
+        "--nifti-slice-axis",
+        type=int,
+        choices=(0, 1, 2),
+        help="NIfTI inputs: array axis of the short-axis slices (default: the run's)",
+    )
+    p.add_argument(
+        "--nifti-basal-end",
+        choices=("first", "last"),
+        help="NIfTI inputs: which end of the slice axis is the base (default: the run's)",
+    )
     p.add_argument("--output", "-o", help="write predictions to a .csv or .json file")
     p.add_argument("--cam", metavar="DIR", help="also write each input's fold-ensemble mean CAM overlay (PNG) into DIR")
-    p.add_argument("--cam-method", default="gradcam", choices=["gradcam", "gradcam++", "hirescam"],
-                   help="CAM method for --cam (default gradcam)")
+    p.add_argument(
+        "--cam-method",
+        default="gradcam",
+        choices=["gradcam", "gradcam++", "hirescam"],
+        help="CAM method for --cam (default gradcam)",
+    )
     p.add_argument("--cam-layer", help="CAM layer module path for --cam (default: the backbone's last block)")
     p.add_argument("paths", nargs="*", help="DICOM files, DICOM series folders, NIfTI volumes or PNG/TIFF images")
     p.set_defaults(func=cmd_predict)
@@ -387,8 +545,14 @@ def build_parser() -> argparse.ArgumentParser:
     from .segment_cli import add_segment_parser
     from .weights_cli import add_weights_parser
 
-    for add in (add_weights_parser, add_import_parser, add_quantify_parser, add_segment_parser, add_report_parser,
-                add_outcomes_parser):
+    for add in (
+        add_weights_parser,
+        add_import_parser,
+        add_quantify_parser,
+        add_segment_parser,
+        add_report_parser,
+        add_outcomes_parser,
+    ):
         add(sub)
     return parser
 

@@ -9,13 +9,15 @@ Example:
     >>> cfg.epochs, cfg.batch_size, cfg.lr, cfg.folds
     (100, 8, 0.001, 4)
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -89,8 +91,13 @@ class RunConfig:
     burden_scale: float = 2.0
     outcomes: bool = True
     covariates: tuple[str, ...] | None = None
-    outcome_measures: tuple[str, ...] = ("img_lge_percent", "img_lge_mass_g", "img_myo_mass_g", "img_cavity_ml",
-                                         "img_transmurality_max")
+    outcome_measures: tuple[str, ...] = (
+        "img_lge_percent",
+        "img_lge_mass_g",
+        "img_myo_mass_g",
+        "img_cavity_ml",
+        "img_transmurality_max",
+    )
     outcome_cnn: str = "first"
     outcome_C: float | str = 1.0
     outcome_recalibrate: str = "none"
@@ -141,16 +148,24 @@ class RunConfig:
             if isinstance(val, str):
                 val = tuple(v.strip() for v in val.split(",") if v.strip())
             if not isinstance(val, (list, tuple)):
-                raise ConfigError(f"config parameter {name!r} must be a list (or a comma-separated string), got "
-                                  f"{type(val).__name__} {val!r}")
+                raise ConfigError(
+                    f"config parameter {name!r} must be a list (or a comma-separated string), got "
+                    f"{type(val).__name__} {val!r}"
+                )
             kinds = (int, float) if name == "intensity_percentiles" else (str,)
             if any(not isinstance(v, kinds) or isinstance(v, bool) for v in val):
-                raise ConfigError(f"config parameter {name!r} must list {'numbers' if kinds != (str,) else 'names'}, "
-                                  f"got {list(val)!r}")
+                raise ConfigError(
+                    f"config parameter {name!r} must list {'numbers' if kinds != (str,) else 'names'}, "
+                    f"got {list(val)!r}"
+                )
             object.__setattr__(self, name, tuple(val))
-        if not isinstance(self.weights, Mapping) or not all(isinstance(d, Mapping) for d in dict(self.weights).values()):
-            raise ConfigError("config parameter 'weights' must map ARCH to {INIT: PATH}, e.g. "
-                              "{resnet50: {radimagenet: RadImageNet-ResNet50_notop.h5}}")
+        if not isinstance(self.weights, Mapping) or not all(
+            isinstance(d, Mapping) for d in dict(self.weights).values()
+        ):
+            raise ConfigError(
+                "config parameter 'weights' must map ARCH to {INIT: PATH}, e.g. "
+                "{resnet50: {radimagenet: RadImageNet-ResNet50_notop.h5}}"
+            )
         object.__setattr__(
             self, "weights", {str(a): {str(i): str(p) for i, p in d.items()} for a, d in dict(self.weights).items()}
         )
@@ -172,12 +187,15 @@ class RunConfig:
         choice("tasks", TASKS, many=True)
         choice("families", FAMILIES, many=True)
         if any(f != "classifier" for f in self.families) and not self.segmentation_run:
-            raise ConfigError("config parameter 'families' includes anatomy-aware families "
-                              f"{[f for f in self.families if f != 'classifier']}: give 'segmentation_run' "
-                              "(--segmentation-run, the --out of `lgenet segment train` or `segment apply`)")
+            raise ConfigError(
+                "config parameter 'families' includes anatomy-aware families "
+                f"{[f for f in self.families if f != 'classifier']}: give 'segmentation_run' "
+                "(--segmentation-run, the --out of `lgenet segment train` or `segment apply`)"
+            )
         if not (isinstance(self.burden_scale, (int, float)) and self.burden_scale > 0):
-            raise ConfigError(f"config parameter 'burden_scale' must be a number > 0 (percentage points), "
-                              f"got {self.burden_scale!r}")
+            raise ConfigError(
+                f"config parameter 'burden_scale' must be a number > 0 (percentage points), got {self.burden_scale!r}"
+            )
         choice("inits", INITS, many=True)
         if not isinstance(self.outcomes, bool):
             raise ConfigError(f"config parameter 'outcomes' must be true or false, got {self.outcomes!r}")
@@ -198,8 +216,11 @@ class RunConfig:
 
         def positive(name: str, integer: bool = True, minimum: float = 1) -> None:
             v = getattr(self, name)
-            ok = isinstance(v, int) and not isinstance(v, bool) if integer else (
-                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+            ok = (
+                isinstance(v, int) and not isinstance(v, bool)
+                if integer
+                else (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+            )
             if not ok or v < minimum:
                 kind = "an integer" if integer else "a finite number"
                 raise ConfigError(f"config parameter {name!r} must be {kind} >= {minimum}, got {v!r}")
@@ -210,8 +231,10 @@ class RunConfig:
         positive("anatomy_spacing", integer=False, minimum=0.1)
         positive("anatomy_aux_weight", integer=False, minimum=0)
         if self.anatomy_channels not in ANATOMY_CHANNELS:
-            raise ConfigError(f"config parameter 'anatomy_channels' must be one of {list(ANATOMY_CHANNELS)}, "
-                              f"got {self.anatomy_channels!r}")
+            raise ConfigError(
+                f"config parameter 'anatomy_channels' must be one of {list(ANATOMY_CHANNELS)}, "
+                f"got {self.anatomy_channels!r}"
+            )
         positive("batch_size")
         positive("folds", minimum=2)
         positive("dense_units")
@@ -221,20 +244,26 @@ class RunConfig:
         positive("lge_threshold", integer=False, minimum=0)
         if self.lr <= 0:
             raise ConfigError(f"config parameter 'lr' must be > 0, got {self.lr!r}")
-        if self.num_threads is not None and (not isinstance(self.num_threads, int) or isinstance(self.num_threads, bool)
-                                             or self.num_threads < 1):
-            raise ConfigError(f"config parameter 'num_threads' (--threads) must be an integer >= 1 or unset, "
-                              f"got {self.num_threads!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2 ** 32:
+        if self.num_threads is not None and (
+            not isinstance(self.num_threads, int) or isinstance(self.num_threads, bool) or self.num_threads < 1
+        ):
+            raise ConfigError(
+                f"config parameter 'num_threads' (--threads) must be an integer >= 1 or unset, got {self.num_threads!r}"
+            )
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
             raise ConfigError(f"config parameter 'seed' must be an integer in [0, 2^32), got {self.seed!r}")
         if not (0.0 <= self.dropout < 1.0):
             raise ConfigError(f"config parameter 'dropout' must be in [0, 1), got {self.dropout!r}")
         if not (0.0 < self.decision_threshold < 1.0):
-            raise ConfigError(f"config parameter 'decision_threshold' must be in (0, 1), got {self.decision_threshold!r}")
+            raise ConfigError(
+                f"config parameter 'decision_threshold' must be in (0, 1), got {self.decision_threshold!r}"
+            )
         if not (0.5 < self.confidence < 1.0):
             raise ConfigError(f"config parameter 'confidence' must be in (0.5, 1), got {self.confidence!r}")
         if self.image_size is not None and (not isinstance(self.image_size, int) or self.image_size < 16):
-            raise ConfigError(f"config parameter 'image_size' must be an integer >= 16 or null, got {self.image_size!r}")
+            raise ConfigError(
+                f"config parameter 'image_size' must be an integer >= 16 or null, got {self.image_size!r}"
+            )
         lo, hi = (self.intensity_percentiles + (None, None))[:2]
         if len(self.intensity_percentiles) != 2 or not (0 <= lo < hi <= 100):
             raise ConfigError(
@@ -245,7 +274,9 @@ class RunConfig:
             try:
                 int(self.slice)
             except (TypeError, ValueError):
-                raise ConfigError(f"config parameter 'slice' must be 'basal' or a slice index, got {self.slice!r}") from None
+                raise ConfigError(
+                    f"config parameter 'slice' must be 'basal' or a slice index, got {self.slice!r}"
+                ) from None
         for arch, d in self.weights.items():
             for init in d:
                 if init not in ("imagenet", "radimagenet"):
@@ -255,7 +286,7 @@ class RunConfig:
                     )
 
     # ------------------------------------------------------------------ helpers
-    def replace(self, **changes: Any) -> "RunConfig":
+    def replace(self, **changes: Any) -> RunConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
@@ -274,13 +305,11 @@ class RunConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "config") -> "RunConfig":
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "config") -> RunConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(
-                f"{source}: unknown parameter(s) {unknown}; known parameters are {sorted(known)}"
-            )
+            raise ConfigError(f"{source}: unknown parameter(s) {unknown}; known parameters are {sorted(known)}")
         try:
             return cls(**dict(data))
         except TypeError as exc:  # wrong types that dataclass itself rejects
@@ -297,8 +326,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
         try:
             loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
         except UnicodeDecodeError:
-            raise ConfigError(f"config file {p} is not UTF-8 text; a config is a YAML file of parameter: value "
-                              "lines") from None
+            raise ConfigError(
+                f"config file {p} is not UTF-8 text; a config is a YAML file of parameter: value lines"
+            ) from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"config file {p} is not valid YAML: {exc}") from None
         if loaded is None:
@@ -372,8 +402,9 @@ class SegConfig:
 
     manifest: str | None = None
     out: str = "runs/seg"
-    labels: Mapping[str, Any] = field(default_factory=lambda: {"cavity": [1], "myo": [2, 3, 4], "lge": [3, 4],
-                                                                "other": [0]})
+    labels: Mapping[str, Any] = field(
+        default_factory=lambda: {"cavity": [1], "myo": [2, 3, 4], "lge": [3, 4], "other": [0]}
+    )
     folds: int = 4
     seed: int = 0
     stratify: str = "lge"
@@ -415,19 +446,28 @@ class SegConfig:
             if isinstance(val, str):
                 val = tuple(int(v) for v in val.split(",") if v.strip())
             object.__setattr__(self, name, tuple(int(v) for v in val))
-        object.__setattr__(self, "labels", {k: [int(v) for v in (vs if isinstance(vs, (list, tuple)) else [vs])]
-                                            for k, vs in dict(self.labels).items()})
+        object.__setattr__(
+            self,
+            "labels",
+            {
+                k: [int(v) for v in (vs if isinstance(vs, (list, tuple)) else [vs])]
+                for k, vs in dict(self.labels).items()
+            },
+        )
         unknown = sorted(set(self.labels) - {"cavity", "myo", "lge", "other"})
         if unknown:
             raise ConfigError(f"segmentation labels: unknown key(s) {unknown}; use cavity, myo, lge, other")
         for name in ("folds", "epochs", "loc_epochs", "batch_size", "crop", "loc_size"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < (2 if name == "folds" else 1):
-                raise ConfigError(f"config parameter {name!r} must be an integer >= {2 if name == 'folds' else 1}, "
-                                  f"got {v!r}")
+                raise ConfigError(
+                    f"config parameter {name!r} must be an integer >= {2 if name == 'folds' else 1}, got {v!r}"
+                )
         if not isinstance(self.res_units, int) or isinstance(self.res_units, bool) or self.res_units < 0:
-            raise ConfigError(f"config parameter 'res_units' must be an integer >= 0 (residual units per UNet level), "
-                              f"got {self.res_units!r}")
+            raise ConfigError(
+                f"config parameter 'res_units' must be an integer >= 0 (residual units per UNet level), "
+                f"got {self.res_units!r}"
+            )
         for name in ("spacing", "loc_spacing", "lr", "loc_shift_mm"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or v <= 0:
@@ -439,37 +479,60 @@ class SegConfig:
         if self.precision not in PRECISIONS:
             raise ConfigError(f"config parameter 'precision' must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if self.nifti_basal_end not in ("first", "last"):
-            raise ConfigError(f"config parameter 'nifti_basal_end' must be 'first' or 'last', got {self.nifti_basal_end!r}")
-        if not isinstance(self.coarse_shift_mm, (int, float)) or isinstance(self.coarse_shift_mm, bool) \
-                or self.coarse_shift_mm < 0:
-            raise ConfigError(f"config parameter 'coarse_shift_mm' must be a number of mm >= 0 (0: no coarse "
-                              f"localiser), got {self.coarse_shift_mm!r}")
-        if not isinstance(self.coarse_margin, (int, float)) or isinstance(self.coarse_margin, bool) \
-                or not self.coarse_margin >= 1.0:
-            raise ConfigError(f"config parameter 'coarse_margin' must be a number >= 1 (how many times larger the LV "
-                              f"mass on the re-centred canvas must be), got {self.coarse_margin!r}")
+            raise ConfigError(
+                f"config parameter 'nifti_basal_end' must be 'first' or 'last', got {self.nifti_basal_end!r}"
+            )
+        if (
+            not isinstance(self.coarse_shift_mm, (int, float))
+            or isinstance(self.coarse_shift_mm, bool)
+            or self.coarse_shift_mm < 0
+        ):
+            raise ConfigError(
+                f"config parameter 'coarse_shift_mm' must be a number of mm >= 0 (0: no coarse "
+                f"localiser), got {self.coarse_shift_mm!r}"
+            )
+        if (
+            not isinstance(self.coarse_margin, (int, float))
+            or isinstance(self.coarse_margin, bool)
+            or not self.coarse_margin >= 1.0
+        ):
+            raise ConfigError(
+                f"config parameter 'coarse_margin' must be a number >= 1 (how many times larger the LV "
+                f"mass on the re-centred canvas must be), got {self.coarse_margin!r}"
+            )
         for name in ("aug_intensity_scale", "aug_intensity_shift"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
-                raise ConfigError(f"config parameter {name!r} must be a number in [0, 1) (the augmentation's "
-                                  f"intensity {'factor x(1 +- v)' if name.endswith('scale') else 'offset +- v'}), "
-                                  f"got {v!r}")
-        if self.loader_workers is not None and (isinstance(self.loader_workers, bool)
-                                                or not isinstance(self.loader_workers, int) or self.loader_workers < 0):
-            raise ConfigError(f"config parameter 'loader_workers' must be an integer >= 0 (DataLoader worker processes "
-                              f"per fold; 0: none) or unset (auto), got {self.loader_workers!r}")
+                raise ConfigError(
+                    f"config parameter {name!r} must be a number in [0, 1) (the augmentation's "
+                    f"intensity {'factor x(1 +- v)' if name.endswith('scale') else 'offset +- v'}), "
+                    f"got {v!r}"
+                )
+        if self.loader_workers is not None and (
+            isinstance(self.loader_workers, bool) or not isinstance(self.loader_workers, int) or self.loader_workers < 0
+        ):
+            raise ConfigError(
+                f"config parameter 'loader_workers' must be an integer >= 0 (DataLoader worker processes "
+                f"per fold; 0: none) or unset (auto), got {self.loader_workers!r}"
+            )
         for name in ("regions", "augment", "batch_augment", "tta"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"config parameter {name!r} must be true or false, got {getattr(self, name)!r}")
         from .data.stacks import NORMALISATION_METHODS
 
         if self.normalisation not in NORMALISATION_METHODS or isinstance(self.normalisation, bool):
-            raise ConfigError(f"config parameter 'normalisation' must be one of {list(NORMALISATION_METHODS)} "
-                              f"(1: Otsu body, 2: filled body), got {self.normalisation!r}")
-        if self.pixel_spacing is not None and (not isinstance(self.pixel_spacing, (int, float)) or self.pixel_spacing <= 0):
-            raise ConfigError(f"config parameter 'pixel_spacing' must be a number of mm > 0, got {self.pixel_spacing!r}")
+            raise ConfigError(
+                f"config parameter 'normalisation' must be one of {list(NORMALISATION_METHODS)} "
+                f"(1: Otsu body, 2: filled body), got {self.normalisation!r}"
+            )
+        if self.pixel_spacing is not None and (
+            not isinstance(self.pixel_spacing, (int, float)) or self.pixel_spacing <= 0
+        ):
+            raise ConfigError(
+                f"config parameter 'pixel_spacing' must be a number of mm > 0, got {self.pixel_spacing!r}"
+            )
 
-    def replace(self, **changes: Any) -> "SegConfig":
+    def replace(self, **changes: Any) -> SegConfig:
         return dataclasses.replace(self, **changes)
 
     def seg_labels(self):
@@ -480,11 +543,21 @@ class SegConfig:
     def spec(self):
         from .models.segnet import SegSpec
 
-        return SegSpec(spacing=float(self.spacing), crop=self.crop, context=self.context, channels=self.channels,
-                       res_units=self.res_units, loc_spacing=float(self.loc_spacing), loc_size=self.loc_size,
-                       loc_channels=self.loc_channels, normalisation=self.normalisation,
-                       loc_shift_mm=float(self.loc_shift_mm), coarse_shift_mm=float(self.coarse_shift_mm),
-                       coarse_margin=float(self.coarse_margin), regions=self.regions)
+        return SegSpec(
+            spacing=float(self.spacing),
+            crop=self.crop,
+            context=self.context,
+            channels=self.channels,
+            res_units=self.res_units,
+            loc_spacing=float(self.loc_spacing),
+            loc_size=self.loc_size,
+            loc_channels=self.loc_channels,
+            normalisation=self.normalisation,
+            loc_shift_mm=float(self.loc_shift_mm),
+            coarse_shift_mm=float(self.coarse_shift_mm),
+            coarse_margin=float(self.coarse_margin),
+            regions=self.regions,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -494,7 +567,7 @@ class SegConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "config") -> "SegConfig":
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "config") -> SegConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -21,6 +21,7 @@ Disk: the demo keeps no CNN fold model after its report (``keep_models='none'``)
 headline model to new images use ``lgenet segment apply --run <dir>/seg IMAGE -o seg.csv`` (the
 predicted LGE %), and for CNN fold models run ``lgenet run`` on the cohort.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,26 +38,71 @@ SYNTH_SEG_LABELS = {"cavity": [1], "myo": [2, 3], "lge": [3], "other": [0, 4]}
 #: fp32: the demo was designed and measured in fp32; side by side on 2026-11-27 with bf16 autocast (the CPU
 #: default since) it took 3 min 48 s instead of 4 min 06 s but its segmentation's enhancement Dice fell from 0.398
 #: to 0.359 and the headline AUC from 0.93 to 0.89 (one seed each, docs/results.md)
-DEMO_RUN = dict(families=("burden", "classifier"), archs=("inception_v3",), inits=("random",), image_size=112,
-                epochs=3, batch_size=8, precision="fp32")
+DEMO_RUN = dict(
+    families=("burden", "classifier"),
+    archs=("inception_v3",),
+    inits=("random",),
+    image_size=112,
+    epochs=3,
+    batch_size=8,
+    precision="fp32",
+)
 
 #: the demo's segmentation: a small network that learns the synthetic anatomy in ~2 minutes on 2 CPU cores
-DEMO_SEG = dict(labels=SYNTH_SEG_LABELS, spacing=2.0, crop=64, channels=(8, 16, 32, 64), res_units=1,
-                loc_spacing=4.0, loc_size=64, loc_channels=(8, 16, 32, 64), epochs=20, loc_epochs=4, batch_size=8,
-                lr=3e-3, augment=False, coarse_shift_mm=0.0)  # the synthetic frames centre the heart
+DEMO_SEG = dict(
+    labels=SYNTH_SEG_LABELS,
+    spacing=2.0,
+    crop=64,
+    channels=(8, 16, 32, 64),
+    res_units=1,
+    loc_spacing=4.0,
+    loc_size=64,
+    loc_channels=(8, 16, 32, 64),
+    epochs=20,
+    loc_epochs=4,
+    batch_size=8,
+    lr=3e-3,
+    augment=False,
+    coarse_shift_mm=0.0,
+)  # the synthetic frames centre the heart
 
 
-def demo_seg_config(manifest: str | Path, out: str | Path, *, seed: int = 0, folds: int = 4,
-                    device: str = "auto", precision: str = "auto", num_threads: int | None = None,
-                    lge_threshold: float = 5.7) -> SegConfig:
+def demo_seg_config(
+    manifest: str | Path,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    folds: int = 4,
+    device: str = "auto",
+    precision: str = "auto",
+    num_threads: int | None = None,
+    lge_threshold: float = 5.7,
+) -> SegConfig:
     """The demo's :class:`SegConfig`: :data:`DEMO_SEG` on ``manifest``, stratified on task ``lge`` with the
     grid's folds and seed, so that the burden scores pair with the grid's models fold for fold."""
-    return SegConfig(manifest=str(manifest), out=str(out), seed=seed, folds=folds, device=device,
-                     precision=precision, num_threads=num_threads, lge_threshold=lge_threshold, **DEMO_SEG)
+    return SegConfig(
+        manifest=str(manifest),
+        out=str(out),
+        seed=seed,
+        folds=folds,
+        device=device,
+        precision=precision,
+        num_threads=num_threads,
+        lge_threshold=lge_threshold,
+        **DEMO_SEG,
+    )
 
 
-def demo_segmentation(manifest: str | Path, out: str | Path, *, progress: bool = True, executor: str = "local",
-                      workers: int = 1, ray_address: str | None = None, **kw):
+def demo_segmentation(
+    manifest: str | Path,
+    out: str | Path,
+    *,
+    progress: bool = True,
+    executor: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    **kw,
+):
     """Train (or resume) the demo's segmentation CV; returns its :class:`~lgenet.segment.SegRunResult`.
 
     ``lgenet demo`` runs it (and its grid) with ``executor='process'``, two workers of one torch thread
@@ -66,5 +112,6 @@ def demo_segmentation(manifest: str | Path, out: str | Path, *, progress: bool =
     from .segment import train_segmentation
 
     cfg = demo_seg_config(manifest, out, **kw)
-    return train_segmentation(cfg, progress=progress, executor=executor, workers=workers, report=True,
-                              ray_address=ray_address)
+    return train_segmentation(
+        cfg, progress=progress, executor=executor, workers=workers, report=True, ray_address=ray_address
+    )

@@ -4,6 +4,7 @@ Every error a user can cause derives from :class:`LgenetError`; the CLI prints i
 (without a traceback) and exits with status 2. Messages name the file, row or parameter
 at fault and say how to fix it.
 """
+
 from __future__ import annotations
 
 __all__ = [
@@ -27,8 +28,10 @@ def short_reason(exc: BaseException) -> str:
             text = text[: text.index(cut)].rstrip(" .;:,")
     name = type(exc).__name__
     if not text:
-        text = {"EOFError": "the file ends too early (truncated or empty)",
-                "UnpicklingError": "not a PyTorch file, or a damaged one"}.get(name, "")
+        text = {
+            "EOFError": "the file ends too early (truncated or empty)",
+            "UnpicklingError": "not a PyTorch file, or a damaged one",
+        }.get(name, "")
     return f"{name}: {text}" if text else name
 
 

@@ -16,6 +16,7 @@
 Handlers return 0 and raise :class:`~lgenet.errors.LgenetError` on user errors (the CLI prints
 them without a traceback, exit status 2).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,16 +52,22 @@ def _print_counts(manifest: Path) -> None:
         skipped = pairing.get(f"ignored_{what}") or []
         if skipped:
             names = ", ".join(Path(p).name for p in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
-            print(f"ignored {len(skipped)} {what[:-1]} file(s) that do not match --{opt.replace('_', '-')} "
-                  f"{opts.get(opt) or '{id}.nii(.gz)'!r}: {names}")
+            print(
+                f"ignored {len(skipped)} {what[:-1]} file(s) that do not match --{opt.replace('_', '-')} "
+                f"{opts.get(opt) or '{id}.nii(.gz)'!r}: {names}"
+            )
     print(f"manifest written to {manifest} ({side.name} beside it)")
-    print(f"patients {c['patients']}, slices {c['slices']}; lge > {c['lge_threshold']:g} %: {c['lge_positive']} "
-          f"(basal slice alone {c['lge_positive_basal_slice']}); event labelled {c['event_labelled']}, "
-          f"positive {c['event_positive']}")
+    print(
+        f"patients {c['patients']}, slices {c['slices']}; lge > {c['lge_threshold']:g} %: {c['lge_positive']} "
+        f"(basal slice alone {c['lge_positive_basal_slice']}); event labelled {c['event_labelled']}, "
+        f"positive {c['event_positive']}"
+    )
     lge = opts.get("lge_labels")
     if lge is not None and c.get("patients") and c.get("lge_positive") == 0 and not c.get("any_enhancement", True):
-        print(f"warning: no mask holds any voxel of the LGE label(s) {lge}: every burden is 0 %. If the masks code "
-              "enhancement with other values, rerun with --lge-labels (and --myo-labels)")
+        print(
+            f"warning: no mask holds any voxel of the LGE label(s) {lge}: every burden is 0 %. If the masks code "
+            "enhancement with other values, rerun with --lge-labels (and --myo-labels)"
+        )
 
 
 def cmd_import_emidec(a: argparse.Namespace) -> int:
@@ -68,8 +75,10 @@ def cmd_import_emidec(a: argparse.Namespace) -> int:
 
     out = import_emidec(a.root, a.out, frames_dir=a.frames_dir, event_min_killip=a.event_min_killip)
     _print_counts(Path(out))
-    print("note: event = Killip class >= II at presentation (a proxy, not a follow-up endpoint); "
-          "killip must not be a covariate for the event task, group (N/P) not for the lge task")
+    print(
+        "note: event = Killip class >= II at presentation (a proxy, not a follow-up endpoint); "
+        "killip must not be a covariate for the event task, group (N/P) not for the lge task"
+    )
     return 0
 
 
@@ -85,17 +94,34 @@ def cmd_import_nifti_masks(a: argparse.Namespace) -> int:
                 cols[src] = dst or src
     if a.pairs:
         if a.images or a.masks or a.image_pattern or a.mask_pattern:
-            raise ConfigError("lgenet import nifti-masks: --pairs lists the images and masks itself; give either "
-                              "--pairs, or --images and --masks (with --image-pattern/--mask-pattern), not both")
+            raise ConfigError(
+                "lgenet import nifti-masks: --pairs lists the images and masks itself; give either "
+                "--pairs, or --images and --masks (with --image-pattern/--mask-pattern), not both"
+            )
     elif not (a.images and a.masks):
-        raise ConfigError("lgenet import nifti-masks: give --images and --masks (folders or quoted globs), "
-                          "or --pairs pairs.csv (columns case_id,image,mask)")
+        raise ConfigError(
+            "lgenet import nifti-masks: give --images and --masks (folders or quoted globs), "
+            "or --pairs pairs.csv (columns case_id,image,mask)"
+        )
     out = import_nifti_masks(
-        a.images, a.masks, a.out, image_pattern=a.image_pattern, mask_pattern=a.mask_pattern, pairs_csv=a.pairs,
-        myo_labels=a.myo_labels, lge_labels=a.lge_labels, other_labels=a.other_labels,
-        slice_axis=a.slice_axis, basal_end=a.basal_end, clinical_csv=a.clinical, id_column=a.id_column,
-        clinical_columns=cols, event_column=a.event_column, event_min=a.event_min,
-        followup_column=a.followup_column, frames_dir=a.frames_dir,
+        a.images,
+        a.masks,
+        a.out,
+        image_pattern=a.image_pattern,
+        mask_pattern=a.mask_pattern,
+        pairs_csv=a.pairs,
+        myo_labels=a.myo_labels,
+        lge_labels=a.lge_labels,
+        other_labels=a.other_labels,
+        slice_axis=a.slice_axis,
+        basal_end=a.basal_end,
+        clinical_csv=a.clinical,
+        id_column=a.id_column,
+        clinical_columns=cols,
+        event_column=a.event_column,
+        event_min=a.event_min,
+        followup_column=a.followup_column,
+        frames_dir=a.frames_dir,
     )
     _print_counts(Path(out))
     return 0
@@ -117,16 +143,24 @@ def add_import_parser(subparsers) -> argparse.ArgumentParser:
     n = sub.add_parser("nifti-masks", help="any image + label-map NIfTI pairs (paired by file name)")
     n.add_argument("--images", help="folder, file or quoted glob of image NIfTIs")
     n.add_argument("--masks", help="folder, file or quoted glob of label-map NIfTIs (same names by default)")
-    n.add_argument("--image-pattern", help="image file names, {id} = case ID, e.g. '{id}_LGE.nii.gz' "
-                                           "(* and ? are wildcards; other files are ignored)")
+    n.add_argument(
+        "--image-pattern",
+        help="image file names, {id} = case ID, e.g. '{id}_LGE.nii.gz' "
+        "(* and ? are wildcards; other files are ignored)",
+    )
     n.add_argument("--mask-pattern", help="mask file names, {id} = case ID, e.g. '{id}_gd.nii.gz'")
-    n.add_argument("--pairs", help="CSV with columns case_id,image,mask (paths relative to it), instead of "
-                                   "--images/--masks")
+    n.add_argument(
+        "--pairs", help="CSV with columns case_id,image,mask (paths relative to it), instead of --images/--masks"
+    )
     n.add_argument("--out", required=True, help="manifest CSV to write")
     n.add_argument("--myo-labels", type=_ints, default=(2, 3, 4), help="myocardium label values (default 2,3,4)")
     n.add_argument("--lge-labels", type=_ints, default=(3, 4), help="enhanced label values (default 3,4)")
-    n.add_argument("--other-labels", type=_ints, default=(0, 1),
-                   help="other values allowed in the masks, e.g. background and cavity (default 0,1)")
+    n.add_argument(
+        "--other-labels",
+        type=_ints,
+        default=(0, 1),
+        help="other values allowed in the masks, e.g. background and cavity (default 0,1)",
+    )
     n.add_argument("--slice-axis", type=int, default=2, choices=(0, 1, 2))
     n.add_argument("--basal-end", default="last", choices=("first", "last"))
     n.add_argument("--clinical", help="clinical CSV, one row per case")
@@ -150,26 +184,53 @@ def cmd_quantify(a: argparse.Namespace) -> int:
         if a.image or a.mask:
             raise ConfigError("lgenet quantify: give either IMAGE MASK or --manifest, not both")
         if not a.label_method:
-            raise ConfigError("lgenet quantify --manifest needs --label-method (e.g. fwhm or nsd5); "
-                              "see docs/results.md for their agreement with expert labels on EMIDEC")
-        out = quantify_manifest(a.manifest, a.out, label_method=a.label_method, myo_labels=a.myo_labels,
-                                other_labels=a.other_labels, method=a.method, n_sd=a.n_sd, remote=a.remote,
-                                remote_labels=a.remote_labels, slice_axis=a.slice_axis, basal_end=a.basal_end,
-                                fwhm_baseline=a.fwhm_baseline, echo=print)
-        print(f"quantified manifest written to {out} (lge_percent = {a.label_method}; every burden column X has "
-              f"a column X_source); per-case masks in {Path(a.out) / 'cases'}")
+            raise ConfigError(
+                "lgenet quantify --manifest needs --label-method (e.g. fwhm or nsd5); "
+                "see docs/results.md for their agreement with expert labels on EMIDEC"
+            )
+        out = quantify_manifest(
+            a.manifest,
+            a.out,
+            label_method=a.label_method,
+            myo_labels=a.myo_labels,
+            other_labels=a.other_labels,
+            method=a.method,
+            n_sd=a.n_sd,
+            remote=a.remote,
+            remote_labels=a.remote_labels,
+            slice_axis=a.slice_axis,
+            basal_end=a.basal_end,
+            fwhm_baseline=a.fwhm_baseline,
+            echo=print,
+        )
+        print(
+            f"quantified manifest written to {out} (lge_percent = {a.label_method}; every burden column X has "
+            f"a column X_source); per-case masks in {Path(a.out) / 'cases'}"
+        )
         return 0
     if not (a.image and a.mask):
         raise ConfigError("lgenet quantify: give IMAGE and MASK (NIfTI), or --manifest")
     if a.label_method:
-        raise ConfigError("lgenet quantify: --label-method only applies with --manifest; for one case every "
-                          "method of --method is reported")
+        raise ConfigError(
+            "lgenet quantify: --label-method only applies with --manifest; for one case every "
+            "method of --method is reported"
+        )
     myo = a.myo_labels if a.myo_labels is not None else (2, 3, 4)
     other = a.other_labels if a.other_labels is not None else (0, 1)
-    s = quantify_files(a.image, a.mask, a.out, myo_labels=myo, other_labels=other, method=a.method, n_sd=a.n_sd,
-                       remote=a.remote, remote_labels=a.remote_labels,
-                       slice_axis=2 if a.slice_axis is None else a.slice_axis, basal_end=a.basal_end or "last",
-                       fwhm_baseline=a.fwhm_baseline)
+    s = quantify_files(
+        a.image,
+        a.mask,
+        a.out,
+        myo_labels=myo,
+        other_labels=other,
+        method=a.method,
+        n_sd=a.n_sd,
+        remote=a.remote,
+        remote_labels=a.remote_labels,
+        slice_axis=2 if a.slice_axis is None else a.slice_axis,
+        basal_end=a.basal_end or "last",
+        fwhm_baseline=a.fwhm_baseline,
+    )
     found = ", ".join(f"{v} ({n})" for v, n in s["labels_found"].items())
     print(f"case {s['case']}: mask label values (voxels): {found}; myocardium {list(myo)}")
     print(f"case {s['case']}: remote {s['remote_rule']}")
@@ -189,22 +250,37 @@ def add_quantify_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--manifest", help="quantify every row (image + mask) of a manifest instead")
     p.add_argument("--label-method", help="with --manifest: the method whose burden becomes lge_percent")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--myo-labels", type=_ints, default=None,
-                   help="myocardium label values (default: the manifest's import sidecar, else 2,3,4)")
-    p.add_argument("--other-labels", type=_ints, default=None,
-                   help="other values allowed in the masks, e.g. background and cavity (default: the manifest's "
-                        "import sidecar, else 0,1); any value outside myocardium and other is refused")
-    p.add_argument("--method", default="all", help="nsd, fwhm or all (default); with --manifest it must "
-                                                   "include --label-method")
+    p.add_argument(
+        "--myo-labels",
+        type=_ints,
+        default=None,
+        help="myocardium label values (default: the manifest's import sidecar, else 2,3,4)",
+    )
+    p.add_argument(
+        "--other-labels",
+        type=_ints,
+        default=None,
+        help="other values allowed in the masks, e.g. background and cavity (default: the manifest's "
+        "import sidecar, else 0,1); any value outside myocardium and other is refused",
+    )
+    p.add_argument(
+        "--method", default="all", help="nsd, fwhm or all (default); with --manifest it must include --label-method"
+    )
     p.add_argument("--n-sd", type=_floats, default=(2, 3, 5, 6), help="n of the n-SD rule (default 2,3,5,6)")
-    p.add_argument("--remote", default=None, help="'auto' (default) or a NIfTI mask of remote myocardium "
-                                                  "(with --manifest: a 'remote' column instead)")
-    p.add_argument("--remote-labels", type=_ints,
-                   help="label values of the remote masks that mark remote (default non-zero)")
+    p.add_argument(
+        "--remote",
+        default=None,
+        help="'auto' (default) or a NIfTI mask of remote myocardium (with --manifest: a 'remote' column instead)",
+    )
+    p.add_argument(
+        "--remote-labels", type=_ints, help="label values of the remote masks that mark remote (default non-zero)"
+    )
     p.add_argument("--fwhm-baseline", default="remote", choices=("remote", "zero"))
-    p.add_argument("--slice-axis", type=int, default=None, choices=(0, 1, 2),
-                   help="default: the manifest's import sidecar, else 2")
-    p.add_argument("--basal-end", default=None, choices=("first", "last"),
-                   help="default: the manifest's import sidecar, else last")
+    p.add_argument(
+        "--slice-axis", type=int, default=None, choices=(0, 1, 2), help="default: the manifest's import sidecar, else 2"
+    )
+    p.add_argument(
+        "--basal-end", default=None, choices=("first", "last"), help="default: the manifest's import sidecar, else last"
+    )
     p.set_defaults(func=cmd_quantify)
     return p

@@ -14,6 +14,7 @@ This layer sits above :mod:`lgenet.training` (jobs, executors, planning, evaluat
 3. **Run the jobs** with the chosen executor; every fit is written atomically and skipped when done.
 4. **Evaluate** all models together, write run.json, then the report.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,9 +23,10 @@ import os
 import platform
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+
 import numpy as np
 
 from . import __version__
@@ -43,8 +45,20 @@ log = logging.getLogger("lgenet")
 
 #: config fields that may change between a run and its resumption without changing results;
 #: the compute settings (device, precision, threads per fit) are checked per fit instead
-RESUME_FREE = {"out", "num_threads", "device", "manifest", "outcomes", "covariates", "outcome_measures", "outcome_cnn",
-               "outcome_C", "outcome_recalibrate", "cox_penalizer", "outcome_horizon"}  # change no fit
+RESUME_FREE = {
+    "out",
+    "num_threads",
+    "device",
+    "manifest",
+    "outcomes",
+    "covariates",
+    "outcome_measures",
+    "outcome_cnn",
+    "outcome_C",
+    "outcome_recalibrate",
+    "cox_penalizer",
+    "outcome_horizon",
+}  # change no fit
 
 
 @dataclass
@@ -129,8 +143,10 @@ def prepare_run(cfg: RunConfig, *, progress: bool = True, executor: str = "local
     for task in tasks:
         labels = cohort.labels(task)
         pids = sorted(labels)
-        folds[task] = (assign_folds(pids, [labels[p] for p in pids], n_splits=cfg.folds, random_state=cfg.seed,
-                                    task=task), labels)
+        folds[task] = (
+            assign_folds(pids, [labels[p] for p in pids], n_splits=cfg.folds, random_state=cfg.seed, task=task),
+            labels,
+        )
     models = grid_models(cfg)
     for m in models:  # backbone sizes and weights files: loaded now (and cached for the local executor)
         k = parse_model_key(m)
@@ -158,15 +174,32 @@ def prepare_run(cfg: RunConfig, *, progress: bool = True, executor: str = "local
             raise ConfigError("families roi/stack cannot run for any task: " + "; ".join(skipped_models.values()))
         tasks = [t for t in tasks if t not in empty]
         skipped += empty
-    frames, metas = read_frames(cohort, slice=cfg.slice, nifti_slice_axis=cfg.nifti_slice_axis,
-                            nifti_basal_end=cfg.nifti_basal_end, progress=progress)
+    frames, metas = read_frames(
+        cohort,
+        slice=cfg.slice,
+        nifti_slice_axis=cfg.nifti_slice_axis,
+        nifti_basal_end=cfg.nifti_basal_end,
+        progress=progress,
+    )
     check_distinct_inputs(cohort, frames)
     record = inputs_record(cohort, frames, sha256_file(cfg.manifest))
     profile = cohort_profile([frame_features(f, m, tuple(cfg.intensity_percentiles)) for f, m in zip(frames, metas)])
-    return PreparedRun(cfg=cfg, cohort=cohort, tasks=tasks, skipped_tasks=skipped, models=models, frames=frames,
-                       inputs=record, profile=profile, folds=folds, device=str(device), precision=precision,
-                       models_by_task=models_by_task, skipped_models=skipped_models,
-                       threads=_threads_per_fit(cfg, executor, workers, str(device)))
+    return PreparedRun(
+        cfg=cfg,
+        cohort=cohort,
+        tasks=tasks,
+        skipped_tasks=skipped,
+        models=models,
+        frames=frames,
+        inputs=record,
+        profile=profile,
+        folds=folds,
+        device=str(device),
+        precision=precision,
+        models_by_task=models_by_task,
+        skipped_models=skipped_models,
+        threads=_threads_per_fit(cfg, executor, workers, str(device)),
+    )
 
 
 # ----------------------------------------------------------------------------------- 2. run directory
@@ -193,19 +226,26 @@ def _open_run_dir(rd: RunDir, prep: PreparedRun) -> int:
     old_cfg = rd.saved_config_dict()
     if finished and old_cfg is None:
         state = "damaged" if rd.config_path.exists() else "missing"
-        raise ConfigError(f"run directory {rd.path} holds {len(finished)} finished fit(s) but its config.yaml is {state}, "
-                          "so their settings cannot be checked against this run's; restore config.yaml, or use a new --out")
+        raise ConfigError(
+            f"run directory {rd.path} holds {len(finished)} finished fit(s) but its config.yaml is {state}, "
+            "so their settings cannot be checked against this run's; restore config.yaml, or use a new --out"
+        )
     if finished and rd.inputs_path.exists() and rd.read_inputs() is None:
-        raise ConfigError(f"run directory {rd.path}: inputs.json is damaged, so the finished fits' inputs cannot be "
-                          "checked against this run's; restore it, or use a new --out")
+        raise ConfigError(
+            f"run directory {rd.path}: inputs.json is damaged, so the finished fits' inputs cannot be "
+            "checked against this run's; restore it, or use a new --out"
+        )
     reasons = []
     if old_cfg is not None:
         old_cfg = {**RunConfig().to_dict(), **old_cfg}  # parameters added since: their defaults
         new = prep.cfg.to_dict()
         diff = sorted(k for k in set(old_cfg) | set(new) if k not in RESUME_FREE and old_cfg.get(k) != new.get(k))
         if diff:
-            reasons.append("started with different settings (" + ", ".join(
-                f"{k}: {old_cfg.get(k)!r} -> {new.get(k)!r}" for k in diff[:6]) + ")")
+            reasons.append(
+                "started with different settings ("
+                + ", ".join(f"{k}: {old_cfg.get(k)!r} -> {new.get(k)!r}" for k in diff[:6])
+                + ")"
+            )
     old_inputs = rd.read_inputs()
     if old_inputs is not None:
         d = diff_inputs(old_inputs, prep.inputs)
@@ -239,8 +279,10 @@ def _open_run_dir(rd: RunDir, prep: PreparedRun) -> int:
     if recorded and not prep.cfg.num_threads and now.get("device") == "cpu" and recorded[0].get("threads"):
         t = int(recorded[0]["threads"])
         if t != prep.threads:  # not pinned by --threads: resume with the finished fits' own thread count
-            msg = (f"resuming with {t} torch thread(s) per fit, as the finished fits used (the machine's load "
-                   f"would suggest {prep.threads}); pass --threads to choose")
+            msg = (
+                f"resuming with {t} torch thread(s) per fit, as the finished fits used (the machine's load "
+                f"would suggest {prep.threads}); pass --threads to choose"
+            )
             log.warning(msg)
             prep.threads = t
             now = _compute(prep)
@@ -275,14 +317,25 @@ def _write_start(rd: RunDir, prep: PreparedRun) -> None:
     for task in prep.tasks:
         folds, labels = prep.folds[task]
         rd.write_folds(task, folds, labels)
-    sizes = sorted({cfg.image_size or get_spec(parse_model_key(m).arch).input_size for m in prep.models
-                    if parse_model_key(m).family == "classifier"})
+    sizes = sorted(
+        {
+            cfg.image_size or get_spec(parse_model_key(m).arch).input_size
+            for m in prep.models
+            if parse_model_key(m).family == "classifier"
+        }
+    )
     pids = [r.patient_id for r in prep.cohort.records]
     frames_key = json.dumps([r["frame_sha256"] for r in prep.inputs["rows"]])
     for size in sizes:
         pre = Preprocessor(size, tuple(cfg.intensity_percentiles))
-        fp = json.dumps({"size": size, "percentiles": list(cfg.intensity_percentiles), "frames": frames_key,
-                         "preprocess": Preprocessor.VERSION})
+        fp = json.dumps(
+            {
+                "size": size,
+                "percentiles": list(cfg.intensity_percentiles),
+                "frames": frames_key,
+                "preprocess": Preprocessor.VERSION,
+            }
+        )
         path = rd.inputs_cache(size)
         if not inputs_cache_matches(path, fp):
             write_inputs_cache(path, torch.stack([pre(f) for f in prep.frames]), pids, fp)
@@ -319,9 +372,18 @@ def _add_file_log(rd: RunDir) -> logging.Handler:
 
 
 # ----------------------------------------------------------------------------------- main entry
-def run_experiment(cfg: RunConfig, *, progress: bool = True, keep_models: str = "best", report: bool = True,
-                   executor: str = "local", workers: int = 1, ray_address: str | None = None,
-                   fits_per_gpu: int = 1, on_metrics: Callable[[RunResult], None] | None = None) -> RunResult:
+def run_experiment(
+    cfg: RunConfig,
+    *,
+    progress: bool = True,
+    keep_models: str = "best",
+    report: bool = True,
+    executor: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    fits_per_gpu: int = 1,
+    on_metrics: Callable[[RunResult], None] | None = None,
+) -> RunResult:
     """Run the configured grid with cross-validation, resume finished fits, evaluate, plot and report.
 
     Args:
@@ -354,8 +416,14 @@ def run_experiment(cfg: RunConfig, *, progress: bool = True, keep_models: str = 
     rd = RunDir(cfg.out)
     with rd.lock():
         _open_run_dir(rd, prep)
-        ex = make_executor(executor, workers=workers, threads=prep.threads, progress=progress,
-                           ray_address=ray_address, fits_per_gpu=fits_per_gpu)
+        ex = make_executor(
+            executor,
+            workers=workers,
+            threads=prep.threads,
+            progress=progress,
+            ray_address=ray_address,
+            fits_per_gpu=fits_per_gpu,
+        )
         handler = _add_file_log(rd)
         try:
             _write_start(rd, prep)
@@ -384,8 +452,9 @@ def _remove_fold_models(rd: RunDir, prep: PreparedRun) -> None:
             if parse_model_key(m).family == "classifier":
                 removed += rd.delete_models(task, m, prep.cfg.folds, record=True)
     if removed:
-        log.info("removed %d fold model file(s) (--keep-models none); the predictions, metrics and report remain",
-                 removed)
+        log.info(
+            "removed %d fold model file(s) (--keep-models none); the predictions, metrics and report remain", removed
+        )
 
 
 def _run_outcomes(rd: RunDir, progress: bool) -> None:
@@ -411,13 +480,31 @@ def _run(rd: RunDir, prep: PreparedRun, ex, progress: bool, keep_models: str) ->
     for t in prep.skipped_tasks:
         if t not in prep.skipped_models:
             log.info("task %s skipped: the manifest has no labels for it", t)
-    log.info("lgenet %s: %d manifest rows, %d patients, tasks %s, models %s, device %s (%s), %d thread(s) per fit, "
-             "executor %s", __version__, len(prep.cohort.records), len(prep.cohort.patient_ids), prep.tasks,
-             prep.models, prep.device, prep.precision, prep.threads, ex.name)
+    log.info(
+        "lgenet %s: %d manifest rows, %d patients, tasks %s, models %s, device %s (%s), %d thread(s) per fit, "
+        "executor %s",
+        __version__,
+        len(prep.cohort.records),
+        len(prep.cohort.patient_ids),
+        prep.tasks,
+        prep.models,
+        prep.device,
+        prep.precision,
+        prep.threads,
+        ex.name,
+    )
     for t, why in prep.skipped_models.items():
         log.warning("families roi/stack skipped for task %s: %s", t, why)
-    jobs = plan_jobs(cfg, rd.path, prep.tasks, models=prep.models, device=prep.device, precision=prep.precision,
-                     threads=prep.threads, models_by_task=prep.models_by_task)
+    jobs = plan_jobs(
+        cfg,
+        rd.path,
+        prep.tasks,
+        models=prep.models,
+        device=prep.device,
+        precision=prep.precision,
+        threads=prep.threads,
+        models_by_task=prep.models_by_task,
+    )
     n_done = sum(j.done() for j in jobs)
     if n_done:
         msg = f"resuming {rd.path}: {n_done} of {len(jobs)} fits already done, {len(jobs) - n_done} to run"
@@ -445,14 +532,26 @@ def _run(rd: RunDir, prep: PreparedRun, ex, progress: bool, keep_models: str) ->
     finally:
         grid.close()
     ev = evaluate_grid(rd, cfg, prep.tasks, prep.models, prep.models_by_task)
-    atomic_write_text(rd.run_json_path, json.dumps({
-        "manifest": Path(cfg.manifest).name, "manifest_sha256": prep.inputs["manifest_sha256"],
-        "n_rows": len(prep.cohort.records), "tasks": prep.tasks, "tasks_skipped": prep.skipped_tasks,
-        "models_skipped": prep.skipped_models,
-        "fits_run": result.fits_run, "fits_skipped": result.fits_skipped, "executor": ex.name,
-        "seconds": round(time.time() - t_start, 1), "environment": _environment(prep),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }, indent=2))
+    atomic_write_text(
+        rd.run_json_path,
+        json.dumps(
+            {
+                "manifest": Path(cfg.manifest).name,
+                "manifest_sha256": prep.inputs["manifest_sha256"],
+                "n_rows": len(prep.cohort.records),
+                "tasks": prep.tasks,
+                "tasks_skipped": prep.skipped_tasks,
+                "models_skipped": prep.skipped_models,
+                "fits_run": result.fits_run,
+                "fits_skipped": result.fits_skipped,
+                "executor": ex.name,
+                "seconds": round(time.time() - t_start, 1),
+                "environment": _environment(prep),
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            },
+            indent=2,
+        ),
+    )
     log.info("summary:\n%s", ev.table)
     result.metrics, result.table, result.figures = ev.metrics, ev.table, ev.figures
     return result
@@ -471,6 +570,10 @@ def _write_report(out: Path) -> None:
 
         from .errors import short_reason
 
-        log.error("the report could not be written (%s); the run's metrics are saved. Retry with `lgenet report %s` "
-                  "after fixing the problem (details in run.log)", short_reason(exc), out)
+        log.error(
+            "the report could not be written (%s); the run's metrics are saved. Retry with `lgenet report %s` "
+            "after fixing the problem (details in run.log)",
+            short_reason(exc),
+            out,
+        )
         log.info("report failure details:\n%s", "".join(traceback.format_exception(exc)))

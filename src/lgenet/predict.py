@@ -9,6 +9,7 @@ Note on selection: "best" is chosen by cross-validated AUC over the grid, so tha
 AUC carries some optimism from the choice among several models; name a model chosen in advance
 with ``--model`` when that matters.
 """
+
 from __future__ import annotations
 
 import csv
@@ -22,8 +23,8 @@ import numpy as np
 import torch
 
 from .config import RunConfig
-from .data.preprocess import Preprocessor
 from .data.inputs import check_frame, is_colour
+from .data.preprocess import Preprocessor
 from .data.shift import frame_features, shift_warnings
 from .errors import ConfigError, DataError, ReaderError
 from .io import read_frame
@@ -32,8 +33,16 @@ from .rundir import RunDir
 from .training.trainer import predict_proba
 from .utils import atomic_write_text
 
-__all__ = ["load_run_config", "choose_model", "load_fold_models", "predict", "predict_manifest", "write_predictions",
-           "Prediction", "check_output_file"]
+__all__ = [
+    "load_run_config",
+    "choose_model",
+    "load_fold_models",
+    "predict",
+    "predict_manifest",
+    "write_predictions",
+    "Prediction",
+    "check_output_file",
+]
 
 log = logging.getLogger("lgenet")
 
@@ -158,8 +167,10 @@ def predict(
         if profile:
             far = shift_warnings(profile, frame_features(frame, meta, tuple(cfg.intensity_percentiles)))
             if far:
-                note.append("unlike the training images (" + "; ".join(far) + "): the model may not apply; check "
-                            "the scanner, protocol and export of this image")
+                note.append(
+                    "unlike the training images (" + "; ".join(far) + "): the model may not apply; check "
+                    "the scanner, protocol and export of this image"
+                )
         for n in note:
             log.warning("%s: %s", where, n)
         x.append(pre(frame))
@@ -169,18 +180,40 @@ def predict(
     xt = torch.stack(x)
     # each fold model scores in the precision of its out-of-fold predictions, so a training patient's fold
     # probability here equals its out-of-fold one
-    per_fold = np.stack([predict_proba(m, xt, precision=getattr(m, "lgenet_precision", "fp32")) for m in models],
-                        axis=1)  # (N, K)
+    per_fold = np.stack(
+        [predict_proba(m, xt, precision=getattr(m, "lgenet_precision", "fp32")) for m in models], axis=1
+    )  # (N, K)
     cams: list[str | None] = [None] * len(inputs)
     if cam_dir is not None:
         from .explain.ensemble import write_ensemble_overlays
 
-        cams = [str(c) for c in write_ensemble_overlays(
-            models, frames, xt, inputs, cam_dir, method=cam_method, target_layer=cam_layer,
-            threshold=cfg.decision_threshold, percentiles=tuple(cfg.intensity_percentiles), ids=ids)]
+        cams = [
+            str(c)
+            for c in write_ensemble_overlays(
+                models,
+                frames,
+                xt,
+                inputs,
+                cam_dir,
+                method=cam_method,
+                target_layer=cam_layer,
+                threshold=cfg.decision_threshold,
+                percentiles=tuple(cfg.intensity_percentiles),
+                ids=ids,
+            )
+        ]
     return [
-        Prediction(input=str(p), prob=float(per_fold[i].mean()), fold_probs=[float(v) for v in per_fold[i]],
-                   model=name, task=task, cam=cams[i], patient_id=ids[i], slice_index=indices[i], notes=notes[i])
+        Prediction(
+            input=str(p),
+            prob=float(per_fold[i].mean()),
+            fold_probs=[float(v) for v in per_fold[i]],
+            model=name,
+            task=task,
+            cam=cams[i],
+            patient_id=ids[i],
+            slice_index=indices[i],
+            notes=notes[i],
+        )
         for i, p in enumerate(inputs)
     ]
 
@@ -190,8 +223,14 @@ def predict_manifest(run_dir: str | Path, task: str, manifest: str | Path, **kw)
     from .data.manifest import load_manifest
 
     cohort = load_manifest(manifest, tasks=None)
-    return predict(run_dir, task, [r.image for r in cohort.records], ids=[r.patient_id for r in cohort.records],
-                   slices=[None if r.slice == "basal" else r.slice for r in cohort.records], **kw)
+    return predict(
+        run_dir,
+        task,
+        [r.image for r in cohort.records],
+        ids=[r.patient_id for r in cohort.records],
+        slices=[None if r.slice == "basal" else r.slice for r in cohort.records],
+        **kw,
+    )
 
 
 def write_predictions(preds: list[Prediction], path: str | Path) -> Path:
@@ -203,10 +242,16 @@ def write_predictions(preds: list[Prediction], path: str | Path) -> Path:
     buf = io.StringIO()
     k = len(preds[0].fold_probs) if preds else 0
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["patient_id", "input", "slice_index", "task", "model", "prob"] + [f"prob_fold{i}" for i in range(k)]
-               + ["notes"])
+    w.writerow(
+        ["patient_id", "input", "slice_index", "task", "model", "prob"]
+        + [f"prob_fold{i}" for i in range(k)]
+        + ["notes"]
+    )
     for p in preds:
-        w.writerow([p.patient_id, p.input, "" if p.slice_index is None else p.slice_index, p.task, p.model,
-                    f"{p.prob:.6f}"] + [f"{v:.6f}" for v in p.fold_probs] + [" | ".join(p.notes)])
+        w.writerow(
+            [p.patient_id, p.input, "" if p.slice_index is None else p.slice_index, p.task, p.model, f"{p.prob:.6f}"]
+            + [f"{v:.6f}" for v in p.fold_probs]
+            + [" | ".join(p.notes)]
+        )
     atomic_write_text(path, buf.getvalue())
     return path

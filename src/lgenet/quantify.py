@@ -70,13 +70,15 @@ each burden column ``X`` has a text column ``X_source`` saying where its value c
   source kept from the input or, e.g., ``'mask labels [3, 4] / [2, 3, 4], basal slice (import
   emidec)'``; ``'input manifest (source not recorded)'`` when nothing says.
 """
+
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -294,8 +296,10 @@ def quantify(
     img = _as_stack(image, "image").astype(np.float64, copy=False)
     myo = _as_stack(myo_mask, "myo_mask") != 0
     if img.shape != myo.shape:
-        raise ConfigError(f"quantify: image shape {np.asarray(image).shape} and myocardium mask shape "
-                          f"{np.asarray(myo_mask).shape} differ")
+        raise ConfigError(
+            f"quantify: image shape {np.asarray(image).shape} and myocardium mask shape "
+            f"{np.asarray(myo_mask).shape} differ"
+        )
     if not np.isfinite(img[myo]).all():
         raise DataError("quantify: the image has non-finite values (NaN/inf) inside the myocardium")
     if not myo.any():
@@ -307,20 +311,28 @@ def quantify(
 
     notes: list[str] = []
     if remote is None or (isinstance(remote, str) and remote == "auto"):
-        rem = _as_stack(auto_remote_mask(img, myo, sectors=sectors, apical_sectors=apical_sectors,
-                                         min_sector_pixels=min_sector_pixels), "remote")
+        rem = _as_stack(
+            auto_remote_mask(
+                img, myo, sectors=sectors, apical_sectors=apical_sectors, min_sector_pixels=min_sector_pixels
+            ),
+            "remote",
+        )
         rule = f"auto: darkest of {sectors} angular sectors per slice ({apical_sectors} on the apical third)"
     elif isinstance(remote, str):
         raise ConfigError(f"quantify: 'remote' must be None, 'auto' or a mask array, got {remote!r}")
     else:
         rem = _as_stack(remote, "remote") != 0
         if rem.shape != img.shape:
-            raise ConfigError(f"quantify: remote mask shape {np.asarray(remote).shape} differs from image shape "
-                              f"{np.asarray(image).shape}")
+            raise ConfigError(
+                f"quantify: remote mask shape {np.asarray(remote).shape} differs from image shape "
+                f"{np.asarray(image).shape}"
+            )
         rule = "given mask"
     if not rem.any():
-        raise DataError("quantify: no remote myocardium: the remote mask is empty (or every myocardial sector "
-                        f"has fewer than {min_sector_pixels} pixels)")
+        raise DataError(
+            "quantify: no remote myocardium: the remote mask is empty (or every myocardial sector "
+            f"has fewer than {min_sector_pixels} pixels)"
+        )
 
     n_slices = img.shape[0]
     myo_per = myo.reshape(n_slices, -1).sum(1)
@@ -343,8 +355,10 @@ def quantify(
         sp = tuple(float(s) for s in spacing)
         want = 2 if two_d else 3
         if len(sp) != want or any(s <= 0 or not math.isfinite(s) for s in sp):
-            raise ConfigError(f"quantify: 'spacing' must be {want} positive numbers in mm, one per array axis "
-                              f"({'(dy, dx)' if two_d else '(dz, dy, dx)'}), got {list(spacing)}")
+            raise ConfigError(
+                f"quantify: 'spacing' must be {want} positive numbers in mm, one per array axis "
+                f"({'(dy, dx)' if two_d else '(dz, dy, dx)'}), got {list(spacing)}"
+            )
         vox_ml = float(np.prod(sp)) / 1000.0  # a 2-D frame: mm^2 -> 'mL' per mm of thickness
         spacing = sp
 
@@ -365,13 +379,20 @@ def quantify(
     else:
         rem_out = rem
     return QuantifyResult(
-        methods=results, remote_mask=rem_out, remote_mean=r_mean, remote_sd=r_sd, remote_rule=rule,
-        myo_pixels_per_slice=myo_per, spacing=tuple(spacing) if spacing is not None else None, notes=notes,
+        methods=results,
+        remote_mask=rem_out,
+        remote_mean=r_mean,
+        remote_sd=r_sd,
+        remote_rule=rule,
+        myo_pixels_per_slice=myo_per,
+        spacing=tuple(spacing) if spacing is not None else None,
+        notes=notes,
     )
 
 
-def _apply(img: np.ndarray, myo: np.ndarray, thr: np.ndarray, *, strict: bool, name: str,
-           vox_ml: float | None) -> MethodResult:
+def _apply(
+    img: np.ndarray, myo: np.ndarray, thr: np.ndarray, *, strict: bool, name: str, vox_ml: float | None
+) -> MethodResult:
     t = thr[:, None, None]
     with np.errstate(invalid="ignore"):
         enh = (img > t) if strict else (img >= t)
@@ -383,8 +404,13 @@ def _apply(img: np.ndarray, myo: np.ndarray, thr: np.ndarray, *, strict: bool, n
         pct = np.where(m_per > 0, 100.0 * e_per / np.maximum(m_per, 1), np.nan)
     n_e, n_m = int(e_per.sum()), int(m_per.sum())
     return MethodResult(
-        method=name, mask=enh, threshold=np.where(m_per > 0, thr, np.nan), percent=100.0 * n_e / n_m,
-        percent_per_slice=pct, enhanced_pixels=n_e, myo_pixels=n_m,
+        method=name,
+        mask=enh,
+        threshold=np.where(m_per > 0, thr, np.nan),
+        percent=100.0 * n_e / n_m,
+        percent_per_slice=pct,
+        enhanced_pixels=n_e,
+        myo_pixels=n_m,
         enhanced_ml=None if vox_ml is None else n_e * vox_ml,
     )
 
@@ -467,35 +493,45 @@ def quantify_files(
         raise ConfigError(f"quantify: 'slice_axis' must be 0, 1 or 2, got {slice_axis!r}")
     is_auto = remote is None or (isinstance(remote, str) and remote == "auto")
     if remote_labels is not None and is_auto:
-        raise ConfigError("quantify: --remote-labels needs --remote MASK (a label map marking remote myocardium); "
-                          "leave --remote-labels out for the automatic remote")
+        raise ConfigError(
+            "quantify: --remote-labels needs --remote MASK (a label map marking remote myocardium); "
+            "leave --remote-labels out for the automatic remote"
+        )
     if myo_labels is not None and other_labels is not None and set(myo_labels) & set(other_labels):
-        raise ConfigError(f"quantify: --other-labels {list(other_labels)} overlap --myo-labels {list(myo_labels)}; "
-                          "a label value is either myocardium or other")
+        raise ConfigError(
+            f"quantify: --other-labels {list(other_labels)} overlap --myo-labels {list(myo_labels)}; "
+            "a label value is either myocardium or other"
+        )
     image_nifti, mask_nifti = Path(image_nifti), Path(mask_nifti)
     case = case_id or _strip_nii(image_nifti.name)
     img_obj, img = _load_nifti(image_nifti, f"case {case}: image")
     _, lab = _load_nifti(mask_nifti, f"case {case}: mask")
     if img.shape != lab.shape:
-        raise DataError(f"case {case}: mask grid {lab.shape} ({mask_nifti}) differs from image grid "
-                        f"{img.shape} ({image_nifti}); image and mask are paired by array index")
+        raise DataError(
+            f"case {case}: mask grid {lab.shape} ({mask_nifti}) differs from image grid "
+            f"{img.shape} ({image_nifti}); image and mask are paired by array index"
+        )
     lab = np.rint(np.asarray(lab, dtype=np.float64)).astype(np.int64)
     values, counts = np.unique(lab, return_counts=True)
     labels_found = {int(v): int(c) for v, c in zip(values, counts)}
     myo_vol = (lab != 0) if myo_labels is None else np.isin(lab, list(myo_labels))
     if not myo_vol.any():
-        raise DataError(f"case {case}: the mask {mask_nifti} has no myocardium (labels {list(myo_labels or [])}); "
-                        f"its values (voxels): {_counts_text(labels_found)}; check --myo-labels")
+        raise DataError(
+            f"case {case}: the mask {mask_nifti} has no myocardium (labels {list(myo_labels or [])}); "
+            f"its values (voxels): {_counts_text(labels_found)}; check --myo-labels"
+        )
     if myo_labels is not None and other_labels is not None:
         declared = set(myo_labels) | set(other_labels)
         bad = {v: c for v, c in labels_found.items() if v not in declared}
         if bad:
             listed = _counts_text(bad)
-            raise DataError(f"case {case}: mask {mask_nifti} holds label value(s) outside the declared ones: {listed}; "
-                            f"declared: myocardium {list(myo_labels)} (--myo-labels), other {list(other_labels)} "
-                            "(--other-labels). Declare them with --other-labels (e.g. --other-labels "
-                            f"{','.join(str(v) for v in sorted(set(other_labels) | set(list(bad)[:12])))}) or "
-                            "--myo-labels, or fix the mask")
+            raise DataError(
+                f"case {case}: mask {mask_nifti} holds label value(s) outside the declared ones: {listed}; "
+                f"declared: myocardium {list(myo_labels)} (--myo-labels), other {list(other_labels)} "
+                "(--other-labels). Declare them with --other-labels (e.g. --other-labels "
+                f"{','.join(str(v) for v in sorted(set(other_labels) | set(list(bad)[:12])))}) or "
+                "--myo-labels, or fix the mask"
+            )
     rem_arg: Any = None
     if not is_auto:
         _, rv = _load_nifti(remote, f"case {case}: remote mask")
@@ -513,8 +549,9 @@ def quantify_files(
     img_st = _to_stack(np.asarray(img, dtype=np.float64), slice_axis, basal_end)
     myo_st = _to_stack(myo_vol, slice_axis, basal_end)
     try:
-        res = quantify(img_st, myo_st, method=method, n_sd=n_sd, remote=rem_arg, spacing=spacing,
-                       fwhm_baseline=fwhm_baseline)
+        res = quantify(
+            img_st, myo_st, method=method, n_sd=n_sd, remote=rem_arg, spacing=spacing, fwhm_baseline=fwhm_baseline
+        )
     except DataError as exc:
         raise DataError(f"case {case}: {exc}") from None
 
@@ -522,9 +559,14 @@ def quantify_files(
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     for name, r in res.methods.items():
-        files[name] = str(_write_mask(out_dir / f"{case}_{name}.nii.gz", r.mask, img_obj, img.shape, slice_axis, basal_end))
-    files["remote"] = str(_write_mask(out_dir / f"{case}_remote.nii.gz", np.asarray(res.remote_mask), img_obj,
-                                      img.shape, slice_axis, basal_end))
+        files[name] = str(
+            _write_mask(out_dir / f"{case}_{name}.nii.gz", r.mask, img_obj, img.shape, slice_axis, basal_end)
+        )
+    files["remote"] = str(
+        _write_mask(
+            out_dir / f"{case}_remote.nii.gz", np.asarray(res.remote_mask), img_obj, img.shape, slice_axis, basal_end
+        )
+    )
     summary = {
         "case": case,
         "image": str(image_nifti.resolve()),
@@ -560,7 +602,9 @@ def _strip_nii(name: str) -> str:
     return Path(name).stem
 
 
-def _write_mask(path: Path, stack: np.ndarray, ref_img, shape: tuple[int, ...], slice_axis: int, basal_end: str) -> Path:
+def _write_mask(
+    path: Path, stack: np.ndarray, ref_img, shape: tuple[int, ...], slice_axis: int, basal_end: str
+) -> Path:
     import nibabel as nib
 
     vol = _from_stack(np.asarray(stack, dtype=np.uint8), shape, slice_axis, basal_end)
@@ -586,11 +630,15 @@ def _read_sidecar(manifest: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"quantify: sidecar {side} of manifest {manifest} could not be read as JSON ({exc}); "
-                          "fix it, or delete it and pass --myo-labels/--other-labels") from None
+        raise ConfigError(
+            f"quantify: sidecar {side} of manifest {manifest} could not be read as JSON ({exc}); "
+            "fix it, or delete it and pass --myo-labels/--other-labels"
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("options", {}), dict):
-        raise ConfigError(f"quantify: sidecar {side} has no 'options' object; fix it, or delete it and pass "
-                          "--myo-labels/--other-labels")
+        raise ConfigError(
+            f"quantify: sidecar {side} has no 'options' object; fix it, or delete it and pass "
+            "--myo-labels/--other-labels"
+        )
     return data
 
 
@@ -603,8 +651,12 @@ def _side_labels(side: Path, opts: dict[str, Any], key: str) -> tuple[int, ...] 
     return tuple(v)
 
 
-_OPT = {"myo_labels": "--myo-labels", "other_labels": "--other-labels", "slice_axis": "--slice-axis",
-        "basal_end": "--basal-end"}
+_OPT = {
+    "myo_labels": "--myo-labels",
+    "other_labels": "--other-labels",
+    "slice_axis": "--slice-axis",
+    "basal_end": "--basal-end",
+}
 _DEFAULTS: dict[str, Any] = {"myo_labels": (2, 3, 4), "other_labels": (0, 1), "slice_axis": 2, "basal_end": "last"}
 
 
@@ -635,21 +687,27 @@ def manifest_settings(
     side = _read_sidecar(manifest)
     side_p = sidecar_path(manifest)
     opts = (side or {}).get("options", {}) or {}
-    given = {"myo_labels": None if myo_labels is None else tuple(int(v) for v in myo_labels),
-             "other_labels": None if other_labels is None else tuple(int(v) for v in other_labels),
-             "slice_axis": slice_axis, "basal_end": basal_end}
+    given = {
+        "myo_labels": None if myo_labels is None else tuple(int(v) for v in myo_labels),
+        "other_labels": None if other_labels is None else tuple(int(v) for v in other_labels),
+        "slice_axis": slice_axis,
+        "basal_end": basal_end,
+    }
     from_side: dict[str, Any] = {}
     if side is not None:
         for k in ("myo_labels", "other_labels"):
             from_side[k] = _side_labels(side_p, opts, k)
         if opts.get("slice_axis") is not None:
             if opts["slice_axis"] not in (0, 1, 2):
-                raise ConfigError(f"quantify: sidecar {side_p}: 'slice_axis' must be 0, 1 or 2, got {opts['slice_axis']!r}")
+                raise ConfigError(
+                    f"quantify: sidecar {side_p}: 'slice_axis' must be 0, 1 or 2, got {opts['slice_axis']!r}"
+                )
             from_side["slice_axis"] = opts["slice_axis"]
         if opts.get("basal_end") is not None:
             if opts["basal_end"] not in ("first", "last"):
-                raise ConfigError(f"quantify: sidecar {side_p}: 'basal_end' must be 'first' or 'last', "
-                                  f"got {opts['basal_end']!r}")
+                raise ConfigError(
+                    f"quantify: sidecar {side_p}: 'basal_end' must be 'first' or 'last', got {opts['basal_end']!r}"
+                )
             from_side["basal_end"] = opts["basal_end"]
     lge = _side_labels(side_p, opts, "lge_labels") if side is not None else None
 
@@ -661,8 +719,10 @@ def manifest_settings(
         if given[k] is not None:
             out[k], source[k] = given[k], "given"
             if sv is not None and sv != given[k]:
-                notes.append(f"note: {_OPT[k]} {_show(given[k])} overrides {k} {_show(sv)} of {side_p.name} "
-                             "(explicit values win over the sidecar)")
+                notes.append(
+                    f"note: {_OPT[k]} {_show(given[k])} overrides {k} {_show(sv)} of {side_p.name} "
+                    "(explicit values win over the sidecar)"
+                )
         elif sv is not None:
             out[k], source[k] = sv, "sidecar"
         else:
@@ -680,24 +740,40 @@ def manifest_settings(
         else:
             mine, theirs = ("myo_labels", "other_labels") if sm == "given" else ("other_labels", "myo_labels")
             origin = f"read from {side_p}" if source[theirs] == "sidecar" else "(the default)"
-            fix = (f"{_OPT[mine]} contradicts {theirs} {_show(out[theirs])} {origin}; pass {_OPT[theirs]} as well "
-                   "(explicit values win)")
-        raise ConfigError(f"quantify: myocardium labels {_show(out['myo_labels'])} and other labels "
-                          f"{_show(out['other_labels'])} overlap ({both}); {fix}")
+            fix = (
+                f"{_OPT[mine]} contradicts {theirs} {_show(out[theirs])} {origin}; pass {_OPT[theirs]} as well "
+                "(explicit values win)"
+            )
+        raise ConfigError(
+            f"quantify: myocardium labels {_show(out['myo_labels'])} and other labels "
+            f"{_show(out['other_labels'])} overlap ({both}); {fix}"
+        )
     took = [k for k in source if source[k] == "sidecar"]
     if took:
-        notes.insert(0, f"from the manifest's sidecar {side_p.name}: "
-                        + ", ".join(f"{k} {_show(out[k])}" for k in took))
+        notes.insert(
+            0, f"from the manifest's sidecar {side_p.name}: " + ", ".join(f"{k} {_show(out[k])}" for k in took)
+        )
     dflt = [k for k in source if source[k] == "default"]
     if dflt:
-        where = (f"not recorded in {side_p.name}, using defaults" if side is not None
-                 else f"no sidecar {side_p.name} beside the manifest; using defaults")
+        where = (
+            f"not recorded in {side_p.name}, using defaults"
+            if side is not None
+            else f"no sidecar {side_p.name} beside the manifest; using defaults"
+        )
         notes.append(f"{where}: " + ", ".join(f"{k} {_show(out[k])}" for k in dflt))
     if lge is not None and not set(lge) <= myo:
-        notes.append(f"note: LGE label(s) {sorted(set(lge) - myo)} of the import are not in the myocardium labels "
-                     f"{_show(out['myo_labels'])}; those voxels are not counted as myocardium")
-    return {**out, "lge_labels": lge, "source": source, "sidecar": side_p if side is not None else None,
-            "side": side, "notes": notes}
+        notes.append(
+            f"note: LGE label(s) {sorted(set(lge) - myo)} of the import are not in the myocardium labels "
+            f"{_show(out['myo_labels'])}; those voxels are not counted as myocardium"
+        )
+    return {
+        **out,
+        "lge_labels": lge,
+        "source": source,
+        "sidecar": side_p if side is not None else None,
+        "side": side,
+        "notes": notes,
+    }
 
 
 def _show(v: Any) -> str:
@@ -747,20 +823,25 @@ def quantify_manifest(
 
     manifest = Path(manifest)
     if remote is not None and not (isinstance(remote, str) and remote == "auto"):
-        raise ConfigError(f"quantify --manifest: --remote {remote} names one mask, which cannot apply to every row; "
-                          "give one remote mask per row in a 'remote' column of the manifest (blank = automatic), "
-                          "or leave --remote out for the automatic rule")
+        raise ConfigError(
+            f"quantify --manifest: --remote {remote} names one mask, which cannot apply to every row; "
+            "give one remote mask per row in a 'remote' column of the manifest (blank = automatic), "
+            "or leave --remote out for the automatic rule"
+        )
     if not manifest.is_file():
         raise ConfigError(f"quantify: manifest {manifest} does not exist")
     names = method_names(method, n_sd)
     if label_method not in names:
         all_names = method_names("all", n_sd)
         if label_method in all_names:
-            raise ConfigError(f"quantify: --label-method {label_method} is not computed by --method {_method_text(method)} "
-                              f"(computed: {names}); add its method to --method or choose one of {names}")
+            raise ConfigError(
+                f"quantify: --label-method {label_method} is not computed by --method {_method_text(method)} "
+                f"(computed: {names}); add its method to --method or choose one of {names}"
+            )
         raise ConfigError(f"quantify: label_method must be one of {names}, got {label_method!r}")
-    cfg = manifest_settings(manifest, myo_labels=myo_labels, other_labels=other_labels,
-                            slice_axis=slice_axis, basal_end=basal_end)
+    cfg = manifest_settings(
+        manifest, myo_labels=myo_labels, other_labels=other_labels, slice_axis=slice_axis, basal_end=basal_end
+    )
     text = manifest.read_text(encoding="utf-8-sig")
     reader = csv.DictReader(io.StringIO(text))
     header = [h for h in (reader.fieldnames or []) if h]
@@ -769,9 +850,11 @@ def quantify_manifest(
         raise ConfigError(f"quantify: manifest {manifest} needs 'image' and 'mask' columns and at least one row")
     has_remote = "remote" in header and any((r.get("remote") or "").strip() for r in rows)
     if remote_labels is not None and not has_remote:
-        raise ConfigError(f"quantify --manifest: --remote-labels needs remote masks, but manifest {manifest} has no "
-                          "'remote' column (or it is blank on every row); put one remote mask per row in a 'remote' "
-                          "column, or leave --remote-labels out for the automatic rule")
+        raise ConfigError(
+            f"quantify --manifest: --remote-labels needs remote masks, but manifest {manifest} has no "
+            "'remote' column (or it is blank on every row); put one remote mask per row in a 'remote' "
+            "column, or leave --remote-labels out for the automatic rule"
+        )
     side = cfg["side"] or {}
     dataset = side.get("dataset")
     if echo is not None:
@@ -800,18 +883,30 @@ def quantify_manifest(
     for i, row in enumerate(rows, start=1):
         pid = row.get("patient_id") or f"row{i}"
         if not (row.get("mask") or "").strip():
-            raise DataError(f"quantify: manifest {manifest}, row {i} (patient {pid}): no mask; every row needs a "
-                            "myocardium label map to be quantified")
+            raise DataError(
+                f"quantify: manifest {manifest}, row {i} (patient {pid}): no mask; every row needs a "
+                "myocardium label map to be quantified"
+            )
         ip, mp = absolute(row["image"]), absolute(row["mask"])
         rcell = (row.get("remote") or "").strip() if has_remote else ""
         rp = absolute(rcell) if rcell else None
         key = (str(ip.resolve()), str(mp.resolve()), str(rp.resolve()) if rp else "")
         if key not in cache:
-            cache[key] = quantify_files(ip, mp, out_dir / "cases", myo_labels=cfg["myo_labels"],
-                                        other_labels=cfg["other_labels"], method=method, n_sd=n_sd,
-                                        remote=rp, remote_labels=remote_labels if rp else None,
-                                        slice_axis=cfg["slice_axis"], basal_end=cfg["basal_end"],
-                                        fwhm_baseline=fwhm_baseline, case_id=pid)
+            cache[key] = quantify_files(
+                ip,
+                mp,
+                out_dir / "cases",
+                myo_labels=cfg["myo_labels"],
+                other_labels=cfg["other_labels"],
+                method=method,
+                n_sd=n_sd,
+                remote=rp,
+                remote_labels=remote_labels if rp else None,
+                slice_axis=cfg["slice_axis"],
+                basal_end=cfg["basal_end"],
+                fwhm_baseline=fwhm_baseline,
+                case_id=pid,
+            )
         s = cache[key]
         rule = "given remote mask" if rp else "auto remote"
         new: dict[str, Any] = {}
@@ -838,16 +933,20 @@ def quantify_manifest(
     out = out_dir / f"{manifest.stem}.quantified.csv"
     _write_csv(out, out_rows, None)
     defs = dict(side.get("definitions") or {})
-    defs.update({
-        "lge_percent": f"whole-LV burden (%) by {label_method} (lgenet quantify); remote rule per row in "
-                       "lge_percent_source",
-        **{f"lge_percent_{n}": f"whole-LV burden (%) by {n} (lgenet quantify)" for n in names},
-        "X_source": "for every burden column X: where its value comes from",
-    })
+    defs.update(
+        {
+            "lge_percent": f"whole-LV burden (%) by {label_method} (lgenet quantify); remote rule per row in "
+            "lge_percent_source",
+            **{f"lge_percent_{n}": f"whole-LV burden (%) by {n} (lgenet quantify)" for n in names},
+            "X_source": "for every burden column X: where its value comes from",
+        }
+    )
     if "lge_percent" in header:
         defs["lge_percent_original"] = "the input manifest's lge_percent (source in lge_percent_original_source)"
-    opts = {k: (list(cfg[k]) if isinstance(cfg[k], tuple) else cfg[k])
-            for k in ("myo_labels", "other_labels", "slice_axis", "basal_end")}
+    opts = {
+        k: (list(cfg[k]) if isinstance(cfg[k], tuple) else cfg[k])
+        for k in ("myo_labels", "other_labels", "slice_axis", "basal_end")
+    }
     opts["lge_labels"] = list(cfg["lge_labels"]) if cfg["lge_labels"] is not None else None
     if "lge_threshold" in (side.get("options") or {}):
         opts["lge_threshold"] = side["options"]["lge_threshold"]
@@ -855,15 +954,22 @@ def quantify_manifest(
         "dataset": dataset,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "manifest": str(out.resolve()),
-        "derived_from": {"manifest": str(manifest.resolve()),
-                         "sidecar": str(cfg["sidecar"].resolve()) if cfg["sidecar"] else None,
-                         "options": side.get("options")},
+        "derived_from": {
+            "manifest": str(manifest.resolve()),
+            "sidecar": str(cfg["sidecar"].resolve()) if cfg["sidecar"] else None,
+            "options": side.get("options"),
+        },
         "options": opts,
         "label_sources": cfg["source"],
-        "quantify": {"label_method": label_method, "method": _method_text(method), "methods": names,
-                     "n_sd": [float(n) for n in _parse_nsd(n_sd)], "fwhm_baseline": fwhm_baseline,
-                     "remote": "per-row 'remote' column (blank = auto)" if has_remote else "auto",
-                     "remote_labels": list(remote_labels) if remote_labels is not None else None},
+        "quantify": {
+            "label_method": label_method,
+            "method": _method_text(method),
+            "methods": names,
+            "n_sd": [float(n) for n in _parse_nsd(n_sd)],
+            "fwhm_baseline": fwhm_baseline,
+            "remote": "per-row 'remote' column (blank = auto)" if has_remote else "auto",
+            "remote_labels": list(remote_labels) if remote_labels is not None else None,
+        },
         "definitions": defs,
         "label_notes": cfg["notes"],
         **({"notes": side["notes"]} if side.get("notes") else {}),

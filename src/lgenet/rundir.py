@@ -24,6 +24,7 @@ A *model key* names one model of the grid: ``arch/init`` for the seed protocol's
 (``resnet50/radimagenet``), ``family:arch/init`` for the other families. Its folder name (*slug*)
 replaces ``/`` by ``__`` and ``:`` by ``--``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,9 +35,9 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import yaml
 
@@ -316,8 +317,15 @@ class RunDir:
             raise DataError(f"{p} is missing: fit {task} {model} fold {fold} has not finished")
         try:
             with open(p, newline="") as fh:
-                return [{"patient_id": r["patient_id"], "fold": int(r["fold"]), "y_true": int(r["y_true"]),
-                         "prob": float(r["prob"])} for r in csv.DictReader(fh)]
+                return [
+                    {
+                        "patient_id": r["patient_id"],
+                        "fold": int(r["fold"]),
+                        "y_true": int(r["y_true"]),
+                        "prob": float(r["prob"]),
+                    }
+                    for r in csv.DictReader(fh)
+                ]
         except (OSError, KeyError, ValueError, TypeError) as exc:
             raise DataError(
                 f"{p} is damaged ({short_reason(exc)}); delete its folder {p.parent} and rerun `lgenet run` with the "
@@ -328,8 +336,9 @@ class RunDir:
         """The patients fold model ``fold`` was *tested* on, from that fit's own predictions.csv."""
         return {r["patient_id"] for r in self.read_predictions(task, model, fold)}
 
-    def save_fit(self, task: str, model: str | ModelKey, fold: int, *, preds: Sequence[dict], info: dict,
-                 net=None) -> Path:
+    def save_fit(
+        self, task: str, model: str | ModelKey, fold: int, *, preds: Sequence[dict], info: dict, net=None
+    ) -> Path:
         """Write one fit atomically: model.pt (when ``net`` is given), predictions.csv, then fit.json."""
         d = self.fit_dir(task, model, fold)
         d.mkdir(parents=True, exist_ok=True)
@@ -337,8 +346,9 @@ class RunDir:
             import torch
 
             with atomic_path(d / "model.pt") as tmp:
-                torch.save({"format": "lgenet-fold-model/1", "spec": net.spec.to_dict(),
-                            "state_dict": net.state_dict()}, tmp)
+                torch.save(
+                    {"format": "lgenet-fold-model/1", "spec": net.spec.to_dict(), "state_dict": net.state_dict()}, tmp
+                )
             (d / "model.removed").unlink(missing_ok=True)
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=PREDICTION_FIELDS, lineterminator="\n")
@@ -359,28 +369,33 @@ class RunDir:
 
         f = self.model_path(task, model, fold)
         if not f.is_file() and _removed_size(f.parent) is not None:
-            raise LgenetError(f"fold model {f} was not kept: the run was made with --keep-models none (as `lgenet "
-                              "demo` is); rerun `lgenet run` with --keep-models best or all to predict with or explain it")
+            raise LgenetError(
+                f"fold model {f} was not kept: the run was made with --keep-models none (as `lgenet "
+                "demo` is); rerun `lgenet run` with --keep-models best or all to predict with or explain it"
+            )
         if not f.is_file():
             raise LgenetError(
                 f"fold model {f} is missing: a run keeps the fold models of each task's best model only "
                 "(run with --keep-models all to keep, predict with and explain every model)"
             )
-        redo = (f"delete the fit folder {f.parent} and rerun `lgenet run` with the run's settings "
-                "to refit it")
+        redo = f"delete the fit folder {f.parent} and rerun `lgenet run` with the run's settings to refit it"
         try:
             with warnings.catch_warnings():  # torch's notes on foreign pickles talk of unsafe loading
                 warnings.simplefilter("ignore")
                 ckpt = torch.load(f, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any failure to unpickle: a damaged or foreign file
-            raise LgenetError(f"fold model {f} is unreadable ({short_reason(exc)}): it is truncated or was not "
-                              f"written by lgenet; {redo}") from None
+            raise LgenetError(
+                f"fold model {f} is unreadable ({short_reason(exc)}): it is truncated or was not "
+                f"written by lgenet; {redo}"
+            ) from None
         if not isinstance(ckpt, dict) or "spec" not in ckpt or "state_dict" not in ckpt:
             raise LgenetError(f"fold model {f} is not an lgenet fold model (no spec/state_dict); {redo}")
         try:
             net = rebuild_model(ckpt["spec"], ckpt["state_dict"]).eval()
         except Exception as exc:  # noqa: BLE001 - the spec or the weights do not fit
-            raise LgenetError(f"fold model {f} does not match its own architecture ({short_reason(exc)}); {redo}") from None
+            raise LgenetError(
+                f"fold model {f} does not match its own architecture ({short_reason(exc)}); {redo}"
+            ) from None
         net.lgenet_fold = int(fold)
         try:  # inference in the precision the fold's out-of-fold predictions were computed in
             net.lgenet_precision = str(self.fit_info(task, model, fold).get("compute", {}).get("precision", "fp32"))
@@ -389,11 +404,15 @@ class RunDir:
         return net
 
     def load_fold_models(self, task: str, model: str | ModelKey, folds: int) -> list:
-        have = sorted(p.parent.name for p in (self.path / "fits" / task / parse_model_key(model).slug).glob("fold*/fit.json"))
+        have = sorted(
+            p.parent.name for p in (self.path / "fits" / task / parse_model_key(model).slug).glob("fold*/fit.json")
+        )
         if len(have) != folds:
-            raise ConfigError(f"{self.config_path} says {folds} folds but {task} {model} has {len(have)} finished fold "
-                              f"fit(s) ({', '.join(have) or 'none'}): config.yaml was edited or the run has not finished; "
-                              "restore it, or rerun `lgenet run` with the run's settings")
+            raise ConfigError(
+                f"{self.config_path} says {folds} folds but {task} {model} has {len(have)} finished fold "
+                f"fit(s) ({', '.join(have) or 'none'}): config.yaml was edited or the run has not finished; "
+                "restore it, or rerun `lgenet run` with the run's settings"
+            )
         return [self.load_fold_model(task, model, k) for k in range(folds)]
 
     def delete_models(self, task: str, model: str | ModelKey, folds: int, *, record: bool = False) -> int:
@@ -441,22 +460,30 @@ class RunDir:
                 reader = csv.DictReader(fh)
                 missing = [c for c in OOF_FIELDS if c not in (reader.fieldnames or [])]
                 if missing:
-                    raise DataError(f"{p} is damaged (no column(s) {missing}); rerun `lgenet run` with the same settings "
-                                    "to rewrite it")
-                return [r for r in reader
-                        if (task is None or r["task"] == task) and (model is None or r["model"] == model)]
+                    raise DataError(
+                        f"{p} is damaged (no column(s) {missing}); rerun `lgenet run` with the same settings "
+                        "to rewrite it"
+                    )
+                return [
+                    r for r in reader if (task is None or r["task"] == task) and (model is None or r["model"] == model)
+                ]
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise DataError(f"{p} is unreadable ({short_reason(exc)}); rerun `lgenet run` with the same settings") from None
+            raise DataError(
+                f"{p} is unreadable ({short_reason(exc)}); rerun `lgenet run` with the same settings"
+            ) from None
 
     def metrics_rows(self) -> list[dict]:
         p = self.metrics_json_path
         if not p.is_file():
-            raise ConfigError(f"{self.path} has no metrics.json: the run has not finished; rerun `lgenet run` to complete it")
+            raise ConfigError(
+                f"{self.path} has no metrics.json: the run has not finished; rerun `lgenet run` to complete it"
+            )
         try:
             return json.loads(p.read_text())["metrics"]
         except (OSError, ValueError, KeyError) as exc:
-            raise ConfigError(f"{p} is damaged ({short_reason(exc)}); rerun `lgenet run` with the same settings to "
-                              "rewrite it") from None
+            raise ConfigError(
+                f"{p} is damaged ({short_reason(exc)}); rerun `lgenet run` with the same settings to rewrite it"
+            ) from None
 
     def choose_model(self, task: str, model: str | None = None, *, family: str | None = SEED_FAMILY) -> str:
         """The model key to use for ``task``: the named one, or the task's best by out-of-fold AUC among

@@ -1,4 +1,5 @@
 """Small shared helpers: atomic file writes, seeding, logging set-up."""
+
 from __future__ import annotations
 
 import contextlib
@@ -8,8 +9,8 @@ import logging
 import os
 import random
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 

@@ -15,6 +15,7 @@ The lead's ``cli.py`` registers the subcommands with :func:`add_weights_parser`;
 ``args.func`` to a callable ``(args) -> int`` (exit status). Errors are
 :class:`~lgenet.errors.WeightsError` (printed by the CLI, exit status 2).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -81,8 +82,14 @@ def _inspect_keras(p: Path, rep: dict[str, Any]) -> None:
     kf = keras_h5.read_keras_weights(p)
     arch, how = keras_h5.detect_keras_arch(kf)
     rep.update(
-        format="keras-h5", layout=kf.layout, keras_version=kf.keras_version, architecture=arch,
-        architecture_note=how, n_tensors=kf.n_tensors + len(kf.unlisted), n_params=kf.n_params, norm="keras_caffe",
+        format="keras-h5",
+        layout=kf.layout,
+        keras_version=kf.keras_version,
+        architecture=arch,
+        architecture_note=how,
+        n_tensors=kf.n_tensors + len(kf.unlisted),
+        n_params=kf.n_params,
+        norm="keras_caffe",
     )
     candidates = [arch] if arch in keras_h5.SUPPORTED_ARCHS else ([] if arch else list(keras_h5.SUPPORTED_ARCHS))
     best = None
@@ -98,8 +105,14 @@ def _inspect_keras(p: Path, rep: dict[str, Any]) -> None:
         rep["unmatched"] = [q for layer in kf.layers.values() for q in layer.paths.values()] + kf.unlisted
         return
     rep.update(
-        architecture=best.arch, supported=True, matched=len(best.matched), unmatched=best.unmatched,
-        missing=best.missing, dropped=best.dropped, shape_errors=best.shape_errors, loadable=not best.problems,
+        architecture=best.arch,
+        supported=True,
+        matched=len(best.matched),
+        unmatched=best.unmatched,
+        missing=best.missing,
+        dropped=best.dropped,
+        shape_errors=best.shape_errors,
+        loadable=not best.problems,
     )
     rep["notes"] += best.notes + best.problems
 
@@ -169,7 +182,9 @@ def _inspect_torch(p: Path, rep: dict[str, Any]) -> None:
     rep["unmatched"] = sorted(k for k in sd if k not in own)
     rep["missing"] = sorted(k for k in own if k not in sd and not k.endswith("num_batches_tracked"))
     rep["shape_errors"] = [
-        f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}" for k, v in sd.items() if k in own and tuple(own[k].shape) != tuple(v.shape)
+        f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+        for k, v in sd.items()
+        if k in own and tuple(own[k].shape) != tuple(v.shape)
     ]
     rep["loadable"] = not (rep["unmatched"] or rep["missing"] or rep["shape_errors"])
     rep["notes"] += info.fixups
@@ -187,7 +202,8 @@ def format_inspect(rep: dict[str, Any], max_list: int = 8) -> str:
         f"file:          {rep['file']} ({rep['size_bytes']:,} bytes)",
         f"sha256:        {rep['sha256']}",
         f"format:        {rep['format']} ({rep['layout']}"
-        + (f", Keras {rep['keras_version']}" if rep.get("keras_version") else "") + ")",
+        + (f", Keras {rep['keras_version']}" if rep.get("keras_version") else "")
+        + ")",
         f"architecture:  {rep['architecture'] or 'unknown'} ({rep['architecture_note']})",
         f"tensors:       {rep['n_tensors']} ({rep['n_params']:,} parameters)",
         f"matched:       {rep['matched']}",
@@ -260,7 +276,9 @@ def convert_weights(path: str | Path, arch: str, out: str | Path, *, init: str |
 
         bad = [k for k, v in tensors.items() if k not in got or not torch.equal(got[k], v)]
         if bad or norm2.name != norm.name:
-            raise WeightsError(f"converted copy of {src} did not load back identically ({bad[:4]}, norm {norm2.name} vs {norm.name})")
+            raise WeightsError(
+                f"converted copy of {src} did not load back identically ({bad[:4]}, norm {norm2.name} vs {norm.name})"
+            )
     return dst
 
 
@@ -274,8 +292,11 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _cmd_convert(args: argparse.Namespace) -> int:
     out = convert_weights(args.file, args.arch, args.out, init=args.init)
     rep = inspect_weights(out)
-    print(f"wrote {out} ({rep['size_bytes']:,} bytes, sha256 {rep['sha256']}); layout "
-          f"{rep['layout']}, input norm {rep['norm']}. Use it with --weights-file {out}", file=sys.stdout)
+    print(
+        f"wrote {out} ({rep['size_bytes']:,} bytes, sha256 {rep['sha256']}); layout "
+        f"{rep['layout']}, input norm {rep['norm']}. Use it with --weights-file {out}",
+        file=sys.stdout,
+    )
     return 0
 
 
@@ -285,12 +306,15 @@ def add_weights_parser(subparsers) -> argparse.ArgumentParser:
     Each leaf parser sets ``func`` (``args.func(args) -> int``, the exit status).
     """
     p = subparsers.add_parser(
-        "weights", help="inspect or convert pretrained weights files (Keras .h5, RadImageNet .pt, torch, safetensors)",
+        "weights",
+        help="inspect or convert pretrained weights files (Keras .h5, RadImageNet .pt, torch, safetensors)",
         description="Inspect or convert pretrained weights files.",
     )
     sub = p.add_subparsers(dest="weights_command", metavar="{inspect,convert}")
     sub.required = True
-    pi = sub.add_parser("inspect", help="format, architecture, tensor count, matched/unmatched, SHA-256 of a weights file")
+    pi = sub.add_parser(
+        "inspect", help="format, architecture, tensor count, matched/unmatched, SHA-256 of a weights file"
+    )
     pi.add_argument("file", help="weights file (.h5/.hdf5/.keras, .pt/.pth, .safetensors)")
     pi.add_argument("--json", action="store_true", help="print the report as JSON")
     pi.set_defaults(func=_cmd_inspect)
@@ -299,7 +323,9 @@ def add_weights_parser(subparsers) -> argparse.ArgumentParser:
     pc.add_argument("--arch", required=True, choices=list(_ARCHS), help="backbone the weights are for")
     pc.add_argument("--out", required=True, help="output file, ending in .safetensors")
     pc.add_argument(
-        "--init", choices=["imagenet", "radimagenet"], default=None,
+        "--init",
+        choices=["imagenet", "radimagenet"],
+        default=None,
         help="for a plain torchvision/timm state dict: which input convention to record (Keras and RadImageNet files fix it)",
     )
     pc.set_defaults(func=_cmd_convert)

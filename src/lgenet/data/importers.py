@@ -30,6 +30,7 @@ was not declared; the mask has no myocardium at all, or none on the basal slice;
 is missing. A sidecar ``<manifest stem>.import.json`` records the options, counts and notes on the
 covariates (which ones leak a label; see :data:`EMIDEC_COVARIATE_NOTES`).
 """
+
 from __future__ import annotations
 
 import csv
@@ -38,10 +39,11 @@ import io
 import json
 import math
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -82,8 +84,18 @@ EMIDEC_CLINICAL_MAP = {
 
 #: Clinical covariates (manifest names) known at presentation, for the covariates-only baseline.
 EMIDEC_COVARIATES = (
-    "sex", "age", "tobacco", "overweight", "hypertension", "diabetes", "familial_disease",
-    "ecg_st_plus", "troponin", "killip", "lvef", "ntprobnp",
+    "sex",
+    "age",
+    "tobacco",
+    "overweight",
+    "hypertension",
+    "diabetes",
+    "familial_disease",
+    "ecg_st_plus",
+    "troponin",
+    "killip",
+    "lvef",
+    "ntprobnp",
 )
 
 EMIDEC_COVARIATE_NOTES = {
@@ -97,12 +109,12 @@ EMIDEC_COVARIATE_NOTES = {
     "ecg_st_plus": "ECG ST elevation, 1 = yes (presentation ECG)",
     "troponin": "troponin, raw value as published (peak/admission not documented)",
     "killip": "Killip class (max, 1-4). DEFINES the `event` proxy (Killip >= II): never a covariate "
-              "for the event task; a fair covariate for the lge task",
+    "for the event task; a fair covariate for the lge task",
     "lvef": "FEVG, left-ventricular ejection fraction %, raw value (modality not documented; may come "
-            "from imaging during the stay, so not strictly 'at presentation')",
+    "from imaging during the stay, so not strictly 'at presentation')",
     "ntprobnp": "NT-proBNP, raw value",
     "group": "N/P = normal/pathological case folder; equals the whole-LV lge label in 95/100 cases, "
-             "so NOT a fair covariate for the lge task (it is the diagnosis the images show)",
+    "so NOT a fair covariate for the lge task (it is the diagnosis the images show)",
 }
 
 
@@ -139,7 +151,9 @@ class CaseStats:
     @property
     def lge_percent_per_slice(self) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(self.myo_per_slice > 0, 100.0 * self.lge_per_slice / np.maximum(self.myo_per_slice, 1), np.nan)
+            return np.where(
+                self.myo_per_slice > 0, 100.0 * self.lge_per_slice / np.maximum(self.myo_per_slice, 1), np.nan
+            )
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -208,8 +222,9 @@ def _load(path: Path, case: str, what: str):
     return obj, data
 
 
-def _check_convention(stats: Sequence[CaseStats], myo: tuple[int, ...], lge: tuple[int, ...],
-                      other: tuple[int, ...]) -> None:
+def _check_convention(
+    stats: Sequence[CaseStats], myo: tuple[int, ...], lge: tuple[int, ...], other: tuple[int, ...]
+) -> None:
     """Refuse masks that contradict the *default* (EMIDEC) declaration: there, label 1 is the LV cavity
     and lies inside the myocardium's outline. A label 1 mostly outside it in most cases means another
     convention (e.g. 0 background / 1 myocardium / 2 scar), and every burden would silently be 0."""
@@ -223,7 +238,8 @@ def _check_convention(stats: Sequence[CaseStats], myo: tuple[int, ...], lge: tup
             f"3 infarct, 4 no-reflow): label 1 lies outside the myocardium's outline in {len(outside)} of "
             f"{len(with_1)} case(s) (e.g. {', '.join(outside[:3])}), so it is not the LV cavity and every burden would "
             "be computed from the wrong labels. Declare this dataset's labels, e.g. for 0 background / 1 myocardium "
-            "/ 2 scar: --myo-labels 1,2 --lge-labels 2 --other-labels 0")
+            "/ 2 scar: --myo-labels 1,2 --lge-labels 2 --other-labels 0"
+        )
 
 
 def case_stats(
@@ -248,8 +264,11 @@ def case_stats(
     img_obj, img = _load(image, case, "image")
     _, lab = _load(mask, case, "mask")
     if img.shape != lab.shape:
-        raise CaseError(case, f"mask grid {lab.shape} ({mask}) differs from image grid {img.shape} ({image}); "
-                              "image and mask are paired by array index, so their array shapes must be equal")
+        raise CaseError(
+            case,
+            f"mask grid {lab.shape} ({mask}) differs from image grid {img.shape} ({image}); "
+            "image and mask are paired by array index, so their array shapes must be equal",
+        )
     labf = np.asarray(lab, dtype=np.float64)
     if not np.isfinite(labf).all() or not np.array_equal(labf, np.rint(labf)):
         raise CaseError(case, f"mask {mask} holds non-integer values; expected a label map")
@@ -258,9 +277,12 @@ def case_stats(
     declared = set(myo_labels) | set(lge_labels) | set(other_labels)
     unknown = [v for v in found if v not in declared]
     if unknown:
-        raise CaseError(case, f"mask {mask} holds label value(s) {unknown} outside the declared ones "
-                              f"(myocardium {list(myo_labels)}, LGE {list(lge_labels)}, other {list(other_labels)}); "
-                              "declare them (e.g. --other-labels) or fix the mask")
+        raise CaseError(
+            case,
+            f"mask {mask} holds label value(s) {unknown} outside the declared ones "
+            f"(myocardium {list(myo_labels)}, LGE {list(lge_labels)}, other {list(other_labels)}); "
+            "declare them (e.g. --other-labels) or fix the mask",
+        )
     lab_st = np.moveaxis(labi, slice_axis, 0)
     img_st = np.moveaxis(img, slice_axis, 0)
     if basal_end == "first":
@@ -273,8 +295,11 @@ def case_stats(
     if myo_per.sum() == 0:
         raise CaseError(case, f"mask {mask} has no myocardium (no voxel with label {list(myo_labels)})")
     if myo_per[-1] == 0:
-        raise CaseError(case, f"mask {mask} has no myocardium on the basal slice (slice axis {slice_axis}, "
-                              f"basal end '{basal_end}'); check --basal-end/--slice-axis or crop the stack")
+        raise CaseError(
+            case,
+            f"mask {mask} has no myocardium on the basal slice (slice axis {slice_axis}, "
+            f"basal end '{basal_end}'); check --basal-end/--slice-axis or crop the stack",
+        )
     if not np.isfinite(np.asarray(img_st, dtype=np.float64)[myo]).all():
         raise CaseError(case, f"image {image} has NaN/inf values inside the myocardium")
     from scipy.ndimage import binary_fill_holes
@@ -290,11 +315,19 @@ def case_stats(
     vox_ml = float(np.prod(zooms)) / 1000.0
     in_plane = tuple(z for i, z in enumerate(zooms) if i != slice_axis)
     st = CaseStats(
-        case=case, image=image, mask=mask, shape=tuple(img.shape), n_slices=n_slices,
-        spacing=(zooms[slice_axis], *in_plane), myo_per_slice=myo_per, lge_per_slice=lge_per,
+        case=case,
+        image=image,
+        mask=mask,
+        shape=tuple(img.shape),
+        n_slices=n_slices,
+        spacing=(zooms[slice_axis], *in_plane),
+        myo_per_slice=myo_per,
+        lge_per_slice=lge_per,
         lge_percent=100.0 * float(lge_per.sum()) / float(myo_per.sum()),
         lge_percent_basal=100.0 * float(lge_per[-1]) / float(myo_per[-1]),
-        myo_ml=float(myo_per.sum()) * vox_ml, lge_ml=float(lge_per.sum()) * vox_ml, labels_found=found,
+        myo_ml=float(myo_per.sum()) * vox_ml,
+        lge_ml=float(lge_per.sum()) * vox_ml,
+        labels_found=found,
         other_enclosed=enclosed,
     )
     if keep_arrays:
@@ -304,8 +337,9 @@ def case_stats(
 
 def _read_clinical(path: Path, id_column: str) -> tuple[list[str], dict[str, dict[str, str]]]:
     if not path.is_file():
-        raise DataError(f"clinical file {path} does not exist; give the CSV that holds one row per case "
-                        f"(ID column {id_column!r})")
+        raise DataError(
+            f"clinical file {path} does not exist; give the CSV that holds one row per case (ID column {id_column!r})"
+        )
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -345,8 +379,9 @@ def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str] | None
     return atomic_write_text(path, buf.getvalue())
 
 
-def _write_frames(frames_dir: Path, st: CaseStats, img_st: np.ndarray, lab_st: np.ndarray,
-                  base_row: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _write_frames(
+    frames_dir: Path, st: CaseStats, img_st: np.ndarray, lab_st: np.ndarray, base_row: Mapping[str, Any]
+) -> list[dict[str, Any]]:
     import nibabel as nib
 
     rows = []
@@ -362,12 +397,17 @@ def _write_frames(frames_dir: Path, st: CaseStats, img_st: np.ndarray, lab_st: n
             with atomic_path(p) as tmp:
                 nib.save(out, str(tmp))
             paths[kind] = p
-        rows.append({
-            **base_row,
-            "image": str(paths["image"].resolve()), "slice": 0, "mask": str(paths["mask"].resolve()),
-            "slice_index": k, "is_basal": int(k == st.n_slices - 1),
-            "lge_percent_slice": "" if math.isnan(pct[k]) else _fmt(pct[k]),
-        })
+        rows.append(
+            {
+                **base_row,
+                "image": str(paths["image"].resolve()),
+                "slice": 0,
+                "mask": str(paths["mask"].resolve()),
+                "slice_index": k,
+                "is_basal": int(k == st.n_slices - 1),
+                "lge_percent_slice": "" if math.isnan(pct[k]) else _fmt(pct[k]),
+            }
+        )
     return rows
 
 
@@ -434,8 +474,10 @@ def import_nifti_masks(
     if not myo_t:
         raise ConfigError("myo_labels must list at least one label value")
     if not set(lge_t) <= set(myo_t):
-        raise ConfigError(f"lge_labels {list(lge_t)} must be a subset of myo_labels {list(myo_t)} "
-                          "(the burden is enhanced myocardium / whole myocardium)")
+        raise ConfigError(
+            f"lge_labels {list(lge_t)} must be a subset of myo_labels {list(myo_t)} "
+            "(the burden is enhanced myocardium / whole myocardium)"
+        )
     if set(other_t) & set(myo_t):
         raise ConfigError(f"other_labels {list(other_t)} overlap myo_labels {list(myo_t)}")
     if basal_end not in ("first", "last"):
@@ -450,8 +492,10 @@ def import_nifti_masks(
     ignored: dict[str, list[str]] = {"images": [], "masks": []}
     if pairs_csv is not None:
         if images is not None or masks is not None or image_pattern or mask_pattern or case_ids is not None:
-            raise ConfigError("pairs_csv lists the images and masks itself: give either pairs_csv, or "
-                              "images and masks (with image_pattern/mask_pattern or case_ids), not both")
+            raise ConfigError(
+                "pairs_csv lists the images and masks itself: give either pairs_csv, or "
+                "images and masks (with image_pattern/mask_pattern or case_ids), not both"
+            )
         pairs = read_pairs_csv(pairs_csv)
         rule = f"pairs file {pairs_csv}"
     else:
@@ -471,7 +515,8 @@ def import_nifti_masks(
                 raise ConfigError(
                     f"--images and --masks select the same {len(shared)} file(s) (e.g. {', '.join(eg)}): each image would "
                     "be its own mask. When images and masks share a folder, tell them apart by name, e.g. "
-                    "--image-pattern '{id}_LGE.nii.gz' --mask-pattern '{id}_gd.nii.gz', or list them with --pairs")
+                    "--image-pattern '{id}_LGE.nii.gz' --mask-pattern '{id}_gd.nii.gz', or list them with --pairs"
+                )
             pairs = _pair(img_files, mask_files, case_ids)
             rule = "case IDs given" if case_ids is not None else "same file name"
 
@@ -488,33 +533,62 @@ def import_nifti_masks(
         for c in list(col_map) + [x for x in (event_column, followup_column) if x]:
             if c not in header:
                 raise DataError(f"clinical file {clinical_csv} has no column {c!r}; its columns are {header}")
-        reserved = {"patient_id", "image", "slice", "lge_percent", "event", "followup_years", "mask",
-                    "lge_percent_basal", "n_slices"}
+        reserved = {
+            "patient_id",
+            "image",
+            "slice",
+            "lge_percent",
+            "event",
+            "followup_years",
+            "mask",
+            "lge_percent_basal",
+            "n_slices",
+        }
         clash = sorted(set(col_map.values()) & reserved)
         if clash:
-            raise ConfigError(f"clinical columns would overwrite manifest column(s) {clash}; rename them "
-                              "with clinical_columns={source: new_name}")
+            raise ConfigError(
+                f"clinical columns would overwrite manifest column(s) {clash}; rename them "
+                "with clinical_columns={source: new_name}"
+            )
         missing = [cid for cid, _, _ in pairs if cid not in clin]
         if missing:
-            raise CaseError(missing[0], f"no row in clinical file {clinical_csv} (ID column {id_column!r})"
-                            + (f"; {len(missing) - 1} more case(s) also missing: {missing[1:6]}" if len(missing) > 1 else ""))
+            raise CaseError(
+                missing[0],
+                f"no row in clinical file {clinical_csv} (ID column {id_column!r})"
+                + (f"; {len(missing) - 1} more case(s) also missing: {missing[1:6]}" if len(missing) > 1 else ""),
+            )
 
     out_manifest = Path(out_manifest)
     rows: list[dict[str, Any]] = []
     frame_rows: list[dict[str, Any]] = []
     stats: list[CaseStats] = []
     for cid, ip, mp in pairs:
-        res = case_stats(ip, mp, case=cid, myo_labels=myo_t, lge_labels=lge_t, other_labels=other_t,
-                         slice_axis=slice_axis, basal_end=basal_end, keep_arrays=frames_dir is not None)
+        res = case_stats(
+            ip,
+            mp,
+            case=cid,
+            myo_labels=myo_t,
+            lge_labels=lge_t,
+            other_labels=other_t,
+            slice_axis=slice_axis,
+            basal_end=basal_end,
+            keep_arrays=frames_dir is not None,
+        )
         if frames_dir is not None:
             st, img_st, lab_st = res  # type: ignore[misc]
         else:
             st = res  # type: ignore[assignment]
         stats.append(st)
         row: dict[str, Any] = {
-            "patient_id": cid, "image": str(ip.resolve()), "slice": "basal",
-            "lge_percent": _fmt(st.lge_percent), "event": None, "followup_years": None,
-            "mask": str(mp.resolve()), "lge_percent_basal": _fmt(st.lge_percent_basal), "n_slices": st.n_slices,
+            "patient_id": cid,
+            "image": str(ip.resolve()),
+            "slice": "basal",
+            "lge_percent": _fmt(st.lge_percent),
+            "event": None,
+            "followup_years": None,
+            "mask": str(mp.resolve()),
+            "lge_percent_basal": _fmt(st.lge_percent_basal),
+            "n_slices": st.n_slices,
         }
         if clin is not None:
             crow = clin[cid]
@@ -529,8 +603,17 @@ def import_nifti_masks(
             frame_rows += _write_frames(Path(frames_dir), st, img_st, lab_st, row)
 
     _check_convention(stats, myo_t, lge_t, other_t)
-    columns = ["patient_id", "image", "slice", "lge_percent", "event", "followup_years", "mask",
-               "lge_percent_basal", "n_slices"] + [c for c in col_map.values()]
+    columns = [
+        "patient_id",
+        "image",
+        "slice",
+        "lge_percent",
+        "event",
+        "followup_years",
+        "mask",
+        "lge_percent_basal",
+        "n_slices",
+    ] + [c for c in col_map.values()]
     _write_csv(out_manifest, rows, columns)
     if frames_dir is not None:
         fcols = columns[:3] + ["slice_index", "is_basal", "lge_percent_slice"] + columns[3:]
@@ -543,13 +626,21 @@ def import_nifti_masks(
         "manifest": str(out_manifest.resolve()),
         "frames_manifest": str((Path(frames_dir) / "frames.csv").resolve()) if frames_dir is not None else None,
         "options": {
-            "images": _spec(images), "masks": _spec(masks),
-            "image_pattern": image_pattern, "mask_pattern": mask_pattern,
+            "images": _spec(images),
+            "masks": _spec(masks),
+            "image_pattern": image_pattern,
+            "mask_pattern": mask_pattern,
             "pairs_csv": str(pairs_csv) if pairs_csv is not None else None,
-            "myo_labels": list(myo_t), "lge_labels": list(lge_t), "other_labels": list(other_t),
-            "slice_axis": slice_axis, "basal_end": basal_end,
-            "clinical_csv": str(clinical_csv) if clinical_csv is not None else None, "id_column": id_column,
-            "event_column": event_column, "event_min": event_min, "followup_column": followup_column,
+            "myo_labels": list(myo_t),
+            "lge_labels": list(lge_t),
+            "other_labels": list(other_t),
+            "slice_axis": slice_axis,
+            "basal_end": basal_end,
+            "clinical_csv": str(clinical_csv) if clinical_csv is not None else None,
+            "id_column": id_column,
+            "event_column": event_column,
+            "event_min": event_min,
+            "followup_column": followup_column,
             "lge_threshold": lge_threshold,
         },
         "definitions": {
@@ -581,8 +672,9 @@ def _event_value(raw: str, event_min: float | None, cid: str, col: str, src: Any
     if event_min is not None:
         return int(v >= event_min)
     if v not in (0.0, 1.0):
-        raise CaseError(cid, f"clinical column {col!r} = {raw!r} in {src} is not 0/1; give event_min for a rule "
-                             "such as value >= 2")
+        raise CaseError(
+            cid, f"clinical column {col!r} = {raw!r} in {src} is not 0/1; give event_min for a rule such as value >= 2"
+        )
     return int(v)
 
 
@@ -607,8 +699,11 @@ def _pair(img_files: list[Path], mask_files: list[Path], case_ids: Mapping[str, 
         msks[key(p)] = p
     no_mask = sorted(set(imgs) - set(msks))
     if no_mask:
-        raise CaseError(no_mask[0], f"image {imgs[no_mask[0]]} has no mask with the same name"
-                        + (f" ({len(no_mask)} images lack one: {no_mask[:6]})" if len(no_mask) > 1 else ""))
+        raise CaseError(
+            no_mask[0],
+            f"image {imgs[no_mask[0]]} has no mask with the same name"
+            + (f" ({len(no_mask)} images lack one: {no_mask[:6]})" if len(no_mask) > 1 else ""),
+        )
     no_img = sorted(set(msks) - set(imgs))
     if no_img:
         raise CaseError(no_img[0], f"mask {msks[no_img[0]]} has no image with the same name")
@@ -617,11 +712,14 @@ def _pair(img_files: list[Path], mask_files: list[Path], case_ids: Mapping[str, 
 
 def _pattern_regex(pattern: str, option: str) -> re.Pattern:
     if pattern.count("{id}") != 1:
-        raise ConfigError(f"{option} {pattern!r} must hold the placeholder {{id}} exactly once (it captures the "
-                          "case ID), e.g. '{id}_LGE.nii.gz'")
+        raise ConfigError(
+            f"{option} {pattern!r} must hold the placeholder {{id}} exactly once (it captures the "
+            "case ID), e.g. '{id}_LGE.nii.gz'"
+        )
     if "/" in pattern or "\\" in pattern:
-        raise ConfigError(f"{option} {pattern!r} must match a file name, not a path; put the folder in "
-                          "--images/--masks")
+        raise ConfigError(
+            f"{option} {pattern!r} must match a file name, not a path; put the folder in --images/--masks"
+        )
     head, tail = pattern.split("{id}")
 
     def tr(text: str) -> str:
@@ -630,8 +728,9 @@ def _pattern_regex(pattern: str, option: str) -> re.Pattern:
     return re.compile(f"^{tr(head)}(?P<id>.+){tr(tail)}$")
 
 
-def _pair_by_pattern(img_files: list[Path], mask_files: list[Path], image_pattern: str | None,
-                     mask_pattern: str | None):
+def _pair_by_pattern(
+    img_files: list[Path], mask_files: list[Path], image_pattern: str | None, mask_pattern: str | None
+):
     """Pair by the ``{id}`` part of the file names; returns (pairs, ignored file names)."""
     opts = {"images": ("--image-pattern", image_pattern), "masks": ("--mask-pattern", mask_pattern)}
     found: dict[str, dict[str, Path]] = {}
@@ -655,14 +754,17 @@ def _pair_by_pattern(img_files: list[Path], mask_files: list[Path], image_patter
             by_id[cid] = p
         if not by_id:
             eg = f", e.g. {Path(files[0]).name}" if files else ""
-            raise DataError(f"{what}: no file matches {option} {pattern or '{id}.nii(.gz)'!r} "
-                            f"({len(files)} file(s) looked at{eg})")
+            raise DataError(
+                f"{what}: no file matches {option} {pattern or '{id}.nii(.gz)'!r} ({len(files)} file(s) looked at{eg})"
+            )
         found[what], ignored[what] = by_id, skip
     imgs, msks = found["images"], found["masks"]
     both = sorted({str(p) for p in imgs.values()} & {str(p) for p in msks.values()})
     if both:
-        raise ConfigError(f"{both[0]} matches both --image-pattern {image_pattern!r} and --mask-pattern "
-                          f"{mask_pattern!r}; make the patterns more specific")
+        raise ConfigError(
+            f"{both[0]} matches both --image-pattern {image_pattern!r} and --mask-pattern "
+            f"{mask_pattern!r}; make the patterns more specific"
+        )
 
     def expected(pattern: str | None, cid: str) -> str:
         return pattern.replace("{id}", cid) if pattern else f"{cid}.nii.gz or {cid}.nii"
@@ -670,15 +772,21 @@ def _pair_by_pattern(img_files: list[Path], mask_files: list[Path], image_patter
     no_mask = sorted(set(imgs) - set(msks))
     if no_mask:
         c = no_mask[0]
-        raise CaseError(c, f"image {imgs[c]} has no mask: no mask file is named {expected(mask_pattern, c)!r} "
-                           f"(--mask-pattern {mask_pattern or '{id}.nii(.gz)'!r})"
-                        + (f"; {len(no_mask)} images lack one: {no_mask[:6]}" if len(no_mask) > 1 else ""))
+        raise CaseError(
+            c,
+            f"image {imgs[c]} has no mask: no mask file is named {expected(mask_pattern, c)!r} "
+            f"(--mask-pattern {mask_pattern or '{id}.nii(.gz)'!r})"
+            + (f"; {len(no_mask)} images lack one: {no_mask[:6]}" if len(no_mask) > 1 else ""),
+        )
     no_img = sorted(set(msks) - set(imgs))
     if no_img:
         c = no_img[0]
-        raise CaseError(c, f"mask {msks[c]} has no image: no image file is named {expected(image_pattern, c)!r} "
-                           f"(--image-pattern {image_pattern or '{id}.nii(.gz)'!r})"
-                        + (f"; {len(no_img)} masks lack one: {no_img[:6]}" if len(no_img) > 1 else ""))
+        raise CaseError(
+            c,
+            f"mask {msks[c]} has no image: no image file is named {expected(image_pattern, c)!r} "
+            f"(--image-pattern {image_pattern or '{id}.nii(.gz)'!r})"
+            + (f"; {len(no_img)} masks lack one: {no_img[:6]}" if len(no_img) > 1 else ""),
+        )
     return [(k, imgs[k], msks[k]) for k in sorted(imgs)], ignored
 
 
@@ -691,8 +799,10 @@ def read_pairs_csv(path: str | Path) -> list[tuple[str, Path, Path]]:
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"pairs file {path} does not exist; give a CSV with columns case_id,image,mask "
-                        "(paths relative to the CSV's folder)")
+        raise DataError(
+            f"pairs file {path} does not exist; give a CSV with columns case_id,image,mask "
+            "(paths relative to the CSV's folder)"
+        )
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -701,8 +811,9 @@ def read_pairs_csv(path: str | Path) -> list[tuple[str, Path, Path]]:
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in ("case_id", "image", "mask") if c not in header]
     if missing:
-        raise DataError(f"pairs file {path} lacks column(s) {missing}; its columns are {header}; expected "
-                        "case_id,image,mask")
+        raise DataError(
+            f"pairs file {path} lacks column(s) {missing}; its columns are {header}; expected case_id,image,mask"
+        )
     base = path.resolve().parent
     out: list[tuple[str, Path, Path]] = []
     seen: dict[str, dict[str, int]] = {"case_id": {}, "image": {}, "mask": {}}
@@ -710,7 +821,9 @@ def read_pairs_csv(path: str | Path) -> list[tuple[str, Path, Path]]:
         row = {k.strip(): (v or "").strip() for k, v in row.items() if isinstance(k, str)}
         for col in ("case_id", "image", "mask"):
             if not row.get(col):
-                raise DataError(f"pairs file {path}, line {line}: empty {col!r}; every row needs case_id, image and mask")
+                raise DataError(
+                    f"pairs file {path}, line {line}: empty {col!r}; every row needs case_id, image and mask"
+                )
         cid = row["case_id"]
         if "/" in cid or "\\" in cid:
             raise DataError(f"pairs file {path}, line {line}: case_id {cid!r} holds '/' or '\\'; use a study-local ID")
@@ -719,13 +832,21 @@ def read_pairs_csv(path: str | Path) -> list[tuple[str, Path, Path]]:
             p = Path(row[col])
             p = p if p.is_absolute() else base / p
             if not p.is_file():
-                raise DataError(f"pairs file {path}, line {line} (case {cid}): {col} {row[col]} does not exist "
-                                f"(relative paths are read from {base})")
+                raise DataError(
+                    f"pairs file {path}, line {line} (case {cid}): {col} {row[col]} does not exist "
+                    f"(relative paths are read from {base})"
+                )
             files[col] = p
-        for col, key in (("case_id", cid), ("image", str(files["image"].resolve())), ("mask", str(files["mask"].resolve()))):
+        for col, key in (
+            ("case_id", cid),
+            ("image", str(files["image"].resolve())),
+            ("mask", str(files["mask"].resolve())),
+        ):
             if key in seen[col]:
-                raise DataError(f"pairs file {path}, line {line}: {col} {row[col]} already appears on line "
-                                f"{seen[col][key]}; each case, image and mask must appear once")
+                raise DataError(
+                    f"pairs file {path}, line {line}: {col} {row[col]} already appears on line "
+                    f"{seen[col][key]}; each case, image and mask must appear once"
+                )
             seen[col][key] = line
         out.append((cid, files["image"], files["mask"]))
     if not out:
@@ -743,7 +864,9 @@ def _summary(rows: list[dict[str, Any]], stats: list[CaseStats], thr: float) -> 
         "lge_positive": int(sum(lge)),
         "any_enhancement": bool(any(any(v > 0 for v in s.lge_per_slice) for s in stats)),
         "lge_positive_basal_slice": int(sum(basal)),
-        "lge_positive_without_basal_enhancement": int(sum(1 for s, p in zip(stats, lge) if p and s.lge_per_slice[-1] == 0)),
+        "lge_positive_without_basal_enhancement": int(
+            sum(1 for s, p in zip(stats, lge) if p and s.lge_per_slice[-1] == 0)
+        ),
         "event_labelled": len(ev),
         "event_positive": int(sum(ev)),
         "lge_threshold": thr,
@@ -780,21 +903,38 @@ def import_emidec(
         ids[str(ip)] = c.name
     clinical = root / "clinical.csv"
     if not clinical.is_file():
-        raise DataError(f"EMIDEC clinical file {clinical} does not exist; it holds the covariates and Killip class "
-                        "that defines the event label")
+        raise DataError(
+            f"EMIDEC clinical file {clinical} does not exist; it holds the covariates and Killip class "
+            "that defines the event label"
+        )
     return import_nifti_masks(
-        imgs, masks, out_manifest, myo_labels=(2, 3, 4), lge_labels=(3, 4), other_labels=(0, 1),
-        slice_axis=2, basal_end="last", clinical_csv=clinical, id_column="case_id",
-        clinical_columns=EMIDEC_CLINICAL_MAP, event_column="killip", event_min=event_min_killip,
-        case_ids=ids, frames_dir=frames_dir, dataset="emidec",
+        imgs,
+        masks,
+        out_manifest,
+        myo_labels=(2, 3, 4),
+        lge_labels=(3, 4),
+        other_labels=(0, 1),
+        slice_axis=2,
+        basal_end="last",
+        clinical_csv=clinical,
+        id_column="case_id",
+        clinical_columns=EMIDEC_CLINICAL_MAP,
+        event_column="killip",
+        event_min=event_min_killip,
+        case_ids=ids,
+        frames_dir=frames_dir,
+        dataset="emidec",
         notes={
             "event": f"proxy: Killip class >= {event_min_killip} at presentation (acute heart failure), "
-                     "not the seed study's follow-up endpoint; followup_years is blank",
+            "not the seed study's follow-up endpoint; followup_years is blank",
             "covariates": EMIDEC_COVARIATE_NOTES,
             "covariates_at_presentation": list(EMIDEC_COVARIATES),
             "not_covariate_for": {"event": ["killip"], "lge": ["group", "lge_percent_basal"]},
-            "not_imported": ["label_pathological (= group)", "source_row_case",
-                             "myo_ml_src, inf_ml_src, pmo_ml_src (volumes from the expert contours: the LGE label itself)"],
+            "not_imported": [
+                "label_pathological (= group)",
+                "source_row_case",
+                "myo_ml_src, inf_ml_src, pmo_ml_src (volumes from the expert contours: the LGE label itself)",
+            ],
             "orientation": "slice index 0 = apex, last = base (inferred by the dataset README); affines not physical",
             "licence": "EMIDEC, CC BY-NC-SA 4.0: non-commercial use; derived data under the same licence",
         },

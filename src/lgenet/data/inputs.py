@@ -7,12 +7,13 @@
 * :func:`inputs_record` is what ``inputs.json`` holds: the manifest's SHA-256 and a content hash of
   every row's frame, so that a resume whose inputs changed is refused (see :func:`diff_inputs`).
 """
+
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -20,8 +21,16 @@ from tqdm.auto import tqdm
 from ..errors import DataError, ReaderError
 from .manifest import Cohort
 
-__all__ = ["read_frames", "frame_sha256", "check_frame", "check_distinct_inputs", "inputs_record", "diff_inputs",
-           "MIN_FRAME_SIDE", "is_colour"]
+__all__ = [
+    "read_frames",
+    "frame_sha256",
+    "check_frame",
+    "check_distinct_inputs",
+    "inputs_record",
+    "diff_inputs",
+    "MIN_FRAME_SIDE",
+    "is_colour",
+]
 
 log = logging.getLogger("lgenet")
 
@@ -43,8 +52,10 @@ def check_frame(frame: np.ndarray) -> str | None:
     if a.ndim != 2:
         return f"the frame has shape {a.shape}; expected a 2-D image"
     if min(a.shape) < MIN_FRAME_SIDE:
-        return (f"the frame is only {a.shape[0]} x {a.shape[1]} pixels; an LGE short-axis frame needs at least "
-                f"{MIN_FRAME_SIDE} x {MIN_FRAME_SIDE}")
+        return (
+            f"the frame is only {a.shape[0]} x {a.shape[1]} pixels; an LGE short-axis frame needs at least "
+            f"{MIN_FRAME_SIDE} x {MIN_FRAME_SIDE}"
+        )
     finite = a[np.isfinite(a)]
     if finite.size == 0:
         return "the frame has no finite pixel value"
@@ -62,8 +73,14 @@ def is_colour(meta: dict) -> bool:
     return any(ph.startswith(c) for c in _COLOUR)
 
 
-def read_frames(cohort: Cohort, *, slice: str | int = "basal", nifti_slice_axis: int = 2,
-                nifti_basal_end: str = "last", progress: bool = True) -> tuple[list[np.ndarray], list[dict]]:
+def read_frames(
+    cohort: Cohort,
+    *,
+    slice: str | int = "basal",
+    nifti_slice_axis: int = 2,
+    nifti_basal_end: str = "last",
+    progress: bool = True,
+) -> tuple[list[np.ndarray], list[dict]]:
     """Every row's frame and safe metadata; one :class:`ReaderError` listing every bad row."""
     from ..io import read_frame
 
@@ -75,8 +92,9 @@ def read_frames(cohort: Cohort, *, slice: str | int = "basal", nifti_slice_axis:
         sl = sl if sl == "basal" else int(sl)
         where = f"row {rec.row} (patient {rec.patient_id}), {rec.image}"
         try:
-            frame, meta = read_frame(rec.image, slice=sl, nifti_slice_axis=nifti_slice_axis,
-                                     nifti_basal_end=nifti_basal_end)
+            frame, meta = read_frame(
+                rec.image, slice=sl, nifti_slice_axis=nifti_slice_axis, nifti_basal_end=nifti_basal_end
+            )
         except ReaderError as exc:
             problems.append(f"row {rec.row} (patient {rec.patient_id}): {exc}")
             frame, meta = np.zeros((1, 1), np.float32), {}
@@ -85,8 +103,11 @@ def read_frames(cohort: Cohort, *, slice: str | int = "basal", nifti_slice_axis:
             if why:
                 problems.append(f"{where}: {why}")
             elif is_colour(meta):
-                log.warning("%s: a colour (RGB) image was converted to grey; LGE frames are greyscale — check that "
-                            "this is the right file", where)
+                log.warning(
+                    "%s: a colour (RGB) image was converted to grey; LGE frames are greyscale — check that "
+                    "this is the right file",
+                    where,
+                )
         frames.append(frame)
         metas.append(meta)
     if problems:
@@ -133,8 +154,10 @@ def inputs_record(cohort: Cohort, frames: Sequence[np.ndarray], manifest_sha256:
     return {
         "manifest": Path(cohort.path).name,
         "manifest_sha256": manifest_sha256,
-        "rows": [{"row": r.row, "patient_id": r.patient_id, "frame_sha256": frame_sha256(f)}
-                 for r, f in zip(cohort.records, frames)],
+        "rows": [
+            {"row": r.row, "patient_id": r.patient_id, "frame_sha256": frame_sha256(f)}
+            for r, f in zip(cohort.records, frames)
+        ],
     }
 
 

@@ -28,15 +28,17 @@ Row numbers in messages count data rows from 1 (row 1 = the line after the heade
 line number is given too. :func:`load_manifest` checks the whole file before anything is trained
 and reports every bad cell at once in one :class:`~lgenet.errors.ManifestError`.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import math
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -246,7 +248,7 @@ def _resolve(base: Path, text: str) -> Path:
 def _reader_reason(exc: ReaderError, p: Path) -> str:
     msg = str(exc)
     prefix = f"{p}: "
-    return msg[len(prefix):] if msg.startswith(prefix) else msg
+    return msg[len(prefix) :] if msg.startswith(prefix) else msg
 
 
 # ----------------------------------------------------------------------------- loading
@@ -262,8 +264,7 @@ def _read_text(path: Path) -> str:
     if data[:4] == b"PK\x03\x04" or b"\x00" in data[:4096]:
         raise ManifestError(
             path,
-            ["is not a CSV text file (binary content; a spreadsheet?); export it as 'CSV UTF-8' "
-             "with comma separators"],
+            ["is not a CSV text file (binary content; a spreadsheet?); export it as 'CSV UTF-8' with comma separators"],
         )
     try:
         text = data.decode("utf-8-sig")
@@ -374,9 +375,7 @@ def load_manifest(
     records: list[Record] = []
     bad_columns: dict[str, int] = {}
     for r, (line, cells) in enumerate(rows, start=1):
-        rec, row_problems = _parse_row(
-            r, line, cells, header, index, unnamed, base, check_files, bad_columns
-        )
+        rec, row_problems = _parse_row(r, line, cells, header, index, unnamed, base, check_files, bad_columns)
         problems += row_problems
         if rec is not None:
             records.append(rec)
@@ -399,7 +398,7 @@ def _parse_row(r, line, cells, header, index, unnamed, base, check_files, bad_co
         problems.append(f"{where}: column '{col}' = {_show(value)} {why}; {expect or _EXPECT[col]}")
         bad_columns[col] = bad_columns.get(col, 0) + 1
 
-    if len(cells) > len(header) and any(c for c in cells[len(header):]):
+    if len(cells) > len(header) and any(c for c in cells[len(header) :]):
         problems.append(
             f"{where}: has {len(cells)} cells but the header has {len(header)} columns; quote "
             "values that contain commas"
@@ -418,8 +417,11 @@ def _parse_row(r, line, cells, header, index, unnamed, base, check_files, bad_co
         elif pid in (".", ".."):
             bad("patient_id", pid, "is not a valid ID")
         elif len(pid) > MAX_ID_LENGTH:
-            bad("patient_id", pid[:20] + "...", f"is {len(pid)} characters long (at most {MAX_ID_LENGTH}: it names "
-                "output files)")
+            bad(
+                "patient_id",
+                pid[:20] + "...",
+                f"is {len(pid)} characters long (at most {MAX_ID_LENGTH}: it names output files)",
+            )
         elif any(ord(ch) < 32 or ord(ch) == 127 for ch in pid):
             bad("patient_id", pid, "contains a control character")
     image = cell("image")
@@ -463,15 +465,26 @@ def _parse_row(r, line, cells, header, index, unnamed, base, check_files, bad_co
         if check_files:
             why, expect = _file_problem(mask_path, base)
             if why:
-                bad("mask", cell("mask"), why, expect or
-                    "expected a label map (NIfTI, PNG, TIFF or DICOM) aligned with the image, or blank")
+                bad(
+                    "mask",
+                    cell("mask"),
+                    why,
+                    expect or "expected a label map (NIfTI, PNG, TIFF or DICOM) aligned with the image, or blank",
+                )
     if image_path is None or pid == "":
         return None, problems
     covariates = {c: cell(c) for c in index if c not in KNOWN_COLUMNS}
     rec = Record(
-        row=r, patient_id=pid, image=image_path, slice=sl if sl is not None else "basal",
-        lge_percent=lge, event=event, followup_years=fu, mask=mask_path,
-        covariates=covariates, line=line,
+        row=r,
+        patient_id=pid,
+        image=image_path,
+        slice=sl if sl is not None else "basal",
+        lge_percent=lge,
+        event=event,
+        followup_years=fu,
+        mask=mask_path,
+        covariates=covariates,
+        line=line,
     )
     return rec, problems
 
@@ -543,9 +556,7 @@ def _task_problems(want, header, records, thr, bad_columns) -> list[str]:
             if y is not None:
                 labels.setdefault(rec.patient_id, y)
         if not labels:
-            problems.append(
-                f"task '{t}': column '{col}' has no valid values; fill it in or drop the task"
-            )
+            problems.append(f"task '{t}': column '{col}' has no valid values; fill it in or drop the task")
             continue
         if bad_columns.get(col):
             continue  # class counts are meaningless until the bad cells are fixed
@@ -554,13 +565,10 @@ def _task_problems(want, header, records, thr, bad_columns) -> list[str]:
         rule = f" (lge_percent > {thr:g})" if t == "lge" else ""
         if pos == 0:
             problems.append(
-                f"task '{t}' has no positive patients{rule} among {neg} labelled; need at least "
-                "one per class"
+                f"task '{t}' has no positive patients{rule} among {neg} labelled; need at least one per class"
             )
         if neg == 0:
-            problems.append(
-                f"task '{t}' has no negative patients among {pos} labelled; need at least one per class"
-            )
+            problems.append(f"task '{t}' has no negative patients among {pos} labelled; need at least one per class")
     return problems
 
 
@@ -625,7 +633,9 @@ def check_images(cohort: Cohort, *, nifti_slice_axis: int = 2, nifti_basal_end: 
     for rec in cohort.records:
         try:
             _, meta = read_frame(
-                rec.image, slice=rec.slice, nifti_slice_axis=nifti_slice_axis,
+                rec.image,
+                slice=rec.slice,
+                nifti_slice_axis=nifti_slice_axis,
                 nifti_basal_end=nifti_basal_end,
             )
             metas.append(meta)

@@ -29,6 +29,7 @@ the basal-slice burden is the same ratio on the last (basal) slice only.
 Everything is a closed-form function of millimetre coordinates evaluated on the pixel grid, so a
 phantom is cheap (a few ms for 8 slices of 128 x 128) and fully determined by the generator state.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

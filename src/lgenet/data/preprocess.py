@@ -12,6 +12,7 @@ so nothing here depends on the weights. Steps:
 :meth:`Preprocessor.to_frame` maps a map computed on the S x S input (a Grad-CAM, say) back onto
 the original frame's pixel grid.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

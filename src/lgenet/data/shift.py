@@ -16,10 +16,11 @@ a feature lies far outside the training range. Features of a frame:
 small cohort's narrow quartiles alone do not raise false alarms). This is a screen, not a proof
 of applicability: it catches gross differences of acquisition or export, not subtle ones.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -38,8 +39,9 @@ FEATURE_LABELS = {
 }
 
 
-def frame_features(frame: np.ndarray, meta: dict | None = None,
-                   percentiles: tuple[float, float] = (1.0, 99.0)) -> dict[str, float]:
+def frame_features(
+    frame: np.ndarray, meta: dict | None = None, percentiles: tuple[float, float] = (1.0, 99.0)
+) -> dict[str, float]:
     """The profile features of one frame (see the module docstring)."""
     a = np.asarray(frame, dtype=np.float32)
     finite = a[np.isfinite(a)]
@@ -65,8 +67,14 @@ def cohort_profile(features: Sequence[dict[str, float]]) -> dict[str, dict[str, 
         if v.size == 0:
             continue
         q1, med, q3 = np.percentile(v, [25, 50, 75])
-        out[name] = {"n": int(v.size), "min": float(v.min()), "q1": float(q1), "median": float(med),
-                     "q3": float(q3), "max": float(v.max())}
+        out[name] = {
+            "n": int(v.size),
+            "min": float(v.min()),
+            "q1": float(q1),
+            "median": float(med),
+            "q3": float(q3),
+            "max": float(v.max()),
+        }
     return out
 
 
@@ -80,6 +88,8 @@ def shift_warnings(profile: dict[str, dict[str, float]], features: dict[str, flo
         iqr = st["q3"] - st["q1"]
         lo, hi = min(st["q1"] - 3 * iqr, st["min"]), max(st["q3"] + 3 * iqr, st["max"])
         if v < lo or v > hi:
-            out.append(f"{FEATURE_LABELS[name]} {v:.3g} (training cohort {st['min']:.3g}\u2013{st['max']:.3g}, "
-                       f"median {st['median']:.3g})")
+            out.append(
+                f"{FEATURE_LABELS[name]} {v:.3g} (training cohort {st['min']:.3g}\u2013{st['max']:.3g}, "
+                f"median {st['median']:.3g})"
+            )
     return out

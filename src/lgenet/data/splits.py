@@ -5,6 +5,7 @@ both sides of a split. One assignment per task is computed once, saved in the ru
 (``folds_<task>.csv``) and reused by every (architecture, initialisation) so that model
 comparisons are paired.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,7 +38,8 @@ def assign_folds(
             raise DataError(
                 f"{name} has no {word} patient (all {len(y)} labelled patients are {other}): a classifier cannot be "
                 f"trained or evaluated on one class, whatever the number of folds. Add {word} patients"
-                + (" (or check --lge-threshold)" if task == "lge" else "") + ", or drop the task with --tasks"
+                + (" (or check --lge-threshold)" if task == "lge" else "")
+                + ", or drop the task with --tasks"
             )
         if n < n_splits:
             raise DataError(

@@ -13,11 +13,12 @@
 
 Coordinates are (row, col) pixel centres of the frame, as in ``frame[r, c]``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -25,8 +26,20 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, DataError
 
-__all__ = ["SegLabels", "Stack", "read_stack", "tissue_normalise", "otsu_threshold", "context_channels",
-           "crop_grid", "sample", "paste_back", "lv_centres", "CLASS_NAMES", "NORMALISATION_METHODS"]
+__all__ = [
+    "SegLabels",
+    "Stack",
+    "read_stack",
+    "tissue_normalise",
+    "otsu_threshold",
+    "context_channels",
+    "crop_grid",
+    "sample",
+    "paste_back",
+    "lv_centres",
+    "CLASS_NAMES",
+    "NORMALISATION_METHODS",
+]
 
 CLASS_NAMES = ("background", "lv_cavity", "myocardium_normal", "enhancement")
 #: the tissue_normalise methods (a segmentation run records the one its networks were trained with)
@@ -55,25 +68,30 @@ class SegLabels:
         if not self.myo:
             raise ConfigError("segmentation labels: 'myo' must list the myocardium's label value(s)")
         if not set(self.lge) <= set(self.myo):
-            raise ConfigError(f"segmentation labels: lge {list(self.lge)} must be a subset of myo {list(self.myo)} "
-                              "(the enhanced myocardium is part of the myocardium)")
+            raise ConfigError(
+                f"segmentation labels: lge {list(self.lge)} must be a subset of myo {list(self.myo)} "
+                "(the enhanced myocardium is part of the myocardium)"
+            )
         groups = {"cavity": set(self.cavity), "myo": set(self.myo), "other": set(self.other)}
         for a in groups:
             for b in groups:
                 if a < b and groups[a] & groups[b]:
-                    raise ConfigError(f"segmentation labels: {a} {sorted(groups[a])} and {b} {sorted(groups[b])} "
-                                      "share a value")
+                    raise ConfigError(
+                        f"segmentation labels: {a} {sorted(groups[a])} and {b} {sorted(groups[b])} share a value"
+                    )
 
     @classmethod
-    def parse(cls, text: str) -> "SegLabels":
+    def parse(cls, text: str) -> SegLabels:
         """``'cavity=1,myo=2+3+4,lge=3+4,other=0'`` (any order; missing keys keep their defaults)."""
         kw: dict[str, tuple[int, ...]] = {}
         for part in (p.strip() for p in str(text).split(",") if p.strip()):
             key, sep, vals = part.partition("=")
             key = key.strip().lower()
             if not sep or key not in ("cavity", "myo", "lge", "other"):
-                raise ConfigError(f"--labels {text!r}: expected KEY=V[+V...] pairs with KEY among cavity, myo, lge, "
-                                  f"other (e.g. cavity=1,myo=2+3+4,lge=3+4,other=0), got {part!r}")
+                raise ConfigError(
+                    f"--labels {text!r}: expected KEY=V[+V...] pairs with KEY among cavity, myo, lge, "
+                    f"other (e.g. cavity=1,myo=2+3+4,lge=3+4,other=0), got {part!r}"
+                )
             try:
                 kw[key] = tuple(int(v) for v in vals.split("+") if v.strip() != "")
             except ValueError:
@@ -96,9 +114,11 @@ class SegLabels:
         bad = [(int(v), int(c)) for v, c in zip(vals, counts) if int(v) not in known]
         if bad:
             listed = ", ".join(f"{v} ({c} px)" for v, c in bad[:8])
-            raise DataError(f"{where}: label value(s) {listed} are not declared; declared cavity {list(self.cavity)}, "
-                            f"myo {list(self.myo)}, lge {list(self.lge)}, other {list(self.other)}. Pass --labels "
-                            "(e.g. cavity=1,myo=2+3+4,lge=3+4,other=0) to match the dataset")
+            raise DataError(
+                f"{where}: label value(s) {listed} are not declared; declared cavity {list(self.cavity)}, "
+                f"myo {list(self.myo)}, lge {list(self.lge)}, other {list(self.other)}. Pass --labels "
+                "(e.g. cavity=1,myo=2+3+4,lge=3+4,other=0) to match the dataset"
+            )
         out = np.zeros(m.shape, np.uint8)
         out[np.isin(m, self.cavity)] = 1
         out[np.isin(m, self.myo)] = 2
@@ -117,16 +137,22 @@ class SegLabels:
 class Stack:
     """One patient's short-axis stack, apex -> base."""
 
-    image: np.ndarray                  # (S, H, W) float32 raw intensities
-    spacing: tuple[float, float]       # (row, col) mm; assumed when the file has none (see notes)
+    image: np.ndarray  # (S, H, W) float32 raw intensities
+    spacing: tuple[float, float]  # (row, col) mm; assumed when the file has none (see notes)
     classes: np.ndarray | None = None  # (S, H, W) uint8 classes 0..3 when a mask was given
     meta: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
-def read_stack(image: str | Path, mask: str | Path | None = None, *, labels: SegLabels | None = None,
-               nifti_slice_axis: int = 2, nifti_basal_end: str = "last",
-               default_spacing: float | None = None) -> Stack:
+def read_stack(
+    image: str | Path,
+    mask: str | Path | None = None,
+    *,
+    labels: SegLabels | None = None,
+    nifti_slice_axis: int = 2,
+    nifti_basal_end: str = "last",
+    default_spacing: float | None = None,
+) -> Stack:
     """The image stack (and label map, as classes) with its pixel size; clear errors for misaligned masks."""
     from ..io import read_volume
 
@@ -135,8 +161,10 @@ def read_stack(image: str | Path, mask: str | Path | None = None, *, labels: Seg
     spacing = meta.get("pixel_spacing")
     if not spacing:
         if default_spacing is None:
-            raise DataError(f"{image}: the pixel size is unknown (a PNG/TIFF has none); give it (--pixel-spacing) "
-                            "or use the DICOM/NIfTI file")
+            raise DataError(
+                f"{image}: the pixel size is unknown (a PNG/TIFF has none); give it (--pixel-spacing) "
+                "or use the DICOM/NIfTI file"
+            )
         spacing = (float(default_spacing), float(default_spacing))
         notes.append(f"pixel size unknown: {default_spacing} mm assumed")
     if vol.shape[0] < 1 or min(vol.shape[1:]) < 16:
@@ -145,11 +173,18 @@ def read_stack(image: str | Path, mask: str | Path | None = None, *, labels: Seg
     if mask is not None:
         m, _ = read_volume(mask, nifti_slice_axis=nifti_slice_axis, nifti_basal_end=nifti_basal_end)
         if m.shape != vol.shape:
-            raise DataError(f"{mask}: the label map has shape {tuple(m.shape)} (slices, rows, cols) but the image "
-                            f"{image} has {tuple(vol.shape)}; masks must lie on the image's voxel grid")
+            raise DataError(
+                f"{mask}: the label map has shape {tuple(m.shape)} (slices, rows, cols) but the image "
+                f"{image} has {tuple(vol.shape)}; masks must lie on the image's voxel grid"
+            )
         classes = (labels or SegLabels()).classes(m, where=str(mask))
-    return Stack(image=vol.astype(np.float32, copy=False), spacing=(float(spacing[0]), float(spacing[1])),
-                 classes=classes, meta=meta, notes=notes)
+    return Stack(
+        image=vol.astype(np.float32, copy=False),
+        spacing=(float(spacing[0]), float(spacing[1])),
+        classes=classes,
+        meta=meta,
+        notes=notes,
+    )
 
 
 def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
@@ -171,8 +206,13 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     return float(edges[int(np.argmax(between)) + 1])
 
 
-def tissue_normalise(vol: np.ndarray, percentiles: tuple[float, float] = (1.0, 99.0), *, method: int = 1,
-                     spacing: Sequence[float] | None = None) -> np.ndarray:
+def tissue_normalise(
+    vol: np.ndarray,
+    percentiles: tuple[float, float] = (1.0, 99.0),
+    *,
+    method: int = 1,
+    spacing: Sequence[float] | None = None,
+) -> np.ndarray:
     """Scale a stack (S, H, W) so that the body's ``percentiles`` map to 0 and 1 (clipped to [0, 1]).
 
     Percentiles over *all* pixels would let a 20 % zero fill drag the low end to 0 and leave every
@@ -212,8 +252,9 @@ def tissue_normalise(vol: np.ndarray, percentiles: tuple[float, float] = (1.0, 9
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
-def _filled_body_percentiles(a: np.ndarray, sample: np.ndarray, percentiles: tuple[float, float],
-                             close_px: int = 5) -> tuple[float, float]:
+def _filled_body_percentiles(
+    a: np.ndarray, sample: np.ndarray, percentiles: tuple[float, float], close_px: int = 5
+) -> tuple[float, float]:
     from scipy import ndimage as ndi
 
     mn = float(sample.min())
@@ -244,8 +285,15 @@ def context_channels(vol: np.ndarray | torch.Tensor, k: int, context: int = 1) -
 
 
 # ----------------------------------------------------------------------------------- geometry
-def crop_grid(centres: torch.Tensor, frame_shape: tuple[int, int], spacing: tuple[float, float], *, size: int,
-              out_spacing: float, theta: torch.Tensor | None = None) -> torch.Tensor:
+def crop_grid(
+    centres: torch.Tensor,
+    frame_shape: tuple[int, int],
+    spacing: tuple[float, float],
+    *,
+    size: int,
+    out_spacing: float,
+    theta: torch.Tensor | None = None,
+) -> torch.Tensor:
     """``grid_sample`` grids (N, size, size, 2) of windows of ``size`` px at ``out_spacing`` mm.
 
     Args:
@@ -274,8 +322,15 @@ def sample(frames: torch.Tensor, grid: torch.Tensor, *, mode: str = "bilinear") 
     return F.grid_sample(frames, grid.to(frames.dtype), mode=mode, padding_mode="zeros", align_corners=False)
 
 
-def paste_back(maps: torch.Tensor, centres: torch.Tensor, frame_shape: tuple[int, int],
-               spacing: tuple[float, float], *, out_spacing: float, fill: Sequence[float] | None = None) -> torch.Tensor:
+def paste_back(
+    maps: torch.Tensor,
+    centres: torch.Tensor,
+    frame_shape: tuple[int, int],
+    spacing: tuple[float, float],
+    *,
+    out_spacing: float,
+    fill: Sequence[float] | None = None,
+) -> torch.Tensor:
     """Inverse of :func:`crop_grid` + :func:`sample`: (N, C, s, s) window maps onto the (H, W) frame grid.
 
     Pixels of the frame outside the window get ``fill`` per channel (default: 1 for channel 0 and 0

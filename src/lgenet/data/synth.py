@@ -35,6 +35,7 @@ Identifiers: with ``identifiers="fake"`` every header carries recognisable *fake
 differ from the study-local ``patient_id``, so that privacy checks downstream have something to
 find. Everything is deterministic: the same arguments give byte-identical files.
 """
+
 from __future__ import annotations
 
 import csv
@@ -45,8 +46,9 @@ import io
 import json
 import math
 import shutil
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -147,13 +149,11 @@ def _check_slices(v: Any) -> tuple[int, int]:
         pair = (int(v[0]), int(v[1]))
     else:
         raise ConfigError(
-            f"n_slices must be an integer or a (min, max) pair of integers between {lo_ok} and "
-            f"{hi_ok}; got {v!r}"
+            f"n_slices must be an integer or a (min, max) pair of integers between {lo_ok} and {hi_ok}; got {v!r}"
         )
     if not (lo_ok <= pair[0] <= pair[1] <= hi_ok):
         raise ConfigError(
-            f"n_slices must be an integer or a (min, max) pair with {lo_ok} <= min <= max <= "
-            f"{hi_ok}; got {v!r}"
+            f"n_slices must be an integer or a (min, max) pair with {lo_ok} <= min <= max <= {hi_ok}; got {v!r}"
         )
     return pair
 
@@ -252,9 +252,7 @@ def _identifiers_for(spec: Any, index: int, patient_id: str, seed: int, age: int
     if callable(spec):
         got = spec(index, patient_id)
         if not isinstance(got, Mapping):
-            raise ConfigError(
-                f"identifiers callable must return a dict of DICOM keyword -> value; got {got!r}"
-            )
+            raise ConfigError(f"identifiers callable must return a dict of DICOM keyword -> value; got {got!r}")
         _check_identifiers(dict(got))
         items = got.items()
     else:
@@ -515,12 +513,16 @@ HAZARD: dict[str, float] = {"log1p_lge_percent": 0.9, "age": 0.03, "lvef": -0.04
 
 def true_log_hazard(lge_percent: Any, age: Any, lvef: Any) -> np.ndarray:
     """The synthetic cohort's true linear predictor ``eta`` (centred at age 56, LVEF 59 %)."""
-    return (HAZARD["log1p_lge_percent"] * np.log1p(np.asarray(lge_percent, float))
-            + HAZARD["age"] * (np.asarray(age, float) - 56.0) + HAZARD["lvef"] * (np.asarray(lvef, float) - 59.0))
+    return (
+        HAZARD["log1p_lge_percent"] * np.log1p(np.asarray(lge_percent, float))
+        + HAZARD["age"] * (np.asarray(age, float) - 56.0)
+        + HAZARD["lvef"] * (np.asarray(lvef, float) - 59.0)
+    )
 
 
-def draw_followup(eta: Any, censor: Any, unit_exp: Any, event_rate: float,
-                  shape: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+def draw_followup(
+    eta: Any, censor: Any, unit_exp: Any, event_rate: float, shape: float | None = None
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Event indicators, follow-up times and the baseline scale of a Weibull proportional-hazards model.
 
     The event time of patient ``i`` is ``(E_i / (scale * exp(eta_i))) ** (1 / shape)`` with ``E_i`` the
@@ -549,8 +551,14 @@ def draw_followup(eta: Any, censor: Any, unit_exp: Any, event_rate: float,
     return ev, np.maximum(np.minimum(t, c), 0.01), float(np.exp(hi))
 
 
-def tabular_cohort(n: int = 116, *, seed: int = 0, event_rate: float = 0.20, lge_fraction_none: float = 0.57,
-                   lge_fraction_high: float = 0.16) -> dict[str, np.ndarray]:
+def tabular_cohort(
+    n: int = 116,
+    *,
+    seed: int = 0,
+    event_rate: float = 0.20,
+    lge_fraction_none: float = 0.57,
+    lge_fraction_high: float = 0.16,
+) -> dict[str, np.ndarray]:
     """The synthetic cohort's clinical table without images (for survival tests and benchmarks).
 
     Same distributions as :func:`make_cohort` (burden targets, age, LVEF, censoring) and the same
@@ -625,8 +633,7 @@ def make_cohort(
     ident_spec = _check_identifiers(identifiers)
     if transfer_syntax not in TRANSFER_SYNTAXES:
         raise ConfigError(
-            f"transfer_syntax must be one of {', '.join(map(repr, TRANSFER_SYNTAXES))}; got "
-            f"{transfer_syntax!r}"
+            f"transfer_syntax must be one of {', '.join(map(repr, TRANSFER_SYNTAXES))}; got {transfer_syntax!r}"
         )
     out = _prepare_out_dir(out_dir, bool(overwrite))
 
@@ -768,7 +775,7 @@ def make_cohort(
         "sex_coding": "1 = female, 0 = male",
         "hazard": {
             "model": "h(t | x) = scale * shape * t^(shape - 1) * exp(eta); eta = sum(coef * x); "
-                     "event = time <= censoring (administrative, ~N(5.45, 0.75) years)",
+            "event = time <= censoring (administrative, ~N(5.45, 0.75) years)",
             "coefficients": {k: v for k, v in HAZARD.items() if k != "shape"},
             "covariates": {"log1p_lge_percent": "log(1 + lge_percent)", "age": "years", "lvef": "percent"},
             "shape": HAZARD["shape"],

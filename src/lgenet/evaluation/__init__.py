@@ -7,6 +7,7 @@
 The plotting names are loaded on first use so that ``import lgenet.evaluation`` does not import
 matplotlib.
 """
+
 from __future__ import annotations
 
 from typing import Any

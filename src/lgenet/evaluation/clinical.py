@@ -11,10 +11,12 @@ and the cohort's Table 1.
 * :func:`table_one` -- every covariate by outcome group: median [IQR] and Mann-Whitney U for
   continuous columns, n (%) and Fisher's exact test for 0/1 columns.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -91,8 +93,9 @@ def _slope_intercept(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     return slope, citl
 
 
-def calibration_stats(y_true: Any, y_prob: Any, *, n_bins: int = 5, n_bootstrap: int = 1000,
-                      confidence: float = 0.95, seed: int = 0) -> dict[str, Any]:
+def calibration_stats(
+    y_true: Any, y_prob: Any, *, n_bins: int = 5, n_bootstrap: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> dict[str, Any]:
     """Calibration slope (ideal 1), calibration-in-the-large (ideal 0), Brier score and
     observed/expected events (ideal 1), each with a percentile bootstrap CI, plus curve points."""
     y, p = _yp(y_true, y_prob)
@@ -115,10 +118,18 @@ def calibration_stats(y_true: Any, y_prob: Any, *, n_bins: int = 5, n_bootstrap:
         return (float(np.quantile(v, a)), float(np.quantile(v, 1 - a))) if v.size else (math.nan, math.nan)
 
     curve = calibration(y.astype(int), p, n_bins=n_bins)
-    out = {"slope": slope, "intercept": citl, "brier": float(np.mean((p - y) ** 2)),
-           "oe_ratio": float(y.sum() / max(p.sum(), _EPS)), "n": int(y.size), "n_pos": int(y.sum()),
-           "prob_pred": curve["prob_pred"], "prob_true": curve["prob_true"], "confidence": confidence,
-           "method": f"logistic recalibration; bootstrap percentile ({n_bootstrap})"}
+    out = {
+        "slope": slope,
+        "intercept": citl,
+        "brier": float(np.mean((p - y) ** 2)),
+        "oe_ratio": float(y.sum() / max(p.sum(), _EPS)),
+        "n": int(y.size),
+        "n_pos": int(y.sum()),
+        "prob_pred": curve["prob_pred"],
+        "prob_true": curve["prob_true"],
+        "confidence": confidence,
+        "method": f"logistic recalibration; bootstrap percentile ({n_bootstrap})",
+    }
     for k, name in (("slope", "slope"), ("intercept", "intercept"), ("brier", "brier"), ("oe", "oe_ratio")):
         out[f"{name}_lower"], out[f"{name}_upper"] = ci(k)
     return out
@@ -141,8 +152,14 @@ def decision_curve(y_true: Any, y_prob: Any, *, thresholds: Sequence[float] | No
         w = pt / (1 - pt)
         nb_model.append(tp / n - fp / n * w)
         nb_all.append(prev - (1 - prev) * w)
-    return {"thresholds": th.tolist(), "model": nb_model, "treat_all": nb_all, "treat_none": [0.0] * th.size,
-            "n": int(n), "prevalence": float(prev)}
+    return {
+        "thresholds": th.tolist(),
+        "model": nb_model,
+        "treat_all": nb_all,
+        "treat_none": [0.0] * th.size,
+        "n": int(n),
+        "prevalence": float(prev),
+    }
 
 
 def _nri(y: np.ndarray, new: np.ndarray, old: np.ndarray) -> float:
@@ -151,8 +168,9 @@ def _nri(y: np.ndarray, new: np.ndarray, old: np.ndarray) -> float:
     return float((up[ev].mean() - down[ev].mean()) + (down[ne].mean() - up[ne].mean()))
 
 
-def continuous_nri(y_true: Any, p_new: Any, p_old: Any, *, n_bootstrap: int = 1000, confidence: float = 0.95,
-                   seed: int = 0) -> dict[str, Any]:
+def continuous_nri(
+    y_true: Any, p_new: Any, p_old: Any, *, n_bootstrap: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> dict[str, Any]:
     """Category-free NRI of ``p_new`` over ``p_old`` (range -2..2), with a bootstrap CI."""
     y, a = _yp(y_true, p_new)
     _, b = _yp(y_true, p_old)
@@ -163,12 +181,18 @@ def continuous_nri(y_true: Any, p_new: Any, p_old: Any, *, n_bootstrap: int = 10
         if y[i].min() != y[i].max():
             boots.append(_nri(y[i], a[i], b[i]))
     q = (1 - confidence) / 2
-    return {"nri": _nri(y, a, b), "lower": float(np.quantile(boots, q)), "upper": float(np.quantile(boots, 1 - q)),
-            "n": int(y.size), "method": f"category-free; bootstrap percentile ({n_bootstrap})"}
+    return {
+        "nri": _nri(y, a, b),
+        "lower": float(np.quantile(boots, q)),
+        "upper": float(np.quantile(boots, 1 - q)),
+        "n": int(y.size),
+        "method": f"category-free; bootstrap percentile ({n_bootstrap})",
+    }
 
 
-def table_one(values: Mapping[str, Mapping[str, float]], groups: Mapping[str, int], *,
-              columns: Sequence[str] | None = None) -> list[dict]:
+def table_one(
+    values: Mapping[str, Mapping[str, float]], groups: Mapping[str, int], *, columns: Sequence[str] | None = None
+) -> list[dict]:
     """Table 1 of a cohort by a 0/1 grouping.
 
     Args:
@@ -191,22 +215,37 @@ def table_one(values: Mapping[str, Mapping[str, float]], groups: Mapping[str, in
         miss = int((~ok).sum())
         xs = [x[ok & (y == k)] for k in (0, 1)]
         binary = ok.any() and set(np.unique(x[ok])) <= {0.0, 1.0}
-        row: dict[str, Any] = {"column": c, "kind": "binary" if binary else "continuous", "missing": miss,
-                               "n0": int(xs[0].size), "n1": int(xs[1].size)}
+        row: dict[str, Any] = {
+            "column": c,
+            "kind": "binary" if binary else "continuous",
+            "missing": miss,
+            "n0": int(xs[0].size),
+            "n1": int(xs[1].size),
+        }
         if binary:
+
             def fmt(v: np.ndarray) -> str:
                 return f"{int(v.sum())} ({100 * v.mean():.0f}%)" if v.size else "-"
+
             row.update(group0=fmt(xs[0]), group1=fmt(xs[1]), all=fmt(x[ok]), test="Fisher exact")
-            table = [[int(xs[0].sum()), int(xs[0].size - xs[0].sum())], [int(xs[1].sum()), int(xs[1].size - xs[1].sum())]]
+            table = [
+                [int(xs[0].sum()), int(xs[0].size - xs[0].sum())],
+                [int(xs[1].sum()), int(xs[1].size - xs[1].sum())],
+            ]
             row["p"] = float(fisher_exact(table)[1]) if xs[0].size and xs[1].size else math.nan
         else:
+
             def fmt(v: np.ndarray) -> str:
                 if not v.size:
                     return "-"
                 q1, m, q3 = np.percentile(v, [25, 50, 75])
                 return f"{m:.3g} [{q1:.3g}\u2013{q3:.3g}]"
+
             row.update(group0=fmt(xs[0]), group1=fmt(xs[1]), all=fmt(x[ok]), test="Mann-Whitney U")
-            row["p"] = (float(mannwhitneyu(xs[0], xs[1], alternative="two-sided").pvalue)
-                        if xs[0].size and xs[1].size else math.nan)
+            row["p"] = (
+                float(mannwhitneyu(xs[0], xs[1], alternative="two-sided").pvalue)
+                if xs[0].size and xs[1].size
+                else math.nan
+            )
         rows.append(row)
     return rows

@@ -23,6 +23,7 @@ Example:
     >>> round(r.auc, 3), r.n_pos, r.n_neg
     (0.889, 3, 3)
 """
+
 from __future__ import annotations
 
 import math
@@ -30,7 +31,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import expit, logit as _logit
+from scipy.special import expit
+from scipy.special import logit as _logit
 from scipy.stats import norm
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss, confusion_matrix
@@ -166,7 +168,9 @@ def _check_scores(y_score: Any, n: int, name: str = "y_score", *, probability: b
         try:
             arr = arr.astype(float)
         except (TypeError, ValueError):
-            raise MetricsInputError(f"{name} must hold numbers, got values such as {arr.ravel()[:3].tolist()}") from None
+            raise MetricsInputError(
+                f"{name} must hold numbers, got values such as {arr.ravel()[:3].tolist()}"
+            ) from None
     arr = arr.astype(float)
     if arr.shape[0] != n:
         raise MetricsInputError(f"{name} has {arr.shape[0]} values but y_true has {n}; they must have the same length")
@@ -396,8 +400,9 @@ def delong_test(y_true: Any, score_a: Any, score_b: Any) -> DelongTestResult:
     return DelongTestResult(auc_a, auc_b, diff, se, z, p)
 
 
-def paired_mean_difference(a: Any, b: Any, *, n_boot: int = 2000, confidence: float = 0.95,
-                           random_state: int | np.random.Generator | None = 0) -> dict:
+def paired_mean_difference(
+    a: Any, b: Any, *, n_boot: int = 2000, confidence: float = 0.95, random_state: int | np.random.Generator | None = 0
+) -> dict:
     """``b - a`` per patient (patients where either is NaN left out): mean, bootstrap CI, Wilcoxon p.
 
     The CI is the percentile interval of the means of ``n_boot`` resamples of the patients' differences
@@ -417,14 +422,19 @@ def paired_mean_difference(a: Any, b: Any, *, n_boot: int = 2000, confidence: fl
     d = d[np.isfinite(d)]
     if d.size < 2:  # nothing to resample, as delong_test with one patient per class
         nan = float("nan")
-        return {"n": int(d.size), "diff": float(d.mean()) if d.size else nan, "lower": nan, "upper": nan,
-                "wilcoxon_p": nan}
+        return {
+            "n": int(d.size),
+            "diff": float(d.mean()) if d.size else nan,
+            "lower": nan,
+            "upper": nan,
+            "wilcoxon_p": nan,
+        }
     rng = np.random.default_rng(random_state)
     means = np.empty(int(n_boot))
     chunk = max(1, 2_000_000 // d.size)
     for start in range(0, int(n_boot), chunk):
         k = min(chunk, int(n_boot) - start)
-        means[start:start + k] = rng.choice(d, (k, d.size)).mean(1)
+        means[start : start + k] = rng.choice(d, (k, d.size)).mean(1)
     alpha = 1.0 - conf
     lo, hi = np.quantile(means, [alpha / 2.0, 1.0 - alpha / 2.0])
     p = float(wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
@@ -451,9 +461,7 @@ def wilson_ci(successes: int, total: int, *, confidence: float = 0.95) -> tuple[
     return p, lower, upper
 
 
-def binary_metrics(
-    y_true: Any, y_score: Any, *, threshold: float = 0.5, confidence: float = 0.95
-) -> dict[str, Any]:
+def binary_metrics(y_true: Any, y_score: Any, *, threshold: float = 0.5, confidence: float = 0.95) -> dict[str, Any]:
     """Confusion counts and threshold metrics, each proportion with a Wilson score interval.
 
     A patient is called positive when ``y_score >= threshold``. Returns a dict with ``tp, fp, tn, fn,
@@ -474,9 +482,15 @@ def binary_metrics(
     pred = (s >= thr).astype(np.int64)
     tn, fp, fn, tp = (int(v) for v in confusion_matrix(y, pred, labels=[0, 1]).ravel())
     out: dict[str, Any] = {
-        "tp": tp, "fp": fp, "tn": tn, "fn": fn,
-        "n": int(y.size), "n_pos": tp + fn, "n_neg": tn + fp,
-        "threshold": thr, "confidence": conf,
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
+        "n": int(y.size),
+        "n_pos": tp + fn,
+        "n_neg": tn + fp,
+        "threshold": thr,
+        "confidence": conf,
     }
     for name, k, tot in (
         ("sensitivity", tp, tp + fn),
@@ -492,9 +506,7 @@ def binary_metrics(
     return out
 
 
-def calibration(
-    y_true: Any, y_score: Any, *, n_bins: int = 5, strategy: str = "quantile"
-) -> dict[str, Any]:
+def calibration(y_true: Any, y_score: Any, *, n_bins: int = 5, strategy: str = "quantile") -> dict[str, Any]:
     """Reliability-diagram points and Brier score.
 
     Returns ``{"prob_pred": [...], "prob_true": [...], "brier", "n", "n_pos", "n_bins", "strategy"}``

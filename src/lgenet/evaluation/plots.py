@@ -10,11 +10,13 @@ half-written PNG) with the metadata that could identify a machine, person or tim
   (bar colour), CI error bars, value labels, chance line.
 * :func:`plot_confusion`, :func:`plot_calibration` -- per-model panels for the report.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -53,8 +55,12 @@ _PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#
 _LINESTYLES = ("-", "-", "-", "-", "-", "-", "--", "--", "-.", "-.")
 INIT_ORDER = ("random", "imagenet", "radimagenet")
 INIT_COLORS = {"random": "#9A9A9A", "imagenet": "#0072B2", "radimagenet": "#D55E00", "seg": "#56B4E9"}
-INIT_LABELS = {"random": "Random init", "imagenet": "ImageNet", "radimagenet": "RadImageNet",
-               "seg": "from the segmentation"}
+INIT_LABELS = {
+    "random": "Random init",
+    "imagenet": "ImageNet",
+    "radimagenet": "RadImageNet",
+    "seg": "from the segmentation",
+}
 ARCH_LABELS = {
     "resnet50": "ResNet50",
     "inception_v3": "InceptionV3",
@@ -156,9 +162,13 @@ def plot_roc(
         conf = res.confidence if conf is None else conf
         fpr, tpr, _ = roc_curve(y, s)
         ax.plot(
-            fpr, tpr,
-            color=_PALETTE[k % len(_PALETTE)], ls=_LINESTYLES[k % len(_LINESTYLES)], lw=1.8,
-            drawstyle="default", zorder=3 + k,
+            fpr,
+            tpr,
+            color=_PALETTE[k % len(_PALETTE)],
+            ls=_LINESTYLES[k % len(_LINESTYLES)],
+            lw=1.8,
+            drawstyle="default",
+            zorder=3 + k,
             label=f"{label} \u2014 AUC {res.auc:.2f} ({_ci_text(res.lower, res.upper)})",
         )
         ns.append((int(y.size), int(y.sum())))
@@ -176,8 +186,15 @@ def plot_roc(
     ax.set_title(f"{title}\n{_n_text(ns)}; AUC with {pct} CI", fontsize=11)
     handles, labels = ax.get_legend_handles_labels()
     # curves first, chance line last
-    ax.legend(handles[1:] + handles[:1], labels[1:] + labels[:1], loc="lower right", fontsize=8,
-              frameon=True, framealpha=0.95, edgecolor="0.8")
+    ax.legend(
+        handles[1:] + handles[:1],
+        labels[1:] + labels[:1],
+        loc="lower right",
+        fontsize=8,
+        frameon=True,
+        framealpha=0.95,
+        edgecolor="0.8",
+    )
     return save_figure(fig, path, dpi=dpi)
 
 
@@ -240,16 +257,41 @@ def plot_auc_bars(
                 continue
             x = a + (k - (n_i - 1) / 2.0) * width
             auc, lo, hi = _num(r.get("auc")), _num(r.get("auc_lower")), _num(r.get("auc_upper"))
-            ax.bar(x, auc - bottom, width * 0.92, bottom=bottom, color=colors[init], edgecolor="white",
-                   linewidth=0.6, zorder=2)
+            ax.bar(
+                x,
+                auc - bottom,
+                width * 0.92,
+                bottom=bottom,
+                color=colors[init],
+                edgecolor="white",
+                linewidth=0.6,
+                zorder=2,
+            )
             top = auc
             if not (math.isnan(lo) or math.isnan(hi)):
-                ax.errorbar(x, auc, yerr=[[max(0.0, auc - lo)], [max(0.0, hi - auc)]], fmt="none",
-                            ecolor="0.15", elinewidth=1.0, capsize=3, capthick=1.0, zorder=3)
+                ax.errorbar(
+                    x,
+                    auc,
+                    yerr=[[max(0.0, auc - lo)], [max(0.0, hi - auc)]],
+                    fmt="none",
+                    ecolor="0.15",
+                    elinewidth=1.0,
+                    capsize=3,
+                    capthick=1.0,
+                    zorder=3,
+                )
                 top = hi
             best = r.get("best") is True or str(r.get("best")).lower() == "true"
-            ax.text(x, top + 0.012, f"{auc:.2f}", ha="center", va="bottom", fontsize=8,
-                    fontweight="bold" if best else "normal", zorder=4)
+            ax.text(
+                x,
+                top + 0.012,
+                f"{auc:.2f}",
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                fontweight="bold" if best else "normal",
+                zorder=4,
+            )
     ax.set_xticks(range(len(archs)))
     ax.set_xticklabels([ARCH_LABELS.get(a, a) for a in archs], fontsize=10)
     ax.set_xlim(-0.6, len(archs) - 0.4)
@@ -262,14 +304,23 @@ def plot_auc_bars(
     ax.yaxis.grid(True, color="0.92", lw=0.8)
     ax.set_axisbelow(True)
 
-    ns = [(int(_num(r.get("n"))), int(_num(r.get("n_pos")))) for r in rows
-          if not math.isnan(_num(r.get("n"))) and not math.isnan(_num(r.get("n_pos")))]
+    ns = [
+        (int(_num(r.get("n"))), int(_num(r.get("n_pos"))))
+        for r in rows
+        if not math.isnan(_num(r.get("n"))) and not math.isnan(_num(r.get("n_pos")))
+    ]
     conf = _num(rows[0].get("confidence"))
     pct = "95%" if math.isnan(conf) else f"{100 * conf:g}%"
-    meth = str(rows[0].get("ci_method") or "").replace("delong-logit", "DeLong, logit").replace(
-        "delong", "DeLong").replace("bootstrap", "bootstrap")
+    meth = (
+        str(rows[0].get("ci_method") or "")
+        .replace("delong-logit", "DeLong, logit")
+        .replace("delong", "DeLong")
+        .replace("bootstrap", "bootstrap")
+    )
     name = task_title or TASK_TITLES.get(task, task)
-    sub = ", ".join(s for s in (_n_text(ns) if ns else "", f"error bars {pct} CI" + (f" ({meth})" if meth else "")) if s)
+    sub = ", ".join(
+        s for s in (_n_text(ns) if ns else "", f"error bars {pct} CI" + (f" ({meth})" if meth else "")) if s
+    )
     what = "architecture and pretraining" if len(inits) > 1 else f"architecture ({INIT_LABELS.get(inits[0], inits[0])})"
     ax.set_title(f"{name}: AUC by {what}\n{sub}", fontsize=11)
     handles = [Patch(facecolor=colors[i], label=INIT_LABELS.get(i, i)) for i in inits] + [chance]
@@ -300,8 +351,15 @@ def plot_confusion(metrics_row: Mapping[str, Any], *, path: str | Path, dpi: int
     for i in range(2):
         for j in range(2):
             pct = f"{100 * frac[i, j]:.0f}% of row" if row_tot[i, 0] > 0 else "n/a"
-            ax.text(j, i, f"{names[i][j]}\n{int(mat[i, j])}\n({pct})", ha="center", va="center",
-                    fontsize=11, color="white" if frac[i, j] > 0.6 else "black")
+            ax.text(
+                j,
+                i,
+                f"{names[i][j]}\n{int(mat[i, j])}\n({pct})",
+                ha="center",
+                va="center",
+                fontsize=11,
+                color="white" if frac[i, j] > 0.6 else "black",
+            )
     ax.set_xticks([0, 1])
     ax.set_xticklabels(["Predicted +", "Predicted \u2212"], fontsize=10)
     ax.set_yticks([0, 1])
@@ -356,8 +414,15 @@ def plot_calibration(
     ax = fig.add_subplot(gs[0])
     axh = fig.add_subplot(gs[1], sharex=ax)
     ax.plot([0, 1], [0, 1], ls=":", lw=1.0, color="0.55", label="Perfect calibration")
-    ax.plot(cal["prob_pred"], cal["prob_true"], marker="o", ms=5, lw=1.6, color=_PALETTE[0],
-            label=f"{label} (Brier {cal['brier']:.3f})")
+    ax.plot(
+        cal["prob_pred"],
+        cal["prob_true"],
+        marker="o",
+        ms=5,
+        lw=1.6,
+        color=_PALETTE[0],
+        label=f"{label} (Brier {cal['brier']:.3f})",
+    )
     ax.set_xlim(-0.01, 1.01)
     ax.set_ylim(-0.01, 1.01)
     ax.set_ylabel("Observed fraction positive", fontsize=10)
@@ -367,12 +432,19 @@ def plot_calibration(
     _style_axes(ax)
     ax.tick_params(labelbottom=False)
     ax.set_title(
-        f"Calibration \u2014 {cal['n_bins']} {cal['strategy']} bins\n"
-        f"n={cal['n']} ({cal['n_pos']} positive)", fontsize=11,
+        f"Calibration \u2014 {cal['n_bins']} {cal['strategy']} bins\nn={cal['n']} ({cal['n_pos']} positive)",
+        fontsize=11,
     )
     bins = np.linspace(0, 1, 21)
-    axh.hist([s[y == 0], s[y == 1]], bins=bins, stacked=True, color=["0.7", _PALETTE[1]],
-             label=["negative", "positive"], edgecolor="white", linewidth=0.4)
+    axh.hist(
+        [s[y == 0], s[y == 1]],
+        bins=bins,
+        stacked=True,
+        color=["0.7", _PALETTE[1]],
+        label=["negative", "positive"],
+        edgecolor="white",
+        linewidth=0.4,
+    )
     axh.set_xlabel("Predicted probability (points: bin mean)", fontsize=10)
     axh.set_ylabel("Patients", fontsize=9)
     axh.legend(loc="upper right", fontsize=7, frameon=False)

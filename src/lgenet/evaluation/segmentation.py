@@ -9,11 +9,12 @@
   agreement;
 * :func:`plot_agreement` -- scatter + Bland-Altman figure.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from scipy import stats
@@ -29,8 +30,9 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return float("nan") if s == 0 else 2.0 * int((a & b).sum()) / s
 
 
-def class_measures(classes: np.ndarray, spacing: tuple[float, float] | None = None,
-                   slice_mm: float | None = None) -> dict:
+def class_measures(
+    classes: np.ndarray, spacing: tuple[float, float] | None = None, slice_mm: float | None = None
+) -> dict:
     """Burden and size measures of one stack's class map (S, H, W), apex -> base."""
     c = np.asarray(classes)
     myo = c >= 2
@@ -41,7 +43,9 @@ def class_measures(classes: np.ndarray, spacing: tuple[float, float] | None = No
         per_slice = np.where(per_myo > 0, 100.0 * per_enh / np.maximum(per_myo, 1), np.nan)
     basal = next((k for k in range(c.shape[0] - 1, -1, -1) if per_myo[k] > 0), None)
     out = {
-        "myo_px": int(per_myo.sum()), "enh_px": int(per_enh.sum()), "cavity_px": int((c == 1).sum()),
+        "myo_px": int(per_myo.sum()),
+        "enh_px": int(per_enh.sum()),
+        "cavity_px": int((c == 1).sum()),
         "lge_percent": float(100.0 * per_enh.sum() / per_myo.sum()) if per_myo.sum() else float("nan"),
         "lge_percent_basal": float(per_slice[basal]) if basal is not None else float("nan"),
         "lge_percent_per_slice": [None if not math.isfinite(v) else round(float(v), 3) for v in per_slice],
@@ -50,10 +54,15 @@ def class_measures(classes: np.ndarray, spacing: tuple[float, float] | None = No
     out.update(sector_measures(c, spacing))
     if spacing is not None and slice_mm:
         voxel_ml = float(spacing[0]) * float(spacing[1]) * float(slice_mm) / 1000.0
-        out.update({"myo_ml": out["myo_px"] * voxel_ml, "enh_ml": out["enh_px"] * voxel_ml,
-                    "myo_mass_g": out["myo_px"] * voxel_ml * MYO_DENSITY_G_PER_ML,
-                    "enh_mass_g": out["enh_px"] * voxel_ml * MYO_DENSITY_G_PER_ML,
-                    "cavity_ml": out["cavity_px"] * voxel_ml})
+        out.update(
+            {
+                "myo_ml": out["myo_px"] * voxel_ml,
+                "enh_ml": out["enh_px"] * voxel_ml,
+                "myo_mass_g": out["myo_px"] * voxel_ml * MYO_DENSITY_G_PER_ML,
+                "enh_mass_g": out["enh_px"] * voxel_ml * MYO_DENSITY_G_PER_ML,
+                "cavity_ml": out["cavity_px"] * voxel_ml,
+            }
+        )
     return out
 
 
@@ -99,8 +108,11 @@ def sector_measures(classes: np.ndarray, spacing: tuple[float, float] | None = N
         hit = np.bincount(ray, weights=e.astype(float), minlength=N_RAYS)
         ok = (tot > 0) & (hit > 0)
         t_all.extend((100.0 * hit[ok] / tot[ok]).tolist())
-    return {"lge_sectors": int(n_sec), "transmurality_max": float(max(t_all)) if t_all else 0.0,
-            "transmurality_mean": float(np.mean(t_all)) if t_all else 0.0}
+    return {
+        "lge_sectors": int(n_sec),
+        "transmurality_max": float(max(t_all)) if t_all else 0.0,
+        "transmurality_mean": float(np.mean(t_all)) if t_all else 0.0,
+    }
 
 
 def icc_a1(x: Sequence[float], y: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
@@ -140,14 +152,30 @@ def agreement(pred: Sequence[float], ref: Sequence[float], confidence: float = 0
         return out
     icc, lo, hi = icc_a1(p, r, confidence)
     sd = float(d.std(ddof=1))
-    out.update({"pearson_r": float(np.corrcoef(p, r)[0, 1]), "icc": icc, "icc_lower": lo, "icc_upper": hi,
-                "bias": float(d.mean()), "loa_lower": float(d.mean() - 1.96 * sd),
-                "loa_upper": float(d.mean() + 1.96 * sd), "mae": float(np.abs(d).mean())})
+    out.update(
+        {
+            "pearson_r": float(np.corrcoef(p, r)[0, 1]),
+            "icc": icc,
+            "icc_lower": lo,
+            "icc_upper": hi,
+            "bias": float(d.mean()),
+            "loa_lower": float(d.mean() - 1.96 * sd),
+            "loa_upper": float(d.mean() + 1.96 * sd),
+            "mae": float(np.abs(d).mean()),
+        }
+    )
     return out
 
 
-def plot_agreement(pred: Sequence[float], ref: Sequence[float], *, path: str | Path, what: str = "LGE (% of LV myocardium)",
-                   title: str = "", labels: Sequence[int] | None = None) -> Path:
+def plot_agreement(
+    pred: Sequence[float],
+    ref: Sequence[float],
+    *,
+    path: str | Path,
+    what: str = "LGE (% of LV myocardium)",
+    title: str = "",
+    labels: Sequence[int] | None = None,
+) -> Path:
     """Scatter (with identity line) and Bland-Altman plot side by side."""
     from .plots import _new_figure, save_figure
 
@@ -166,16 +194,20 @@ def plot_agreement(pred: Sequence[float], ref: Sequence[float], *, path: str | P
     ax1.set_xlabel(f"expert {what}")
     ax1.set_ylabel(f"predicted {what}")
     if "icc" in ag:
-        ax1.set_title(f"r = {ag['pearson_r']:.2f}, ICC = {ag['icc']:.2f} ({ag['icc_lower']:.2f}\u2013"
-                      f"{ag['icc_upper']:.2f}), n = {ag['n']}", fontsize=9)
+        ax1.set_title(
+            f"r = {ag['pearson_r']:.2f}, ICC = {ag['icc']:.2f} ({ag['icc_lower']:.2f}\u2013"
+            f"{ag['icc_upper']:.2f}), n = {ag['n']}",
+            fontsize=9,
+        )
     m = (p + r) / 2
     d = p - r
     ax2.scatter(m, d, s=18, c=colours if colours is not None else "#2c7fb8", alpha=0.8, edgecolors="none")
     if "bias" in ag:
         for v, ls in ((ag["bias"], "-"), (ag["loa_lower"], "--"), (ag["loa_upper"], "--")):
             ax2.axhline(v, color="grey", lw=1, ls=ls)
-        ax2.set_title(f"bias {ag['bias']:+.2f}, limits of agreement {ag['loa_lower']:+.1f} to {ag['loa_upper']:+.1f}",
-                      fontsize=9)
+        ax2.set_title(
+            f"bias {ag['bias']:+.2f}, limits of agreement {ag['loa_lower']:+.1f} to {ag['loa_upper']:+.1f}", fontsize=9
+        )
     ax2.set_xlabel(f"mean of expert and predicted {what}")
     ax2.set_ylabel("predicted \u2212 expert")
     if title:

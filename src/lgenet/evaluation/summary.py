@@ -16,14 +16,16 @@ Example:
     >>> write_metrics(rows, "runs/study1")                            # doctest: +SKIP
     >>> print(format_table(rows))                                     # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import json
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,12 +48,31 @@ _REQUIRED = ("task", "patient_id", "y_true", "prob")
 _PROPS = ("sensitivity", "specificity", "ppv", "npv", "accuracy")
 
 METRIC_COLUMNS: tuple[str, ...] = (
-    "task", "arch", "init", "model",
-    "n", "n_pos", "n_neg", "prevalence", "n_folds",
-    "auc", "auc_lower", "auc_upper", "auc_se", "ci_method", "confidence", "threshold",
+    "task",
+    "arch",
+    "init",
+    "model",
+    "n",
+    "n_pos",
+    "n_neg",
+    "prevalence",
+    "n_folds",
+    "auc",
+    "auc_lower",
+    "auc_upper",
+    "auc_se",
+    "ci_method",
+    "confidence",
+    "threshold",
     *[c for p in _PROPS for c in (p, f"{p}_lower", f"{p}_upper")],
-    "brier", "tp", "fp", "tn", "fn",
-    "best", "delong_p_vs_best", "n_shared_vs_best",
+    "brier",
+    "tp",
+    "fp",
+    "tn",
+    "fn",
+    "best",
+    "delong_p_vs_best",
+    "n_shared_vs_best",
     *[c for p in ("sensitivity", "specificity", "ppv", "npv") for c in (f"op_{p}", f"op_{p}_lower", f"op_{p}_upper")],
     *[c for p in ("cal_slope", "cal_intercept") for c in (p, f"{p}_lower", f"{p}_upper")],
     "note",
@@ -132,9 +153,7 @@ def _group_rows(
     if "model" not in cols and not {"arch", "init"} <= cols:
         missing.append("model (or arch and init)")
     if missing:
-        raise DataError(
-            f"{source}: missing column(s) {missing}; the OOF table needs {list(OOF_COLUMNS)}"
-        )
+        raise DataError(f"{source}: missing column(s) {missing}; the OOF table needs {list(OOF_COLUMNS)}")
     problems: list[str] = []
     groups: dict[str, dict[str, _Group]] = {}
     labels: dict[tuple[str, str], tuple[int, str]] = {}
@@ -157,11 +176,15 @@ def _group_rows(
             continue
         y = _parse_label(r.get("y_true"))
         if y is None:
-            problems.append(f"{where} (task {task!r}, model {model!r}, patient {pid!r}): y_true must be 0 or 1, got {r.get('y_true')!r}")
+            problems.append(
+                f"{where} (task {task!r}, model {model!r}, patient {pid!r}): y_true must be 0 or 1, got {r.get('y_true')!r}"
+            )
             continue
         p = _parse_prob(r.get("prob"))
         if p is None or math.isnan(p):
-            problems.append(f"{where} (task {task!r}, model {model!r}, patient {pid!r}): prob must be a number in [0, 1], got {r.get('prob')!r}")
+            problems.append(
+                f"{where} (task {task!r}, model {model!r}, patient {pid!r}): prob must be a number in [0, 1], got {r.get('prob')!r}"
+            )
             continue
         if not (0.0 <= p <= 1.0):
             problems.append(f"{where} (task {task!r}, model {model!r}, patient {pid!r}): prob {p!r} is outside [0, 1]")
@@ -195,17 +218,22 @@ def _group_rows(
         more = f"\n  ... and {n - len(shown)} more" if n > len(shown) else ""
         raise DataError(
             f"{source}: {n} problem{'s' if n != 1 else ''} in the OOF predictions:\n"
-            + "\n".join(f"  - {s}" for s in shown) + more
+            + "\n".join(f"  - {s}" for s in shown)
+            + more
         )
     return groups
 
 
 # ---------------------------------------------------------------------------------- evaluation
-def _operating_point(y: np.ndarray, p: np.ndarray, fold_of: Sequence[str], confidence: float,
-                     notes: list[str]) -> dict[str, float]:
+def _operating_point(
+    y: np.ndarray, p: np.ndarray, fold_of: Sequence[str], confidence: float, notes: list[str]
+) -> dict[str, float]:
     """Sensitivity, specificity, PPV, NPV (Wilson CIs) at the :data:`OPERATING_POINT` rule."""
-    out = {f"op_{k}{s}": float("nan") for k in ("sensitivity", "specificity", "ppv", "npv")
-           for s in ("", "_lower", "_upper")}
+    out = {
+        f"op_{k}{s}": float("nan")
+        for k in ("sensitivity", "specificity", "ppv", "npv")
+        for s in ("", "_lower", "_upper")
+    }
     f = np.asarray(fold_of, dtype=object)
     if len(set(f)) < 2 or "" in set(f):
         notes.append("no fold column: the training-fold prevalence operating point is not computed")
@@ -282,13 +310,26 @@ def evaluate_oof(
             bm = binary_metrics(y, p, threshold=threshold, confidence=confidence)
             notes: list[str] = []
             if math.isnan(res.se):
-                notes.append(f"AUC CI not estimable with n_pos={res.n_pos}, n_neg={res.n_neg} (DeLong needs >= 2 of each)")
+                notes.append(
+                    f"AUC CI not estimable with n_pos={res.n_pos}, n_neg={res.n_neg} (DeLong needs >= 2 of each)"
+                )
             row: dict[str, Any] = {
-                "task": task, "arch": g.arch, "init": g.init, "model": model,
-                "n": res.n, "n_pos": res.n_pos, "n_neg": res.n_neg, "prevalence": bm["prevalence"],
+                "task": task,
+                "arch": g.arch,
+                "init": g.init,
+                "model": model,
+                "n": res.n,
+                "n_pos": res.n_pos,
+                "n_neg": res.n_neg,
+                "prevalence": bm["prevalence"],
                 "n_folds": len(g.folds),
-                "auc": res.auc, "auc_lower": res.lower, "auc_upper": res.upper, "auc_se": res.se,
-                "ci_method": res.method, "confidence": res.confidence, "threshold": bm["threshold"],
+                "auc": res.auc,
+                "auc_lower": res.lower,
+                "auc_upper": res.upper,
+                "auc_se": res.se,
+                "ci_method": res.method,
+                "confidence": res.confidence,
+                "threshold": bm["threshold"],
             }
             for name in _PROPS:
                 for suffix in ("", "_lower", "_upper"):
@@ -386,11 +427,15 @@ def _setting(metrics: Sequence[Mapping[str, Any]], key: str) -> Any:
 
 def _describe(ci_method: Any, confidence: Any, threshold: Any) -> str:
     conf = f"{100 * confidence:g}%" if isinstance(confidence, (int, float)) else str(confidence)
-    meth = {
-        "delong": "DeLong's variance (fast midrank algorithm), Wald interval on the AUC scale clipped to [0, 1]",
-        "delong-logit": "DeLong's variance (fast midrank algorithm), Wald interval on the logit scale",
-        "bootstrap": "stratified bootstrap (positives and negatives resampled separately), percentile interval",
-    }.get(ci_method, str(ci_method)) if isinstance(ci_method, str) else str(ci_method)
+    meth = (
+        {
+            "delong": "DeLong's variance (fast midrank algorithm), Wald interval on the AUC scale clipped to [0, 1]",
+            "delong-logit": "DeLong's variance (fast midrank algorithm), Wald interval on the logit scale",
+            "bootstrap": "stratified bootstrap (positives and negatives resampled separately), percentile interval",
+        }.get(ci_method, str(ci_method))
+        if isinstance(ci_method, str)
+        else str(ci_method)
+    )
     return (
         f"Out-of-fold metrics, one row per (task, model). AUC {conf} CI: {meth}. Sensitivity, "
         f"specificity, PPV, NPV and accuracy at threshold {threshold} (predicted positive when "
@@ -502,8 +547,11 @@ def _auc_text(m: Mapping[str, Any]) -> str:
 #: one line per model family present in a table: what its rows are
 _FAMILY_LEGEND = (
     ("classifier", "ARCH/INIT: the seed study's protocol, a CNN on the basal frame (at this run's budget)."),
-    ("burden", "burden:whole/seg, burden:basal/seg: the segmentation's predicted LGE % (whole LV, basal slice) "
-               "as the score, out of fold, no fitting."),
+    (
+        "burden",
+        "burden:whole/seg, burden:basal/seg: the segmentation's predicted LGE % (whole LV, basal slice) "
+        "as the score, out of fold, no fitting.",
+    ),
     ("roi", "roi:ARCH/INIT: a CNN on the basal frame's LV-centred window (placed by the segmenter)."),
     ("stack", "stack:ARCH/INIT: every slice's LV-centred window, attention-pooled into one patient probability."),
 )
@@ -522,17 +570,19 @@ def format_table(metrics: Iterable[Mapping[str, Any]]) -> str:
     lines: list[tuple[str, ...]] = []
     for m in metrics:
         is_best = _truthy(m.get("best"))
-        lines.append((
-            str(m.get("task", "")),
-            "*" if is_best else "",
-            str(m.get("model", "")),
-            _auc_text(m),
-            _pct(m.get("sensitivity")),
-            _pct(m.get("specificity")),
-            _pct(m.get("ppv")),
-            _pct(m.get("npv")),
-            "best" if is_best else _p(m.get("delong_p_vs_best")),
-        ))
+        lines.append(
+            (
+                str(m.get("task", "")),
+                "*" if is_best else "",
+                str(m.get("model", "")),
+                _auc_text(m),
+                _pct(m.get("sensitivity")),
+                _pct(m.get("specificity")),
+                _pct(m.get("ppv")),
+                _pct(m.get("npv")),
+                "best" if is_best else _p(m.get("delong_p_vs_best")),
+            )
+        )
     widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
     right = {4, 5, 6, 7, 8}
 
@@ -554,8 +604,9 @@ def format_table(metrics: Iterable[Mapping[str, Any]]) -> str:
         f"* best AUC within task. AUC CI: {meth}. sens/spec/PPV/NPV at prob >= {thr}. "
         "p vs best: paired two-sided DeLong test against the task's best model."
     )
-    fams = {str(m.get("model", "")).split(":", 1)[0] if ":" in str(m.get("model", "")) else "classifier"
-            for m in metrics}
+    fams = {
+        str(m.get("model", "")).split(":", 1)[0] if ":" in str(m.get("model", "")) else "classifier" for m in metrics
+    }
     for fam, text in _FAMILY_LEGEND:
         if fam in fams:
             out.append(text)

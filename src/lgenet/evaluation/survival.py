@@ -8,10 +8,12 @@ cumulative/dynamic AUC at a horizon.
 Every function takes ``time`` (years, > 0), ``event`` (1 = event observed, 0 = censored) and a
 ``risk`` score where *higher means earlier event* (a Cox linear predictor, a probability).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -96,20 +98,29 @@ def _boot_c(t: np.ndarray, e: np.ndarray, r: np.ndarray, idx: list[np.ndarray]) 
     return out
 
 
-def c_index_ci(time: Any, event: Any, risk: Any, *, n_bootstrap: int = 2000, confidence: float = 0.95,
-               seed: int = 0) -> dict[str, Any]:
+def c_index_ci(
+    time: Any, event: Any, risk: Any, *, n_bootstrap: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> dict[str, Any]:
     """C-index with a percentile bootstrap confidence interval (patients resampled with replacement)."""
     from lifelines.utils import concordance_index
 
     t, e, r = _arrays(time, event, risk)
     boots = _boot_c(t, e, r, _boot_indices(t.size, n_bootstrap, seed, e))
     lo, hi = _pct_ci(boots, confidence)
-    return {"c_index": float(concordance_index(t, -r, e)), "lower": lo, "upper": hi, "n": int(t.size),
-            "n_events": int(e.sum()), "confidence": confidence, "method": f"bootstrap percentile ({n_bootstrap})"}
+    return {
+        "c_index": float(concordance_index(t, -r, e)),
+        "lower": lo,
+        "upper": hi,
+        "n": int(t.size),
+        "n_events": int(e.sum()),
+        "confidence": confidence,
+        "method": f"bootstrap percentile ({n_bootstrap})",
+    }
 
 
-def c_index_diff(time: Any, event: Any, risk_a: Any, risk_b: Any, *, n_bootstrap: int = 2000,
-                 confidence: float = 0.95, seed: int = 0) -> dict[str, Any]:
+def c_index_diff(
+    time: Any, event: Any, risk_a: Any, risk_b: Any, *, n_bootstrap: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> dict[str, Any]:
     """Paired bootstrap of C(a) - C(b) on the same patients: difference, CI and a two-sided p-value
     (twice the smaller share of bootstrap differences on either side of zero)."""
     from lifelines.utils import concordance_index
@@ -120,9 +131,15 @@ def c_index_diff(time: Any, event: Any, risk_a: Any, risk_b: Any, *, n_bootstrap
     d = d[np.isfinite(d)]
     lo, hi = _pct_ci(d, confidence)
     p = min(1.0, 2.0 * min((d <= 0).mean(), (d >= 0).mean()))
-    return {"diff": float(concordance_index(t, -a, e) - concordance_index(t, -b, e)), "lower": lo, "upper": hi,
-            "p": float(max(p, 1.0 / len(d))), "n": int(t.size), "n_events": int(e.sum()),
-            "method": f"paired bootstrap ({n_bootstrap})"}
+    return {
+        "diff": float(concordance_index(t, -a, e) - concordance_index(t, -b, e)),
+        "lower": lo,
+        "upper": hi,
+        "p": float(max(p, 1.0 / len(d))),
+        "n": int(t.size),
+        "n_events": int(e.sum()),
+        "method": f"paired bootstrap ({n_bootstrap})",
+    }
 
 
 def _censoring_survival(t: np.ndarray, e: np.ndarray):
@@ -134,8 +151,11 @@ def _censoring_survival(t: np.ndarray, e: np.ndarray):
     """
     grid = np.unique(t)
     cens = 1 - e
-    at_risk = np.array([(t >= g).sum() for g in grid], float) if grid.size < 64 else \
-        t.size - np.searchsorted(np.sort(t), grid, side="left")
+    at_risk = (
+        np.array([(t >= g).sum() for g in grid], float)
+        if grid.size < 64
+        else t.size - np.searchsorted(np.sort(t), grid, side="left")
+    )
     d = np.bincount(np.searchsorted(grid, t[cens == 1]), minlength=grid.size).astype(float)
     vals = np.cumprod(1.0 - d / np.maximum(at_risk, 1.0))
 
@@ -160,8 +180,16 @@ def _td_auc(t: np.ndarray, e: np.ndarray, r: np.ndarray, horizon: float) -> floa
     return float((w[:, None] * conc).sum() / (w.sum() * ctrl.sum()))
 
 
-def time_dependent_auc(time: Any, event: Any, risk: Any, horizon: float, *, n_bootstrap: int = 2000,
-                       confidence: float = 0.95, seed: int = 0) -> dict[str, Any]:
+def time_dependent_auc(
+    time: Any,
+    event: Any,
+    risk: Any,
+    horizon: float,
+    *,
+    n_bootstrap: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Cumulative/dynamic AUC at ``horizon`` (Uno et al. 2007, IPCW), with a bootstrap CI.
 
     Cases have their event by ``horizon``; controls are still event-free after it. Cases are
@@ -174,18 +202,29 @@ def time_dependent_auc(time: Any, event: Any, risk: Any, horizon: float, *, n_bo
     n_cases = int(((t <= horizon) & (e == 1)).sum())
     n_ctrl = int((t > horizon).sum())
     if n_cases == 0 or n_ctrl == 0:
-        raise MetricsInputError(f"time_dependent_auc: at horizon {horizon:g} years there are {n_cases} cases "
-                                f"(events by then) and {n_ctrl} controls (event-free after it); both are needed. "
-                                "Choose a horizon inside the follow-up")
+        raise MetricsInputError(
+            f"time_dependent_auc: at horizon {horizon:g} years there are {n_cases} cases "
+            f"(events by then) and {n_ctrl} controls (event-free after it); both are needed. "
+            "Choose a horizon inside the follow-up"
+        )
     boots = [_td_auc(t[i], e[i], r[i], horizon) for i in _boot_indices(t.size, n_bootstrap, seed, e)]
     lo, hi = _pct_ci(boots, confidence)
-    return {"auc": _td_auc(t, e, r, horizon), "lower": lo, "upper": hi, "horizon": float(horizon),
-            "n_cases": n_cases, "n_controls": n_ctrl, "n": int(t.size), "confidence": confidence,
-            "method": f"Uno IPCW cumulative/dynamic; bootstrap percentile ({n_bootstrap})"}
+    return {
+        "auc": _td_auc(t, e, r, horizon),
+        "lower": lo,
+        "upper": hi,
+        "horizon": float(horizon),
+        "n_cases": n_cases,
+        "n_controls": n_ctrl,
+        "n": int(t.size),
+        "confidence": confidence,
+        "method": f"Uno IPCW cumulative/dynamic; bootstrap percentile ({n_bootstrap})",
+    }
 
 
-def km_groups(time: Any, event: Any, risk: Any, *, groups: str | float = "tertiles",
-              cuts: Sequence[float] | None = None) -> dict[str, Any]:
+def km_groups(
+    time: Any, event: Any, risk: Any, *, groups: str | float = "tertiles", cuts: Sequence[float] | None = None
+) -> dict[str, Any]:
     """Kaplan-Meier curves of risk groups and the log-rank test across them.
 
     Args:
@@ -215,29 +254,45 @@ def km_groups(time: Any, event: Any, risk: Any, *, groups: str | float = "tertil
             raise ConfigError(f"km_groups: groups must be 'tertiles', 'median' or a number, got {groups!r}")
     else:
         cuts = sorted(float(c) for c in cuts)
-        names = ["low", "high"] if len(cuts) == 1 else (["low", "intermediate", "high"] if len(cuts) == 2
-                                                          else [f"group {i + 1}" for i in range(len(cuts) + 1)])
+        names = (
+            ["low", "high"]
+            if len(cuts) == 1
+            else (
+                ["low", "intermediate", "high"] if len(cuts) == 2 else [f"group {i + 1}" for i in range(len(cuts) + 1)]
+            )
+        )
     g = np.searchsorted(np.asarray(cuts, float), r, side="right")
     out_groups = []
     for k, name in enumerate(names):
         m = g == k
         if not m.any():
-            out_groups.append({"name": name, "n": 0, "events": 0, "timeline": [], "survival": [],
-                               "lower": [], "upper": []})
+            out_groups.append(
+                {"name": name, "n": 0, "events": 0, "timeline": [], "survival": [], "lower": [], "upper": []}
+            )
             continue
         km = KaplanMeierFitter().fit(t[m], event_observed=e[m])
         ci = km.confidence_interval_survival_function_
-        out_groups.append({
-            "name": name, "n": int(m.sum()), "events": int(e[m].sum()),
-            "timeline": km.survival_function_.index.to_list(),
-            "survival": km.survival_function_.iloc[:, 0].to_list(),
-            "lower": ci.iloc[:, 0].to_list(), "upper": ci.iloc[:, 1].to_list(),
-        })
+        out_groups.append(
+            {
+                "name": name,
+                "n": int(m.sum()),
+                "events": int(e[m].sum()),
+                "timeline": km.survival_function_.index.to_list(),
+                "survival": km.survival_function_.iloc[:, 0].to_list(),
+                "lower": ci.iloc[:, 0].to_list(),
+                "upper": ci.iloc[:, 1].to_list(),
+            }
+        )
     present = np.unique(g)
     if present.size >= 2:
         lr = multivariate_logrank_test(t, g, e)
         p, stat = float(lr.p_value), float(lr.test_statistic)
     else:
         p, stat = math.nan, math.nan
-    return {"cuts": [float(c) for c in cuts], "groups": out_groups, "logrank_p": p, "logrank_statistic": stat,
-            "n": int(t.size)}
+    return {
+        "cuts": [float(c) for c in cuts],
+        "groups": out_groups,
+        "logrank_p": p,
+        "logrank_statistic": stat,
+        "n": int(t.size),
+    }

@@ -9,19 +9,56 @@
 * :mod:`.gallery` -- most confident TP / FN / TN / FP, frame beside overlay.
 * :mod:`.sanity` -- heart-energy and model-randomisation checks.
 """
+
 from __future__ import annotations
 
-from .cam import CAM_METHODS, CAM_TARGETS, METHOD_LABELS, CamResult, LogitTarget, compute_cams, ensemble_cams, resolve_target_layer
-from .frames import FrameStore, safe_name
+from .cam import (
+    CAM_METHODS,
+    CAM_TARGETS,
+    METHOD_LABELS,
+    CamResult,
+    LogitTarget,
+    compute_cams,
+    ensemble_cams,
+    resolve_target_layer,
+)
 from .ensemble import write_ensemble_overlays
+from .frames import FrameStore, safe_name
 from .gallery import CATEGORIES, Case, plot_gallery, select_cases
 from .oof import OofCams, OutOfFoldError, oof_cams, oof_cams_multi, read_folds, write_overlays
 from .overlay import cam_to_frame, display_frame, overlay_rgb, write_png
 from .sanity import HEART_LABELS, SanityResult, cam_sanity, cam_sanity_multi, heart_share, plot_sanity
 
 __all__ = [
-    "CAM_METHODS", "CAM_TARGETS", "METHOD_LABELS", "CamResult", "LogitTarget", "compute_cams", "ensemble_cams",
-    "resolve_target_layer", "write_ensemble_overlays", "FrameStore", "safe_name", "CATEGORIES", "Case", "plot_gallery", "select_cases",
-    "OofCams", "OutOfFoldError", "oof_cams", "oof_cams_multi", "read_folds", "write_overlays", "cam_to_frame", "display_frame",
-    "overlay_rgb", "write_png", "HEART_LABELS", "SanityResult", "cam_sanity", "cam_sanity_multi", "heart_share", "plot_sanity",
+    "CAM_METHODS",
+    "CAM_TARGETS",
+    "METHOD_LABELS",
+    "CamResult",
+    "LogitTarget",
+    "compute_cams",
+    "ensemble_cams",
+    "resolve_target_layer",
+    "write_ensemble_overlays",
+    "FrameStore",
+    "safe_name",
+    "CATEGORIES",
+    "Case",
+    "plot_gallery",
+    "select_cases",
+    "OofCams",
+    "OutOfFoldError",
+    "oof_cams",
+    "oof_cams_multi",
+    "read_folds",
+    "write_overlays",
+    "cam_to_frame",
+    "display_frame",
+    "overlay_rgb",
+    "write_png",
+    "HEART_LABELS",
+    "SanityResult",
+    "cam_sanity",
+    "cam_sanity_multi",
+    "heart_share",
+    "plot_sanity",
 ]

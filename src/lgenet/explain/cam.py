@@ -25,11 +25,12 @@ Example:
     >>> res.maps.shape, float(res.maps.max()) <= 1.0           # doctest: +SKIP
     ((8, 224, 224), True)
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -201,7 +202,10 @@ def compute_cams(
         with torch.enable_grad():
             for i in range(0, x.shape[0], batch_size):
                 xb = x[i : i + batch_size].to(device=device, dtype=torch.float32)
-                with torch.no_grad(), precision_autocast(device, precision or getattr(model, "lgenet_precision", "fp32")):
+                with (
+                    torch.no_grad(),
+                    precision_autocast(device, precision or getattr(model, "lgenet_precision", "fp32")),
+                ):
                     lb = model(xb).reshape(-1).float().cpu().numpy()
                 if signs is not None:
                     sb = np.asarray(signs[i : i + batch_size], dtype=int)
@@ -262,5 +266,12 @@ def ensemble_cams(
         r = compute_cams(m, x, method=method, target_layer=target_layer, signs=signs)
         acc = r.maps if acc is None else acc + r.maps
     mean = (acc / len(models)).astype(np.float32)
-    return CamResult(maps=mean, logits=np.log(probs / (1 - probs)).astype(np.float32), signs=signs,
-                     empty=mean.reshape(len(mean), -1).max(axis=1) <= 0, method=r.method, layer=r.layer, grid=r.grid)
+    return CamResult(
+        maps=mean,
+        logits=np.log(probs / (1 - probs)).astype(np.float32),
+        signs=signs,
+        empty=mean.reshape(len(mean), -1).max(axis=1) <= 0,
+        method=r.method,
+        layer=r.layer,
+        grid=r.grid,
+    )

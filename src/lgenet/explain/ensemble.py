@@ -6,12 +6,13 @@ frame's own grid. Files are numbered in input order (``cam_001.png``...) and lis
 input and probability in ``cams.csv``: an input's file name is never reused, since DICOM file
 names can carry identifiers (UIDs, names).
 """
+
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -51,7 +52,17 @@ def write_ensemble_overlays(
         cam = cam_to_frame(res.maps[i], frame.shape)
         p = write_png(out / f"cam_{i + 1:0{width}d}.png", overlay_rgb(f01, cam))
         paths.append(p)
-        w.writerow([i + 1, ids[i] if ids is not None else "", str(inputs[i]), f"{float(res.probs[i]):.6f}", "positive" if res.signs[i] > 0 else "negative",
-                    res.method, res.layer, p.name])
+        w.writerow(
+            [
+                i + 1,
+                ids[i] if ids is not None else "",
+                str(inputs[i]),
+                f"{float(res.probs[i]):.6f}",
+                "positive" if res.signs[i] > 0 else "negative",
+                res.method,
+                res.layer,
+                p.name,
+            ]
+        )
     atomic_write_text(out / "cams.csv", buf.getvalue())
     return paths

@@ -5,6 +5,7 @@ conventions, same intensity percentiles) and, when the row has a ``mask``, the l
 at the **same slice index** as the image (the mask must lie on the image's grid; a mask of another
 shape is ignored with a warning, never resampled). Only safe metadata travels with a frame.
 """
+
 from __future__ import annotations
 
 import logging
@@ -57,8 +58,12 @@ class FrameStore:
         if i not in self._frames:
             rec = self.cohort.records[i]
             try:
-                self._frames[i] = read_frame(rec.image, slice=self._slice(i), nifti_slice_axis=self.cfg.nifti_slice_axis,
-                                             nifti_basal_end=self.cfg.nifti_basal_end)
+                self._frames[i] = read_frame(
+                    rec.image,
+                    slice=self._slice(i),
+                    nifti_slice_axis=self.cfg.nifti_slice_axis,
+                    nifti_basal_end=self.cfg.nifti_basal_end,
+                )
             except ReaderError as exc:
                 raise ReaderError(f"row {rec.row} (patient {rec.patient_id}): {exc}") from None
         return self._frames[i]
@@ -81,18 +86,32 @@ class FrameStore:
             idx = meta.get("slice_index")
             sl = idx if idx is not None else self._slice(i)
             try:
-                m, mmeta = read_frame(rec.mask, slice=sl, nifti_slice_axis=self.cfg.nifti_slice_axis,
-                                      nifti_basal_end=self.cfg.nifti_basal_end)
+                m, mmeta = read_frame(
+                    rec.mask,
+                    slice=sl,
+                    nifti_slice_axis=self.cfg.nifti_slice_axis,
+                    nifti_basal_end=self.cfg.nifti_basal_end,
+                )
             except ReaderError as exc:
                 log.warning("row %d (patient %s): mask not usable for CAM checks: %s", rec.row, rec.patient_id, exc)
             else:
                 n_img, n_mask = meta.get("n_slices"), mmeta.get("n_slices")
                 if m.shape != frame.shape:
-                    log.warning("row %d (patient %s): mask frame %s does not match the image frame %s; ignored",
-                                rec.row, rec.patient_id, m.shape, frame.shape)
+                    log.warning(
+                        "row %d (patient %s): mask frame %s does not match the image frame %s; ignored",
+                        rec.row,
+                        rec.patient_id,
+                        m.shape,
+                        frame.shape,
+                    )
                 elif n_img and n_mask and n_img != n_mask:
-                    log.warning("row %d (patient %s): mask has %s slices, image %s; ignored",
-                                rec.row, rec.patient_id, n_mask, n_img)
+                    log.warning(
+                        "row %d (patient %s): mask has %s slices, image %s; ignored",
+                        rec.row,
+                        rec.patient_id,
+                        n_mask,
+                        n_img,
+                    )
                 else:
                     out = np.rint(m).astype(np.int16)
         self._masks[i] = out

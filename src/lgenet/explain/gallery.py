@@ -9,6 +9,7 @@ Cases are ranked on the **out-of-fold** probability the metrics use (``oof_predi
 
 Ties are broken by patient id so the gallery is reproducible.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -100,8 +101,16 @@ def plot_gallery(
                 if j == 0:  # one blank panel across the block says why it is empty
                     ax = fig.add_subplot(gs[rb * n, 2 * cb : 2 * cb + 2])
                     ax.set_axis_off()
-                    ax.text(0.5, 0.5, f"{CATEGORY_TITLES[cat]}:\nno case at this threshold", ha="center",
-                            va="center", fontsize=10, color="0.35", transform=ax.transAxes)
+                    ax.text(
+                        0.5,
+                        0.5,
+                        f"{CATEGORY_TITLES[cat]}:\nno case at this threshold",
+                        ha="center",
+                        va="center",
+                        fontsize=10,
+                        color="0.35",
+                        transform=ax.transAxes,
+                    )
                 continue
             ax_f = fig.add_subplot(gs[rb * n + j, 2 * cb])
             ax_o = fig.add_subplot(gs[rb * n + j, 2 * cb + 1])
@@ -113,8 +122,12 @@ def plot_gallery(
             ax_f.imshow(f01, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             ax_o.imshow(over, interpolation="nearest")
             extra = f" \u00b7 {truth[case.patient_id]}" if truth and case.patient_id in truth else ""
-            ax_f.set_title(f"{CATEGORY_TITLES[cat]} {j + 1}\n{_case_title(case, extra)}" if n > 1 else
-                           f"{CATEGORY_TITLES[cat]}\n{_case_title(case, extra)}", fontsize=9)
+            ax_f.set_title(
+                f"{CATEGORY_TITLES[cat]} {j + 1}\n{_case_title(case, extra)}"
+                if n > 1
+                else f"{CATEGORY_TITLES[cat]}\n{_case_title(case, extra)}",
+                fontsize=9,
+            )
             cls = class_names[1] if cams.signs[case.index] > 0 else class_names[0]
             note = " (empty)" if cams.empty[case.index] else ""
             ax_o.set_title(f"\nmap for '{cls}'{note}", fontsize=9)
@@ -124,6 +137,7 @@ def plot_gallery(
         "each map from the fold model that never saw the patient (out-of-fold); scaled to its own maximum",
         fontsize=11,
     )
-    fig.colorbar(ScalarMappable(Normalize(0, 1), colormaps[CAM_CMAP]), ax=fig.axes, shrink=0.35, pad=0.01,
-                 label="CAM (relative)")
+    fig.colorbar(
+        ScalarMappable(Normalize(0, 1), colormaps[CAM_CMAP]), ax=fig.axes, shrink=0.35, pad=0.01, label="CAM (relative)"
+    )
     return save_figure(fig, path)

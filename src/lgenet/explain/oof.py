@@ -18,6 +18,7 @@ Results are cached in the run directory so that a re-report never recomputes (no
 The cache is reused only when its fingerprint matches (fold models' fit records, manifest hash,
 method, layer, target, threshold, input size); otherwise it is recomputed.
 """
+
 from __future__ import annotations
 
 import json
@@ -133,8 +134,14 @@ def _method_slug(method: str) -> str:
 
 def _fingerprint(run_dir: Path, task: str, model: str, folds: int, **extra) -> dict:
     rd = RunDir(run_dir)
-    return {"version": CACHE_VERSION, "task": task, "model": model, "fits": rd.fits_fingerprint(task, model, folds),
-            "manifest_sha256": rd.manifest_sha256(), **extra}
+    return {
+        "version": CACHE_VERSION,
+        "task": task,
+        "model": model,
+        "fits": rd.fits_fingerprint(task, model, folds),
+        "manifest_sha256": rd.manifest_sha256(),
+        **extra,
+    }
 
 
 # ----------------------------------------------------------------------------------- main entry
@@ -176,8 +183,9 @@ def oof_cams(
         OutOfFoldError: a patient's fold model was trained on that patient.
         LgenetError: a fold model is missing.
     """
-    return oof_cams_multi(run_dir, task, model, store, methods=(method,), target_layer=target_layer,
-                          target=target, refresh=refresh)[check_method(method)]
+    return oof_cams_multi(
+        run_dir, task, model, store, methods=(method,), target_layer=target_layer, target=target, refresh=refresh
+    )[check_method(method)]
 
 
 def oof_cams_multi(
@@ -204,9 +212,19 @@ def oof_cams_multi(
     fps: dict[str, dict] = {}
     paths: dict[str, Path] = {}
     for m in methods:
-        fps[m] = _fingerprint(run_dir, task, model, cfg.folds, method=m, layer=layer, target=target,
-                              threshold=cfg.decision_threshold, image_size=size,
-                              percentiles=list(cfg.intensity_percentiles), slice=str(cfg.slice))
+        fps[m] = _fingerprint(
+            run_dir,
+            task,
+            model,
+            cfg.folds,
+            method=m,
+            layer=layer,
+            target=target,
+            threshold=cfg.decision_threshold,
+            image_size=size,
+            percentiles=list(cfg.intensity_percentiles),
+            slice=str(cfg.slice),
+        )
         paths[m] = cam_dir(run_dir, task, model) / f"{_method_slug(m)}__{safe_name(layer)}__{target}.npz"
         cached = None if refresh or not paths[m].is_file() else _load(paths[m], task, model, m, layer, target, fps[m])
         if cached is not None:
@@ -249,8 +267,9 @@ def oof_cams_multi(
         net = RunDir(run_dir).load_fold_model(task, model, k)
         x = store.inputs([rows[j] for j in idx], size)
         for m in todo:
-            res = _cams_for_fold(net, k, pids, x, method=m, target_layer=layer, target=target,
-                                 threshold=cfg.decision_threshold)
+            res = _cams_for_fold(
+                net, k, pids, x, method=m, target_layer=layer, target=target, threshold=cfg.decision_threshold
+            )
             maps[m][idx] = np.rint(res.maps * 255).astype(np.uint8)
             logits[idx] = res.logits
             signs[idx] = res.signs
@@ -260,11 +279,23 @@ def oof_cams_multi(
     shapes = np.array([store.frame(i).shape for i in rows], np.int32).reshape(n, 2)
     for m in todo:
         c = OofCams(
-            task=task, model=model, method=m, layer=layer, target=target, rows=np.array(rows, np.int32),
-            patient_ids=[store.cohort.records[i].patient_id for i in rows], folds=fold_of,
-            y_true=np.array([_label(store, task, i) for i in rows], np.int8), logits=logits.copy(),
-            signs=signs.copy(), oof_prob=np.array([oof[store.cohort.records[i].patient_id] for i in rows], np.float64),
-            maps_u8=maps[m], frame_shapes=shapes, path=paths[m], fingerprint=fps[m], grid=grid,
+            task=task,
+            model=model,
+            method=m,
+            layer=layer,
+            target=target,
+            rows=np.array(rows, np.int32),
+            patient_ids=[store.cohort.records[i].patient_id for i in rows],
+            folds=fold_of,
+            y_true=np.array([_label(store, task, i) for i in rows], np.int8),
+            logits=logits.copy(),
+            signs=signs.copy(),
+            oof_prob=np.array([oof[store.cohort.records[i].patient_id] for i in rows], np.float64),
+            maps_u8=maps[m],
+            frame_shapes=shapes,
+            path=paths[m],
+            fingerprint=fps[m],
+            grid=grid,
         )
         _check_probabilities(c)
         _save(c)
@@ -290,16 +321,30 @@ def _check_probabilities(c: OofCams) -> None:
         by_pid.setdefault(pid, []).append(float(p))
     worst = max((abs(np.mean(v) - c.oof_prob[c.patient_ids.index(pid)]), pid) for pid, v in by_pid.items())
     if worst[0] > 0.05:
-        log.warning("task %s, %s: the CAM model's probability for patient %s differs from its out-of-fold "
-                    "prediction by %.3f (training used another precision or device?)", c.task, c.model, worst[1], worst[0])
+        log.warning(
+            "task %s, %s: the CAM model's probability for patient %s differs from its out-of-fold "
+            "prediction by %.3f (training used another precision or device?)",
+            c.task,
+            c.model,
+            worst[1],
+            worst[0],
+        )
 
 
 def _save(c: OofCams) -> None:
     with atomic_path(c.path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(
-                fh, maps=c.maps_u8, rows=c.rows, patient_ids=np.array(c.patient_ids, dtype=str), folds=c.folds,
-                y_true=c.y_true, logits=c.logits, signs=c.signs, oof_prob=c.oof_prob, frame_shapes=c.frame_shapes,
+                fh,
+                maps=c.maps_u8,
+                rows=c.rows,
+                patient_ids=np.array(c.patient_ids, dtype=str),
+                folds=c.folds,
+                y_true=c.y_true,
+                logits=c.logits,
+                signs=c.signs,
+                oof_prob=c.oof_prob,
+                frame_shapes=c.frame_shapes,
                 grid=np.array(c.grid, np.int32),
                 fingerprint=np.array(json.dumps(c.fingerprint, sort_keys=True)),
             )
@@ -313,10 +358,22 @@ def _load(path: Path, task: str, model: str, method: str, layer: str, target: st
                 log.info("CAM cache %s is stale (the run, the method or the settings changed); recomputing", path.name)
                 return None
             return OofCams(
-                task=task, model=model, method=method, layer=layer, target=target, rows=z["rows"],
-                patient_ids=[str(p) for p in z["patient_ids"]], folds=z["folds"], y_true=z["y_true"],
-                logits=z["logits"], signs=z["signs"], oof_prob=z["oof_prob"], maps_u8=z["maps"],
-                frame_shapes=z["frame_shapes"], path=path, fingerprint=json.loads(str(z["fingerprint"])),
+                task=task,
+                model=model,
+                method=method,
+                layer=layer,
+                target=target,
+                rows=z["rows"],
+                patient_ids=[str(p) for p in z["patient_ids"]],
+                folds=z["folds"],
+                y_true=z["y_true"],
+                logits=z["logits"],
+                signs=z["signs"],
+                oof_prob=z["oof_prob"],
+                maps_u8=z["maps"],
+                frame_shapes=z["frame_shapes"],
+                path=path,
+                fingerprint=json.loads(str(z["fingerprint"])),
                 grid=tuple(int(v) for v in z["grid"]),
             )
     except (OSError, KeyError, ValueError) as exc:
@@ -332,8 +389,11 @@ def write_overlays(cams: OofCams, store: FrameStore, *, refresh: bool = False) -
     folder = cams.path.parent / f"overlays_{_method_slug(cams.method)}"
     stamp = folder / ".fingerprint"
     key = json.dumps(cams.fingerprint, sort_keys=True)
-    if not refresh and stamp.is_file() and stamp.read_text() == key and all(
-        (folder / f"{cams.file_stem(i)}.png").is_file() for i in range(len(cams))
+    if (
+        not refresh
+        and stamp.is_file()
+        and stamp.read_text() == key
+        and all((folder / f"{cams.file_stem(i)}.png").is_file() for i in range(len(cams)))
     ):
         return folder
     folder.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ so an overlay has the original frame's resolution and orientation (rows and colu
 The heat map is blended with an opacity proportional to the CAM value, so the anatomy stays
 visible where the map is low (a constant 50% blend tints the whole frame blue).
 """
+
 from __future__ import annotations
 
 import io
@@ -28,8 +29,12 @@ def display_frame(frame: np.ndarray, percentiles: tuple[float, float] = (1.0, 99
     return scale_intensity(np.asarray(frame, dtype=np.float32), tuple(percentiles))
 
 
-def cam_to_frame(cam: np.ndarray, frame_shape: tuple[int, int], size: int | None = None,
-                 percentiles: tuple[float, float] = (1.0, 99.0)) -> np.ndarray:
+def cam_to_frame(
+    cam: np.ndarray,
+    frame_shape: tuple[int, int],
+    size: int | None = None,
+    percentiles: tuple[float, float] = (1.0, 99.0),
+) -> np.ndarray:
     """An (S, S) map on the model input -> the (H, W) frame grid, clipped to [0, 1]."""
     cam = np.asarray(cam, dtype=np.float32)
     pre = Preprocessor(size or cam.shape[-1], tuple(percentiles))
@@ -41,7 +46,9 @@ def gray_rgb(frame01: np.ndarray) -> np.ndarray:
     return (np.repeat(g[..., None], 3, axis=2) * 255 + 0.5).astype(np.uint8)
 
 
-def overlay_rgb(frame01: np.ndarray, cam01: np.ndarray, *, cmap: str = CAM_CMAP, max_alpha: float = _MAX_ALPHA) -> np.ndarray:
+def overlay_rgb(
+    frame01: np.ndarray, cam01: np.ndarray, *, cmap: str = CAM_CMAP, max_alpha: float = _MAX_ALPHA
+) -> np.ndarray:
     """(H, W, 3) uint8: the gray frame with the CAM's colour map blended in proportion to the CAM."""
     from matplotlib import colormaps
 

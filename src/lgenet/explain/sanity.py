@@ -21,6 +21,7 @@ Two checks, computed on the out-of-fold CAMs of :mod:`lgenet.explain.oof`:
 A failing method is reported as such (``passed = False`` with the reason), never dropped.
 Results are cached beside the CAMs (``<cams>.sanity.json``).
 """
+
 from __future__ import annotations
 
 import json
@@ -150,8 +151,16 @@ def cam_sanity(
     refresh: bool = False,
 ) -> SanityResult:
     """Both checks for one set of out-of-fold CAMs (cached next to them)."""
-    return cam_sanity_multi(run_dir, [cams], store, heart_labels=heart_labels, n_random=n_random, max_rho=max_rho,
-                            seed=seed, refresh=refresh)[0]
+    return cam_sanity_multi(
+        run_dir,
+        [cams],
+        store,
+        heart_labels=heart_labels,
+        n_random=n_random,
+        max_rho=max_rho,
+        seed=seed,
+        refresh=refresh,
+    )[0]
 
 
 def cam_sanity_multi(
@@ -171,8 +180,12 @@ def cam_sanity_multi(
     out: list[SanityResult | None] = []
     todo: list[tuple[int, OofCams, SanityResult, Path]] = []
     for j, cams in enumerate(cams_list):
-        fp = {**cams.fingerprint, "heart_labels": sorted(int(v) for v in heart_labels), "n_random": int(n_random),
-              "seed": int(seed)}
+        fp = {
+            **cams.fingerprint,
+            "heart_labels": sorted(int(v) for v in heart_labels),
+            "n_random": int(n_random),
+            "seed": int(seed),
+        }
         path = cams.path.with_suffix(".sanity.json")
         cached = None
         if path.is_file() and not refresh:
@@ -185,9 +198,15 @@ def cam_sanity_multi(
                 log.warning("CAM sanity cache %s unreadable (%s); recomputing", path.name, exc)
         out.append(cached)
         if cached is None:
-            res = SanityResult(task=cams.task, model=cams.model, method=cams.method, layer=cams.layer,
-                               heart_labels=sorted(int(v) for v in heart_labels), max_rho=float(max_rho),
-                               fingerprint=fp)
+            res = SanityResult(
+                task=cams.task,
+                model=cams.model,
+                method=cams.method,
+                layer=cams.layer,
+                heart_labels=sorted(int(v) for v in heart_labels),
+                max_rho=float(max_rho),
+                fingerprint=fp,
+            )
             _energy(cams, store, heart_labels, res)
             todo.append((j, cams, res, path))
     if todo:
@@ -197,11 +216,14 @@ def cam_sanity_multi(
         for k in sorted({int(first.folds[i]) for i in picks}):
             idx = [i for i in picks if int(first.folds[i]) == k]
             torch.manual_seed(seed * 1000 + k)
-            random_net = rebuild_model(fit_spec(run_dir, first.task, first.model, k)).eval()  # every weight re-initialised
+            random_net = rebuild_model(
+                fit_spec(run_dir, first.task, first.model, k)
+            ).eval()  # every weight re-initialised
             x = store.inputs([int(first.rows[i]) for i in idx], size)
             for _, cams, res, _ in todo:
-                r = compute_cams(random_net, x, method=cams.method, target_layer=cams.layer,
-                                 signs=cams.signs[idx].astype(int))
+                r = compute_cams(
+                    random_net, x, method=cams.method, target_layer=cams.layer, signs=cams.signs[idx].astype(int)
+                )
                 for j, i in enumerate(idx):
                     rho = _spearman(cams.map(i), r.maps[j])
                     if np.isnan(rho):
@@ -242,8 +264,14 @@ def plot_sanity(results: list[SanityResult], *, path: str | Path, title: str = "
     for r in results:
         if r.energy_share:
             flag = "" if r.energy_passed else "  \u2717 FAILS"
-            ax1.scatter(r.area_share, r.energy_share, s=22, alpha=0.75, color=colors.get(r.method, "0.3"),
-                        label=f"{r.label}: median enrichment {r.median_enrichment:.2f}{flag}")
+            ax1.scatter(
+                r.area_share,
+                r.energy_share,
+                s=22,
+                alpha=0.75,
+                color=colors.get(r.method, "0.3"),
+                label=f"{r.label}: median enrichment {r.median_enrichment:.2f}{flag}",
+            )
     vals = [v for r in results for v in (*r.energy_share, *r.area_share)]
     lim = min(1.0, max(vals) * 1.1) if vals else 1.0
     ax1.plot([0, 1], [0, 1], ls="--", color="0.5", lw=1, label="uniform map (no enrichment)")
@@ -261,19 +289,35 @@ def plot_sanity(results: list[SanityResult], *, path: str | Path, title: str = "
 
     for j, r in enumerate(results):
         if r.rho:
-            jitter = (np.linspace(-0.12, 0.12, len(r.rho)) if len(r.rho) > 1 else np.zeros(1))
+            jitter = np.linspace(-0.12, 0.12, len(r.rho)) if len(r.rho) > 1 else np.zeros(1)
             ax2.scatter(j + jitter, r.rho, s=20, alpha=0.75, color=colors.get(r.method, "0.3"))
             ax2.plot([j - 0.25, j + 0.25], [r.median_rho] * 2, color="black", lw=2)
             verdict = "passes" if r.randomisation_passed else "\u2717 FAILS"
-            ax2.text(j, 1.04, f"median {r.median_rho:.2f}\n{verdict}", ha="center", va="bottom", fontsize=8,
-                     color="black" if r.randomisation_passed else "#C00000")
+            ax2.text(
+                j,
+                1.04,
+                f"median {r.median_rho:.2f}\n{verdict}",
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                color="black" if r.randomisation_passed else "#C00000",
+            )
     if results:
         # the pass line's label sits outside the plotting area, right of the line's end: the points
         # (clipped to the axes) can never cover it, whatever their spread
         ax2.axhline(results[0].max_rho, ls="--", color="#C00000", lw=1)
-        ax2.annotate(f"pass if\nmedian\n\u03c1 < {results[0].max_rho:g}", xy=(1.0, results[0].max_rho),
-                     xycoords=ax2.get_yaxis_transform(), xytext=(4, 0), textcoords="offset points",
-                     ha="left", va="center", fontsize=8, color="#C00000", annotation_clip=False)
+        ax2.annotate(
+            f"pass if\nmedian\n\u03c1 < {results[0].max_rho:g}",
+            xy=(1.0, results[0].max_rho),
+            xycoords=ax2.get_yaxis_transform(),
+            xytext=(4, 0),
+            textcoords="offset points",
+            ha="left",
+            va="center",
+            fontsize=8,
+            color="#C00000",
+            annotation_clip=False,
+        )
     ax2.axhline(0, color="0.6", lw=0.8)
     ax2.set_xticks(range(len(results)))
     ax2.set_xticklabels([r.label for r in results], fontsize=9)

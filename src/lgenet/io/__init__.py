@@ -19,6 +19,7 @@ is the stored index). How the base is found for DICOM is documented in :mod:`lge
 and reported in ``meta['basal_rule']``. The metadata keys are listed in :mod:`lgenet.io.meta`;
 no identifying header field or file name ever leaves this package.
 """
+
 from __future__ import annotations
 
 import functools
@@ -61,8 +62,7 @@ def detect_format(path: str | Path) -> str:
         if not files:
             subdirs = sum(1 for q in p.iterdir() if q.is_dir() and not q.name.startswith("."))
             hint = (
-                f" (it has {subdirs} subfolder{'s' if subdirs != 1 else ''}: point at the series"
-                " folder itself)"
+                f" (it has {subdirs} subfolder{'s' if subdirs != 1 else ''}: point at the series folder itself)"
                 if subdirs
                 else ""
             )
@@ -93,8 +93,10 @@ def _guarded(fn):
         except RecursionError:
             raise ReaderError(f"{path}: the file's structure is too deeply nested to read (corrupt?)") from None
         except Exception as exc:  # noqa: BLE001 - a library's own error on a file it cannot read
-            raise ReaderError(f"{path}: the file could not be read as an image ({type(exc).__name__}); it is "
-                              "corrupt or not of the kind its name says") from None
+            raise ReaderError(
+                f"{path}: the file could not be read as an image ({type(exc).__name__}); it is "
+                "corrupt or not of the kind its name says"
+            ) from None
 
     return wrapper
 

@@ -20,15 +20,17 @@ Series folders
     presentation states) are ignored and counted in notes; a corrupt file is an error. All image
     files must belong to one series (SeriesInstanceUID) and share Rows x Columns.
 """
+
 from __future__ import annotations
 
 import contextlib
 import logging
 import warnings
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -59,10 +61,22 @@ _NON_IMAGE_MODALITIES = {
     "KO": "a key-object selection document",
     "REG": "a spatial registration object",
 }
-_SEG_SOP_CLASSES = {"1.2.840.10008.5.1.4.1.1.66.4": "Segmentation Storage",
-                    "1.2.840.10008.5.1.4.1.1.66.7": "Label Map Segmentation Storage"}
-_PHOTOMETRIC_OK = ("MONOCHROME1", "MONOCHROME2", "RGB", "PALETTE COLOR", "YBR_FULL", "YBR_FULL_422", "YBR_ICT",
-                   "YBR_RCT", "YBR_PARTIAL_420", "YBR_PARTIAL_422")
+_SEG_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.66.4": "Segmentation Storage",
+    "1.2.840.10008.5.1.4.1.1.66.7": "Label Map Segmentation Storage",
+}
+_PHOTOMETRIC_OK = (
+    "MONOCHROME1",
+    "MONOCHROME2",
+    "RGB",
+    "PALETTE COLOR",
+    "YBR_FULL",
+    "YBR_FULL_422",
+    "YBR_ICT",
+    "YBR_RCT",
+    "YBR_PARTIAL_420",
+    "YBR_PARTIAL_422",
+)
 
 
 @contextlib.contextmanager
@@ -90,8 +104,11 @@ def _withhold_identifiers() -> Iterator[None]:
         pylog.removeFilter(flt)
     n = max(count["n"], len(caught))
     if n:
-        log.info("%d DICOM header value(s) did not conform to the standard and were read as they are "
-                 "(details withheld: they may hold identifiers)", n)
+        log.info(
+            "%d DICOM header value(s) did not conform to the standard and were read as they are "
+            "(details withheld: they may hold identifiers)",
+            n,
+        )
 
 
 def _modality(ds) -> str:
@@ -166,9 +183,7 @@ def _dcmread(path: Path, *, header_only: bool):
         raise ReaderError(f"{path}: not a valid DICOM file ({exc})") from exc
     except Exception as exc:  # truncated/corrupt files raise many kinds of errors
         # the library's message may quote header values (identifiers): give its kind only
-        raise ReaderError(
-            f"{path}: DICOM file is unreadable (corrupt or truncated?): {type(exc).__name__}"
-        ) from None
+        raise ReaderError(f"{path}: DICOM file is unreadable (corrupt or truncated?): {type(exc).__name__}") from None
 
 
 def _has_pixels(ds) -> bool:
@@ -187,8 +202,13 @@ def _image_without_pixels(ds) -> bool:
     """An image object (image SOP class, or Rows/Columns) whose pixel data are missing: a truncated file."""
     sop = str(ds.get("SOPClassUID", "") or "")
     image_class = sop.startswith("1.2.840.10008.5.1.4.1.1.") and not sop.startswith(
-        ("1.2.840.10008.5.1.4.1.1.88.", "1.2.840.10008.5.1.4.1.1.11.", "1.2.840.10008.5.1.4.1.1.66",
-         "1.2.840.10008.5.1.4.1.1.481."))
+        (
+            "1.2.840.10008.5.1.4.1.1.88.",
+            "1.2.840.10008.5.1.4.1.1.11.",
+            "1.2.840.10008.5.1.4.1.1.66",
+            "1.2.840.10008.5.1.4.1.1.481.",
+        )
+    )
     return image_class or ("Rows" in ds and "Columns" in ds)
 
 
@@ -208,8 +228,10 @@ def _no_pixels_error(path: Path, ds) -> ReaderError:
     if _looks_broken(ds):
         return _broken_error(path)
     if _image_without_pixels(ds):
-        return ReaderError(f"{path}: DICOM image file has no pixel data ({_sop_class_name(ds)}): it is truncated or "
-                           "damaged; re-export it from the archive")
+        return ReaderError(
+            f"{path}: DICOM image file has no pixel data ({_sop_class_name(ds)}): it is truncated or "
+            "damaged; re-export it from the archive"
+        )
     return ReaderError(
         f"{path}: DICOM object has no pixel data ({_sop_class_name(ds)}); it is not an image. "
         "Point the manifest at an image file or a series folder."
@@ -307,10 +329,7 @@ def _frames_of(ds, path: Path) -> list[_Frame]:
 def _arrange(frames: list[_Frame], where: Path, explicit: bool):
     """(frames apex->base, basal rule text, median slice spacing or None)."""
     multi_file = len({f.file for f in frames}) > 1
-    keys = [
-        None if (multi_file and f.instance is None) else (f.instance or 0, f.frame or 0)
-        for f in frames
-    ]
+    keys = [None if (multi_file and f.instance is None) else (f.instance or 0, f.frame or 0) for f in frames]
     idx, rule, spacing = order_apex_to_base(
         [f.position for f in frames],
         [f.orientation for f in frames],
@@ -371,9 +390,7 @@ def _decode(path: Path, wanted: list[int | None], notes: set) -> list[np.ndarray
     except Exception as exc:  # missing decoder plugin, corrupt or truncated pixel data
         ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         ts_name = getattr(ts, "name", None) or "unknown transfer syntax"
-        raise ReaderError(
-            f"{path}: pixel data could not be decoded ({ts_name}): {type(exc).__name__}: {exc}"
-        ) from exc
+        raise ReaderError(f"{path}: pixel data could not be decoded ({ts_name}): {type(exc).__name__}: {exc}") from exc
     nf = _n_frames(ds)
     out = []
     for fr in wanted:
@@ -428,8 +445,10 @@ def _load_series(folder: Path) -> _Stack:
         elif _looks_broken(ds):
             raise _broken_error(f)
         elif _image_without_pixels(ds):
-            raise ReaderError(f"{f}: DICOM image file of the series has no pixel data ({_sop_class_name(ds)}): it is "
-                              "truncated or damaged; re-export the series (lgenet never skips a slice silently)")
+            raise ReaderError(
+                f"{f}: DICOM image file of the series has no pixel data ({_sop_class_name(ds)}): it is "
+                "truncated or damaged; re-export the series (lgenet never skips a slice silently)"
+            )
         else:
             non_image += 1
     if not images and other:
@@ -450,13 +469,9 @@ def _load_series(folder: Path) -> _Stack:
             " series per folder. Move each series into its own folder and point the manifest at "
             "the one to use."
         )
-    sizes = Counter(
-        (int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)) for _, ds in images
-    )
+    sizes = Counter((int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)) for _, ds in images)
     if len(sizes) > 1:
-        desc = ", ".join(
-            f"{r}x{c} in {n} file{'s' if n != 1 else ''}" for (r, c), n in sizes.items()
-        )
+        desc = ", ".join(f"{r}x{c} in {n} file{'s' if n != 1 else ''}" for (r, c), n in sizes.items())
         raise ReaderError(
             f"{folder}: images in the series have different sizes ({desc}); a series folder must "
             "hold one stack of equally sized slices."
@@ -464,13 +479,9 @@ def _load_series(folder: Path) -> _Stack:
     frames = [fr for f, ds in images for fr in _frames_of(ds, f)]
     notes = []
     if skipped:
-        notes.append(
-            f"ignored {skipped} non-DICOM file{'s' if skipped != 1 else ''} in the folder"
-        )
+        notes.append(f"ignored {skipped} non-DICOM file{'s' if skipped != 1 else ''} in the folder")
     if non_image:
-        notes.append(
-            f"ignored {non_image} DICOM object{'s' if non_image != 1 else ''} without pixel data"
-        )
+        notes.append(f"ignored {non_image} DICOM object{'s' if non_image != 1 else ''} without pixel data")
     for m, n in sorted(other.items()):
         notes.append(f"ignored {n} DICOM object{'s' if n != 1 else ''} of modality {m} (not an MR image)")
     return _Stack(frames, "dicom-series", "folder", images[0][1], notes)
@@ -513,7 +524,13 @@ def _read_dicom_frame(path: Path, sel: str | int) -> tuple[np.ndarray, dict]:
     notes: set = set()
     (img,) = _decode(fr.file, [fr.frame], notes)
     meta = _meta(
-        stack, img.shape, n=len(ordered), index=k, rule=rule, spacing=spacing, frame=fr,
+        stack,
+        img.shape,
+        n=len(ordered),
+        index=k,
+        rule=rule,
+        spacing=spacing,
+        frame=fr,
         notes=notes,
     )
     return img, meta
@@ -538,8 +555,15 @@ def _read_dicom_volume(path: Path) -> tuple[np.ndarray, dict]:
             slices[i] = img
     vol = np.stack(slices).astype(np.float32, copy=False)
     meta = _meta(
-        stack, vol.shape, n=len(ordered), index=None, rule=rule, spacing=spacing,
-        frame=ordered[-1], notes=notes, affine=_ras_affine(ordered),
+        stack,
+        vol.shape,
+        n=len(ordered),
+        index=None,
+        rule=rule,
+        spacing=spacing,
+        frame=ordered[-1],
+        notes=notes,
+        affine=_ras_affine(ordered),
     )
     return vol, meta
 

@@ -15,10 +15,11 @@ Nothing is guessed:
   caller's fallback order (InstanceNumber, or frame order inside a multi-frame file);
 * non-parallel slices, or two slices at the same position: :class:`ReaderError`.
 """
+
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from pathlib import Path
-from typing import Hashable, Sequence
 
 import numpy as np
 

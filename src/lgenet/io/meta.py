@@ -26,12 +26,14 @@ Every reader returns ``(array, meta)`` where ``meta`` is built by :func:`build_m
 File names, folder names and every other header field (patient name/ID, dates, UIDs,
 institution...) are never copied: file names can themselves hold identifiers.
 """
+
 from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -161,9 +163,7 @@ def check_slice(sel: Any) -> str | int:
             return operator.index(sel)
         except TypeError:
             pass
-    raise ConfigError(
-        f"slice must be 'basal' or an integer index (apex->base order, -1 = basal), got {sel!r}"
-    )
+    raise ConfigError(f"slice must be 'basal' or an integer index (apex->base order, -1 = basal), got {sel!r}")
 
 
 def parse_slice(text: Any) -> str | int:

@@ -12,6 +12,7 @@ Conventions (no resampling through the affine is done):
   zoom of ``a``) in mm; ``slice_thickness`` and ``slice_spacing`` = zoom of the slice axis
   (NIfTI stores only the voxel size).
 """
+
 from __future__ import annotations
 
 import operator
@@ -55,8 +56,7 @@ def _load(path: Path, slice_axis: int, basal_end: str):
         zooms = tuple(float(z) for z in img.header.get_zooms())
     except Exception as exc:  # nibabel raises ImageFileError, EOFError, zlib/gzip errors...
         raise ReaderError(
-            f"{path}: NIfTI file is unreadable (corrupt, truncated or not NIfTI?): "
-            f"{type(exc).__name__}: {exc}"
+            f"{path}: NIfTI file is unreadable (corrupt, truncated or not NIfTI?): {type(exc).__name__}: {exc}"
         ) from exc
     if dtype.names is not None or dtype.kind == "c":
         raise ReaderError(
@@ -74,9 +74,7 @@ def _load(path: Path, slice_axis: int, basal_end: str):
     try:
         data = np.asarray(img.dataobj, dtype=np.float64)
     except Exception as exc:
-        raise ReaderError(
-            f"{path}: NIfTI voxel data are unreadable (truncated?): {type(exc).__name__}: {exc}"
-        ) from exc
+        raise ReaderError(f"{path}: NIfTI voxel data are unreadable (truncated?): {type(exc).__name__}: {exc}") from exc
     data = data.reshape(shape)
     zooms = (tuple(zooms) + (1.0, 1.0, 1.0))[:3]
     if data.ndim == 2:
@@ -111,31 +109,44 @@ def read_nifti_frame(
     k = select_index(n, sel, path)
     frame = np.ascontiguousarray(vol[:, :, k].T, dtype=np.float32)
     meta = build_meta(
-        format="nifti", source_kind="file", shape=frame.shape, pixel_spacing=spacing,
-        slice_index=k, n_slices=n, slice_thickness=thick, slice_spacing=thick if n > 1 else None,
-        basal_rule=rule, bits=bits,
+        format="nifti",
+        source_kind="file",
+        shape=frame.shape,
+        pixel_spacing=spacing,
+        slice_index=k,
+        n_slices=n,
+        slice_thickness=thick,
+        slice_spacing=thick if n > 1 else None,
+        basal_rule=rule,
+        bits=bits,
     )
     return frame, meta
 
 
-def read_nifti_volume(
-    path: str | Path, *, slice_axis: int = 2, basal_end: str = "last"
-) -> tuple[np.ndarray, dict]:
+def read_nifti_volume(path: str | Path, *, slice_axis: int = 2, basal_end: str = "last") -> tuple[np.ndarray, dict]:
     """The stack as float32 (S, rows, cols), apex->base."""
     path = Path(path)
     ax = _check_params(slice_axis, basal_end)
     vol, spacing, thick, rule, bits = _load(path, ax, basal_end)
     out = np.ascontiguousarray(np.transpose(vol, (2, 1, 0)), dtype=np.float32)
     meta = build_meta(
-        format="nifti", source_kind="file", shape=out.shape, pixel_spacing=spacing,
-        slice_index=None, n_slices=out.shape[0], slice_thickness=thick,
-        slice_spacing=thick if out.shape[0] > 1 else None, basal_rule=rule, bits=bits,
+        format="nifti",
+        source_kind="file",
+        shape=out.shape,
+        pixel_spacing=spacing,
+        slice_index=None,
+        n_slices=out.shape[0],
+        slice_thickness=thick,
+        slice_spacing=thick if out.shape[0] > 1 else None,
+        basal_rule=rule,
+        bits=bits,
     )
     return out, meta
 
 
-def write_label_volume(path: str | Path, stack: np.ndarray, source: str | Path, meta: dict, *,
-                       slice_axis: int = 2, basal_end: str = "last") -> Path:
+def write_label_volume(
+    path: str | Path, stack: np.ndarray, source: str | Path, meta: dict, *, slice_axis: int = 2, basal_end: str = "last"
+) -> Path:
     """Write a (S, rows, cols) apex->base label stack as NIfTI aligned with the image it came from.
 
     * NIfTI source: the inverse of :func:`read_nifti_volume` -- same array shape and the source's

@@ -5,6 +5,7 @@ RGB(A), palette, CMYK and YCbCr images become gray by BT.601 luminance (alpha is
 ``meta['notes']``). Multi-page TIFFs are refused. Pixel spacing is unknown (``None``): PNG/TIFF
 resolution tags are print resolutions, not millimetres.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -70,10 +71,7 @@ def read_raster(path: str | Path) -> tuple[np.ndarray, dict]:
                 bits = 8
                 notes.append(f"colour image (mode {mode}) converted to gray by BT.601 luminance")
             else:
-                raise ReaderError(
-                    f"{path}: image mode {mode!r} is not supported; save it as 8- or 16-bit gray "
-                    "or RGB."
-                )
+                raise ReaderError(f"{path}: image mode {mode!r} is not supported; save it as 8- or 16-bit gray or RGB.")
     except ReaderError:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
@@ -86,8 +84,14 @@ def read_raster(path: str | Path) -> tuple[np.ndarray, dict]:
     if not np.all(np.isfinite(frame)):
         raise ReaderError(f"{path}: image holds NaN or infinite values.")
     meta = build_meta(
-        format=fmt, source_kind="file", shape=frame.shape, slice_index=0, n_slices=1,
+        format=fmt,
+        source_kind="file",
+        shape=frame.shape,
+        slice_index=0,
+        n_slices=1,
         basal_rule="single 2-D image: used as given (no stack to choose from)",
-        photometric=mode, bits=bits, notes=notes,
+        photometric=mode,
+        bits=bits,
+        notes=notes,
     )
     return np.ascontiguousarray(frame), meta

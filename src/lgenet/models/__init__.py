@@ -1,4 +1,5 @@
 """Backbones, heads and classifiers (one registry; models built by name)."""
+
 from .factory import InputAdapter, LgeNet, ModelSpec, build_model, create_backbone, rebuild_model
 from .registry import NORMS, BackboneSpec, InputNorm, get_spec, list_backbones, register_backbone
 

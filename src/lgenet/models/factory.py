@@ -5,6 +5,7 @@
 batch, applies the weights' own input convention, and returns one logit per image. A fitted model
 is saved as its state dict plus the :class:`ModelSpec` needed to rebuild it offline.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -141,8 +142,9 @@ def build_model(
     if size < spec.min_size:
         raise ConfigError(f"image_size {size} is too small for {arch}; it needs at least {spec.min_size} px")
     backbone = create_backbone(arch, init, weights_file)
-    return _assemble(backbone, backbone.input_norm, arch, init, size, head, dense_units, dropout,
-                     cam_layer(backbone, arch, size))
+    return _assemble(
+        backbone, backbone.input_norm, arch, init, size, head, dense_units, dropout, cam_layer(backbone, arch, size)
+    )
 
 
 def _assemble(backbone, norm, arch, init, size, head, dense_units, dropout, target_layer: str) -> LgeNet:
@@ -171,9 +173,12 @@ def cam_layer(backbone: nn.Module, arch: str, size: int) -> str:
     if not cands:
         return backbone.lgenet_target_layer
     shapes: dict[str, tuple[int, ...]] = {}
-    hooks = [backbone.get_submodule(n).register_forward_hook(
-        lambda m, i, o, n=n: shapes.__setitem__(n, tuple((o[0] if isinstance(o, tuple) else o).shape[-2:])))
-        for n in cands]
+    hooks = [
+        backbone.get_submodule(n).register_forward_hook(
+            lambda m, i, o, n=n: shapes.__setitem__(n, tuple((o[0] if isinstance(o, tuple) else o).shape[-2:]))
+        )
+        for n in cands
+    ]
     try:
         was = backbone.training
         backbone.eval()
@@ -195,8 +200,17 @@ def rebuild_model(spec: ModelSpec | dict, state_dict: dict[str, torch.Tensor] | 
         spec = ModelSpec(**spec)
     backbone = _build_skeleton(spec.arch, spec.layout)
     # the CAM layer as saved (the one the fit was explained with), whatever today's rule would pick
-    model = _assemble(backbone, NORMS[spec.norm], spec.arch, spec.init, spec.image_size, spec.head, spec.dense_units,
-                      spec.dropout, spec.target_layer)
+    model = _assemble(
+        backbone,
+        NORMS[spec.norm],
+        spec.arch,
+        spec.init,
+        spec.image_size,
+        spec.head,
+        spec.dense_units,
+        spec.dropout,
+        spec.target_layer,
+    )
     if state_dict is not None:
         model.load_state_dict(state_dict)
     return model

@@ -3,6 +3,7 @@
 ``flatten`` is the seed study's head (Keras: ``Flatten() -> Dense(512) -> Dropout(0.5) -> Dense(1)``);
 ``gap`` replaces the Flatten by global average pooling (far fewer parameters, any input size).
 """
+
 from __future__ import annotations
 
 import torch

@@ -35,6 +35,7 @@ Every tensor in the file is either loaded, or reported: classifier ``Dense`` lay
 with a note (lgenet adds its own head); anything else left over, any missing tensor and any shape
 mismatch is a :class:`~lgenet.errors.WeightsError` that names the Keras layer.
 """
+
 from __future__ import annotations
 
 import io
@@ -82,9 +83,7 @@ def build_keras_layout(arch: str) -> nn.Module:
         return KerasResNet50()
     if arch == "inception_v3":
         return KerasInceptionV3()
-    raise WeightsError(
-        f"lgenet reads Keras weights for {list(SUPPORTED_ARCHS)}, not {arch!r}"
-    )
+    raise WeightsError(f"lgenet reads Keras weights for {list(SUPPORTED_ARCHS)}, not {arch!r}")
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -148,7 +147,9 @@ def _open_h5(path: Path):
                     )
                 data = zf.read("model.weights.h5")
         except zipfile.BadZipFile as exc:
-            raise WeightsError(f"{path} could not be read as a .keras zip archive ({exc}); is the download complete?") from None
+            raise WeightsError(
+                f"{path} could not be read as a .keras zip archive ({exc}); is the download complete?"
+            ) from None
         return h5py.File(io.BytesIO(data), "r")
     if not h5py.is_hdf5(str(path)):
         raise WeightsError(
@@ -206,7 +207,9 @@ def _read_open(p: Path, f) -> KerasWeightsFile:
     referenced: set[str] = set()
     for lname in _str_list(root.attrs, "layer_names") or []:
         if lname not in root:
-            raise WeightsError(f"{p}: layer {lname!r} is listed in 'layer_names' but its group is missing (damaged file?)")
+            raise WeightsError(
+                f"{p}: layer {lname!r} is listed in 'layer_names' but its group is missing (damaged file?)"
+            )
         g = root[lname]
         wnames = _str_list(g.attrs, "weight_names") or []
         parents = {w.rsplit("/", 1)[0] if "/" in w else "" for w in wnames}
@@ -228,7 +231,9 @@ def _read_open(p: Path, f) -> KerasWeightsFile:
             layer.tensors = {f"#{i}": a for i, a in enumerate(layer.tensors.values())}
             layer.paths = {f"#{i}": q for i, q in enumerate(layer.paths.values())}
     unlisted: list[str] = []
-    root.visititems(lambda n, o: unlisted.append(o.name) if isinstance(o, h5py.Dataset) and o.name not in referenced else None)
+    root.visititems(
+        lambda n, o: unlisted.append(o.name) if isinstance(o, h5py.Dataset) and o.name not in referenced else None
+    )
     return KerasWeightsFile(p, layout, version, layers, unlisted, ignored)
 
 
@@ -250,7 +255,9 @@ def _read_keras3(p: Path, f) -> KerasWeightsFile:
                 if name in layers:
                     name = f"{name}@{g.name}"
                 layers[name] = KerasLayer(
-                    name, {f"#{i}": np.asarray(v[k][()]) for i, k in enumerate(idx)}, {f"#{i}": v[k].name for i, k in enumerate(idx)}
+                    name,
+                    {f"#{i}": np.asarray(v[k][()]) for i, k in enumerate(idx)},
+                    {f"#{i}": v[k].name for i, k in enumerate(idx)},
                 )
                 seen.update(v[k].name for k in idx)
             if "layers" in g:
@@ -260,7 +267,9 @@ def _read_keras3(p: Path, f) -> KerasWeightsFile:
     unlisted: list[str] = []
     for top in ("layers", "vars"):  # model weights; a top-level 'optimizer' group is noted, not read
         if isinstance(f.get(top), h5py.Group):
-            f[top].visititems(lambda n, o: unlisted.append(o.name) if isinstance(o, h5py.Dataset) and o.name not in seen else None)
+            f[top].visititems(
+                lambda n, o: unlisted.append(o.name) if isinstance(o, h5py.Dataset) and o.name not in seen else None
+            )
     ignored = [k for k in f.keys() if k not in ("layers", "vars")]
     return KerasWeightsFile(p, "keras3-weights", None, layers, unlisted, ignored)
 
@@ -285,7 +294,10 @@ def detect_keras_arch(kf: KerasWeightsFile) -> tuple[str | None, str]:
     n_conv = sum(1 for n in names if _CONV_AUTO.match(n))
     n_bn = sum(1 for n in names if _BN_AUTO.match(n))
     if n_conv == INCEPTION_N_CONV and n_bn == INCEPTION_N_CONV:
-        return "inception_v3", f"{n_conv} auto-named conv2d/batch_normalization layer pairs (keras.applications InceptionV3)"
+        return (
+            "inception_v3",
+            f"{n_conv} auto-named conv2d/batch_normalization layer pairs (keras.applications InceptionV3)",
+        )
     if n_conv and n_bn and abs(n_conv - INCEPTION_N_CONV) <= 8:
         return "inception_v3", (
             f"auto-named conv2d/batch_normalization layers like InceptionV3, but {n_conv} conv2d and {n_bn} "
@@ -314,9 +326,13 @@ class KerasMapping:
     def problems(self) -> list[str]:
         out = []
         if self.missing:
-            out.append(f"{len(self.missing)} layer(s)/tensor(s) the architecture needs are missing from the file, e.g. {self.missing[:4]}")
+            out.append(
+                f"{len(self.missing)} layer(s)/tensor(s) the architecture needs are missing from the file, e.g. {self.missing[:4]}"
+            )
         if self.unmatched:
-            out.append(f"{len(self.unmatched)} tensor(s) in the file have no place in {self.arch}, e.g. {self.unmatched[:4]}")
+            out.append(
+                f"{len(self.unmatched)} tensor(s) in the file have no place in {self.arch}, e.g. {self.unmatched[:4]}"
+            )
         if self.shape_errors:
             out.append(f"{len(self.shape_errors)} shape mismatch(es): " + "; ".join(self.shape_errors[:3]))
         return out
@@ -339,8 +355,8 @@ def _assign(layer: KerasLayer, kind: str, prefix: str, own: dict[str, torch.Tens
         lacking = [r for r in roles if r not in have]
     else:  # positional (Keras' variable order)
         have = tuple(layer.tensors)
-        extra = list(have[len(roles):])
-        lacking = list(roles[len(have):])
+        extra = list(have[len(roles) :])
+        lacking = list(roles[len(have) :])
         layer = KerasLayer(layer.name, dict(zip(roles, layer.tensors.values())), dict(zip(roles, layer.paths.values())))
     if lacking:
         hint = " (Keras ResNet50 convolutions have biases)" if kind == "conv" and lacking == ["bias"] else ""
@@ -369,14 +385,18 @@ def _assign(layer: KerasLayer, kind: str, prefix: str, own: dict[str, torch.Tens
         m.matched.append(layer.paths[r])
 
 
-def _slots(arch: str, kf: KerasWeightsFile, module: nn.Module, notes: list[str]) -> tuple[list[tuple[str, str, str]], set[str]]:
+def _slots(
+    arch: str, kf: KerasWeightsFile, module: nn.Module, notes: list[str]
+) -> tuple[list[tuple[str, str, str]], set[str]]:
     """(keras layer, kind, module path) slots for this file, and the names of the layers consumed."""
     if arch == "resnet50":
         slots = keras_resnet50_slots()
         if any(s[0] in kf.layers for s in slots):
             return slots, {s[0] for s in slots}
         if "bn_conv1" in kf.layers or "res2a_branch2a" in kf.layers:  # older keras-applications names
-            notes.append("older keras-applications ResNet50 layer names (res2a_branch2a ...) translated to conv2_block1_1_conv ...")
+            notes.append(
+                "older keras-applications ResNet50 layer names (res2a_branch2a ...) translated to conv2_block1_1_conv ..."
+            )
             slots = [(legacy_resnet50_name(k), kind, p) for k, kind, p in slots]
             return slots, {s[0] for s in slots}
         # Names unknown: pair layers by order as Keras' load_weights does (file order vs model order).
@@ -394,9 +414,14 @@ def _slots(arch: str, kf: KerasWeightsFile, module: nn.Module, notes: list[str])
     pairs = module.conv_bn_modules()
     convs = sorted((n for n in kf.layers if _CONV_AUTO.match(n)), key=lambda n: int(_CONV_AUTO.match(n).group(1) or 0))
     bns = sorted((n for n in kf.layers if _BN_AUTO.match(n)), key=lambda n: int(_BN_AUTO.match(n).group(1) or 0))
-    off = [int(_CONV_AUTO.match(convs[0]).group(1) or 0) if convs else 0, int(_BN_AUTO.match(bns[0]).group(1) or 0) if bns else 0]
+    off = [
+        int(_CONV_AUTO.match(convs[0]).group(1) or 0) if convs else 0,
+        int(_BN_AUTO.match(bns[0]).group(1) or 0) if bns else 0,
+    ]
     if any(off):
-        notes.append(f"InceptionV3 layer counters start at conv2d_{off[0]} / batch_normalization_{off[1]}; mapped by construction order")
+        notes.append(
+            f"InceptionV3 layer counters start at conv2d_{off[0]} / batch_normalization_{off[1]}; mapped by construction order"
+        )
     slots = []
     for i, (cpath, bpath) in enumerate(pairs):
         slots.append((convs[i] if i < len(convs) else f"conv2d_{off[0] + i}?", "conv", cpath))
@@ -463,7 +488,8 @@ def load_keras_backbone(arch: str, path: str | Path, init: str = "radimagenet") 
     m = map_keras_weights(kf, arch, module)
     if m.problems:
         raise WeightsError(
-            f"Keras weights file {p} ({kf.layout}) does not fit {arch}: " + "; ".join(m.problems)
+            f"Keras weights file {p} ({kf.layout}) does not fit {arch}: "
+            + "; ".join(m.problems)
             + ". Is it the keras.applications architecture with include_top=False? "
             "(`lgenet weights inspect FILE` lists what it holds)"
         )
@@ -478,7 +504,8 @@ def load_keras_backbone(arch: str, path: str | Path, init: str = "radimagenet") 
         file_sha256=sha256_file(p),
         norm="keras_caffe",
         n_loaded=len(m.matched),
-        fixups=[f"read Keras layout {kf.layout}" + (f" (Keras {kf.keras_version})" if kf.keras_version else "")] + m.notes,
+        fixups=[f"read Keras layout {kf.layout}" + (f" (Keras {kf.keras_version})" if kf.keras_version else "")]
+        + m.notes,
         dropped=list(m.dropped),
     )
     for note in m.notes:

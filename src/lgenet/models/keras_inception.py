@@ -18,6 +18,7 @@ The Keras files name these layers ``conv2d``, ``conv2d_1``, ... and ``batch_norm
 ``batch_normalization_1``, ... in construction order; :meth:`KerasInceptionV3.conv_bn_modules`
 lists this module's (conv, bn) pairs in that same order.
 """
+
 from __future__ import annotations
 
 import torch

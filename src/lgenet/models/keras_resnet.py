@@ -17,6 +17,7 @@ that Grad-CAM targets and user code read the same; the Keras layer each module c
 by :func:`keras_resnet50_slots`. Keras' ``ZeroPadding2D(1)`` + valid ``MaxPooling2D(3, 2)`` equals
 ``MaxPool2d(3, 2, padding=1)`` here because its input is post-ReLU (>= 0).
 """
+
 from __future__ import annotations
 
 import torch
@@ -135,5 +136,10 @@ def legacy_resnet50_name(name: str) -> str:
         return "conv1"
     if name == "conv1_bn":
         return "bn_conv1"
-    stage, block, branch, kind = name[4], int(name.split("_block")[1].split("_")[0]), name.split("_")[2], name.split("_")[3]
+    stage, block, branch, kind = (
+        name[4],
+        int(name.split("_block")[1].split("_")[0]),
+        name.split("_")[2],
+        name.split("_")[3],
+    )
     return f"{'res' if kind == 'conv' else 'bn'}{stage}{'abcdef'[block - 1]}_branch{_LEGACY_BRANCH[branch]}"

@@ -11,10 +11,11 @@ timm name of its ImageNet weights). Models are built by name::
     >>> net.forward_features(torch.zeros(2, 3, 64, 64)).shape
     torch.Size([2, 128, 4, 4])
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
@@ -47,20 +48,36 @@ class InputNorm:
 
 NORMS: dict[str, InputNorm] = {
     "imagenet": InputNorm(
-        "imagenet", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 1.0, "RGB",
+        "imagenet",
+        (0.485, 0.456, 0.406),
+        (0.229, 0.224, 0.225),
+        1.0,
+        "RGB",
         "torchvision/timm ImageNet: RGB in [0,1], minus mean, divided by std",
     ),
     "inception": InputNorm(
-        "inception", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), 1.0, "RGB",
+        "inception",
+        (0.5, 0.5, 0.5),
+        (0.5, 0.5, 0.5),
+        1.0,
+        "RGB",
         "Inception-style: RGB in [0,1] mapped to [-1,1] (timm inception_v3 ImageNet weights)",
     ),
     "keras_caffe": InputNorm(
-        "keras_caffe", (103.939, 116.779, 123.68), (255.0, 255.0, 255.0), 255.0, "BGR",
+        "keras_caffe",
+        (103.939, 116.779, 123.68),
+        (255.0, 255.0, 255.0),
+        255.0,
+        "BGR",
         "Keras imagenet_utils.preprocess_input ('caffe': BGR in 0-255 minus channel means) then "
         "rescale 1/255, as the RadImageNet Keras fine-tuning scripts did",
     ),
     "radimagenet_pt": InputNorm(
-        "radimagenet_pt", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), 1.0, "BGR",
+        "radimagenet_pt",
+        (0.5, 0.5, 0.5),
+        (0.5, 0.5, 0.5),
+        1.0,
+        "BGR",
         "RadImageNet PyTorch demo: BGR scaled to [-1,1]",
     ),
 }

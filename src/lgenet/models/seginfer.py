@@ -6,10 +6,11 @@ segmenter's nested-region sigmoids are turned into the same four class probabili
 result is a class map on the stack's own voxel grid (0 background, 1 LV cavity, 2 normal
 myocardium, 3 enhanced myocardium) plus the probabilities and where the windows were.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -24,10 +25,10 @@ __all__ = ["Segmenter", "SegResult", "largest_lv_component", "off_centre_mm"]
 
 @dataclass
 class SegResult:
-    classes: np.ndarray                 # (S, H, W) uint8 on the stack's grid
-    probs: np.ndarray                   # (S, 4, H, W) float16 class probabilities
-    centres: np.ndarray                 # (S, 2) window centres (row, col) in frame pixels
-    localised: np.ndarray               # (S,) bool: centre found by the localiser on this slice
+    classes: np.ndarray  # (S, H, W) uint8 on the stack's grid
+    probs: np.ndarray  # (S, 4, H, W) float16 class probabilities
+    centres: np.ndarray  # (S, 2) window centres (row, col) in frame pixels
+    localised: np.ndarray  # (S,) bool: centre found by the localiser on this slice
     notes: list[str] = field(default_factory=list)
 
 
@@ -57,8 +58,9 @@ def off_centre_mm(centres: np.ndarray, shape: tuple[int, int], spacing: tuple[fl
 class Segmenter:
     """A fold model, or the ensemble of several, applied to whole stacks."""
 
-    def __init__(self, spec: SegSpec, states: Sequence[tuple[dict, dict]], *, device: str = "cpu",
-                 tta: bool = True) -> None:
+    def __init__(
+        self, spec: SegSpec, states: Sequence[tuple[dict, dict]], *, device: str = "cpu", tta: bool = True
+    ) -> None:
         self.spec = spec
         self.device = torch.device(device)
         self.tta = tta
@@ -74,8 +76,9 @@ class Segmenter:
             self.segmenters.append(seg.to(self.device).eval())
             if spec.coarse_shift_mm > 0:
                 if coarse_state is None:
-                    raise LgenetError("the spec asks for a coarse localiser (coarse_shift_mm > 0) but a fold's states "
-                                      "hold none")
+                    raise LgenetError(
+                        "the spec asks for a coarse localiser (coarse_shift_mm > 0) but a fold's states hold none"
+                    )
                 c = build_localiser(spec)
                 c.load_state_dict(coarse_state)
                 self.coarse.append(c.to(self.device).eval())
@@ -88,7 +91,7 @@ class Segmenter:
         out = None
         for net in nets:
             for s in range(0, x.shape[0], batch):
-                xb = x[s:s + batch].to(self.device)
+                xb = x[s : s + batch].to(self.device)
                 acc = 0
                 for f in flips:
                     xi = xb.flip(f) if f else xb
@@ -98,7 +101,7 @@ class Segmenter:
                 acc = (acc / len(flips)).cpu()
                 if out is None:
                     out = torch.zeros((x.shape[0],) + tuple(acc.shape[1:]))
-                out[s:s + batch] += acc
+                out[s : s + batch] += acc
         return out / len(nets)
 
     def localise(self, vol01: np.ndarray, spacing: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -124,8 +127,9 @@ class Segmenter:
                         best = other
         return best[0], best[1]
 
-    def _localise_on(self, nets, vol01: np.ndarray, spacing: tuple[float, float],
-                     origin: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    def _localise_on(
+        self, nets, vol01: np.ndarray, spacing: tuple[float, float], origin: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, float]:
         """Per-slice centres, found flags and the LV probability mass of the kept component, on a canvas
         centred at ``origin`` (frame pixels)."""
         spec = self.spec
@@ -155,12 +159,21 @@ class Segmenter:
             out[k, 1] = origin[1] + (rc[1] - half) * spec.loc_spacing / spacing[1]
         return out, found, mass
 
-    def __call__(self, image: np.ndarray, spacing: tuple[float, float], *, normalised: bool = False,
-                 centres: np.ndarray | None = None) -> SegResult:
+    def __call__(
+        self,
+        image: np.ndarray,
+        spacing: tuple[float, float],
+        *,
+        normalised: bool = False,
+        centres: np.ndarray | None = None,
+    ) -> SegResult:
         """Segment a raw (S, H, W) stack (apex -> base) with pixel size ``spacing`` (row, col) mm."""
         spec = self.spec
-        vol01 = image.astype(np.float32) if normalised else tissue_normalise(image, spec.percentiles,
-                                                                                         method=spec.normalisation, spacing=spacing)
+        vol01 = (
+            image.astype(np.float32)
+            if normalised
+            else tissue_normalise(image, spec.percentiles, method=spec.normalisation, spacing=spacing)
+        )
         s, h, w = vol01.shape
         notes = []
         if centres is None:
@@ -170,10 +183,12 @@ class Segmenter:
             elif not self.coarse:
                 off = off_centre_mm(centres[found], (h, w), spacing)
                 if off > spec.loc_shift_mm:
-                    notes.append(f"the LV was found {off:.0f} mm from the frame centre, further than this run's "
-                                 f"localiser saw in training ({spec.loc_shift_mm:.0f} mm): check the overlay, or use a "
-                                 f"run trained with a coarse localiser (--coarse-shift-mm 120, the default since "
-                                 f"2026-11-27) for frames that do not centre the heart")
+                    notes.append(
+                        f"the LV was found {off:.0f} mm from the frame centre, further than this run's "
+                        f"localiser saw in training ({spec.loc_shift_mm:.0f} mm): check the overlay, or use a "
+                        f"run trained with a coarse localiser (--coarse-shift-mm 120, the default since "
+                        f"2026-11-27) for frames that do not centre the heart"
+                    )
         else:
             found = np.ones(s, bool)
         v = torch.from_numpy(vol01)
@@ -183,5 +198,10 @@ class Segmenter:
         p = self._forward(self.segmenters, sample(chans, grid), regions=spec.regions)  # (S, 4, crop, crop)
         full = paste_back(p, ct, (h, w), spacing, out_spacing=spec.spacing)  # (S, 4, H, W)
         classes = largest_lv_component(decode_classes(full, spec.regions))
-        return SegResult(classes=classes, probs=full.numpy().astype(np.float16), centres=np.asarray(centres),
-                         localised=found, notes=notes)
+        return SegResult(
+            classes=classes,
+            probs=full.numpy().astype(np.float16),
+            centres=np.asarray(centres),
+            localised=found,
+            notes=notes,
+        )

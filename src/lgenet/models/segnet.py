@@ -17,6 +17,7 @@ Two 2-D MONAI ``UNet`` stages work together (see :mod:`lgenet.segment`):
 
 A fitted fold is saved as both state dicts plus its :class:`SegSpec`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,8 +30,16 @@ from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["SegSpec", "build_localiser", "build_segmenter", "SEG_CLASSES", "SEG_REGIONS", "region_targets",
-           "regions_to_probs", "decode_classes"]
+__all__ = [
+    "SegSpec",
+    "build_localiser",
+    "build_segmenter",
+    "SEG_CLASSES",
+    "SEG_REGIONS",
+    "region_targets",
+    "regions_to_probs",
+    "decode_classes",
+]
 
 SEG_CLASSES = 4
 #: the nested regions of a ``regions`` segmenter, each the union of classes >= k (k = 1, 2, 3)
@@ -62,9 +71,11 @@ class SegSpec:
         for name in ("channels", "loc_channels", "percentiles"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         levels = len(self.channels) - 1
-        if self.crop % (2 ** levels) or self.loc_size % (2 ** (len(self.loc_channels) - 1)):
-            raise ConfigError(f"crop ({self.crop}) and loc_size ({self.loc_size}) must be divisible by 2^(levels-1) "
-                              f"of their networks ({2 ** levels} and {2 ** (len(self.loc_channels) - 1)})")
+        if self.crop % (2**levels) or self.loc_size % (2 ** (len(self.loc_channels) - 1)):
+            raise ConfigError(
+                f"crop ({self.crop}) and loc_size ({self.loc_size}) must be divisible by 2^(levels-1) "
+                f"of their networks ({2**levels} and {2 ** (len(self.loc_channels) - 1)})"
+            )
         if self.spacing <= 0 or self.loc_spacing <= 0:
             raise ConfigError("segmentation pixel sizes must be > 0 mm")
         if self.context < 0:
@@ -72,13 +83,17 @@ class SegSpec:
         if self.coarse_shift_mm < 0 or self.loc_shift_mm <= 0:
             raise ConfigError("loc_shift_mm must be > 0 and coarse_shift_mm >= 0 (0: no coarse localiser)")
         if not self.coarse_margin >= 1.0:
-            raise ConfigError(f"coarse_margin must be >= 1 (how many times larger the LV mass on the re-centred "
-                              f"canvas must be), got {self.coarse_margin!r}")
+            raise ConfigError(
+                f"coarse_margin must be >= 1 (how many times larger the LV mass on the re-centred "
+                f"canvas must be), got {self.coarse_margin!r}"
+            )
         from ..data.stacks import NORMALISATION_METHODS
 
         if self.normalisation not in NORMALISATION_METHODS:
-            raise ConfigError(f"normalisation must be one of {list(NORMALISATION_METHODS)} "
-                              f"(lgenet.data.stacks.tissue_normalise), got {self.normalisation!r}")
+            raise ConfigError(
+                f"normalisation must be one of {list(NORMALISATION_METHODS)} "
+                f"(lgenet.data.stacks.tissue_normalise), got {self.normalisation!r}"
+            )
 
     @property
     def in_channels(self) -> int:
@@ -89,7 +104,7 @@ class SegSpec:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SegSpec":
+    def from_dict(cls, d: dict) -> SegSpec:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -97,8 +112,15 @@ class SegSpec:
 def _unet(in_ch: int, out_ch: int, channels: tuple[int, ...], res_units: int) -> nn.Module:
     from monai.networks.nets import UNet
 
-    return UNet(spatial_dims=2, in_channels=in_ch, out_channels=out_ch, channels=channels,
-                strides=(2,) * (len(channels) - 1), num_res_units=res_units, norm="instance")
+    return UNet(
+        spatial_dims=2,
+        in_channels=in_ch,
+        out_channels=out_ch,
+        channels=channels,
+        strides=(2,) * (len(channels) - 1),
+        num_res_units=res_units,
+        norm="instance",
+    )
 
 
 def build_localiser(spec: SegSpec) -> nn.Module:

@@ -19,13 +19,14 @@ Documented fix-ups (logged, never silent): a ``module.`` prefix from ``nn.DataPa
 stripped; classifier tensors (``fc.*``, ``AuxLogits.*``) are dropped because lgenet adds its own
 head. Any other missing, unexpected or mis-shaped tensor is an error naming it.
 """
+
 from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import torch
 from torch import nn
@@ -118,8 +119,10 @@ def _unwrap_state_dict(obj, path: Path) -> dict[str, torch.Tensor]:
     if isinstance(obj, Mapping) and ("spec" in obj and "state_dict" in obj or "localiser" in obj):
         what = obj.get("spec", {}).get("arch", "?") if isinstance(obj.get("spec"), Mapping) else "?"
         kind = "segmentation fold model" if "localiser" in obj else f"classifier fold model ({what})"
-        raise WeightsError(f"weights file {path} is an lgenet {kind}: a whole trained model from a run directory, not "
-                           "backbone weights; apply it with `lgenet predict --run RUN` (or `lgenet segment apply`)")
+        raise WeightsError(
+            f"weights file {path} is an lgenet {kind}: a whole trained model from a run directory, not "
+            "backbone weights; apply it with `lgenet predict --run RUN` (or `lgenet segment apply`)"
+        )
     if isinstance(obj, Mapping):
         for key in ("state_dict", "model", "model_state_dict"):
             if key in obj and isinstance(obj[key], Mapping):
@@ -133,7 +136,7 @@ def _unwrap_state_dict(obj, path: Path) -> dict[str, torch.Tensor]:
 def _strip_module_prefix(sd: dict[str, torch.Tensor], info: WeightsInfo) -> dict[str, torch.Tensor]:
     if sd and all(k.startswith("module.") for k in sd):
         info.fixups.append("stripped 'module.' prefix (nn.DataParallel save)")
-        return {k[len("module."):]: v for k, v in sd.items()}
+        return {k[len("module.") :]: v for k, v in sd.items()}
     return sd
 
 
@@ -166,7 +169,9 @@ def _radimagenet_pt_to_timm(sd: dict[str, torch.Tensor], spec: BackboneSpec, inf
     return out
 
 
-def _load_into(module: nn.Module, sd: dict[str, torch.Tensor], spec: BackboneSpec, path: Path, info: WeightsInfo) -> None:
+def _load_into(
+    module: nn.Module, sd: dict[str, torch.Tensor], spec: BackboneSpec, path: Path, info: WeightsInfo
+) -> None:
     own = module.state_dict()
     missing = [k for k in own if k not in sd and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in sd if k not in own]
@@ -184,7 +189,8 @@ def _load_into(module: nn.Module, sd: dict[str, torch.Tensor], spec: BackboneSpe
         if shape_bad:
             parts.append(f"{len(shape_bad)} shape mismatch(es), e.g. {shape_bad[:3]}")
         raise WeightsError(
-            f"weights file {path} does not fit backbone {spec.name!r}: " + "; ".join(parts)
+            f"weights file {path} does not fit backbone {spec.name!r}: "
+            + "; ".join(parts)
             + ". Is it the right architecture? (`lgenet weights inspect FILE` tells what it holds)"
         )
     module.load_state_dict(sd, strict=False)
@@ -199,11 +205,15 @@ def _drop_classifier(sd: dict[str, torch.Tensor], info: WeightsInfo) -> dict[str
         else:
             keep[k] = v
     if info.dropped:
-        info.fixups.append(f"dropped {len(info.dropped)} classifier tensor(s) ({sorted({k.split('.')[0] for k in info.dropped})}); lgenet adds its own head")
+        info.fixups.append(
+            f"dropped {len(info.dropped)} classifier tensor(s) ({sorted({k.split('.')[0] for k in info.dropped})}); lgenet adds its own head"
+        )
     return keep
 
 
-def load_pretrained(spec: BackboneSpec, init: str, weights_file: str | Path | None) -> tuple[nn.Module, InputNorm, WeightsInfo]:
+def load_pretrained(
+    spec: BackboneSpec, init: str, weights_file: str | Path | None
+) -> tuple[nn.Module, InputNorm, WeightsInfo]:
     """Build ``spec``'s backbone with ``init`` weights. Returns (module, input norm, info)."""
     if init == "random":
         if weights_file:
@@ -211,7 +221,11 @@ def load_pretrained(spec: BackboneSpec, init: str, weights_file: str | Path | No
                 f"a weights file ({weights_file}) was given for init 'random'; use --init imagenet or radimagenet "
                 "to load it, or drop --weights-file"
             )
-        return spec.build(), NORMS[spec.imagenet_norm], WeightsInfo(init="random", source="random", norm=spec.imagenet_norm)
+        return (
+            spec.build(),
+            NORMS[spec.imagenet_norm],
+            WeightsInfo(init="random", source="random", norm=spec.imagenet_norm),
+        )
 
     if init not in ("imagenet", "radimagenet"):
         raise WeightsError(f"unknown init {init!r}; use 'random', 'imagenet' or 'radimagenet'")
@@ -277,7 +291,9 @@ def read_lgenet_metadata(path: str | Path) -> dict[str, str]:
     return {k: v for k, v in meta.items() if k.startswith("lgenet_")}
 
 
-def _load_lgenet_safetensors(spec: BackboneSpec, init: str, path: Path, meta: dict[str, str]) -> tuple[nn.Module, InputNorm, WeightsInfo]:
+def _load_lgenet_safetensors(
+    spec: BackboneSpec, init: str, path: Path, meta: dict[str, str]
+) -> tuple[nn.Module, InputNorm, WeightsInfo]:
     """A file from ``lgenet weights convert``: rebuild the layout it was converted from."""
     arch, layout = meta.get("lgenet_arch"), meta.get("lgenet_layout", "timm")
     if arch and arch != spec.name:
@@ -292,11 +308,17 @@ def _load_lgenet_safetensors(spec: BackboneSpec, init: str, path: Path, meta: di
     elif layout == "timm":
         module = spec.build()
     else:
-        raise WeightsError(f"weights file {path}: unknown lgenet_layout {layout!r} in its metadata (expected 'keras' or 'timm')")
+        raise WeightsError(
+            f"weights file {path}: unknown lgenet_layout {layout!r} in its metadata (expected 'keras' or 'timm')"
+        )
     norm_name = meta.get("lgenet_norm") or (spec.imagenet_norm if init == "imagenet" else "radimagenet_pt")
     if norm_name not in NORMS:
-        raise WeightsError(f"weights file {path}: unknown lgenet_norm {norm_name!r} in its metadata; known: {sorted(NORMS)}")
-    info = WeightsInfo(init=init, source="file", format="lgenet-safetensors", file_sha256=sha256_file(path), norm=norm_name)
+        raise WeightsError(
+            f"weights file {path}: unknown lgenet_norm {norm_name!r} in its metadata; known: {sorted(NORMS)}"
+        )
+    info = WeightsInfo(
+        init=init, source="file", format="lgenet-safetensors", file_sha256=sha256_file(path), norm=norm_name
+    )
     src = meta.get("lgenet_source_name")
     if src:
         info.fixups.append(
@@ -322,4 +344,8 @@ def _from_hub(spec: BackboneSpec) -> tuple[nn.Module, InputNorm, WeightsInfo]:
             f"--weights-file: the timm file 'model.safetensors' of hf-hub timm/{spec.imagenet_tag} or the torchvision "
             f"state dict ({'resnet50-0676ba61.pth' if spec.name == 'resnet50' else 'inception_v3_google-0cc3c7bd.pth'})"
         ) from None
-    return module, NORMS[spec.imagenet_norm], WeightsInfo(init="imagenet", source="timm-hub", format="timm", norm=spec.imagenet_norm)
+    return (
+        module,
+        NORMS[spec.imagenet_norm],
+        WeightsInfo(init="imagenet", source="timm-hub", format="timm", norm=spec.imagenet_norm),
+    )

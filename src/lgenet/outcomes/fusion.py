@@ -8,11 +8,13 @@ model that scores it (``tests/test_outcomes.py`` proves it by changing the test 
 The log transform of right-skewed columns (:data:`~lgenet.outcomes.measures.LOG_COLUMNS`) is fixed
 in advance and learns nothing.
 """
+
 from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -21,10 +23,13 @@ from ..errors import ConfigError, DataError
 __all__ = ["design_matrix", "oof_logistic", "oof_cox", "cox_table", "logistic_table"]
 
 
-def design_matrix(values: dict[str, dict[str, float]], pids: Sequence[str], columns: Sequence[str],
-                  log_columns: Sequence[str] = ()) -> np.ndarray:
+def design_matrix(
+    values: dict[str, dict[str, float]], pids: Sequence[str], columns: Sequence[str], log_columns: Sequence[str] = ()
+) -> np.ndarray:
     """Patients x columns (NaN = missing), with ``log1p`` applied to ``log_columns``."""
-    X = np.array([[values.get(p, {}).get(c, math.nan) for c in columns] for p in pids], float).reshape(len(pids), len(columns))
+    X = np.array([[values.get(p, {}).get(c, math.nan) for c in columns] for p in pids], float).reshape(
+        len(pids), len(columns)
+    )
     for j, c in enumerate(columns):
         if c in set(log_columns):
             col = X[:, j]
@@ -39,8 +44,9 @@ def _prep():
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-                     ("scale", StandardScaler())])
+    return Pipeline(
+        [("impute", SimpleImputer(strategy="median", keep_empty_features=True)), ("scale", StandardScaler())]
+    )
 
 
 def _logistic(C: float | str, recalibrate: str, seed: int):
@@ -50,16 +56,21 @@ def _logistic(C: float | str, recalibrate: str, seed: int):
     from sklearn.pipeline import Pipeline
 
     if C == "cv":  # nested: the strength is chosen by 3-fold CV AUC on the training folds only
-        lr = LogisticRegressionCV(Cs=list(np.logspace(-3, 1, 9)), cv=StratifiedKFold(3, shuffle=True, random_state=seed),
-                                  scoring="roc_auc", max_iter=5000)
+        lr = LogisticRegressionCV(
+            Cs=list(np.logspace(-3, 1, 9)),
+            cv=StratifiedKFold(3, shuffle=True, random_state=seed),
+            scoring="roc_auc",
+            max_iter=5000,
+        )
     else:
         lr = LogisticRegression(C=C, max_iter=5000)
     model = Pipeline([("prep", _prep()), ("logreg", lr)])
     if recalibrate == "none":
         return model
     if recalibrate == "platt":
-        return CalibratedClassifierCV(model, method="sigmoid", ensemble=False,
-                                      cv=StratifiedKFold(3, shuffle=True, random_state=seed))
+        return CalibratedClassifierCV(
+            model, method="sigmoid", ensemble=False, cv=StratifiedKFold(3, shuffle=True, random_state=seed)
+        )
     raise ConfigError(f"recalibrate must be 'none' or 'platt', got {recalibrate!r}")
 
 
@@ -70,8 +81,15 @@ def _check_folds(fold_of: np.ndarray) -> list[int]:
     return ks
 
 
-def oof_logistic(X: np.ndarray, y: Sequence[int], fold_of: Sequence[int], *, C: float | str = 1.0,
-                 recalibrate: str = "none", seed: int = 0) -> np.ndarray:
+def oof_logistic(
+    X: np.ndarray,
+    y: Sequence[int],
+    fold_of: Sequence[int],
+    *,
+    C: float | str = 1.0,
+    recalibrate: str = "none",
+    seed: int = 0,
+) -> np.ndarray:
     """Out-of-fold probabilities of ``Pipeline(median impute, standardise, L2 logistic(C))``; ``C="cv"``
     chooses the strength by an inner 3-fold CV on each training fold (nested)."""
     y = np.asarray(y, int)
@@ -101,12 +119,21 @@ def _cox_fit(Z: np.ndarray, t: np.ndarray, e: np.ndarray, penalizer: float):
             warnings.simplefilter("ignore")
             return CoxPHFitter(penalizer=penalizer).fit(df, duration_col="T", event_col="E")
     except ConvergenceError as exc:
-        raise DataError(f"the Cox model did not converge ({str(exc).splitlines()[0][:160]}); with few events "
-                        "per covariate, pass fewer covariates or a --cox-penalizer such as 0.1") from None
+        raise DataError(
+            f"the Cox model did not converge ({str(exc).splitlines()[0][:160]}); with few events "
+            "per covariate, pass fewer covariates or a --cox-penalizer such as 0.1"
+        ) from None
 
 
-def oof_cox(X: np.ndarray, time: Sequence[float], event: Sequence[int], fold_of: Sequence[int], *,
-            penalizer: float = 0.0, horizon: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def oof_cox(
+    X: np.ndarray,
+    time: Sequence[float],
+    event: Sequence[int],
+    fold_of: Sequence[int],
+    *,
+    penalizer: float = 0.0,
+    horizon: float | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Out-of-fold Cox linear predictors (log partial hazard) and, with ``horizon``, the predicted
     risk of an event by then, 1 - S(horizon | x)."""
     import pandas as pd
@@ -137,8 +164,15 @@ def _exp(v: float) -> float:
     return math.exp(v) if v < 700 else math.inf
 
 
-def cox_table(X: np.ndarray, time: Sequence[float], event: Sequence[int], columns: Sequence[str], *,
-              penalizer: float = 0.0, confidence: float = 0.95) -> list[dict[str, Any]]:
+def cox_table(
+    X: np.ndarray,
+    time: Sequence[float],
+    event: Sequence[int],
+    columns: Sequence[str],
+    *,
+    penalizer: float = 0.0,
+    confidence: float = 0.95,
+) -> list[dict[str, Any]]:
     """Cox coefficients on all patients (description, not validation): per unit of each column as
     entered (after ``log1p`` where applied), hazard ratio, CI and Wald p (median-imputed)."""
     from scipy.stats import norm
@@ -155,18 +189,32 @@ def cox_table(X: np.ndarray, time: Sequence[float], event: Sequence[int], column
     rows = []
     for j, c in enumerate(columns):
         b, se = float(s["coef"].iloc[j]) / sd[j], float(s["se(coef)"].iloc[j]) / sd[j]
-        rows.append({"covariate": c, "coef": b, "se": se, "lower": b - z * se, "upper": b + z * se,
-                     "hr": _exp(b), "hr_lower": _exp(b - z * se), "hr_upper": _exp(b + z * se),
-                     "p": float(s["p"].iloc[j]), "per": "unit", "penalizer": penalizer})
+        rows.append(
+            {
+                "covariate": c,
+                "coef": b,
+                "se": se,
+                "lower": b - z * se,
+                "upper": b + z * se,
+                "hr": _exp(b),
+                "hr_lower": _exp(b - z * se),
+                "hr_upper": _exp(b + z * se),
+                "p": float(s["p"].iloc[j]),
+                "per": "unit",
+                "penalizer": penalizer,
+            }
+        )
     return rows
 
 
-def logistic_table(X: np.ndarray, y: Sequence[int], columns: Sequence[str], *, C: float | str = 1.0,
-                   seed: int = 0) -> list[dict[str, Any]]:
+def logistic_table(
+    X: np.ndarray, y: Sequence[int], columns: Sequence[str], *, C: float | str = 1.0, seed: int = 0
+) -> list[dict[str, Any]]:
     """Standardised log-odds per column of the penalised logistic model on all patients (description)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         m = _logistic(C, "none", seed).fit(X, np.asarray(y, int))
     coef = m.named_steps["logreg"].coef_[0]
-    return [{"covariate": c, "coef_per_sd": float(b), "odds_ratio_per_sd": _exp(float(b))}
-            for c, b in zip(columns, coef)]
+    return [
+        {"covariate": c, "coef_per_sd": float(b), "odds_ratio_per_sd": _exp(float(b))} for c, b in zip(columns, coef)
+    ]

@@ -7,21 +7,29 @@
 Each patient's measure comes from a network that was not trained on that patient. Segmentation never
 sees an outcome label, so its measures are out-of-sample for any task's folds.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import logging
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from ..baselines import LOG_COVARIATES
 from ..errors import DataError
 from ..utils import atomic_write_text
 
-__all__ = ["IMAGE_MEASURES", "DEFAULT_MEASURES", "LOG_COLUMNS", "segmentation_measures", "cnn_scores",
-           "write_measures", "MEASURE_DESCRIPTIONS"]
+__all__ = [
+    "IMAGE_MEASURES",
+    "DEFAULT_MEASURES",
+    "LOG_COLUMNS",
+    "segmentation_measures",
+    "cnn_scores",
+    "write_measures",
+    "MEASURE_DESCRIPTIONS",
+]
 
 log = logging.getLogger("lgenet")
 
@@ -52,8 +60,13 @@ MEASURE_DESCRIPTIONS: dict[str, str] = {
 #: burden, scar mass, LV mass and size, the deepest scar)
 DEFAULT_MEASURES = ("img_lge_percent", "img_lge_mass_g", "img_myo_mass_g", "img_cavity_ml", "img_transmurality_max")
 #: right-skewed columns entered as log(1 + x) (a fixed transform, nothing fitted)
-LOG_COLUMNS = LOG_COVARIATES + ("lge_percent", "lge_percent_basal", "img_lge_percent", "img_lge_percent_basal",
-                                "img_lge_mass_g")
+LOG_COLUMNS = LOG_COVARIATES + (
+    "lge_percent",
+    "lge_percent_basal",
+    "img_lge_percent",
+    "img_lge_percent_basal",
+    "img_lge_mass_g",
+)
 _SECTOR_COLUMNS = ("lge_sectors_pred", "transmurality_max_pred", "transmurality_mean_pred")
 
 
@@ -76,8 +89,10 @@ def _sectors_from_masks(run: Path, pids: Sequence[str], manifest: str | Path | N
     cfg = rd.load_config()
     man = manifest or cfg.manifest
     if not man or not Path(man).is_file():
-        raise DataError(f"segmentation run {run}: its table has no sector columns and its manifest {man} is not "
-                        "available to read the images again; pass --manifest")
+        raise DataError(
+            f"segmentation run {run}: its table has no sector columns and its manifest {man} is not "
+            "available to read the images again; pass --manifest"
+        )
     cohort = load_manifest(man, tasks=None, check_files=False)
     out = {}
     want = set(pids)
@@ -87,13 +102,17 @@ def _sectors_from_masks(run: Path, pids: Sequence[str], manifest: str | Path | N
             continue
         st = read_case(Case(c.patient_id, c.row, c.image, str(mask), None), cfg)
         m = sector_measures(st.classes, st.spacing)
-        out[c.patient_id] = {"lge_sectors_pred": m["lge_sectors"], "transmurality_max_pred": m["transmurality_max"],
-                             "transmurality_mean_pred": m["transmurality_mean"]}
+        out[c.patient_id] = {
+            "lge_sectors_pred": m["lge_sectors"],
+            "transmurality_max_pred": m["transmurality_max"],
+            "transmurality_mean_pred": m["transmurality_mean"],
+        }
     return out
 
 
-def segmentation_measures(run: str | Path, *, manifest: str | Path | None = None
-                          ) -> tuple[dict[str, dict[str, float]], str]:
+def segmentation_measures(
+    run: str | Path, *, manifest: str | Path | None = None
+) -> tuple[dict[str, dict[str, float]], str]:
     """``{patient_id: {img_*: value}}`` from a segmentation run, and what kind of run it is."""
     run = Path(run)
     from ..segment.rundir import segmentation_table

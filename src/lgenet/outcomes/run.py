@@ -12,6 +12,7 @@ Outputs (``<run>/outcomes/`` or ``--out``), every file written atomically:
     cox_<set>.csv          Cox coefficients on all patients (description, not validation)
     figures/               ROC, calibration, decision curves, Kaplan-Meier (PNG and PDF)
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,9 +21,10 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -37,8 +39,10 @@ log = logging.getLogger("lgenet")
 #: the three model families compared on each task
 MODEL_SETS = ("covariates", "image", "fusion")
 #: scores reported beside the event models as the clinical reference (used as they are, no fitting)
-REFERENCE_SCORES = {"lge_percent": "LGE % of the manifest (the cohort's quantification)",
-                    "img_lge_percent": "predicted LGE % (segmentation, out-of-fold)"}
+REFERENCE_SCORES = {
+    "lge_percent": "LGE % of the manifest (the cohort's quantification)",
+    "img_lge_percent": "predicted LGE % (segmentation, out-of-fold)",
+}
 
 
 @dataclass(frozen=True)
@@ -92,17 +96,30 @@ class OutcomeSettings:
             raise ConfigError(f"cox_penalizer must be a number >= 0, got {self.cox_penalizer!r}")
         if self.horizon is not None and not (isinstance(self.horizon, (int, float)) and self.horizon > 0):
             raise ConfigError(f"horizon must be a number of years > 0 or None, got {self.horizon!r}")
-        if not (self.km_groups in ("tertiles", "median") or (isinstance(self.km_groups, (int, float))
-                                                             and 0 < self.km_groups < 1)):
-            raise ConfigError(f"km_groups must be 'tertiles', 'median' or a probability in (0, 1), got {self.km_groups!r}")
+        if not (
+            self.km_groups in ("tertiles", "median")
+            or (isinstance(self.km_groups, (int, float)) and 0 < self.km_groups < 1)
+        ):
+            raise ConfigError(
+                f"km_groups must be 'tertiles', 'median' or a probability in (0, 1), got {self.km_groups!r}"
+            )
         if not (isinstance(self.n_bootstrap, int) and self.n_bootstrap >= 100):
             raise ConfigError(f"n_bootstrap must be an integer >= 100, got {self.n_bootstrap!r}")
 
     @classmethod
-    def from_run_config(cls, cfg, **overrides: Any) -> "OutcomeSettings":
-        kw = dict(covariates=cfg.covariates, measures=cfg.outcome_measures, cnn=cfg.outcome_cnn, C=cfg.outcome_C,
-                  recalibrate=cfg.outcome_recalibrate, cox_penalizer=cfg.cox_penalizer, horizon=cfg.outcome_horizon,
-                  folds=cfg.folds, seed=cfg.seed, confidence=cfg.confidence)
+    def from_run_config(cls, cfg, **overrides: Any) -> OutcomeSettings:
+        kw = dict(
+            covariates=cfg.covariates,
+            measures=cfg.outcome_measures,
+            cnn=cfg.outcome_cnn,
+            C=cfg.outcome_C,
+            recalibrate=cfg.outcome_recalibrate,
+            cox_penalizer=cfg.cox_penalizer,
+            horizon=cfg.outcome_horizon,
+            folds=cfg.folds,
+            seed=cfg.seed,
+            confidence=cfg.confidence,
+        )
         kw.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**kw)
 
@@ -156,8 +173,9 @@ def _gather(run_dir, manifest, segmentation_run, settings: OutcomeSettings, task
         segmentation_run = segmentation_run or cfg.segmentation_run
     if not manifest:
         raise ConfigError("lgenet outcomes: give a finished run directory or --manifest")
-    cohort = load_manifest(manifest, tasks=None, check_files=False,
-                           lge_threshold=cfg.lge_threshold if cfg is not None else 5.7)
+    cohort = load_manifest(
+        manifest, tasks=None, check_files=False, lge_threshold=cfg.lge_threshold if cfg is not None else 5.7
+    )
     want = tuple(tasks) if tasks else (cfg.tasks if cfg is not None else cohort.available_tasks)
     folds: dict[str, dict[str, int]] = {}
     notes: list[str] = []
@@ -169,8 +187,9 @@ def _gather(run_dir, manifest, segmentation_run, settings: OutcomeSettings, task
             folds[t] = rd.read_folds(t)
         else:
             labels = cohort.labels(t)
-            folds[t] = assign_folds(list(labels), list(labels.values()), n_splits=settings.folds,
-                                    random_state=settings.seed, task=t)
+            folds[t] = assign_folds(
+                list(labels), list(labels.values()), n_splits=settings.folds, random_state=settings.seed, task=t
+            )
     if not folds:
         raise DataError(f"lgenet outcomes: no task to analyse in {manifest} (tasks asked: {list(want)})")
     values: dict[str, dict[str, float]] = {p: {} for p in cohort.patient_ids}
@@ -197,15 +216,23 @@ def _gather(run_dir, manifest, segmentation_run, settings: OutcomeSettings, task
         meas, seg_kind = segmentation_measures(segmentation_run, manifest=manifest)
         missing = [p for p in cohort.patient_ids if p not in meas]
         if missing:
-            notes.append(f"segmentation run has no measures for {len(missing)} patient(s) (median-imputed): "
-                         + ", ".join(missing[:5]))
+            notes.append(
+                f"segmentation run has no measures for {len(missing)} patient(s) (median-imputed): "
+                + ", ".join(missing[:5])
+            )
         for p, v in meas.items():
             if p in values:
                 values[p].update(v)
         measure_cols = list(IMAGE_MEASURES)
-    inputs = _Inputs(cohort=cohort, folds=folds, fold_source="run" if cfg is not None else
-                     f"assign_folds(folds={settings.folds}, seed={settings.seed})", values=values,
-                     measure_cols=measure_cols, seg_kind=seg_kind, notes=notes)
+    inputs = _Inputs(
+        cohort=cohort,
+        folds=folds,
+        fold_source="run" if cfg is not None else f"assign_folds(folds={settings.folds}, seed={settings.seed})",
+        values=values,
+        measure_cols=measure_cols,
+        seg_kind=seg_kind,
+        notes=notes,
+    )
     if cfg is not None:
         cs = cnn_scores(run_dir)
         avail = {c for v in cs.values() for c in v}
@@ -228,15 +255,20 @@ def _covariates_for(task: str, cohort, settings: OutcomeSettings) -> list[str]:
     covs = list(default_covariates(cohort, task) if settings.covariates is None else settings.covariates)
     absent = [c for c in covs if c not in cohort.covariate_names and c != "lge_percent"]
     if absent:
-        raise ConfigError(f"covariates {absent} are not columns of the manifest; its covariate columns: "
-                          f"{', '.join(cohort.covariate_names) or 'none'}")
+        raise ConfigError(
+            f"covariates {absent} are not columns of the manifest; its covariate columns: "
+            f"{', '.join(cohort.covariate_names) or 'none'}"
+        )
     leaky = leaky_covariates(task, covs)
     if leaky:
         if settings.covariates is None:
             covs = [c for c in covs if c not in leaky]
         else:
-            raise ConfigError(f"for task {task!r} these covariates leak the label: "
-                              + "; ".join(f"{c} ({w})" for c, w in leaky.items()) + "; drop them from --covariates")
+            raise ConfigError(
+                f"for task {task!r} these covariates leak the label: "
+                + "; ".join(f"{c} ({w})" for c, w in leaky.items())
+                + "; drop them from --covariates"
+            )
     return covs
 
 
@@ -247,8 +279,15 @@ def _horizon(settings: OutcomeSettings, fu: np.ndarray) -> float:
 
 
 # ---------------------------------------------------------------------------------------------- analysis
-def _binary(task: str, pids: list[str], y: np.ndarray, fold_of: np.ndarray, sets: dict[str, list[str]],
-            values, settings: OutcomeSettings) -> tuple[dict, dict[str, np.ndarray]]:
+def _binary(
+    task: str,
+    pids: list[str],
+    y: np.ndarray,
+    fold_of: np.ndarray,
+    sets: dict[str, list[str]],
+    values,
+    settings: OutcomeSettings,
+) -> tuple[dict, dict[str, np.ndarray]]:
     from ..evaluation.clinical import calibration_stats, continuous_nri, decision_curve
     from ..evaluation.metrics import delong_auc_ci, delong_test
     from .fusion import design_matrix, logistic_table, oof_logistic
@@ -266,11 +305,13 @@ def _binary(task: str, pids: list[str], y: np.ndarray, fold_of: np.ndarray, sets
         probs[name] = p
         auc = delong_auc_ci(y, p, confidence=settings.confidence)
         res["models"][name] = {
-            "columns": cols, "log1p": [c for c in cols if c in LOG_COLUMNS],
+            "columns": cols,
+            "log1p": [c for c in cols if c in LOG_COLUMNS],
             "missing": {c: int(np.isnan(X[:, j]).sum()) for j, c in enumerate(cols) if np.isnan(X[:, j]).any()},
             "auc": auc.as_dict(),
-            "calibration": calibration_stats(y, p, n_bootstrap=settings.n_bootstrap, confidence=settings.confidence,
-                                             seed=settings.seed),
+            "calibration": calibration_stats(
+                y, p, n_bootstrap=settings.n_bootstrap, confidence=settings.confidence, seed=settings.seed
+            ),
             "decision_curve": decision_curve(y, p),
             "coefficients": logistic_table(X, y, cols, C=settings.C, seed=settings.seed),
         }
@@ -290,19 +331,43 @@ def _binary(task: str, pids: list[str], y: np.ndarray, fold_of: np.ndarray, sets
         if a in probs and b in probs:
             t = delong_test(y, probs[a], probs[b])
             nri = continuous_nri(y, probs[a], probs[b], n_bootstrap=settings.n_bootstrap, seed=settings.seed)
-            res["comparisons"].append({"a": a, "b": b, "auc_a": t.auc_a, "auc_b": t.auc_b, "diff": t.diff,
-                                       "p": t.p_value, "test": "paired DeLong", "nri": nri})
+            res["comparisons"].append(
+                {
+                    "a": a,
+                    "b": b,
+                    "auc_a": t.auc_a,
+                    "auc_b": t.auc_b,
+                    "diff": t.diff,
+                    "p": t.p_value,
+                    "test": "paired DeLong",
+                    "nri": nri,
+                }
+            )
     return res, probs
 
 
-def _survival(pids: list[str], t: np.ndarray, e: np.ndarray, fold_of: np.ndarray, sets: dict[str, list[str]],
-              values, settings: OutcomeSettings, horizon: float) -> tuple[dict, dict[str, np.ndarray]]:
+def _survival(
+    pids: list[str],
+    t: np.ndarray,
+    e: np.ndarray,
+    fold_of: np.ndarray,
+    sets: dict[str, list[str]],
+    values,
+    settings: OutcomeSettings,
+    horizon: float,
+) -> tuple[dict, dict[str, np.ndarray]]:
     from ..evaluation.clinical import calibration_stats
     from ..evaluation.survival import c_index_ci, c_index_diff, km_groups, time_dependent_auc
     from .fusion import cox_table, design_matrix, oof_cox
 
-    res: dict[str, Any] = {"n": int(t.size), "n_events": int(e.sum()), "horizon": horizon,
-                           "median_followup": float(np.median(t)), "models": {}, "comparisons": []}
+    res: dict[str, Any] = {
+        "n": int(t.size),
+        "n_events": int(e.sum()),
+        "horizon": horizon,
+        "median_followup": float(np.median(t)),
+        "models": {},
+        "comparisons": [],
+    }
     risks: dict[str, np.ndarray] = {}
     res["skipped"] = {}
     for name, cols in sets.items():
@@ -315,22 +380,28 @@ def _survival(pids: list[str], t: np.ndarray, e: np.ndarray, fold_of: np.ndarray
             continue
         risks[name] = lp
         risks[name + "@h"] = risk_h
-        m: dict[str, Any] = {"columns": cols,
-                             "c_index": c_index_ci(t, e, lp, n_bootstrap=settings.n_bootstrap,
-                                                   confidence=settings.confidence, seed=settings.seed)}
+        m: dict[str, Any] = {
+            "columns": cols,
+            "c_index": c_index_ci(
+                t, e, lp, n_bootstrap=settings.n_bootstrap, confidence=settings.confidence, seed=settings.seed
+            ),
+        }
         try:
-            m["td_auc"] = time_dependent_auc(t, e, lp, horizon, n_bootstrap=settings.n_bootstrap,
-                                             confidence=settings.confidence, seed=settings.seed)
+            m["td_auc"] = time_dependent_auc(
+                t, e, lp, horizon, n_bootstrap=settings.n_bootstrap, confidence=settings.confidence, seed=settings.seed
+            )
         except DataError as exc:
             m["td_auc"] = {"skipped": str(exc)}
         # calibration of the predicted risk by the horizon, among patients whose status then is known
         known = (t >= horizon) | (e == 1)
         yh = ((t <= horizon) & (e == 1)).astype(int)[known]
         if known.sum() >= 10 and 0 < yh.sum() < yh.size:
-            m["calibration_at_horizon"] = calibration_stats(yh, risk_h[known], n_bootstrap=settings.n_bootstrap,
-                                                            confidence=settings.confidence, seed=settings.seed)
-            m["calibration_at_horizon"]["note"] = ("patients censored before the horizon are left out "
-                                                   f"({int((~known).sum())})")
+            m["calibration_at_horizon"] = calibration_stats(
+                yh, risk_h[known], n_bootstrap=settings.n_bootstrap, confidence=settings.confidence, seed=settings.seed
+            )
+            m["calibration_at_horizon"]["note"] = (
+                f"patients censored before the horizon are left out ({int((~known).sum())})"
+            )
         if isinstance(settings.km_groups, str):  # tertiles / median of the out-of-fold log hazard
             m["km"] = km_groups(t, e, lp, groups=settings.km_groups)
         else:  # a threshold on the predicted risk by the horizon
@@ -339,16 +410,30 @@ def _survival(pids: list[str], t: np.ndarray, e: np.ndarray, fold_of: np.ndarray
         res["models"][name] = m
     for a, b in (("fusion", "covariates"), ("fusion", "image"), ("image", "covariates")):
         if a in risks and b in risks:
-            d = c_index_diff(t, e, risks[a], risks[b], n_bootstrap=settings.n_bootstrap,
-                             confidence=settings.confidence, seed=settings.seed)
+            d = c_index_diff(
+                t,
+                e,
+                risks[a],
+                risks[b],
+                n_bootstrap=settings.n_bootstrap,
+                confidence=settings.confidence,
+                seed=settings.seed,
+            )
             res["comparisons"].append({"a": a, "b": b, **d})
     return res, risks
 
 
-def run_outcomes(run_dir: str | Path | None = None, *, manifest: str | Path | None = None,
-                 segmentation_run: str | Path | None = None, out: str | Path | None = None,
-                 settings: OutcomeSettings | None = None, tasks: Sequence[str] | None = None,
-                 figures: bool = True, progress: bool = True) -> dict[str, Any]:
+def run_outcomes(
+    run_dir: str | Path | None = None,
+    *,
+    manifest: str | Path | None = None,
+    segmentation_run: str | Path | None = None,
+    out: str | Path | None = None,
+    settings: OutcomeSettings | None = None,
+    tasks: Sequence[str] | None = None,
+    figures: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Fit and evaluate the covariates / image / fusion models of each task (see the module docstring).
 
     Give a finished ``run_dir`` (its manifest, folds, segmentation run and OOF CNN probabilities are
@@ -360,8 +445,9 @@ def run_outcomes(run_dir: str | Path | None = None, *, manifest: str | Path | No
 
     t0 = time.time()
     if settings is None:
-        settings = (OutcomeSettings.from_run_config(RunDir(run_dir).load_config()) if run_dir is not None
-                    else OutcomeSettings())
+        settings = (
+            OutcomeSettings.from_run_config(RunDir(run_dir).load_config()) if run_dir is not None else OutcomeSettings()
+        )
     inp, cfg = _gather(run_dir, manifest, segmentation_run, settings, tasks)
     if out is None:
         if run_dir is None:
@@ -372,15 +458,21 @@ def run_outcomes(run_dir: str | Path | None = None, *, manifest: str | Path | No
     cohort = inp.cohort
     fu_all = cohort.followup_years()
     summary: dict[str, Any] = {
-        "format": "lgenet-outcomes/1", "settings": asdict(settings), "manifest": str(cohort.path),
+        "format": "lgenet-outcomes/1",
+        "settings": asdict(settings),
+        "manifest": str(cohort.path),
         "segmentation_run": str(segmentation_run or (cfg.segmentation_run if cfg is not None else "") or ""),
-        "segmentation_kind": inp.seg_kind, "fold_source": inp.fold_source, "notes": list(inp.notes),
-        "tasks": {}, "leakage_note": (
+        "segmentation_kind": inp.seg_kind,
+        "fold_source": inp.fold_source,
+        "notes": list(inp.notes),
+        "tasks": {},
+        "leakage_note": (
             "Imputation, scaling, coefficients and recalibration are fitted on the training folds only. "
             "The image measures and CNN probabilities of the *training* patients come from networks that "
             "were trained on other folds, which include the test fold's images (and, for a CNN, its labels): "
             "the usual approximation of stacking with cross-validated predictions, a second-order effect. "
-            "Segmentation never sees an outcome label."),
+            "Segmentation never sees an outcome label."
+        ),
     }
     oof_rows: list[dict] = []
     figs: dict[str, dict[str, str]] = {}
@@ -417,22 +509,36 @@ def run_outcomes(run_dir: str | Path | None = None, *, manifest: str | Path | No
         if not probs:
             summary["tasks"][task] = tres
             continue
-        table_cols = list(dict.fromkeys(covs + [c for c in inp.measure_cols if c in img or c in IMAGE_MEASURES]
-                                        + [c for c in img if c.startswith("cnn_")]))
-        names = ("no event", "event") if task == "event" else (f"LGE <= {cohort.lge_threshold:g}%",
-                                                                f"LGE > {cohort.lge_threshold:g}%")
-        tres["table1"] = {"groups": list(names), "rows": table_one(inp.values, dict(zip(pids, y.tolist())),
-                                                                   columns=table_cols)}
+        table_cols = list(
+            dict.fromkeys(
+                covs
+                + [c for c in inp.measure_cols if c in img or c in IMAGE_MEASURES]
+                + [c for c in img if c.startswith("cnn_")]
+            )
+        )
+        names = (
+            ("no event", "event")
+            if task == "event"
+            else (f"LGE <= {cohort.lge_threshold:g}%", f"LGE > {cohort.lge_threshold:g}%")
+        )
+        tres["table1"] = {
+            "groups": list(names),
+            "rows": table_one(inp.values, dict(zip(pids, y.tolist())), columns=table_cols),
+        }
         _write_table1(out_dir / f"table1_{task}.csv", tres["table1"])
         risks: dict[str, np.ndarray] = {}
         if task == "event":
             have = [p for p in pids if p in fu_all]
             if not fu_all:
-                tres["survival"] = {"not_fitted": "the manifest has no followup_years: time-to-event models need the "
-                                               "time to the event or to the last follow-up of every patient"}
+                tres["survival"] = {
+                    "not_fitted": "the manifest has no followup_years: time-to-event models need the "
+                    "time to the event or to the last follow-up of every patient"
+                }
             elif len(have) < len(pids):
-                tres["survival"] = {"not_fitted": f"followup_years is blank for {len(pids) - len(have)} of {len(pids)} "
-                                               "patients; fill it in for every patient of the event task"}
+                tres["survival"] = {
+                    "not_fitted": f"followup_years is blank for {len(pids) - len(have)} of {len(pids)} "
+                    "patients; fill it in for every patient of the event task"
+                }
             else:
                 t = np.asarray([fu_all[p] for p in pids], float)
                 t = np.maximum(t, 1e-3)
@@ -442,8 +548,14 @@ def run_outcomes(run_dir: str | Path | None = None, *, manifest: str | Path | No
                     _write_cox(out_dir / f"cox_{name}.csv", tres["survival"]["models"][name]["cox_all_patients"])
         for name in probs:
             for i, p in enumerate(pids):
-                row = {"patient_id": p, "task": task, "model_set": name, "fold": int(fold_of[i]), "label": int(y[i]),
-                       "prob": float(probs[name][i])}
+                row = {
+                    "patient_id": p,
+                    "task": task,
+                    "model_set": name,
+                    "fold": int(fold_of[i]),
+                    "label": int(y[i]),
+                    "prob": float(probs[name][i]),
+                }
                 if name in risks:
                     row["cox_log_hazard"] = float(risks[name][i])
                     row["cox_risk_at_horizon"] = float(risks[name + "@h"][i])
@@ -452,8 +564,9 @@ def run_outcomes(run_dir: str | Path | None = None, *, manifest: str | Path | No
         if figures and probs:
             from ..report.outcomes import outcome_figures
 
-            figs[task] = outcome_figures(task, tres, pids, y, probs, risks, out_dir / "figures",
-                                         lge_threshold=cohort.lge_threshold)
+            figs[task] = outcome_figures(
+                task, tres, pids, y, probs, risks, out_dir / "figures", lge_threshold=cohort.lge_threshold
+            )
     summary["figures"] = figs
     measure_cols = list(inp.measure_cols) + sorted({c for v in inp.values.values() for c in v if c.startswith("cnn_")})
     if measure_cols:
@@ -483,22 +596,45 @@ def _csv(path: Path, fields: list[str], rows: list[dict]) -> None:
     w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     w.writeheader()
     for r in rows:
-        w.writerow({k: ("" if isinstance(r.get(k), float) and not math.isfinite(r[k]) else
-                        (f"{r[k]:.6g}" if isinstance(r.get(k), float) else r.get(k, ""))) for k in fields})
+        w.writerow(
+            {
+                k: (
+                    ""
+                    if isinstance(r.get(k), float) and not math.isfinite(r[k])
+                    else (f"{r[k]:.6g}" if isinstance(r.get(k), float) else r.get(k, ""))
+                )
+                for k in fields
+            }
+        )
     atomic_write_text(path, buf.getvalue())
 
 
 def _write_oof(path: Path, rows: list[dict]) -> None:
-    _csv(path, ["patient_id", "task", "model_set", "fold", "label", "prob", "cox_log_hazard", "cox_risk_at_horizon"],
-         rows)
+    _csv(
+        path,
+        ["patient_id", "task", "model_set", "fold", "label", "prob", "cox_log_hazard", "cox_risk_at_horizon"],
+        rows,
+    )
 
 
 def _write_table1(path: Path, t1: dict) -> None:
     g0, g1 = t1["groups"]
-    rows = [{"column": r["column"], g0: r["group0"], g1: r["group1"], "all": r["all"], "p": r["p"], "test": r["test"],
-             "missing": r["missing"]} for r in t1["rows"]]
+    rows = [
+        {
+            "column": r["column"],
+            g0: r["group0"],
+            g1: r["group1"],
+            "all": r["all"],
+            "p": r["p"],
+            "test": r["test"],
+            "missing": r["missing"],
+        }
+        for r in t1["rows"]
+    ]
     _csv(path, ["column", g0, g1, "all", "p", "test", "missing"], rows)
 
 
 def _write_cox(path: Path, rows: list[dict]) -> None:
-    _csv(path, ["covariate", "coef", "se", "lower", "upper", "hr", "hr_lower", "hr_upper", "p", "per", "penalizer"], rows)
+    _csv(
+        path, ["covariate", "coef", "se", "lower", "upper", "hr", "hr_lower", "hr_upper", "p", "per", "penalizer"], rows
+    )

@@ -5,6 +5,7 @@
 * :mod:`.cohort` -- cohort summary and LGE burden distribution.
 * :mod:`.html` -- a self-contained HTML page (inline CSS, embedded images).
 """
+
 from __future__ import annotations
 
 from .builder import ReportOptions, write_report

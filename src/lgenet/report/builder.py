@@ -13,14 +13,16 @@ Privacy: the report shows study-local patient ids only. It never prints image pa
 of the cohort, or any DICOM header field (the readers do not return them in the first place); the
 manifest appears by file name and SHA-256, and figures carry no metadata.
 """
+
 from __future__ import annotations
 
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import yaml
@@ -34,8 +36,8 @@ from ..explain.cam import CAM_METHODS, METHOD_LABELS, check_method
 from ..explain.frames import FrameStore
 from ..explain.gallery import CATEGORIES, CATEGORY_TITLES, plot_gallery, select_cases
 from ..explain.oof import OofCams, oof_cams_multi, write_overlays
-from ..rundir import SEED_FAMILY, RunDir, parse_model_key
 from ..explain.sanity import HEART_LABELS, MAX_RHO, SanityResult, cam_sanity_multi, plot_sanity
+from ..rundir import SEED_FAMILY, RunDir, parse_model_key
 from ..utils import atomic_write_text, sha256_file
 from . import html as H
 from .cohort import CohortSummary, plot_cohort, summarise_cohort
@@ -148,12 +150,16 @@ def _load_cohort(run: Path, cfg: RunConfig, run_json: dict, manifest: str | None
     if not manifest and cfg.manifest and not path.is_absolute() and not path.is_file():
         path = run / cfg.manifest  # a relative manifest path may have been relative to another folder
     if not path.is_file():
-        return None, ("the run's manifest was not found (pass `lgenet report RUN --manifest cohort.csv`); "
-                      "the cohort section and CAMs are left out")
+        return None, (
+            "the run's manifest was not found (pass `lgenet report RUN --manifest cohort.csv`); "
+            "the cohort section and CAMs are left out"
+        )
     want = run_json.get("manifest_sha256")
     if want and sha256_file(path) != want:
-        return None, ("the manifest differs from the one the run used (SHA-256 mismatch); the cohort section and "
-                      "CAMs are left out rather than computed on other images")
+        return None, (
+            "the manifest differs from the one the run used (SHA-256 mismatch); the cohort section and "
+            "CAMs are left out rather than computed on other images"
+        )
     return load_manifest(path, tasks=None, lge_threshold=cfg.lge_threshold), ""
 
 
@@ -168,24 +174,56 @@ def _truth(cohort: Cohort, task: str) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------------- CAM work
-def _task_cams(run: Path, task: str, model: str, cohort: Cohort, store: FrameStore, cfg: RunConfig,
-               opts: ReportOptions, figdir: Path) -> _TaskCams:
+def _task_cams(
+    run: Path,
+    task: str,
+    model: str,
+    cohort: Cohort,
+    store: FrameStore,
+    cfg: RunConfig,
+    opts: ReportOptions,
+    figdir: Path,
+) -> _TaskCams:
     out = _TaskCams(task=task, model=model)
     primary = check_method(opts.cam_method)
     methods = [primary] + [m for m in (check_method(x) for x in opts.sanity_methods) if m != primary]
-    by_method = oof_cams_multi(run, task, model, store, methods=methods, target_layer=opts.cam_layer,
-                               target=opts.cam_target, refresh=opts.refresh_cams)
-    out.sanity = cam_sanity_multi(run, list(by_method.values()), store, heart_labels=opts.heart_labels,
-                                  n_random=opts.n_random, max_rho=opts.max_rho, refresh=opts.refresh_cams)
+    by_method = oof_cams_multi(
+        run,
+        task,
+        model,
+        store,
+        methods=methods,
+        target_layer=opts.cam_layer,
+        target=opts.cam_target,
+        refresh=opts.refresh_cams,
+    )
+    out.sanity = cam_sanity_multi(
+        run,
+        list(by_method.values()),
+        store,
+        heart_labels=opts.heart_labels,
+        n_random=opts.n_random,
+        max_rho=opts.max_rho,
+        refresh=opts.refresh_cams,
+    )
     out.cams = by_method[primary]
     out.overlays = write_overlays(out.cams, store, refresh=opts.refresh_cams)
     thr = cfg.decision_threshold
     out.cases = select_cases(out.cams, threshold=thr, n=opts.n_examples)
-    out.gallery = plot_gallery(out.cams, store, out.cases, path=figdir / f"cam_gallery_{task}.png",
-                               task_title=_task_name(task, cfg.lge_threshold), truth=_truth(cohort, task),
-                               class_names=_class_names(task, cfg.lge_threshold))
-    out.sanity_fig = plot_sanity(out.sanity, path=figdir / f"cam_sanity_{task}.png",
-                                 title=f"CAM sanity checks, {_task_name(task, cfg.lge_threshold)} ({model})")
+    out.gallery = plot_gallery(
+        out.cams,
+        store,
+        out.cases,
+        path=figdir / f"cam_gallery_{task}.png",
+        task_title=_task_name(task, cfg.lge_threshold),
+        truth=_truth(cohort, task),
+        class_names=_class_names(task, cfg.lge_threshold),
+    )
+    out.sanity_fig = plot_sanity(
+        out.sanity,
+        path=figdir / f"cam_sanity_{task}.png",
+        title=f"CAM sanity checks, {_task_name(task, cfg.lge_threshold)} ({model})",
+    )
     return out
 
 
@@ -194,24 +232,36 @@ def _cohort_section(cs: CohortSummary | None, note: str, fig: Path | None) -> st
     if cs is None:
         return H.section("cohort", "Cohort", H.flag("Cohort not shown:", H.esc(note)))
     rows = [(v["name"], v["n"], v["n_pos"], f"{100 * v['prevalence']:.0f}%") for v in cs.tasks.values()]
-    body = (f"<p>{cs.n_patients} patients ({cs.n_rows} manifest rows = images). {H.esc(cs.lge_text())}."
-            + (f" Follow-up: {H.esc(cs.followup_text())}." if cs.followup else "")
-            + (f" {cs.n_masks} images have a label mask (used for the CAM heart-energy check)." if cs.n_masks else "")
-            + "</p>"
-            + H.table(("Task (positive class)", "Patients labelled", "Positive", "Prevalence"), rows, num_cols=(1, 2, 3)))
+    body = (
+        f"<p>{cs.n_patients} patients ({cs.n_rows} manifest rows = images). {H.esc(cs.lge_text())}."
+        + (f" Follow-up: {H.esc(cs.followup_text())}." if cs.followup else "")
+        + (f" {cs.n_masks} images have a label mask (used for the CAM heart-energy check)." if cs.n_masks else "")
+        + "</p>"
+        + H.table(("Task (positive class)", "Patients labelled", "Positive", "Prevalence"), rows, num_cols=(1, 2, 3))
+    )
     if fig is not None:
-        body += H.img(fig, "LGE burden distribution",
-                      caption="LGE burden per patient (% of LV myocardium, the manifest's lge_percent); dashed "
-                              "line: the threshold of task 'lge'. Right: burden by clinical event.")
+        body += H.img(
+            fig,
+            "LGE burden distribution",
+            caption="LGE burden per patient (% of LV myocardium, the manifest's lge_percent); dashed "
+            "line: the threshold of task 'lge'. Right: burden by clinical event.",
+        )
     return H.section("cohort", "Cohort", body)
 
 
 def _protocol_section(cfg: RunConfig, metrics: Sequence[dict], run_json: dict) -> str:
     n_models = len({r["model"] for r in metrics})
-    size = f"{cfg.image_size} px" if cfg.image_size else "the backbone's own input size (224 px ResNet50, 299 px InceptionV3)"
-    head = (f"Flatten \u2192 Dense {cfg.dense_units} \u2192 ReLU \u2192 Dropout {cfg.dropout:g} \u2192 one logit"
-            if cfg.head == "flatten" else "global average pooling \u2192 one logit")
-    ci = ("DeLong" if cfg.ci_method == "delong" else f"stratified bootstrap ({cfg.n_bootstrap} replicates)")
+    size = (
+        f"{cfg.image_size} px"
+        if cfg.image_size
+        else "the backbone's own input size (224 px ResNet50, 299 px InceptionV3)"
+    )
+    head = (
+        f"Flatten \u2192 Dense {cfg.dense_units} \u2192 ReLU \u2192 Dropout {cfg.dropout:g} \u2192 one logit"
+        if cfg.head == "flatten"
+        else "global average pooling \u2192 one logit"
+    )
+    ci = "DeLong" if cfg.ci_method == "delong" else f"stratified bootstrap ({cfg.n_bootstrap} replicates)"
     items = [
         f"<b>Input</b>: one {H.esc(cfg.slice)} short-axis LGE frame per image; intensities clipped to the "
         f"{_ordinal(cfg.intensity_percentiles[0])}\u2013{_ordinal(cfg.intensity_percentiles[1])} percentiles and scaled to [0, 1], "
@@ -230,56 +280,89 @@ def _protocol_section(cfg: RunConfig, metrics: Sequence[dict], run_json: dict) -
     ]
     models_seen = {str(r["model"]) for r in metrics}
     if any(m.startswith("burden:") for m in models_seen):
-        items.insert(2, "<b>Segmentation-based scores</b> (<code>burden:whole/seg</code>, <code>burden:basal/seg</code>): "
-                     f"the LGE % of the myocardium predicted by the segmentation run "
-                     f"<code>{H.esc(Path(cfg.segmentation_run).name if cfg.segmentation_run else '?')}</code> for each "
-                     "patient by the fold model that never saw the patient (whole LV, or the basal slice), used as the "
-                     f"score with no fitting: p = sigmoid((LGE % \u2212 {cfg.lge_threshold:g}) / {cfg.burden_scale:g}). "
-                     "They have no CAM: what they look at is the segmentation (its own report shows the masks).")
+        items.insert(
+            2,
+            "<b>Segmentation-based scores</b> (<code>burden:whole/seg</code>, <code>burden:basal/seg</code>): "
+            f"the LGE % of the myocardium predicted by the segmentation run "
+            f"<code>{H.esc(Path(cfg.segmentation_run).name if cfg.segmentation_run else '?')}</code> for each "
+            "patient by the fold model that never saw the patient (whole LV, or the basal slice), used as the "
+            f"score with no fitting: p = sigmoid((LGE % \u2212 {cfg.lge_threshold:g}) / {cfg.burden_scale:g}). "
+            "They have no CAM: what they look at is the segmentation (its own report shows the masks).",
+        )
     if any(m.startswith(("roi:", "stack:")) for m in models_seen):
-        items.insert(2, f"<b>ROI / whole-stack CNNs</b>: {H.esc(cfg.anatomy_arch)} from random initialisation on "
-                     f"{cfg.anatomy_size} px LV-centred windows at {cfg.anatomy_spacing:g} mm placed by the same-fold "
-                     f"segmenter (inputs: {H.esc(cfg.anatomy_channels)}), {cfg.anatomy_epochs} epochs"
-                     + (f", auxiliary segmentation loss weight {cfg.anatomy_aux_weight:g}" if cfg.anatomy_aux_weight else "")
-                     + "; <code>stack</code> pools every slice by gated attention.")
-    caveat = ("<p class=\"note\">The best model is the one with the highest cross-validated AUC among "
-              f"{n_models} per task; its AUC is therefore slightly optimistic. Name a model chosen in advance "
-              "(<code>lgenet predict --model</code>) when that matters.</p>") if n_models > 1 else ""
+        items.insert(
+            2,
+            f"<b>ROI / whole-stack CNNs</b>: {H.esc(cfg.anatomy_arch)} from random initialisation on "
+            f"{cfg.anatomy_size} px LV-centred windows at {cfg.anatomy_spacing:g} mm placed by the same-fold "
+            f"segmenter (inputs: {H.esc(cfg.anatomy_channels)}), {cfg.anatomy_epochs} epochs"
+            + (f", auxiliary segmentation loss weight {cfg.anatomy_aux_weight:g}" if cfg.anatomy_aux_weight else "")
+            + "; <code>stack</code> pools every slice by gated attention.",
+        )
+    caveat = (
+        (
+            '<p class="note">The best model is the one with the highest cross-validated AUC among '
+            f"{n_models} per task; its AUC is therefore slightly optimistic. Name a model chosen in advance "
+            "(<code>lgenet predict --model</code>) when that matters.</p>"
+        )
+        if n_models > 1
+        else ""
+    )
     cfg_dict = cfg.to_dict()
     cfg_dict["manifest"] = run_json.get("manifest") or (Path(cfg.manifest).name if cfg.manifest else None)
     cfg_dict.pop("out", None)
-    resolved = H.details("Resolved configuration (config.yaml; paths reduced to file names)",
-                         f"<pre>{H.esc(yaml.safe_dump(cfg_dict, sort_keys=False))}</pre>")
-    return H.section("protocol", "Protocol", "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>" + caveat + resolved)
+    resolved = H.details(
+        "Resolved configuration (config.yaml; paths reduced to file names)",
+        f"<pre>{H.esc(yaml.safe_dump(cfg_dict, sort_keys=False))}</pre>",
+    )
+    return H.section(
+        "protocol", "Protocol", "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>" + caveat + resolved
+    )
 
 
 def _metrics_table(metrics: Sequence[dict], thr: float) -> str:
     rows, classes = [], []
     for r in metrics:
-        rows.append((
-            H.esc(_task_name(r["task"], thr)), H.esc(r["model"]) + (" \u2605" if _is_best(r) else ""),
-            _ci(r["auc"], r.get("auc_lower"), r.get("auc_upper")),
-            _ci(r.get("sensitivity"), r.get("sensitivity_lower"), r.get("sensitivity_upper"), True),
-            _ci(r.get("specificity"), r.get("specificity_lower"), r.get("specificity_upper"), True),
-            _ci(r.get("ppv"), r.get("ppv_lower"), r.get("ppv_upper"), True),
-            _ci(r.get("npv"), r.get("npv_lower"), r.get("npv_upper"), True),
-            f"{_f(r.get('brier')):.3f}",
-            _ci(r.get("cal_slope"), r.get("cal_slope_lower"), r.get("cal_slope_upper")),
-            _ci(r.get("cal_intercept"), r.get("cal_intercept_lower"), r.get("cal_intercept_upper")),
-            "best" if _is_best(r) else _p(r.get("delong_p_vs_best")),
-            f"{int(_f(r['n']))} ({int(_f(r['n_pos']))})",
-        ))
+        rows.append(
+            (
+                H.esc(_task_name(r["task"], thr)),
+                H.esc(r["model"]) + (" \u2605" if _is_best(r) else ""),
+                _ci(r["auc"], r.get("auc_lower"), r.get("auc_upper")),
+                _ci(r.get("sensitivity"), r.get("sensitivity_lower"), r.get("sensitivity_upper"), True),
+                _ci(r.get("specificity"), r.get("specificity_lower"), r.get("specificity_upper"), True),
+                _ci(r.get("ppv"), r.get("ppv_lower"), r.get("ppv_upper"), True),
+                _ci(r.get("npv"), r.get("npv_lower"), r.get("npv_upper"), True),
+                f"{_f(r.get('brier')):.3f}",
+                _ci(r.get("cal_slope"), r.get("cal_slope_lower"), r.get("cal_slope_upper")),
+                _ci(r.get("cal_intercept"), r.get("cal_intercept_lower"), r.get("cal_intercept_upper")),
+                "best" if _is_best(r) else _p(r.get("delong_p_vs_best")),
+                f"{int(_f(r['n']))} ({int(_f(r['n_pos']))})",
+            )
+        )
         classes.append("best" if _is_best(r) else "")
     conf = _f(metrics[0].get("confidence")) if metrics else 0.95
-    head = ("Task", "Model", f"AUC ({conf:.0%} CI)", "Sensitivity", "Specificity", "PPV", "NPV", "Brier",
-            "Calibration slope", "Calibration-in-the-large", "DeLong p vs best", "n (positive)")
+    head = (
+        "Task",
+        "Model",
+        f"AUC ({conf:.0%} CI)",
+        "Sensitivity",
+        "Specificity",
+        "PPV",
+        "NPV",
+        "Brier",
+        "Calibration slope",
+        "Calibration-in-the-large",
+        "DeLong p vs best",
+        "n (positive)",
+    )
     notes = [f"{H.esc(r['model'])} ({H.esc(r['task'])}): {H.esc(r['note'])}" for r in metrics if r.get("note")]
-    return (H.table(head, rows, num_cols=range(2, 12), row_classes=classes, raw=True)
-            + "<p class=\"note\">\u2605 highest out-of-fold AUC within the task. Threshold metrics at p \u2265 "
-            f"{_f(metrics[0].get('threshold')):g} with Wilson {conf:.0%} CIs. Brier: mean squared error of the "
-            "probability (lower is better; 0.25 = always predicting 0.5). Calibration slope (ideal 1) and "
-            "calibration-in-the-large (ideal 0) by logistic recalibration of the out-of-fold log-odds, bootstrap CIs.</p>"
-            + ("<p class=\"note\">Notes: " + "; ".join(notes) + "</p>" if notes else ""))
+    return (
+        H.table(head, rows, num_cols=range(2, 12), row_classes=classes, raw=True)
+        + '<p class="note">\u2605 highest out-of-fold AUC within the task. Threshold metrics at p \u2265 '
+        f"{_f(metrics[0].get('threshold')):g} with Wilson {conf:.0%} CIs. Brier: mean squared error of the "
+        "probability (lower is better; 0.25 = always predicting 0.5). Calibration slope (ideal 1) and "
+        "calibration-in-the-large (ideal 0) by logistic recalibration of the out-of-fold log-odds, bootstrap CIs.</p>"
+        + ('<p class="note">Notes: ' + "; ".join(notes) + "</p>" if notes else "")
+    )
 
 
 def _results_section(run: Path, metrics: Sequence[dict], oof: list[dict], cfg: RunConfig, figdir: Path) -> str:
@@ -309,8 +392,9 @@ def _results_section(run: Path, metrics: Sequence[dict], oof: list[dict], cfg: R
         sel = [o for o in oof if o["task"] == task and o["model"] == best["model"]]
         y = np.array([int(o["y_true"]) for o in sel])
         p = np.array([float(o["prob"]) for o in sel])
-        cal = plot_calibration(y, p, label=best["model"], path=figdir / f"calibration_{task}.png",
-                               n_bins=min(5, max(2, int(y.sum()))))
+        cal = plot_calibration(
+            y, p, label=best["model"], path=figdir / f"calibration_{task}.png", n_bins=min(5, max(2, int(y.sum())))
+        )
         brier = calibration(y, p, n_bins=min(5, max(2, int(y.sum()))))["brier"]
         conf = plot_confusion(best, path=figdir / f"confusion_{task}.png")
         body.append(
@@ -318,13 +402,20 @@ def _results_section(run: Path, metrics: Sequence[dict], oof: list[dict], cfg: R
             f"<p>Best model <b>{H.esc(best['model'])}</b>: AUC {_ci(best['auc'], best.get('auc_lower'), best.get('auc_upper'))}, "
             f"Brier score {brier:.3f} (prevalence {100 * _f(best.get('prevalence')):.0f}%: a model always predicting "
             f"the prevalence scores {_f(best.get('prevalence')) * (1 - _f(best.get('prevalence'))):.3f}).</p>"
-            "<div class=\"grid2\">"
+            '<div class="grid2">'
             + H.img(roc, f"ROC curves {task}", caption="Out-of-fold ROC curves of every model, AUC with CI.")
             + H.img(bars, f"AUC bars {task}", caption="AUC by architecture and initialisation (error bars: CI).")
-            + H.img(cal, f"calibration {task}", caption=f"Calibration of the best model ({H.esc(best['model'])}): "
-                    "observed fraction positive per bin of predicted probability.")
-            + H.img(conf, f"confusion {task}", caption=f"Confusion matrix of the best model at p \u2265 "
-                    f"{_f(best.get('threshold')):g}.")
+            + H.img(
+                cal,
+                f"calibration {task}",
+                caption=f"Calibration of the best model ({H.esc(best['model'])}): "
+                "observed fraction positive per bin of predicted probability.",
+            )
+            + H.img(
+                conf,
+                f"confusion {task}",
+                caption=f"Confusion matrix of the best model at p \u2265 {_f(best.get('threshold')):g}.",
+            )
             + "</div>"
         )
     return H.section("results", "Results", "".join(body))
@@ -334,32 +425,50 @@ def _sanity_table(results: Sequence[SanityResult], primary: str) -> str:
     rows = []
     for r in results:
         verdict = {True: "passes", False: "FAILS", None: "not assessable"}[r.passed]
-        rows.append((
-            H.esc(r.label) + (" (gallery)" if r.method == primary else ""),
-            f"{100 * np.median(r.energy_share):.0f}% vs {100 * np.median(r.area_share):.0f}%" if r.energy_share else "no masks",
-            f"{r.median_enrichment:.2f} (n={len(r.energy_share)})" if r.energy_share else "\u2014",
-            f"{r.median_rho:.2f} (n={len(r.rho)})" if r.rho else "\u2014",
-            f"<b style=\"color:{'#b00020' if r.passed is False else '#1e7a34'}\">{verdict}</b>",
-        ))
-    return H.table(("Method", "Median CAM energy on heart vs heart area", "Median enrichment (>1 passes)",
-                    f"Median Spearman \u03c1 trained vs random (<{results[0].max_rho:g} passes)" if results else "\u03c1",
-                    "Verdict"), rows, num_cols=(1, 2, 3), raw=True)
+        rows.append(
+            (
+                H.esc(r.label) + (" (gallery)" if r.method == primary else ""),
+                f"{100 * np.median(r.energy_share):.0f}% vs {100 * np.median(r.area_share):.0f}%"
+                if r.energy_share
+                else "no masks",
+                f"{r.median_enrichment:.2f} (n={len(r.energy_share)})" if r.energy_share else "\u2014",
+                f"{r.median_rho:.2f} (n={len(r.rho)})" if r.rho else "\u2014",
+                f'<b style="color:{"#b00020" if r.passed is False else "#1e7a34"}">{verdict}</b>',
+            )
+        )
+    return H.table(
+        (
+            "Method",
+            "Median CAM energy on heart vs heart area",
+            "Median enrichment (>1 passes)",
+            f"Median Spearman \u03c1 trained vs random (<{results[0].max_rho:g} passes)" if results else "\u03c1",
+            "Verdict",
+        ),
+        rows,
+        num_cols=(1, 2, 3),
+        raw=True,
+    )
 
 
 def _cam_section(tcs: Sequence[_TaskCams], note: str, opts: ReportOptions, cfg: RunConfig) -> str:
     if not opts.cams:
-        return H.section("cams", "Where the model looked (CAMs)", "<p class=\"note\">CAMs were not requested.</p>")
+        return H.section("cams", "Where the model looked (CAMs)", '<p class="note">CAMs were not requested.</p>')
     if note:
         return H.section("cams", "Where the model looked (CAMs)", H.flag("CAMs not shown:", H.esc(note)))
     method = METHOD_LABELS[check_method(opts.cam_method)]
-    intro = (f"<p>{method} maps (pytorch-grad-cam) of each task's best model at its last convolutional block. "
-             "Every patient's map comes from the <b>fold model that never saw that patient</b> (its out-of-fold "
-             "model, the one behind its out-of-fold prediction). "
-             + ("Each map explains the class the model predicted (for true and false negatives: what pushed the "
-                "model towards the negative class). " if opts.cam_target == "predicted"
-                else "Each map explains the positive class. ")
-             + "Maps are scaled to their own maximum: colour shows where, not how strongly, relative to other "
-               "patients. The gallery shows the most confident cases of each kind by out-of-fold probability.</p>")
+    intro = (
+        f"<p>{method} maps (pytorch-grad-cam) of each task's best model at its last convolutional block. "
+        "Every patient's map comes from the <b>fold model that never saw that patient</b> (its out-of-fold "
+        "model, the one behind its out-of-fold prediction). "
+        + (
+            "Each map explains the class the model predicted (for true and false negatives: what pushed the "
+            "model towards the negative class). "
+            if opts.cam_target == "predicted"
+            else "Each map explains the positive class. "
+        )
+        + "Maps are scaled to their own maximum: colour shows where, not how strongly, relative to other "
+        "patients. The gallery shows the most confident cases of each kind by out-of-fold probability.</p>"
+    )
     body = [intro]
     for t in tcs:
         name = _task_name(t.task, cfg.lge_threshold)
@@ -367,35 +476,57 @@ def _cam_section(tcs: Sequence[_TaskCams], note: str, opts: ReportOptions, cfg: 
         if t.note:
             body.append(H.flag("CAMs not available:", H.esc(t.note)))
             continue
-        counts = ", ".join(f"{CATEGORY_TITLES[c].lower()} {len(select_cases(t.cams, threshold=cfg.decision_threshold, n=10**6)[c])}"
-                           for c in CATEGORIES)
+        counts = ", ".join(
+            f"{CATEGORY_TITLES[c].lower()} {len(select_cases(t.cams, threshold=cfg.decision_threshold, n=10**6)[c])}"
+            for c in CATEGORIES
+        )
         gh, gw = t.cams.grid
         size = t.cams.maps_u8.shape[-1]
-        body.append(H.img(t.gallery, f"CAM gallery {t.task}",
-                          caption=f"Frame (left) and overlay (right) per case; p = out-of-fold probability. "
-                                  f"Patients per category: {H.esc(counts)}. Layer {H.esc(t.cams.layer)}: a "
-                                  f"{gh}\u00d7{gw} feature map at {size} px input, the maps' true resolution "
-                                  "(upsampled for display)."))
+        body.append(
+            H.img(
+                t.gallery,
+                f"CAM gallery {t.task}",
+                caption=f"Frame (left) and overlay (right) per case; p = out-of-fold probability. "
+                f"Patients per category: {H.esc(counts)}. Layer {H.esc(t.cams.layer)}: a "
+                f"{gh}\u00d7{gw} feature map at {size} px input, the maps' true resolution "
+                "(upsampled for display).",
+            )
+        )
         if gh * gw <= 1:
-            body.append(H.flag("No spatial information:",
-                               f"the CAM layer's output is {gh}\u00d7{gw} at {size} px input, so every map is constant "
-                               "(shown empty). Train at a larger --image-size, or choose an earlier layer with "
-                               "<code>lgenet report RUN --cam-layer NAME</code>."))
+            body.append(
+                H.flag(
+                    "No spatial information:",
+                    f"the CAM layer's output is {gh}\u00d7{gw} at {size} px input, so every map is constant "
+                    "(shown empty). Train at a larger --image-size, or choose an earlier layer with "
+                    "<code>lgenet report RUN --cam-layer NAME</code>.",
+                )
+            )
         failing = [r for r in t.sanity if r.passed is False]
         for r in failing:
-            body.append(H.flag(f"{r.label} fails its sanity checks for this task:",
-                               H.esc("; ".join(r.reasons())) + ". Read its maps with caution."))
+            body.append(
+                H.flag(
+                    f"{r.label} fails its sanity checks for this task:",
+                    H.esc("; ".join(r.reasons())) + ". Read its maps with caution.",
+                )
+            )
         if t.sanity and not failing and all(r.passed for r in t.sanity):
             body.append('<div class="ok">All CAM methods pass both sanity checks for this task.</div>')
         body.append(_sanity_table(t.sanity, t.cams.method))
-        body.append(H.img(t.sanity_fig, f"CAM sanity {t.task}",
-                          caption="Left: share of each map's energy on the heart (mask labels "
-                                  f"{', '.join(map(str, opts.heart_labels))}) against the share of the frame the heart "
-                                  "covers; points above the dashed line favour the heart. Right: rank correlation "
-                                  "between the maps of the trained fold model and of the same network with random "
-                                  "weights (model-randomisation test); a faithful method gives low values."))
-        body.append(f"<p class=\"note\">Overlays of every patient (PNG, original frame resolution and orientation, "
-                    f"named by study-local patient id): <code>{H.esc(t.overlays.relative_to(t.cams.path.parents[3]))}</code></p>")
+        body.append(
+            H.img(
+                t.sanity_fig,
+                f"CAM sanity {t.task}",
+                caption="Left: share of each map's energy on the heart (mask labels "
+                f"{', '.join(map(str, opts.heart_labels))}) against the share of the frame the heart "
+                "covers; points above the dashed line favour the heart. Right: rank correlation "
+                "between the maps of the trained fold model and of the same network with random "
+                "weights (model-randomisation test); a faithful method gives low values.",
+            )
+        )
+        body.append(
+            f'<p class="note">Overlays of every patient (PNG, original frame resolution and orientation, '
+            f"named by study-local patient id): <code>{H.esc(t.overlays.relative_to(t.cams.path.parents[3]))}</code></p>"
+        )
     return H.section("cams", "Where the model looked (CAMs)", "".join(body))
 
 
@@ -411,7 +542,9 @@ def _segmentation_section(cfg: RunConfig) -> str:
             plot_seg_gallery(run)
         except Exception as exc:  # noqa: BLE001 - the section is shown without its gallery
             log.warning("segmentation gallery not drawn: %s", exc)
-    return seg_section(run, title="Segmentation (anatomy-aware families)") if (run / "seg_config.yaml").is_file() else ""
+    return (
+        seg_section(run, title="Segmentation (anatomy-aware families)") if (run / "seg_config.yaml").is_file() else ""
+    )
 
 
 def _is_synthetic(cfg: RunConfig, manifest: str | None) -> bool:
@@ -437,16 +570,26 @@ def _outcomes_section(run: Path) -> str:
 def _env_section(run_json: dict, manifest_name: str, opts: ReportOptions) -> str:
     env = run_json.get("environment", {})
     dash = "\u2014"
-    pairs = [("Manifest", manifest_name or dash), ("Manifest SHA-256", run_json.get("manifest_sha256", dash)),
-             ("Run finished", run_json.get("finished", dash)), ("Run time", f"{run_json.get('seconds', dash)} s"),
-             ("Fits run / resumed", f"{run_json.get('fits_run', dash)} / {run_json.get('fits_skipped', dash)}")]
+    pairs = [
+        ("Manifest", manifest_name or dash),
+        ("Manifest SHA-256", run_json.get("manifest_sha256", dash)),
+        ("Run finished", run_json.get("finished", dash)),
+        ("Run time", f"{run_json.get('seconds', dash)} s"),
+        ("Fits run / resumed", f"{run_json.get('fits_run', dash)} / {run_json.get('fits_skipped', dash)}"),
+    ]
     pairs += [(k.replace("_", " "), v) for k, v in env.items()]
-    pairs += [("Report by lgenet", __version__), ("Report written", time.strftime("%Y-%m-%d %H:%M %z")),
-              ("CAM method / target", f"{METHOD_LABELS[check_method(opts.cam_method)]} / {opts.cam_target}")]
-    return H.section("environment", "Environment and provenance", H.kv_table(pairs)
-                     + "<p class=\"note\">The report is regenerated from the run directory with "
-                       "<code>lgenet report RUN_DIR</code>; it never retrains, and CAMs are cached in "
-                       "<code>cams/</code>.</p>")
+    pairs += [
+        ("Report by lgenet", __version__),
+        ("Report written", time.strftime("%Y-%m-%d %H:%M %z")),
+        ("CAM method / target", f"{METHOD_LABELS[check_method(opts.cam_method)]} / {opts.cam_target}"),
+    ]
+    return H.section(
+        "environment",
+        "Environment and provenance",
+        H.kv_table(pairs) + '<p class="note">The report is regenerated from the run directory with '
+        "<code>lgenet report RUN_DIR</code>; it never retrains, and CAMs are cached in "
+        "<code>cams/</code>.</p>",
+    )
 
 
 def _key_findings(metrics: Sequence[dict], thr: float) -> str:
@@ -458,12 +601,16 @@ def _key_findings(metrics: Sequence[dict], thr: float) -> str:
                 f"{_ci(r['auc'], r.get('auc_lower'), r.get('auc_upper'))}; sensitivity {_ci(r.get('sensitivity'), None, None, True)}, "
                 f"specificity {_ci(r.get('specificity'), None, None, True)}, PPV {_ci(r.get('ppv'), None, None, True)}, "
                 f"NPV {_ci(r.get('npv'), None, None, True)} at p \u2265 0.5"
-                + (f"; at the training-fold prevalence threshold: sensitivity "
-                   f"{_ci(r.get('op_sensitivity'), r.get('op_sensitivity_lower'), r.get('op_sensitivity_upper'), True)}, "
-                   f"specificity {_ci(r.get('op_specificity'), r.get('op_specificity_lower'), r.get('op_specificity_upper'), True)}, "
-                   f"PPV {_ci(r.get('op_ppv'), None, None, True)}, NPV {_ci(r.get('op_npv'), None, None, True)}"
-                   if _f(r.get("op_sensitivity")) == _f(r.get("op_sensitivity")) else "")
-                + f"; n={int(_f(r['n']))} ({int(_f(r['n_pos']))} positive).</li>")
+                + (
+                    f"; at the training-fold prevalence threshold: sensitivity "
+                    f"{_ci(r.get('op_sensitivity'), r.get('op_sensitivity_lower'), r.get('op_sensitivity_upper'), True)}, "
+                    f"specificity {_ci(r.get('op_specificity'), r.get('op_specificity_lower'), r.get('op_specificity_upper'), True)}, "
+                    f"PPV {_ci(r.get('op_ppv'), None, None, True)}, NPV {_ci(r.get('op_npv'), None, None, True)}"
+                    if _f(r.get("op_sensitivity")) == _f(r.get("op_sensitivity"))
+                    else ""
+                )
+                + f"; n={int(_f(r['n']))} ({int(_f(r['n_pos']))} positive).</li>"
+            )
     return f'<div class="keybox"><b>Key results (out-of-fold)</b><ul>{"".join(items)}</ul></div>'
 
 
@@ -491,8 +638,10 @@ def write_report(run_dir: str | Path, options: ReportOptions | None = None, **ov
     run = rd.path
     cfg = rd.load_config()
     if not (run / "metrics.json").is_file() or not (run / "oof_predictions.csv").is_file():
-        raise ConfigError(f"{run} has no metrics.json / oof_predictions.csv: the run has not finished; "
-                          "rerun `lgenet run` with the same settings to complete it")
+        raise ConfigError(
+            f"{run} has no metrics.json / oof_predictions.csv: the run has not finished; "
+            "rerun `lgenet run` with the same settings to complete it"
+        )
     t0 = time.time()
     metrics = read_metrics(run / "metrics.json")
     oof = _read_oof(run)
@@ -513,10 +662,17 @@ def write_report(run_dir: str | Path, options: ReportOptions | None = None, **ov
     if opts.cams and cohort is not None:
         for task in tasks:
             if not any(parse_model_key(r["model"]).family == SEED_FAMILY for r in metrics if r["task"] == task):
-                tcs.append(_TaskCams(task=task, model="no classifier", note=(
-                    "this run trained no seed-protocol classifier for this task; Grad-CAM explains classifier "
-                    "fold models only (roi, stack and burden models rest on the segmentation: see its "
-                    "seg_report.html for the masks).")))
+                tcs.append(
+                    _TaskCams(
+                        task=task,
+                        model="no classifier",
+                        note=(
+                            "this run trained no seed-protocol classifier for this task; Grad-CAM explains classifier "
+                            "fold models only (roi, stack and burden models rest on the segmentation: see its "
+                            "seg_report.html for the masks)."
+                        ),
+                    )
+                )
                 continue
             model = rd.choose_model(task)
             try:
@@ -527,17 +683,27 @@ def write_report(run_dir: str | Path, options: ReportOptions | None = None, **ov
                 log.error("CAMs for task %s (%s) could not be computed: %s", task, model, exc)
                 tcs.append(_TaskCams(task=task, model=model, note=str(exc)))
 
-    fig_task = next((t for t in tcs if t.cams is not None and t.task == "lge"),
-                    next((t for t in tcs if t.cams is not None), None))
-    plot_figure1(metrics=metrics, cfg=cfg, paths=[run / "figure1.png", run / "figure1.pdf"],
-                 cam_task=fig_task.task if fig_task else None, cams=fig_task.cams if fig_task else None,
-                 store=store, cases=fig_task.cases if fig_task else None,
-                 truth=_truth(cohort, fig_task.task) if fig_task and cohort is not None else None,
-                 cam_note=cam_note or ("CAMs not requested" if not opts.cams else "CAMs not available"))
+    fig_task = next(
+        (t for t in tcs if t.cams is not None and t.task == "lge"), next((t for t in tcs if t.cams is not None), None)
+    )
+    plot_figure1(
+        metrics=metrics,
+        cfg=cfg,
+        paths=[run / "figure1.png", run / "figure1.pdf"],
+        cam_task=fig_task.task if fig_task else None,
+        cams=fig_task.cams if fig_task else None,
+        store=store,
+        cases=fig_task.cases if fig_task else None,
+        truth=_truth(cohort, fig_task.task) if fig_task and cohort is not None else None,
+        cam_note=cam_note or ("CAMs not requested" if not opts.cams else "CAMs not available"),
+    )
 
     flags = [f"{r.label} ({t.task}, {t.model})" for t in tcs for r in t.sanity if r.passed is False]
-    banner = (H.flag("CAM sanity:", "failing method(s): " + H.esc(", ".join(flags)) + " \u2014 see the CAM section.")
-              if flags else "")
+    banner = (
+        H.flag("CAM sanity:", "failing method(s): " + H.esc(", ".join(flags)) + " \u2014 see the CAM section.")
+        if flags
+        else ""
+    )
     sections = [
         _key_findings(metrics, thr) + banner,
         _cohort_section(cs, cohort_note, cohort_fig),
@@ -546,11 +712,18 @@ def write_report(run_dir: str | Path, options: ReportOptions | None = None, **ov
         _cam_section(tcs, cam_note, opts, cfg),
         _segmentation_section(cfg),
         _outcomes_section(run),
-        H.section("figure1", "Figure 1", H.img(run / "figure1.png", "Figure 1",
-                  caption="A\u2013B best pipeline per task; C\u2013D AUC by architecture (and pretraining when "
-                          "several initialisations ran); E\u2013L "
-                          "frames and out-of-fold CAMs of a true positive, false negative, true negative and false "
-                          "positive. Also saved as figure1.png and figure1.pdf in the run directory.")),
+        H.section(
+            "figure1",
+            "Figure 1",
+            H.img(
+                run / "figure1.png",
+                "Figure 1",
+                caption="A\u2013B best pipeline per task; C\u2013D AUC by architecture (and pretraining when "
+                "several initialisations ran); E\u2013L "
+                "frames and out-of-fold CAMs of a true positive, false negative, true negative and false "
+                "positive. Also saved as figure1.png and figure1.pdf in the run directory.",
+            ),
+        ),
         _env_section(run_json, run_json.get("manifest") or "", opts),
     ]
     nav = [("cohort", "Cohort"), ("protocol", "Protocol"), ("results", "Results"), ("cams", "CAMs")]
@@ -558,17 +731,28 @@ def write_report(run_dir: str | Path, options: ReportOptions | None = None, **ov
     nav += [("outcomes", "Outcomes")] if sections[6] else []
     nav += [("figure1", "Figure 1"), ("environment", "Environment")]
     n_pat = cs.n_patients if cs else len({o["patient_id"] for o in oof})
-    subtitle = [H.esc(f"{n_pat} patients \u00b7 tasks: {', '.join(_task_name(t, thr) for t in tasks)} \u00b7 "
-                      f"{len({r['model'] for r in metrics})} model(s) per task \u00b7 {cfg.folds}-fold cross-validation"),
-                H.esc(f"Run finished {run_json.get('finished', '?')} \u00b7 lgenet {__version__}")]
+    subtitle = [
+        H.esc(
+            f"{n_pat} patients \u00b7 tasks: {', '.join(_task_name(t, thr) for t in tasks)} \u00b7 "
+            f"{len({r['model'] for r in metrics})} model(s) per task \u00b7 {cfg.folds}-fold cross-validation"
+        ),
+        H.esc(f"Run finished {run_json.get('finished', '?')} \u00b7 lgenet {__version__}"),
+    ]
     synthetic = _is_synthetic(cfg, opts.manifest)
     if synthetic:
-        subtitle.insert(0, "<strong>Synthetic demonstration cohort</strong> (lgenet synth: phantom images, "
-                           "simulated labels and follow-up) \u2014 not patient data")
-    subtitle.append(H.esc("For research use only; not a medical device and not for clinical decisions. "
-                          "Event label: the manifest's 'event' column"
-                          + (" (simulated from a known hazard)" if synthetic else " (its definition is the study's)")
-                          + f"; LGE label: lge_percent > {thr:g}%."))
+        subtitle.insert(
+            0,
+            "<strong>Synthetic demonstration cohort</strong> (lgenet synth: phantom images, "
+            "simulated labels and follow-up) \u2014 not patient data",
+        )
+    subtitle.append(
+        H.esc(
+            "For research use only; not a medical device and not for clinical decisions. "
+            "Event label: the manifest's 'event' column"
+            + (" (simulated from a known hazard)" if synthetic else " (its definition is the study's)")
+            + f"; LGE label: lge_percent > {thr:g}%."
+        )
+    )
     page = H.page("LGE cardiac MRI deep-learning study report", subtitle, nav, "".join(sections))
     path = atomic_write_text(run / "report.html", page)
     log.info("report written in %.1f s: %s", time.time() - t0, path)

@@ -3,6 +3,7 @@
 Patient-level: a patient with several manifest rows counts once (rows of one patient carry the
 same labels; the manifest validator checks that).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -36,10 +37,16 @@ class CohortSummary:
         high = int((a > self.lge_threshold).sum())
         q1, med, q3 = np.percentile(a, [25, 50, 75])
         hi = a[a > self.lge_threshold]
-        hi_txt = f"; {hi.mean():.1f}% (\u00b1{hi.std(ddof=1) if hi.size > 1 else 0:.1f}) in the > {self.lge_threshold:g}% group" if hi.size else ""
-        return (f"{len(a)} patients with LGE burden: {none} ({100 * none / len(a):.0f}%) without LGE, {high} "
-                f"({100 * high / len(a):.0f}%) above {self.lge_threshold:g}%; mean {a.mean():.1f}% "
-                f"(\u00b1{a.std(ddof=1) if a.size > 1 else 0:.1f}), median {med:.1f}% [IQR {q1:.1f}\u2013{q3:.1f}]{hi_txt}")
+        hi_txt = (
+            f"; {hi.mean():.1f}% (\u00b1{hi.std(ddof=1) if hi.size > 1 else 0:.1f}) in the > {self.lge_threshold:g}% group"
+            if hi.size
+            else ""
+        )
+        return (
+            f"{len(a)} patients with LGE burden: {none} ({100 * none / len(a):.0f}%) without LGE, {high} "
+            f"({100 * high / len(a):.0f}%) above {self.lge_threshold:g}%; mean {a.mean():.1f}% "
+            f"(\u00b1{a.std(ddof=1) if a.size > 1 else 0:.1f}), median {med:.1f}% [IQR {q1:.1f}\u2013{q3:.1f}]{hi_txt}"
+        )
 
     def followup_text(self) -> str:
         if not self.followup:
@@ -56,8 +63,12 @@ def summarise_cohort(cohort: Cohort) -> CohortSummary:
     for task in cohort.available_tasks:
         lab = cohort.labels(task)
         n, pos = len(lab), int(sum(lab.values()))
-        s.tasks[task] = {"n": n, "n_pos": pos, "prevalence": pos / n if n else float("nan"),
-                         "name": TASK_NAMES.get(task, task).format(thr=cohort.lge_threshold)}
+        s.tasks[task] = {
+            "n": n,
+            "n_pos": pos,
+            "prevalence": pos / n if n else float("nan"),
+            "name": TASK_NAMES.get(task, task).format(thr=cohort.lge_threshold),
+        }
     for r in first.values():
         if r.lge_percent is not None:
             s.lge.append(float(r.lge_percent))
@@ -84,13 +95,20 @@ def plot_cohort(s: CohortSummary, *, path: str | Path) -> Path | None:
     edges = np.concatenate([[-0.25, 0.25], np.linspace(0.25, top, 25)[1:]])
     zero = int((a <= 0).sum())
     pos = a[a > 0]
-    ax.bar(0, zero, width=0.5 * (edges[2] - edges[1]) if len(edges) > 2 else 0.5, color="0.65",
-           label=f"no LGE (n={zero})")
+    ax.bar(
+        0, zero, width=0.5 * (edges[2] - edges[1]) if len(edges) > 2 else 0.5, color="0.65", label=f"no LGE (n={zero})"
+    )
     if pos.size:
         lo = pos[pos <= s.lge_threshold]
         hi = pos[pos > s.lge_threshold]
-        ax.hist([lo, hi], bins=edges[1:], stacked=True, color=["#9ecae1", "#D55E00"], edgecolor="white",
-                label=[f"0 < LGE \u2264 {s.lge_threshold:g}% (n={lo.size})", f"LGE > {s.lge_threshold:g}% (n={hi.size})"])
+        ax.hist(
+            [lo, hi],
+            bins=edges[1:],
+            stacked=True,
+            color=["#9ecae1", "#D55E00"],
+            edgecolor="white",
+            label=[f"0 < LGE \u2264 {s.lge_threshold:g}% (n={lo.size})", f"LGE > {s.lge_threshold:g}% (n={hi.size})"],
+        )
     ax.axvline(s.lge_threshold, ls="--", color="black", lw=1)
     ax.text(s.lge_threshold, ax.get_ylim()[1] * 0.97, f" threshold {s.lge_threshold:g}%", va="top", fontsize=8)
     ax.set_xlabel("LGE burden (% of LV myocardium)", fontsize=10)

@@ -10,11 +10,13 @@ Layout (as in the seed)::
 E-L show the LGE task when it was trained (else the first task). A missing task or CAM leaves a
 panel that says why, never a silently different figure.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.patches import FancyBboxPatch
@@ -44,15 +46,24 @@ def _pct(v: Any) -> str:
     return "n/a" if math.isnan(v) else f"{100 * v:.0f}%"
 
 
-def _pipeline(ax, letter: str, task: str, best: Mapping[str, Any] | None, cfg, thr: float, thumb: np.ndarray | None) -> None:
+def _pipeline(
+    ax, letter: str, task: str, best: Mapping[str, Any] | None, cfg, thr: float, thumb: np.ndarray | None
+) -> None:
     ax.set_axis_off()
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     _letter(ax, letter, x=0.0)
     name = TASK_LABELS.get(task, task).format(thr=thr)
     if best is None:
-        ax.text(0.5, 0.5, f"{name}: not trained in this run\n(no labels for it in the manifest)", ha="center",
-                va="center", fontsize=10, color="0.4")
+        ax.text(
+            0.5,
+            0.5,
+            f"{name}: not trained in this run\n(no labels for it in the manifest)",
+            ha="center",
+            va="center",
+            fontsize=10,
+            color="0.4",
+        )
         return
     arch, init = str(best["arch"]), str(best["init"])
     family, _, base_arch = arch.partition(":") if ":" in arch else ("classifier", "", arch)
@@ -65,22 +76,30 @@ def _pipeline(ax, letter: str, task: str, best: Mapping[str, Any] | None, cfg, t
             ("LGE short-axis\nstack", "#eeeeee"),
             ("Segmentation\n2-D UNet\n(out of fold)", INIT_COLORS.get(init, "#cccccc")),
             (f"LGE % of the\nmyocardium\n({where})", "#eeeeee"),
-            (f"P({short}) =\nsigmoid((LGE %\n\u2212 {cfg.lge_threshold:g}) / "
-             f"{getattr(cfg, 'burden_scale', 2.0):g})", "#fde0c5"),
+            (
+                f"P({short}) =\nsigmoid((LGE %\n\u2212 {cfg.lge_threshold:g}) / {getattr(cfg, 'burden_scale', 2.0):g})",
+                "#fde0c5",
+            ),
         ]
     elif family in ("roi", "stack"):
         thumb_title = "basal LGE frame" if family == "roi" else "LGE stack (basal frame)"
         boxes = [
             ("LGE short-axis\nstack", "#eeeeee"),
             ("Segmentation\nplaces the\nLV window", INIT_COLORS.get("seg", "#cccccc")),
-            (f"{ARCH_LABELS.get(base_arch, base_arch)}\n" + ("basal window" if family == "roi"
-                                                               else "every slice,\nattention pool"), "#eeeeee"),
+            (
+                f"{ARCH_LABELS.get(base_arch, base_arch)}\n"
+                + ("basal window" if family == "roi" else "every slice,\nattention pool"),
+                "#eeeeee",
+            ),
             (f"Sigmoid\nP({short})", "#fde0c5"),
         ]
     else:
         size = cfg.image_size or {"resnet50": 224, "inception_v3": 299}.get(arch, "default")
-        head = ("Flatten\nDense %d\nReLU\nDropout %g" % (cfg.dense_units, cfg.dropout)
-                if cfg.head == "flatten" else "Global avg\npool")
+        head = (
+            "Flatten\nDense %d\nReLU\nDropout %g" % (cfg.dense_units, cfg.dropout)
+            if cfg.head == "flatten"
+            else "Global avg\npool"
+        )
         boxes = [
             ("Basal LGE\nframe", "#eeeeee"),
             (f"{size}\u00d7{size} px\npercentile\nscaling", "#eeeeee"),
@@ -100,20 +119,39 @@ def _pipeline(ax, letter: str, task: str, best: Mapping[str, Any] | None, cfg, t
             inset.set_title(thumb_title, fontsize=7.5, pad=2)
         else:
             dark = color.lower() in ("#0072b2", "#d55e00")
-            ax.add_patch(FancyBboxPatch((xs[k] - w / 2, y - h / 2), w, h, boxstyle="round,pad=0,rounding_size=0.02",
-                                        facecolor=color, edgecolor="0.4", lw=0.8, mutation_aspect=0.5))
+            ax.add_patch(
+                FancyBboxPatch(
+                    (xs[k] - w / 2, y - h / 2),
+                    w,
+                    h,
+                    boxstyle="round,pad=0,rounding_size=0.02",
+                    facecolor=color,
+                    edgecolor="0.4",
+                    lw=0.8,
+                    mutation_aspect=0.5,
+                )
+            )
             ax.text(xs[k], y, text, ha="center", va="center", fontsize=7.8, color="white" if dark else "black")
         if k < n - 1:
-            ax.annotate("", xy=(xs[k + 1] - w / 2, y), xytext=(xs[k] + w / 2, y),
-                        arrowprops=dict(arrowstyle="->", color="0.25", lw=1.2, shrinkA=1, shrinkB=1))
+            ax.annotate(
+                "",
+                xy=(xs[k + 1] - w / 2, y),
+                xytext=(xs[k] + w / 2, y),
+                arrowprops=dict(arrowstyle="->", color="0.25", lw=1.2, shrinkA=1, shrinkB=1),
+            )
     auc, lo, hi = (_num(best.get(k)) for k in ("auc", "auc_lower", "auc_upper"))
     ci = "" if math.isnan(lo) else f" (95% CI {lo:.2f}\u2013{hi:.2f})"
-    ax.text(0.5, 0.2,
-            f"Best model for {name}: AUC {auc:.2f}{ci}\n"
-            f"sensitivity {_pct(best.get('sensitivity'))}, specificity {_pct(best.get('specificity'))}, "
-            f"PPV {_pct(best.get('ppv'))}, NPV {_pct(best.get('npv'))} at p \u2265 {_num(best.get('threshold')):g}; "
-            f"n={int(_num(best.get('n')))} ({int(_num(best.get('n_pos')))} positive), {cfg.folds}-fold CV",
-            ha="center", va="center", fontsize=8.5)
+    ax.text(
+        0.5,
+        0.2,
+        f"Best model for {name}: AUC {auc:.2f}{ci}\n"
+        f"sensitivity {_pct(best.get('sensitivity'))}, specificity {_pct(best.get('specificity'))}, "
+        f"PPV {_pct(best.get('ppv'))}, NPV {_pct(best.get('npv'))} at p \u2265 {_num(best.get('threshold')):g}; "
+        f"n={int(_num(best.get('n')))} ({int(_num(best.get('n_pos')))} positive), {cfg.folds}-fold CV",
+        ha="center",
+        va="center",
+        fontsize=8.5,
+    )
     ax.set_title(f"Best pipeline: {name}", fontsize=11, loc="center", pad=2)
 
 
@@ -123,8 +161,16 @@ def _auc_bars(ax, letter: str, task: str, rows: Sequence[Mapping[str, Any]], thr
     rows = [r for r in rows if r.get("task") == task]
     if not rows:
         ax.set_axis_off()
-        ax.text(0.5, 0.5, f"{name}: not trained in this run", ha="center", va="center", fontsize=10, color="0.4",
-                transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            f"{name}: not trained in this run",
+            ha="center",
+            va="center",
+            fontsize=10,
+            color="0.4",
+            transform=ax.transAxes,
+        )
         return
     archs = list(dict.fromkeys(str(r["arch"]) for r in rows))
     seen = list(dict.fromkeys(str(r["init"]) for r in rows))
@@ -138,16 +184,37 @@ def _auc_bars(ax, letter: str, task: str, rows: Sequence[Mapping[str, Any]], thr
                 continue
             x = a + (k - (len(inits) - 1) / 2) * width
             auc, lo, hi = _num(r.get("auc")), _num(r.get("auc_lower")), _num(r.get("auc_upper"))
-            ax.bar(x, auc - bottom, width * 0.9, bottom=bottom, color=INIT_COLORS.get(init, "#56B4E9"),
-                   edgecolor="white", label=INIT_LABELS.get(init, init) if a == 0 else None)
+            ax.bar(
+                x,
+                auc - bottom,
+                width * 0.9,
+                bottom=bottom,
+                color=INIT_COLORS.get(init, "#56B4E9"),
+                edgecolor="white",
+                label=INIT_LABELS.get(init, init) if a == 0 else None,
+            )
             top = auc
             if not (math.isnan(lo) or math.isnan(hi)):
-                ax.errorbar(x, auc, yerr=[[max(0, auc - lo)], [max(0, hi - auc)]], fmt="none", ecolor="0.15",
-                            elinewidth=1, capsize=3)
+                ax.errorbar(
+                    x,
+                    auc,
+                    yerr=[[max(0, auc - lo)], [max(0, hi - auc)]],
+                    fmt="none",
+                    ecolor="0.15",
+                    elinewidth=1,
+                    capsize=3,
+                )
                 top = hi
             best = r.get("best") is True or str(r.get("best")).lower() == "true"
-            ax.text(x, top + 0.012, f"{auc:.2f}", ha="center", va="bottom", fontsize=8,
-                    fontweight="bold" if best else "normal")
+            ax.text(
+                x,
+                top + 0.012,
+                f"{auc:.2f}",
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                fontweight="bold" if best else "normal",
+            )
     ax.axhline(0.5, ls="--", lw=1, color="0.3", zorder=2.5, label="chance (AUC 0.5)")  # over the bars
     ax.set_xticks(range(len(archs)))
     ax.set_xticklabels([ARCH_LABELS.get(a, a) for a in archs], fontsize=9.5)
@@ -161,8 +228,15 @@ def _auc_bars(ax, letter: str, task: str, rows: Sequence[Mapping[str, Any]], thr
     ax.set_axisbelow(True)
     _style_axes(ax)
     # under the tick labels, where no bar, CI or value label can reach it
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=len(inits) + 1, frameon=False,
-              handlelength=1.8, columnspacing=1.4)
+    ax.legend(
+        fontsize=8,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.09),
+        ncol=len(inits) + 1,
+        frameon=False,
+        handlelength=1.8,
+        columnspacing=1.4,
+    )
     what = "architecture and pretraining" if len(inits) > 1 else f"architecture ({INIT_LABELS.get(inits[0], inits[0])})"
     ax.set_title(f"{name}: AUC by {what}", fontsize=10.5)
 
@@ -239,8 +313,17 @@ def plot_figure1(
         if cams is None or not got:
             why = "no case at this threshold" if cams is not None else (cam_note or "CAMs not available")
             for ax in (ax_f, ax_o):
-                ax.text(0.5, 0.5, f"{CATEGORY_TITLES[cat]}:\n{why}", ha="center", va="center", fontsize=9,
-                        color="0.4", wrap=True, transform=ax.transAxes)
+                ax.text(
+                    0.5,
+                    0.5,
+                    f"{CATEGORY_TITLES[cat]}:\n{why}",
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color="0.4",
+                    wrap=True,
+                    transform=ax.transAxes,
+                )
                 for s in ax.spines.values():
                     s.set_color("0.85")
             continue
@@ -268,8 +351,11 @@ def plot_figure1(
     name = TASK_LABELS.get(cam_task or "", cam_task or "").format(thr=thr)
     fig.suptitle(
         figure_title(metrics, cfg)
-        + (f"\nE\u2013L: class activation maps of {model} for {name}, each from the patient's out-of-fold model"
-           if model else ""),
+        + (
+            f"\nE\u2013L: class activation maps of {model} for {name}, each from the patient's out-of-fold model"
+            if model
+            else ""
+        ),
         fontsize=12.5,
     )
     return [save_figure(fig, p) for p in paths]

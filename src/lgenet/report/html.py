@@ -5,12 +5,13 @@ can be mailed as one file. Every piece of text goes through :func:`esc`. One sho
 marks the page once every image has decoded (``<body data-images-ok="N">``) or lists the ones
 that did not (``data-images-bad``) -- a check a headless browser can read from the DOM.
 """
+
 from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 __all__ = ["esc", "img", "table", "section", "page", "flag", "details", "kv_table"]
 
@@ -71,12 +72,18 @@ def img(data: bytes | Path | str, alt: str, *, caption: str = "", width: int | N
         raise ValueError(f"image {alt!r} is not a PNG")
     uri = "data:image/png;base64," + base64.b64encode(raw).decode("ascii")
     style = f' style="width:{int(width)}px"' if width else ""
-    cap = f"<figcaption class=\"caption\">{caption}</figcaption>" if caption else ""
+    cap = f'<figcaption class="caption">{caption}</figcaption>' if caption else ""
     return f'<figure><img src="{uri}" alt="{esc(alt)}"{style}>{cap}</figure>'
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[object]], *, num_cols: Iterable[int] = (),
-          row_classes: Sequence[str] | None = None, raw: bool = False) -> str:
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    num_cols: Iterable[int] = (),
+    row_classes: Sequence[str] | None = None,
+    raw: bool = False,
+) -> str:
     """An HTML table; cells are escaped unless ``raw`` (then the caller escaped them)."""
     nums = set(num_cols)
     out = ["<table><thead><tr>", *(f"<th>{esc(h)}</th>" for h in headers), "</tr></thead><tbody>"]
@@ -112,8 +119,8 @@ def page(title: str, subtitle: Sequence[str], nav: Sequence[tuple[str, str]], bo
     links = "".join(f'<a href="#{esc(a)}">{esc(t)}</a>' for a, t in nav)
     sub = "".join(f"<p>{s}</p>" for s in subtitle)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{CSS}</style></head>\n<body>"
         f"<header><h1>{esc(title)}</h1>{sub}</header><nav>{links}</nav><main>{body}</main>"
         f"<script>{_SCRIPT}</script></body></html>\n"

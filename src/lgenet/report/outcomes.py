@@ -1,10 +1,12 @@
 """Outcomes figures (ROC, calibration, decision curve, Kaplan-Meier) and the report's Outcomes section."""
+
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,9 +31,17 @@ def _save(fig, base: Path) -> str:
     return base.with_suffix(".png").name
 
 
-def outcome_figures(task: str, tres: Mapping[str, Any], pids: Sequence[str], y: np.ndarray,
-                    probs: Mapping[str, np.ndarray], risks: Mapping[str, np.ndarray], figdir: Path,
-                    *, lge_threshold: float = 5.7) -> dict[str, str]:
+def outcome_figures(
+    task: str,
+    tres: Mapping[str, Any],
+    pids: Sequence[str],
+    y: np.ndarray,
+    probs: Mapping[str, np.ndarray],
+    risks: Mapping[str, np.ndarray],
+    figdir: Path,
+    *,
+    lge_threshold: float = 5.7,
+) -> dict[str, str]:
     """Write the task's figures as PNG and PDF under ``figdir``; returns ``{kind: png file name}``."""
     from ..evaluation.plots import _new_figure, _style_axes, plot_roc
 
@@ -41,8 +51,12 @@ def outcome_figures(task: str, tres: Mapping[str, Any], pids: Sequence[str], y: 
     models = tres["binary"]["models"]
     title = _title(task, lge_threshold)
     curves = [(_LABELS[k], y, probs[k], None) for k in models]
-    plot_roc(curves, title=f"{title}: covariates, image, fusion (out-of-fold)", path=figdir / f"outcomes_roc_{task}.pdf")
-    plot_roc(curves, title=f"{title}: covariates, image, fusion (out-of-fold)", path=figdir / f"outcomes_roc_{task}.png")
+    plot_roc(
+        curves, title=f"{title}: covariates, image, fusion (out-of-fold)", path=figdir / f"outcomes_roc_{task}.pdf"
+    )
+    plot_roc(
+        curves, title=f"{title}: covariates, image, fusion (out-of-fold)", path=figdir / f"outcomes_roc_{task}.png"
+    )
     out["roc"] = f"outcomes_roc_{task}.png"
 
     fig = _new_figure(5.6, 5.4)
@@ -50,9 +64,15 @@ def outcome_figures(task: str, tres: Mapping[str, Any], pids: Sequence[str], y: 
     ax.plot([0, 1], [0, 1], ls=":", color="0.55", lw=1, label="Perfect calibration")
     for k, m in models.items():
         c = m["calibration"]
-        ax.plot(c["prob_pred"], c["prob_true"], marker="o", color=_COLORS[k], lw=1.6,
-                label=f"{_LABELS[k]} \u2014 slope {c['slope']:.2f} ({c['slope_lower']:.2f}\u2013{c['slope_upper']:.2f}), "
-                      f"Brier {c['brier']:.3f}")
+        ax.plot(
+            c["prob_pred"],
+            c["prob_true"],
+            marker="o",
+            color=_COLORS[k],
+            lw=1.6,
+            label=f"{_LABELS[k]} \u2014 slope {c['slope']:.2f} ({c['slope_lower']:.2f}\u2013{c['slope_upper']:.2f}), "
+            f"Brier {c['brier']:.3f}",
+        )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("Predicted probability (quintile bins)")
@@ -89,15 +109,25 @@ def outcome_figures(task: str, tres: Mapping[str, Any], pids: Sequence[str], y: 
             if not g["n"]:
                 continue
             col = _KM_COLORS[i % len(_KM_COLORS)]
-            ax.step(g["timeline"], g["survival"], where="post", color=col, lw=1.8,
-                    label=f"{g['name']} risk: n={g['n']}, {g['events']} events")
+            ax.step(
+                g["timeline"],
+                g["survival"],
+                where="post",
+                color=col,
+                lw=1.8,
+                label=f"{g['name']} risk: n={g['n']}, {g['events']} events",
+            )
             ax.fill_between(g["timeline"], g["lower"], g["upper"], step="post", color=col, alpha=0.12)
         p = km["logrank_p"]
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("Years")
         ax.set_ylabel("Event-free survival")
-        ax.set_title(f"Kaplan-Meier by {_LABELS[best].lower()} Cox risk (out-of-fold tertiles)\n"
-                     f"log-rank p = {p:.3g}" if p == p else "Kaplan-Meier", fontsize=10.5)
+        ax.set_title(
+            f"Kaplan-Meier by {_LABELS[best].lower()} Cox risk (out-of-fold tertiles)\nlog-rank p = {p:.3g}"
+            if p == p
+            else "Kaplan-Meier",
+            fontsize=10.5,
+        )
         ax.legend(fontsize=8, loc="lower left")
         _style_axes(ax)
         out["km"] = _save(fig, figdir / f"outcomes_km_{task}")
@@ -126,10 +156,12 @@ def outcomes_section(outcomes_dir: str | Path) -> str:
     if not f.is_file():
         return ""
     s = json.loads(f.read_text())
-    parts = [f"<p>Covariates-only, image-only and fusion models, cross-validated in the same patient folds "
-             f"({H.esc(s['fold_source'])}); everything learned is fitted on the training folds only. "
-             f"Image measures: {H.esc(s.get('segmentation_kind') or 'none (no segmentation run)')}.</p>",
-             H.details("How far the folds keep the test patients out", H.esc(s["leakage_note"]))]
+    parts = [
+        f"<p>Covariates-only, image-only and fusion models, cross-validated in the same patient folds "
+        f"({H.esc(s['fold_source'])}); everything learned is fitted on the training folds only. "
+        f"Image measures: {H.esc(s.get('segmentation_kind') or 'none (no segmentation run)')}.</p>",
+        H.details("How far the folds keep the test patients out", H.esc(s["leakage_note"])),
+    ]
     for note in s.get("notes", []):
         parts.append(f"<p class='note'>{H.esc(note)}</p>")
     for task, t in s["tasks"].items():
@@ -144,12 +176,22 @@ def outcomes_section(outcomes_dir: str | Path) -> str:
         rows = []
         for k, m in b["models"].items():
             a, c = m["auc"], m["calibration"]
-            rows.append([_LABELS[k], ", ".join(m["columns"]), _ci(a["auc"], a["lower"], a["upper"]),
-                         f"{a['n']} ({a['n_pos']}+)", _ci(c["slope"], c["slope_lower"], c["slope_upper"]),
-                         _ci(c["intercept"], c["intercept_lower"], c["intercept_upper"]),
-                         _ci(c["brier"], c["brier_lower"], c["brier_upper"], 3)])
-        parts.append(H.table(["model", "inputs", "AUC (95% CI)", "n", "calibration slope", "calibration-in-the-large",
-                              "Brier"], rows))
+            rows.append(
+                [
+                    _LABELS[k],
+                    ", ".join(m["columns"]),
+                    _ci(a["auc"], a["lower"], a["upper"]),
+                    f"{a['n']} ({a['n_pos']}+)",
+                    _ci(c["slope"], c["slope_lower"], c["slope_upper"]),
+                    _ci(c["intercept"], c["intercept_lower"], c["intercept_upper"]),
+                    _ci(c["brier"], c["brier_lower"], c["brier_upper"], 3),
+                ]
+            )
+        parts.append(
+            H.table(
+                ["model", "inputs", "AUC (95% CI)", "n", "calibration slope", "calibration-in-the-large", "Brier"], rows
+            )
+        )
         refs = b.get("references", {})
         if refs:
             rows = []
@@ -157,11 +199,19 @@ def outcomes_section(outcomes_dir: str | Path) -> str:
                 a = r["auc"]
                 vs = "; ".join(f"{_LABELS[k]} {v['diff']:+.3f} (p {_p(v['p'])})" for k, v in r["vs"].items())
                 rows.append([r["what"], _ci(a["auc"], a["lower"], a["upper"]), f"{a['n']} ({a['n_pos']}+)", vs])
-            parts.append("<p>Clinical reference: the LGE burden itself as the score (no fitting).</p>"
-                         + H.table(["score", "AUC (95% CI)", "n", "\u0394AUC of each model vs this score (DeLong p)"],
-                                   rows))
-        cmp_rows = [[f"{_LABELS[c['a']]} vs {_LABELS[c['b']]}", f"{c['diff']:+.3f}", _p(c["p"]),
-                     _ci(c["nri"]["nri"], c["nri"]["lower"], c["nri"]["upper"])] for c in b["comparisons"]]
+            parts.append(
+                "<p>Clinical reference: the LGE burden itself as the score (no fitting).</p>"
+                + H.table(["score", "AUC (95% CI)", "n", "\u0394AUC of each model vs this score (DeLong p)"], rows)
+            )
+        cmp_rows = [
+            [
+                f"{_LABELS[c['a']]} vs {_LABELS[c['b']]}",
+                f"{c['diff']:+.3f}",
+                _p(c["p"]),
+                _ci(c["nri"]["nri"], c["nri"]["lower"], c["nri"]["upper"]),
+            ]
+            for c in b["comparisons"]
+        ]
         if cmp_rows:
             parts.append(H.table(["comparison", "\u0394AUC", "DeLong p", "continuous NRI (95% CI)"], cmp_rows))
         sv = t.get("survival")
@@ -171,15 +221,25 @@ def outcomes_section(outcomes_dir: str | Path) -> str:
             rows = []
             for k, m in sv["models"].items():
                 ci, td = m["c_index"], m.get("td_auc", {})
-                rows.append([_LABELS[k], _ci(ci["c_index"], ci["lower"], ci["upper"]),
-                             _ci(td["auc"], td["lower"], td["upper"]) if "auc" in td else H.esc(td.get("skipped", "")),
-                             _p(m["km"]["logrank_p"])])
-            parts.append(f"<p>Cox proportional hazards, n={sv['n']} ({sv['n_events']} events), median follow-up "
-                         f"{sv['median_followup']:.1f} years; time-dependent AUC at {sv['horizon']:g} years.</p>")
-            parts.append(H.table(["model", "Harrell's C (95% CI)", f"AUC({sv['horizon']:g} y)", "log-rank p (tertiles)"],
-                                 rows))
-            cmp_rows = [[f"{_LABELS[c['a']]} vs {_LABELS[c['b']]}", _ci(c["diff"], c["lower"], c["upper"], 3), _p(c["p"])]
-                        for c in sv["comparisons"]]
+                rows.append(
+                    [
+                        _LABELS[k],
+                        _ci(ci["c_index"], ci["lower"], ci["upper"]),
+                        _ci(td["auc"], td["lower"], td["upper"]) if "auc" in td else H.esc(td.get("skipped", "")),
+                        _p(m["km"]["logrank_p"]),
+                    ]
+                )
+            parts.append(
+                f"<p>Cox proportional hazards, n={sv['n']} ({sv['n_events']} events), median follow-up "
+                f"{sv['median_followup']:.1f} years; time-dependent AUC at {sv['horizon']:g} years.</p>"
+            )
+            parts.append(
+                H.table(["model", "Harrell's C (95% CI)", f"AUC({sv['horizon']:g} y)", "log-rank p (tertiles)"], rows)
+            )
+            cmp_rows = [
+                [f"{_LABELS[c['a']]} vs {_LABELS[c['b']]}", _ci(c["diff"], c["lower"], c["upper"], 3), _p(c["p"])]
+                for c in sv["comparisons"]
+            ]
             if cmp_rows:
                 parts.append(H.table(["comparison", "\u0394C (95% CI)", "bootstrap p"], cmp_rows))
         elif sv and sv.get("not_fitted"):
@@ -187,14 +247,23 @@ def outcomes_section(outcomes_dir: str | Path) -> str:
         t1 = t.get("table1")
         if t1:
             g0, g1 = t1["groups"]
-            parts.append(H.details(f"Table 1 by {H.esc(g1)} status",
-                                   H.table(["", g0, g1, "all", "p", "test"],
-                                           [[r["column"], r["group0"], r["group1"], r["all"], _p(r["p"]), r["test"]]
-                                            for r in t1["rows"]])))
+            parts.append(
+                H.details(
+                    f"Table 1 by {H.esc(g1)} status",
+                    H.table(
+                        ["", g0, g1, "all", "p", "test"],
+                        [[r["column"], r["group0"], r["group1"], r["all"], _p(r["p"]), r["test"]] for r in t1["rows"]],
+                    ),
+                )
+            )
         figs = s.get("figures", {}).get(task, {})
         imgs = []
-        for kind, cap in (("roc", "ROC"), ("calibration", "Calibration"), ("dca", "Decision curves"),
-                          ("km", "Kaplan-Meier")):
+        for kind, cap in (
+            ("roc", "ROC"),
+            ("calibration", "Calibration"),
+            ("dca", "Decision curves"),
+            ("km", "Kaplan-Meier"),
+        ):
             if kind in figs and (d / "figures" / figs[kind]).is_file():
                 imgs.append(H.img(d / "figures" / figs[kind], f"{cap} {task}", caption=cap, width=420))
         parts.append("".join(imgs))

@@ -5,6 +5,7 @@ Figures: predicted-vs-expert LGE % (scatter + Bland-Altman, whole LV and basal s
 the best- and worst-Dice patients (basal and mid slices, expert contours dashed, out-of-fold
 prediction solid). Patients are named by their study-local ids only.
 """
+
 from __future__ import annotations
 
 import csv
@@ -56,8 +57,11 @@ def plot_seg_gallery(run: str | Path, *, n: int = 3, path: str | Path | None = N
         if not mask_file.is_file():
             continue
         nifti_src = is_nifti_name(cases[pid].image)  # masks of DICOM inputs are (cols, rows, slices apex->base)
-        pred_vals, _ = read_volume(mask_file, nifti_slice_axis=cfg.nifti_slice_axis if nifti_src else 2,
-                                   nifti_basal_end=cfg.nifti_basal_end if nifti_src else "last")
+        pred_vals, _ = read_volume(
+            mask_file,
+            nifti_slice_axis=cfg.nifti_slice_axis if nifti_src else 2,
+            nifti_basal_end=cfg.nifti_basal_end if nifti_src else "last",
+        )
         pred = cfg.seg_labels().classes(np.rint(pred_vals).astype(np.int64), where=str(mask_file))
         s = st.image.shape[0]
         for j, k in enumerate((s - 1, s // 2)):
@@ -70,10 +74,16 @@ def plot_seg_gallery(run: str | Path, *, n: int = 3, path: str | Path | None = N
                     if sel.any():
                         ax.contour(sel.astype(float), levels=[0.5], colors=[colour], linewidths=0.9, linestyles=ls)
             ax.set_axis_off()
-            ax.set_title(f"{pid} {'basal' if k == s - 1 else 'mid'}: Dice myo {_f(r['dice_myo']):.2f}"
-                         + (f", LGE {_f(r['dice_lge']):.2f}" if math.isfinite(_f(r["dice_lge"])) else ""), fontsize=7)
-    fig.suptitle(f"Best {min(n, len(picks))} and worst {min(n, len(picks))} myocardium Dice (out-of-fold)\n"
-                 "myocardium green, enhancement red\nexpert dashed, predicted solid", fontsize=8)
+            ax.set_title(
+                f"{pid} {'basal' if k == s - 1 else 'mid'}: Dice myo {_f(r['dice_myo']):.2f}"
+                + (f", LGE {_f(r['dice_lge']):.2f}" if math.isfinite(_f(r["dice_lge"])) else ""),
+                fontsize=7,
+            )
+    fig.suptitle(
+        f"Best {min(n, len(picks))} and worst {min(n, len(picks))} myocardium Dice (out-of-fold)\n"
+        "myocardium green, enhancement red\nexpert dashed, predicted solid",
+        fontsize=8,
+    )
     return save_figure(fig, path or rd.path / "figures" / "seg_gallery.png")
 
 
@@ -82,22 +92,39 @@ def _summary_table(s: dict) -> str:
         v = s.get(name, {})
         return "n/a" if v.get("mean") is None else f"{v['mean']:.3f} \u00b1 {(v.get('sd') or 0):.3f} (n={v['n']})"
 
-    rows = [("Myocardium Dice", dice("dice_myo")), ("Enhancement Dice (patients with expert enhancement)", dice("dice_lge")),
-            ("Enhancement Dice, every patient (no enhancement predicted on a scar-free heart = 1, the EMIDEC "
-             "challenge's convention)", dice("dice_lge_all")),
-            ("LV cavity Dice", dice("dice_cavity"))]
-    for m, label in (("network", "network enhancement class"), ("nsd5", "5-SD in the predicted myocardium"),
-                     ("fwhm", "FWHM in the predicted myocardium")):
+    rows = [
+        ("Myocardium Dice", dice("dice_myo")),
+        ("Enhancement Dice (patients with expert enhancement)", dice("dice_lge")),
+        (
+            "Enhancement Dice, every patient (no enhancement predicted on a scar-free heart = 1, the EMIDEC "
+            "challenge's convention)",
+            dice("dice_lge_all"),
+        ),
+        ("LV cavity Dice", dice("dice_cavity")),
+    ]
+    for m, label in (
+        ("network", "network enhancement class"),
+        ("nsd5", "5-SD in the predicted myocardium"),
+        ("fwhm", "FWHM in the predicted myocardium"),
+    ):
         a = s.get("agreement", {}).get(m, {})
         if "icc" in a:
-            rows.append((f"Whole-LV LGE %, {label}: ICC (95% CI); bias (limits of agreement)",
-                         f"{a['icc']:.3f} ({a['icc_lower']:.3f}\u2013{a['icc_upper']:.3f}); {a['bias']:+.2f} pp "
-                         f"({a['loa_lower']:+.1f} to {a['loa_upper']:+.1f})"))
+            rows.append(
+                (
+                    f"Whole-LV LGE %, {label}: ICC (95% CI); bias (limits of agreement)",
+                    f"{a['icc']:.3f} ({a['icc_lower']:.3f}\u2013{a['icc_upper']:.3f}); {a['bias']:+.2f} pp "
+                    f"({a['loa_lower']:+.1f} to {a['loa_upper']:+.1f})",
+                )
+            )
     for name, label in (("whole_lv", "predicted whole-LV burden"), ("basal_slice", "predicted basal-slice burden")):
         a = s.get("auc_lge", {}).get(name, {})
         if "auc" in a:
-            rows.append((f"AUC for {s.get('auc_label', 'lge')}, {label}",
-                         f"{a['auc']:.3f} (95% CI {a['lower']:.3f}\u2013{a['upper']:.3f}), n={a['n']} ({a['n_pos']} pos.)"))
+            rows.append(
+                (
+                    f"AUC for {s.get('auc_label', 'lge')}, {label}",
+                    f"{a['auc']:.3f} (95% CI {a['lower']:.3f}\u2013{a['upper']:.3f}), n={a['n']} ({a['n_pos']} pos.)",
+                )
+            )
     return H.table(("Out-of-fold measure", "Value"), rows)
 
 
@@ -110,13 +137,19 @@ def seg_section(run: str | Path, *, anchor: str = "segmentation", title: str = "
         return ""
     s = json.loads(rd.summary_json.read_text())
     figs = rd.path / "figures"
-    body = (f"<p>Two-stage MONAI UNet (localiser, then a 2.5-D segmenter in an LV-centred window), "
-            f"{s['folds']}-fold patient-level cross-validation; every mask comes from the fold model that never saw "
-            f"the patient (n = {s['n']}). Fold labels: {H.esc(s.get('label_source', ''))}.</p>" + _summary_table(s))
-    for name, cap in (("seg_agreement.png", "Whole-LV LGE %: out-of-fold prediction vs expert masks (red: LGE > "
-                                            "threshold by the expert)."),
-                      ("seg_agreement_basal.png", "Basal-slice LGE %: prediction vs expert."),
-                      ("seg_gallery.png", "Best and worst myocardium Dice.")):
+    body = (
+        f"<p>Two-stage MONAI UNet (localiser, then a 2.5-D segmenter in an LV-centred window), "
+        f"{s['folds']}-fold patient-level cross-validation; every mask comes from the fold model that never saw "
+        f"the patient (n = {s['n']}). Fold labels: {H.esc(s.get('label_source', ''))}.</p>" + _summary_table(s)
+    )
+    for name, cap in (
+        (
+            "seg_agreement.png",
+            "Whole-LV LGE %: out-of-fold prediction vs expert masks (red: LGE > threshold by the expert).",
+        ),
+        ("seg_agreement_basal.png", "Basal-slice LGE %: prediction vs expert."),
+        ("seg_gallery.png", "Best and worst myocardium Dice."),
+    ):
         if (figs / name).is_file():
             body += H.img(figs / name, name, caption=cap)
     return H.section(anchor, title, body)
@@ -134,6 +167,10 @@ def write_seg_report(run: str | Path) -> Path:
     except Exception as exc:  # noqa: BLE001 - a gallery problem must not lose the report
         log.warning("segmentation gallery not drawn: %s", exc)
     body = seg_section(rd.path)
-    page = H.page("LGE segmentation report", [H.esc(f"lgenet {__version__} \u00b7 research use only; not a medical "
-                                                    "device")], [("segmentation", "Segmentation")], body)
+    page = H.page(
+        "LGE segmentation report",
+        [H.esc(f"lgenet {__version__} \u00b7 research use only; not a medical device")],
+        [("segmentation", "Segmentation")],
+        body,
+    )
     return atomic_write_text(rd.path / "seg_report.html", page)

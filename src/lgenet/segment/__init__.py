@@ -23,14 +23,29 @@ without masks (or single inputs) and writes masks, overlays, per-patient measure
 whose ``lge_percent`` is the predicted burden (the previous value, if any, kept as
 ``lge_percent_original``), with a source column for each.
 """
+
 from __future__ import annotations
 
 from .apply import SegApplyResult, apply_segmentation
 from .cases import Case, cases_of, read_case, safe_id
 from .fold import SEG_METRIC_FIELDS, SegFoldJob
 from .rundir import SegRunDir, load_segmenter
-from .train import SegRunResult, segmentation_folds, format_seg_summary, summarise_segmentation, train_segmentation
+from .train import SegRunResult, format_seg_summary, segmentation_folds, summarise_segmentation, train_segmentation
 
-__all__ = ["SegRunDir", "SegFoldJob", "train_segmentation", "apply_segmentation", "SegRunResult", "SegApplyResult",
-           "load_segmenter", "summarise_segmentation", "format_seg_summary", "SEG_METRIC_FIELDS", "Case", "cases_of",
-           "read_case", "safe_id", "segmentation_folds"]
+__all__ = [
+    "SegRunDir",
+    "SegFoldJob",
+    "train_segmentation",
+    "apply_segmentation",
+    "SegRunResult",
+    "SegApplyResult",
+    "load_segmenter",
+    "summarise_segmentation",
+    "format_seg_summary",
+    "SEG_METRIC_FIELDS",
+    "Case",
+    "cases_of",
+    "read_case",
+    "safe_id",
+    "segmentation_folds",
+]

@@ -1,24 +1,26 @@
 """``lgenet segment apply``: the fold ensemble on a cohort without masks, or on single inputs."""
+
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from ..data.stacks import Stack
 from ..errors import ConfigError
 from ..rundir import ensure_writable_dir
-from .cases import Case, cases_of, _num, read_case, safe_id, _stack_features, _write_rows
+from .cases import Case, _num, _stack_features, _write_rows, cases_of, read_case, safe_id
 from .fold import _threshold_burdens
 from .rundir import SegRunDir, load_segmenter
 
 __all__ = ["SegApplyResult", "apply_segmentation"]
 
 log = logging.getLogger("lgenet")
+
 
 @dataclass
 class SegApplyResult:
@@ -28,11 +30,20 @@ class SegApplyResult:
     masks_dir: Path | None = None
 
 
-def apply_segmentation(run_dir: str | Path, *, out: str | Path, manifest: str | Path | None = None,
-                       paths: Sequence[str | Path] = (), ids: Sequence[str] | None = None,
-                       nifti_slice_axis: int | None = None, nifti_basal_end: str | None = None,
-                       pixel_spacing: float | None = None, overlays: bool = True, progress: bool = True,
-                       device: str = "cpu") -> SegApplyResult:
+def apply_segmentation(
+    run_dir: str | Path,
+    *,
+    out: str | Path,
+    manifest: str | Path | None = None,
+    paths: Sequence[str | Path] = (),
+    ids: Sequence[str] | None = None,
+    nifti_slice_axis: int | None = None,
+    nifti_basal_end: str | None = None,
+    pixel_spacing: float | None = None,
+    overlays: bool = True,
+    progress: bool = True,
+    device: str = "cpu",
+) -> SegApplyResult:
     """Segment a cohort (manifest) or single inputs with a finished run's fold ensemble."""
     from tqdm.auto import tqdm
 
@@ -45,9 +56,11 @@ def apply_segmentation(run_dir: str | Path, *, out: str | Path, manifest: str | 
     cfg = rd.load_config()
     if bool(manifest) == bool(paths):
         raise ConfigError("lgenet segment apply: give a --manifest or input paths, one of the two")
-    cfg_in = cfg.replace(nifti_slice_axis=cfg.nifti_slice_axis if nifti_slice_axis is None else nifti_slice_axis,
-                         nifti_basal_end=cfg.nifti_basal_end if nifti_basal_end is None else nifti_basal_end,
-                         pixel_spacing=pixel_spacing if pixel_spacing is not None else cfg.pixel_spacing)
+    cfg_in = cfg.replace(
+        nifti_slice_axis=cfg.nifti_slice_axis if nifti_slice_axis is None else nifti_slice_axis,
+        nifti_basal_end=cfg.nifti_basal_end if nifti_basal_end is None else nifti_basal_end,
+        pixel_spacing=pixel_spacing if pixel_spacing is not None else cfg.pixel_spacing,
+    )
     out_dir = ensure_writable_dir(out, "--out")
     if manifest:
         cohort = load_manifest(manifest, tasks=None, lge_threshold=cfg.lge_threshold)
@@ -79,33 +92,77 @@ def apply_segmentation(run_dir: str | Path, *, out: str | Path, manifest: str | 
         slice_mm = st.meta.get("slice_spacing") or st.meta.get("slice_thickness")
         m = class_measures(res.classes, st.spacing, slice_mm)
         mask_path = out_dir / "masks" / f"{safe_id(c.patient_id)}.nii.gz"
-        write_label_volume(mask_path, values[res.classes], c.image, st.meta, slice_axis=cfg_in.nifti_slice_axis,
-                           basal_end=cfg_in.nifti_basal_end)
-        row = {"patient_id": c.patient_id, "n_slices": int(res.classes.shape[0]),
-               "lge_percent_pred": m["lge_percent"], "lge_percent_basal_pred": m["lge_percent_basal"],
-               "myo_ml_pred": m.get("myo_ml"), "enh_ml_pred": m.get("enh_ml"), "myo_mass_g_pred": m.get("myo_mass_g"),
-               "enh_mass_g_pred": m.get("enh_mass_g"), "cavity_ml_pred": m.get("cavity_ml"),
-               "slices_with_enhancement_pred": m["slices_with_enhancement"],
-               "lge_sectors_pred": m["lge_sectors"], "transmurality_max_pred": m["transmurality_max"],
-               "transmurality_mean_pred": m["transmurality_mean"],
-               "localised_fraction": float(np.mean(res.localised)), "mask": str(mask_path.relative_to(out_dir)),
-               "notes": " | ".join(notes)}
+        write_label_volume(
+            mask_path,
+            values[res.classes],
+            c.image,
+            st.meta,
+            slice_axis=cfg_in.nifti_slice_axis,
+            basal_end=cfg_in.nifti_basal_end,
+        )
+        row = {
+            "patient_id": c.patient_id,
+            "n_slices": int(res.classes.shape[0]),
+            "lge_percent_pred": m["lge_percent"],
+            "lge_percent_basal_pred": m["lge_percent_basal"],
+            "myo_ml_pred": m.get("myo_ml"),
+            "enh_ml_pred": m.get("enh_ml"),
+            "myo_mass_g_pred": m.get("myo_mass_g"),
+            "enh_mass_g_pred": m.get("enh_mass_g"),
+            "cavity_ml_pred": m.get("cavity_ml"),
+            "slices_with_enhancement_pred": m["slices_with_enhancement"],
+            "lge_sectors_pred": m["lge_sectors"],
+            "transmurality_max_pred": m["transmurality_max"],
+            "transmurality_mean_pred": m["transmurality_mean"],
+            "localised_fraction": float(np.mean(res.localised)),
+            "mask": str(mask_path.relative_to(out_dir)),
+            "notes": " | ".join(notes),
+        }
         row.update(_threshold_burdens(st.image, res.classes))
         if st.classes is not None:
             gt = st.classes
             me = class_measures(gt, st.spacing, slice_mm)
-            row.update({"dice_myo": dice(res.classes >= 2, gt >= 2), "dice_lge": dice(res.classes == 3, gt == 3),
-                        "dice_cavity": dice(res.classes == 1, gt == 1), "lge_percent_expert": me["lge_percent"]})
+            row.update(
+                {
+                    "dice_myo": dice(res.classes >= 2, gt >= 2),
+                    "dice_lge": dice(res.classes == 3, gt == 3),
+                    "dice_cavity": dice(res.classes == 1, gt == 1),
+                    "lge_percent_expert": me["lge_percent"],
+                }
+            )
         if overlays:
-            row["overlay"] = str(_overlay(out_dir / "overlays" / f"{safe_id(c.patient_id)}.png", st, res.classes)
-                                 .relative_to(out_dir))
+            row["overlay"] = str(
+                _overlay(out_dir / "overlays" / f"{safe_id(c.patient_id)}.png", st, res.classes).relative_to(out_dir)
+            )
         rows.append(row)
-    fields = ["patient_id", "n_slices", "lge_percent_pred", "lge_percent_basal_pred", "lge_percent_pred_nsd2",
-              "lge_percent_pred_nsd3", "lge_percent_pred_nsd5", "lge_percent_pred_nsd6", "lge_percent_pred_fwhm",
-              "myo_ml_pred", "enh_ml_pred", "myo_mass_g_pred", "enh_mass_g_pred", "cavity_ml_pred",
-              "slices_with_enhancement_pred", "lge_sectors_pred", "transmurality_max_pred",
-              "transmurality_mean_pred", "localised_fraction", "dice_myo", "dice_lge", "dice_cavity",
-              "lge_percent_expert", "mask", "overlay", "notes"]
+    fields = [
+        "patient_id",
+        "n_slices",
+        "lge_percent_pred",
+        "lge_percent_basal_pred",
+        "lge_percent_pred_nsd2",
+        "lge_percent_pred_nsd3",
+        "lge_percent_pred_nsd5",
+        "lge_percent_pred_nsd6",
+        "lge_percent_pred_fwhm",
+        "myo_ml_pred",
+        "enh_ml_pred",
+        "myo_mass_g_pred",
+        "enh_mass_g_pred",
+        "cavity_ml_pred",
+        "slices_with_enhancement_pred",
+        "lge_sectors_pred",
+        "transmurality_max_pred",
+        "transmurality_mean_pred",
+        "localised_fraction",
+        "dice_myo",
+        "dice_lge",
+        "dice_cavity",
+        "lge_percent_expert",
+        "mask",
+        "overlay",
+        "notes",
+    ]
     csv_path = out_dir / "segmentation.csv" if manifest or Path(out).suffix == "" else Path(out)
     _write_rows(csv_path, rows, fields)
     result = SegApplyResult(rows=rows, csv=csv_path, masks_dir=out_dir / "masks")
@@ -122,15 +179,25 @@ def _write_segmented_manifest(cohort, rows, path: Path, run: Path) -> Path:
     src = f"lgenet segment apply (fold ensemble of {run.name}): network enhancement class, whole LV"
     out_rows = []
     for rec in cohort.records:
-        r = {"patient_id": rec.patient_id, "image": str(rec.image), "slice": rec.slice if rec.slice != "basal" else "",
-             "event": "" if rec.event is None else rec.event,
-             "followup_years": "" if rec.followup_years is None else rec.followup_years,
-             "mask": "" if rec.mask is None else str(rec.mask), **rec.covariates}
+        r = {
+            "patient_id": rec.patient_id,
+            "image": str(rec.image),
+            "slice": rec.slice if rec.slice != "basal" else "",
+            "event": "" if rec.event is None else rec.event,
+            "followup_years": "" if rec.followup_years is None else rec.followup_years,
+            "mask": "" if rec.mask is None else str(rec.mask),
+            **rec.covariates,
+        }
         p = pred.get(rec.patient_id, {})
-        r["lge_percent"] = "" if not math.isfinite(_num(p.get("lge_percent_pred"))) else round(_num(p["lge_percent_pred"]), 4)
+        r["lge_percent"] = (
+            "" if not math.isfinite(_num(p.get("lge_percent_pred"))) else round(_num(p["lge_percent_pred"]), 4)
+        )
         r["lge_percent_source"] = src
-        r["lge_percent_basal_pred"] = "" if not math.isfinite(_num(p.get("lge_percent_basal_pred"))) else round(
-            _num(p["lge_percent_basal_pred"]), 4)
+        r["lge_percent_basal_pred"] = (
+            ""
+            if not math.isfinite(_num(p.get("lge_percent_basal_pred")))
+            else round(_num(p["lge_percent_basal_pred"]), 4)
+        )
         r["lge_percent_basal_pred_source"] = src.replace("whole LV", "basal slice")
         if rec.lge_percent is not None:
             r["lge_percent_original"] = rec.lge_percent

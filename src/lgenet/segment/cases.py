@@ -1,13 +1,14 @@
 """A manifest's stacks as segmentation cases: one stack (and mask) per patient, read and fingerprinted."""
+
 from __future__ import annotations
 
 import csv
 import hashlib
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -37,12 +38,16 @@ def cases_of(cohort, *, need_masks: bool) -> list[Case]:
         prev = by_pid.get(r.patient_id)
         if prev is not None:
             if Path(prev.image).resolve() != Path(r.image).resolve():
-                problems.append(f"patient {r.patient_id}: rows {prev.row} and {r.row} give different images; "
-                                "segmentation works on one stack per patient")
+                problems.append(
+                    f"patient {r.patient_id}: rows {prev.row} and {r.row} give different images; "
+                    "segmentation works on one stack per patient"
+                )
             continue
         if need_masks and r.mask is None:
-            problems.append(f"row {r.row} (patient {r.patient_id}): no 'mask'; segment train needs the expert label "
-                            "map of every stack")
+            problems.append(
+                f"row {r.row} (patient {r.patient_id}): no 'mask'; segment train needs the expert label "
+                "map of every stack"
+            )
         by_pid[r.patient_id] = Case(r.patient_id, r.row, str(r.image), str(r.mask) if r.mask else None, r.lge_percent)
     if problems:
         raise DataError(f"manifest {cohort.path}:\n" + "\n".join(f"  - {p}" for p in problems[:20]))
@@ -51,9 +56,14 @@ def cases_of(cohort, *, need_masks: bool) -> list[Case]:
 
 def read_case(case: Case, cfg: SegConfig, *, with_mask: bool = True) -> Stack:
     try:
-        return read_stack(case.image, case.mask if with_mask else None, labels=cfg.seg_labels(),
-                          nifti_slice_axis=cfg.nifti_slice_axis, nifti_basal_end=cfg.nifti_basal_end,
-                          default_spacing=cfg.pixel_spacing)
+        return read_stack(
+            case.image,
+            case.mask if with_mask else None,
+            labels=cfg.seg_labels(),
+            nifti_slice_axis=cfg.nifti_slice_axis,
+            nifti_basal_end=cfg.nifti_basal_end,
+            default_spacing=cfg.pixel_spacing,
+        )
     except (ReaderError, DataError) as exc:
         raise type(exc)(f"row {case.row} (patient {case.patient_id}): {exc}") from None
 
@@ -71,7 +81,6 @@ def _stack_features(st: Stack) -> dict:
 
     f = frame_features(st.image[-1], {"pixel_spacing": st.spacing})
     return f
-
 
 
 def _num(v) -> float:
@@ -108,5 +117,3 @@ def _write_rows(path: Path, rows: Sequence[dict], fields: Sequence[str]) -> Path
 def _read_rows(path: Path) -> list[dict]:
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
-
-

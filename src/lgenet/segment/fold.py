@@ -1,12 +1,13 @@
 """One segmentation fold as a job: train its two networks, segment its held-out patients."""
+
 from __future__ import annotations
 
 import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from ..config import SegConfig
 from ..data.stacks import Stack
 from ..errors import DataError, LgenetError
 from ..utils import atomic_write_text
-from .cases import Case, cases_of, read_case, safe_id, _stack_hash, _write_rows
+from .cases import Case, _stack_hash, _write_rows, cases_of, read_case, safe_id
 from .rundir import SegRunDir
 
 __all__ = ["SegFoldJob", "SEG_METRIC_FIELDS"]
@@ -23,13 +24,35 @@ log = logging.getLogger("lgenet")
 
 SEG_RESUME_FREE = {"out", "num_threads", "device", "manifest", "tta"}
 SEG_METRIC_FIELDS = [
-    "patient_id", "fold", "n_slices", "dice_myo", "dice_lge", "dice_cavity", "lge_label",
-    "lge_percent_expert", "lge_percent_pred", "lge_percent_basal_expert", "lge_percent_basal_pred",
-    "lge_percent_pred_nsd2", "lge_percent_pred_nsd3", "lge_percent_pred_nsd5", "lge_percent_pred_nsd6",
-    "lge_percent_pred_fwhm", "myo_ml_expert", "myo_ml_pred", "enh_ml_expert", "enh_ml_pred",
-    "myo_mass_g_pred", "enh_mass_g_pred", "cavity_ml_pred", "slices_with_enhancement_pred",
-    "lge_sectors_pred", "transmurality_max_pred", "transmurality_mean_pred",
-    "localised_fraction", "lge_percent_manifest",
+    "patient_id",
+    "fold",
+    "n_slices",
+    "dice_myo",
+    "dice_lge",
+    "dice_cavity",
+    "lge_label",
+    "lge_percent_expert",
+    "lge_percent_pred",
+    "lge_percent_basal_expert",
+    "lge_percent_basal_pred",
+    "lge_percent_pred_nsd2",
+    "lge_percent_pred_nsd3",
+    "lge_percent_pred_nsd5",
+    "lge_percent_pred_nsd6",
+    "lge_percent_pred_fwhm",
+    "myo_ml_expert",
+    "myo_ml_pred",
+    "enh_ml_expert",
+    "enh_ml_pred",
+    "myo_mass_g_pred",
+    "enh_mass_g_pred",
+    "cavity_ml_pred",
+    "slices_with_enhancement_pred",
+    "lge_sectors_pred",
+    "transmurality_max_pred",
+    "transmurality_mean_pred",
+    "localised_fraction",
+    "lge_percent_manifest",
 ]
 
 
@@ -74,8 +97,8 @@ def _fold_seed(seed: int, fold: int) -> int:
 def _run_fold(job: SegFoldJob, on_epoch) -> object:
     import torch
 
-    from ..data.stacks import tissue_normalise
     from ..data.manifest import load_manifest
+    from ..data.stacks import tissue_normalise
     from ..models.seginfer import Segmenter
     from ..training.jobs import FitOutcome, compute_signature
     from ..training.segmentation import SegTrainParams, train_fold
@@ -92,22 +115,32 @@ def _run_fold(job: SegFoldJob, on_epoch) -> object:
             continue
         st = read_case(c, cfg)
         if want and want.get(c.patient_id) != _stack_hash(st):
-            raise DataError(f"patient {c.patient_id}: the image or mask changed since the run started; use the "
-                            "original inputs or a new --out")
+            raise DataError(
+                f"patient {c.patient_id}: the image or mask changed since the run started; use the "
+                "original inputs or a new --out"
+            )
         stacks[c.patient_id] = st
     train = [p for p in sorted(stacks) if folds[p] != job.fold]
     test = [p for p in sorted(stacks) if folds[p] == job.fold]
     if set(train) & set(test):  # pragma: no cover - a partition by construction
         raise DataError("a patient is on both sides of the split")
     spec = cfg.spec()
-    params = SegTrainParams(epochs=cfg.epochs, loc_epochs=cfg.loc_epochs, loc_shift_mm=cfg.loc_shift_mm,
-                            coarse_shift_mm=cfg.coarse_shift_mm,
-                            batch_size=cfg.batch_size, lr=cfg.lr,
-                            weight_decay=cfg.weight_decay, augment=cfg.augment,
-                            batch_augment=cfg.batch_augment, aug_intensity_scale=cfg.aug_intensity_scale,
-                            aug_intensity_shift=cfg.aug_intensity_shift, loader_workers=cfg.loader_workers or 0,
-                            device=job.device,
-                            precision=job.precision)
+    params = SegTrainParams(
+        epochs=cfg.epochs,
+        loc_epochs=cfg.loc_epochs,
+        loc_shift_mm=cfg.loc_shift_mm,
+        coarse_shift_mm=cfg.coarse_shift_mm,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        augment=cfg.augment,
+        batch_augment=cfg.batch_augment,
+        aug_intensity_scale=cfg.aug_intensity_scale,
+        aug_intensity_shift=cfg.aug_intensity_shift,
+        loader_workers=cfg.loader_workers or 0,
+        device=job.device,
+        precision=job.precision,
+    )
     seed = _fold_seed(cfg.seed, job.fold)
     n_loc = cfg.loc_epochs
 
@@ -117,9 +150,21 @@ def _run_fold(job: SegFoldJob, on_epoch) -> object:
 
     t0 = time.perf_counter()
     loc_state, seg_state, res = train_fold(
-        [(tissue_normalise(stacks[p].image, spec.percentiles, method=spec.normalisation,
-                          spacing=stacks[p].spacing), stacks[p].classes, stacks[p].spacing) for p in train],
-        spec, params, seed=seed, on_epoch=epoch_cb)
+        [
+            (
+                tissue_normalise(
+                    stacks[p].image, spec.percentiles, method=spec.normalisation, spacing=stacks[p].spacing
+                ),
+                stacks[p].classes,
+                stacks[p].spacing,
+            )
+            for p in train
+        ],
+        spec,
+        params,
+        seed=seed,
+        on_epoch=epoch_cb,
+    )
     seg = Segmenter(spec, [(loc_state, seg_state, res.coarse_state)], device=job.device, tta=cfg.tta)
     rows = []
     for p in test:
@@ -135,15 +180,26 @@ def _run_fold(job: SegFoldJob, on_epoch) -> object:
             ck["coarse_localiser"] = res.coarse_state
         torch.save(ck, tmp)
     _write_rows(d / "predictions.csv", rows, SEG_METRIC_FIELDS)
-    info = {"fold": job.fold, "seed": seed, "n_train_patients": len(train), "n_test_patients": len(test),
-            "train_patients": train, "test_patients": test,
-            "n_train_slices": res.n_slices, "epochs": cfg.epochs, "loc_epochs": cfg.loc_epochs,
-            "losses": [round(v, 5) for v in res.losses], "loc_losses": [round(v, 5) for v in res.loc_losses],
-            "coarse_losses": [round(v, 5) for v in res.coarse_losses],
-            "seconds_localiser": round(res.loc_seconds, 1), "seconds_segmenter": round(res.seconds, 1),
-            "seconds_total": round(time.perf_counter() - t0, 1), "spec": spec.to_dict(),
-            "compute": compute_signature(job.device, job.precision, job.threads),
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    info = {
+        "fold": job.fold,
+        "seed": seed,
+        "n_train_patients": len(train),
+        "n_test_patients": len(test),
+        "train_patients": train,
+        "test_patients": test,
+        "n_train_slices": res.n_slices,
+        "epochs": cfg.epochs,
+        "loc_epochs": cfg.loc_epochs,
+        "losses": [round(v, 5) for v in res.losses],
+        "loc_losses": [round(v, 5) for v in res.loc_losses],
+        "coarse_losses": [round(v, 5) for v in res.coarse_losses],
+        "seconds_localiser": round(res.loc_seconds, 1),
+        "seconds_segmenter": round(res.seconds, 1),
+        "seconds_total": round(time.perf_counter() - t0, 1),
+        "spec": spec.to_dict(),
+        "compute": compute_signature(job.device, job.precision, job.threads),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     atomic_write_text(d / "fit.json", json.dumps(info, indent=1))
     log.info("%s: %d train / %d test patients, %.0f s", job.name, len(train), len(test), info["seconds_total"])
     return FitOutcome(job, seconds=info["seconds_total"], final_loss=res.losses[-1] if res.losses else float("nan"))
@@ -160,22 +216,40 @@ def _evaluate_case(case: Case, st: Stack, seg, cfg: SegConfig, rd: SegRunDir, fo
     mp = class_measures(pred, st.spacing, slice_mm)
     me = class_measures(gt, st.spacing, slice_mm)
     values = np.asarray(cfg.seg_labels().values(), np.uint16)
-    write_label_volume(rd.masks_dir / f"{safe_id(case.patient_id)}.nii.gz", values[pred], case.image, st.meta,
-                       slice_axis=cfg.nifti_slice_axis, basal_end=cfg.nifti_basal_end)
-    row = {"patient_id": case.patient_id, "fold": fold, "n_slices": int(pred.shape[0]),
-           "dice_myo": dice(pred >= 2, gt >= 2), "dice_lge": dice(pred == 3, gt == 3),
-           "dice_cavity": dice(pred == 1, gt == 1),
-           "lge_label": int(me["lge_percent"] > cfg.lge_threshold) if math.isfinite(me["lge_percent"]) else "",
-           "lge_percent_expert": me["lge_percent"], "lge_percent_pred": mp["lge_percent"],
-           "lge_percent_basal_expert": me["lge_percent_basal"], "lge_percent_basal_pred": mp["lge_percent_basal"],
-           "myo_ml_expert": me.get("myo_ml"), "myo_ml_pred": mp.get("myo_ml"), "enh_ml_expert": me.get("enh_ml"),
-           "enh_ml_pred": mp.get("enh_ml"), "myo_mass_g_pred": mp.get("myo_mass_g"),
-           "enh_mass_g_pred": mp.get("enh_mass_g"), "cavity_ml_pred": mp.get("cavity_ml"),
-           "slices_with_enhancement_pred": mp["slices_with_enhancement"],
-           "lge_sectors_pred": mp["lge_sectors"], "transmurality_max_pred": mp["transmurality_max"],
-           "transmurality_mean_pred": mp["transmurality_mean"],
-           "localised_fraction": float(np.mean(res.localised)),
-           "lge_percent_manifest": case.lge_percent if case.lge_percent is not None else ""}
+    write_label_volume(
+        rd.masks_dir / f"{safe_id(case.patient_id)}.nii.gz",
+        values[pred],
+        case.image,
+        st.meta,
+        slice_axis=cfg.nifti_slice_axis,
+        basal_end=cfg.nifti_basal_end,
+    )
+    row = {
+        "patient_id": case.patient_id,
+        "fold": fold,
+        "n_slices": int(pred.shape[0]),
+        "dice_myo": dice(pred >= 2, gt >= 2),
+        "dice_lge": dice(pred == 3, gt == 3),
+        "dice_cavity": dice(pred == 1, gt == 1),
+        "lge_label": int(me["lge_percent"] > cfg.lge_threshold) if math.isfinite(me["lge_percent"]) else "",
+        "lge_percent_expert": me["lge_percent"],
+        "lge_percent_pred": mp["lge_percent"],
+        "lge_percent_basal_expert": me["lge_percent_basal"],
+        "lge_percent_basal_pred": mp["lge_percent_basal"],
+        "myo_ml_expert": me.get("myo_ml"),
+        "myo_ml_pred": mp.get("myo_ml"),
+        "enh_ml_expert": me.get("enh_ml"),
+        "enh_ml_pred": mp.get("enh_ml"),
+        "myo_mass_g_pred": mp.get("myo_mass_g"),
+        "enh_mass_g_pred": mp.get("enh_mass_g"),
+        "cavity_ml_pred": mp.get("cavity_ml"),
+        "slices_with_enhancement_pred": mp["slices_with_enhancement"],
+        "lge_sectors_pred": mp["lge_sectors"],
+        "transmurality_max_pred": mp["transmurality_max"],
+        "transmurality_mean_pred": mp["transmurality_mean"],
+        "localised_fraction": float(np.mean(res.localised)),
+        "lge_percent_manifest": case.lge_percent if case.lge_percent is not None else "",
+    }
     row.update(_threshold_burdens(st.image, pred))
     return row
 
@@ -197,5 +271,3 @@ def _threshold_burdens(image: np.ndarray, classes: np.ndarray) -> dict:
         if key in q.methods:
             out[name] = float(q.methods[key].percent)
     return out
-
-

@@ -1,8 +1,9 @@
 """The segmentation run directory and its fold ensemble (:func:`load_segmenter`)."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..config import SegConfig
 from ..errors import LgenetError
@@ -13,9 +14,17 @@ __all__ = ["SegRunDir", "load_segmenter", "segmentation_table", "SEG_ADDED_LATER
 #: parameters added after runs existed, with the value that reproduces what such a run did (before
 #: batch_augment, the augmentation geometry was MONAI's per-sample affine; before loc_shift_mm, the
 #: localiser's canvases were shifted by up to 20 mm; before normalisation, inputs were normalised by method 1)
-SEG_ADDED_LATER = {"batch_augment": False, "loc_shift_mm": 20.0, "normalisation": 1, "coarse_shift_mm": 0.0,
-                   "regions": False, "coarse_margin": 1.0, "aug_intensity_scale": 0.5, "aug_intensity_shift": 0.3,
-                   "loader_workers": 0}
+SEG_ADDED_LATER = {
+    "batch_augment": False,
+    "loc_shift_mm": 20.0,
+    "normalisation": 1,
+    "coarse_shift_mm": 0.0,
+    "regions": False,
+    "coarse_margin": 1.0,
+    "aug_intensity_scale": 0.5,
+    "aug_intensity_shift": 0.3,
+    "loader_workers": 0,
+}
 
 
 def segmentation_table(run: str | Path) -> tuple[Path, str]:
@@ -24,12 +33,16 @@ def segmentation_table(run: str | Path) -> tuple[Path, str]:
     from ..errors import ConfigError
 
     p = Path(run)
-    for name, kind in (("seg_metrics.csv", "out-of-fold (lgenet segment train)"),
-                       ("segmentation.csv", "lgenet segment apply")):
+    for name, kind in (
+        ("seg_metrics.csv", "out-of-fold (lgenet segment train)"),
+        ("segmentation.csv", "lgenet segment apply"),
+    ):
         if (p / name).is_file():
             return p / name, kind
-    raise ConfigError(f"segmentation run {p} holds neither seg_metrics.csv (`lgenet segment train`) nor "
-                      "segmentation.csv (`lgenet segment apply --manifest`); pass the --out of one of them")
+    raise ConfigError(
+        f"segmentation run {p} holds neither seg_metrics.csv (`lgenet segment train`) nor "
+        "segmentation.csv (`lgenet segment apply --manifest`); pass the --out of one of them"
+    )
 
 
 class SegRunDir(RunDir):
@@ -84,21 +97,29 @@ class SegRunDir(RunDir):
         if not isinstance(ck, dict) or not {"spec", "localiser", "segmenter"} <= set(ck):
             raise LgenetError(f"{f} is not an lgenet segmentation fold model; {redo}")
         if float(ck["spec"].get("coarse_shift_mm", 0) or 0) > 0 and "coarse_localiser" not in ck:
-            raise LgenetError(f"segmentation fold model {f} was trained with a coarse localiser (coarse_shift_mm > 0) "
-                              f"but holds none; {redo}")
+            raise LgenetError(
+                f"segmentation fold model {f} was trained with a coarse localiser (coarse_shift_mm > 0) "
+                f"but holds none; {redo}"
+            )
         return ck["spec"], ck["localiser"], ck["segmenter"], ck.get("coarse_localiser")
 
 
-def load_segmenter(run_dir: str | Path, folds: Sequence[int] | None = None, *, device: str = "cpu",
-                   tta: bool | None = None, coarse: bool = True):
+def load_segmenter(
+    run_dir: str | Path,
+    folds: Sequence[int] | None = None,
+    *,
+    device: str = "cpu",
+    tta: bool | None = None,
+    coarse: bool = True,
+):
     """The fold ensemble (or the given folds) of a finished segmentation run, ready to apply.
 
     ``coarse=False`` leaves a run's coarse localiser out (the localiser and the segmenter are trained
     independently of it, so this is exactly the run without the option)."""
     import dataclasses
 
-    from ..models.segnet import SegSpec
     from ..models.seginfer import Segmenter
+    from ..models.segnet import SegSpec
 
     rd = SegRunDir(run_dir)
     cfg = rd.load_config()
@@ -111,5 +132,3 @@ def load_segmenter(run_dir: str | Path, folds: Sequence[int] | None = None, *, d
             spec, coarse_state = dataclasses.replace(spec, coarse_shift_mm=0.0), None
         states.append((loc, seg, coarse_state))
     return Segmenter(spec, states, device=device, tta=cfg.tta if tta is None else tta)
-
-

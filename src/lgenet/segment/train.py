@@ -1,4 +1,5 @@
 """``lgenet segment train``: validation, the fold jobs, and the out-of-fold summary."""
+
 from __future__ import annotations
 
 import json
@@ -13,14 +14,21 @@ from ..config import SegConfig
 from ..errors import ConfigError, DataError, LgenetError
 from ..rundir import ensure_writable_dir
 from ..utils import atomic_write_text, sha256_file
-from .cases import cases_of, _num, read_case, _read_rows, _stack_features, _stack_hash, _write_rows
+from .cases import _num, _read_rows, _stack_features, _stack_hash, _write_rows, cases_of, read_case
 from .fold import SEG_METRIC_FIELDS, SEG_RESUME_FREE, SegFoldJob
 from .rundir import SEG_ADDED_LATER, SegRunDir
 
-__all__ = ["SegRunResult", "auto_loader_workers", "train_segmentation", "segmentation_folds", "summarise_segmentation",
-           "format_seg_summary"]
+__all__ = [
+    "SegRunResult",
+    "auto_loader_workers",
+    "train_segmentation",
+    "segmentation_folds",
+    "summarise_segmentation",
+    "format_seg_summary",
+]
 
 log = logging.getLogger("lgenet")
+
 
 @dataclass
 class SegRunResult:
@@ -55,19 +63,24 @@ def _prepare(cfg: SegConfig, progress: bool):
             problems.append(str(exc))
             continue
         if not (st.classes >= 2).any():
-            problems.append(f"row {c.row} (patient {c.patient_id}): the mask has no myocardium (labels "
-                            f"{cfg.labels.get('myo')}); check --labels")
+            problems.append(
+                f"row {c.row} (patient {c.patient_id}): the mask has no myocardium (labels "
+                f"{cfg.labels.get('myo')}); check --labels"
+            )
         stacks[c.patient_id] = st
         hashes[c.patient_id] = _stack_hash(st)
         feats.append(_stack_features(st))
     if problems:
-        raise DataError(f"{len(problems)} stack(s) of {cfg.manifest} cannot be used:\n"
-                        + "\n".join(f"  - {p}" for p in problems[:30]))
+        raise DataError(
+            f"{len(problems)} stack(s) of {cfg.manifest} cannot be used:\n"
+            + "\n".join(f"  - {p}" for p in problems[:30])
+        )
     seen: dict[str, str] = {}
     for pid, h in hashes.items():
         if h in seen:
-            raise DataError(f"patients {seen[h]} and {pid} have identical image stacks and masks; every patient "
-                            "needs their own")
+            raise DataError(
+                f"patients {seen[h]} and {pid} have identical image stacks and masks; every patient needs their own"
+            )
         seen[h] = pid
     labels_manifest = cohort.labels(cfg.stratify)
     source = f"manifest {'lge_percent' if cfg.stratify == 'lge' else 'event'}"
@@ -75,15 +88,18 @@ def _prepare(cfg: SegConfig, progress: bool):
         labels = labels_manifest
     elif cfg.stratify == "event":
         missing = sorted({c.patient_id for c in cases} - set(labels_manifest))
-        raise DataError(f"--stratify event needs an 'event' label for every patient; {len(missing)} have none "
-                        f"(e.g. {', '.join(missing[:5])})")
+        raise DataError(
+            f"--stratify event needs an 'event' label for every patient; {len(missing)} have none "
+            f"(e.g. {', '.join(missing[:5])})"
+        )
     else:
         labels = {p: int(class_measures(st.classes)["lge_percent"] > cfg.lge_threshold) for p, st in stacks.items()}
         source = "expert masks (no lge_percent in the manifest)"
     pids = sorted(labels)
     if min(sum(labels.values()), len(pids) - sum(labels.values())) >= cfg.folds:
-        folds = assign_folds(pids, [labels[p] for p in pids], n_splits=cfg.folds, random_state=cfg.seed,
-                             task=cfg.stratify)
+        folds = assign_folds(
+            pids, [labels[p] for p in pids], n_splits=cfg.folds, random_state=cfg.seed, task=cfg.stratify
+        )
     else:  # a cohort without both classes: unstratified (still patient-level)
         from sklearn.model_selection import KFold
 
@@ -94,8 +110,11 @@ def _prepare(cfg: SegConfig, progress: bool):
             for i in test:
                 folds[pids[i]] = k
         source += "; unstratified (one class has fewer patients than folds)"
-    record = {"manifest": Path(cfg.manifest).name, "manifest_sha256": sha256_file(cfg.manifest),
-              "cases": [{"patient_id": c.patient_id, "row": c.row, "stack_sha256": hashes[c.patient_id]} for c in cases]}
+    record = {
+        "manifest": Path(cfg.manifest).name,
+        "manifest_sha256": sha256_file(cfg.manifest),
+        "cases": [{"patient_id": c.patient_id, "row": c.row, "stack_sha256": hashes[c.patient_id]} for c in cases],
+    }
     return cases, stacks, folds, labels, source, record, cohort_profile(feats)
 
 
@@ -116,8 +135,15 @@ def auto_loader_workers(device, executor: str = "local", workers: int = 1) -> in
     return max(0, min(3, (os.cpu_count() or 1) // at_once - 1))
 
 
-def train_segmentation(cfg: SegConfig, *, progress: bool = True, executor: str = "local", workers: int = 1,
-                       report: bool = True, ray_address: str | None = None) -> SegRunResult:
+def train_segmentation(
+    cfg: SegConfig,
+    *,
+    progress: bool = True,
+    executor: str = "local",
+    workers: int = 1,
+    report: bool = True,
+    ray_address: str | None = None,
+) -> SegRunResult:
     """K-fold segmentation CV with out-of-fold masks and metrics (see the module docstring)."""
     import torch
     from tqdm.auto import tqdm
@@ -128,8 +154,14 @@ def train_segmentation(cfg: SegConfig, *, progress: bool = True, executor: str =
 
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
-    threads = int(cfg.num_threads or (torch.get_num_threads() if workers <= 1 or executor == "local"
-                                      else max(1, (__import__("os").cpu_count() or 1) // workers)))
+    threads = int(
+        cfg.num_threads
+        or (
+            torch.get_num_threads()
+            if workers <= 1 or executor == "local"
+            else max(1, (__import__("os").cpu_count() or 1) // workers)
+        )
+    )
     if cfg.loader_workers is None:
         cfg = cfg.replace(loader_workers=auto_loader_workers(device, executor, workers))
     cases, stacks, folds, labels, source, record, profile = _prepare(cfg, progress)
@@ -147,15 +179,21 @@ def train_segmentation(cfg: SegConfig, *, progress: bool = True, executor: str =
                 old["coarse_margin"] = new.get("coarse_margin")  # no coarse localiser: the margin plays no part
             diff = sorted(k for k in set(old) | set(new) if k not in SEG_RESUME_FREE and old.get(k) != new.get(k))
             if diff:
-                reasons.append("started with different settings (" + ", ".join(
-                    f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:6]) + ")")
+                reasons.append(
+                    "started with different settings ("
+                    + ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:6])
+                    + ")"
+                )
         prev = rd.read_inputs()
-        if prev is not None and (prev.get("manifest_sha256") != record["manifest_sha256"]
-                                 or prev.get("cases") != record["cases"]):
+        if prev is not None and (
+            prev.get("manifest_sha256") != record["manifest_sha256"] or prev.get("cases") != record["cases"]
+        ):
             reasons.append("started on other inputs (the manifest, an image or a mask differs)")
         if reasons and finished:
-            raise ConfigError(f"segmentation run {rd.path} was {' and '.join(reasons)}. It holds {len(finished)} "
-                              "finished fold(s); resuming would mix them. Use the same settings and inputs, or a new --out")
+            raise ConfigError(
+                f"segmentation run {rd.path} was {' and '.join(reasons)}. It holds {len(finished)} "
+                "finished fold(s); resuming would mix them. Use the same settings and inputs, or a new --out"
+            )
         if reasons:
             import shutil
 
@@ -170,8 +208,10 @@ def train_segmentation(cfg: SegConfig, *, progress: bool = True, executor: str =
         now = compute_signature(str(device), precision, threads)
         for c in recorded:
             if not same_compute(c, now):
-                raise ConfigError(f"segmentation run {rd.path}: finished folds were computed with {c}; this run would "
-                                  f"use {now}; resume with the same --threads/--device/--precision, or use a new --out")
+                raise ConfigError(
+                    f"segmentation run {rd.path}: finished folds were computed with {c}; this run would "
+                    f"use {now}; resume with the same --threads/--device/--precision, or use a new --out"
+                )
         rd.write_config(cfg)
         atomic_write_text(rd.inputs_path, json.dumps(record, indent=1))
         atomic_write_text(rd.profile_path, json.dumps(profile, indent=1))
@@ -180,11 +220,22 @@ def train_segmentation(cfg: SegConfig, *, progress: bool = True, executor: str =
 
         handler = _add_file_log(rd)
         try:
-            log.info("lgenet %s segment train: %d patients, %d folds (labels from %s), device %s (%s), %d thread(s), "
-                     "%d loader worker(s) per fold", __version__, len(cases), cfg.folds, source, device, precision,
-                     threads, cfg.loader_workers)
-            jobs = [SegFoldJob(str(rd.path), cfg, k, device=str(device), precision=precision, threads=threads)
-                    for k in range(cfg.folds)]
+            log.info(
+                "lgenet %s segment train: %d patients, %d folds (labels from %s), device %s (%s), %d thread(s), "
+                "%d loader worker(s) per fold",
+                __version__,
+                len(cases),
+                cfg.folds,
+                source,
+                device,
+                precision,
+                threads,
+                cfg.loader_workers,
+            )
+            jobs = [
+                SegFoldJob(str(rd.path), cfg, k, device=str(device), precision=precision, threads=threads)
+                for k in range(cfg.folds)
+            ]
             result = SegRunResult(out_dir=rd.path)
             n_done = sum(j.done() for j in jobs)
             if n_done and progress:
@@ -230,11 +281,20 @@ def summarise_segmentation(rd: SegRunDir, cfg: SegConfig, *, label_source: str =
     _write_rows(rd.metrics_csv, rows, SEG_METRIC_FIELDS)
     col = lambda name, sel=None: np.array([_num(r[name]) for r in rows if sel is None or sel(r)])  # noqa: E731
     mi = lambda r: _num(r["lge_percent_expert"]) > 0  # noqa: E731
-    summary: dict = {"n": len(rows), "folds": cfg.folds, "label_source": label_source,
-                     "lge_threshold": cfg.lge_threshold}
+    summary: dict = {
+        "n": len(rows),
+        "folds": cfg.folds,
+        "label_source": label_source,
+        "lge_threshold": cfg.lge_threshold,
+    }
+
     def spread(v: np.ndarray) -> dict:
-        return {"mean": float(v.mean()) if v.size else None, "sd": float(v.std(ddof=1)) if v.size > 1 else None,
-                "median": float(np.median(v)) if v.size else None, "n": int(v.size)}
+        return {
+            "mean": float(v.mean()) if v.size else None,
+            "sd": float(v.std(ddof=1)) if v.size > 1 else None,
+            "median": float(np.median(v)) if v.size else None,
+            "n": int(v.size),
+        }
 
     for name, sel in (("dice_myo", None), ("dice_cavity", None), ("dice_lge", mi)):
         v = col(name, sel)
@@ -243,18 +303,26 @@ def summarise_segmentation(rd: SegRunDir, cfg: SegConfig, *, label_source: str =
     # the EMIDEC challenge's convention (its published evaluation code): every patient counts, and a scar-free
     # heart with no predicted enhancement scores 1 (dice() is NaN exactly when both masks are empty)
     v = col("dice_lge")
-    summary["dice_lge_all"] = {**spread(np.where(np.isnan(v), 1.0, v)),
-                               "cases": "every patient; no enhancement predicted on a scar-free heart scores 1 "
-                                        "(the EMIDEC challenge's convention)"}
+    summary["dice_lge_all"] = {
+        **spread(np.where(np.isnan(v), 1.0, v)),
+        "cases": "every patient; no enhancement predicted on a scar-free heart scores 1 "
+        "(the EMIDEC challenge's convention)",
+    }
     ref = col("lge_percent_expert")
-    summary["agreement"] = {m: agreement(col(f"lge_percent_pred{'' if m == 'network' else '_' + m}"), ref)
-                            for m in ("network", "nsd2", "nsd3", "nsd5", "nsd6", "fwhm")}
+    summary["agreement"] = {
+        m: agreement(col(f"lge_percent_pred{'' if m == 'network' else '_' + m}"), ref)
+        for m in ("network", "nsd2", "nsd3", "nsd5", "nsd6", "fwhm")
+    }
     summary["agreement_basal"] = agreement(col("lge_percent_basal_pred"), col("lge_percent_basal_expert"))
     y = np.array([int(r["lge_label"]) if r["lge_label"] != "" else -1 for r in rows])
     ok = y >= 0
     aucs = {}
-    for name, score in (("whole_lv", "lge_percent_pred"), ("basal_slice", "lge_percent_basal_pred"),
-                        ("whole_lv_nsd5", "lge_percent_pred_nsd5"), ("whole_lv_fwhm", "lge_percent_pred_fwhm")):
+    for name, score in (
+        ("whole_lv", "lge_percent_pred"),
+        ("basal_slice", "lge_percent_basal_pred"),
+        ("whole_lv_nsd5", "lge_percent_pred_nsd5"),
+        ("whole_lv_fwhm", "lge_percent_pred_fwhm"),
+    ):
         s = col(score)
         good = ok & np.isfinite(s)
         try:
@@ -270,35 +338,50 @@ def summarise_segmentation(rd: SegRunDir, cfg: SegConfig, *, label_source: str =
     summary["compute"] = fits[0].get("compute") if fits else None
     atomic_write_text(rd.summary_json, json.dumps(summary, indent=2, allow_nan=True))
     figdir = rd.path / "figures"
-    figures = [plot_agreement(col("lge_percent_pred"), ref, path=figdir / "seg_agreement.png",
-                              title="Whole-LV LGE %: out-of-fold segmentation vs expert masks",
-                              labels=[max(v, 0) for v in y]),
-               plot_agreement(col("lge_percent_basal_pred"), col("lge_percent_basal_expert"),
-                              path=figdir / "seg_agreement_basal.png",
-                              title="Basal-slice LGE %: out-of-fold segmentation vs expert masks")]
+    figures = [
+        plot_agreement(
+            col("lge_percent_pred"),
+            ref,
+            path=figdir / "seg_agreement.png",
+            title="Whole-LV LGE %: out-of-fold segmentation vs expert masks",
+            labels=[max(v, 0) for v in y],
+        ),
+        plot_agreement(
+            col("lge_percent_basal_pred"),
+            col("lge_percent_basal_expert"),
+            path=figdir / "seg_agreement_basal.png",
+            title="Basal-slice LGE %: out-of-fold segmentation vs expert masks",
+        ),
+    ]
     return summary, format_seg_summary(summary), figures
 
 
 def format_seg_summary(s: dict) -> str:
     def d(name):
         v = s.get(name, {})
-        return f"{v['mean']:.3f} \u00b1 {v['sd']:.3f} (n={v['n']})" if v.get("mean") is not None and v.get("sd") else "n/a"
+        return (
+            f"{v['mean']:.3f} \u00b1 {v['sd']:.3f} (n={v['n']})" if v.get("mean") is not None and v.get("sd") else "n/a"
+        )
 
-    lines = [f"segmentation, out-of-fold ({s['folds']}-fold CV, n={s['n']} patients)",
-             f"  Dice myocardium            {d('dice_myo')}",
-             f"  Dice enhancement (MI)      {d('dice_lge')}",
-             f"  Dice enhancement (all)     {d('dice_lge_all')}  [empty on empty = 1]",
-             f"  Dice LV cavity             {d('dice_cavity')}"]
+    lines = [
+        f"segmentation, out-of-fold ({s['folds']}-fold CV, n={s['n']} patients)",
+        f"  Dice myocardium            {d('dice_myo')}",
+        f"  Dice enhancement (MI)      {d('dice_lge')}",
+        f"  Dice enhancement (all)     {d('dice_lge_all')}  [empty on empty = 1]",
+        f"  Dice LV cavity             {d('dice_cavity')}",
+    ]
     for m in ("network", "nsd5", "fwhm"):
         a = s["agreement"].get(m, {})
         if "icc" in a:
-            lines.append(f"  LGE % {m:<8} vs expert    ICC {a['icc']:.3f} ({a['icc_lower']:.3f}\u2013{a['icc_upper']:.3f}), "
-                         f"r {a['pearson_r']:.3f}, bias {a['bias']:+.2f} pp, LoA {a['loa_lower']:+.1f} to "
-                         f"{a['loa_upper']:+.1f}")
+            lines.append(
+                f"  LGE % {m:<8} vs expert    ICC {a['icc']:.3f} ({a['icc_lower']:.3f}\u2013{a['icc_upper']:.3f}), "
+                f"r {a['pearson_r']:.3f}, bias {a['bias']:+.2f} pp, LoA {a['loa_lower']:+.1f} to "
+                f"{a['loa_upper']:+.1f}"
+            )
     for name, a in s["auc_lge"].items():
         if "auc" in a:
-            lines.append(f"  AUC lge ({name:<14})   {a['auc']:.3f} (95% CI {a['lower']:.3f}\u2013{a['upper']:.3f}), "
-                         f"n={a['n']} ({a['n_pos']} positive)")
+            lines.append(
+                f"  AUC lge ({name:<14})   {a['auc']:.3f} (95% CI {a['lower']:.3f}\u2013{a['upper']:.3f}), "
+                f"n={a['n']} ({a['n_pos']} positive)"
+            )
     return "\n".join(lines)
-
-

@@ -9,20 +9,33 @@ burden_scale)``, so p >= 0.5 means "burden above the task-lge threshold" -- and 
 sees a task's labels, so the score is out-of-sample for any task's folds (it is paired with the other
 models of the grid on the same patients and folds).
 """
+
 from __future__ import annotations
 
 import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
 from ..rundir import RunDir, parse_model_key
 
-__all__ = ["check_segmentation_run", "segmentation_scores", "fit_burden", "check_anatomy_folds", "anatomy_inputs",
-           "fit_anatomy", "AnatomyInputs", "ANATOMY_FAMILIES"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "check_segmentation_run",
+    "segmentation_scores",
+    "fit_burden",
+    "check_anatomy_folds",
+    "anatomy_inputs",
+    "fit_anatomy",
+    "AnatomyInputs",
+    "ANATOMY_FAMILIES",
+]
 
 _BURDEN_COLUMNS = {"whole": "lge_percent_pred", "basal": "lge_percent_basal_pred"}
 
@@ -55,9 +68,11 @@ def check_segmentation_run(run: str | Path, patients: list[str]) -> None:
     scores, _ = segmentation_scores(run)
     missing = [p for p in patients if p not in scores]
     if missing:
-        raise DataError(f"segmentation_run {run} has no predicted burden for {len(missing)} patient(s) of this cohort "
-                        f"(e.g. {', '.join(missing[:5])}); segment this cohort (`lgenet segment train` on it, or "
-                        "`lgenet segment apply --manifest` on it) and pass that run")
+        raise DataError(
+            f"segmentation_run {run} has no predicted burden for {len(missing)} patient(s) of this cohort "
+            f"(e.g. {', '.join(missing[:5])}); segment this cohort (`lgenet segment train` on it, or "
+            "`lgenet segment apply --manifest` on it) and pass that run"
+        )
 
 
 def fit_burden(job, on_epoch=None):
@@ -85,11 +100,19 @@ def fit_burden(job, on_epoch=None):
         prob = 0.0 if not math.isfinite(b) else 1.0 / (1.0 + math.exp(-(b - cfg.lge_threshold) / cfg.burden_scale))
         for _ in range(rows.get(p, 1)):
             preds.append({"patient_id": p, "fold": job.fold, "y_true": labels[p], "prob": prob})
-    info = {"task": job.task, "model": job.model, "family": "burden", "arch": which, "init": key.init,
-            "fold": job.fold, "n_test_patients": len(test_p), "score": f"{_BURDEN_COLUMNS[which]} of {kind}",
-            "segmentation_run": str(Path(cfg.segmentation_run).resolve().name),
-            "probability": f"sigmoid((burden - {cfg.lge_threshold}) / {cfg.burden_scale})",
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    info = {
+        "task": job.task,
+        "model": job.model,
+        "family": "burden",
+        "arch": which,
+        "init": key.init,
+        "fold": job.fold,
+        "n_test_patients": len(test_p),
+        "score": f"{_BURDEN_COLUMNS[which]} of {kind}",
+        "segmentation_run": str(Path(cfg.segmentation_run).resolve().name),
+        "probability": f"sigmoid((burden - {cfg.lge_threshold}) / {cfg.burden_scale})",
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     rd.save_fit(job.task, job.model, job.fold, preds=preds, info=info)
     return FitOutcome(job)
 
@@ -124,18 +147,19 @@ def check_anatomy_folds(seg_run: str | Path, task_folds: dict[str, int], task: s
 
     rd = SegRunDir(seg_run)
     if not rd.config_path.is_file():
-        return (f"the roi/stack families need a `lgenet segment train` run (with its fold models); {seg_run} is not "
-                "one")
+        return f"the roi/stack families need a `lgenet segment train` run (with its fold models); {seg_run} is not one"
     seg_folds = rd.read_folds("seg")
     missing = [p for p in task_folds if p not in seg_folds]
     if missing:
         return f"{len(missing)} patient(s) of task {task!r} are not in the segmentation run (e.g. {missing[:3]})"
     differ = [p for p, k in task_folds.items() if seg_folds[p] != k]
     if differ:
-        return (f"the segmentation run's folds differ from task {task!r}'s for {len(differ)} patient(s): a fold's "
-                "classifier would use a segmenter trained on its own test patients. For this task, train a "
-                f"segmentation with its folds: `lgenet segment train --stratify {task}` on the same manifest with the "
-                "same --folds and --seed")
+        return (
+            f"the segmentation run's folds differ from task {task!r}'s for {len(differ)} patient(s): a fold's "
+            "classifier would use a segmenter trained on its own test patients. For this task, train a "
+            f"segmentation with its folds: `lgenet segment train --stratify {task}` on the same manifest with the "
+            "same --folds and --seed"
+        )
     return None
 
 
@@ -150,11 +174,11 @@ class AnatomyInputs:
     tissue-normalised image, segmenter myocardium and enhancement probabilities), and -- with an auxiliary
     loss -- the expert masks' (myocardium, enhancement) windows of the fold's *training* patients."""
 
-    basal: "torch.Tensor"                       # (N_rows, 3, S, S)
-    slices: list                                # [(s_i, 3, S, S)] per row
+    basal: torch.Tensor  # (N_rows, 3, S, S)
+    slices: list  # [(s_i, 3, S, S)] per row
     patient_ids: list[str]
-    basal_masks: "torch.Tensor | None" = None   # (N_rows, 2, S, S) uint8, zeros where has_mask is False
-    slice_masks: list | None = None             # [(s_i, 2, S, S)] per row
+    basal_masks: torch.Tensor | None = None  # (N_rows, 2, S, S) uint8, zeros where has_mask is False
+    slice_masks: list | None = None  # [(s_i, 2, S, S)] per row
     has_mask: list[bool] | None = None
 
 
@@ -185,8 +209,13 @@ def anatomy_inputs(job) -> AnatomyInputs:
     cohort = load_manifest(cfg.manifest, tasks=None, lge_threshold=cfg.lge_threshold) if aux else None
     allowed = _aux_mask_patients(job) if aux else set()
     labels = SegLabels(**SegRunDir(cfg.segmentation_run).load_config().labels) if aux else None
-    fp = {"seg": str(Path(cfg.segmentation_run).resolve()), "fold": job.fold, "size": cfg.anatomy_size,
-          "spacing": cfg.anatomy_spacing, "inputs": (RunDir(job.run_dir).read_inputs() or {}).get("manifest_sha256")}
+    fp = {
+        "seg": str(Path(cfg.segmentation_run).resolve()),
+        "fold": job.fold,
+        "size": cfg.anatomy_size,
+        "spacing": cfg.anatomy_spacing,
+        "inputs": (RunDir(job.run_dir).read_inputs() or {}).get("manifest_sha256"),
+    }
     if aux:  # (without it the fingerprint is what it was before the auxiliary loss existed: old caches stay valid)
         mask_rows = [(r.patient_id, str(r.mask)) for r in cohort.records if r.patient_id in allowed and r.mask]
         fp["masks"] = hashlib.sha256(json.dumps([mask_rows, labels.to_dict()]).encode()).hexdigest()
@@ -197,8 +226,11 @@ def anatomy_inputs(job) -> AnatomyInputs:
                 meta = fh.metadata() or {}
                 if meta.get("fingerprint") == fingerprint:
                     counts = json.loads(meta["counts"])
-                    out = AnatomyInputs(fh.get_tensor("basal"), list(torch.split(fh.get_tensor("slices"), counts)),
-                                        json.loads(meta["patient_ids"]))
+                    out = AnatomyInputs(
+                        fh.get_tensor("basal"),
+                        list(torch.split(fh.get_tensor("slices"), counts)),
+                        json.loads(meta["patient_ids"]),
+                    )
                     if aux:
                         out.basal_masks = fh.get_tensor("basal_masks")
                         out.slice_masks = list(torch.split(fh.get_tensor("slice_masks"), counts))
@@ -212,10 +244,15 @@ def anatomy_inputs(job) -> AnatomyInputs:
     basal, slices, pids, bmasks, smasks, has = [], [], [], [], [], []
     for rec in cohort.records:
         with_mask = aux and rec.patient_id in allowed and rec.mask is not None
-        st = read_stack(rec.image, rec.mask if with_mask else None, labels=labels,
-                        nifti_slice_axis=cfg.nifti_slice_axis, nifti_basal_end=cfg.nifti_basal_end, default_spacing=None)
-        vol01 = tissue_normalise(st.image, seg.spec.percentiles, method=seg.spec.normalisation,
-                                 spacing=st.spacing)
+        st = read_stack(
+            rec.image,
+            rec.mask if with_mask else None,
+            labels=labels,
+            nifti_slice_axis=cfg.nifti_slice_axis,
+            nifti_basal_end=cfg.nifti_basal_end,
+            default_spacing=None,
+        )
+        vol01 = tissue_normalise(st.image, seg.spec.percentiles, method=seg.spec.normalisation, spacing=st.spacing)
         res = seg(vol01, st.spacing, normalised=True)
         probs = torch.from_numpy(res.probs.astype("float32"))  # (S, 4, H, W)
         chans = torch.stack([torch.from_numpy(vol01), probs[:, 2] + probs[:, 3], probs[:, 3]], 1)
@@ -224,8 +261,13 @@ def anatomy_inputs(job) -> AnatomyInputs:
         grid = crop_grid(centres, (h, w), st.spacing, size=size, out_spacing=spacing_out)
         win = sample(chans, grid)
         sl = rec.slice if rec.slice != "basal" else cfg.slice
-        k = s - 1 if sl == "basal" else read_frame(rec.image, slice=int(sl), nifti_slice_axis=cfg.nifti_slice_axis,
-                                                     nifti_basal_end=cfg.nifti_basal_end)[1]["slice_index"]
+        k = (
+            s - 1
+            if sl == "basal"
+            else read_frame(
+                rec.image, slice=int(sl), nifti_slice_axis=cfg.nifti_slice_axis, nifti_basal_end=cfg.nifti_basal_end
+            )[1]["slice_index"]
+        )
         basal.append(win[k])
         slices.append(win)
         pids.append(rec.patient_id)
@@ -377,9 +419,11 @@ def fit_anatomy(job, on_epoch=None):
     if aux:
         with_mask = [p for p in train_p if any(inp.has_mask[i] for i in rows_of[p])]
         if not with_mask:
-            raise ConfigError(f"{job.name}: anatomy_aux_weight={cfg.anatomy_aux_weight} needs expert masks (manifest "
-                              f"column 'mask') for the training patients, and none of this fold's {len(train_p)} has "
-                              "one; add the masks or set anatomy_aux_weight: 0")
+            raise ConfigError(
+                f"{job.name}: anatomy_aux_weight={cfg.anatomy_aux_weight} needs expert masks (manifest "
+                f"column 'mask') for the training patients, and none of this fold's {len(train_p)} has "
+                "one; add the masks or set anatomy_aux_weight: 0"
+            )
     chans = [0, 0, 0] if cfg.anatomy_channels == "image" else [0, 1, 2]
     seed = fit_seed(cfg.seed, job.task, f"{key.family}:{key.arch}", key.init, job.fold)
     seed_everything(seed)
@@ -396,18 +440,24 @@ def fit_anatomy(job, on_epoch=None):
     def batch(idx: list[int]):
         """Augmented (x, slices per row, per-row masks or None) of rows ``idx``: a stack bag is augmented per
         patient, a roi batch as one (as before the auxiliary loss existed); masks move with their images."""
-        xs = [(inp.slices[i] if stack else inp.basal[i:i + 1])[:, chans] for i in idx]
+        xs = [(inp.slices[i] if stack else inp.basal[i : i + 1])[:, chans] for i in idx]
         counts = [x.shape[0] for x in xs]
         if aux:
-            xs = [torch.cat([x, (inp.slice_masks[i] if stack else inp.basal_masks[i:i + 1]).float()], 1)
-                  for x, i in zip(xs, idx)]
+            xs = [
+                torch.cat([x, (inp.slice_masks[i] if stack else inp.basal_masks[i : i + 1]).float()], 1)
+                for x, i in zip(xs, idx)
+            ]
         n_img = 3 if cfg.anatomy_channels == "image" else 1
-        xs = ([_augment(x, gen, n_img) for x in xs] if stack
-              else torch.split(_augment(torch.cat(xs), gen, n_img), counts))
+        xs = (
+            [_augment(x, gen, n_img) for x in xs] if stack else torch.split(_augment(torch.cat(xs), gen, n_img), counts)
+        )
         if not aux:
             return torch.cat(xs), counts, None
-        return (torch.cat([x[:, :3] for x in xs]), counts,
-                [x[:, 3:] if inp.has_mask[i] else None for x, i in zip(xs, idx)])
+        return (
+            torch.cat([x[:, :3] for x in xs]),
+            counts,
+            [x[:, 3:] if inp.has_mask[i] else None for x, i in zip(xs, idx)],
+        )
 
     t0 = time.perf_counter()
     bs = cfg.batch_size
@@ -415,7 +465,7 @@ def fit_anatomy(job, on_epoch=None):
         perm = torch.randperm(len(items), generator=gen).tolist()
         total, total_aux = 0.0, 0.0
         for s in range(0, len(perm), bs):
-            chunk = [items[j] for j in perm[s:s + bs]]
+            chunk = [items[j] for j in perm[s : s + bs]]
             if len(chunk) < 2:
                 continue
             y = torch.tensor([c[1] for c in chunk], dtype=torch.float32, device=device)
@@ -448,19 +498,40 @@ def fit_anatomy(job, on_epoch=None):
                 if stack:
                     logit = net(inp.slices[i][:, chans].to(device), [inp.slices[i].shape[0]])
                 else:
-                    logit = net(inp.basal[i:i + 1][:, chans].to(device))
-                preds.append({"patient_id": p, "fold": job.fold, "y_true": labels[p],
-                              "prob": float(torch.sigmoid(logit.float())[0])})
-    info = {"task": job.task, "model": job.model, "family": key.family, "arch": key.arch, "init": key.init,
-            "fold": job.fold, "seed": seed, "n_train_patients": len(train_p), "n_test_patients": len(test_p),
-            "epochs": cfg.anatomy_epochs, "losses": [round(v, 6) for v in losses],
-            "seconds": round(time.perf_counter() - t0, 2), "window_px": cfg.anatomy_size,
-            "window_mm": cfg.anatomy_size * cfg.anatomy_spacing, "channels": cfg.anatomy_channels,
-            "segmentation_run": Path(cfg.segmentation_run).resolve().name,
-            "compute": compute_signature(job.device, job.precision, job.threads),
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                    logit = net(inp.basal[i : i + 1][:, chans].to(device))
+                preds.append(
+                    {
+                        "patient_id": p,
+                        "fold": job.fold,
+                        "y_true": labels[p],
+                        "prob": float(torch.sigmoid(logit.float())[0]),
+                    }
+                )
+    info = {
+        "task": job.task,
+        "model": job.model,
+        "family": key.family,
+        "arch": key.arch,
+        "init": key.init,
+        "fold": job.fold,
+        "seed": seed,
+        "n_train_patients": len(train_p),
+        "n_test_patients": len(test_p),
+        "epochs": cfg.anatomy_epochs,
+        "losses": [round(v, 6) for v in losses],
+        "seconds": round(time.perf_counter() - t0, 2),
+        "window_px": cfg.anatomy_size,
+        "window_mm": cfg.anatomy_size * cfg.anatomy_spacing,
+        "channels": cfg.anatomy_channels,
+        "segmentation_run": Path(cfg.segmentation_run).resolve().name,
+        "compute": compute_signature(job.device, job.precision, job.threads),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     if aux:
-        info.update(aux_weight=cfg.anatomy_aux_weight, aux_losses=[round(v, 6) for v in aux_losses],
-                    n_train_patients_with_mask=len(with_mask))
+        info.update(
+            aux_weight=cfg.anatomy_aux_weight,
+            aux_losses=[round(v, 6) for v in aux_losses],
+            n_train_patients_with_mask=len(with_mask),
+        )
     rd.save_fit(job.task, job.model, job.fold, preds=preds, info=info)
     return FitOutcome(job, seconds=info["seconds"], final_loss=losses[-1] if losses else float("nan"))

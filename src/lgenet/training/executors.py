@@ -16,13 +16,14 @@ so the driver can be killed at any moment and a rerun resumes. Executors:
 A job that raises stops the grid after the jobs already running have finished (their fits are
 kept); the error is re-raised in the driver.
 """
+
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
@@ -60,8 +61,7 @@ class LocalExecutor:
             if job.done():
                 on_done(FitOutcome(job, skipped=True))
                 continue
-            bar = tqdm(total=job.total_epochs, desc=f"  {job.name}", unit="ep", leave=False,
-                       disable=not self.progress)
+            bar = tqdm(total=job.total_epochs, desc=f"  {job.name}", unit="ep", leave=False, disable=not self.progress)
 
             def on_epoch(epoch: int, loss: float, bar=bar) -> None:
                 bar.update(1)
@@ -128,8 +128,12 @@ class ProcessExecutor:
         if not todo:
             return
         ctx = mp.get_context("spawn")  # never fork a process that holds torch threads
-        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(todo)), mp_context=ctx,
-                                   initializer=_worker_init, initargs=(self.threads, os.getpid()))
+        pool = ProcessPoolExecutor(
+            max_workers=min(self.workers, len(todo)),
+            mp_context=ctx,
+            initializer=_worker_init,
+            initargs=(self.threads, os.getpid()),
+        )
         pending = {pool.submit(_run_in_worker, job): job for job in todo}
         error: BaseException | None = None
         try:
@@ -198,8 +202,9 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, *, address: str | None = None, threads: int | None = None, fits_per_gpu: int = 1,
-                 max_retries: int = 3) -> None:
+    def __init__(
+        self, *, address: str | None = None, threads: int | None = None, fits_per_gpu: int = 1, max_retries: int = 3
+    ) -> None:
         if fits_per_gpu < 1:
             raise ConfigError(f"--fits-per-gpu must be >= 1, got {fits_per_gpu}")
         self.address, self.threads, self.fits_per_gpu = address, threads, int(fits_per_gpu)
@@ -214,13 +219,20 @@ class RayExecutor:
             why = _unreachable(self.address)
             if why is None:
                 try:
-                    ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
-                             logging_level=logging.WARNING, configure_logging=False)
+                    ray.init(
+                        address=self.address,
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        logging_level=logging.WARNING,
+                        configure_logging=False,
+                    )
                 except ConnectionError as exc:
                     why = str(exc)
             if why is not None:
-                raise ConfigError(f"--ray-address {self.address}: no Ray cluster answers there ({why}); start one "
-                                  "with `ray start --head` or leave --ray-address out for a local Ray")
+                raise ConfigError(
+                    f"--ray-address {self.address}: no Ray cluster answers there ({why}); start one "
+                    "with `ray start --head` or leave --ray-address out for a local Ray"
+                )
         return ray
 
     def resources(self, job) -> dict:
@@ -234,8 +246,12 @@ class RayExecutor:
             return
         ray = self._ray()
         task = ray.remote(_run_in_ray)
-        pending = {task.options(max_retries=self.max_retries, retry_exceptions=False,
-                                **self.resources(job)).remote(job, self.threads): job for job in todo}
+        pending = {
+            task.options(max_retries=self.max_retries, retry_exceptions=False, **self.resources(job)).remote(
+                job, self.threads
+            ): job
+            for job in todo
+        }
         error: BaseException | None = None
         try:
             while pending:
@@ -261,8 +277,15 @@ class RayExecutor:
             raise error
 
 
-def make_executor(name: str, *, workers: int = 1, threads: int | None = None, progress: bool = True,
-                  ray_address: str | None = None, fits_per_gpu: int = 1):
+def make_executor(
+    name: str,
+    *,
+    workers: int = 1,
+    threads: int | None = None,
+    progress: bool = True,
+    ray_address: str | None = None,
+    fits_per_gpu: int = 1,
+):
     """The executor called ``name`` (``local``, ``process`` or ``ray``)."""
     if name == "local":
         return LocalExecutor(progress=progress)

@@ -10,12 +10,13 @@
 
 Orchestration (validation, the run directory, executors, the report) lives in :mod:`lgenet.pipeline`.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -48,9 +49,17 @@ def grid_models(cfg: RunConfig) -> list[str]:
     return out
 
 
-def plan_jobs(cfg: RunConfig, run_dir: str | Path, tasks: Sequence[str], *, models: Sequence[str] | None = None,
-              device: str = "cpu", precision: str = "fp32", threads: int | None = None,
-              models_by_task: dict[str, Sequence[str]] | None = None) -> list[FitJob]:
+def plan_jobs(
+    cfg: RunConfig,
+    run_dir: str | Path,
+    tasks: Sequence[str],
+    *,
+    models: Sequence[str] | None = None,
+    device: str = "cpu",
+    precision: str = "fp32",
+    threads: int | None = None,
+    models_by_task: dict[str, Sequence[str]] | None = None,
+) -> list[FitJob]:
     """Every fit of the grid: task-major, then model, then fold."""
     from ..models import get_spec
 
@@ -61,8 +70,19 @@ def plan_jobs(cfg: RunConfig, run_dir: str | Path, tasks: Sequence[str], *, mode
             key = parse_model_key(m)
             size = (cfg.image_size or get_spec(key.arch).input_size) if key.family == "classifier" else 0
             for k in range(cfg.folds):
-                jobs.append(FitJob(run_dir=str(run_dir), config=cfg, task=task, model=m, fold=k, image_size=size,
-                                   device=device, precision=precision, threads=threads))
+                jobs.append(
+                    FitJob(
+                        run_dir=str(run_dir),
+                        config=cfg,
+                        task=task,
+                        model=m,
+                        fold=k,
+                        image_size=size,
+                        device=device,
+                        precision=precision,
+                        threads=threads,
+                    )
+                )
     return jobs
 
 
@@ -77,8 +97,9 @@ class ModelPruner:
         self.rd = rd
         self.folds = folds
         # only the seed classifiers have fold networks (the burden family scores without one)
-        self.order: list[tuple[str, str]] = list(dict.fromkeys(
-            (j.task, j.model) for j in jobs if parse_model_key(j.model).family == "classifier"))
+        self.order: list[tuple[str, str]] = list(
+            dict.fromkeys((j.task, j.model) for j in jobs if parse_model_key(j.model).family == "classifier")
+        )
         self.remaining = {key: folds for key in self.order}
         self.next = 0
         self.best: dict[str, tuple[float, str]] = {}
@@ -107,8 +128,13 @@ class ModelPruner:
             self.rd.delete_models(task, model, self.folds)
 
 
-def collect_oof(rd: RunDir, tasks: Sequence[str], models: Sequence[str], folds: int,
-                models_by_task: dict[str, Sequence[str]] | None = None) -> list[dict]:
+def collect_oof(
+    rd: RunDir,
+    tasks: Sequence[str],
+    models: Sequence[str],
+    folds: int,
+    models_by_task: dict[str, Sequence[str]] | None = None,
+) -> list[dict]:
     """One out-of-fold row per (task, model, patient): the mean probability over the patient's frames."""
     oof = []
     for task in tasks:
@@ -121,9 +147,18 @@ def collect_oof(rd: RunDir, tasks: Sequence[str], models: Sequence[str], folds: 
             for pid in sorted(per_patient):
                 rs = per_patient[pid]
                 arch = key.arch if key.family == "classifier" else f"{key.family}:{key.arch}"
-                oof.append({"task": task, "arch": arch, "init": key.init, "model": m, "patient_id": pid,
-                            "fold": rs[0]["fold"], "y_true": rs[0]["y_true"],
-                            "prob": float(np.mean([r["prob"] for r in rs]))})
+                oof.append(
+                    {
+                        "task": task,
+                        "arch": arch,
+                        "init": key.init,
+                        "model": m,
+                        "patient_id": pid,
+                        "fold": rs[0]["fold"],
+                        "y_true": rs[0]["y_true"],
+                        "prob": float(np.mean([r["prob"] for r in rs])),
+                    }
+                )
     return oof
 
 
@@ -134,13 +169,24 @@ class GridEvaluation:
     figures: list[Path] = field(default_factory=list)
 
 
-def evaluate_grid(rd: RunDir, cfg: RunConfig, tasks: Sequence[str], models: Sequence[str],
-                  models_by_task: dict[str, Sequence[str]] | None = None) -> GridEvaluation:
+def evaluate_grid(
+    rd: RunDir,
+    cfg: RunConfig,
+    tasks: Sequence[str],
+    models: Sequence[str],
+    models_by_task: dict[str, Sequence[str]] | None = None,
+) -> GridEvaluation:
     """oof_predictions.csv, metrics.csv/json, ROC and AUC-bar plots of every task; the printed table."""
     oof = collect_oof(rd, tasks, models, cfg.folds, models_by_task)
     rd.write_oof(oof)
-    metrics = evaluate_oof(oof, threshold=cfg.decision_threshold, confidence=cfg.confidence,
-                           ci_method=cfg.ci_method, n_boot=cfg.n_bootstrap, random_state=cfg.seed)
+    metrics = evaluate_oof(
+        oof,
+        threshold=cfg.decision_threshold,
+        confidence=cfg.confidence,
+        ci_method=cfg.ci_method,
+        n_boot=cfg.n_bootstrap,
+        random_state=cfg.seed,
+    )
     write_metrics(metrics, rd.path)
     figures = []
     for task in tasks:
@@ -148,9 +194,24 @@ def evaluate_grid(rd: RunDir, cfg: RunConfig, tasks: Sequence[str], models: Sequ
         for m in (models_by_task or {}).get(task, models):
             rs = [r for r in oof if r["task"] == task and r["model"] == m]
             row = next(x for x in metrics if x["task"] == task and x["model"] == m)
-            curves.append((m, np.array([r["y_true"] for r in rs]), np.array([r["prob"] for r in rs]),
-                           AUCResult(row["auc"], row["auc_lower"], row["auc_upper"], row["auc_se"], row["n"],
-                                     row["n_pos"], row["n_neg"], row["ci_method"], row["confidence"])))
+            curves.append(
+                (
+                    m,
+                    np.array([r["y_true"] for r in rs]),
+                    np.array([r["prob"] for r in rs]),
+                    AUCResult(
+                        row["auc"],
+                        row["auc_lower"],
+                        row["auc_upper"],
+                        row["auc_se"],
+                        row["n"],
+                        row["n_pos"],
+                        row["n_neg"],
+                        row["ci_method"],
+                        row["confidence"],
+                    ),
+                )
+            )
         roc = rd.path / f"roc_{task}.png"
         plot_roc(curves, title=f"ROC, task '{task}' (out-of-fold, {cfg.folds}-fold CV)", path=roc)
         bars = rd.path / f"auc_{task}.png"

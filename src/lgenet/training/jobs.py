@@ -13,16 +13,17 @@ never from the executor or the order of completion, and the job sets its own tor
 On the CPU, the same job with the same ``threads`` and torch build gives bit-identical predictions
 whichever executor runs it.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -33,9 +34,20 @@ from ..rundir import RunDir, parse_model_key
 from ..utils import seed_everything, torch_threads
 from .trainer import FitParams, fit, predict_proba
 
-__all__ = ["FitJob", "FitOutcome", "run_job", "run_fit_job", "fit_seed", "compute_signature", "same_compute",
-           "resume_precision", "read_inputs_cache",
-           "write_inputs_cache", "inputs_cache_matches", "initial_weights"]
+__all__ = [
+    "FitJob",
+    "FitOutcome",
+    "run_job",
+    "run_fit_job",
+    "fit_seed",
+    "compute_signature",
+    "same_compute",
+    "resume_precision",
+    "read_inputs_cache",
+    "write_inputs_cache",
+    "inputs_cache_matches",
+    "initial_weights",
+]
 
 log = logging.getLogger("lgenet")
 
@@ -47,8 +59,12 @@ def fit_seed(seed: int, task: str, arch: str, init: str, fold: int) -> int:
 
 def compute_signature(device: str, precision: str, threads: int | None) -> dict:
     """The execution settings that change a fit's numbers (recorded in fit.json; a resume must match)."""
-    return {"device": str(device).split(":")[0], "precision": precision,
-            "threads": int(threads) if threads else int(torch.get_num_threads()), "torch": torch.__version__.split("+")[0]}
+    return {
+        "device": str(device).split(":")[0],
+        "precision": precision,
+        "threads": int(threads) if threads else int(torch.get_num_threads()),
+        "torch": torch.__version__.split("+")[0],
+    }
 
 
 def same_compute(old: dict, new: dict) -> bool:
@@ -71,8 +87,12 @@ def resume_precision(requested: str, resolved: str, device: str, recorded: list[
     old = {c.get("precision") for c in recorded if c.get("device") == kind and c.get("precision")}
     if len(old) == 1 and resolved not in old:
         chosen = old.pop()
-        log.warning("resuming with precision %s, as the finished fits used ('auto' now means %s here); pass "
-                    "--precision to choose", chosen, resolved)
+        log.warning(
+            "resuming with precision %s, as the finished fits used ('auto' now means %s here); pass "
+            "--precision to choose",
+            chosen,
+            resolved,
+        )
         return chosen
     return resolved
 
@@ -117,7 +137,7 @@ class FitJob:
         fam = parse_model_key(self.model).family
         return {"classifier": self.config.epochs, "burden": 1}.get(fam, self.config.anatomy_epochs)
 
-    def execute(self, on_epoch: Callable[[int, float], None] | None = None) -> "FitOutcome":
+    def execute(self, on_epoch: Callable[[int, float], None] | None = None) -> FitOutcome:
         return run_fit_job(self, on_epoch=on_epoch)
 
 
@@ -171,8 +191,9 @@ def read_inputs_cache(path: Path) -> tuple[torch.Tensor, list[str]]:
 
 # ----------------------------------------------------------------------------------- initial weights
 @lru_cache(maxsize=2)
-def initial_weights(arch: str, init: str, weights_file: str | None, image_size: int, head: str, dense_units: int,
-                    dropout: float):
+def initial_weights(
+    arch: str, init: str, weights_file: str | None, image_size: int, head: str, dense_units: int, dropout: float
+):
     """(ModelSpec, backbone state or None, weights provenance) for a (backbone, init): built once per process.
 
     Raises the weights loader's clear errors (missing file, wrong architecture...), which is why the
@@ -180,8 +201,9 @@ def initial_weights(arch: str, init: str, weights_file: str | None, image_size: 
     """
     from ..models import build_model
 
-    proto = build_model(arch, init, weights_file, image_size=image_size, head=head, dense_units=dense_units,
-                        dropout=dropout)
+    proto = build_model(
+        arch, init, weights_file, image_size=image_size, head=head, dense_units=dense_units, dropout=dropout
+    )
     state = None if init == "random" else {n: t.clone() for n, t in proto.backbone.state_dict().items()}
     return proto.spec, state, proto.backbone.weights_info.to_dict()
 
@@ -204,7 +226,9 @@ def run_fit_job(job: FitJob, *, on_epoch: Callable[[int, float], None] | None = 
         return runner(job, on_epoch)
 
 
-def _task_rows(rd: RunDir, task: str, row_pids: list[str]) -> tuple[dict[str, int], dict[str, int], dict[str, list[int]]]:
+def _task_rows(
+    rd: RunDir, task: str, row_pids: list[str]
+) -> tuple[dict[str, int], dict[str, int], dict[str, list[int]]]:
     labels = rd.read_fold_labels(task)
     folds = rd.read_folds(task)
     rows_of: dict[str, list[int]] = {}
@@ -213,8 +237,10 @@ def _task_rows(rd: RunDir, task: str, row_pids: list[str]) -> tuple[dict[str, in
             rows_of.setdefault(pid, []).append(i)
     missing = sorted(set(labels) - set(rows_of))
     if missing:
-        raise DataError(f"patients {missing[:5]} of {rd.folds_path(task)} have no image in the run's inputs cache; "
-                        "the run directory is inconsistent: use a new --out")
+        raise DataError(
+            f"patients {missing[:5]} of {rd.folds_path(task)} have no image in the run's inputs cache; "
+            "the run directory is inconsistent: use a new --out"
+        )
     return labels, folds, rows_of
 
 
@@ -235,15 +261,23 @@ def _fit_classifier(job: FitJob, on_epoch) -> FitOutcome:
     train_rows = [i for p in train_p for i in rows_of[p]]
     test_rows = [i for p in test_p for i in rows_of[p]]
 
-    mspec, backbone_state, winfo = initial_weights(key.arch, key.init, cfg.weights_file(key.arch, key.init),
-                                                   job.image_size, cfg.head, cfg.dense_units, cfg.dropout)
+    mspec, backbone_state, winfo = initial_weights(
+        key.arch, key.init, cfg.weights_file(key.arch, key.init), job.image_size, cfg.head, cfg.dense_units, cfg.dropout
+    )
     seed = job.seed
     seed_everything(seed)
     net = rebuild_model(mspec)  # a fresh network for every fold: no fold starts from another's weights
     if backbone_state is not None:
         net.backbone.load_state_dict(backbone_state)
-    params = FitParams(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                       augment=cfg.augment, device=job.device, precision=job.precision)
+    params = FitParams(
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        augment=cfg.augment,
+        device=job.device,
+        precision=job.precision,
+    )
     y_tr = np.array([labels[p] for p in train_p for _ in rows_of[p]])
     res = fit(net, x_all[train_rows], y_tr, params, seed=seed, on_epoch=on_epoch)
     probs = predict_proba(net, x_all[test_rows], device=job.device, precision=job.precision)
@@ -253,19 +287,39 @@ def _fit_classifier(job: FitJob, on_epoch) -> FitOutcome:
             preds.append({"patient_id": p, "fold": k, "y_true": labels[p], "prob": probs[i]})
             i += 1
     info = {
-        "task": job.task, "model": job.model, "family": key.family, "arch": key.arch, "init": key.init, "fold": k,
-        "seed": seed, "n_train_patients": len(train_p), "n_test_patients": len(test_p),
-        "n_train_pos": int(sum(labels[p] for p in train_p)), "n_test_pos": int(sum(labels[p] for p in test_p)),
-        "epochs": cfg.epochs, "losses": [round(v, 6) for v in res.losses], "seconds": round(res.seconds, 2),
-        "train_images_per_second": round(res.images_per_second, 2), "image_size": job.image_size,
-        "weights": winfo, "model_spec": mspec.to_dict(), "selection": cfg.selection,
+        "task": job.task,
+        "model": job.model,
+        "family": key.family,
+        "arch": key.arch,
+        "init": key.init,
+        "fold": k,
+        "seed": seed,
+        "n_train_patients": len(train_p),
+        "n_test_patients": len(test_p),
+        "n_train_pos": int(sum(labels[p] for p in train_p)),
+        "n_test_pos": int(sum(labels[p] for p in test_p)),
+        "epochs": cfg.epochs,
+        "losses": [round(v, 6) for v in res.losses],
+        "seconds": round(res.seconds, 2),
+        "train_images_per_second": round(res.images_per_second, 2),
+        "image_size": job.image_size,
+        "weights": winfo,
+        "model_spec": mspec.to_dict(),
+        "selection": cfg.selection,
         "compute": compute_signature(job.device, job.precision, job.threads),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     rd.save_fit(job.task, job.model, k, preds=preds, info=info, net=net.cpu() if job.keep_model else None)
     final = res.losses[-1] if res.losses else float("nan")
-    log.info("fit %s: %d train / %d test patients, final loss %.4f, %.1f s (%.1f img/s)", job.name, len(train_p),
-             len(test_p), final, res.seconds, res.images_per_second)
+    log.info(
+        "fit %s: %d train / %d test patients, final loss %.4f, %.1f s (%.1f img/s)",
+        job.name,
+        len(train_p),
+        len(test_p),
+        final,
+        res.seconds,
+        res.images_per_second,
+    )
     return FitOutcome(job, seconds=res.seconds, images_per_second=res.images_per_second, final_loss=final)
 
 
@@ -283,4 +337,8 @@ def _fit_anatomy(job: FitJob, on_epoch) -> FitOutcome:
 
 # family name -> runner(job, on_epoch) -> FitOutcome; new model families register here
 FAMILIES: dict[str, Callable[[FitJob, Callable | None], FitOutcome]] = {
-    "classifier": _fit_classifier, "burden": _fit_burden, "roi": _fit_anatomy, "stack": _fit_anatomy}
+    "classifier": _fit_classifier,
+    "burden": _fit_burden,
+    "roi": _fit_anatomy,
+    "stack": _fit_anatomy,
+}

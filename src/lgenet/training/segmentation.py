@@ -19,13 +19,14 @@ three nested regions (LV, myocardium, enhancement). Adam with
 a polynomial learning-rate decay to zero over the fixed number of epochs: nothing is chosen on
 the test fold.
 """
+
 from __future__ import annotations
 
 import logging
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -34,8 +35,15 @@ from ..data.stacks import context_channels, crop_grid, lv_centres, sample
 from ..models.segnet import SegSpec, build_localiser, build_segmenter, region_targets
 from .trainer import precision_autocast
 
-__all__ = ["SegTrainParams", "SegTrainResult", "prepare_localiser_data", "prepare_segmenter_data",
-           "train_network", "seg_augmentation", "train_coarse_localiser"]
+__all__ = [
+    "SegTrainParams",
+    "SegTrainResult",
+    "prepare_localiser_data",
+    "prepare_segmenter_data",
+    "train_network",
+    "seg_augmentation",
+    "train_coarse_localiser",
+]
 
 log = logging.getLogger("lgenet")
 
@@ -70,8 +78,9 @@ class SegTrainResult:
 
 
 # ----------------------------------------------------------------------------------- data
-def prepare_localiser_data(stacks: Sequence[tuple[np.ndarray, np.ndarray, tuple[float, float]]],
-                           spec: SegSpec) -> tuple[torch.Tensor, torch.Tensor]:
+def prepare_localiser_data(
+    stacks: Sequence[tuple[np.ndarray, np.ndarray, tuple[float, float]]], spec: SegSpec
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, 1, L, L) canvases and (N, 1, L, L) LV targets from (normalised stack, classes, spacing) triples."""
     xs, ys = [], []
     for vol, cls, spacing in stacks:
@@ -89,8 +98,9 @@ def _context_size(spec: SegSpec) -> int:
     return int(math.ceil(spec.crop * 1.5 / levels) * levels)
 
 
-def prepare_segmenter_data(stacks: Sequence[tuple[np.ndarray, np.ndarray, tuple[float, float]]],
-                           spec: SegSpec) -> tuple[torch.Tensor, torch.Tensor]:
+def prepare_segmenter_data(
+    stacks: Sequence[tuple[np.ndarray, np.ndarray, tuple[float, float]]], spec: SegSpec
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, C, K, K) 2.5-D context windows and (N, 1, K, K) class targets (K = 1.5 x crop), LV-centred."""
     size = _context_size(spec)
     xs, ys = [], []
@@ -106,8 +116,17 @@ def prepare_segmenter_data(stacks: Sequence[tuple[np.ndarray, np.ndarray, tuple[
     return torch.cat(xs), torch.cat(ys)
 
 
-def seg_augmentation(spec: SegSpec, *, out_size: int, shift_px: float, seed: int, strong: bool = True,
-                     spatial: bool = True, intensity_scale: float = 0.5, intensity_shift: float = 0.3):
+def seg_augmentation(
+    spec: SegSpec,
+    *,
+    out_size: int,
+    shift_px: float,
+    seed: int,
+    strong: bool = True,
+    spatial: bool = True,
+    intensity_scale: float = 0.5,
+    intensity_shift: float = 0.3,
+):
     """The MONAI transform pipeline applied to each training sample ({'image', 'label'}, channel-first).
 
     ``spatial=False``: the intensity part only (the batch path draws the geometry with :class:`BatchAffine`).
@@ -117,26 +136,38 @@ def seg_augmentation(spec: SegSpec, *, out_size: int, shift_px: float, seed: int
 
     keys = ["image", "label"]
     spatial_t = [  # the affine samples the output window directly from the larger context canvas (no corners)
-        T.RandAffined(keys, prob=1.0, rotate_range=math.pi, scale_range=(0.2, 0.2), shear_range=0.05,
-                      translate_range=(shift_px, shift_px), spatial_size=(out_size, out_size),
-                      mode=("bilinear", "nearest"), padding_mode="zeros"),
+        T.RandAffined(
+            keys,
+            prob=1.0,
+            rotate_range=math.pi,
+            scale_range=(0.2, 0.2),
+            shear_range=0.05,
+            translate_range=(shift_px, shift_px),
+            spatial_size=(out_size, out_size),
+            mode=("bilinear", "nearest"),
+            padding_mode="zeros",
+        ),
         T.RandFlipd(keys, prob=0.5, spatial_axis=0),
         T.RandFlipd(keys, prob=0.5, spatial_axis=1),
     ]
-    intensity = [
-        T.RandBiasFieldd("image", prob=0.3, coeff_range=(0.0, 0.3)),
-        T.RandAdjustContrastd("image", prob=0.5, gamma=(0.6, 1.6)),
-        # wide linear intensity changes: another centre's offset, window or body fraction moves the
-        # normalised tissue by a scale and a shift (e.g. EMIDEC without its ~2048 offset: x1.3, -0.25)
-        T.RandScaleIntensityd("image", factors=float(intensity_scale), prob=0.6),
-        T.RandShiftIntensityd("image", offsets=float(intensity_shift), prob=0.6),
-        T.RandGaussianNoised("image", prob=0.3, std=0.04),
-        T.RandGaussianSmoothd("image", prob=0.2, sigma_x=(0.4, 1.0), sigma_y=(0.4, 1.0)),
-        T.RandSimulateLowResolutiond(keys=["image"], prob=0.2, zoom_range=(0.5, 1.0), upsample_mode="bilinear"),
-        T.Lambdad("image", _clip01),
-    ] if strong else []
+    intensity = (
+        [
+            T.RandBiasFieldd("image", prob=0.3, coeff_range=(0.0, 0.3)),
+            T.RandAdjustContrastd("image", prob=0.5, gamma=(0.6, 1.6)),
+            # wide linear intensity changes: another centre's offset, window or body fraction moves the
+            # normalised tissue by a scale and a shift (e.g. EMIDEC without its ~2048 offset: x1.3, -0.25)
+            T.RandScaleIntensityd("image", factors=float(intensity_scale), prob=0.6),
+            T.RandShiftIntensityd("image", offsets=float(intensity_shift), prob=0.6),
+            T.RandGaussianNoised("image", prob=0.3, std=0.04),
+            T.RandGaussianSmoothd("image", prob=0.2, sigma_x=(0.4, 1.0), sigma_y=(0.4, 1.0)),
+            T.RandSimulateLowResolutiond(keys=["image"], prob=0.2, zoom_range=(0.5, 1.0), upsample_mode="bilinear"),
+            T.Lambdad("image", _clip01),
+        ]
+        if strong
+        else []
+    )
     pipe = T.Compose((spatial_t if spatial else []) + intensity)
-    pipe.set_random_state(seed % (2 ** 32))
+    pipe.set_random_state(seed % (2**32))
     return pipe
 
 
@@ -149,7 +180,7 @@ class BatchAffine:
 
     def __init__(self, out_size: int, shift_px: float, seed: int) -> None:
         self.out, self.shift = int(out_size), float(shift_px)
-        self.gen = torch.Generator().manual_seed(int(seed) % (2 ** 63))
+        self.gen = torch.Generator().manual_seed(int(seed) % (2**63))
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         import torch.nn.functional as F
@@ -225,10 +256,10 @@ def _reseed_worker(worker_id: int) -> None:
     info = torch.utils.data.get_worker_info()
     ds, seed = info.dataset, int(info.seed)
     if getattr(ds, "batch_tf", None) is not None:
-        ds.batch_tf.gen.manual_seed(seed % (2 ** 63))
+        ds.batch_tf.gen.manual_seed(seed % (2**63))
     t = getattr(ds, "t", None)
     if t is not None and hasattr(t, "set_random_state"):
-        t.set_random_state(seed % (2 ** 32))
+        t.set_random_state(seed % (2**32))
 
 
 def _loader_context():
@@ -248,9 +279,20 @@ def _plain(x) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------------- loop
-def train_network(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_classes: int, epochs: int,
-                  params: SegTrainParams, seed: int, transform=None, center_crop: int | None = None,
-                  on_epoch: Callable[[int, float], None] | None = None, regions: bool = False) -> list[float]:
+def train_network(
+    net: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    n_classes: int,
+    epochs: int,
+    params: SegTrainParams,
+    seed: int,
+    transform=None,
+    center_crop: int | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+    regions: bool = False,
+) -> list[float]:
     """Train ``net`` on (x, y) for ``epochs`` (Dice+CE, Adam, poly LR decay); returns the epoch losses.
 
     ``y`` is always the (N, 1, H, W) class map; with ``regions`` the net has one sigmoid output per nested
@@ -261,10 +303,20 @@ def train_network(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_c
     tracking = get_track_meta()
     set_track_meta(False)  # plain tensors out of the transforms (no per-op metadata bookkeeping)
     try:
-        return _train(net, x, y, epochs=epochs, params=params, seed=seed, transform=transform,
-                      center_crop=center_crop, on_epoch=on_epoch,
-                      loss_fn=_RegionLoss() if regions else DiceCELoss(to_onehot_y=True, softmax=True,
-                                                                       include_background=False, batch=True))
+        return _train(
+            net,
+            x,
+            y,
+            epochs=epochs,
+            params=params,
+            seed=seed,
+            transform=transform,
+            center_crop=center_crop,
+            on_epoch=on_epoch,
+            loss_fn=_RegionLoss()
+            if regions
+            else DiceCELoss(to_onehot_y=True, softmax=True, include_background=False, batch=True),
+        )
     finally:
         set_track_meta(tracking)
 
@@ -302,18 +354,34 @@ def _train(net, x, y, *, epochs, params, seed, transform, center_crop, on_epoch,
     if workers and (batch_tf is not None or transform is not None):
         # augmented batches made in worker processes, ahead of the training step (the GPU path: there the
         # per-sample MONAI intensity transforms on the CPU, not the network, bound the step)
-        sampler = torch.utils.data.BatchSampler(torch.utils.data.RandomSampler(range(x.shape[0]), generator=gen),
-                                                batch_size=params.batch_size, drop_last=x.shape[0] > params.batch_size)
-        loader = torch.utils.data.DataLoader(_AugmentedBatches(x, y, batch_tf, transform), sampler=sampler,
-                                             batch_size=None, num_workers=workers, worker_init_fn=_reseed_worker,
-                                             generator=gen, persistent_workers=True, prefetch_factor=4,
-                                             multiprocessing_context=_loader_context(),
-                                             pin_memory=device.type == "cuda")
+        sampler = torch.utils.data.BatchSampler(
+            torch.utils.data.RandomSampler(range(x.shape[0]), generator=gen),
+            batch_size=params.batch_size,
+            drop_last=x.shape[0] > params.batch_size,
+        )
+        loader = torch.utils.data.DataLoader(
+            _AugmentedBatches(x, y, batch_tf, transform),
+            sampler=sampler,
+            batch_size=None,
+            num_workers=workers,
+            worker_init_fn=_reseed_worker,
+            generator=gen,
+            persistent_workers=True,
+            prefetch_factor=4,
+            multiprocessing_context=_loader_context(),
+            pin_memory=device.type == "cuda",
+        )
         batch_tf = transform = None  # the workers apply them
     else:
         data = _Augmented(x, y, transform if batch_tf is None else None)
-        loader = torch.utils.data.DataLoader(data, batch_size=params.batch_size, shuffle=True, generator=gen,
-                                             drop_last=len(data) > params.batch_size, num_workers=0)
+        loader = torch.utils.data.DataLoader(
+            data,
+            batch_size=params.batch_size,
+            shuffle=True,
+            generator=gen,
+            drop_last=len(data) > params.batch_size,
+            num_workers=0,
+        )
     net.to(device).train()
     if device.type == "cpu":
         net.to(memory_format=torch.channels_last)
@@ -333,8 +401,10 @@ def _train(net, x, y, *, epochs, params, seed, transform, center_crop, on_epoch,
                 logits = net(xb)
             loss = loss_fn(logits.float(), yb)
             if not math.isfinite(loss.item()):
-                raise FloatingPointError(f"segmentation loss became {loss.item()} at epoch {epoch + 1}; lower the "
-                                         f"learning rate (lr={params.lr})")
+                raise FloatingPointError(
+                    f"segmentation loss became {loss.item()} at epoch {epoch + 1}; lower the "
+                    f"learning rate (lr={params.lr})"
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -355,27 +425,37 @@ def _augmentation(spec: SegSpec, params: SegTrainParams, *, out_size: int, shift
         return None
     inten = {"intensity_scale": params.aug_intensity_scale, "intensity_shift": params.aug_intensity_shift}
     if params.batch_augment:
-        return (BatchAffine(out_size, shift_px, seed),
-                seg_augmentation(spec, out_size=out_size, shift_px=shift_px, seed=seed, spatial=False, **inten))
+        return (
+            BatchAffine(out_size, shift_px, seed),
+            seg_augmentation(spec, out_size=out_size, shift_px=shift_px, seed=seed, spatial=False, **inten),
+        )
     return seg_augmentation(spec, out_size=out_size, shift_px=shift_px, seed=seed, strong=True, **inten)
 
 
-def train_coarse_localiser(xl: torch.Tensor, yl: torch.Tensor, spec: SegSpec, params: SegTrainParams, *,
-                           seed: int) -> tuple[dict, list[float]]:
+def train_coarse_localiser(
+    xl: torch.Tensor, yl: torch.Tensor, spec: SegSpec, params: SegTrainParams, *, seed: int
+) -> tuple[dict, list[float]]:
     """The coarse localiser of :func:`train_fold` (its own seeds): the localiser's canvases shifted by up to
     ``params.coarse_shift_mm``, so that it finds a heart far from the frame centre."""
     torch.manual_seed(seed + 6)
     net = build_localiser(spec)
-    t = _augmentation(spec, params, out_size=spec.loc_size, shift_px=params.coarse_shift_mm / spec.loc_spacing,
-                      seed=seed + 7)
-    losses = train_network(net, xl, yl, n_classes=2, epochs=params.loc_epochs, params=params, seed=seed + 8,
-                           transform=t)
+    t = _augmentation(
+        spec, params, out_size=spec.loc_size, shift_px=params.coarse_shift_mm / spec.loc_spacing, seed=seed + 7
+    )
+    losses = train_network(
+        net, xl, yl, n_classes=2, epochs=params.loc_epochs, params=params, seed=seed + 8, transform=t
+    )
     return {k: v.detach().cpu() for k, v in net.state_dict().items()}, losses
 
 
-def train_fold(stacks: Sequence[tuple[np.ndarray, np.ndarray, tuple[float, float]]], spec: SegSpec,
-               params: SegTrainParams, *, seed: int,
-               on_epoch: Callable[[str, int, float], None] | None = None) -> tuple[dict, dict, SegTrainResult]:
+def train_fold(
+    stacks: Sequence[tuple[np.ndarray, np.ndarray, tuple[float, float]]],
+    spec: SegSpec,
+    params: SegTrainParams,
+    *,
+    seed: int,
+    on_epoch: Callable[[str, int, float], None] | None = None,
+) -> tuple[dict, dict, SegTrainResult]:
     """Train the localiser and the segmenter of one fold; returns their state dicts and the record."""
     res = SegTrainResult()
     t0 = time.perf_counter()
@@ -383,10 +463,20 @@ def train_fold(stacks: Sequence[tuple[np.ndarray, np.ndarray, tuple[float, float
     res.n_slices = int(xl.shape[0])
     torch.manual_seed(seed)
     loc = build_localiser(spec)
-    tl = _augmentation(spec, params, out_size=spec.loc_size, shift_px=params.loc_shift_mm / spec.loc_spacing,
-                      seed=seed + 1)
-    res.loc_losses = train_network(loc, xl, yl, n_classes=2, epochs=params.loc_epochs, params=params, seed=seed + 2,
-                                   transform=tl, on_epoch=(lambda e, v: on_epoch("localiser", e, v)) if on_epoch else None)
+    tl = _augmentation(
+        spec, params, out_size=spec.loc_size, shift_px=params.loc_shift_mm / spec.loc_spacing, seed=seed + 1
+    )
+    res.loc_losses = train_network(
+        loc,
+        xl,
+        yl,
+        n_classes=2,
+        epochs=params.loc_epochs,
+        params=params,
+        seed=seed + 2,
+        transform=tl,
+        on_epoch=(lambda e, v: on_epoch("localiser", e, v)) if on_epoch else None,
+    )
     if params.coarse_shift_mm > 0:
         res.coarse_state, res.coarse_losses = train_coarse_localiser(xl, yl, spec, params, seed=seed)
     res.loc_seconds = time.perf_counter() - t0
@@ -395,9 +485,22 @@ def train_fold(stacks: Sequence[tuple[np.ndarray, np.ndarray, tuple[float, float
     torch.manual_seed(seed + 3)
     seg = build_segmenter(spec)
     ts = _augmentation(spec, params, out_size=spec.crop, shift_px=12.0 / spec.spacing, seed=seed + 4)
-    res.losses = train_network(seg, xs, ys, n_classes=4, epochs=params.epochs, params=params, seed=seed + 5,
-                               transform=ts, center_crop=spec.crop, regions=spec.regions,
-                               on_epoch=(lambda e, v: on_epoch("segmenter", e, v)) if on_epoch else None)
+    res.losses = train_network(
+        seg,
+        xs,
+        ys,
+        n_classes=4,
+        epochs=params.epochs,
+        params=params,
+        seed=seed + 5,
+        transform=ts,
+        center_crop=spec.crop,
+        regions=spec.regions,
+        on_epoch=(lambda e, v: on_epoch("segmenter", e, v)) if on_epoch else None,
+    )
     res.seconds = time.perf_counter() - t1
-    return ({k: v.detach().cpu() for k, v in loc.state_dict().items()},
-            {k: v.detach().cpu() for k, v in seg.state_dict().items()}, res)
+    return (
+        {k: v.detach().cpu() for k, v in loc.state_dict().items()},
+        {k: v.detach().cpu() for k, v in seg.state_dict().items()},
+        res,
+    )

@@ -7,14 +7,15 @@ since 2026-11-27, on CPUs with native bf16 instructions (``precision='auto'``; o
 seeds its out-of-fold AUCs matched fp32's within the protocol's own noise, docs/results.md); other CPUs
 stay in fp32. On CPU the model uses channels_last memory format.
 """
+
 from __future__ import annotations
 
 import functools
 import logging
 import math
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -22,8 +23,16 @@ from torch import nn
 
 from ..data.preprocess import augment_batch
 
-__all__ = ["FitParams", "FitResult", "resolve_device", "resolve_precision", "cpu_native_bf16", "precision_autocast",
-           "fit", "predict_proba"]
+__all__ = [
+    "FitParams",
+    "FitResult",
+    "resolve_device",
+    "resolve_precision",
+    "cpu_native_bf16",
+    "precision_autocast",
+    "fit",
+    "predict_proba",
+]
 
 log = logging.getLogger("lgenet")
 
@@ -69,7 +78,7 @@ def _cpu_flags(text: str) -> set[str]:
     return flags
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cpu_native_bf16(cpuinfo: str | None = None) -> bool:
     """Whether this CPU computes bf16 in hardware, so that bf16 autocast is faster than fp32 here.
 
@@ -107,8 +116,10 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision == "bf16" and device.type == "cpu" and not cpu_native_bf16():
         # e.g. a command copied from a machine with AMX: a 240-epoch segmentation fold that took ~35 min there
         # had not finished after 70 min here (docs/results.md, configuration 16)
-        log.warning("precision bf16 on a CPU without native bf16: it is emulated here, often several times slower "
-                    "than fp32; use --precision auto (fp32 on this CPU) unless you need bf16's numbers")
+        log.warning(
+            "precision bf16 on a CPU without native bf16: it is emulated here, often several times slower "
+            "than fp32; use --precision auto (fp32 on this CPU) unless you need bf16's numbers"
+        )
     return precision
 
 
