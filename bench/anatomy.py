@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from lgenet.config import RunConfig  # noqa: E402
-from lgenet.pipeline import run_experiment  # noqa: E402
+from lgenet.workflows.grid import run_experiment  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -136,7 +136,7 @@ def cli(args: list[str], *, cwd: Path | None = None, timeout: float = 180) -> Re
 #: shared. ``--exec subprocess`` runs every case in a fresh interpreter instead (~3x slower).
 ZYGOTE = r"""
 import importlib, json, os, signal, sys, traceback
-for m in ("lgenet.cli", "lgenet.pipeline", "lgenet.predict", "lgenet.report", "lgenet.data.synth",
+for m in ("lgenet.cli", "lgenet.workflows.grid", "lgenet.workflows.predict", "lgenet.report", "lgenet.data.synth",
           "lgenet.data.importers", "lgenet.quantify", "lgenet.training.experiment", "lgenet.training.jobs",
           "lgenet.models", "lgenet.io", "timm", "sklearn.metrics", "matplotlib", "pydicom", "nibabel", "PIL.Image"):
     try:

@@ -38,7 +38,7 @@ What it does, through the library API only:
    same command is run again. The study report that ``run_experiment`` writes at its end (CAM
    gallery + sanity checks, minutes on a CPU) is skipped unless ``--report``; ``lgenet report
    RUN_DIR`` writes it later.
-3. The clinical-covariates-only logistic regression (``lgenet.baselines.covariate_baseline``, the
+3. The clinical-covariates-only logistic regression (``lgenet.outcomes.baselines.covariate_baseline``, the
    same stratified folds as the CNNs: both sort the patients and use ``StratifiedKFold(seed)``)
    and the basal-frame ceiling (``ceiling_analysis``).
 4. Every model and baseline: OOF AUC with a 95 % DeLong CI and n, sensitivity / specificity /
@@ -71,13 +71,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from lgenet.baselines import ceiling_analysis, covariate_baseline, format_ceiling_report  # noqa: E402
-from lgenet.cli import parse_weights_args  # noqa: E402
+from lgenet.cli.options import parse_weights_args  # noqa: E402
 from lgenet.config import RunConfig  # noqa: E402
 from lgenet.data.importers import import_emidec  # noqa: E402
 from lgenet.data.manifest import write_manifest  # noqa: E402
 from lgenet.evaluation.metrics import auc_ci, binary_metrics, delong_test  # noqa: E402
 from lgenet.models import get_spec  # noqa: E402
+from lgenet.outcomes.baselines import ceiling_analysis, covariate_baseline, format_ceiling_report  # noqa: E402
 from lgenet.utils import atomic_write_text  # noqa: E402
 
 TASKS = ("lge", "event")
@@ -285,7 +285,7 @@ def run_grid(
     extra_inits: dict,
     progress: bool,
 ) -> dict:
-    from lgenet.pipeline import run_experiment
+    from lgenet.workflows.grid import run_experiment
 
     inits = ("random",) + tuple(i for i in ("imagenet", "radimagenet") if any(i in d for d in extra_inits.values()))
     cfg = RunConfig(
@@ -314,7 +314,7 @@ def run_grid(
 def grid_report(
     a, manifest: Path, run: dict, base: dict, ceiling: dict | None, *, title: str, load: tuple
 ) -> tuple[str, dict]:
-    from lgenet.training.trainer import resolve_precision
+    from lgenet.runs.compute import resolve_precision
 
     cfg, res = run["cfg"], run["result"]
     device = _resolved_device(cfg.device)

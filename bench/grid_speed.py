@@ -114,7 +114,7 @@ def grid(out: Path, patients: int, epochs: int) -> list[dict]:
     sys.path.insert(0, str(REPO / "src"))
     from lgenet.config import RunConfig
     from lgenet.data.synth import make_cohort
-    from lgenet.pipeline import run_experiment
+    from lgenet.workflows.grid import run_experiment
 
     manifest = out / "cohort" / "manifest.csv"
     if not manifest.exists():
@@ -178,7 +178,7 @@ def threads_study(out: Path, configs, rounds: int, patients: int, epochs: int) -
     sys.path.insert(0, str(REPO / "src"))
     from lgenet.config import RunConfig
     from lgenet.data.synth import make_cohort
-    from lgenet.pipeline import run_experiment
+    from lgenet.workflows.grid import run_experiment
 
     rows = []
     for arch, size in configs:

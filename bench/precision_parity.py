@@ -259,7 +259,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     manifest = _manifest(a, out)
     epochs, size, folds = (1, 64, 2) if a.quick else (a.epochs, a.image_size, 4)
-    from lgenet.pipeline import run_experiment
+    from lgenet.workflows.grid import run_experiment
 
     meta = {
         "command": "python bench/precision_parity.py " + " ".join(argv if argv is not None else sys.argv[1:]),

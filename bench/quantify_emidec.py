@@ -33,8 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from lgenet.baselines import ceiling_analysis, covariate_baseline, format_ceiling_report  # noqa: E402
 from lgenet.data.importers import case_stats, import_emidec  # noqa: E402
+from lgenet.outcomes.baselines import ceiling_analysis, covariate_baseline, format_ceiling_report  # noqa: E402
 from lgenet.quantify import method_names, quantify  # noqa: E402
 from lgenet.utils import atomic_write_text  # noqa: E402
 

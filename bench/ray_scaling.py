@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from lgenet.config import RunConfig  # noqa: E402
 from lgenet.data.synth import make_cohort  # noqa: E402
-from lgenet.pipeline import run_experiment  # noqa: E402
+from lgenet.workflows.grid import run_experiment  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,7 @@ import torch
 
 from lgenet.config import RunConfig
 from lgenet.data.synth import fake_identifiers, make_cohort
-from lgenet.pipeline import run_experiment
+from lgenet.workflows.grid import run_experiment
 
 EXPLICIT = {
     "PatientName": "ZQXWIDGET^HORATIO{index:02d}",

@@ -30,7 +30,7 @@ from lgenet.explain import (
 )
 from lgenet.explain.sanity import SanityResult
 from lgenet.models import build_model
-from lgenet.predict import load_run_config, predict
+from lgenet.workflows.predict import load_run_config, predict
 from small_run import FRAME_SIZE, small_run
 
 
@@ -231,7 +231,7 @@ def test_a_model_that_trained_on_the_patient_is_refused(run, store, monkeypatch)
 
 
 def test_a_swapped_fold_model_is_refused(run, store, monkeypatch):
-    from lgenet.rundir import RunDir
+    from lgenet.runs.grid import RunDir
 
     real = RunDir.load_fold_model
     monkeypatch.setattr(

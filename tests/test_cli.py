@@ -48,8 +48,8 @@ def test_help_and_usage_errors_do_not_import_torch():
 
 
 def test_report_cli_lists_the_cam_methods_of_the_explain_package():
+    from lgenet.cli.report import CAM_METHODS as CLI
     from lgenet.explain.cam import CAM_METHODS
-    from lgenet.report_cli import CAM_METHODS as CLI
 
     assert tuple(CLI) == tuple(CAM_METHODS)
     assert build_parser() is not None
@@ -67,7 +67,7 @@ def _opt_help(text, opt):
 
 
 def test_demo_help_states_the_demo_defaults_not_the_seed_study(capsys):
-    from lgenet.cli import DEMO_DEFAULTS
+    from lgenet.cli.options import DEMO_DEFAULTS
 
     text = _help(["demo"], capsys)
     assert "protocol (defaults: the seed study)" not in text and "demo's own" in text
@@ -125,13 +125,14 @@ def test_demo_defaults_yield_to_a_config_file(tmp_path):
     """`lgenet demo --config f.yaml`: the file's settings win over the demo's own defaults."""
     import argparse
 
-    from lgenet.cli import DEMO_DEFAULTS, _config_from_args, build_parser
+    from lgenet.cli import build_parser
+    from lgenet.cli.options import DEMO_DEFAULTS, config_from_args
 
     f = tmp_path / "c.yaml"
     f.write_text("epochs: 7\narchs: [tiny]\n")
     a = build_parser().parse_args(["demo", "--config", str(f), "--batch-size", "4"])
     a.manifest, a.out = str(tmp_path / "m.csv"), str(tmp_path / "run")
-    cfg = _config_from_args(a, **DEMO_DEFAULTS, segmentation_run=str(tmp_path / "seg"))
+    cfg = config_from_args(a, **DEMO_DEFAULTS, segmentation_run=str(tmp_path / "seg"))
     assert cfg.epochs == 7 and cfg.archs == ("tiny",)  # from the file
     assert cfg.batch_size == 4  # from the command line
     assert cfg.image_size == DEMO_DEFAULTS["image_size"] and cfg.inits == DEMO_DEFAULTS["inits"]  # demo's own
@@ -140,7 +141,7 @@ def test_demo_defaults_yield_to_a_config_file(tmp_path):
 
 def test_segment_train_options_reach_the_config(monkeypatch, tmp_path):
     """Every network and localiser option of `segment train` lands in the SegConfig the run is made with."""
-    import lgenet.segment as seg
+    import lgenet.workflows.segmentation as seg
 
     seen = {}
 

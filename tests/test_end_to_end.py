@@ -8,9 +8,9 @@ import pytest
 from lgenet.cli import main
 from lgenet.config import RunConfig
 from lgenet.data.synth import make_cohort
-from lgenet.pipeline import run_experiment
-from lgenet.rundir import RunDir
-from lgenet.training import executors
+from lgenet.runs import executors
+from lgenet.runs.grid import RunDir
+from lgenet.workflows.grid import run_experiment
 
 
 def fit_dir(out, task, arch, init, fold):
@@ -150,7 +150,7 @@ def test_cli_errors_are_clear(tmp_path, capsys):
 
 
 def test_weights_file_argument_forms():
-    from lgenet.cli import parse_weights_args
+    from lgenet.cli.options import parse_weights_args
     from lgenet.errors import ConfigError
 
     assert parse_weights_args(["w.h5"], ["resnet50"], ["radimagenet"]) == {"resnet50": {"radimagenet": "w.h5"}}

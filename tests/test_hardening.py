@@ -17,8 +17,8 @@ from PIL import Image
 from lgenet.cli import main
 from lgenet.config import RunConfig
 from lgenet.errors import ConfigError, DataError, ReaderError
-from lgenet.pipeline import run_experiment
-from lgenet.rundir import RunDir
+from lgenet.runs.grid import RunDir
+from lgenet.workflows.grid import run_experiment
 
 RUN = [
     "--archs",
@@ -194,7 +194,7 @@ def test_5_orphaned_temp_files_are_removed_on_the_next_run(tmp_path):
 def test_a_second_driver_on_the_same_directory_is_refused(tmp_path):
     m = _cohort(tmp_path)
     rd = RunDir(tmp_path / "run")
-    from lgenet.rundir import RunBusyError
+    from lgenet.runs.grid import RunBusyError
 
     with rd.lock():
         with pytest.raises(RunBusyError, match="in use by another lgenet process"):
@@ -253,7 +253,7 @@ def test_20_predict_writes_patient_ids_and_takes_a_manifest(finished, tmp_path, 
 def test_20_predict_nifti_axis_and_basal_end_options(finished, tmp_path):
     import nibabel as nib
 
-    from lgenet.predict import predict
+    from lgenet.workflows.predict import predict
 
     vol = np.stack([np.asarray(Image.open(finished / "img" / f"P0{k}.png"), np.float32) for k in range(3)], axis=0)
     nib.save(nib.Nifti1Image(vol, np.eye(4)), tmp_path / "v.nii.gz")  # slices along axis 0, base first
@@ -351,7 +351,7 @@ def test_11_degenerate_frames_are_refused_by_run_and_predict(tmp_path, finished,
 
 
 def test_11_colour_and_unlike_inputs_are_flagged_by_predict(finished, tmp_path):
-    from lgenet.predict import predict
+    from lgenet.workflows.predict import predict
 
     rgb = np.random.default_rng(0).integers(0, 255, (50, 50, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(tmp_path / "photo.png")

@@ -11,11 +11,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from lgenet.baselines import ceiling_analysis, covariate_baseline, default_covariates, format_ceiling_report
 from lgenet.cli import main
 from lgenet.data.importers import CaseError, case_stats, import_emidec, import_nifti_masks
 from lgenet.data.manifest import load_manifest
 from lgenet.errors import ConfigError, DataError, LgenetError
+from lgenet.outcomes.baselines import ceiling_analysis, covariate_baseline, default_covariates, format_ceiling_report
 
 EMIDEC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emidec"
 

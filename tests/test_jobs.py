@@ -11,10 +11,11 @@ import pytest
 
 from lgenet.config import RunConfig
 from lgenet.data.synth import make_cohort
-from lgenet.pipeline import run_experiment
-from lgenet.rundir import ModelKey, RunDir, model_key, parse_model_key
+from lgenet.runs.grid import ModelKey, RunDir, model_key, parse_model_key
+from lgenet.runs.jobs import FitOutcome
 from lgenet.training.experiment import ModelPruner, plan_jobs
-from lgenet.training.jobs import FitOutcome, run_fit_job
+from lgenet.training.jobs import run_fit_job
+from lgenet.workflows.grid import run_experiment
 
 
 @pytest.fixture(scope="module")
@@ -136,8 +137,8 @@ def test_pruning_does_not_depend_on_completion_order(cohort, tmp_path):
 def test_no_import_cycle_between_training_report_and_explain():
     """The run directory has one home: report/explain/predict never import the training or pipeline layers."""
     code = (
-        "import sys, lgenet.report, lgenet.explain, lgenet.predict, lgenet.rundir; "
-        "bad = [m for m in ('lgenet.training.experiment', 'lgenet.pipeline', 'lgenet.training.executors') "
+        "import sys, lgenet.report, lgenet.explain, lgenet.workflows.predict, lgenet.runs.grid; "
+        "bad = [m for m in ('lgenet.training.experiment', 'lgenet.workflows.grid', 'lgenet.runs.executors') "
         "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -169,7 +170,7 @@ def test_threads_follow_the_load_and_a_resume_keeps_the_recorded_ones(cohort, tm
     import os
 
     import lgenet.utils as utils_mod
-    from lgenet.pipeline import _threads_per_fit
+    from lgenet.workflows.grid import _threads_per_fit
 
     cfg = _cfg(cohort, tmp_path / "t", num_threads=None)
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
@@ -196,7 +197,7 @@ def test_auto_precision_resumes_in_the_precision_the_finished_fits_used(cohort, 
     import logging
     import shutil
 
-    import lgenet.training.trainer as tr
+    import lgenet.runs.compute as tr
     from lgenet.errors import ConfigError
 
     cfg = _cfg(cohort, tmp_path / "a")  # precision 'auto'
@@ -270,7 +271,7 @@ def test_busy_cores_sees_a_competing_process_now():
 _DRIVER = """
 import os, sys, time, multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
-from lgenet.training.executors import _worker_init
+from lgenet.runs.executors import _worker_init
 
 if __name__ == "__main__":
     pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=_worker_init,

@@ -22,7 +22,7 @@ ray = pytest.importorskip("ray", reason="the [ray] extra is not installed (pip i
 
 from lgenet.config import RunConfig  # noqa: E402
 from lgenet.data.synth import make_cohort  # noqa: E402
-from lgenet.pipeline import run_experiment  # noqa: E402
+from lgenet.workflows.grid import run_experiment  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -195,7 +195,7 @@ def test_a_driver_killed_with_sigkill_resumes(cohort, cluster, slow_local_run, t
 
 def test_ray_missing_or_unreachable_is_a_clear_error(cohort, tmp_path, monkeypatch):
     from lgenet.errors import ConfigError
-    from lgenet.training.executors import RayExecutor
+    from lgenet.runs.executors import RayExecutor
 
     if ray.is_initialized():
         ray.shutdown()

@@ -284,7 +284,7 @@ def test_auto_precision_resumes_in_the_finished_folds_precision(seg_run, monkeyp
     import json
     import logging
 
-    import lgenet.training.trainer as tr
+    import lgenet.runs.compute as tr
     from lgenet.segment import SegRunDir, train_segmentation
 
     root, m, cfg, res = seg_run
@@ -381,7 +381,7 @@ def test_train_refuses_manifests_without_masks_or_with_undeclared_labels(synth, 
 def test_burden_family_in_the_grid_uses_out_of_fold_burden(seg_run, tmp_path):
     """The predicted burden is a model of the grid: same folds and patients, no fitting, p >= 0.5 iff burden > 5.7."""
     from lgenet.config import RunConfig
-    from lgenet.pipeline import run_experiment
+    from lgenet.workflows.grid import run_experiment
 
     root, m, cfg, res = seg_run
     rc = RunConfig(
@@ -414,7 +414,7 @@ def test_burden_family_in_the_grid_uses_out_of_fold_burden(seg_run, tmp_path):
 
 def test_roi_and_stack_families_use_the_same_folds_segmenter(seg_run, tmp_path):
     from lgenet.config import RunConfig
-    from lgenet.pipeline import run_experiment
+    from lgenet.workflows.grid import run_experiment
 
     root, m, cfg, res = seg_run
     rc = RunConfig(
@@ -462,7 +462,7 @@ def test_batch_affine_keeps_image_and_labels_aligned_and_is_reproducible():
     labels (nearest), image and labels move together, the window comes from the canvas centre."""
     import torch
 
-    from lgenet.training.segmentation import BatchAffine
+    from lgenet.segment.learn import BatchAffine
 
     yy, xx = torch.meshgrid(torch.arange(80.0), torch.arange(80.0), indexing="ij")
     r = torch.hypot(yy - 39.5, xx - 39.5)
@@ -489,7 +489,7 @@ def test_loader_workers_draw_their_own_reproducible_augmentation_streams():
     import torch
 
     from lgenet.models.segnet import SegSpec
-    from lgenet.training.segmentation import BatchAffine, _AugmentedBatches, _reseed_worker, seg_augmentation
+    from lgenet.segment.learn import BatchAffine, _AugmentedBatches, _reseed_worker, seg_augmentation
 
     yy, xx = torch.meshgrid(torch.arange(48.0), torch.arange(48.0), indexing="ij")
     img = (torch.hypot(yy - 23.5, xx - 30) < 9).float() * 0.8 + 0.1
@@ -695,7 +695,7 @@ def test_the_intensity_augmentation_ranges_follow_the_config():
     import monai.transforms as T
 
     from lgenet.errors import ConfigError
-    from lgenet.training.segmentation import SegTrainParams, _augmentation
+    from lgenet.segment.learn import SegTrainParams, _augmentation
 
     spec = SegConfig(**TINY).spec()
     for batch in (True, False):
@@ -773,7 +773,7 @@ def test_auxiliary_segmentation_loss_reads_only_the_training_folds_masks(seg_run
     import lgenet.data.stacks as stacks_mod
     import lgenet.training.anatomy as anat
     from lgenet.config import RunConfig
-    from lgenet.pipeline import run_experiment
+    from lgenet.workflows.grid import run_experiment
 
     root, m, cfg, res = seg_run
     reads, current = [], {}
@@ -832,7 +832,7 @@ def test_auxiliary_loss_without_masks_is_a_clear_error(seg_run, tmp_path):
     import csv as csv_mod
 
     from lgenet.config import RunConfig
-    from lgenet.pipeline import run_experiment
+    from lgenet.workflows.grid import run_experiment
 
     root, m, cfg, res = seg_run
     rows = _rows(m)

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from lgenet.models import build_model
-from lgenet.training.trainer import FitParams, fit, predict_proba, resolve_precision
+from lgenet.runs.compute import resolve_precision
+from lgenet.training.trainer import FitParams, fit, predict_proba
 
 
 def _easy_data(n=24, size=32, seed=0):
@@ -45,7 +46,7 @@ def test_predict_uses_eval_mode():
 
 
 def test_precision_auto(monkeypatch):
-    import lgenet.training.trainer as tr
+    import lgenet.runs.compute as tr
 
     assert resolve_precision("auto", torch.device("cuda")) == "bf16"
     assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
@@ -61,7 +62,7 @@ def test_bf16_asked_for_on_a_cpu_without_it_is_kept_but_warned(monkeypatch, capl
     user is told that it is slow and what to use instead; not where bf16 is native, nor on CUDA."""
     import logging
 
-    import lgenet.training.trainer as tr
+    import lgenet.runs.compute as tr
 
     monkeypatch.setattr(tr, "cpu_native_bf16", lambda: False)
     with caplog.at_level(logging.WARNING, logger="lgenet"):
@@ -78,7 +79,7 @@ def test_bf16_asked_for_on_a_cpu_without_it_is_kept_but_warned(monkeypatch, capl
 
 
 def test_native_bf16_needs_the_instruction_set_in_cpuinfo():
-    from lgenet.training.trainer import cpu_native_bf16
+    from lgenet.runs.compute import cpu_native_bf16
 
     if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
         pytest.skip("this torch build's oneDNN has no bf16 on this CPU: every CPU answers no")

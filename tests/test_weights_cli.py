@@ -12,11 +12,12 @@ import torch
 import torchvision
 from safetensors import safe_open
 
+from lgenet.cli.weights import add_weights_parser
 from lgenet.errors import WeightsError
 from lgenet.models import create_backbone
+from lgenet.models.inspect import convert_weights, format_inspect, inspect_weights
 from lgenet.models.keras_resnet import KerasResNet50
 from lgenet.utils import sha256_file
-from lgenet.weights_cli import add_weights_parser, convert_weights, format_inspect, inspect_weights
 from test_weights_keras import keras_layers_of, randomise, write_keras2_h5
 from test_weights_pt import RadImageNetWrapper
 
@@ -129,3 +130,10 @@ def test_convert_radimagenet_pt_keeps_norm(tmp_path):
     assert torch.equal(bb.layer3[1].conv2.weight, tv.layer3[1].conv2.weight)
     with pytest.raises(WeightsError, match="must end in .safetensors"):
         convert_weights(f, "resnet50", tmp_path / "x.pt")
+
+
+def test_the_cli_offers_the_architectures_the_library_converts():
+    import lgenet.cli.weights as cli_weights
+    from lgenet.models.inspect import ARCHS
+
+    assert cli_weights.ARCHS == ARCHS

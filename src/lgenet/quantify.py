@@ -82,8 +82,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, DataError, ReaderError
-from .utils import atomic_path, atomic_write_text
+from lgenet.errors import ConfigError, DataError, ReaderError
+from lgenet.utils import atomic_path, atomic_write_text
 
 __all__ = [
     "MethodResult",
@@ -928,7 +928,7 @@ def quantify_manifest(
             new[f"lge_percent_{n}"] = round(s["percent"][n], 4)
             new[f"lge_percent_{n}_source"] = f"{n} ({rule})"
         out_rows.append(new)
-    from .data.importers import _write_csv
+    from lgenet.data.importers import _write_csv
 
     out = out_dir / f"{manifest.stem}.quantified.csv"
     _write_csv(out, out_rows, None)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import OutputError
+from lgenet.errors import OutputError
 
 __all__ = [
     "atomic_path",

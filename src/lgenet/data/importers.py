@@ -47,8 +47,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
-from ..utils import atomic_path, atomic_write_text
+from lgenet.errors import ConfigError, DataError
+from lgenet.utils import atomic_path, atomic_write_text
 
 __all__ = [
     "CaseError",
@@ -365,7 +365,7 @@ def _fmt(v: float, nd: int = 4) -> float:
 
 def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str] | None = None) -> Path:
     try:
-        from .manifest import write_manifest
+        from lgenet.data.manifest import write_manifest
     except ImportError:  # manifest module not available: plain CSV, same cell rules
         write_manifest = None
     if write_manifest is not None:

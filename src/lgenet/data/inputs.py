@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import DataError, ReaderError
-from .manifest import Cohort
+from lgenet.data.manifest import Cohort
+from lgenet.errors import DataError, ReaderError
 
 __all__ = [
     "read_frames",
@@ -82,7 +82,7 @@ def read_frames(
     progress: bool = True,
 ) -> tuple[list[np.ndarray], list[dict]]:
     """Every row's frame and safe metadata; one :class:`ReaderError` listing every bad row."""
-    from ..io import read_frame
+    from lgenet.io import read_frame
 
     frames: list[np.ndarray] = []
     metas: list[dict] = []

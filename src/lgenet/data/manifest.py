@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, ManifestError, ReaderError
-from ..utils import atomic_write_text
+from lgenet.errors import ConfigError, ManifestError, ReaderError
+from lgenet.utils import atomic_write_text
 
 __all__ = [
     "REQUIRED_COLUMNS",
@@ -491,7 +491,7 @@ def _parse_row(r, line, cells, header, index, unnamed, base, check_files, bad_co
 
 def _file_problem(p: Path, base: Path) -> tuple[str | None, str | None]:
     """(what is wrong, how to fix it or None for the column's default) for an image/mask path."""
-    from ..io import detect_format
+    from lgenet.io import detect_format
 
     if not p.exists():
         return (
@@ -627,7 +627,7 @@ def check_images(cohort: Cohort, *, nifti_slice_axis: int = 2, nifti_basal_end: 
     Returns the safe metadata of each frame, in record order. Slower than
     :func:`load_manifest` (it decodes every image): run it once before a long training.
     """
-    from ..io import read_frame
+    from lgenet.io import read_frame
 
     metas, problems = [], []
     for rec in cohort.records:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from ..errors import ConfigError
+from lgenet.errors import ConfigError
 
 __all__ = [
     "LABELS",

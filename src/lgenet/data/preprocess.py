@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import DataError
+from lgenet.errors import DataError
 
 __all__ = ["Preprocessor", "scale_intensity", "augment_batch"]
 

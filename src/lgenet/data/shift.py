@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .preprocess import scale_intensity
+from lgenet.data.preprocess import scale_intensity
 
 __all__ = ["frame_features", "cohort_profile", "shift_warnings", "FEATURE_LABELS"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from ..errors import DataError
+from lgenet.errors import DataError
 
 __all__ = ["assign_folds"]
 

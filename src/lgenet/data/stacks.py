@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError, DataError
+from lgenet.errors import ConfigError, DataError
 
 __all__ = [
     "SegLabels",
@@ -154,7 +154,7 @@ def read_stack(
     default_spacing: float | None = None,
 ) -> Stack:
     """The image stack (and label map, as classes) with its pixel size; clear errors for misaligned masks."""
-    from ..io import read_volume
+    from lgenet.io import read_volume
 
     vol, meta = read_volume(image, nifti_slice_axis=nifti_slice_axis, nifti_basal_end=nifti_basal_end)
     notes = []

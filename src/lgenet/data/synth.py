@@ -52,9 +52,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..utils import atomic_path, atomic_write_bytes, atomic_write_text
-from .phantom import LABELS, LGE, MYOCARDIUM, PhantomStack, make_phantom
+from lgenet.data.phantom import LABELS, LGE, MYOCARDIUM, PhantomStack, make_phantom
+from lgenet.errors import ConfigError
+from lgenet.utils import atomic_path, atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "make_cohort",
@@ -724,7 +724,7 @@ def make_cohort(
             lvef=f"{lvefs[i]:.1f}",
         )
     manifest = out / "manifest.csv"
-    from .manifest import write_manifest
+    from lgenet.data.manifest import write_manifest
 
     write_manifest(manifest, rows, columns=MANIFEST_COLUMNS)
 

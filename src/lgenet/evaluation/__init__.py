@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .metrics import (
+from lgenet.evaluation.metrics import (
     CI_METHODS,
     AUCResult,
     DelongTestResult,
@@ -26,7 +26,15 @@ from .metrics import (
     delong_test,
     wilson_ci,
 )
-from .summary import METRIC_COLUMNS, OOF_COLUMNS, evaluate_oof, format_table, read_metrics, read_oof, write_metrics
+from lgenet.evaluation.summary import (
+    METRIC_COLUMNS,
+    OOF_COLUMNS,
+    evaluate_oof,
+    format_table,
+    read_metrics,
+    read_oof,
+    write_metrics,
+)
 
 _PLOTS = ("save_figure", "plot_roc", "plot_auc_bars", "plot_confusion", "plot_calibration")
 
@@ -59,7 +67,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _PLOTS:
-        from . import plots
+        from lgenet.evaluation import plots
 
         return getattr(plots, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
-from .metrics import MetricsInputError, calibration
+from lgenet.errors import ConfigError
+from lgenet.evaluation.metrics import MetricsInputError, calibration
 
 __all__ = ["calibration_stats", "decision_curve", "continuous_nri", "table_one", "logit"]
 

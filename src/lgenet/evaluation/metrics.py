@@ -37,7 +37,7 @@ from scipy.stats import norm
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss, confusion_matrix
 
-from ..errors import ConfigError, LgenetError
+from lgenet.errors import ConfigError, LgenetError
 
 __all__ = [
     "AUCResult",

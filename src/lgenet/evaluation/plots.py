@@ -24,9 +24,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from sklearn.metrics import roc_curve
 
-from ..errors import ConfigError
-from ..utils import atomic_path
-from .metrics import (
+from lgenet.errors import ConfigError
+from lgenet.evaluation.metrics import (
     AUCResult,
     MetricsInputError,
     _check_labels,
@@ -35,6 +34,7 @@ from .metrics import (
     calibration,
     delong_auc_ci,
 )
+from lgenet.utils import atomic_path
 
 __all__ = [
     "save_figure",

@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
-from ..utils import atomic_write_text
-from .metrics import MetricsInputError, SingleClassError, auc_ci, binary_metrics, delong_test
+from lgenet.errors import DataError
+from lgenet.evaluation.metrics import MetricsInputError, SingleClassError, auc_ci, binary_metrics, delong_test
+from lgenet.utils import atomic_write_text
 
 __all__ = [
     "OOF_COLUMNS",
@@ -251,7 +251,7 @@ def _operating_point(
 
 def _calibration(y: np.ndarray, p: np.ndarray, confidence: float, seed: int | None) -> dict[str, float]:
     """Calibration slope and calibration-in-the-large with bootstrap CIs (500 replicates)."""
-    from .clinical import calibration_stats
+    from lgenet.evaluation.clinical import calibration_stats
 
     out = {f"{k}{s}": float("nan") for k in ("cal_slope", "cal_intercept") for s in ("", "_lower", "_upper")}
     try:

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
-from .metrics import MetricsInputError
+from lgenet.errors import ConfigError
+from lgenet.evaluation.metrics import MetricsInputError
 
 __all__ = ["c_index", "c_index_ci", "c_index_diff", "time_dependent_auc", "km_groups"]
 

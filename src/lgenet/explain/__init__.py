@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from .cam import (
+from lgenet.explain.cam import (
     CAM_METHODS,
     CAM_TARGETS,
     METHOD_LABELS,
@@ -22,12 +22,12 @@ from .cam import (
     ensemble_cams,
     resolve_target_layer,
 )
-from .ensemble import write_ensemble_overlays
-from .frames import FrameStore, safe_name
-from .gallery import CATEGORIES, Case, plot_gallery, select_cases
-from .oof import OofCams, OutOfFoldError, oof_cams, oof_cams_multi, read_folds, write_overlays
-from .overlay import cam_to_frame, display_frame, overlay_rgb, write_png
-from .sanity import HEART_LABELS, SanityResult, cam_sanity, cam_sanity_multi, heart_share, plot_sanity
+from lgenet.explain.ensemble import write_ensemble_overlays
+from lgenet.explain.frames import FrameStore, safe_name
+from lgenet.explain.gallery import CATEGORIES, Case, plot_gallery, select_cases
+from lgenet.explain.oof import OofCams, OutOfFoldError, oof_cams, oof_cams_multi, read_folds, write_overlays
+from lgenet.explain.overlay import cam_to_frame, display_frame, overlay_rgb, write_png
+from lgenet.explain.sanity import HEART_LABELS, SanityResult, cam_sanity, cam_sanity_multi, heart_share, plot_sanity
 
 __all__ = [
     "CAM_METHODS",

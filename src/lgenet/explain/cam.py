@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from ..training.trainer import precision_autocast
+from lgenet.errors import ConfigError
+from lgenet.runs.compute import precision_autocast
 
 __all__ = [
     "CAM_METHODS",

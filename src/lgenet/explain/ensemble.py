@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..utils import atomic_write_text
-from .cam import ensemble_cams
-from .overlay import cam_to_frame, display_frame, overlay_rgb, write_png
+from lgenet.explain.cam import ensemble_cams
+from lgenet.explain.overlay import cam_to_frame, display_frame, overlay_rgb, write_png
+from lgenet.utils import atomic_write_text
 
 __all__ = ["write_ensemble_overlays"]
 

@@ -13,21 +13,16 @@ import logging
 import numpy as np
 import torch
 
-from ..config import RunConfig
-from ..data.manifest import Cohort
-from ..data.preprocess import Preprocessor
-from ..errors import ReaderError
-from ..io import read_frame
+from lgenet.config import RunConfig
+from lgenet.conventions.names import safe_name
+from lgenet.data.manifest import Cohort
+from lgenet.data.preprocess import Preprocessor
+from lgenet.errors import ReaderError
+from lgenet.io import read_frame
 
 __all__ = ["FrameStore", "safe_name"]
 
 log = logging.getLogger("lgenet")
-
-
-def safe_name(text: str) -> str:
-    """A file-name-safe form of a study-local id (letters, digits, '.', '_', '-')."""
-    out = "".join(c if (c.isascii() and (c.isalnum() or c in "._-")) else "_" for c in str(text))
-    return out.strip(".") or "_"
 
 
 class FrameStore:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .cam import METHOD_LABELS
-from .frames import FrameStore
-from .oof import OofCams
-from .overlay import CAM_CMAP, cam_to_frame, display_frame, overlay_rgb
+from lgenet.explain.cam import METHOD_LABELS
+from lgenet.explain.frames import FrameStore
+from lgenet.explain.oof import OofCams
+from lgenet.explain.overlay import CAM_CMAP, cam_to_frame, display_frame, overlay_rgb
 
 __all__ = ["CATEGORIES", "CATEGORY_TITLES", "Case", "select_cases", "plot_gallery", "case_images"]
 
@@ -88,7 +88,7 @@ def plot_gallery(
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
-    from ..evaluation.plots import _new_figure, save_figure
+    from lgenet.evaluation.plots import _new_figure, save_figure
 
     n = max(1, max((len(v) for v in cases.values()), default=1))
     # 2 x 2 blocks (TP FN / TN FP), each block n rows of (frame, overlay)

@@ -29,13 +29,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import RunConfig
-from ..errors import DataError, LgenetError
-from ..rundir import RunDir, parse_model_key
-from ..utils import atomic_path
-from .cam import CamResult, check_method, compute_cams
-from .frames import FrameStore, safe_name
-from .overlay import cam_to_frame, display_frame, overlay_rgb, write_png
+from lgenet.config import RunConfig
+from lgenet.errors import DataError, LgenetError
+from lgenet.explain.cam import CamResult, check_method, compute_cams
+from lgenet.explain.frames import FrameStore, safe_name
+from lgenet.explain.overlay import cam_to_frame, display_frame, overlay_rgb, write_png
+from lgenet.runs.grid import RunDir, parse_model_key
+from lgenet.utils import atomic_path
 
 __all__ = [
     "OofCams",

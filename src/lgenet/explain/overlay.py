@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.preprocess import Preprocessor, scale_intensity
-from ..utils import atomic_write_bytes
+from lgenet.data.preprocess import Preprocessor, scale_intensity
+from lgenet.utils import atomic_write_bytes
 
 __all__ = ["CAM_CMAP", "display_frame", "cam_to_frame", "overlay_rgb", "gray_rgb", "write_png", "png_bytes"]
 

@@ -33,12 +33,12 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from ..models import rebuild_model
-from ..utils import atomic_write_text
-from .cam import METHOD_LABELS, compute_cams
-from .frames import FrameStore
-from .oof import OofCams, fit_spec
-from .overlay import cam_to_frame
+from lgenet.explain.cam import METHOD_LABELS, compute_cams
+from lgenet.explain.frames import FrameStore
+from lgenet.explain.oof import OofCams, fit_spec
+from lgenet.explain.overlay import cam_to_frame
+from lgenet.models import rebuild_model
+from lgenet.utils import atomic_write_text
 
 __all__ = ["HEART_LABELS", "MAX_RHO", "SanityResult", "heart_share", "cam_sanity", "cam_sanity_multi", "plot_sanity"]
 
@@ -255,7 +255,7 @@ def _energy(cams: OofCams, store: FrameStore, heart_labels, res: SanityResult) -
 def plot_sanity(results: list[SanityResult], *, path: str | Path, title: str = "") -> Path:
     """Two panels: heart energy share vs heart area share (per patient, per method); Spearman rho
     between trained-model and random-model maps (per method), with the pass line."""
-    from ..evaluation.plots import _new_figure, _style_axes, save_figure
+    from lgenet.evaluation.plots import _new_figure, _style_axes, save_figure
 
     colors = {"gradcam": "#0072B2", "gradcam++": "#D55E00", "hirescam": "#009E73"}
     fig = _new_figure(10.5, 4.4)

@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import LgenetError, ReaderError
-from .dicom import dicom_files_in, looks_like_dicom, read_dicom_frame, read_dicom_volume
-from .meta import META_KEYS, check_slice
-from .nifti import is_nifti_name, read_nifti_frame, read_nifti_volume
-from .raster import raster_format, read_raster
+from lgenet.errors import LgenetError, ReaderError
+from lgenet.io.dicom import dicom_files_in, looks_like_dicom, read_dicom_frame, read_dicom_volume
+from lgenet.io.meta import META_KEYS, check_slice
+from lgenet.io.nifti import is_nifti_name, read_nifti_frame, read_nifti_volume
+from lgenet.io.raster import raster_format, read_raster
 
 __all__ = ["read_frame", "read_volume", "detect_format", "SUPPORTED_KINDS", "META_KEYS"]
 

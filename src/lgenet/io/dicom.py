@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ReaderError
-from .geometry import order_apex_to_base
-from .meta import build_meta, luminance, select_index
+from lgenet.errors import ReaderError
+from lgenet.io.geometry import order_apex_to_base
+from lgenet.io.meta import build_meta, luminance, select_index
 
 __all__ = [
     "DICOM_SUFFIXES",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ReaderError
+from lgenet.errors import ReaderError
 
 __all__ = ["APEX_DIRECTION", "slice_normal", "order_apex_to_base"]
 

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, ReaderError
+from lgenet.errors import ConfigError, ReaderError
 
 __all__ = [
     "META_KEYS",

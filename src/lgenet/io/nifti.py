@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, ReaderError
-from .meta import build_meta, select_index
+from lgenet.errors import ConfigError, ReaderError
+from lgenet.io.meta import build_meta, select_index
 
 __all__ = ["NIFTI_SUFFIXES", "is_nifti_name", "read_nifti_frame", "read_nifti_volume", "write_label_volume"]
 
@@ -160,7 +160,7 @@ def write_label_volume(
     """
     import nibabel as nib
 
-    from ..utils import atomic_path
+    from lgenet.utils import atomic_path
 
     st = np.asarray(stack)
     dtype = np.uint8 if st.size == 0 or int(st.max(initial=0)) <= 255 else np.uint16

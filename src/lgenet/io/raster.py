@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ReaderError
-from .meta import build_meta, luminance
+from lgenet.errors import ReaderError
+from lgenet.io.meta import build_meta, luminance
 
 __all__ = ["RASTER_SUFFIXES", "raster_format", "read_raster"]
 

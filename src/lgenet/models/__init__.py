@@ -1,7 +1,7 @@
 """Backbones, heads and classifiers (one registry; models built by name)."""
 
-from .factory import InputAdapter, LgeNet, ModelSpec, build_model, create_backbone, rebuild_model
-from .registry import NORMS, BackboneSpec, InputNorm, get_spec, list_backbones, register_backbone
+from lgenet.models.factory import InputAdapter, LgeNet, ModelSpec, build_model, create_backbone, rebuild_model
+from lgenet.models.registry import NORMS, BackboneSpec, InputNorm, get_spec, list_backbones, register_backbone
 
 __all__ = [
     "BackboneSpec",

@@ -17,10 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from .heads import _probe_feature_shape, build_head
-from .registry import NORMS, InputNorm, get_spec
-from .weights import load_pretrained
+from lgenet.errors import ConfigError
+from lgenet.models.heads import _probe_feature_shape, build_head
+from lgenet.models.registry import NORMS, InputNorm, get_spec
+from lgenet.models.weights import load_pretrained
 
 __all__ = ["create_backbone", "build_model", "LgeNet", "ModelSpec", "InputAdapter", "rebuild_model"]
 
@@ -59,7 +59,7 @@ def create_backbone(name: str, init: str = "random", weights_file: str | Path | 
 def _build_skeleton(name: str, layout: str) -> nn.Module:
     spec = get_spec(name)
     if layout == "keras":
-        from . import keras_h5
+        import lgenet.models.keras_h5 as keras_h5
 
         module = keras_h5.build_keras_layout(name)
     else:
@@ -167,7 +167,7 @@ def cam_layer(backbone: nn.Module, arch: str, size: int) -> str:
     """The default CAM layer of ``backbone`` at input ``size``: the deepest of the registry's ``cam_layers``
     whose map has at least :data:`~lgenet.models.registry.CAM_MIN_CELLS` cells a side (the backbone's own
     ``target_layer`` for Keras layouts and backbones without candidates)."""
-    from .registry import CAM_MIN_CELLS
+    from lgenet.models.registry import CAM_MIN_CELLS
 
     cands = get_spec(arch).cam_layers if getattr(backbone, "lgenet_layout", "timm") != "keras" else ()
     if not cands:

@@ -49,11 +49,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import WeightsError, short_reason
-from ..utils import sha256_file
-from .keras_inception import INCEPTION_N_CONV, KerasInceptionV3
-from .keras_resnet import KerasResNet50, keras_resnet50_slots, keras_resnet50_topological_order, legacy_resnet50_name
-from .weights import WeightsInfo
+from lgenet.errors import WeightsError, short_reason
+from lgenet.models.keras_inception import INCEPTION_N_CONV, KerasInceptionV3
+from lgenet.models.keras_resnet import (
+    KerasResNet50,
+    keras_resnet50_slots,
+    keras_resnet50_topological_order,
+    legacy_resnet50_name,
+)
+from lgenet.models.provenance import WeightsInfo
+from lgenet.utils import sha256_file
 
 __all__ = [
     "KerasLayer",

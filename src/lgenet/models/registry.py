@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from lgenet.errors import ConfigError
 
 __all__ = ["BackboneSpec", "register_backbone", "get_spec", "list_backbones", "InputNorm", "NORMS", "CAM_MIN_CELLS"]
 

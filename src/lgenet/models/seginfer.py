@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from ..data.stacks import context_channels, crop_grid, paste_back, sample, tissue_normalise
-from ..errors import LgenetError
-from .segnet import SegSpec, build_localiser, build_segmenter, decode_classes, regions_to_probs
+from lgenet.data.stacks import context_channels, crop_grid, paste_back, sample, tissue_normalise
+from lgenet.errors import LgenetError
+from lgenet.models.segnet import SegSpec, build_localiser, build_segmenter, decode_classes, regions_to_probs
 
 __all__ = ["Segmenter", "SegResult", "largest_lv_component", "off_centre_mm"]
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from lgenet.errors import ConfigError
 
 __all__ = [
     "SegSpec",
@@ -87,7 +87,7 @@ class SegSpec:
                 f"coarse_margin must be >= 1 (how many times larger the LV mass on the re-centred "
                 f"canvas must be), got {self.coarse_margin!r}"
             )
-        from ..data.stacks import NORMALISATION_METHODS
+        from lgenet.data.stacks import NORMALISATION_METHODS
 
         if self.normalisation not in NORMALISATION_METHODS:
             raise ConfigError(

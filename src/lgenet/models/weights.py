@@ -25,15 +25,15 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..errors import WeightsError, short_reason
-from ..utils import sha256_file
-from .registry import NORMS, BackboneSpec, InputNorm
+from lgenet.errors import WeightsError, short_reason
+from lgenet.models.provenance import WeightsInfo
+from lgenet.models.registry import NORMS, BackboneSpec, InputNorm
+from lgenet.utils import sha256_file
 
 __all__ = ["WeightsInfo", "load_state_dict_file", "load_pretrained", "read_lgenet_metadata", "LGENET_META_KEYS"]
 
@@ -50,32 +50,6 @@ LGENET_META_KEYS = (
     "lgenet_source_format",
     "lgenet_source_sha256",
 )
-
-
-@dataclass
-class WeightsInfo:
-    """What was loaded: recorded in the run's config and printed by ``lgenet weights inspect``."""
-
-    init: str
-    source: str  # 'random', 'timm-hub', 'file'
-    format: str = ""  # 'torch', 'safetensors', 'radimagenet-pt', 'keras-h5'
-    file_sha256: str | None = None
-    norm: str = "imagenet"
-    n_loaded: int = 0
-    fixups: list[str] = field(default_factory=list)
-    dropped: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {
-            "init": self.init,
-            "source": self.source,
-            "format": self.format,
-            "file_sha256": self.file_sha256,
-            "norm": self.norm,
-            "n_loaded": self.n_loaded,
-            "fixups": list(self.fixups),
-            "dropped": list(self.dropped),
-        }
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
@@ -243,7 +217,7 @@ def load_pretrained(
 
     path = check_weights_path(weights_file)
     if path.suffix.lower() in (".h5", ".hdf5", ".keras") or _is_hdf5(path):
-        from . import keras_h5  # the Keras HDF5 reader (no TensorFlow needed)
+        import lgenet.models.keras_h5 as keras_h5  # the Keras HDF5 reader (no TensorFlow needed)
 
         module, info = keras_h5.load_keras_backbone(spec.name, path, init=init)
         return module, NORMS["keras_caffe"], info
@@ -302,7 +276,7 @@ def _load_lgenet_safetensors(
             f"use --arch {arch} or convert the file made for {spec.name}"
         )
     if layout == "keras":
-        from . import keras_h5
+        import lgenet.models.keras_h5 as keras_h5
 
         module = keras_h5.build_keras_layout(spec.name)
     elif layout == "timm":

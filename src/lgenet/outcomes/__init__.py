@@ -3,8 +3,14 @@ CNN probabilities, alone and fused, cross-validated in the run's patient folds; 
 for binary events, Cox regression for time-to-event; discrimination, calibration, decision curves
 and Kaplan-Meier risk groups (:func:`run_outcomes`, ``lgenet outcomes``)."""
 
-from .measures import DEFAULT_MEASURES, IMAGE_MEASURES, MEASURE_DESCRIPTIONS, cnn_scores, segmentation_measures
-from .run import MODEL_SETS, OutcomeSettings, run_outcomes
+from lgenet.outcomes.measures import (
+    DEFAULT_MEASURES,
+    IMAGE_MEASURES,
+    MEASURE_DESCRIPTIONS,
+    cnn_scores,
+    segmentation_measures,
+)
+from lgenet.outcomes.run import MODEL_SETS, OutcomeSettings, run_outcomes
 
 __all__ = [
     "run_outcomes",

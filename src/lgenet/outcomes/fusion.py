@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
+from lgenet.errors import ConfigError, DataError
 
 __all__ = ["design_matrix", "oof_logistic", "oof_cox", "cox_table", "logistic_table"]
 

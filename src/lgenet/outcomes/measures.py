@@ -17,9 +17,10 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..baselines import LOG_COVARIATES
-from ..errors import DataError
-from ..utils import atomic_write_text
+from lgenet.conventions.measures import DEFAULT_MEASURES, IMAGE_MEASURES, MEASURE_DESCRIPTIONS
+from lgenet.errors import DataError
+from lgenet.outcomes.baselines import LOG_COVARIATES
+from lgenet.utils import atomic_write_text
 
 __all__ = [
     "IMAGE_MEASURES",
@@ -34,31 +35,6 @@ __all__ = [
 log = logging.getLogger("lgenet")
 
 #: outcome column -> column of the segmentation table (seg_metrics.csv / segmentation.csv)
-IMAGE_MEASURES: dict[str, str] = {
-    "img_lge_percent": "lge_percent_pred",
-    "img_lge_percent_basal": "lge_percent_basal_pred",
-    "img_lge_mass_g": "enh_mass_g_pred",
-    "img_myo_mass_g": "myo_mass_g_pred",
-    "img_cavity_ml": "cavity_ml_pred",
-    "img_lge_slices": "slices_with_enhancement_pred",
-    "img_lge_sectors": "lge_sectors_pred",
-    "img_transmurality_max": "transmurality_max_pred",
-    "img_transmurality_mean": "transmurality_mean_pred",
-}
-MEASURE_DESCRIPTIONS: dict[str, str] = {
-    "img_lge_percent": "LGE % of the LV myocardium (whole stack)",
-    "img_lge_percent_basal": "LGE % of the basal slice's myocardium",
-    "img_lge_mass_g": "enhanced myocardium, g (1.05 g/ml)",
-    "img_myo_mass_g": "LV myocardial mass, g (1.05 g/ml)",
-    "img_cavity_ml": "LV cavity volume, ml (summed slices)",
-    "img_lge_slices": "slices with enhancement",
-    "img_lge_sectors": "60-degree sectors with >= 5% enhanced (extent; not AHA-anchored)",
-    "img_transmurality_max": "maximum transmural extent of enhancement, %",
-    "img_transmurality_mean": "mean transmural extent over enhanced rays, %",
-}
-#: the measures fusion models use unless told otherwise (chosen before any outcome was looked at:
-#: burden, scar mass, LV mass and size, the deepest scar)
-DEFAULT_MEASURES = ("img_lge_percent", "img_lge_mass_g", "img_myo_mass_g", "img_cavity_ml", "img_transmurality_max")
 #: right-skewed columns entered as log(1 + x) (a fixed transform, nothing fitted)
 LOG_COLUMNS = LOG_COVARIATES + (
     "lge_percent",
@@ -80,10 +56,10 @@ def _float(v) -> float:
 
 def _sectors_from_masks(run: Path, pids: Sequence[str], manifest: str | Path | None) -> dict[str, dict[str, float]]:
     """Sector measures of an older run's saved masks (runs made before these columns existed)."""
-    from ..data.manifest import load_manifest
-    from ..evaluation.segmentation import sector_measures
-    from ..segment.cases import Case, cases_of, read_case, safe_id
-    from ..segment.rundir import SegRunDir
+    from lgenet.data.manifest import load_manifest
+    from lgenet.evaluation.segmentation import sector_measures
+    from lgenet.runs.seg import SegRunDir
+    from lgenet.segment.cases import Case, cases_of, read_case, safe_id
 
     rd = SegRunDir(run)
     cfg = rd.load_config()
@@ -115,7 +91,7 @@ def segmentation_measures(
 ) -> tuple[dict[str, dict[str, float]], str]:
     """``{patient_id: {img_*: value}}`` from a segmentation run, and what kind of run it is."""
     run = Path(run)
-    from ..segment.rundir import segmentation_table
+    from lgenet.runs.seg import segmentation_table
 
     path, kind = segmentation_table(run)
     with open(path, newline="") as fh:
@@ -137,7 +113,7 @@ def segmentation_measures(
 
 def cnn_scores(run_dir: str | Path) -> dict[str, dict[str, float]]:
     """``{patient_id: {cnn_<task>_<model slug>: out-of-fold probability}}`` of every model of a run."""
-    from ..rundir import RunDir, parse_model_key
+    from lgenet.runs.grid import RunDir, parse_model_key
 
     rd = RunDir(run_dir)
     out: dict[str, dict[str, float]] = {}

@@ -28,9 +28,16 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataError, LgenetError, ManifestError
-from ..utils import atomic_write_text
-from .measures import DEFAULT_MEASURES, IMAGE_MEASURES, LOG_COLUMNS, cnn_scores, segmentation_measures, write_measures
+from lgenet.config.outcome import OutcomeSettings
+from lgenet.errors import ConfigError, DataError, LgenetError, ManifestError
+from lgenet.outcomes.measures import (
+    IMAGE_MEASURES,
+    LOG_COLUMNS,
+    cnn_scores,
+    segmentation_measures,
+    write_measures,
+)
+from lgenet.utils import atomic_write_text
 
 __all__ = ["OutcomeSettings", "run_outcomes", "MODEL_SETS"]
 
@@ -43,85 +50,6 @@ REFERENCE_SCORES = {
     "lge_percent": "LGE % of the manifest (the cohort's quantification)",
     "img_lge_percent": "predicted LGE % (segmentation, out-of-fold)",
 }
-
-
-@dataclass(frozen=True)
-class OutcomeSettings:
-    """What the outcomes analysis fits (all fixed before any result is seen).
-
-    Attributes:
-        covariates: manifest columns of the clinical models; ``None`` = the presentation covariates
-            present in the manifest minus those that leak the task's label.
-        measures: image-derived measures (:data:`~lgenet.outcomes.measures.IMAGE_MEASURES`) entered
-            when a segmentation run is given.
-        cnn: which CNN out-of-fold probability enters the image and fusion models: ``"first"`` (the
-            first model of the run's grid for the task -- fixed by the config, not chosen by its AUC),
-            ``"none"``, or a model key such as ``resnet50/random``.
-        C: inverse L2 strength of the logistic models, or ``"cv"``: chosen per training fold by an
-            inner 3-fold CV (nested, nothing from the test fold).
-        recalibrate: ``"none"`` or ``"platt"`` (a sigmoid recalibration fitted by inner 3-fold CV on
-            each training fold).
-        cox_penalizer: lifelines ``CoxPHFitter(penalizer=...)`` (0 = the unpenalised Cox model).
-        horizon: years for the time-dependent AUC and the calibration of Cox risk; ``None`` = the
-            cohort's median follow-up rounded to half a year.
-        km_groups: ``"tertiles"``, ``"median"`` or a probability threshold for the Kaplan-Meier groups.
-        folds, seed: folds for a manifest without a run (a run's own folds are always used).
-    """
-
-    covariates: tuple[str, ...] | None = None
-    measures: tuple[str, ...] = DEFAULT_MEASURES
-    cnn: str = "first"
-    C: float | str = 1.0
-    recalibrate: str = "none"
-    cox_penalizer: float = 0.0
-    horizon: float | None = None
-    km_groups: str | float = "tertiles"
-    n_bootstrap: int = 1000
-    confidence: float = 0.95
-    folds: int = 4
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.covariates is not None:
-            object.__setattr__(self, "covariates", tuple(self.covariates))
-        object.__setattr__(self, "measures", tuple(self.measures))
-        bad = [m for m in self.measures if m not in IMAGE_MEASURES]
-        if bad:
-            raise ConfigError(f"outcome measures {bad} are unknown; choose from {', '.join(IMAGE_MEASURES)}")
-        if not (self.C == "cv" or (isinstance(self.C, (int, float)) and not isinstance(self.C, bool) and self.C > 0)):
-            raise ConfigError(f"outcome C must be a number > 0 or 'cv' (chosen by inner CV), got {self.C!r}")
-        if self.recalibrate not in ("none", "platt"):
-            raise ConfigError(f"recalibrate must be 'none' or 'platt', got {self.recalibrate!r}")
-        if not (isinstance(self.cox_penalizer, (int, float)) and self.cox_penalizer >= 0):
-            raise ConfigError(f"cox_penalizer must be a number >= 0, got {self.cox_penalizer!r}")
-        if self.horizon is not None and not (isinstance(self.horizon, (int, float)) and self.horizon > 0):
-            raise ConfigError(f"horizon must be a number of years > 0 or None, got {self.horizon!r}")
-        if not (
-            self.km_groups in ("tertiles", "median")
-            or (isinstance(self.km_groups, (int, float)) and 0 < self.km_groups < 1)
-        ):
-            raise ConfigError(
-                f"km_groups must be 'tertiles', 'median' or a probability in (0, 1), got {self.km_groups!r}"
-            )
-        if not (isinstance(self.n_bootstrap, int) and self.n_bootstrap >= 100):
-            raise ConfigError(f"n_bootstrap must be an integer >= 100, got {self.n_bootstrap!r}")
-
-    @classmethod
-    def from_run_config(cls, cfg, **overrides: Any) -> OutcomeSettings:
-        kw = dict(
-            covariates=cfg.covariates,
-            measures=cfg.outcome_measures,
-            cnn=cfg.outcome_cnn,
-            C=cfg.outcome_C,
-            recalibrate=cfg.outcome_recalibrate,
-            cox_penalizer=cfg.cox_penalizer,
-            horizon=cfg.outcome_horizon,
-            folds=cfg.folds,
-            seed=cfg.seed,
-            confidence=cfg.confidence,
-        )
-        kw.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**kw)
 
 
 # ---------------------------------------------------------------------------------------------- inputs
@@ -138,7 +66,7 @@ class _Inputs:
 
 
 def _cnn_column(task: str, cfg, settings: OutcomeSettings, available: set[str]) -> tuple[str | None, str]:
-    from ..rundir import model_key, parse_model_key
+    from lgenet.runs.grid import model_key, parse_model_key
 
     if settings.cnn == "none" or cfg is None:
         return None, "no CNN probability (cnn = none)" if settings.cnn == "none" else "no training run"
@@ -161,9 +89,9 @@ def _cnn_column(task: str, cfg, settings: OutcomeSettings, available: set[str]) 
 
 
 def _gather(run_dir, manifest, segmentation_run, settings: OutcomeSettings, tasks) -> tuple[_Inputs, Any]:
-    from ..data.manifest import load_manifest
-    from ..data.splits import assign_folds
-    from ..rundir import RunDir
+    from lgenet.data.manifest import load_manifest
+    from lgenet.data.splits import assign_folds
+    from lgenet.runs.grid import RunDir
 
     cfg = rd = None
     if run_dir is not None:
@@ -250,7 +178,7 @@ def _gather(run_dir, manifest, segmentation_run, settings: OutcomeSettings, task
 
 
 def _covariates_for(task: str, cohort, settings: OutcomeSettings) -> list[str]:
-    from ..baselines import default_covariates, leaky_covariates
+    from lgenet.outcomes.baselines import default_covariates, leaky_covariates
 
     covs = list(default_covariates(cohort, task) if settings.covariates is None else settings.covariates)
     absent = [c for c in covs if c not in cohort.covariate_names and c != "lge_percent"]
@@ -288,9 +216,9 @@ def _binary(
     values,
     settings: OutcomeSettings,
 ) -> tuple[dict, dict[str, np.ndarray]]:
-    from ..evaluation.clinical import calibration_stats, continuous_nri, decision_curve
-    from ..evaluation.metrics import delong_auc_ci, delong_test
-    from .fusion import design_matrix, logistic_table, oof_logistic
+    from lgenet.evaluation.clinical import calibration_stats, continuous_nri, decision_curve
+    from lgenet.evaluation.metrics import delong_auc_ci, delong_test
+    from lgenet.outcomes.fusion import design_matrix, logistic_table, oof_logistic
 
     res: dict[str, Any] = {"n": int(y.size), "n_pos": int(y.sum()), "models": {}, "comparisons": []}
     probs: dict[str, np.ndarray] = {}
@@ -356,9 +284,9 @@ def _survival(
     settings: OutcomeSettings,
     horizon: float,
 ) -> tuple[dict, dict[str, np.ndarray]]:
-    from ..evaluation.clinical import calibration_stats
-    from ..evaluation.survival import c_index_ci, c_index_diff, km_groups, time_dependent_auc
-    from .fusion import cox_table, design_matrix, oof_cox
+    from lgenet.evaluation.clinical import calibration_stats
+    from lgenet.evaluation.survival import c_index_ci, c_index_diff, km_groups, time_dependent_auc
+    from lgenet.outcomes.fusion import cox_table, design_matrix, oof_cox
 
     res: dict[str, Any] = {
         "n": int(t.size),
@@ -440,8 +368,8 @@ def run_outcomes(
     used) or a ``manifest`` (folds assigned with ``settings.folds`` / ``settings.seed``).
     Returns the content of ``outcomes.json``.
     """
-    from ..evaluation.clinical import table_one
-    from ..rundir import RunDir, ensure_writable_dir
+    from lgenet.evaluation.clinical import table_one
+    from lgenet.runs.grid import RunDir, ensure_writable_dir
 
     t0 = time.time()
     if settings is None:
@@ -562,7 +490,7 @@ def run_outcomes(
                 oof_rows.append(row)
         summary["tasks"][task] = tres
         if figures and probs:
-            from ..report.outcomes import outcome_figures
+            from lgenet.outcomes.figures import outcome_figures
 
             figs[task] = outcome_figures(
                 task, tres, pids, y, probs, risks, out_dir / "figures", lge_threshold=cohort.lge_threshold

@@ -8,6 +8,6 @@
 
 from __future__ import annotations
 
-from .builder import ReportOptions, write_report
+from lgenet.report.builder import ReportOptions, write_report
 
 __all__ = ["write_report", "ReportOptions"]

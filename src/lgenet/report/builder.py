@@ -27,21 +27,21 @@ from typing import Any
 import numpy as np
 import yaml
 
-from .. import __version__
-from ..config import RunConfig
-from ..data.manifest import Cohort, load_manifest
-from ..errors import ConfigError, LgenetError
-from ..evaluation import read_metrics
-from ..explain.cam import CAM_METHODS, METHOD_LABELS, check_method
-from ..explain.frames import FrameStore
-from ..explain.gallery import CATEGORIES, CATEGORY_TITLES, plot_gallery, select_cases
-from ..explain.oof import OofCams, oof_cams_multi, write_overlays
-from ..explain.sanity import HEART_LABELS, MAX_RHO, SanityResult, cam_sanity_multi, plot_sanity
-from ..rundir import SEED_FAMILY, RunDir, parse_model_key
-from ..utils import atomic_write_text, sha256_file
-from . import html as H
-from .cohort import CohortSummary, plot_cohort, summarise_cohort
-from .figure1 import TASK_LABELS, plot_figure1
+import lgenet.report.html as H
+from lgenet import __version__
+from lgenet.config import RunConfig
+from lgenet.data.manifest import Cohort, load_manifest
+from lgenet.errors import ConfigError, LgenetError
+from lgenet.evaluation import read_metrics
+from lgenet.explain.cam import CAM_METHODS, METHOD_LABELS, check_method
+from lgenet.explain.frames import FrameStore
+from lgenet.explain.gallery import CATEGORIES, CATEGORY_TITLES, plot_gallery, select_cases
+from lgenet.explain.oof import OofCams, oof_cams_multi, write_overlays
+from lgenet.explain.sanity import HEART_LABELS, MAX_RHO, SanityResult, cam_sanity_multi, plot_sanity
+from lgenet.report.cohort import CohortSummary, plot_cohort, summarise_cohort
+from lgenet.report.figure1 import TASK_LABELS, plot_figure1
+from lgenet.runs.grid import SEED_FAMILY, RunDir, parse_model_key
+from lgenet.utils import atomic_write_text, sha256_file
 
 __all__ = ["write_report", "ReportOptions"]
 
@@ -366,8 +366,8 @@ def _metrics_table(metrics: Sequence[dict], thr: float) -> str:
 
 
 def _results_section(run: Path, metrics: Sequence[dict], oof: list[dict], cfg: RunConfig, figdir: Path) -> str:
-    from ..evaluation import plot_auc_bars, plot_calibration, plot_confusion, plot_roc
-    from ..evaluation.metrics import auc_ci, calibration
+    from lgenet.evaluation import plot_auc_bars, plot_calibration, plot_confusion, plot_roc
+    from lgenet.evaluation.metrics import auc_ci, calibration
 
     thr = cfg.lge_threshold
     tasks = list(dict.fromkeys(r["task"] for r in metrics))
@@ -534,7 +534,7 @@ def _segmentation_section(cfg: RunConfig) -> str:
     """The segmentation run behind the anatomy-aware families (its own out-of-fold figures), if any."""
     if not cfg.segmentation_run or not Path(cfg.segmentation_run).is_dir():
         return ""
-    from .segmentation import plot_seg_gallery, seg_section
+    from lgenet.report.segmentation import plot_seg_gallery, seg_section
 
     run = Path(cfg.segmentation_run)
     if (run / "seg_config.yaml").is_file() and not (run / "figures" / "seg_gallery.png").is_file():
@@ -562,7 +562,7 @@ def _is_synthetic(cfg: RunConfig, manifest: str | None) -> bool:
 
 
 def _outcomes_section(run: Path) -> str:
-    from .outcomes import outcomes_section
+    from lgenet.report.outcomes import outcomes_section
 
     return outcomes_section(run / "outcomes")
 

@@ -21,9 +21,17 @@ from typing import Any
 import numpy as np
 from matplotlib.patches import FancyBboxPatch
 
-from ..evaluation.plots import ARCH_LABELS, INIT_COLORS, INIT_LABELS, INIT_ORDER, _new_figure, _style_axes, save_figure
-from ..explain.cam import METHOD_LABELS
-from ..explain.gallery import CATEGORIES, CATEGORY_TITLES, Case, case_images
+from lgenet.evaluation.plots import (
+    ARCH_LABELS,
+    INIT_COLORS,
+    INIT_LABELS,
+    INIT_ORDER,
+    _new_figure,
+    _style_axes,
+    save_figure,
+)
+from lgenet.explain.cam import METHOD_LABELS
+from lgenet.explain.gallery import CATEGORIES, CATEGORY_TITLES, Case, case_images
 
 __all__ = ["plot_figure1", "figure_title", "TASK_LABELS"]
 
@@ -341,7 +349,7 @@ def plot_figure1(
         from matplotlib.cm import ScalarMappable
         from matplotlib.colors import Normalize
 
-        from ..explain.overlay import CAM_CMAP
+        from lgenet.explain.overlay import CAM_CMAP
 
         cax = last_overlay.inset_axes((1.03, 0.0, 0.045, 1.0))  # beside panel L, which keeps its size
         cb = fig.colorbar(ScalarMappable(norm=Normalize(0, 1), cmap=CAM_CMAP), cax=cax)

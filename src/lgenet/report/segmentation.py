@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import html as H
+import lgenet.report.html as H
 
 __all__ = ["plot_seg_gallery", "seg_section", "write_seg_report"]
 
@@ -32,9 +32,9 @@ def _f(v) -> float:
 
 def plot_seg_gallery(run: str | Path, *, n: int = 3, path: str | Path | None = None) -> Path | None:
     """Best and worst myocardium-Dice patients of a segmentation run, expert vs out-of-fold masks."""
-    from ..data.manifest import load_manifest
-    from ..evaluation.plots import _new_figure, save_figure
-    from ..segment import SegRunDir, cases_of, read_case, safe_id
+    from lgenet.data.manifest import load_manifest
+    from lgenet.evaluation.plots import _new_figure, save_figure
+    from lgenet.segment import SegRunDir, cases_of, read_case, safe_id
 
     rd = SegRunDir(run)
     cfg = rd.load_config()
@@ -45,8 +45,8 @@ def plot_seg_gallery(run: str | Path, *, n: int = 3, path: str | Path | None = N
     rows.sort(key=lambda r: _f(r["dice_myo"]))
     picks = rows[-n:][::-1] + rows[:n] if len(rows) > 2 * n else rows
     cases = {c.patient_id: c for c in cases_of(load_manifest(cfg.manifest, tasks=None), need_masks=True)}
-    from ..io import read_volume
-    from ..io.nifti import is_nifti_name
+    from lgenet.io import read_volume
+    from lgenet.io.nifti import is_nifti_name
 
     fig = _new_figure(2 * 2.4, 2.5 * len(picks))
     axes = fig.subplots(len(picks), 2, squeeze=False)
@@ -130,7 +130,7 @@ def _summary_table(s: dict) -> str:
 
 def seg_section(run: str | Path, *, anchor: str = "segmentation", title: str = "Segmentation") -> str:
     """An HTML section with the run's summary table and figures (empty string when the run is unusable)."""
-    from ..segment import SegRunDir
+    from lgenet.segment import SegRunDir
 
     rd = SegRunDir(run)
     if not rd.summary_json.is_file():
@@ -157,9 +157,9 @@ def seg_section(run: str | Path, *, anchor: str = "segmentation", title: str = "
 
 def write_seg_report(run: str | Path) -> Path:
     """``seg_report.html`` of a segmentation run."""
-    from .. import __version__
-    from ..segment import SegRunDir
-    from ..utils import atomic_write_text
+    from lgenet import __version__
+    from lgenet.segment import SegRunDir
+    from lgenet.utils import atomic_write_text
 
     rd = SegRunDir(run)
     try:

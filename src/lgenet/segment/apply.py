@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.stacks import Stack
-from ..errors import ConfigError
-from ..rundir import ensure_writable_dir
-from .cases import Case, _num, _stack_features, _write_rows, cases_of, read_case, safe_id
-from .fold import _threshold_burdens
-from .rundir import SegRunDir, load_segmenter
+from lgenet.data.stacks import Stack
+from lgenet.errors import ConfigError
+from lgenet.runs.grid import ensure_writable_dir
+from lgenet.runs.seg import SegRunDir, load_segmenter
+from lgenet.runs.tables import number, write_rows
+from lgenet.segment.cases import Case, _stack_features, cases_of, read_case, safe_id
+from lgenet.segment.fold import _threshold_burdens
 
 __all__ = ["SegApplyResult", "apply_segmentation"]
 
@@ -47,10 +48,10 @@ def apply_segmentation(
     """Segment a cohort (manifest) or single inputs with a finished run's fold ensemble."""
     from tqdm.auto import tqdm
 
-    from ..data.manifest import load_manifest
-    from ..data.shift import shift_warnings
-    from ..evaluation.segmentation import class_measures, dice
-    from ..io.nifti import write_label_volume
+    from lgenet.data.manifest import load_manifest
+    from lgenet.data.shift import shift_warnings
+    from lgenet.evaluation.segmentation import class_measures, dice
+    from lgenet.io.nifti import write_label_volume
 
     rd = SegRunDir(run_dir)
     cfg = rd.load_config()
@@ -164,7 +165,7 @@ def apply_segmentation(
         "notes",
     ]
     csv_path = out_dir / "segmentation.csv" if manifest or Path(out).suffix == "" else Path(out)
-    _write_rows(csv_path, rows, fields)
+    write_rows(csv_path, rows, fields)
     result = SegApplyResult(rows=rows, csv=csv_path, masks_dir=out_dir / "masks")
     if manifest:
         result.manifest = _write_segmented_manifest(cohort, rows, out_dir / "manifest.csv", rd.path)
@@ -173,7 +174,7 @@ def apply_segmentation(
 
 def _write_segmented_manifest(cohort, rows, path: Path, run: Path) -> Path:
     """The input manifest with lge_percent = predicted burden (+ its source; a previous value kept)."""
-    from ..data.manifest import write_manifest
+    from lgenet.data.manifest import write_manifest
 
     pred = {r["patient_id"]: r for r in rows}
     src = f"lgenet segment apply (fold ensemble of {run.name}): network enhancement class, whole LV"
@@ -190,13 +191,13 @@ def _write_segmented_manifest(cohort, rows, path: Path, run: Path) -> Path:
         }
         p = pred.get(rec.patient_id, {})
         r["lge_percent"] = (
-            "" if not math.isfinite(_num(p.get("lge_percent_pred"))) else round(_num(p["lge_percent_pred"]), 4)
+            "" if not math.isfinite(number(p.get("lge_percent_pred"))) else round(number(p["lge_percent_pred"]), 4)
         )
         r["lge_percent_source"] = src
         r["lge_percent_basal_pred"] = (
             ""
-            if not math.isfinite(_num(p.get("lge_percent_basal_pred")))
-            else round(_num(p["lge_percent_basal_pred"]), 4)
+            if not math.isfinite(number(p.get("lge_percent_basal_pred")))
+            else round(number(p["lge_percent_basal_pred"]), 4)
         )
         r["lge_percent_basal_pred_source"] = src.replace("whole LV", "basal slice")
         if rec.lge_percent is not None:
@@ -209,7 +210,7 @@ def _write_segmented_manifest(cohort, rows, path: Path, run: Path) -> Path:
 
 def _overlay(path: Path, st: Stack, classes: np.ndarray) -> Path:
     """Basal, mid and apical slices with the predicted myocardium (green) and enhancement (red)."""
-    from ..evaluation.plots import _new_figure, save_figure
+    from lgenet.evaluation.plots import _new_figure, save_figure
 
     s = classes.shape[0]
     picks = sorted({s - 1, s // 2, 0})[::-1]

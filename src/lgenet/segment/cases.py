@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..config import SegConfig
-from ..data.stacks import Stack, read_stack
-from ..errors import DataError, ReaderError
-from ..utils import atomic_write_text
+from lgenet.config import SegConfig
+from lgenet.data.stacks import Stack, read_stack
+from lgenet.errors import DataError, ReaderError
 
 __all__ = ["Case", "cases_of", "read_case", "safe_id"]
 
@@ -77,43 +72,13 @@ def _stack_hash(st: Stack) -> str:
 
 
 def _stack_features(st: Stack) -> dict:
-    from ..data.shift import frame_features
+    from lgenet.data.shift import frame_features
 
     f = frame_features(st.image[-1], {"pixel_spacing": st.spacing})
     return f
 
 
-def _num(v) -> float:
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return float("nan")
-    return v
-
-
 def safe_id(pid: str) -> str:
-    from ..explain.frames import safe_name
+    from lgenet.conventions.names import safe_name
 
     return safe_name(pid)
-
-
-def _fmt(v) -> str:
-    if v is None or v == "":
-        return ""
-    if isinstance(v, float):
-        return "" if not math.isfinite(v) else f"{v:.6g}"
-    return str(v)
-
-
-def _write_rows(path: Path, rows: Sequence[dict], fields: Sequence[str]) -> Path:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(fields), lineterminator="\n", extrasaction="ignore")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: _fmt(r.get(k)) for k in fields})
-    return atomic_write_text(path, buf.getvalue())
-
-
-def _read_rows(path: Path) -> list[dict]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))

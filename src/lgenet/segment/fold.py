@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -11,49 +10,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import SegConfig
-from ..data.stacks import Stack
-from ..errors import DataError, LgenetError
-from ..utils import atomic_write_text
-from .cases import Case, _stack_hash, _write_rows, cases_of, read_case, safe_id
-from .rundir import SegRunDir
+from lgenet.config import SegConfig
+from lgenet.data.stacks import Stack
+from lgenet.errors import DataError, LgenetError
+from lgenet.runs.seg import SEG_METRIC_FIELDS, SegRunDir
+from lgenet.runs.tables import rows_csv
+from lgenet.segment.cases import Case, _stack_hash, cases_of, read_case, safe_id
 
 __all__ = ["SegFoldJob", "SEG_METRIC_FIELDS"]
 
 log = logging.getLogger("lgenet")
-
-SEG_RESUME_FREE = {"out", "num_threads", "device", "manifest", "tta"}
-SEG_METRIC_FIELDS = [
-    "patient_id",
-    "fold",
-    "n_slices",
-    "dice_myo",
-    "dice_lge",
-    "dice_cavity",
-    "lge_label",
-    "lge_percent_expert",
-    "lge_percent_pred",
-    "lge_percent_basal_expert",
-    "lge_percent_basal_pred",
-    "lge_percent_pred_nsd2",
-    "lge_percent_pred_nsd3",
-    "lge_percent_pred_nsd5",
-    "lge_percent_pred_nsd6",
-    "lge_percent_pred_fwhm",
-    "myo_ml_expert",
-    "myo_ml_pred",
-    "enh_ml_expert",
-    "enh_ml_pred",
-    "myo_mass_g_pred",
-    "enh_mass_g_pred",
-    "cavity_ml_pred",
-    "slices_with_enhancement_pred",
-    "lge_sectors_pred",
-    "transmurality_max_pred",
-    "transmurality_mean_pred",
-    "localised_fraction",
-    "lge_percent_manifest",
-]
 
 
 @dataclass(frozen=True)
@@ -79,8 +45,8 @@ class SegFoldJob:
         return (SegRunDir(self.run_dir).fold_dir(self.fold) / "fit.json").is_file()
 
     def execute(self, on_epoch: Callable[[int, float], None] | None = None):
-        from ..training.jobs import FitOutcome
-        from ..utils import torch_threads
+        from lgenet.runs.jobs import FitOutcome
+        from lgenet.utils import torch_threads
 
         if self.done():
             return FitOutcome(self, skipped=True)
@@ -97,11 +63,12 @@ def _fold_seed(seed: int, fold: int) -> int:
 def _run_fold(job: SegFoldJob, on_epoch) -> object:
     import torch
 
-    from ..data.manifest import load_manifest
-    from ..data.stacks import tissue_normalise
-    from ..models.seginfer import Segmenter
-    from ..training.jobs import FitOutcome, compute_signature
-    from ..training.segmentation import SegTrainParams, train_fold
+    from lgenet.data.manifest import load_manifest
+    from lgenet.data.stacks import tissue_normalise
+    from lgenet.models.seginfer import Segmenter
+    from lgenet.runs.compute import compute_signature
+    from lgenet.runs.jobs import FitOutcome
+    from lgenet.segment.learn import SegTrainParams, train_fold
 
     cfg = job.config
     rd = SegRunDir(job.run_dir)
@@ -170,16 +137,9 @@ def _run_fold(job: SegFoldJob, on_epoch) -> object:
     for p in test:
         case = next(c for c in cases if c.patient_id == p)
         rows.append(_evaluate_case(case, stacks[p], seg, cfg, rd, job.fold))
-    d = rd.fold_dir(job.fold)
-    d.mkdir(parents=True, exist_ok=True)
-    from ..utils import atomic_path
-
-    with atomic_path(d / "model.pt") as tmp:
-        ck = {"format": "lgenet-seg-fold/1", "spec": spec.to_dict(), "localiser": loc_state, "segmenter": seg_state}
-        if res.coarse_state is not None:
-            ck["coarse_localiser"] = res.coarse_state
-        torch.save(ck, tmp)
-    _write_rows(d / "predictions.csv", rows, SEG_METRIC_FIELDS)
+    ck = {"format": "lgenet-seg-fold/1", "spec": spec.to_dict(), "localiser": loc_state, "segmenter": seg_state}
+    if res.coarse_state is not None:
+        ck["coarse_localiser"] = res.coarse_state
     info = {
         "fold": job.fold,
         "seed": seed,
@@ -200,15 +160,16 @@ def _run_fold(job: SegFoldJob, on_epoch) -> object:
         "compute": compute_signature(job.device, job.precision, job.threads),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    atomic_write_text(d / "fit.json", json.dumps(info, indent=1))
+    files = {"model.pt": lambda tmp: torch.save(ck, tmp), "predictions.csv": rows_csv(rows, SEG_METRIC_FIELDS)}
+    rd.write_fit(rd.fold_dir(job.fold), files, info, indent=1)
     log.info("%s: %d train / %d test patients, %.0f s", job.name, len(train), len(test), info["seconds_total"])
     return FitOutcome(job, seconds=info["seconds_total"], final_loss=res.losses[-1] if res.losses else float("nan"))
 
 
 def _evaluate_case(case: Case, st: Stack, seg, cfg: SegConfig, rd: SegRunDir, fold: int) -> dict:
     """Segment one held-out patient; write its mask; measures vs the expert's."""
-    from ..evaluation.segmentation import class_measures, dice
-    from ..io.nifti import write_label_volume
+    from lgenet.evaluation.segmentation import class_measures, dice
+    from lgenet.io.nifti import write_label_volume
 
     res = seg(st.image, st.spacing)
     pred, gt = res.classes, st.classes
@@ -256,7 +217,7 @@ def _evaluate_case(case: Case, st: Stack, seg, cfg: SegConfig, rd: SegRunDir, fo
 
 def _threshold_burdens(image: np.ndarray, classes: np.ndarray) -> dict:
     """n-SD and FWHM burden inside the *predicted* myocardium, remote from the predicted myocardium."""
-    from ..quantify import quantify
+    from lgenet.quantify import quantify
 
     out = {f"lge_percent_pred_{m}": float("nan") for m in ("nsd2", "nsd3", "nsd5", "nsd6", "fwhm")}
     myo = classes >= 2

@@ -9,14 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
-from ..config import SegConfig
-from ..errors import ConfigError, DataError, LgenetError
-from ..rundir import ensure_writable_dir
-from ..utils import atomic_write_text, sha256_file
-from .cases import _num, _read_rows, _stack_features, _stack_hash, _write_rows, cases_of, read_case
-from .fold import SEG_METRIC_FIELDS, SEG_RESUME_FREE, SegFoldJob
-from .rundir import SEG_ADDED_LATER, SegRunDir
+from lgenet import __version__
+from lgenet.config import SegConfig
+from lgenet.errors import ConfigError, DataError, LgenetError
+from lgenet.runs.grid import ensure_writable_dir
+from lgenet.runs.seg import SegRunDir
+from lgenet.runs.tables import number, read_rows, write_rows
+from lgenet.segment.cases import _stack_features, _stack_hash, cases_of, read_case
+from lgenet.segment.fold import SEG_METRIC_FIELDS, SegFoldJob
+from lgenet.utils import atomic_write_text, sha256_file
 
 __all__ = [
     "SegRunResult",
@@ -44,10 +45,10 @@ def _prepare(cfg: SegConfig, progress: bool):
     """Validate everything (manifest, stacks, masks, labels, folds) before anything is written."""
     from tqdm.auto import tqdm
 
-    from ..data.manifest import load_manifest
-    from ..data.shift import cohort_profile
-    from ..data.splits import assign_folds
-    from ..evaluation.segmentation import class_measures
+    from lgenet.data.manifest import load_manifest
+    from lgenet.data.shift import cohort_profile
+    from lgenet.data.splits import assign_folds
+    from lgenet.evaluation.segmentation import class_measures
 
     if cfg.manifest is None:
         raise ConfigError("lgenet segment train needs --manifest cohort.csv (rows with image and mask)")
@@ -141,85 +142,50 @@ def train_segmentation(
     progress: bool = True,
     executor: str = "local",
     workers: int = 1,
-    report: bool = True,
     ray_address: str | None = None,
 ) -> SegRunResult:
-    """K-fold segmentation CV with out-of-fold masks and metrics (see the module docstring)."""
+    """K-fold segmentation CV with out-of-fold masks and metrics (see the module docstring); the run folder
+    follows the run-folder protocol (:meth:`lgenet.runs.folder.RunFolder.open`). The HTML page of the run is
+    the workflow's (:func:`lgenet.workflows.segmentation.train_segmentation`)."""
+    import os
+
     import torch
     from tqdm.auto import tqdm
 
-    from ..training.executors import make_executor
-    from ..training.jobs import compute_signature, resume_precision, same_compute
-    from ..training.trainer import resolve_device, resolve_precision
+    from lgenet.runs.compute import resolve_device, resolve_precision
+    from lgenet.runs.executors import make_executor
 
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
     threads = int(
         cfg.num_threads
         or (
-            torch.get_num_threads()
-            if workers <= 1 or executor == "local"
-            else max(1, (__import__("os").cpu_count() or 1) // workers)
+            torch.get_num_threads() if workers <= 1 or executor == "local" else max(1, (os.cpu_count() or 1) // workers)
         )
     )
     if cfg.loader_workers is None:
         cfg = cfg.replace(loader_workers=auto_loader_workers(device, executor, workers))
     cases, stacks, folds, labels, source, record, profile = _prepare(cfg, progress)
     rd = SegRunDir(cfg.out)
-    ex = make_executor(executor, workers=workers, threads=threads, progress=progress, ray_address=ray_address)
+
+    def inputs_diff(prev: dict) -> list[str]:
+        same = prev.get("manifest_sha256") == record["manifest_sha256"] and prev.get("cases") == record["cases"]
+        return [] if same else ["the manifest, an image or a mask differs"]
+
     with rd.lock():
-        rd.clean_temp_files()
-        finished = rd.finished_fits()
-        old = rd.saved_config_dict()
-        reasons = []
-        if old is not None:
-            old = {**SEG_ADDED_LATER, **old}  # a run made before a parameter existed ran with its old behaviour
-            new = cfg.to_dict()
-            if not float(old.get("coarse_shift_mm") or 0) and not float(new.get("coarse_shift_mm") or 0):
-                old["coarse_margin"] = new.get("coarse_margin")  # no coarse localiser: the margin plays no part
-            diff = sorted(k for k in set(old) | set(new) if k not in SEG_RESUME_FREE and old.get(k) != new.get(k))
-            if diff:
-                reasons.append(
-                    "started with different settings ("
-                    + ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:6])
-                    + ")"
-                )
-        prev = rd.read_inputs()
-        if prev is not None and (
-            prev.get("manifest_sha256") != record["manifest_sha256"] or prev.get("cases") != record["cases"]
-        ):
-            reasons.append("started on other inputs (the manifest, an image or a mask differs)")
-        if reasons and finished:
-            raise ConfigError(
-                f"segmentation run {rd.path} was {' and '.join(reasons)}. It holds {len(finished)} "
-                "finished fold(s); resuming would mix them. Use the same settings and inputs, or a new --out"
-            )
-        if reasons:
-            import shutil
-
-            for p in (rd.path / "fits", rd.masks_dir):
-                if p.exists():
-                    shutil.rmtree(p)
-            for p in (rd.folds_path("seg"),):
-                if p.exists():
-                    p.unlink()
-        recorded = [c for c in (json.loads(f.read_text()).get("compute") for f in finished) if c]
-        precision = resume_precision(cfg.precision, precision, str(device), recorded)
-        now = compute_signature(str(device), precision, threads)
-        for c in recorded:
-            if not same_compute(c, now):
-                raise ConfigError(
-                    f"segmentation run {rd.path}: finished folds were computed with {c}; this run would "
-                    f"use {now}; resume with the same --threads/--device/--precision, or use a new --out"
-                )
-        rd.write_config(cfg)
-        atomic_write_text(rd.inputs_path, json.dumps(record, indent=1))
-        atomic_write_text(rd.profile_path, json.dumps(profile, indent=1))
-        rd.write_folds("seg", folds, labels)
-        from ..pipeline import _add_file_log
-
-        handler = _add_file_log(rd)
-        try:
+        decision = rd.open(
+            cfg,
+            inputs_diff=inputs_diff,
+            inputs_sha256=record["manifest_sha256"],
+            device=str(device),
+            precision=precision,
+            threads=threads,
+            threads_pinned=bool(cfg.num_threads),
+        )
+        precision, threads = decision.precision, decision.threads
+        ex = make_executor(executor, workers=workers, threads=threads, progress=progress, ray_address=ray_address)
+        rd.write_start(cfg, inputs=record, profile=profile, folds={"seg": (folds, labels)})
+        with rd.file_log():
             log.info(
                 "lgenet %s segment train: %d patients, %d folds (labels from %s), device %s (%s), %d thread(s), "
                 "%d loader worker(s) per fold",
@@ -256,31 +222,21 @@ def train_segmentation(
                 bar.close()
             summary, table, figures = summarise_segmentation(rd, cfg, label_source=source)
             result.summary, result.table, result.figures = summary, table, figures
-            if report:
-                from ..report.segmentation import write_seg_report
-
-                try:
-                    result.figures.append(write_seg_report(rd.path))
-                except Exception as exc:  # noqa: BLE001 - the metrics are saved; the page can be redone
-                    log.error("seg_report.html could not be written (%s)", exc)
-        finally:
-            log.removeHandler(handler)
-            handler.close()
     return result
 
 
 def summarise_segmentation(rd: SegRunDir, cfg: SegConfig, *, label_source: str = "") -> tuple[dict, str, list[Path]]:
     """seg_metrics.csv, seg_summary.json, agreement figures and the printed table from the fold records."""
-    from ..evaluation.metrics import auc_ci
-    from ..evaluation.segmentation import agreement, plot_agreement
+    from lgenet.evaluation.metrics import auc_ci
+    from lgenet.evaluation.segmentation import agreement, plot_agreement
 
     rows = []
     for k in range(cfg.folds):
-        rows += _read_rows(rd.fold_dir(k) / "predictions.csv")
+        rows += read_rows(rd.fold_dir(k) / "predictions.csv")
     rows.sort(key=lambda r: r["patient_id"])
-    _write_rows(rd.metrics_csv, rows, SEG_METRIC_FIELDS)
-    col = lambda name, sel=None: np.array([_num(r[name]) for r in rows if sel is None or sel(r)])  # noqa: E731
-    mi = lambda r: _num(r["lge_percent_expert"]) > 0  # noqa: E731
+    write_rows(rd.metrics_csv, rows, SEG_METRIC_FIELDS)
+    col = lambda name, sel=None: np.array([number(r[name]) for r in rows if sel is None or sel(r)])  # noqa: E731
+    mi = lambda r: number(r["lge_percent_expert"]) > 0  # noqa: E731
     summary: dict = {
         "n": len(rows),
         "folds": cfg.folds,

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
-from ..rundir import RunDir, parse_model_key
+from lgenet.errors import ConfigError, DataError
+from lgenet.runs.grid import RunDir, parse_model_key
 
 if TYPE_CHECKING:
     import torch
@@ -41,7 +41,7 @@ _BURDEN_COLUMNS = {"whole": "lge_percent_pred", "basal": "lge_percent_basal_pred
 
 
 def _table(run: str | Path) -> tuple[Path, str]:
-    from ..segment.rundir import segmentation_table
+    from lgenet.runs.seg import segmentation_table
 
     return segmentation_table(run)
 
@@ -79,7 +79,7 @@ def fit_burden(job, on_epoch=None):
     """The burden family's 'fit' for one fold: score the fold's held-out patients (no training)."""
     import time
 
-    from .jobs import FitOutcome
+    from lgenet.runs.jobs import FitOutcome
 
     cfg = job.config
     rd = RunDir(job.run_dir)
@@ -143,7 +143,7 @@ ANATOMY_FAMILIES = ("roi", "stack")
 
 def check_anatomy_folds(seg_run: str | Path, task_folds: dict[str, int], task: str) -> str | None:
     """Why the ``roi``/``stack`` families cannot run for ``task`` with ``seg_run`` (None = they can)."""
-    from ..segment import SegRunDir
+    from lgenet.runs.seg import SegRunDir
 
     rd = SegRunDir(seg_run)
     if not rd.config_path.is_file():
@@ -197,11 +197,11 @@ def anatomy_inputs(job) -> AnatomyInputs:
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    from ..data.manifest import load_manifest
-    from ..data.stacks import SegLabels, crop_grid, lv_centres, read_stack, sample, tissue_normalise
-    from ..io import read_frame
-    from ..segment import SegRunDir, load_segmenter
-    from ..utils import atomic_path
+    from lgenet.data.manifest import load_manifest
+    from lgenet.data.stacks import SegLabels, crop_grid, lv_centres, read_stack, sample, tissue_normalise
+    from lgenet.io import read_frame
+    from lgenet.runs.seg import SegRunDir, load_segmenter
+    from lgenet.utils import atomic_path
 
     cfg = job.config
     path = _anatomy_cache(job)
@@ -298,7 +298,7 @@ def _stack_model(arch: str, size: int, aux: bool = False):
     import torch
     from torch import nn
 
-    from ..models import create_backbone
+    from lgenet.models import create_backbone
 
     class _MIL(nn.Module):
         """Per-slice CNN features, gated attention pooling over a patient's slices (Ilse et al. 2018), one logit;
@@ -334,7 +334,7 @@ def _roi_model(arch: str, size: int, aux: bool = False):
     import torch
     from torch import nn
 
-    from ..models import build_model
+    from lgenet.models import build_model
 
     net = build_model(arch, "random", image_size=size, head="gap", dropout=0.25)
     if not aux:
@@ -397,9 +397,10 @@ def fit_anatomy(job, on_epoch=None):
 
     import torch
 
-    from ..utils import seed_everything
-    from .jobs import FitOutcome, compute_signature, fit_seed
-    from .trainer import precision_autocast
+    from lgenet.runs.compute import compute_signature, precision_autocast
+    from lgenet.runs.jobs import FitOutcome
+    from lgenet.training.trainer import fit_seed
+    from lgenet.utils import seed_everything
 
     cfg = job.config
     rd = RunDir(job.run_dir)

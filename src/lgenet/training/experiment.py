@@ -8,7 +8,7 @@
 * :func:`collect_oof` and :func:`evaluate_grid` read every fit's held-out predictions back into
   ``oof_predictions.csv`` and evaluate all models together (paired: one fold assignment per task).
 
-Orchestration (validation, the run directory, executors, the report) lives in :mod:`lgenet.pipeline`.
+Orchestration (validation, the run directory, executors, the report) lives in :mod:`lgenet.workflows.grid`.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import RunConfig
-from ..errors import LgenetError
-from ..evaluation import evaluate_oof, format_table, plot_auc_bars, plot_roc, write_metrics
-from ..evaluation.metrics import AUCResult, auc_ci
-from ..rundir import RunDir, model_key, parse_model_key
-from .jobs import FitJob, FitOutcome
+from lgenet.config import RunConfig
+from lgenet.errors import LgenetError
+from lgenet.evaluation import evaluate_oof, format_table, plot_auc_bars, plot_roc, write_metrics
+from lgenet.evaluation.metrics import AUCResult, auc_ci
+from lgenet.runs.grid import RunDir, model_key, parse_model_key
+from lgenet.runs.jobs import FitOutcome
+from lgenet.training.jobs import FitJob
 
 __all__ = ["plan_jobs", "grid_models", "ModelPruner", "collect_oof", "evaluate_grid", "GridEvaluation"]
 
@@ -61,7 +62,7 @@ def plan_jobs(
     models_by_task: dict[str, Sequence[str]] | None = None,
 ) -> list[FitJob]:
     """Every fit of the grid: task-major, then model, then fold."""
-    from ..models import get_spec
+    from lgenet.models import get_spec
 
     jobs = []
     for task in tasks:

@@ -19,20 +19,21 @@ from __future__ import annotations
 import json
 import logging
 import time
-import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..config import RunConfig
-from ..errors import DataError
-from ..rundir import RunDir, parse_model_key
-from ..utils import seed_everything, torch_threads
-from .trainer import FitParams, fit, predict_proba
+from lgenet.config import RunConfig
+from lgenet.errors import DataError
+from lgenet.runs.compute import compute_signature, resume_precision, same_compute
+from lgenet.runs.grid import RunDir, parse_model_key
+from lgenet.runs.jobs import FitOutcome, run_job
+from lgenet.training.trainer import FitParams, fit, fit_seed, predict_proba
+from lgenet.utils import seed_everything, torch_threads
 
 __all__ = [
     "FitJob",
@@ -50,51 +51,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("lgenet")
-
-
-def fit_seed(seed: int, task: str, arch: str, init: str, fold: int) -> int:
-    """The fit's seed: a function of the run's seed and the fit's identity only."""
-    return zlib.crc32(f"{seed}|{task}|{arch}|{init}|{fold}".encode()) & 0x7FFFFFFF
-
-
-def compute_signature(device: str, precision: str, threads: int | None) -> dict:
-    """The execution settings that change a fit's numbers (recorded in fit.json; a resume must match)."""
-    return {
-        "device": str(device).split(":")[0],
-        "precision": precision,
-        "threads": int(threads) if threads else int(torch.get_num_threads()),
-        "torch": torch.__version__.split("+")[0],
-    }
-
-
-def same_compute(old: dict, new: dict) -> bool:
-    """Whether two :func:`compute_signature` records give the same numbers (threads count on CPU only)."""
-    keys = ("device", "precision", "torch") + (("threads",) if new.get("device") == "cpu" else ())
-    return all(old.get(k) == new.get(k) for k in keys)
-
-
-def resume_precision(requested: str, resolved: str, device: str, recorded: list[dict]) -> str:
-    """The precision a resumed run computes with: what its finished fits recorded, when 'auto' chose it.
-
-    ``recorded``: the finished fits' (or segmentation folds') :func:`compute_signature` records. 'auto' on a
-    CPU meant fp32 before 2026-11-27 (session 9) and bf16 (on CPUs with native bf16) since; a run started
-    before, or on another CPU, resumes in the precision of its finished fits rather than mixing the two. A
-    precision given explicitly (``--precision fp32|bf16``) is kept, and a clash is then reported by the caller.
-    """
-    if requested != "auto":
-        return resolved
-    kind = str(device).split(":")[0]
-    old = {c.get("precision") for c in recorded if c.get("device") == kind and c.get("precision")}
-    if len(old) == 1 and resolved not in old:
-        chosen = old.pop()
-        log.warning(
-            "resuming with precision %s, as the finished fits used ('auto' now means %s here); pass "
-            "--precision to choose",
-            chosen,
-            resolved,
-        )
-        return chosen
-    return resolved
 
 
 @dataclass(frozen=True)
@@ -141,16 +97,6 @@ class FitJob:
         return run_fit_job(self, on_epoch=on_epoch)
 
 
-@dataclass
-class FitOutcome:
-    job: FitJob
-    skipped: bool = False
-    seconds: float = 0.0
-    images_per_second: float = 0.0
-    final_loss: float = float("nan")
-    worker: str = field(default="")
-
-
 # ----------------------------------------------------------------------------------- inputs cache
 def inputs_cache_matches(path: Path, fingerprint: str) -> bool:
     """True when ``path`` holds the preprocessed inputs that ``fingerprint`` describes."""
@@ -166,7 +112,7 @@ def write_inputs_cache(path: Path, x: torch.Tensor, patient_ids: list[str], fing
     """Save the preprocessed cohort (N, 1, S, S) with its row -> patient map, atomically."""
     from safetensors.torch import save_file
 
-    from ..utils import atomic_path
+    from lgenet.utils import atomic_path
 
     meta = {"patient_ids": json.dumps(list(patient_ids)), "fingerprint": fingerprint}
     with atomic_path(path) as tmp:
@@ -199,7 +145,7 @@ def initial_weights(
     Raises the weights loader's clear errors (missing file, wrong architecture...), which is why the
     driver calls it before anything is written.
     """
-    from ..models import build_model
+    from lgenet.models import build_model
 
     proto = build_model(
         arch, init, weights_file, image_size=image_size, head=head, dense_units=dense_units, dropout=dropout
@@ -209,11 +155,6 @@ def initial_weights(
 
 
 # ----------------------------------------------------------------------------------- the job
-def run_job(job, on_epoch: Callable[[int, float], None] | None = None) -> FitOutcome:
-    """Run any job (a :class:`FitJob`, a segmentation fold...): the one entry point executors call."""
-    return job.execute(on_epoch=on_epoch)
-
-
 def run_fit_job(job: FitJob, *, on_epoch: Callable[[int, float], None] | None = None) -> FitOutcome:
     """Run one fit (or return at once when it is already done). See the module docstring."""
     if job.done():
@@ -246,7 +187,7 @@ def _task_rows(
 
 def _fit_classifier(job: FitJob, on_epoch) -> FitOutcome:
     """The seed protocol's classifier: one frame per row, a fresh network per fold."""
-    from ..models import rebuild_model
+    from lgenet.models import rebuild_model
 
     cfg = job.config
     rd = RunDir(job.run_dir)
@@ -324,13 +265,13 @@ def _fit_classifier(job: FitJob, on_epoch) -> FitOutcome:
 
 
 def _fit_burden(job: FitJob, on_epoch) -> FitOutcome:
-    from .anatomy import fit_burden
+    from lgenet.training.anatomy import fit_burden
 
     return fit_burden(job, on_epoch)
 
 
 def _fit_anatomy(job: FitJob, on_epoch) -> FitOutcome:
-    from .anatomy import fit_anatomy
+    from lgenet.training.anatomy import fit_anatomy
 
     return fit_anatomy(job, on_epoch)
 

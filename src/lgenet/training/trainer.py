@@ -10,10 +10,9 @@ stay in fp32. On CPU the model uses channels_last memory format.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
-import platform
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,10 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.preprocess import augment_batch
+from lgenet.data.preprocess import augment_batch
+from lgenet.runs.compute import cpu_native_bf16, precision_autocast, resolve_device, resolve_precision
 
 __all__ = [
     "FitParams",
+    "fit_seed",
     "FitResult",
     "resolve_device",
     "resolve_precision",
@@ -35,6 +36,11 @@ __all__ = [
 ]
 
 log = logging.getLogger("lgenet")
+
+
+def fit_seed(seed: int, task: str, arch: str, init: str, fold: int) -> int:
+    """The fit's seed: a function of the run's seed and the fit's identity only."""
+    return zlib.crc32(f"{seed}|{task}|{arch}|{init}|{fold}".encode()) & 0x7FFFFFFF
 
 
 @dataclass(frozen=True)
@@ -53,79 +59,6 @@ class FitResult:
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
     images_per_second: float = 0.0
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        from ..errors import ConfigError
-
-        raise ConfigError("config parameter 'device' is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
-    return torch.device(device)
-
-
-#: CPU feature flags that mean bf16 arithmetic in hardware (x86: AVX512-BF16, AMX; Arm: FEAT_BF16)
-_BF16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}
-
-
-def _cpu_flags(text: str) -> set[str]:
-    flags: set[str] = set()
-    for line in text.splitlines():
-        key, _, val = line.partition(":")
-        if key.strip().lower() in ("flags", "features"):
-            flags.update(val.split())
-    return flags
-
-
-@functools.cache
-def cpu_native_bf16(cpuinfo: str | None = None) -> bool:
-    """Whether this CPU computes bf16 in hardware, so that bf16 autocast is faster than fp32 here.
-
-    oneDNN must support bf16 (``torch.ops.mkldnn._is_mkldnn_bf16_supported``) *and* the CPU must list a
-    native bf16 instruction set in ``/proc/cpuinfo``: AVX512 CPUs without it run bf16 emulated, often
-    slower than fp32. Unknown (no ``/proc/cpuinfo``, e.g. macOS) counts as no. ``cpuinfo``: the text to
-    parse instead of ``/proc/cpuinfo`` (tests).
-    """
-    try:
-        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-            return False
-    except (AttributeError, RuntimeError):  # pragma: no cover - a build without oneDNN
-        return False
-    if cpuinfo is None:
-        if platform.system() != "Linux":
-            return False
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-                cpuinfo = fh.read()
-        except OSError:
-            return False
-    return bool(_cpu_flags(cpuinfo) & _BF16_FLAGS)
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """'auto' -> bf16 on CUDA and on CPUs with native bf16 (:func:`cpu_native_bf16`), else fp32.
-
-    Until 2026-11-27 'auto' meant fp32 on every CPU; a run started then records the precision its fits
-    used, and a resume with 'auto' keeps it (``lgenet.pipeline.resume_precision``).
-    """
-    if precision == "auto":
-        if device.type == "cuda":
-            return "bf16"
-        return "bf16" if device.type == "cpu" and cpu_native_bf16() else "fp32"
-    if precision == "bf16" and device.type == "cpu" and not cpu_native_bf16():
-        # e.g. a command copied from a machine with AMX: a 240-epoch segmentation fold that took ~35 min there
-        # had not finished after 70 min here (docs/results.md, configuration 16)
-        log.warning(
-            "precision bf16 on a CPU without native bf16: it is emulated here, often several times slower "
-            "than fp32; use --precision auto (fp32 on this CPU) unless you need bf16's numbers"
-        )
-    return precision
-
-
-def precision_autocast(device: torch.device, precision: str):
-    """The autocast context of a resolved ``precision`` (``bf16``: bf16 autocast; ``fp32``: none) on ``device``."""
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=(precision == "bf16"))
 
 
 def _make_optimizer(model: nn.Module, p: FitParams, device: torch.device) -> torch.optim.Optimizer:

@@ -5,11 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..config import SegConfig
-from ..errors import LgenetError
-from ..rundir import RunDir
+from lgenet.config import SegConfig
+from lgenet.errors import LgenetError
+from lgenet.runs.folder import RunFolder
 
-__all__ = ["SegRunDir", "load_segmenter", "segmentation_table", "SEG_ADDED_LATER"]
+__all__ = [
+    "SegRunDir",
+    "load_segmenter",
+    "segmentation_table",
+    "SEG_ADDED_LATER",
+    "SEG_METRIC_FIELDS",
+    "SEG_RESUME_FREE",
+]
 
 #: parameters added after runs existed, with the value that reproduces what such a run did (before
 #: batch_augment, the augmentation geometry was MONAI's per-sample affine; before loc_shift_mm, the
@@ -27,10 +34,45 @@ SEG_ADDED_LATER = {
 }
 
 
+#: settings that change no fold: a resume may differ in them
+SEG_RESUME_FREE = {"out", "num_threads", "device", "manifest", "tta"}
+SEG_METRIC_FIELDS = [
+    "patient_id",
+    "fold",
+    "n_slices",
+    "dice_myo",
+    "dice_lge",
+    "dice_cavity",
+    "lge_label",
+    "lge_percent_expert",
+    "lge_percent_pred",
+    "lge_percent_basal_expert",
+    "lge_percent_basal_pred",
+    "lge_percent_pred_nsd2",
+    "lge_percent_pred_nsd3",
+    "lge_percent_pred_nsd5",
+    "lge_percent_pred_nsd6",
+    "lge_percent_pred_fwhm",
+    "myo_ml_expert",
+    "myo_ml_pred",
+    "enh_ml_expert",
+    "enh_ml_pred",
+    "myo_mass_g_pred",
+    "enh_mass_g_pred",
+    "cavity_ml_pred",
+    "slices_with_enhancement_pred",
+    "lge_sectors_pred",
+    "transmurality_max_pred",
+    "transmurality_mean_pred",
+    "localised_fraction",
+    "lge_percent_manifest",
+]
+
+
 def segmentation_table(run: str | Path) -> tuple[Path, str]:
     """The per-patient table of a segmentation run and what made it: ``seg_metrics.csv`` (out-of-fold,
     ``lgenet segment train``) or ``segmentation.csv`` (``lgenet segment apply --manifest``)."""
-    from ..errors import ConfigError
+    from lgenet.errors import ConfigError
 
     p = Path(run)
     for name, kind in (
@@ -45,13 +87,26 @@ def segmentation_table(run: str | Path) -> tuple[Path, str]:
     )
 
 
-class SegRunDir(RunDir):
-    """The segmentation run's directory (shares locking, temp clean-up and fold files with RunDir)."""
+class SegRunDir(RunFolder):
+    """The segmentation run's layout on the run-folder protocol (:class:`~lgenet.runs.folder.RunFolder`)."""
 
     CONFIG_NAME = "seg_config.yaml"
     WHAT = "an lgenet segmentation run"
     MAKER = "`lgenet segment train`"
-    ADDED_LATER = SEG_ADDED_LATER
+    FITS = "fold(s)"
+    RESUME_FREE = frozenset(SEG_RESUME_FREE)
+
+    def config_defaults(self) -> dict:
+        return dict(SEG_ADDED_LATER)
+
+    def reset(self) -> None:
+        """Forget an unfinished start (no finished fold): fold folders, masks, the fold assignment."""
+        import shutil
+
+        for p in (self.path / "fits", self.masks_dir):
+            if p.exists():
+                shutil.rmtree(p)
+        self.folds_path("seg").unlink(missing_ok=True)
 
     def config_class(self):
         return SegConfig
@@ -91,7 +146,7 @@ class SegRunDir(RunDir):
                 warnings.simplefilter("ignore")
                 ck = torch.load(f, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - damaged or foreign file
-            from ..errors import short_reason
+            from lgenet.errors import short_reason
 
             raise LgenetError(f"segmentation fold model {f} is unreadable ({short_reason(exc)}); {redo}") from None
         if not isinstance(ck, dict) or not {"spec", "localiser", "segmenter"} <= set(ck):
@@ -118,8 +173,8 @@ def load_segmenter(
     independently of it, so this is exactly the run without the option)."""
     import dataclasses
 
-    from ..models.seginfer import Segmenter
-    from ..models.segnet import SegSpec
+    from lgenet.models.seginfer import Segmenter
+    from lgenet.models.segnet import SegSpec
 
     rd = SegRunDir(run_dir)
     cfg = rd.load_config()

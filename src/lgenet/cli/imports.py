@@ -23,23 +23,10 @@ import argparse
 import json
 from pathlib import Path
 
-from .errors import ConfigError
+from lgenet.cli.options import float_list, int_list
+from lgenet.errors import ConfigError
 
 __all__ = ["add_import_parser", "add_quantify_parser", "cmd_import_emidec", "cmd_import_nifti_masks", "cmd_quantify"]
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.replace(" ", "").split(",") if v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in text.replace(" ", "").split(",") if v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
 def _print_counts(manifest: Path) -> None:
@@ -71,7 +58,7 @@ def _print_counts(manifest: Path) -> None:
 
 
 def cmd_import_emidec(a: argparse.Namespace) -> int:
-    from .data.importers import import_emidec
+    from lgenet.data.importers import import_emidec
 
     out = import_emidec(a.root, a.out, frames_dir=a.frames_dir, event_min_killip=a.event_min_killip)
     _print_counts(Path(out))
@@ -83,7 +70,7 @@ def cmd_import_emidec(a: argparse.Namespace) -> int:
 
 
 def cmd_import_nifti_masks(a: argparse.Namespace) -> int:
-    from .data.importers import import_nifti_masks
+    from lgenet.data.importers import import_nifti_masks
 
     cols = None
     if a.clinical_columns:
@@ -153,11 +140,11 @@ def add_import_parser(subparsers) -> argparse.ArgumentParser:
         "--pairs", help="CSV with columns case_id,image,mask (paths relative to it), instead of --images/--masks"
     )
     n.add_argument("--out", required=True, help="manifest CSV to write")
-    n.add_argument("--myo-labels", type=_ints, default=(2, 3, 4), help="myocardium label values (default 2,3,4)")
-    n.add_argument("--lge-labels", type=_ints, default=(3, 4), help="enhanced label values (default 3,4)")
+    n.add_argument("--myo-labels", type=int_list, default=(2, 3, 4), help="myocardium label values (default 2,3,4)")
+    n.add_argument("--lge-labels", type=int_list, default=(3, 4), help="enhanced label values (default 3,4)")
     n.add_argument(
         "--other-labels",
-        type=_ints,
+        type=int_list,
         default=(0, 1),
         help="other values allowed in the masks, e.g. background and cavity (default 0,1)",
     )
@@ -175,8 +162,8 @@ def add_import_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_quantify(a: argparse.Namespace) -> int:
-    from .quantify import quantify_files, quantify_manifest
-    from .rundir import ensure_writable_dir
+    from lgenet.quantify import quantify_files, quantify_manifest
+    from lgenet.runs.grid import ensure_writable_dir
 
     ensure_writable_dir(a.out, "--out")
 
@@ -252,13 +239,13 @@ def add_quantify_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument(
         "--myo-labels",
-        type=_ints,
+        type=int_list,
         default=None,
         help="myocardium label values (default: the manifest's import sidecar, else 2,3,4)",
     )
     p.add_argument(
         "--other-labels",
-        type=_ints,
+        type=int_list,
         default=None,
         help="other values allowed in the masks, e.g. background and cavity (default: the manifest's "
         "import sidecar, else 0,1); any value outside myocardium and other is refused",
@@ -266,14 +253,14 @@ def add_quantify_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--method", default="all", help="nsd, fwhm or all (default); with --manifest it must include --label-method"
     )
-    p.add_argument("--n-sd", type=_floats, default=(2, 3, 5, 6), help="n of the n-SD rule (default 2,3,5,6)")
+    p.add_argument("--n-sd", type=float_list, default=(2, 3, 5, 6), help="n of the n-SD rule (default 2,3,5,6)")
     p.add_argument(
         "--remote",
         default=None,
         help="'auto' (default) or a NIfTI mask of remote myocardium (with --manifest: a 'remote' column instead)",
     )
     p.add_argument(
-        "--remote-labels", type=_ints, help="label values of the remote masks that mark remote (default non-zero)"
+        "--remote-labels", type=int_list, help="label values of the remote masks that mark remote (default non-zero)"
     )
     p.add_argument("--fwhm-baseline", default="remote", choices=("remote", "zero"))
     p.add_argument(

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..data.stacks import context_channels, crop_grid, lv_centres, sample
-from ..models.segnet import SegSpec, build_localiser, build_segmenter, region_targets
-from .trainer import precision_autocast
+from lgenet.data.stacks import context_channels, crop_grid, lv_centres, sample
+from lgenet.models.segnet import SegSpec, build_localiser, build_segmenter, region_targets
+from lgenet.runs.compute import precision_autocast
 
 __all__ = [
     "SegTrainParams",

@@ -11,25 +11,22 @@ ResNet50 stays ResNet v1) and the input convention, so that
 ``create_backbone(arch, init=..., weights_file=F.safetensors)`` gives the same network as the
 original file, without h5py parsing or pickles.
 
-The lead's ``cli.py`` registers the subcommands with :func:`add_weights_parser`; each sets
-``args.func`` to a callable ``(args) -> int`` (exit status). Errors are
-:class:`~lgenet.errors.WeightsError` (printed by the CLI, exit status 2).
+Errors are :class:`~lgenet.errors.WeightsError`. ``lgenet weights`` (:mod:`lgenet.cli.weights`) is the
+command line over this module.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import WeightsError
-from .utils import atomic_path, sha256_file
+from lgenet.errors import WeightsError
+from lgenet.utils import atomic_path, sha256_file
 
-__all__ = ["inspect_weights", "format_inspect", "convert_weights", "add_weights_parser"]
+__all__ = ["inspect_weights", "format_inspect", "convert_weights", "ARCHS"]
 
-_ARCHS = ("resnet50", "inception_v3")
+#: the backbones whose weights files can be inspected and converted
+ARCHS = ("resnet50", "inception_v3")
 
 
 # ----------------------------------------------------------------------------------------- inspect
@@ -45,7 +42,7 @@ def inspect_weights(path: str | Path) -> dict[str, Any]:
     Raises:
         WeightsError: the file does not exist or cannot be read at all.
     """
-    from .models.weights import _is_hdf5, check_weights_path
+    from lgenet.models.weights import _is_hdf5, check_weights_path
 
     p = check_weights_path(path)
     rep: dict[str, Any] = {
@@ -77,7 +74,7 @@ def inspect_weights(path: str | Path) -> dict[str, Any]:
 
 
 def _inspect_keras(p: Path, rep: dict[str, Any]) -> None:
-    from .models import keras_h5
+    from lgenet.models import keras_h5
 
     kf = keras_h5.read_keras_weights(p)
     arch, how = keras_h5.detect_keras_arch(kf)
@@ -118,8 +115,8 @@ def _inspect_keras(p: Path, rep: dict[str, Any]) -> None:
 
 
 def _inspect_torch(p: Path, rep: dict[str, Any]) -> None:
-    from .models.registry import get_spec
-    from .models.weights import (
+    from lgenet.models.registry import get_spec
+    from lgenet.models.weights import (
         WeightsInfo,
         _drop_classifier,
         _radimagenet_pt_to_timm,
@@ -162,7 +159,7 @@ def _inspect_torch(p: Path, rep: dict[str, Any]) -> None:
                 rep["notes"].append(str(exc))
                 arch = None
     rep["architecture"] = arch
-    if arch not in _ARCHS:
+    if arch not in ARCHS:
         rep["notes"].append("no resnet50/inception_v3 state dict recognised")
         rep["unmatched"] = sorted(sd)
         return
@@ -172,7 +169,7 @@ def _inspect_torch(p: Path, rep: dict[str, Any]) -> None:
 
     with torch.device("meta"):  # shapes and names only
         if rep["layout"] == "keras":
-            from .models.keras_h5 import build_keras_layout
+            from lgenet.models.keras_h5 import build_keras_layout
 
             own = build_keras_layout(arch).state_dict()
         else:
@@ -242,9 +239,9 @@ def convert_weights(path: str | Path, arch: str, out: str | Path, *, init: str |
     """
     from safetensors.torch import save_file
 
-    from . import __version__
-    from .models.registry import get_spec
-    from .models.weights import load_pretrained
+    from lgenet import __version__
+    from lgenet.models.registry import get_spec
+    from lgenet.models.weights import load_pretrained
 
     src, dst = Path(path), Path(out)
     if dst.suffix != ".safetensors":
@@ -283,50 +280,3 @@ def convert_weights(path: str | Path, arch: str, out: str | Path, *, init: str |
 
 
 # ----------------------------------------------------------------------------------------- argparse
-def _cmd_inspect(args: argparse.Namespace) -> int:
-    rep = inspect_weights(args.file)
-    print(json.dumps(rep, indent=2) if args.json else format_inspect(rep))
-    return 0 if rep["loadable"] else 1
-
-
-def _cmd_convert(args: argparse.Namespace) -> int:
-    out = convert_weights(args.file, args.arch, args.out, init=args.init)
-    rep = inspect_weights(out)
-    print(
-        f"wrote {out} ({rep['size_bytes']:,} bytes, sha256 {rep['sha256']}); layout "
-        f"{rep['layout']}, input norm {rep['norm']}. Use it with --weights-file {out}",
-        file=sys.stdout,
-    )
-    return 0
-
-
-def add_weights_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``weights inspect`` and ``weights convert`` on an argparse ``subparsers`` object.
-
-    Each leaf parser sets ``func`` (``args.func(args) -> int``, the exit status).
-    """
-    p = subparsers.add_parser(
-        "weights",
-        help="inspect or convert pretrained weights files (Keras .h5, RadImageNet .pt, torch, safetensors)",
-        description="Inspect or convert pretrained weights files.",
-    )
-    sub = p.add_subparsers(dest="weights_command", metavar="{inspect,convert}")
-    sub.required = True
-    pi = sub.add_parser(
-        "inspect", help="format, architecture, tensor count, matched/unmatched, SHA-256 of a weights file"
-    )
-    pi.add_argument("file", help="weights file (.h5/.hdf5/.keras, .pt/.pth, .safetensors)")
-    pi.add_argument("--json", action="store_true", help="print the report as JSON")
-    pi.set_defaults(func=_cmd_inspect)
-    pc = sub.add_parser("convert", help="write a cached PyTorch copy (.safetensors) that loads fast and identically")
-    pc.add_argument("file", help="weights file to convert")
-    pc.add_argument("--arch", required=True, choices=list(_ARCHS), help="backbone the weights are for")
-    pc.add_argument("--out", required=True, help="output file, ending in .safetensors")
-    pc.add_argument(
-        "--init",
-        choices=["imagenet", "radimagenet"],
-        default=None,
-        help="for a plain torchvision/timm state dict: which input convention to record (Keras and RadImageNet files fix it)",
-    )
-    pc.set_defaults(func=_cmd_convert)
-    return p

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, DataError
+from lgenet.errors import ConfigError, DataError
 
 __all__ = [
     "covariate_baseline",
@@ -64,7 +64,7 @@ _PRESENTATION = (
 
 
 def _cohort(manifest: Any, task: str | None = None):
-    from .data.manifest import Cohort, load_manifest
+    from lgenet.data.manifest import Cohort, load_manifest
 
     if isinstance(manifest, Cohort):
         return manifest

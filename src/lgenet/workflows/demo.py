@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import SegConfig
+from lgenet.config import SegConfig
 
 __all__ = ["DEMO_RUN", "DEMO_SEG", "SYNTH_SEG_LABELS", "demo_seg_config", "demo_segmentation"]
 
@@ -109,7 +109,7 @@ def demo_segmentation(
     each on a machine with two or more cores: the demo's small networks parallelise poorly over threads,
     and the segmentation took 108 s that way against 166 s one two-thread fold at a time on 2 cores
     (docs/results.md)."""
-    from .segment import train_segmentation
+    from lgenet.workflows.segmentation import train_segmentation
 
     cfg = demo_seg_config(manifest, out, **kw)
     return train_segmentation(

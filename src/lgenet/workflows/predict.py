@@ -22,16 +22,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import RunConfig
-from .data.inputs import check_frame, is_colour
-from .data.preprocess import Preprocessor
-from .data.shift import frame_features, shift_warnings
-from .errors import ConfigError, DataError, ReaderError
-from .io import read_frame
-from .io.meta import parse_slice
-from .rundir import RunDir
-from .training.trainer import predict_proba
-from .utils import atomic_write_text
+from lgenet.config import RunConfig
+from lgenet.data.inputs import check_frame, is_colour
+from lgenet.data.preprocess import Preprocessor
+from lgenet.data.shift import frame_features, shift_warnings
+from lgenet.errors import ConfigError, DataError, ReaderError
+from lgenet.io import read_frame
+from lgenet.io.meta import parse_slice
+from lgenet.runs.grid import RunDir
+from lgenet.training.trainer import predict_proba
+from lgenet.utils import atomic_write_text
 
 __all__ = [
     "load_run_config",
@@ -143,7 +143,7 @@ def predict(
     ids = list(ids) if ids is not None else [f"input_{i + 1:03d}" for i in range(len(inputs))]
     per_slice = [parse_slice(s) if s not in (None, "") else default_slice for s in (slices or [None] * len(inputs))]
     if cam_dir is not None:
-        from .rundir import ensure_writable_dir
+        from lgenet.runs.grid import ensure_writable_dir
 
         ensure_writable_dir(cam_dir, "--cam")
     name = rd.choose_model(task, model)
@@ -185,7 +185,7 @@ def predict(
     )  # (N, K)
     cams: list[str | None] = [None] * len(inputs)
     if cam_dir is not None:
-        from .explain.ensemble import write_ensemble_overlays
+        from lgenet.explain.ensemble import write_ensemble_overlays
 
         cams = [
             str(c)
@@ -220,7 +220,7 @@ def predict(
 
 def predict_manifest(run_dir: str | Path, task: str, manifest: str | Path, **kw) -> list[Prediction]:
     """:func:`predict` for every row of a manifest (its ``patient_id``, ``image`` and ``slice``; labels unused)."""
-    from .data.manifest import load_manifest
+    from lgenet.data.manifest import load_manifest
 
     cohort = load_manifest(manifest, tasks=None)
     return predict(

@@ -12,7 +12,7 @@ CAM_METHODS = ("gradcam", "gradcam++", "hirescam")
 
 
 def _cmd_report(a: argparse.Namespace) -> int:
-    from .report import ReportOptions, write_report
+    from lgenet.report import ReportOptions, write_report
 
     opts = ReportOptions(
         manifest=a.manifest,

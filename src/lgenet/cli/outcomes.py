@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lgenet.cli.options import csv_list
+
 __all__ = ["add_outcomes_parser"]
-
-
-def _csv(text: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
 def _C(text: str):
@@ -33,8 +31,8 @@ def _groups(text: str):
 
 
 def _cmd_outcomes(a: argparse.Namespace) -> int:
-    from .outcomes import OutcomeSettings, run_outcomes
-    from .rundir import RunDir
+    from lgenet.outcomes import OutcomeSettings, run_outcomes
+    from lgenet.runs.grid import RunDir
 
     over = dict(
         covariates=a.covariates,
@@ -91,7 +89,7 @@ def _cmd_outcomes(a: argparse.Namespace) -> int:
             print(f"{task:6s} time-to-event: {sv['not_fitted']}")
     print(f"outcomes: {out / 'outcomes.json'} (figures in {out / 'figures'})")
     if a.run_dir and not a.out and not a.no_report and (Path(a.run_dir) / "report.html").is_file():
-        from .report import write_report
+        from lgenet.report import write_report
 
         print(f"report  : {write_report(a.run_dir)}")
     return 0
@@ -112,9 +110,9 @@ def add_outcomes_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--manifest", help="cohort CSV (without RUN_DIR; or when the run's manifest has moved)")
     p.add_argument("--segmentation-run", help="`lgenet segment train`/`segment apply` output (default: the run's)")
     p.add_argument("--out", help="output folder (default RUN_DIR/outcomes)")
-    p.add_argument("--tasks", type=_csv, help="tasks to analyse (default: the run's)")
-    p.add_argument("--covariates", type=_csv, help="clinical covariates (default: presentation covariates present)")
-    p.add_argument("--measures", type=_csv, help="image measures of the image and fusion models")
+    p.add_argument("--tasks", type=csv_list, help="tasks to analyse (default: the run's)")
+    p.add_argument("--covariates", type=csv_list, help="clinical covariates (default: presentation covariates present)")
+    p.add_argument("--measures", type=csv_list, help="image measures of the image and fusion models")
     p.add_argument("--cnn", help="CNN probability entered: first (default), none, or a model key")
     p.add_argument("--C", type=_C, help="inverse L2 strength of the logistic models (default 1) or cv (nested)")
     p.add_argument("--recalibrate", choices=["none", "platt"], help="Platt recalibration by inner CV")

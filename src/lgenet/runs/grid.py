@@ -27,35 +27,36 @@ replaces ``/`` by ``__`` and ``:`` by ``--``.
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import errno
 import io
 import json
 import logging
-import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from lgenet.config import RunConfig
+from lgenet.errors import ConfigError, DataError, LgenetError, short_reason
+from lgenet.runs.folder import RunBusyError, RunFolder, ensure_writable_dir
+from lgenet.utils import atomic_write_text
 
-from .config import RunConfig
-from .errors import ConfigError, DataError, LgenetError, short_reason
-from .utils import atomic_path, atomic_write_text
-
-__all__ = ["RunDir", "ModelKey", "model_key", "parse_model_key", "PREDICTION_FIELDS", "OOF_FIELDS", "RunBusyError"]
+__all__ = [
+    "RunDir",
+    "ModelKey",
+    "model_key",
+    "parse_model_key",
+    "PREDICTION_FIELDS",
+    "OOF_FIELDS",
+    "RunBusyError",
+    "ensure_writable_dir",
+]
 
 log = logging.getLogger("lgenet")
 
 PREDICTION_FIELDS = ["patient_id", "fold", "y_true", "prob"]
 OOF_FIELDS = ["task", "arch", "init", "model", "patient_id", "fold", "y_true", "prob"]
 SEED_FAMILY = "classifier"
-
-
-class RunBusyError(LgenetError):
-    """Another lgenet process holds the run directory."""
 
 
 @dataclass(frozen=True)
@@ -90,53 +91,53 @@ def parse_model_key(key: str | ModelKey) -> ModelKey:
     return ModelKey(arch, init, family or SEED_FAMILY)
 
 
-class RunDir:
-    """Paths, records and fold models of one run directory (see the module docstring)."""
+class RunDir(RunFolder):
+    """Paths, records and fold models of one grid run directory (see the module docstring); the lock,
+    the records and the resume protocol are :class:`~lgenet.runs.folder.RunFolder`'s."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    def __repr__(self) -> str:
-        return f"RunDir({str(self.path)!r})"
-
-    # ------------------------------------------------------------------ paths
-    #: the run's config file and class (a segmentation run has its own)
-    CONFIG_NAME = "config.yaml"
-    #: parameters added after runs existed -> the value that reproduces what such a run did (load_config
-    #: fills them in for configs saved before they existed)
-    ADDED_LATER: dict = {}
-    WHAT = "an lgenet run directory"
-    MAKER = "`lgenet run`"
+    FITS = "fit(s)"
+    #: config fields that may change between a run and its resumption without changing results; the compute
+    #: settings (device, precision, threads per fit) are checked per fit instead
+    RESUME_FREE = frozenset(
+        {
+            "out",
+            "num_threads",
+            "device",
+            "manifest",
+            "outcomes",
+            "covariates",
+            "outcome_measures",
+            "outcome_cnn",
+            "outcome_C",
+            "outcome_recalibrate",
+            "cox_penalizer",
+            "outcome_horizon",
+        }
+    )
 
     def config_class(self):
         return RunConfig
 
-    @property
-    def config_path(self) -> Path:
-        return self.path / self.CONFIG_NAME
+    def config_defaults(self) -> dict:
+        """A config saved before a setting existed: that setting's default (the grid's settings were added with
+        their old behaviour as the default)."""
+        return RunConfig().to_dict()
 
-    @property
-    def inputs_path(self) -> Path:
-        return self.path / "inputs.json"
+    def reset(self) -> None:
+        """Forget an unfinished start (no finished fit): fold files, inputs record, cache, partial fits."""
+        import shutil
 
-    @property
-    def profile_path(self) -> Path:
-        return self.path / "profile.json"
+        for p in list(self.path.glob("folds_*.csv")) + [self.inputs_path]:
+            if p.exists():
+                p.unlink()
+        for d in (self.cache_dir, self.path / "fits"):
+            if d.exists():
+                shutil.rmtree(d)
 
-    def read_profile(self) -> dict | None:
-        """The training cohort's intensity profile (:mod:`lgenet.data.shift`), or None for older runs."""
-        try:
-            return json.loads(self.profile_path.read_text()) if self.profile_path.is_file() else None
-        except (OSError, ValueError):
-            return None
-
+    # ------------------------------------------------------------------ paths
     @property
     def run_json_path(self) -> Path:
         return self.path / "run.json"
-
-    @property
-    def log_path(self) -> Path:
-        return self.path / "run.log"
 
     @property
     def oof_path(self) -> Path:
@@ -153,139 +154,17 @@ class RunDir:
     def inputs_cache(self, size: int) -> Path:
         return self.cache_dir / f"inputs_{int(size)}.safetensors"
 
-    def folds_path(self, task: str) -> Path:
-        return self.path / f"folds_{task}.csv"
-
     def fit_dir(self, task: str, model: str | ModelKey, fold: int) -> Path:
         return self.path / "fits" / task / parse_model_key(model).slug / f"fold{int(fold)}"
 
     def model_path(self, task: str, model: str | ModelKey, fold: int) -> Path:
         return self.fit_dir(task, model, fold) / "model.pt"
 
-    # ------------------------------------------------------------------ config
-    def is_run(self) -> bool:
-        return self.config_path.is_file()
-
-    def load_config(self):
-        """The run's frozen config (:class:`RunConfig`, or :class:`SegConfig` for a segmentation run)."""
-        p = self.config_path
-        if not p.is_file():
-            raise ConfigError(f"{self.path} is not {self.WHAT} (no {self.CONFIG_NAME}); pass the --out of {self.MAKER}")
-        try:
-            data = yaml.safe_load(p.read_text())
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{p} is unreadable ({short_reason(exc)}); the run directory is damaged") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{p} does not hold an lgenet configuration; the run directory is damaged")
-        return self.config_class().from_dict({**self.ADDED_LATER, **data}, source=str(p))
-
-    def saved_config_dict(self) -> dict | None:
-        if not self.config_path.is_file():
-            return None
-        try:
-            data = yaml.safe_load(self.config_path.read_text())
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            return None
-        return data if isinstance(data, dict) else None
-
-    def write_config(self, cfg) -> None:
-        atomic_write_text(self.config_path, cfg.to_yaml())
-
     def run_json(self) -> dict:
         try:
             return json.loads(self.run_json_path.read_text()) if self.run_json_path.is_file() else {}
         except (OSError, ValueError):
             return {}
-
-    def read_inputs(self) -> dict | None:
-        if not self.inputs_path.is_file():
-            return None
-        try:
-            return json.loads(self.inputs_path.read_text())
-        except (OSError, ValueError):
-            return None
-
-    def manifest_sha256(self) -> str | None:
-        """The manifest hash the run started with (inputs.json; run.json of older runs)."""
-        rec = self.read_inputs() or {}
-        return rec.get("manifest_sha256") or self.run_json().get("manifest_sha256")
-
-    # ------------------------------------------------------------------ locking and clean-up
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the directory for one driver; a second ``lgenet run`` on it is refused at once."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path / ".lock", "a+")
-        try:
-            try:
-                import fcntl
-
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except ImportError:  # pragma: no cover - Windows: no advisory locks, no protection
-                pass
-            except OSError as exc:
-                if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    raise RunBusyError(
-                        f"run directory {self.path} is in use by another lgenet process; wait for it to finish "
-                        "(or stop it) before running again"
-                    ) from None
-                raise
-            yield
-        finally:
-            fh.close()
-
-    def clean_temp_files(self) -> list[Path]:
-        """Remove temp files that a killed process left (``.<name>.<random>.tmp<suffix>``)."""
-        removed = []
-        if not self.path.is_dir():
-            return removed
-        for p in self.path.rglob(".*.tmp*"):
-            if p.is_file() and ".tmp" in p.name:
-                try:
-                    p.unlink()
-                    removed.append(p)
-                except OSError:  # pragma: no cover - raced with another clean-up
-                    pass
-        if removed:
-            log.info("removed %d temporary file(s) left by an interrupted process", len(removed))
-        return removed
-
-    # ------------------------------------------------------------------ folds
-    def read_folds(self, task: str) -> dict[str, int]:
-        """``{patient_id: test fold}`` of ``task``."""
-        return {p: f for p, (f, _) in self._read_folds_file(task).items()}
-
-    def read_fold_labels(self, task: str) -> dict[str, int]:
-        return {p: y for p, (_, y) in self._read_folds_file(task).items()}
-
-    def _read_folds_file(self, task: str) -> dict[str, tuple[int, int]]:
-        p = self.folds_path(task)
-        if not p.is_file():
-            raise DataError(f"{p} is missing: the run directory has no fold assignment for task {task!r}")
-        try:
-            with open(p, newline="") as fh:
-                return {r["patient_id"]: (int(r["fold"]), int(r["label"])) for r in csv.DictReader(fh)}
-        except (OSError, KeyError, ValueError, TypeError) as exc:
-            raise DataError(f"{p} is damaged ({short_reason(exc)}); use a new --out") from None
-
-    def write_folds(self, task: str, folds: dict[str, int], labels: dict[str, int]) -> None:
-        """Save the assignment; an existing, different one is an error (the cohort changed)."""
-        path = self.folds_path(task)
-        if path.exists():
-            old = self._read_folds_file(task)
-            if old != {p: (folds[p], labels[p]) for p in folds}:
-                raise DataError(
-                    f"{path} holds another fold assignment than this run's manifest and settings give (its patients, "
-                    "folds or labels differ): the file was edited or damaged, or the cohort changed. Restore it, or use "
-                    "a new --out"
-                )
-            return
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["patient_id", "fold", "label"])
-        for pid in sorted(folds):
-            w.writerow([pid, folds[pid], labels[pid]])
-        atomic_write_text(path, buf.getvalue())
 
     # ------------------------------------------------------------------ fits
     def fit_done(self, task: str, model: str | ModelKey, fold: int) -> bool:
@@ -341,23 +220,22 @@ class RunDir:
     ) -> Path:
         """Write one fit atomically: model.pt (when ``net`` is given), predictions.csv, then fit.json."""
         d = self.fit_dir(task, model, fold)
-        d.mkdir(parents=True, exist_ok=True)
+        files: dict = {}
         if net is not None:
             import torch
 
-            with atomic_path(d / "model.pt") as tmp:
-                torch.save(
-                    {"format": "lgenet-fold-model/1", "spec": net.spec.to_dict(), "state_dict": net.state_dict()}, tmp
-                )
-            (d / "model.removed").unlink(missing_ok=True)
+            files["model.pt"] = lambda tmp: torch.save(
+                {"format": "lgenet-fold-model/1", "spec": net.spec.to_dict(), "state_dict": net.state_dict()}, tmp
+            )
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=PREDICTION_FIELDS, lineterminator="\n")
         w.writeheader()
         for r in preds:
             w.writerow({k: (repr(float(r[k])) if k == "prob" else r[k]) for k in PREDICTION_FIELDS})
-        atomic_write_text(d / "predictions.csv", buf.getvalue())
-        atomic_write_text(d / "fit.json", json.dumps(info, indent=2))  # last: marks the fit done
-        return d
+        files["predictions.csv"] = buf.getvalue()
+        if net is not None:
+            (d / "model.removed").unlink(missing_ok=True)
+        return self.write_fit(d, files, info)
 
     def load_fold_model(self, task: str, model: str | ModelKey, fold: int):
         """Fold model ``fold`` in eval mode, tagged ``lgenet_fold`` and ``lgenet_precision`` (the precision its fit
@@ -365,7 +243,7 @@ class RunDir:
         missing or damaged files."""
         import torch
 
-        from .models import rebuild_model
+        from lgenet.models import rebuild_model
 
         f = self.model_path(task, model, fold)
         if not f.is_file() and _removed_size(f.parent) is not None:
@@ -513,21 +391,6 @@ class RunDir:
             return v if v == v else float("-inf")
 
         return max(pool, key=auc)["model"]  # first of the highest, in table order
-
-
-def ensure_writable_dir(path: str | Path, what: str = "--out") -> Path:
-    """``path`` as a directory that exists or can be created and written; a clear error otherwise."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise ConfigError(f"{what} {p} is an existing file, not a directory; choose a folder path")
-    probe_dir = p
-    while not probe_dir.exists():
-        probe_dir = probe_dir.parent
-    if not probe_dir.is_dir():
-        raise ConfigError(f"{what} {p} cannot be created: {probe_dir} is a file")
-    if not os.access(probe_dir, os.W_OK | os.X_OK):
-        raise ConfigError(f"{what} {p} cannot be created or written: no write permission in {probe_dir}")
-    return p
 
 
 def _removed_size(fit_dir: Path) -> int | None:

@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import platform
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,36 +28,19 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .config import RunConfig
-from .data.inputs import check_distinct_inputs, diff_inputs, inputs_record, read_frames
-from .data.manifest import Cohort, load_manifest
-from .data.shift import cohort_profile, frame_features
-from .data.splits import assign_folds
-from .errors import ConfigError, DataError
-from .rundir import RunDir, ensure_writable_dir, parse_model_key
-from .utils import atomic_write_text, sha256_file
+from lgenet import __version__
+from lgenet.config import RunConfig
+from lgenet.data.inputs import check_distinct_inputs, diff_inputs, inputs_record, read_frames
+from lgenet.data.manifest import Cohort, load_manifest
+from lgenet.data.shift import cohort_profile, frame_features
+from lgenet.data.splits import assign_folds
+from lgenet.errors import ConfigError, DataError
+from lgenet.runs.grid import RunDir, ensure_writable_dir, parse_model_key
+from lgenet.utils import atomic_write_text, sha256_file
 
-__all__ = ["run_experiment", "prepare_run", "PreparedRun", "RunResult", "RESUME_FREE"]
+__all__ = ["run_experiment", "prepare_run", "PreparedRun", "RunResult"]
 
 log = logging.getLogger("lgenet")
-
-#: config fields that may change between a run and its resumption without changing results;
-#: the compute settings (device, precision, threads per fit) are checked per fit instead
-RESUME_FREE = {
-    "out",
-    "num_threads",
-    "device",
-    "manifest",
-    "outcomes",
-    "covariates",
-    "outcome_measures",
-    "outcome_cnn",
-    "outcome_C",
-    "outcome_recalibrate",
-    "cox_penalizer",
-    "outcome_horizon",
-}  # change no fit
 
 
 @dataclass
@@ -108,7 +90,7 @@ def _threads_per_fit(cfg: RunConfig, executor: str, workers: int, device: str) -
     cores = os.cpu_count() or 1
     if device.startswith("cuda"):
         return max(1, min(int(torch.get_num_threads()), cores // max(workers, 1)))
-    from .utils import busy_cores
+    from lgenet.utils import busy_cores
 
     free = max(1, min(cores, int(round(cores - busy_cores()))))
     if executor == "local":
@@ -118,10 +100,10 @@ def _threads_per_fit(cfg: RunConfig, executor: str, workers: int, device: str) -
 
 def prepare_run(cfg: RunConfig, *, progress: bool = True, executor: str = "local", workers: int = 1) -> PreparedRun:
     """Validate the whole run (see the module docstring); raise a clear error or return the plan."""
-    from .models import get_spec
-    from .training.experiment import grid_models
-    from .training.jobs import initial_weights
-    from .training.trainer import resolve_device, resolve_precision
+    from lgenet.models import get_spec
+    from lgenet.runs.compute import resolve_device, resolve_precision
+    from lgenet.training.experiment import grid_models
+    from lgenet.training.jobs import initial_weights
 
     if cfg.manifest is None:
         raise ConfigError("config parameter 'manifest' is required: pass --manifest cohort.csv")
@@ -155,13 +137,13 @@ def prepare_run(cfg: RunConfig, *, progress: bool = True, executor: str = "local
         size = cfg.image_size or get_spec(k.arch).input_size
         initial_weights(k.arch, k.init, cfg.weights_file(k.arch, k.init), size, cfg.head, cfg.dense_units, cfg.dropout)
     if "burden" in cfg.families:
-        from .training.anatomy import check_segmentation_run
+        from lgenet.training.anatomy import check_segmentation_run
 
         check_segmentation_run(cfg.segmentation_run, sorted({p for t in tasks for p in folds[t][1]}))
     models_by_task = {t: list(models) for t in tasks}
     skipped_models: dict[str, str] = {}
     if {"roi", "stack"} & set(cfg.families):
-        from .training.anatomy import check_anatomy_folds
+        from lgenet.training.anatomy import check_anatomy_folds
 
         for t in tasks:
             why = check_anatomy_folds(cfg.segmentation_run, folds[t][0], t)
@@ -203,120 +185,32 @@ def prepare_run(cfg: RunConfig, *, progress: bool = True, executor: str = "local
 
 
 # ----------------------------------------------------------------------------------- 2. run directory
-def _compute(prep: PreparedRun) -> dict:
-    from .training.jobs import compute_signature
-
-    return compute_signature(prep.device, prep.precision, prep.threads)
-
-
-def _reset(rd: RunDir) -> None:
-    """Forget an unfinished start (no finished fit): fold files, inputs record, cache, partial fits."""
-    for p in list(rd.path.glob("folds_*.csv")) + [rd.inputs_path]:
-        if p.exists():
-            p.unlink()
-    for d in (rd.cache_dir, rd.path / "fits"):
-        if d.exists():
-            shutil.rmtree(d)
-
-
 def _open_run_dir(rd: RunDir, prep: PreparedRun) -> int:
-    """Check a resumed directory against this run (or restart an unfinished one); returns finished fits."""
-    rd.clean_temp_files()
-    finished = rd.finished_fits()
-    old_cfg = rd.saved_config_dict()
-    if finished and old_cfg is None:
-        state = "damaged" if rd.config_path.exists() else "missing"
-        raise ConfigError(
-            f"run directory {rd.path} holds {len(finished)} finished fit(s) but its config.yaml is {state}, "
-            "so their settings cannot be checked against this run's; restore config.yaml, or use a new --out"
-        )
-    if finished and rd.inputs_path.exists() and rd.read_inputs() is None:
-        raise ConfigError(
-            f"run directory {rd.path}: inputs.json is damaged, so the finished fits' inputs cannot be "
-            "checked against this run's; restore it, or use a new --out"
-        )
-    reasons = []
-    if old_cfg is not None:
-        old_cfg = {**RunConfig().to_dict(), **old_cfg}  # parameters added since: their defaults
-        new = prep.cfg.to_dict()
-        diff = sorted(k for k in set(old_cfg) | set(new) if k not in RESUME_FREE and old_cfg.get(k) != new.get(k))
-        if diff:
-            reasons.append(
-                "started with different settings ("
-                + ", ".join(f"{k}: {old_cfg.get(k)!r} -> {new.get(k)!r}" for k in diff[:6])
-                + ")"
-            )
-    old_inputs = rd.read_inputs()
-    if old_inputs is not None:
-        d = diff_inputs(old_inputs, prep.inputs)
-        if d:
-            reasons.append("started on other inputs: " + "; ".join(d))
-    elif finished and rd.manifest_sha256() not in (None, prep.inputs["manifest_sha256"]):
-        reasons.append("started on other inputs: the manifest's content (SHA-256) differs")
-    if reasons and finished:
-        raise ConfigError(
-            f"run directory {rd.path} was {' and '.join(reasons)}. It holds {len(finished)} finished fit(s); resuming "
-            "would mix results. Use the same settings and inputs to resume, or a new --out for a new run"
-        )
-    if reasons:
-        log.info("run directory %s holds no finished fit; starting it again (%s)", rd.path, "; ".join(reasons))
-        _reset(rd)
-    now = _compute(prep)
-    recorded = []
-    for f in finished:
-        try:
-            c = json.loads(f.read_text()).get("compute")
-        except (OSError, ValueError):
-            continue
-        if c:
-            recorded.append(c)
-    from .training.jobs import resume_precision, same_compute
-
-    precision = resume_precision(prep.cfg.precision, prep.precision, prep.device, recorded)
-    if precision != prep.precision:
-        prep.precision = precision
-        now = _compute(prep)
-    if recorded and not prep.cfg.num_threads and now.get("device") == "cpu" and recorded[0].get("threads"):
-        t = int(recorded[0]["threads"])
-        if t != prep.threads:  # not pinned by --threads: resume with the finished fits' own thread count
-            msg = (
-                f"resuming with {t} torch thread(s) per fit, as the finished fits used (the machine's load "
-                f"would suggest {prep.threads}); pass --threads to choose"
-            )
-            log.warning(msg)
-            prep.threads = t
-            now = _compute(prep)
-    for old in recorded:
-        if not same_compute(old, now):
-            raise ConfigError(
-                f"run directory {rd.path}: finished fits were computed with {_describe(old)}; this run would use "
-                f"{_describe(now)}. Their numbers differ in the last digits, so the run would mix them. Resume with "
-                f"the same settings (e.g. --threads {old.get('threads')} --device {old.get('device')} --precision "
-                f"{old.get('precision')}, on torch {old.get('torch')}), or use a new --out"
-            )
-    return len(finished)
-
-
-def _describe(c: dict) -> str:
-    s = f"device {c.get('device')}, precision {c.get('precision')}, torch {c.get('torch')}"
-    return s + (f", {c.get('threads')} thread(s) per fit" if c.get("device") == "cpu" else "")
+    """Check a resumed directory against this run (or restart an unfinished one); returns finished fits.
+    The run-folder protocol (:meth:`lgenet.runs.folder.RunFolder.open`) decides; its compute decision is this run's."""
+    decision = rd.open(
+        prep.cfg,
+        inputs_diff=lambda old: diff_inputs(old, prep.inputs),
+        inputs_sha256=prep.inputs["manifest_sha256"],
+        device=prep.device,
+        precision=prep.precision,
+        threads=prep.threads,
+        threads_pinned=bool(prep.cfg.num_threads),
+    )
+    prep.precision, prep.threads = decision.precision, decision.threads
+    return decision.finished
 
 
 def _write_start(rd: RunDir, prep: PreparedRun) -> None:
     """config.yaml, inputs.json, folds_<task>.csv and the preprocessed inputs, before the first fit."""
     import torch
 
-    from .data.preprocess import Preprocessor
-    from .models import get_spec
-    from .training.jobs import inputs_cache_matches, write_inputs_cache
+    from lgenet.data.preprocess import Preprocessor
+    from lgenet.models import get_spec
+    from lgenet.training.jobs import inputs_cache_matches, write_inputs_cache
 
     cfg = prep.cfg
-    rd.write_config(cfg)
-    atomic_write_text(rd.inputs_path, json.dumps(prep.inputs, indent=1))
-    atomic_write_text(rd.profile_path, json.dumps(prep.profile, indent=1))
-    for task in prep.tasks:
-        folds, labels = prep.folds[task]
-        rd.write_folds(task, folds, labels)
+    rd.write_start(cfg, inputs=prep.inputs, profile=prep.profile, folds={t: prep.folds[t] for t in prep.tasks})
     sizes = sorted(
         {
             cfg.image_size or get_spec(parse_model_key(m).arch).input_size
@@ -362,15 +256,6 @@ def _environment(prep: PreparedRun) -> dict:
     }
 
 
-def _add_file_log(rd: RunDir) -> logging.Handler:
-    handler = logging.FileHandler(rd.log_path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z"))
-    log.addHandler(handler)
-    if log.level == logging.NOTSET or log.level > logging.INFO:
-        log.setLevel(logging.INFO)
-    return handler
-
-
 # ----------------------------------------------------------------------------------- main entry
 def run_experiment(
     cfg: RunConfig,
@@ -404,7 +289,7 @@ def run_experiment(
     Returns:
         A :class:`RunResult` with the metrics rows and the printed summary table.
     """
-    from .training.executors import EXECUTORS, make_executor
+    from lgenet.runs.executors import EXECUTORS, make_executor
 
     if keep_models not in ("best", "all", "none"):
         raise ConfigError(f"keep_models must be 'best', 'all' or 'none', got {keep_models!r}")
@@ -424,8 +309,7 @@ def run_experiment(
             ray_address=ray_address,
             fits_per_gpu=fits_per_gpu,
         )
-        handler = _add_file_log(rd)
-        try:
+        with rd.file_log():
             _write_start(rd, prep)
             result = _run(rd, prep, ex, progress, keep_models)
             if on_metrics is not None:
@@ -436,15 +320,12 @@ def run_experiment(
                 _write_report(rd.path)
             if keep_models == "none":
                 _remove_fold_models(rd, prep)
-        finally:
-            log.removeHandler(handler)
-            handler.close()
     return result
 
 
 def _remove_fold_models(rd: RunDir, prep: PreparedRun) -> None:
     """``keep_models='none'``: delete every fold network once the report (and its CAMs) is written."""
-    from .rundir import parse_model_key
+    from lgenet.runs.grid import parse_model_key
 
     removed = 0
     for task, models in prep.models_by_task.items():
@@ -460,8 +341,8 @@ def _remove_fold_models(rd: RunDir, prep: PreparedRun) -> None:
 def _run_outcomes(rd: RunDir, progress: bool) -> None:
     """The outcomes analysis of a finished grid; a cohort it cannot serve (no covariate, one class)
     is logged and skipped, never a failed run: ``lgenet outcomes RUN_DIR`` redoes it."""
-    from .errors import LgenetError
-    from .outcomes import run_outcomes
+    from lgenet.errors import LgenetError
+    from lgenet.outcomes import run_outcomes
 
     try:
         run_outcomes(rd.path, progress=progress)
@@ -473,7 +354,7 @@ def _run_outcomes(rd: RunDir, progress: bool) -> None:
 def _run(rd: RunDir, prep: PreparedRun, ex, progress: bool, keep_models: str) -> RunResult:
     from tqdm.auto import tqdm
 
-    from .training.experiment import ModelPruner, evaluate_grid, plan_jobs
+    from lgenet.training.experiment import ModelPruner, evaluate_grid, plan_jobs
 
     cfg = prep.cfg
     t_start = time.time()
@@ -561,14 +442,14 @@ def _write_report(out: Path) -> None:
     """The study report. The metrics are already saved, so a failure here is logged as an error, with
     its traceback, and the run still succeeds."""
     try:
-        from .report import write_report
+        from lgenet.report import write_report
 
         log.info("writing the report (out-of-fold CAMs of each task's best model, sanity checks, figures)")
         write_report(out)
     except Exception as exc:  # noqa: BLE001 - the finished metrics must not be lost to a figure or CAM problem
         import traceback
 
-        from .errors import short_reason
+        from lgenet.errors import short_reason
 
         log.error(
             "the report could not be written (%s); the run's metrics are saved. Retry with `lgenet report %s` "

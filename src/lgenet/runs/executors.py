@@ -1,6 +1,6 @@
 """Executors: who runs the fit jobs of a grid.
 
-Every executor takes the same :class:`~lgenet.training.jobs.FitJob` list and calls
+Every executor takes the same :mod:`job <lgenet.runs.jobs>` list and calls
 ``on_done(outcome)`` in the driver as each job finishes; jobs write their own outputs atomically,
 so the driver can be killed at any moment and a rerun resumes. Executors:
 
@@ -24,11 +24,12 @@ import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Any
 
 from tqdm.auto import tqdm
 
-from ..errors import ConfigError
-from .jobs import FitJob, FitOutcome, run_job
+from lgenet.errors import ConfigError
+from lgenet.runs.jobs import FitOutcome, run_job
 
 __all__ = ["EXECUTORS", "LocalExecutor", "ProcessExecutor", "RayExecutor", "make_executor"]
 
@@ -37,7 +38,7 @@ EXECUTORS = ("local", "process", "ray")
 OnDone = Callable[[FitOutcome], None]
 
 
-def _unfinished(jobs: Sequence[FitJob], on_done: OnDone) -> list[FitJob]:
+def _unfinished(jobs: Sequence[Any], on_done: OnDone) -> list[Any]:
     """The jobs still to run; each finished one is reported to ``on_done`` as skipped (a resume)."""
     todo = []
     for job in jobs:
@@ -56,7 +57,7 @@ class LocalExecutor:
     def __init__(self, *, progress: bool = True) -> None:
         self.progress = progress
 
-    def run(self, jobs: Sequence[FitJob], on_done: OnDone) -> None:
+    def run(self, jobs: Sequence[Any], on_done: OnDone) -> None:
         for job in jobs:
             if job.done():
                 on_done(FitOutcome(job, skipped=True))
@@ -106,7 +107,7 @@ def _worker_init(threads: int | None, parent_pid: int | None = None) -> None:  #
     logging.getLogger("lgenet").setLevel(logging.WARNING)
 
 
-def _run_in_worker(job: FitJob) -> FitOutcome:  # pragma: no cover - runs in the worker processes
+def _run_in_worker(job: Any) -> FitOutcome:  # pragma: no cover - runs in the worker processes
     outcome = run_job(job)
     outcome.worker = f"pid {os.getpid()}"
     return outcome
@@ -123,7 +124,7 @@ class ProcessExecutor:
         self.workers = workers
         self.threads = threads
 
-    def run(self, jobs: Sequence[FitJob], on_done: OnDone) -> None:
+    def run(self, jobs: Sequence[Any], on_done: OnDone) -> None:
         todo = _unfinished(jobs, on_done)
         if not todo:
             return
@@ -240,7 +241,7 @@ class RayExecutor:
         gpu = str(getattr(job, "device", "cpu")).startswith("cuda")
         return {"num_cpus": max(1, int(self.threads or 1)), "num_gpus": (1.0 / self.fits_per_gpu) if gpu else 0}
 
-    def run(self, jobs: Sequence[FitJob], on_done: OnDone) -> None:
+    def run(self, jobs: Sequence[Any], on_done: OnDone) -> None:
         todo = _unfinished(jobs, on_done)
         if not todo:
             return

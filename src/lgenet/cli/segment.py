@@ -10,21 +10,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .errors import ConfigError
+from lgenet.cli.options import int_list
+from lgenet.errors import ConfigError
 
 __all__ = ["add_segment_parser"]
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
 def _labels_from(a: argparse.Namespace) -> dict | None:
     """--labels, else the import sidecar's label values beside the manifest, else None (defaults)."""
-    from .data.stacks import SegLabels
+    from lgenet.data.stacks import SegLabels
 
     if a.labels:
         return SegLabels.parse(a.labels).to_dict()
@@ -53,8 +47,8 @@ def _labels_from(a: argparse.Namespace) -> dict | None:
 
 
 def cmd_segment_train(a: argparse.Namespace) -> int:
-    from .config import SegConfig
-    from .segment import train_segmentation
+    from lgenet.config import SegConfig
+    from lgenet.workflows.segmentation import train_segmentation
 
     over = {
         k: getattr(a, k)
@@ -134,7 +128,7 @@ def cmd_segment_train(a: argparse.Namespace) -> int:
 
 
 def cmd_segment_apply(a: argparse.Namespace) -> int:
-    from .segment import apply_segmentation
+    from lgenet.segment import apply_segmentation
 
     if a.manifest and a.paths:
         raise ConfigError("lgenet segment apply: give a --manifest or input paths, not both")
@@ -250,7 +244,7 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, help="Adam learning rate (default 0.001, polynomial decay)")
     t.add_argument("--spacing", type=float, help="segmenter pixel size in mm (default 1.5)")
     t.add_argument("--crop", type=int, help="segmenter window in pixels (default 96)")
-    t.add_argument("--channels", type=_ints, help="UNet widths, e.g. 16,32,64,128,256 (default)")
+    t.add_argument("--channels", type=int_list, help="UNet widths, e.g. 16,32,64,128,256 (default)")
     t.add_argument("--res-units", dest="res_units", type=int, help="residual units per UNet level (default 2)")
     t.add_argument(
         "--regions",

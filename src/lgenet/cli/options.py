@@ -1,0 +1,348 @@
+"""What the grid commands (``lgenet run``, ``lgenet demo``) share: their protocol options, the config they
+build from the options and a --config file, and how they print a finished run."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lgenet.config import INITS, TASKS, RunConfig, load_config
+from lgenet.errors import ConfigError
+from lgenet.workflows.demo import DEMO_RUN
+
+__all__ = [
+    "add_run_options",
+    "config_from_args",
+    "parse_weights_args",
+    "exec_args",
+    "print_table",
+    "print_result",
+    "csv_list",
+    "int_list",
+    "float_list",
+]
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    """``--opt 1,2,3``: comma-separated integers."""
+    try:
+        return tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def float_list(text: str) -> tuple[float, ...]:
+    """``--opt 0.5,1``: comma-separated numbers."""
+    try:
+        return tuple(float(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def csv_list(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def parse_weights_args(specs: Sequence[str] | None, archs: Sequence[str], inits: Sequence[str]) -> dict:
+    """Turn ``--weights-file`` values into ``{arch: {init: path}}``.
+
+    Forms: ``PATH`` (only when the run has one architecture and one pretrained init),
+    ``ARCH=PATH`` (the run's one pretrained init), ``ARCH:INIT=PATH`` (explicit).
+    """
+    out: dict[str, dict[str, str]] = {}
+    pretrained = [i for i in inits if i != "random"]
+    for spec in specs or []:
+        if "=" in spec and not Path(spec).exists():
+            left, path = spec.split("=", 1)
+            if ":" in left:
+                arch, init = left.split(":", 1)
+            else:
+                arch = left
+                if len(pretrained) != 1:
+                    raise ConfigError(
+                        f"--weights-file {spec!r}: the run has inits {list(inits)}; say which one the file is for "
+                        f"with ARCH:INIT=PATH, e.g. {arch}:radimagenet={path}"
+                    )
+                init = pretrained[0]
+        else:
+            path = spec
+            if len(archs) != 1 or len(pretrained) != 1:
+                raise ConfigError(
+                    f"--weights-file {spec!r}: with archs {list(archs)} and inits {list(inits)} a bare path is "
+                    "ambiguous; use ARCH:INIT=PATH (e.g. resnet50:radimagenet=RadImageNet-ResNet50_notop.h5), "
+                    "once per file"
+                )
+            arch, init = archs[0], pretrained[0]
+        if arch not in archs:
+            raise ConfigError(
+                f"--weights-file {spec!r}: architecture {arch!r} is not in this run's archs {list(archs)}"
+            )
+        if init not in ("imagenet", "radimagenet"):
+            raise ConfigError(f"--weights-file {spec!r}: init must be 'imagenet' or 'radimagenet', got {init!r}")
+        out.setdefault(arch, {})[init] = path
+    return out
+
+
+#: what ``lgenet demo`` changes from the seed protocol (see :mod:`lgenet.workflows.demo`)
+DEMO_DEFAULTS = DEMO_RUN
+#: RunConfig's defaults (the seed study), quoted in ``lgenet run --help``
+_SEED_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.default is not dataclasses.MISSING}
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, (tuple, list)):
+        return ",".join(str(x) for x in v)
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _help(text: str, name: str | None, demo: bool, *, seed: str | None = None) -> str:
+    """``text`` plus the option's default: the demo's own where it has one (under ``lgenet demo``),
+    else the seed study's (``seed`` words it when the value alone would not say what it means)."""
+    if demo and name in DEMO_DEFAULTS:
+        note = f"demo default: {_show(DEMO_DEFAULTS[name])}"
+    elif seed is not None:
+        note = f"default: {seed}"
+    elif name is not None and _SEED_DEFAULTS.get(name) is not None:
+        note = f"default: {_show(_SEED_DEFAULTS[name])}"
+    else:
+        return text.replace("%", "%%")  # argparse %-formats help strings
+    return f"{text} ({note})".replace("%", "%%")
+
+
+def add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
+    # the demo runs a smaller grid than the seed study: its group title and help say so, option by option
+    title = (
+        "protocol (defaults: the demo's own where marked 'demo default', else the seed study's)"
+        if demo
+        else "protocol (defaults: the seed study)"
+    )
+    g = p.add_argument_group(title)
+
+    def h(text: str, name: str | None = None, **kw: Any) -> str:
+        return _help(text, name, demo, **kw)
+
+    g.add_argument("--config", help="YAML file of RunConfig parameters (command-line options override it)")
+    g.add_argument("--tasks", type=csv_list, help=h(f"comma-separated tasks among {list(TASKS)}", "tasks"))
+    g.add_argument(
+        "--archs",
+        "--arch",
+        dest="archs",
+        type=csv_list,
+        help=h("comma-separated backbones (see `lgenet backbones`)", "archs"),
+    )
+    g.add_argument(
+        "--inits", "--init", dest="inits", type=csv_list, help=h(f"comma-separated inits among {list(INITS)}", "inits")
+    )
+    g.add_argument(
+        "--families",
+        type=csv_list,
+        help=h(
+            "model families: classifier (the seed CNNs), burden (the predicted LGE burden of "
+            "--segmentation-run as the score), roi (a CNN on the LV-centred window) and stack "
+            "(every slice's window, attention-pooled); the last three need --segmentation-run",
+            "families",
+        ),
+    )
+    g.add_argument(
+        "--segmentation-run",
+        help="a `lgenet segment train` (or `segment apply`) output on this cohort"
+        + (" (demo default: trained on the synthetic cohort into DIR/seg, see lgenet.workflows.demo)" if demo else ""),
+    )
+    g.add_argument(
+        "--covariates",
+        type=csv_list,
+        help="clinical covariates (manifest columns) of the outcome models (default: the presentation "
+        "covariates present, minus those that leak a task's label)",
+    )
+    g.add_argument(
+        "--no-outcomes",
+        dest="outcomes",
+        action="store_false",
+        default=None,
+        help="skip the covariates / image / fusion outcome models after the grid (default: fit them)",
+    )
+    g.add_argument(
+        "--weights-file",
+        action="append",
+        metavar="[ARCH[:INIT]=]PATH",
+        help="local pretrained weights; repeat for several (see docs)",
+    )
+    g.add_argument("--epochs", type=int, help=h("training epochs of every fit", "epochs"))
+    g.add_argument("--batch-size", type=int, help=h("mini-batch size", "batch_size"))
+    g.add_argument("--lr", type=float, help=h("learning rate (Adam)", "lr"))
+    g.add_argument("--folds", type=int, help=h("cross-validation folds", "folds"))
+    g.add_argument(
+        "--image-size",
+        type=int,
+        help=h("input size in px", "image_size", seed="the backbone's own, e.g. 224 for ResNet50, 299 for InceptionV3"),
+    )
+    g.add_argument(
+        "--head",
+        choices=["flatten", "gap"],
+        help=h("classification head: flatten (Flatten, Dense, ReLU, Dropout) or gap (global average pooling)", "head"),
+    )
+    g.add_argument("--lge-threshold", type=float, help=h("LGE % above which task 'lge' is positive", "lge_threshold"))
+    g.add_argument(
+        "--augment",
+        action="store_true",
+        default=None,
+        help=h("light augmentation", "augment", seed="off, as in the seed"),
+    )
+    g.add_argument(
+        "--seed",
+        type=int,
+        help=h("random seed of the folds and the fits" + (" (and of the synthetic cohort)" if demo else ""), "seed"),
+    )
+    g.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        help=h("where to train", "device", seed="auto: cuda when available, else cpu"),
+    )
+    g.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        help=h("arithmetic precision", "precision", seed="auto: bf16 on cuda and on cpus with native bf16, else fp32"),
+    )
+    g.add_argument(
+        "--threads",
+        dest="num_threads",
+        type=int,
+        help=h(
+            "torch CPU threads per fit",
+            "num_threads",
+            seed="the cores not busy with other jobs, shared among --workers",
+        ),
+    )
+    g.add_argument(
+        "--ci-method", choices=["delong", "bootstrap"], help=h("method of the AUC confidence intervals", "ci_method")
+    )
+    g.add_argument(
+        "--executor",
+        choices=["local", "process", "ray"],
+        default="process" if demo else "local",
+        help="who runs the fits: one after another in this process (local), --workers at a "
+        "time in worker processes (process), or as Ray tasks on a local Ray or the cluster at "
+        "--ray-address (ray; pip install 'lgenet[ray]'; across machines the run directory and "
+        "images must be on a shared file system) " + ("(demo default: process)" if demo else "(default: local)"),
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=None if demo else 1,
+        help="fits at a time with --executor process "
+        + (
+            "(demo default: 2 on a machine with 2 or more cores, each fit with one torch thread)"
+            if demo
+            else "(default 1)"
+        ),
+    )
+    g.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="with --executor ray: the cluster to join, e.g. 10.0.0.5:6379 (default: $RAY_ADDRESS, "
+        "else a local Ray started for this run)",
+    )
+    g.add_argument(
+        "--fits-per-gpu",
+        type=int,
+        default=1,
+        help="with --executor ray on CUDA: fits sharing one GPU, each asking 1/N of it (default 1)",
+    )
+    g.add_argument(
+        "--keep-models",
+        choices=["best", "all", "none"],
+        default="none" if demo else "best",
+        help="fold models kept on disk: each task's best model's (best), every model's (all) or none once "
+        "the report is written (none) "
+        + ("(demo default: none, to keep the demo small; `lgenet run` keeps the best)" if demo else "(default: best)"),
+    )
+    g.add_argument(
+        "--no-report",
+        dest="report",
+        action="store_false",
+        help="skip report.html at the end (write it later with `lgenet report RUN_DIR`)",
+    )
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def _yaml_keys(path: str | None) -> set[str]:
+    """The parameters a --config file sets (an unreadable file is left to load_config's clear error)."""
+    if not path:
+        return set()
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return set()
+    return set(data) if isinstance(data, dict) else set()
+
+
+def config_from_args(a: argparse.Namespace, **defaults):
+    over = {
+        k: getattr(a, k, None)
+        for k in (
+            "tasks",
+            "archs",
+            "inits",
+            "epochs",
+            "batch_size",
+            "lr",
+            "folds",
+            "image_size",
+            "head",
+            "lge_threshold",
+            "augment",
+            "seed",
+            "device",
+            "precision",
+            "num_threads",
+            "ci_method",
+            "families",
+            "segmentation_run",
+            "covariates",
+            "outcomes",
+        )
+    }
+    in_yaml = _yaml_keys(a.config)
+    for k, v in defaults.items():  # a command's own defaults (the demo's) yield to the command line and the YAML
+        if over.get(k) is None and k not in in_yaml:
+            over[k] = v
+    over["manifest"] = getattr(a, "manifest", None) or defaults.get("manifest")
+    over["out"] = getattr(a, "out", None) or defaults.get("out")
+    cfg = load_config(a.config, **over)
+    if a.weights_file:
+        cfg = cfg.replace(weights=parse_weights_args(a.weights_file, cfg.archs, cfg.inits))
+    return cfg
+
+
+def print_table(res) -> None:
+    """The metrics table, printed as soon as it exists (the outcomes and the report come after)."""
+    print()
+    print(res.table, flush=True)
+    print()
+    res.table_printed = True
+
+
+def print_result(res) -> None:
+    if not getattr(res, "table_printed", False):
+        print_table(res)
+    print(f"run directory : {res.out_dir}")
+    print(f"metrics       : {res.out_dir / 'metrics.csv'} (and metrics.json)")
+    print(f"predictions   : {res.out_dir / 'oof_predictions.csv'}")
+    for f in res.figures:
+        print(f"figure        : {f}")
+    report = res.out_dir / "report.html"
+    if report.exists():
+        print(f"report        : {report}")
+    print(f"fits run: {res.fits_run}, resumed (already done): {res.fits_skipped}")
+
+
+def exec_args(a: argparse.Namespace) -> dict:
+    import os
+
+    workers = a.workers if a.workers is not None else min(2, os.cpu_count() or 1)  # (the demo's default)
+    return dict(executor=a.executor, workers=workers, ray_address=a.ray_address)

@@ -1,0 +1,36 @@
+"""``lgenet run``: the cross-validated grid on a cohort manifest."""
+
+from __future__ import annotations
+
+import argparse
+
+from lgenet.cli.options import add_run_options, config_from_args, exec_args, print_result, print_table
+from lgenet.errors import ConfigError
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from lgenet.workflows.grid import run_experiment
+
+    cfg = config_from_args(a)
+    if cfg.manifest is None:
+        raise ConfigError("lgenet run needs --manifest cohort.csv (or 'manifest:' in --config)")
+    res = run_experiment(
+        cfg,
+        progress=not a.quiet,
+        keep_models=a.keep_models,
+        report=a.report,
+        on_metrics=print_table,
+        fits_per_gpu=a.fits_per_gpu,
+        **exec_args(a),
+    )
+    print_result(res)
+    return 0
+
+
+def add_run_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("run", help="the cross-validated grid on a cohort manifest")
+    p.add_argument("--manifest", help="cohort CSV (see README: Manifest)")
+    p.add_argument("--out", help="run directory (a rerun resumes it)")
+    add_run_options(p)
+    p.set_defaults(func=cmd_run)
+    return p
