@@ -21,6 +21,7 @@ __all__ = [
     "compute_signature",
     "same_compute",
     "resume_precision",
+    "describe_compute",
 ]
 
 log = logging.getLogger("lgenet")
@@ -137,3 +138,9 @@ def resume_precision(requested: str, resolved: str, device: str, recorded: list[
         )
         return chosen
     return resolved
+
+
+def describe_compute(c: dict) -> str:
+    """A compute record in words, for messages."""
+    s = f"device {c.get('device')}, precision {c.get('precision')}, torch {c.get('torch')}"
+    return s + (f", {c.get('threads')} thread(s) per fit" if c.get("device") == "cpu" else "")
