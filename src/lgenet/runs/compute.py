@@ -13,6 +13,8 @@ import platform
 
 import torch
 
+from lgenet import __version__
+
 __all__ = [
     "resolve_device",
     "resolve_precision",
@@ -107,6 +109,7 @@ def compute_signature(device: str, precision: str, threads: int | None) -> dict:
         "precision": precision,
         "threads": int(threads) if threads else int(torch.get_num_threads()),
         "torch": torch.__version__.split("+")[0],
+        "lgenet": __version__,  # since 0.2.0; not compared on resume (same_compute): a version changes no number by itself
     }
 
 
