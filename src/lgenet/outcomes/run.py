@@ -15,28 +15,25 @@ Outputs (``<run>/outcomes/`` or ``--out``), every file written atomically:
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
-import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lgenet.config.outcome import OutcomeSettings
-from lgenet.errors import ConfigError, DataError, LgenetError, ManifestError
+from lgenet.errors import ConfigError, DataError, LgenetError
+from lgenet.outcomes.inputs import covariates_for, gather_inputs, horizon_years
 from lgenet.outcomes.measures import (
     IMAGE_MEASURES,
     LOG_COLUMNS,
-    cnn_scores,
-    segmentation_measures,
     write_measures,
 )
+from lgenet.outcomes.tables import jsonable, write_cox, write_oof, write_table1
 from lgenet.utils import atomic_write_text
 
 __all__ = ["OutcomeSettings", "run_outcomes", "MODEL_SETS"]
@@ -50,160 +47,6 @@ REFERENCE_SCORES = {
     "lge_percent": "LGE % of the manifest (the cohort's quantification)",
     "img_lge_percent": "predicted LGE % (segmentation, out-of-fold)",
 }
-
-
-# ---------------------------------------------------------------------------------------------- inputs
-@dataclass
-class _Inputs:
-    cohort: Any
-    folds: dict[str, dict[str, int]]
-    fold_source: str
-    values: dict[str, dict[str, float]]
-    measure_cols: list[str]
-    cnn_cols: dict[str, str] = field(default_factory=dict)  # task -> column
-    seg_kind: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-def _cnn_column(task: str, cfg, settings: OutcomeSettings, available: set[str]) -> tuple[str | None, str]:
-    from lgenet.runs.grid import model_key, parse_model_key
-
-    if settings.cnn == "none" or cfg is None:
-        return None, "no CNN probability (cnn = none)" if settings.cnn == "none" else "no training run"
-    if settings.cnn == "first":
-        fam = cfg.families[0]
-        if fam == "classifier":
-            key = model_key(cfg.archs[0], cfg.inits[0])
-        elif fam == "burden":
-            key = "burden:whole/seg"
-        else:
-            key = model_key(cfg.anatomy_arch, "random", fam)
-    else:
-        key = settings.cnn
-    col = f"cnn_{task}_{parse_model_key(key).slug}"
-    if col not in available:
-        if settings.cnn == "first":
-            return None, f"the run has no out-of-fold probability of {key} for task {task}"
-        raise ConfigError(f"--cnn {key}: the run has no out-of-fold probability of that model for task {task!r}")
-    return col, key
-
-
-def _gather(run_dir, manifest, segmentation_run, settings: OutcomeSettings, tasks) -> tuple[_Inputs, Any]:
-    from lgenet.data.manifest import load_manifest
-    from lgenet.data.splits import assign_folds
-    from lgenet.runs.grid import RunDir
-
-    cfg = rd = None
-    if run_dir is not None:
-        rd = RunDir(run_dir)
-        cfg = rd.load_config()
-        manifest = manifest or cfg.manifest
-        segmentation_run = segmentation_run or cfg.segmentation_run
-    if not manifest:
-        raise ConfigError("lgenet outcomes: give a finished run directory or --manifest")
-    cohort = load_manifest(
-        manifest, tasks=None, check_files=False, lge_threshold=cfg.lge_threshold if cfg is not None else 5.7
-    )
-    want = tuple(tasks) if tasks else (cfg.tasks if cfg is not None else cohort.available_tasks)
-    folds: dict[str, dict[str, int]] = {}
-    notes: list[str] = []
-    for t in want:
-        if t not in cohort.available_tasks:
-            notes.append(f"task {t}: no labelled patient in the manifest; skipped")
-            continue
-        if rd is not None and rd.folds_path(t).is_file():
-            folds[t] = rd.read_folds(t)
-        else:
-            labels = cohort.labels(t)
-            folds[t] = assign_folds(
-                list(labels), list(labels.values()), n_splits=settings.folds, random_state=settings.seed, task=t
-            )
-    if not folds:
-        raise DataError(f"lgenet outcomes: no task to analyse in {manifest} (tasks asked: {list(want)})")
-    values: dict[str, dict[str, float]] = {p: {} for p in cohort.patient_ids}
-    cov_names = [c for c in cohort.covariate_names]
-    if cov_names:
-        try:
-            for p, v in cohort.covariates_numeric(cov_names).items():
-                values[p].update(v)
-        except ManifestError:
-            # a non-numeric column (e.g. a text group): keep the numeric ones only
-            for c in cov_names:
-                try:
-                    for p, v in cohort.covariates_numeric([c]).items():
-                        values[p].update(v)
-                except ManifestError:
-                    notes.append(f"manifest column {c!r} is not numeric; it is not used as a covariate")
-    for p in values:  # the manifest's own burden (expert / n-SD) is a column like any other
-        rec = cohort.records_for(p)[0]
-        if rec.lge_percent is not None:
-            values[p]["lge_percent"] = float(rec.lge_percent)
-    seg_kind = None
-    measure_cols: list[str] = []
-    if segmentation_run:
-        meas, seg_kind = segmentation_measures(segmentation_run, manifest=manifest)
-        missing = [p for p in cohort.patient_ids if p not in meas]
-        if missing:
-            notes.append(
-                f"segmentation run has no measures for {len(missing)} patient(s) (median-imputed): "
-                + ", ".join(missing[:5])
-            )
-        for p, v in meas.items():
-            if p in values:
-                values[p].update(v)
-        measure_cols = list(IMAGE_MEASURES)
-    inputs = _Inputs(
-        cohort=cohort,
-        folds=folds,
-        fold_source="run" if cfg is not None else f"assign_folds(folds={settings.folds}, seed={settings.seed})",
-        values=values,
-        measure_cols=measure_cols,
-        seg_kind=seg_kind,
-        notes=notes,
-    )
-    if cfg is not None:
-        cs = cnn_scores(run_dir)
-        avail = {c for v in cs.values() for c in v}
-        for p, v in cs.items():
-            if p in values:
-                values[p].update(v)
-        for t in folds:
-            col, why = _cnn_column(t, cfg, settings, avail)
-            if col:
-                inputs.cnn_cols[t] = col
-                inputs.notes.append(f"task {t}: CNN probability of {why} enters the image and fusion models")
-            else:
-                inputs.notes.append(f"task {t}: {why}")
-    return inputs, cfg
-
-
-def _covariates_for(task: str, cohort, settings: OutcomeSettings) -> list[str]:
-    from lgenet.outcomes.baselines import default_covariates, leaky_covariates
-
-    covs = list(default_covariates(cohort, task) if settings.covariates is None else settings.covariates)
-    absent = [c for c in covs if c not in cohort.covariate_names and c != "lge_percent"]
-    if absent:
-        raise ConfigError(
-            f"covariates {absent} are not columns of the manifest; its covariate columns: "
-            f"{', '.join(cohort.covariate_names) or 'none'}"
-        )
-    leaky = leaky_covariates(task, covs)
-    if leaky:
-        if settings.covariates is None:
-            covs = [c for c in covs if c not in leaky]
-        else:
-            raise ConfigError(
-                f"for task {task!r} these covariates leak the label: "
-                + "; ".join(f"{c} ({w})" for c, w in leaky.items())
-                + "; drop them from --covariates"
-            )
-    return covs
-
-
-def _horizon(settings: OutcomeSettings, fu: np.ndarray) -> float:
-    if settings.horizon is not None:
-        return float(settings.horizon)
-    return max(0.5, round(float(np.median(fu)) * 2) / 2)
 
 
 # ---------------------------------------------------------------------------------------------- analysis
@@ -376,7 +219,7 @@ def run_outcomes(
         settings = (
             OutcomeSettings.from_run_config(RunDir(run_dir).load_config()) if run_dir is not None else OutcomeSettings()
         )
-    inp, cfg = _gather(run_dir, manifest, segmentation_run, settings, tasks)
+    inp, cfg = gather_inputs(run_dir, manifest, segmentation_run, settings, tasks)
     if out is None:
         if run_dir is None:
             raise ConfigError("lgenet outcomes --manifest: give --out, the folder for the results")
@@ -409,7 +252,7 @@ def run_outcomes(
         pids = sorted(p for p in folds if p in labels)
         y = np.asarray([labels[p] for p in pids], int)
         fold_of = np.asarray([folds[p] for p in pids], int)
-        covs = _covariates_for(task, cohort, settings)
+        covs = covariates_for(task, cohort, settings)
         img = [m for m in settings.measures if m in inp.measure_cols]
         if task in inp.cnn_cols:
             img.append(inp.cnn_cols[task])
@@ -453,7 +296,7 @@ def run_outcomes(
             "groups": list(names),
             "rows": table_one(inp.values, dict(zip(pids, y.tolist())), columns=table_cols),
         }
-        _write_table1(out_dir / f"table1_{task}.csv", tres["table1"])
+        write_table1(out_dir / f"table1_{task}.csv", tres["table1"])
         risks: dict[str, np.ndarray] = {}
         if task == "event":
             have = [p for p in pids if p in fu_all]
@@ -470,10 +313,10 @@ def run_outcomes(
             else:
                 t = np.asarray([fu_all[p] for p in pids], float)
                 t = np.maximum(t, 1e-3)
-                h = _horizon(settings, t)
+                h = horizon_years(settings, t)
                 tres["survival"], risks = _survival(pids, t, y, fold_of, sets, inp.values, settings, h)
                 for name in tres["survival"]["models"]:
-                    _write_cox(out_dir / f"cox_{name}.csv", tres["survival"]["models"][name]["cox_all_patients"])
+                    write_cox(out_dir / f"cox_{name}.csv", tres["survival"]["models"][name]["cox_all_patients"])
         for name in probs:
             for i, p in enumerate(pids):
                 row = {
@@ -499,70 +342,8 @@ def run_outcomes(
     measure_cols = list(inp.measure_cols) + sorted({c for v in inp.values.values() for c in v if c.startswith("cnn_")})
     if measure_cols:
         write_measures(out_dir / "measures.csv", inp.values, measure_cols)
-    _write_oof(out_dir / "oof_outcomes.csv", oof_rows)
+    write_oof(out_dir / "oof_outcomes.csv", oof_rows)
     summary["seconds"] = round(time.time() - t0, 1)
     summary["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    atomic_write_text(out_dir / "outcomes.json", json.dumps(_jsonable(summary), indent=1) + "\n")
+    atomic_write_text(out_dir / "outcomes.json", json.dumps(jsonable(summary), indent=1) + "\n")
     return summary
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, (np.floating, float)):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
-
-
-def _csv(path: Path, fields: list[str], rows: list[dict]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
-    w.writeheader()
-    for r in rows:
-        w.writerow(
-            {
-                k: (
-                    ""
-                    if isinstance(r.get(k), float) and not math.isfinite(r[k])
-                    else (f"{r[k]:.6g}" if isinstance(r.get(k), float) else r.get(k, ""))
-                )
-                for k in fields
-            }
-        )
-    atomic_write_text(path, buf.getvalue())
-
-
-def _write_oof(path: Path, rows: list[dict]) -> None:
-    _csv(
-        path,
-        ["patient_id", "task", "model_set", "fold", "label", "prob", "cox_log_hazard", "cox_risk_at_horizon"],
-        rows,
-    )
-
-
-def _write_table1(path: Path, t1: dict) -> None:
-    g0, g1 = t1["groups"]
-    rows = [
-        {
-            "column": r["column"],
-            g0: r["group0"],
-            g1: r["group1"],
-            "all": r["all"],
-            "p": r["p"],
-            "test": r["test"],
-            "missing": r["missing"],
-        }
-        for r in t1["rows"]
-    ]
-    _csv(path, ["column", g0, g1, "all", "p", "test", "missing"], rows)
-
-
-def _write_cox(path: Path, rows: list[dict]) -> None:
-    _csv(
-        path, ["covariate", "coef", "se", "lower", "upper", "hr", "hr_lower", "hr_upper", "p", "per", "penalizer"], rows
-    )

@@ -123,8 +123,8 @@ def resume_precision(requested: str, resolved: str, device: str, recorded: list[
     """The precision a resumed run computes with: what its finished fits recorded, when 'auto' chose it.
 
     ``recorded``: the finished fits' (or segmentation folds') :func:`compute_signature` records. 'auto' on a
-    CPU meant fp32 before 2026-11-27 (session 9) and bf16 (on CPUs with native bf16) since; a run started
-    before, or on another CPU, resumes in the precision of its finished fits rather than mixing the two. A
+    CPU meant fp32 in runs made with 0.1.0 before its bf16 default (2026-11-27), and bf16 (on CPUs with native
+    bf16) since; a run started before, or on another CPU, resumes in the precision of its finished fits rather than mixing the two. A
     precision given explicitly (``--precision fp32|bf16``) is kept, and a clash is then reported by the caller.
     """
     if requested != "auto":

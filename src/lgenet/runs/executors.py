@@ -78,7 +78,7 @@ class LocalExecutor:
 
 def die_with_parent(parent_pid: int) -> None:
     """Ask Linux to SIGTERM this process when its parent dies, so that a killed driver (``kill``, OOM killer,
-    a closed SSH session) leaves no worker training on for minutes. A no-op elsewhere. Jobs write atomically,
+    a closed SSH connection) leaves no worker training on for minutes. A no-op elsewhere. Jobs write atomically,
     so a worker killed mid-fit leaves nothing half-written; the rerun resumes."""
     import signal
     import sys

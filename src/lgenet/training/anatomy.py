@@ -1,134 +1,28 @@
-"""Anatomy-aware model families of the grid, built on a segmentation run.
+"""The ``roi`` and ``stack`` families of the grid: CNNs on the segmenter's LV-centred windows.
 
-``burden`` -- the predicted LGE burden as the score: ``burden:whole/seg`` (whole LV) and
-``burden:basal/seg`` (basal slice only). The burden of every patient comes from a segmenter that
-never saw that patient: the out-of-fold masks of ``lgenet segment train`` on this cohort
-(``seg_metrics.csv``), or ``lgenet segment apply`` on a cohort the segmenter was not trained on
-(``segmentation.csv``). The score needs no fitting -- probability ``sigmoid((burden - lge_threshold) /
-burden_scale)``, so p >= 0.5 means "burden above the task-lge threshold" -- and segmentation never
-sees a task's labels, so the score is out-of-sample for any task's folds (it is paired with the other
-models of the grid on the same patients and folds).
+The ``burden`` family (the predicted burden as the score) is :mod:`lgenet.training.burden`.
 """
 
 from __future__ import annotations
 
-import csv
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from lgenet.errors import ConfigError, DataError
+from lgenet.errors import ConfigError
 from lgenet.runs.grid import RunDir, parse_model_key
+from lgenet.training.anatomy_nets import _augment, _masked_rows, _roi_model, _stack_model, aux_segmentation_loss
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = [
-    "check_segmentation_run",
-    "segmentation_scores",
-    "fit_burden",
     "check_anatomy_folds",
     "anatomy_inputs",
     "fit_anatomy",
     "AnatomyInputs",
     "ANATOMY_FAMILIES",
 ]
-
-_BURDEN_COLUMNS = {"whole": "lge_percent_pred", "basal": "lge_percent_basal_pred"}
-
-
-def _table(run: str | Path) -> tuple[Path, str]:
-    from lgenet.runs.seg import segmentation_table
-
-    return segmentation_table(run)
-
-
-def segmentation_scores(run: str | Path) -> tuple[dict[str, dict[str, float]], str]:
-    """``{patient_id: {'whole': %, 'basal': %}}`` and what kind of run produced them."""
-    path, kind = _table(run)
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    out = {}
-    for r in rows:
-        vals = {}
-        for k, col in _BURDEN_COLUMNS.items():
-            try:
-                vals[k] = float(r.get(col, "") or "nan")
-            except ValueError:
-                vals[k] = float("nan")
-        out[r["patient_id"]] = vals
-    return out, kind
-
-
-def check_segmentation_run(run: str | Path, patients: list[str]) -> None:
-    """Every patient of the run's tasks needs a predicted burden (clear error otherwise)."""
-    scores, _ = segmentation_scores(run)
-    missing = [p for p in patients if p not in scores]
-    if missing:
-        raise DataError(
-            f"segmentation_run {run} has no predicted burden for {len(missing)} patient(s) of this cohort "
-            f"(e.g. {', '.join(missing[:5])}); segment this cohort (`lgenet segment train` on it, or "
-            "`lgenet segment apply --manifest` on it) and pass that run"
-        )
-
-
-def fit_burden(job, on_epoch=None):
-    """The burden family's 'fit' for one fold: score the fold's held-out patients (no training)."""
-    import time
-
-    from lgenet.runs.jobs import FitOutcome
-
-    cfg = job.config
-    rd = RunDir(job.run_dir)
-    key = parse_model_key(job.model)
-    which = key.arch
-    if which not in _BURDEN_COLUMNS:
-        raise ConfigError(f"burden model {job.model!r}: expected burden:whole/seg or burden:basal/seg")
-    scores, kind = segmentation_scores(cfg.segmentation_run)
-    labels = rd.read_fold_labels(job.task)
-    folds = rd.read_folds(job.task)
-    rows = _rows_per_patient(rd)
-    test_p = [p for p in sorted(labels) if folds[p] == job.fold]
-    preds = []
-    for p in test_p:
-        if p not in scores:
-            raise DataError(f"patient {p} has no predicted burden in {cfg.segmentation_run}")
-        b = scores[p][which]
-        prob = 0.0 if not math.isfinite(b) else 1.0 / (1.0 + math.exp(-(b - cfg.lge_threshold) / cfg.burden_scale))
-        for _ in range(rows.get(p, 1)):
-            preds.append({"patient_id": p, "fold": job.fold, "y_true": labels[p], "prob": prob})
-    info = {
-        "task": job.task,
-        "model": job.model,
-        "family": "burden",
-        "arch": which,
-        "init": key.init,
-        "fold": job.fold,
-        "n_test_patients": len(test_p),
-        "score": f"{_BURDEN_COLUMNS[which]} of {kind}",
-        "segmentation_run": str(Path(cfg.segmentation_run).resolve().name),
-        "probability": f"sigmoid((burden - {cfg.lge_threshold}) / {cfg.burden_scale})",
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    rd.save_fit(job.task, job.model, job.fold, preds=preds, info=info)
-    return FitOutcome(job)
-
-
-def _rows_per_patient(rd: RunDir) -> dict[str, int]:
-    rec = rd.read_inputs() or {}
-    out: dict[str, int] = {}
-    for r in rec.get("rows", []):
-        out[r["patient_id"]] = out.get(r["patient_id"], 0) + 1
-    return out
-
-
-def burden_probability(burden: np.ndarray, threshold: float, scale: float) -> np.ndarray:
-    b = np.asarray(burden, float)
-    return np.where(np.isfinite(b), 1.0 / (1.0 + np.exp(-(b - threshold) / scale)), 0.0)
-
 
 # ====================================================================================== roi / stack
 # ``roi:<arch>/random``   -- a CNN on the basal frame's LV-centred window;
@@ -292,103 +186,6 @@ def anatomy_inputs(job) -> AnatomyInputs:
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
     return out
-
-
-def _stack_model(arch: str, size: int, aux: bool = False):
-    import torch
-    from torch import nn
-
-    from lgenet.models import create_backbone
-
-    class _MIL(nn.Module):
-        """Per-slice CNN features, gated attention pooling over a patient's slices (Ilse et al. 2018), one logit;
-        with ``aux``, also a 1x1-convolution map of (myocardium, enhancement) logits per feature-map cell."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.backbone = create_backbone(arch, "random")
-            with torch.no_grad():
-                d = self.backbone.forward_features(torch.zeros(1, 3, size, size)).shape[1]
-            self.v = nn.Linear(d, 128)
-            self.u = nn.Linear(d, 128)
-            self.w = nn.Linear(128, 1)
-            self.drop = nn.Dropout(0.25)
-            self.out = nn.Linear(d, 1)
-            self.aux = nn.Conv2d(d, 2, 1) if aux else None  # created last: without it, initialisation is unchanged
-
-        def forward(self, x: torch.Tensor, counts: list[int], with_aux: bool = False):
-            fmap = self.backbone.forward_features(x)
-            f = fmap.mean((2, 3))
-            a = self.w(torch.tanh(self.v(f)) * torch.sigmoid(self.u(f))).squeeze(1)
-            logits = []
-            for fb, ab in zip(torch.split(f, counts), torch.split(a, counts)):
-                wts = torch.softmax(ab, 0)
-                logits.append(self.out(self.drop((wts[:, None] * fb).sum(0))))
-            logits = torch.cat(logits)
-            return (logits, self.aux(fmap)) if with_aux else logits
-
-    return _MIL()
-
-
-def _roi_model(arch: str, size: int, aux: bool = False):
-    import torch
-    from torch import nn
-
-    from lgenet.models import build_model
-
-    net = build_model(arch, "random", image_size=size, head="gap", dropout=0.25)
-    if not aux:
-        return net
-
-    class _RoiAux(nn.Module):
-        """The roi classifier plus a 1x1-convolution (myocardium, enhancement) map on its last feature map."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = net
-            with torch.no_grad():
-                d = net.forward_features(torch.zeros(1, 3, size, size)).shape[1]
-            self.aux = nn.Conv2d(d, 2, 1)
-
-        def forward(self, x: torch.Tensor, with_aux: bool = False):
-            fmap = self.net.forward_features(x)
-            logits = self.net.head(fmap).squeeze(1)
-            return (logits, self.aux(fmap)) if with_aux else logits
-
-    return _RoiAux()
-
-
-def _masked_rows(counts: list[int], masks: list) -> list[int]:
-    """Rows of the batch's concatenated slices (``counts`` slices per item) whose item has a mask."""
-    rows, start = [], 0
-    for n, m in zip(counts, masks):
-        if m is not None:
-            rows.extend(range(start, start + n))
-        start += n
-    return rows
-
-
-def aux_segmentation_loss(aux_logits, masks):
-    """Binary cross-entropy of the per-cell (myocardium, enhancement) logits against the expert masks'
-    fractions in each cell (the masks area-averaged down to the feature map)."""
-    import torch.nn.functional as F
-
-    target = F.adaptive_avg_pool2d(masks.float(), aux_logits.shape[-2:])
-    return F.binary_cross_entropy_with_logits(aux_logits.float(), target)
-
-
-def _augment(x, gen, image_channels: int = 1):
-    """Exact rotations by 90 degrees and flips (all channels), gamma on the first ``image_channels`` (the image)."""
-    import torch
-
-    k = int(torch.randint(0, 4, (1,), generator=gen))
-    x = torch.rot90(x, k, (2, 3))
-    if bool(torch.rand(1, generator=gen) < 0.5):
-        x = x.flip(3)
-    g = float(torch.exp((torch.rand(1, generator=gen) - 0.5) * 2 * math.log(1.4)))
-    x = x.clone()
-    x[:, :image_channels] = x[:, :image_channels].clamp(0, 1) ** g
-    return x
 
 
 def fit_anatomy(job, on_epoch=None):

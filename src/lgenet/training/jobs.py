@@ -265,7 +265,7 @@ def _fit_classifier(job: FitJob, on_epoch) -> FitOutcome:
 
 
 def _fit_burden(job: FitJob, on_epoch) -> FitOutcome:
-    from lgenet.training.anatomy import fit_burden
+    from lgenet.training.burden import fit_burden
 
     return fit_burden(job, on_epoch)
 

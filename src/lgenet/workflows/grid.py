@@ -137,7 +137,7 @@ def prepare_run(cfg: RunConfig, *, progress: bool = True, executor: str = "local
         size = cfg.image_size or get_spec(k.arch).input_size
         initial_weights(k.arch, k.init, cfg.weights_file(k.arch, k.init), size, cfg.head, cfg.dense_units, cfg.dropout)
     if "burden" in cfg.families:
-        from lgenet.training.anatomy import check_segmentation_run
+        from lgenet.training.burden import check_segmentation_run
 
         check_segmentation_run(cfg.segmentation_run, sorted({p for t in tasks for p in folds[t][1]}))
     models_by_task = {t: list(models) for t in tasks}
