@@ -170,7 +170,7 @@ def test_threads_follow_the_load_and_a_resume_keeps_the_recorded_ones(cohort, tm
     import os
 
     import lgenet.utils as utils_mod
-    from lgenet.workflows.grid import _threads_per_fit
+    from lgenet.workflows.grid_prepare import _threads_per_fit
 
     cfg = _cfg(cohort, tmp_path / "t", num_threads=None)
     monkeypatch.setattr(os, "cpu_count", lambda: 4)

@@ -142,13 +142,6 @@ def build_model(
     if size < spec.min_size:
         raise ConfigError(f"image_size {size} is too small for {arch}; it needs at least {spec.min_size} px")
     backbone = create_backbone(arch, init, weights_file)
-    return _assemble(
-        backbone, backbone.input_norm, arch, init, size, head, dense_units, dropout, cam_layer(backbone, arch, size)
-    )
-
-
-def _assemble(backbone, norm, arch, init, size, head, dense_units, dropout, target_layer: str) -> LgeNet:
-    feat = _probe_feature_shape(backbone, size)
     mspec = ModelSpec(
         arch=arch,
         init=init,
@@ -156,11 +149,18 @@ def _assemble(backbone, norm, arch, init, size, head, dense_units, dropout, targ
         head=head,
         dense_units=dense_units,
         dropout=dropout,
-        norm=norm.name,
+        norm=backbone.input_norm.name,
         layout=backbone.lgenet_layout,
-        target_layer=target_layer,
+        target_layer=cam_layer(backbone, arch, size),
     )
-    return LgeNet(backbone, build_head(head, feat, dense_units, dropout), norm, mspec)
+    return _assemble(backbone, backbone.input_norm, mspec)
+
+
+def _assemble(backbone, norm, mspec: ModelSpec) -> LgeNet:
+    """The classifier of ``mspec`` on ``backbone`` (its ``norm`` and ``layout`` are the backbone's)."""
+    feat = _probe_feature_shape(backbone, mspec.image_size)
+    mspec = dataclasses.replace(mspec, norm=norm.name, layout=backbone.lgenet_layout)
+    return LgeNet(backbone, build_head(mspec.head, feat, mspec.dense_units, mspec.dropout), norm, mspec)
 
 
 def cam_layer(backbone: nn.Module, arch: str, size: int) -> str:
@@ -200,17 +200,7 @@ def rebuild_model(spec: ModelSpec | dict, state_dict: dict[str, torch.Tensor] | 
         spec = ModelSpec(**spec)
     backbone = _build_skeleton(spec.arch, spec.layout)
     # the CAM layer as saved (the one the fit was explained with), whatever today's rule would pick
-    model = _assemble(
-        backbone,
-        NORMS[spec.norm],
-        spec.arch,
-        spec.init,
-        spec.image_size,
-        spec.head,
-        spec.dense_units,
-        spec.dropout,
-        spec.target_layer,
-    )
+    model = _assemble(backbone, NORMS[spec.norm], spec)
     if state_dict is not None:
         model.load_state_dict(state_dict)
     return model

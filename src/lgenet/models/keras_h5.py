@@ -1,3 +1,4 @@
+# Over 400 lines as one room: the reader of a single format, Keras HDF5 weights (layouts, name maps, checks).
 """Keras HDF5 weights for ResNet50 and InceptionV3, read with h5py alone (no TensorFlow).
 
 Layouts read (detected from the file, never from its name):

@@ -32,7 +32,6 @@ import errno
 import io
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from typing import Any
 import yaml
 
 from lgenet.errors import ConfigError, DataError, LgenetError, short_reason
+from lgenet.runs.paths import ensure_writable_dir
 from lgenet.utils import atomic_path, atomic_write_text
 
 __all__ = ["RunFolder", "RunBusyError", "ResumeDecision", "ensure_writable_dir"]
@@ -386,18 +386,3 @@ class RunFolder:
                         content(Path(tmp))
         atomic_write_text(fit_dir / "fit.json", json.dumps(info, indent=indent))  # last: marks the fit done
         return fit_dir
-
-
-def ensure_writable_dir(path: str | Path, what: str = "--out") -> Path:
-    """``path`` as a directory that exists or can be created and written; a clear error otherwise."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise ConfigError(f"{what} {p} is an existing file, not a directory; choose a folder path")
-    probe_dir = p
-    while not probe_dir.exists():
-        probe_dir = probe_dir.parent
-    if not probe_dir.is_dir():
-        raise ConfigError(f"{what} {p} cannot be created: {probe_dir} is a file")
-    if not os.access(probe_dir, os.W_OK | os.X_OK):
-        raise ConfigError(f"{what} {p} cannot be created or written: no write permission in {probe_dir}")
-    return p

@@ -33,12 +33,12 @@ import json
 import logging
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from lgenet.config import RunConfig
 from lgenet.errors import ConfigError, DataError, LgenetError, short_reason
 from lgenet.runs.folder import RunBusyError, RunFolder, ensure_writable_dir
+from lgenet.runs.keys import SEED_FAMILY, ModelKey, model_key, parse_model_key
 from lgenet.utils import atomic_write_text
 
 __all__ = [
@@ -56,39 +56,6 @@ log = logging.getLogger("lgenet")
 
 PREDICTION_FIELDS = ["patient_id", "fold", "y_true", "prob"]
 OOF_FIELDS = ["task", "arch", "init", "model", "patient_id", "fold", "y_true", "prob"]
-SEED_FAMILY = "classifier"
-
-
-@dataclass(frozen=True)
-class ModelKey:
-    """One model of the grid: a family (``classifier`` = the seed protocol), a backbone and an init."""
-
-    arch: str
-    init: str
-    family: str = SEED_FAMILY
-
-    def __str__(self) -> str:
-        base = f"{self.arch}/{self.init}"
-        return base if self.family == SEED_FAMILY else f"{self.family}:{base}"
-
-    @property
-    def slug(self) -> str:
-        return str(self).replace("/", "__").replace(":", "--")
-
-
-def model_key(arch: str, init: str, family: str = SEED_FAMILY) -> str:
-    """``'arch/init'`` (seed classifier) or ``'family:arch/init'``."""
-    return str(ModelKey(arch, init, family))
-
-
-def parse_model_key(key: str | ModelKey) -> ModelKey:
-    if isinstance(key, ModelKey):
-        return key
-    family, _, rest = str(key).rpartition(":")
-    arch, sep, init = rest.partition("/")
-    if not sep or not arch or not init:
-        raise ConfigError(f"model {key!r} is not of the form ARCH/INIT (e.g. resnet50/random) or FAMILY:ARCH/INIT")
-    return ModelKey(arch, init, family or SEED_FAMILY)
 
 
 class RunDir(RunFolder):
