@@ -1,15 +1,15 @@
 """Draw docs/architecture.png from the layers contract in pyproject.toml (the figure cannot drift from CI's check).
 
-    python bench/architecture_figure.py            # writes docs/architecture.png
+python bench/architecture_figure.py            # writes docs/architecture.png
 """
 
 from __future__ import annotations
 
 import sys
-import tomllib
 from pathlib import Path
 
 import matplotlib
+import tomllib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -58,18 +58,33 @@ def main(out: Path = ROOT / "docs" / "architecture.png") -> Path:
             x = 0.3 + j * w
             sibling = len(row) > 1
             box = FancyBboxPatch(
-                (x + 0.05, y), w - 0.1, h, boxstyle="round,pad=0.02,rounding_size=0.08",
-                fc="#e8f0fb" if not sibling else "#fdf1e3", ec="#4C72B0" if not sibling else "#DD8452", lw=1.2,
+                (x + 0.05, y),
+                w - 0.1,
+                h,
+                boxstyle="round,pad=0.02,rounding_size=0.08",
+                fc="#e8f0fb" if not sibling else "#fdf1e3",
+                ec="#4C72B0" if not sibling else "#DD8452",
+                lw=1.2,
             )
             ax.add_patch(box)
-            ax.text(x + w / 2, y + h * 0.64, mod.replace("lgenet.", ""), ha="center", va="center", fontsize=10.5,
-                    weight="bold")
+            ax.text(
+                x + w / 2,
+                y + h * 0.64,
+                mod.replace("lgenet.", ""),
+                ha="center",
+                va="center",
+                fontsize=10.5,
+                weight="bold",
+            )
             ax.text(x + w / 2, y + h * 0.26, WHAT.get(mod, ""), ha="center", va="center", fontsize=7.6, color="#333")
         if i < len(rows) - 1:
-            ax.add_patch(FancyArrowPatch((9.85, y + 0.05), (9.85, y - 0.1), arrowstyle="-|>", mutation_scale=9,
-                                         color="#777"))
-    ax.set_title("lgenet layers: each imports only from the layers below it (orange siblings: not from each other)",
-                 fontsize=10.5)
+            ax.add_patch(
+                FancyArrowPatch((9.85, y + 0.05), (9.85, y - 0.1), arrowstyle="-|>", mutation_scale=9, color="#777")
+            )
+    ax.set_title(
+        "lgenet layers: each imports only from the layers below it (orange siblings: not from each other)",
+        fontsize=10.5,
+    )
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=130)
