@@ -25,15 +25,8 @@ from matplotlib.patches import Patch
 from sklearn.metrics import roc_curve
 
 from lgenet.errors import ConfigError
-from lgenet.evaluation.metrics import (
-    AUCResult,
-    MetricsInputError,
-    _check_labels,
-    _check_scores,
-    _require_both_classes,
-    calibration,
-    delong_auc_ci,
-)
+from lgenet.evaluation.metrics import AUCResult, MetricsInputError, calibration, delong_auc_ci
+from lgenet.evaluation.metrics.checks import _check_labels, _check_scores, _require_both_classes
 from lgenet.utils import atomic_path
 
 __all__ = [
