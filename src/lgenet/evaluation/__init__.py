@@ -62,6 +62,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "save_figure":
+        from lgenet.evaluation import canvas
+
+        return canvas.save_figure
     if name in _PLOTS:
         from lgenet.evaluation import plots
 

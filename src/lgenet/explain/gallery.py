@@ -88,7 +88,7 @@ def plot_gallery(
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
-    from lgenet.evaluation.plots import _new_figure, save_figure
+    from lgenet.evaluation.canvas import _new_figure, save_figure
 
     n = max(1, max((len(v) for v in cases.values()), default=1))
     # 2 x 2 blocks (TP FN / TN FP), each block n rows of (frame, overlay)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from matplotlib.patches import FancyBboxPatch
 
-from lgenet.evaluation.plots import (
+from lgenet.evaluation.canvas import (
     ARCH_LABELS,
     INIT_COLORS,
     INIT_LABELS,
