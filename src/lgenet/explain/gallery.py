@@ -19,7 +19,7 @@ import numpy as np
 
 from lgenet.explain.cam import METHOD_LABELS
 from lgenet.explain.frames import FrameStore
-from lgenet.explain.oof import OofCams
+from lgenet.explain.oof_store import OofCams
 from lgenet.explain.overlay import CAM_CMAP, cam_to_frame, display_frame, overlay_rgb
 
 __all__ = ["CATEGORIES", "CATEGORY_TITLES", "Case", "select_cases", "plot_gallery", "case_images"]

@@ -35,7 +35,8 @@ from scipy.stats import spearmanr
 
 from lgenet.explain.cam import METHOD_LABELS, compute_cams
 from lgenet.explain.frames import FrameStore
-from lgenet.explain.oof import OofCams, fit_spec
+from lgenet.explain.oof import fit_spec
+from lgenet.explain.oof_store import OofCams
 from lgenet.explain.overlay import cam_to_frame
 from lgenet.models import rebuild_model
 from lgenet.utils import atomic_write_text
