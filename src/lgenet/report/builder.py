@@ -31,7 +31,7 @@ from lgenet.explain.cam import check_method
 from lgenet.explain.frames import FrameStore
 from lgenet.report.cams import TaskCams, cam_section, task_cams, truth_labels
 from lgenet.report.cohort import plot_cohort, summarise_cohort
-from lgenet.report.figure1 import plot_figure1
+from lgenet.report.figure1 import CamPanels, plot_figure1
 from lgenet.report.options import ReportOptions
 from lgenet.report.results import key_findings, results_section
 from lgenet.report.sections import (
@@ -161,11 +161,15 @@ def write_report(run_dir: str | Path, options: ReportOptions | None = None, **ov
         metrics=metrics,
         cfg=cfg,
         paths=[run / "figure1.png", run / "figure1.pdf"],
-        cam_task=fig_task.task if fig_task else None,
-        cams=fig_task.cams if fig_task else None,
-        store=store,
-        cases=fig_task.cases if fig_task else None,
-        truth=truth_labels(cohort, fig_task.task) if fig_task and cohort is not None else None,
+        panels=CamPanels(
+            task=fig_task.task,
+            cams=fig_task.cams,
+            cases=fig_task.cases,
+            store=store,
+            truth=truth_labels(cohort, fig_task.task) if cohort is not None else None,
+        )
+        if fig_task
+        else None,
         cam_note=cam_note or ("CAMs not requested" if not opts.cams else "CAMs not available"),
     )
 
