@@ -158,12 +158,12 @@ def test_heart_share_and_sanity_verdicts():
 
 
 def test_sanity_plot_keeps_the_pass_line_label_clear_of_the_points(tmp_path, monkeypatch):
-    from lgenet.evaluation import plots
+    from lgenet.evaluation import canvas
     from lgenet.explain.sanity import plot_sanity
 
     figs = []
-    real = plots.save_figure
-    monkeypatch.setattr(plots, "save_figure", lambda fig, path, **kw: (figs.append(fig), real(fig, path, **kw))[1])
+    real = canvas.save_figure
+    monkeypatch.setattr(canvas, "save_figure", lambda fig, path, **kw: (figs.append(fig), real(fig, path, **kw))[1])
     rng = np.random.default_rng(0)
     res = [
         SanityResult(

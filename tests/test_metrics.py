@@ -31,7 +31,8 @@ from lgenet.evaluation import (
     wilson_ci,
     write_metrics,
 )
-from lgenet.evaluation.metrics import _midranks, _weighted_aucs
+from lgenet.evaluation.metrics.auc import _midranks, _weighted_aucs
+from lgenet.runs.grid import RunDir
 
 # ---------------------------------------------------------------------------------- helpers
 # labels + tie-heavy scores (values on a coarse grid), both classes present
@@ -455,10 +456,11 @@ def test_evaluate_oof_from_csv_and_bootstrap(tmp_path):
         w.writeheader()
         w.writerows(rows)
     from_rows = evaluate_oof(rows)
-    from_csv = evaluate_oof(path)
+    read = RunDir(tmp_path).read_oof()  # the run folder's one reader of its OOF table
+    from_csv = evaluate_oof(read)
     assert [r["auc"] for r in from_csv] == pytest.approx([r["auc"] for r in from_rows])
-    b1 = evaluate_oof(path, ci_method="bootstrap", n_boot=200, random_state=3)
-    b2 = evaluate_oof(path, ci_method="bootstrap", n_boot=200, random_state=3)
+    b1 = evaluate_oof(read, ci_method="bootstrap", n_boot=200, random_state=3)
+    b2 = evaluate_oof(read, ci_method="bootstrap", n_boot=200, random_state=3)
     assert [r["auc_lower"] for r in b1] == [r["auc_lower"] for r in b2]
     assert all(r["ci_method"] == "bootstrap" and r["auc_lower"] <= r["auc"] <= r["auc_upper"] for r in b1)
 
@@ -485,8 +487,10 @@ def test_evaluate_oof_errors():
     one_class = [dict(r, y_true=0) for r in rows]
     with pytest.raises(DataError, match="needs at least one positive and one negative patient, got n_pos=0, n_neg=20"):
         evaluate_oof(one_class)
-    with pytest.raises(DataError, match="not found"):
+    with pytest.raises(TypeError, match="not a path"):
         evaluate_oof("/nonexistent/oof_predictions.csv")
+    with pytest.raises(DataError, match="is missing"):
+        RunDir("/nonexistent").read_oof()
     with pytest.raises(DataError, match="no OOF prediction rows"):
         evaluate_oof([])
 

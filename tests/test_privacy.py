@@ -21,7 +21,7 @@ import pydicom
 import pytest
 from PIL import Image, PngImagePlugin
 
-from lgenet.evaluation.plots import _new_figure, save_figure
+from lgenet.evaluation.canvas import _new_figure, save_figure
 from small_run import EXPLICIT, forbidden_strings, small_run
 
 

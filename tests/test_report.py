@@ -227,7 +227,8 @@ def _draw_figure1(tmp_path, monkeypatch, inits, *, with_cams=True):
         cases = {
             c: [Case(category=c, index=i, patient_id=f"SYN00{i}", prob=0.5, y_true=1)] for i, c in enumerate(CATEGORIES)
         }
-        kw = {"cam_task": "lge", "cams": cams, "cases": cases, "truth": {f"SYN00{i}": f"LGE {i}.5%" for i in range(4)}}
+        truth = {f"SYN00{i}": f"LGE {i}.5%" for i in range(4)}
+        kw = {"panels": figure1.CamPanels(task="lge", cams=cams, cases=cases, truth=truth)}
     figure1.plot_figure1(metrics=_fig1_metrics(inits), cfg=RunConfig(inits=inits), paths=[tmp_path / "f1.png"], **kw)
     fig = figs[-1]
     fig.canvas.draw()

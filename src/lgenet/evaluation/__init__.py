@@ -1,7 +1,11 @@
 """Evaluation of out-of-fold predictions: AUC with CIs, threshold metrics, summaries and figures.
 
 * :mod:`.metrics` -- pure metric functions (DeLong / bootstrap AUC CIs, DeLong test, Wilson CIs).
-* :mod:`.summary` -- OOF table -> one metrics row per (task, model); metrics.csv/json; text table.
+* :mod:`.oof_rows` -- out-of-fold prediction rows checked and grouped by (task, model).
+* :mod:`.summary` -- OOF rows -> one metrics row per (task, model).
+* :mod:`.metrics_files` -- metrics.csv / metrics.json written and read back.
+* :mod:`.text_table` -- the printed summary table.
+* :mod:`.canvas` -- the figures' canvas, house style and metadata-free atomic save.
 * :mod:`.plots` -- ROC curves, AUC bar chart (Figure 1 C-D), confusion matrix, calibration.
 
 The plotting names are loaded on first use so that ``import lgenet.evaluation`` does not import
@@ -26,15 +30,9 @@ from lgenet.evaluation.metrics import (
     delong_test,
     wilson_ci,
 )
-from lgenet.evaluation.summary import (
-    METRIC_COLUMNS,
-    OOF_COLUMNS,
-    evaluate_oof,
-    format_table,
-    read_metrics,
-    read_oof,
-    write_metrics,
-)
+from lgenet.evaluation.metrics_files import read_metrics, write_metrics
+from lgenet.evaluation.summary import METRIC_COLUMNS, evaluate_oof
+from lgenet.evaluation.text_table import format_table
 
 _PLOTS = ("save_figure", "plot_roc", "plot_auc_bars", "plot_confusion", "plot_calibration")
 
@@ -52,11 +50,9 @@ __all__ = [
     "binary_metrics",
     "wilson_ci",
     "calibration",
-    # summary
-    "OOF_COLUMNS",
+    # summary, metrics files, printed table
     "METRIC_COLUMNS",
     "evaluate_oof",
-    "read_oof",
     "write_metrics",
     "read_metrics",
     "format_table",
@@ -66,6 +62,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "save_figure":
+        from lgenet.evaluation import canvas
+
+        return canvas.save_figure
     if name in _PLOTS:
         from lgenet.evaluation import plots
 

@@ -177,7 +177,7 @@ def plot_agreement(
     labels: Sequence[int] | None = None,
 ) -> Path:
     """Scatter (with identity line) and Bland-Altman plot side by side."""
-    from lgenet.evaluation.plots import _new_figure, save_figure
+    from lgenet.evaluation.canvas import _new_figure, save_figure
 
     p, r = np.asarray(pred, float), np.asarray(ref, float)
     ok = np.isfinite(p) & np.isfinite(r)

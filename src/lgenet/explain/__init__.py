@@ -17,6 +17,7 @@ from lgenet.explain.cam import (
     CAM_TARGETS,
     METHOD_LABELS,
     CamResult,
+    CamSpec,
     LogitTarget,
     compute_cams,
     ensemble_cams,
@@ -25,7 +26,8 @@ from lgenet.explain.cam import (
 from lgenet.explain.ensemble import write_ensemble_overlays
 from lgenet.explain.frames import FrameStore, safe_name
 from lgenet.explain.gallery import CATEGORIES, Case, plot_gallery, select_cases
-from lgenet.explain.oof import OofCams, OutOfFoldError, oof_cams, oof_cams_multi, read_folds, write_overlays
+from lgenet.explain.oof import OutOfFoldError, oof_cams, oof_cams_multi, read_folds
+from lgenet.explain.oof_store import OofCams, write_overlays
 from lgenet.explain.overlay import cam_to_frame, display_frame, overlay_rgb, write_png
 from lgenet.explain.sanity import HEART_LABELS, SanityResult, cam_sanity, cam_sanity_multi, heart_share, plot_sanity
 
@@ -34,6 +36,7 @@ __all__ = [
     "CAM_TARGETS",
     "METHOD_LABELS",
     "CamResult",
+    "CamSpec",
     "LogitTarget",
     "compute_cams",
     "ensemble_cams",

@@ -45,6 +45,7 @@ __all__ = [
     "METHOD_LABELS",
     "LogitTarget",
     "CamResult",
+    "CamSpec",
     "resolve_target_layer",
     "compute_cams",
     "ensemble_cams",
@@ -147,6 +148,23 @@ class CamResult:
         return 1.0 / (1.0 + np.exp(-self.logits.astype(np.float64)))
 
 
+@dataclass(frozen=True)
+class CamSpec:
+    """Which CAM to draw: the method, the layer, and the class explained.
+
+    Attributes:
+        method: ``gradcam`` (default), ``gradcam++`` or ``hirescam``.
+        target_layer: module path; default the model's ``target_layer_name``.
+        target: ``predicted`` (the class called at ``threshold``) or ``positive``.
+        threshold: decision threshold on the probability (for ``target='predicted'``).
+    """
+
+    method: str = "gradcam"
+    target_layer: str | None = None
+    target: str = "predicted"
+    threshold: float = 0.5
+
+
 def _logit_of(threshold: float) -> float:
     return math.log(threshold / (1.0 - threshold))
 
@@ -161,7 +179,6 @@ def compute_cams(
     threshold: float = 0.5,
     signs: Sequence[int] | np.ndarray | None = None,
     batch_size: int = 16,
-    precision: str | None = None,
 ) -> CamResult:
     """CAMs for a (N, 1, S, S) batch in [0, 1] (lgenet's preprocessed input).
 
@@ -175,10 +192,11 @@ def compute_cams(
         signs: per image +1 (explain the positive class) or -1 (the negative class); overrides
             ``target`` (used by :func:`ensemble_cams` to explain the ensemble's call).
         batch_size: images per forward/backward pass.
-        precision: ``fp32`` or ``bf16``: the arithmetic of the logits (hence the probability and the class
-            called); default the model's ``lgenet_precision`` tag (the precision of its out-of-fold
-            predictions), else fp32. The maps themselves are always computed in fp32 (pytorch-grad-cam
-            works on fp32 arrays).
+
+    The logits (hence the probability and the class called) are computed in the model's own precision,
+    its ``lgenet_precision`` tag (``fp32`` or ``bf16``: the precision of its out-of-fold predictions),
+    else fp32; the tag is the one place that says it. The maps themselves are always computed in fp32
+    (pytorch-grad-cam works on fp32 arrays).
 
     Returns:
         A :class:`CamResult`. Deterministic for a given model and input on CPU.
@@ -204,7 +222,7 @@ def compute_cams(
                 xb = x[i : i + batch_size].to(device=device, dtype=torch.float32)
                 with (
                     torch.no_grad(),
-                    precision_autocast(device, precision or getattr(model, "lgenet_precision", "fp32")),
+                    precision_autocast(device, getattr(model, "lgenet_precision", "fp32")),
                 ):
                     lb = model(xb).reshape(-1).float().cpu().numpy()
                 if signs is not None:

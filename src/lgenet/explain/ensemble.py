@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lgenet.explain.cam import ensemble_cams
+from lgenet.explain.cam import CamSpec, ensemble_cams
 from lgenet.explain.overlay import cam_to_frame, display_frame, overlay_rgb, write_png
 from lgenet.utils import atomic_write_text
 
@@ -31,16 +31,20 @@ def write_ensemble_overlays(
     inputs: Sequence[str | Path],
     out_dir: str | Path,
     *,
-    method: str = "gradcam",
-    target_layer: str | None = None,
-    target: str = "predicted",
-    threshold: float = 0.5,
+    spec: CamSpec | None = None,
     percentiles: tuple[float, float] = (1.0, 99.0),
     ids: Sequence[str] | None = None,
 ) -> list[Path]:
-    """Write one overlay PNG per input (original frame resolution) and ``cams.csv``; return the PNG paths."""
+    """Write one overlay PNG per input (original frame resolution) and ``cams.csv``; return the PNG paths.
+
+    ``spec`` says which CAM (method, layer, explained class, threshold; default :class:`CamSpec`'s);
+    ``percentiles`` are the display window of the frames, ``ids`` the inputs' study-local patient ids.
+    """
     out = Path(out_dir)
-    res = ensemble_cams(models, x, method=method, target_layer=target_layer, target=target, threshold=threshold)
+    spec = spec or CamSpec()
+    res = ensemble_cams(
+        models, x, method=spec.method, target_layer=spec.target_layer, target=spec.target, threshold=spec.threshold
+    )
     out.mkdir(parents=True, exist_ok=True)  # only once the maps exist: a bad --cam-layer leaves no folder
     paths = []
     buf = io.StringIO()

@@ -19,7 +19,7 @@ import numpy as np
 
 from lgenet.explain.cam import METHOD_LABELS
 from lgenet.explain.frames import FrameStore
-from lgenet.explain.oof import OofCams
+from lgenet.explain.oof_store import OofCams
 from lgenet.explain.overlay import CAM_CMAP, cam_to_frame, display_frame, overlay_rgb
 
 __all__ = ["CATEGORIES", "CATEGORY_TITLES", "Case", "select_cases", "plot_gallery", "case_images"]
@@ -88,7 +88,7 @@ def plot_gallery(
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
-    from lgenet.evaluation.plots import _new_figure, save_figure
+    from lgenet.evaluation.canvas import _new_figure, save_figure
 
     n = max(1, max((len(v) for v in cases.values()), default=1))
     # 2 x 2 blocks (TP FN / TN FP), each block n rows of (frame, overlay)

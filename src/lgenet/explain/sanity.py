@@ -35,7 +35,8 @@ from scipy.stats import spearmanr
 
 from lgenet.explain.cam import METHOD_LABELS, compute_cams
 from lgenet.explain.frames import FrameStore
-from lgenet.explain.oof import OofCams, fit_spec
+from lgenet.explain.oof import fit_spec
+from lgenet.explain.oof_store import OofCams
 from lgenet.explain.overlay import cam_to_frame
 from lgenet.models import rebuild_model
 from lgenet.utils import atomic_write_text
@@ -255,7 +256,7 @@ def _energy(cams: OofCams, store: FrameStore, heart_labels, res: SanityResult) -
 def plot_sanity(results: list[SanityResult], *, path: str | Path, title: str = "") -> Path:
     """Two panels: heart energy share vs heart area share (per patient, per method); Spearman rho
     between trained-model and random-model maps (per method), with the pass line."""
-    from lgenet.evaluation.plots import _new_figure, _style_axes, save_figure
+    from lgenet.evaluation.canvas import _new_figure, _style_axes, save_figure
 
     colors = {"gradcam": "#0072B2", "gradcam++": "#D55E00", "hirescam": "#009E73"}
     fig = _new_figure(10.5, 4.4)

@@ -20,7 +20,7 @@ def _title(task: str, thr: float) -> str:
 
 
 def _save(fig, base: Path) -> str:
-    from lgenet.evaluation.plots import save_figure
+    from lgenet.evaluation.canvas import save_figure
 
     save_figure(fig, base.with_suffix(".pdf"))
     save_figure(fig, base.with_suffix(".png"))
@@ -39,7 +39,8 @@ def outcome_figures(
     lge_threshold: float = 5.7,
 ) -> dict[str, str]:
     """Write the task's figures as PNG and PDF under ``figdir``; returns ``{kind: png file name}``."""
-    from lgenet.evaluation.plots import _new_figure, _style_axes, plot_roc
+    from lgenet.evaluation.canvas import _new_figure, _style_axes
+    from lgenet.evaluation.plots import plot_roc
 
     figdir = Path(figdir)
     figdir.mkdir(parents=True, exist_ok=True)

@@ -82,7 +82,7 @@ def summarise_cohort(cohort: Cohort) -> CohortSummary:
 
 def plot_cohort(s: CohortSummary, *, path: str | Path) -> Path | None:
     """LGE burden histogram (threshold marked) and, with events, LGE burden by event status."""
-    from lgenet.evaluation.plots import _new_figure, _style_axes, save_figure
+    from lgenet.evaluation.canvas import _new_figure, _style_axes, save_figure
 
     if not s.lge:
         return None

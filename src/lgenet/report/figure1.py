@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.patches import FancyBboxPatch
 
-from lgenet.evaluation.plots import (
+from lgenet.evaluation.canvas import (
     ARCH_LABELS,
     INIT_COLORS,
     INIT_LABELS,
@@ -33,7 +34,7 @@ from lgenet.evaluation.plots import (
 from lgenet.explain.cam import METHOD_LABELS
 from lgenet.explain.gallery import CATEGORIES, CATEGORY_TITLES, Case, case_images
 
-__all__ = ["plot_figure1", "figure_title", "TASK_LABELS"]
+__all__ = ["plot_figure1", "CamPanels", "figure_title", "TASK_LABELS"]
 
 TASK_LABELS = {"lge": "LGE burden > {thr:g}%", "event": "Clinical event"}
 
@@ -279,19 +280,42 @@ def figure_title(metrics: Sequence[Mapping[str, Any]], cfg) -> str:
     return f"Figure 1. {what} with {how}"
 
 
+@dataclass(frozen=True)
+class CamPanels:
+    """What panels E-L show: one task's out-of-fold CAMs and the cases drawn from them.
+
+    Attributes:
+        task: the task explained (``lge`` or ``event``).
+        cams: its :class:`~lgenet.explain.oof_store.OofCams`.
+        cases: the gallery's cases per category (:func:`~lgenet.explain.gallery.select_cases`).
+        store: the cohort's frames (:class:`~lgenet.explain.frames.FrameStore`).
+        truth: each case's reference label in words (``"LGE 7.1%"``), shown in its title.
+    """
+
+    task: str
+    cams: Any
+    cases: dict[str, list[Case]]
+    store: Any = None
+    truth: dict[str, str] | None = None
+
+
 def plot_figure1(
     *,
     metrics: Sequence[Mapping[str, Any]],
     cfg,
     paths: Sequence[str | Path],
-    cam_task: str | None = None,
-    cams=None,
-    store=None,
-    cases: dict[str, list[Case]] | None = None,
-    truth: dict[str, str] | None = None,
+    panels: CamPanels | None = None,
     cam_note: str = "",
 ) -> list[Path]:
-    """Draw the composite and save it to every path (``.png`` and/or ``.pdf``)."""
+    """Draw the composite and save it to every path (``.png`` and/or ``.pdf``).
+
+    Without ``panels`` (no CAMs), panels E-L say why, in ``cam_note``.
+    """
+    cam_task = panels.task if panels else None
+    cams = panels.cams if panels else None
+    store = panels.store if panels else None
+    cases = panels.cases if panels else None
+    truth = panels.truth if panels else None
     thr = cfg.lge_threshold
     fig = _new_figure(13.0, 14.8)
     # rows: A-B, C-D, a spacer (C-D's tick labels and legend must not meet the E-H titles), E-H, I-L

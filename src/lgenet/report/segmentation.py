@@ -33,7 +33,7 @@ def _f(v) -> float:
 def plot_seg_gallery(run: str | Path, *, n: int = 3, path: str | Path | None = None) -> Path | None:
     """Best and worst myocardium-Dice patients of a segmentation run, expert vs out-of-fold masks."""
     from lgenet.data.manifest import load_manifest
-    from lgenet.evaluation.plots import _new_figure, save_figure
+    from lgenet.evaluation.canvas import _new_figure, save_figure
     from lgenet.segment import SegRunDir, cases_of, read_case, safe_id
 
     rd = SegRunDir(run)

@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lgenet.config import RunConfig
+from lgenet.conventions.schemas import OOF_COLUMNS
 from lgenet.errors import ConfigError, DataError, LgenetError, short_reason
 from lgenet.runs.folder import RunBusyError, RunFolder, ensure_writable_dir
 from lgenet.runs.keys import SEED_FAMILY, ModelKey, model_key, parse_model_key
@@ -47,7 +48,6 @@ __all__ = [
     "model_key",
     "parse_model_key",
     "PREDICTION_FIELDS",
-    "OOF_FIELDS",
     "RunBusyError",
     "ensure_writable_dir",
 ]
@@ -55,7 +55,6 @@ __all__ = [
 log = logging.getLogger("lgenet")
 
 PREDICTION_FIELDS = ["patient_id", "fold", "y_true", "prob"]
-OOF_FIELDS = ["task", "arch", "init", "model", "patient_id", "fold", "y_true", "prob"]
 
 
 class RunDir(RunFolder):
@@ -288,11 +287,13 @@ class RunDir(RunFolder):
 
     # ------------------------------------------------------------------ out-of-fold predictions, metrics
     def write_oof(self, rows: Sequence[dict]) -> Path:
+        """Write oof_predictions.csv (the columns of :data:`~lgenet.conventions.schemas.OOF_COLUMNS`,
+        probabilities at full precision) atomically."""
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=OOF_FIELDS, lineterminator="\n")
+        w = csv.DictWriter(buf, fieldnames=OOF_COLUMNS, lineterminator="\n")
         w.writeheader()
         for r in rows:
-            w.writerow({**{k: r[k] for k in OOF_FIELDS}, "prob": repr(float(r["prob"]))})
+            w.writerow({**{k: r[k] for k in OOF_COLUMNS}, "prob": repr(float(r["prob"]))})
         return atomic_write_text(self.oof_path, buf.getvalue())
 
     def read_oof(self, task: str | None = None, model: str | None = None) -> list[dict]:
@@ -303,7 +304,7 @@ class RunDir(RunFolder):
         try:
             with open(p, newline="") as fh:
                 reader = csv.DictReader(fh)
-                missing = [c for c in OOF_FIELDS if c not in (reader.fieldnames or [])]
+                missing = [c for c in OOF_COLUMNS if c not in (reader.fieldnames or [])]
                 if missing:
                     raise DataError(
                         f"{p} is damaged (no column(s) {missing}); rerun `lgenet run` with the same settings "

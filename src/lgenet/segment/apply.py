@@ -210,7 +210,7 @@ def _write_segmented_manifest(cohort, rows, path: Path, run: Path) -> Path:
 
 def _overlay(path: Path, st: Stack, classes: np.ndarray) -> Path:
     """Basal, mid and apical slices with the predicted myocardium (green) and enhancement (red)."""
-    from lgenet.evaluation.plots import _new_figure, save_figure
+    from lgenet.evaluation.canvas import _new_figure, save_figure
 
     s = classes.shape[0]
     picks = sorted({s - 1, s // 2, 0})[::-1]

@@ -185,6 +185,7 @@ def predict(
     )  # (N, K)
     cams: list[str | None] = [None] * len(inputs)
     if cam_dir is not None:
+        from lgenet.explain.cam import CamSpec
         from lgenet.explain.ensemble import write_ensemble_overlays
 
         cams = [
@@ -195,9 +196,7 @@ def predict(
                 xt,
                 inputs,
                 cam_dir,
-                method=cam_method,
-                target_layer=cam_layer,
-                threshold=cfg.decision_threshold,
+                spec=CamSpec(method=cam_method, target_layer=cam_layer, threshold=cfg.decision_threshold),
                 percentiles=tuple(cfg.intensity_percentiles),
                 ids=ids,
             )
