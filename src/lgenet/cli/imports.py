@@ -162,10 +162,13 @@ def add_import_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_quantify(a: argparse.Namespace) -> int:
-    from lgenet.quantify import quantify_files, quantify_manifest
+    from lgenet.quantify import EMIDEC_LAYOUT, MaskLayout, QuantifySettings, quantify_files, quantify_manifest
     from lgenet.runs.grid import ensure_writable_dir
 
     ensure_writable_dir(a.out, "--out")
+    settings = QuantifySettings(
+        method=a.method, n_sd=a.n_sd, fwhm_baseline=a.fwhm_baseline, remote_labels=a.remote_labels
+    )
 
     if a.manifest:
         if a.image or a.mask:
@@ -179,15 +182,14 @@ def cmd_quantify(a: argparse.Namespace) -> int:
             a.manifest,
             a.out,
             label_method=a.label_method,
-            myo_labels=a.myo_labels,
-            other_labels=a.other_labels,
-            method=a.method,
-            n_sd=a.n_sd,
+            given={
+                "myo_labels": a.myo_labels,
+                "other_labels": a.other_labels,
+                "slice_axis": a.slice_axis,
+                "basal_end": a.basal_end,
+            },
+            settings=settings,
             remote=a.remote,
-            remote_labels=a.remote_labels,
-            slice_axis=a.slice_axis,
-            basal_end=a.basal_end,
-            fwhm_baseline=a.fwhm_baseline,
             echo=print,
         )
         print(
@@ -202,22 +204,14 @@ def cmd_quantify(a: argparse.Namespace) -> int:
             "lgenet quantify: --label-method only applies with --manifest; for one case every "
             "method of --method is reported"
         )
-    myo = a.myo_labels if a.myo_labels is not None else (2, 3, 4)
-    other = a.other_labels if a.other_labels is not None else (0, 1)
-    s = quantify_files(
-        a.image,
-        a.mask,
-        a.out,
-        myo_labels=myo,
-        other_labels=other,
-        method=a.method,
-        n_sd=a.n_sd,
-        remote=a.remote,
-        remote_labels=a.remote_labels,
-        slice_axis=2 if a.slice_axis is None else a.slice_axis,
-        basal_end=a.basal_end or "last",
-        fwhm_baseline=a.fwhm_baseline,
+    layout = MaskLayout(
+        myo_labels=a.myo_labels if a.myo_labels is not None else EMIDEC_LAYOUT.myo_labels,
+        other_labels=a.other_labels if a.other_labels is not None else EMIDEC_LAYOUT.other_labels,
+        slice_axis=EMIDEC_LAYOUT.slice_axis if a.slice_axis is None else a.slice_axis,
+        basal_end=a.basal_end or EMIDEC_LAYOUT.basal_end,
     )
+    myo = layout.myo_labels
+    s = quantify_files(a.image, a.mask, a.out, layout=layout, settings=settings, remote=a.remote)
     found = ", ".join(f"{v} ({n})" for v, n in s["labels_found"].items())
     print(f"case {s['case']}: mask label values (voxels): {found}; myocardium {list(myo)}")
     print(f"case {s['case']}: remote {s['remote_rule']}")

@@ -138,4 +138,3 @@ def label_convention(name_or_spec: str | SegLabels) -> SegLabels:
             "(e.g. cavity=1,myo=2+3+4,lge=3+4,other=0)"
         )
     return SegLabels.parse(text)
-
