@@ -385,7 +385,7 @@ def test_quantify_manifest_method_restricts_and_must_hold_label_method(tmp_path,
 # ------------------------------------------------------------------------------ import sidecar
 def _import_unusual(tmp_path: Path, basal_end: str = "last"):
     """An imported manifest whose mask uses scar = 5 and cavity = 7 (declared at import)."""
-    from lgenet.data.importers import import_nifti_masks
+    from lgenet.data.importers import NiftiMaskImport, import_nifti_masks
 
     ip, mp, _ = _write_pair(tmp_path, basal_end=basal_end)
     odd = _relabel(mp, tmp_path / "odd.nii.gz", {3: 5}, extra=(7, 4))
@@ -399,10 +399,7 @@ def _import_unusual(tmp_path: Path, basal_end: str = "last"):
         d / "img",
         d / "lab",
         tmp_path / "cohort.csv",
-        myo_labels=(2, 5),
-        lge_labels=(5,),
-        other_labels=(0, 7),
-        basal_end=basal_end,
+        NiftiMaskImport(myo_labels=(2, 5), lge_labels=(5,), other_labels=(0, 7), basal_end=basal_end),
     )
     return man, d / "img" / "P1.nii.gz", d / "lab" / "P1.nii.gz"
 
