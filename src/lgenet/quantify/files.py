@@ -98,12 +98,8 @@ def quantify_files(
     """
     myo_labels, other_labels = layout.myo_labels, layout.other_labels
     slice_axis, basal_end = layout.slice_axis, layout.basal_end
-    method, n_sd, fwhm_baseline, remote_labels = (
-        settings.method,
-        settings.n_sd,
-        settings.fwhm_baseline,
-        settings.remote_labels,
-    )
+    method, n_sd = settings.method, settings.n_sd
+    fwhm_baseline, remote_labels = settings.fwhm_baseline, settings.remote_labels
     if basal_end not in ("first", "last"):
         raise ConfigError(f"quantify: 'basal_end' must be 'first' or 'last', got {basal_end!r}")
     if slice_axis not in (0, 1, 2):

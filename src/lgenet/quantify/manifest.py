@@ -75,12 +75,7 @@ _OPT = {
     "slice_axis": "--slice-axis",
     "basal_end": "--basal-end",
 }
-_DEFAULTS: dict[str, Any] = {
-    "myo_labels": tuple(EMIDEC_LAYOUT.myo_labels),
-    "other_labels": tuple(EMIDEC_LAYOUT.other_labels),
-    "slice_axis": EMIDEC_LAYOUT.slice_axis,
-    "basal_end": EMIDEC_LAYOUT.basal_end,
-}
+_DEFAULTS: dict[str, Any] = {k: getattr(EMIDEC_LAYOUT, k) for k in _OPT}  # EMIDEC's label values, tuples
 
 
 def manifest_settings(
@@ -241,12 +236,8 @@ def quantify_manifest(
     from datetime import datetime, timezone
 
     manifest = Path(manifest)
-    method, n_sd, fwhm_baseline, remote_labels = (
-        settings.method,
-        settings.n_sd,
-        settings.fwhm_baseline,
-        settings.remote_labels,
-    )
+    method, n_sd = settings.method, settings.n_sd
+    fwhm_baseline, remote_labels = settings.fwhm_baseline, settings.remote_labels
     if remote is not None and not (isinstance(remote, str) and remote == "auto"):
         raise ConfigError(
             f"quantify --manifest: --remote {remote} names one mask, which cannot apply to every row; "

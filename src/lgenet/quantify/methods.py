@@ -45,6 +45,7 @@ use the pooled remote pixels of the whole stack).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -292,13 +293,7 @@ def quantify(
     notes: list[str] = []
     if remote is None or (isinstance(remote, str) and remote == "auto"):
         rem = _as_stack(
-            auto_remote_mask(
-                img,
-                myo,
-                sectors=sectors.sectors,
-                apical_sectors=sectors.apical_sectors,
-                min_sector_pixels=sectors.min_sector_pixels,
-            ),
+            auto_remote_mask(img, myo, **dataclasses.asdict(sectors)),
             "remote",
         )
         rule = (

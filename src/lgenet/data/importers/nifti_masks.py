@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import re
@@ -20,6 +18,7 @@ from lgenet.conventions.files import import_sidecar
 from lgenet.conventions.labels import EMIDEC, SegLabels
 from lgenet.conventions.thresholds import LGE_THRESHOLD
 from lgenet.data.importers.cases import CaseError, CaseStats, _check_convention, case_stats, import_labels
+from lgenet.data.importers.clinical import event_value, read_clinical
 from lgenet.data.importers.pairing import _pair, _pair_by_pattern, find_nifti, read_pairs_csv
 from lgenet.data.manifest import write_manifest
 from lgenet.errors import ConfigError, DataError
@@ -41,30 +40,6 @@ def _labels_tuple(values: Iterable[int] | str, name: str) -> tuple[int, ...]:
             raise ConfigError(f"{name} must be integer label values, got {v!r}")
         out.append(int(f))
     return tuple(dict.fromkeys(out))
-
-
-def _read_clinical(path: Path, id_column: str) -> tuple[list[str], dict[str, dict[str, str]]]:
-    if not path.is_file():
-        raise DataError(
-            f"clinical file {path} does not exist; give the CSV that holds one row per case (ID column {id_column!r})"
-        )
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"clinical file {path} could not be read as UTF-8 text: {exc}") from None
-    reader = csv.DictReader(io.StringIO(text))
-    header = list(reader.fieldnames or [])
-    if id_column not in header:
-        raise DataError(f"clinical file {path} has no ID column {id_column!r}; its columns are {header}")
-    rows: dict[str, dict[str, str]] = {}
-    for i, row in enumerate(reader, start=2):
-        cid = (row.get(id_column) or "").strip()
-        if not cid:
-            raise DataError(f"clinical file {path}, line {i}: empty {id_column!r}")
-        if cid in rows:
-            raise DataError(f"clinical file {path}, line {i}: case {cid} appears twice")
-        rows[cid] = {k: (v or "").strip() for k, v in row.items() if k is not None}
-    return header, rows
 
 
 def _fmt(v: float, nd: int = 4) -> float:
@@ -212,7 +187,7 @@ def import_nifti_masks(
         if clin is not None:
             crow = clin[cid]
             if o.event_column:
-                row["event"] = _event_value(
+                row["event"] = event_value(
                     crow.get(o.event_column, ""), o.event_min, cid, o.event_column, o.clinical_csv
                 )
             if o.followup_column:
@@ -310,7 +285,7 @@ def _clinical(o: NiftiMaskImport, pairs: list[tuple[str, Path, Path]]) -> tuple[
     clin: dict[str, dict[str, str]] | None = None
     col_map: dict[str, str] = {}
     if o.clinical_csv is not None:
-        header, clin = _read_clinical(Path(o.clinical_csv), o.id_column)
+        header, clin = read_clinical(Path(o.clinical_csv), o.id_column)
         if o.clinical_columns is None:
             col_map = {c: c for c in header if c != o.id_column}
         elif isinstance(o.clinical_columns, Mapping):
@@ -390,22 +365,6 @@ def _spec(x: Any) -> Any:
     if x is None:
         return None
     return [str(p) for p in x] if isinstance(x, (list, tuple)) else str(x)
-
-
-def _event_value(raw: str, event_min: float | None, cid: str, col: str, src: Any) -> int | None:
-    if raw == "":
-        return None
-    try:
-        v = float(raw)
-    except ValueError:
-        raise CaseError(cid, f"clinical column {col!r} = {raw!r} in {src} is not a number") from None
-    if event_min is not None:
-        return int(v >= event_min)
-    if v not in (0.0, 1.0):
-        raise CaseError(
-            cid, f"clinical column {col!r} = {raw!r} in {src} is not 0/1; give event_min for a rule such as value >= 2"
-        )
-    return int(v)
 
 
 def _summary(rows: list[dict[str, Any]], stats: list[CaseStats], thr: float) -> dict[str, Any]:
