@@ -396,3 +396,31 @@ def test_masks_of_another_label_convention_are_refused_with_the_fix(tmp_path):
     )
     rows = list(csv.DictReader(open(out)))
     assert all(float(r["lge_percent"]) > 10 for r in rows)
+
+
+# ------------------------------------------------------------------------------ label conventions
+def test_label_conventions_by_name_and_spec():
+    from lgenet.conventions.labels import EMIDEC, LABEL_CONVENTIONS, MYOPS, SegLabels, label_convention
+
+    assert EMIDEC == SegLabels(cavity=(1,), myo=(2, 3, 4), lge=(3, 4), other=(0,))
+    assert EMIDEC.non_myo == (0, 1)  # what `lgenet import` and `lgenet quantify` call the other labels
+    assert MYOPS.myo == (200, 1220, 2221) and MYOPS.lge == (2221,) and MYOPS.cavity == (500,)
+    assert 600 in MYOPS.other and 600 not in MYOPS.myo  # RV blood pool counts as other
+    assert LABEL_CONVENTIONS == {"emidec": EMIDEC, "myops": MYOPS}
+    assert label_convention("MyoPS") is MYOPS and label_convention(EMIDEC) is EMIDEC
+    assert label_convention("cavity=1,myo=2+3+4,lge=3+4,other=0") == EMIDEC
+    assert label_convention("myo=1+2,lge=2,cavity=") == SegLabels(cavity=(), myo=(1, 2), lge=(2,), other=(0,))
+    with pytest.raises(ConfigError, match=r"label convention 'acdc'.*\['emidec', 'myops'\]"):
+        label_convention("acdc")
+    lab = np.array([[0, 500, 600], [200, 1220, 2221]])
+    assert MYOPS.classes(lab).tolist() == [[0, 1, 0], [2, 2, 3]]
+
+
+def test_import_defaults_are_the_emidec_convention():
+    from lgenet.conventions.labels import EMIDEC
+    from lgenet.conventions.thresholds import LGE_THRESHOLD
+    from lgenet.data.importers import NIFTI_MASK_DEFAULTS
+
+    o = NIFTI_MASK_DEFAULTS
+    assert (tuple(o.myo_labels), tuple(o.lge_labels), tuple(o.other_labels)) == (EMIDEC.myo, EMIDEC.lge, (0, 1))
+    assert o.lge_threshold == LGE_THRESHOLD == 5.7

@@ -117,8 +117,8 @@ class SegLabels:
         return (0, cav, healthy[0], lge)
 
 
-#: EMIDEC: 0 background, 1 LV cavity, 2 normal myocardium, 3 infarct, 4 no-reflow (MVO)
-EMIDEC = SegLabels(cavity=(1,), myo=(2, 3, 4), lge=(3, 4), other=(0,))
+#: EMIDEC: 0 background, 1 LV cavity, 2 normal myocardium, 3 infarct, 4 no-reflow (MVO): the field defaults
+EMIDEC = SegLabels()
 #: 200 normal myocardium, 500 LV blood pool, 600 RV blood pool (other), 1220 oedema, 2221 scar
 MYOPS = SegLabels(cavity=(500,), myo=(200, 1220, 2221), lge=(2221,), other=(0, 600))
 LABEL_CONVENTIONS: dict[str, SegLabels] = {"emidec": EMIDEC, "myops": MYOPS}

@@ -88,9 +88,9 @@ def manifest_settings(
 ) -> dict[str, Any]:
     """Label values and geometry for quantifying ``manifest``: given values, else its sidecar's.
 
-    A value left ``None`` comes from the sidecar ``<stem>.import.json`` (see :func:`lgenet.conventions.files.import_sidecar`)
-    when it records one, else from the defaults (myocardium 2,3,4; other 0,1; slice axis 2; basal
-    end last). A given value that differs from the sidecar wins, with a note. Returns a dict with
+    A value left ``None`` comes from the sidecar ``<stem>.import.json``
+    (:func:`lgenet.conventions.files.import_sidecar`) when it records one, else from the defaults
+    (EMIDEC: myocardium 2,3,4; other 0,1; slice axis 2; basal end last). A given value that differs from the sidecar wins, with a note. Returns a dict with
     ``myo_labels``, ``other_labels``, ``slice_axis``, ``basal_end``, ``lge_labels`` (the import's,
     or ``None``), ``source`` (per key: 'given', 'sidecar' or 'default'), ``sidecar`` (path or
     ``None``), ``side`` (its content or ``None``) and ``notes`` (lines to show the user).
