@@ -16,10 +16,12 @@ A convention is a :class:`SegLabels`. The named ones:
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from lgenet.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["SegLabels", "EMIDEC", "MYOPS", "LABEL_CONVENTIONS", "label_convention"]
 
@@ -87,6 +89,8 @@ class SegLabels:
 
     def classes(self, mask: np.ndarray, *, where: str = "mask") -> np.ndarray:
         """Label map (any values) -> class map (0..3); undeclared values are an error naming them."""
+        import numpy as np  # here, not at the top: the CLI's option defaults import this module
+
         m = np.asarray(mask)
         if m.dtype.kind == "f":
             if not np.all(np.isfinite(m)) or np.any(np.abs(m - np.rint(m)) > 1e-3):
