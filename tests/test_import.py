@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from lgenet.cli import main
-from lgenet.data.importers import CaseError, case_stats, import_emidec, import_nifti_masks
+from lgenet.data.importers import CaseError, NiftiMaskImport, case_stats, import_emidec, import_nifti_masks
 from lgenet.data.manifest import load_manifest
 from lgenet.errors import ConfigError, DataError, LgenetError
 from lgenet.outcomes.baselines import ceiling_analysis, covariate_baseline, default_covariates, format_ceiling_report
@@ -83,11 +83,13 @@ def test_nifti_masks_import_values_and_manifest(synth, tmp_path):
         synth / "images",
         synth / "masks",
         tmp_path / "out" / "m.csv",
-        clinical_csv=synth / "clinical.csv",
-        event_column="killip",
-        event_min=2,
-        followup_column="fu",
-        clinical_columns={"age": "age"},
+        NiftiMaskImport(
+            clinical_csv=synth / "clinical.csv",
+            event_column="killip",
+            event_min=2,
+            followup_column="fu",
+            clinical_columns={"age": "age"},
+        ),
     )
     rows = {r["patient_id"]: r for r in _read(out)}
     assert list(rows) == ["A", "B", "C"]
@@ -110,7 +112,10 @@ def test_nifti_masks_import_values_and_manifest(synth, tmp_path):
 
 def test_basal_end_first_and_frames(synth, tmp_path):
     out = import_nifti_masks(
-        synth / "images", synth / "masks", tmp_path / "m.csv", basal_end="first", frames_dir=tmp_path / "frames"
+        synth / "images",
+        synth / "masks",
+        tmp_path / "m.csv",
+        NiftiMaskImport(basal_end="first", frames_dir=tmp_path / "frames"),
     )
     rows = {r["patient_id"]: r for r in _read(out)}
     assert float(rows["C"]["lge_percent_basal"]) == 0.0  # slice 4 is now the apex
@@ -172,15 +177,19 @@ def test_refuses_unknown_label_values(synth, tmp_path):
     with pytest.raises(CaseError, match=r"case C: mask .* holds label value\(s\) \[7\] outside the declared ones"):
         import_nifti_masks(synth / "images", synth / "masks", tmp_path / "m.csv")
     # declaring it makes the case importable
-    import_nifti_masks(synth / "images", synth / "masks", tmp_path / "m.csv", other_labels=(0, 1, 7))
+    import_nifti_masks(synth / "images", synth / "masks", tmp_path / "m.csv", NiftiMaskImport(other_labels=(0, 1, 7)))
 
 
 def test_refuses_missing_clinical_file_and_row(synth, tmp_path):
     with pytest.raises(DataError, match=r"clinical file .*nope.csv does not exist"):
-        import_nifti_masks(synth / "images", synth / "masks", tmp_path / "m.csv", clinical_csv=synth / "nope.csv")
+        import_nifti_masks(
+            synth / "images", synth / "masks", tmp_path / "m.csv", NiftiMaskImport(clinical_csv=synth / "nope.csv")
+        )
     (synth / "clinical.csv").write_text("case_id,age\nA,60\nC,70\n")
     with pytest.raises(CaseError, match=r"case B: no row in clinical file .*clinical.csv \(ID column 'case_id'\)"):
-        import_nifti_masks(synth / "images", synth / "masks", tmp_path / "m.csv", clinical_csv=synth / "clinical.csv")
+        import_nifti_masks(
+            synth / "images", synth / "masks", tmp_path / "m.csv", NiftiMaskImport(clinical_csv=synth / "clinical.csv")
+        )
 
 
 def test_refuses_non_nifti(synth, tmp_path):
@@ -188,7 +197,7 @@ def test_refuses_non_nifti(synth, tmp_path):
     png.write_bytes(b"\x89PNG\r\n\x1a\n")
     imgs = [synth / "images" / "A.nii.gz"]
     with pytest.raises(CaseError, match=r"case A: mask .*A.png is not a NIfTI file \(expected .nii or .nii.gz\)"):
-        import_nifti_masks(imgs, [png], tmp_path / "m.csv", case_ids={str(imgs[0]): "A"})
+        import_nifti_masks(imgs, [png], tmp_path / "m.csv", NiftiMaskImport(case_ids={str(imgs[0]): "A"}))
     bad = synth / "images" / "A.nii.gz"
     bad.write_bytes(b"this is not a nifti file")
     with pytest.raises(CaseError, match=r"case A: image .*A.nii.gz could not be read as NIfTI"):
@@ -197,16 +206,15 @@ def test_refuses_non_nifti(synth, tmp_path):
 
 def test_bad_options(synth, tmp_path):
     with pytest.raises(ConfigError, match="must be a subset of myo_labels"):
-        import_nifti_masks(synth / "images", synth / "masks", tmp_path / "m.csv", lge_labels=(3, 5))
+        import_nifti_masks(synth / "images", synth / "masks", tmp_path / "m.csv", NiftiMaskImport(lge_labels=(3, 5)))
     with pytest.raises(ConfigError, match="basal_end"):
-        import_nifti_masks(synth / "images", synth / "masks", tmp_path / "m.csv", basal_end="top")
+        import_nifti_masks(synth / "images", synth / "masks", tmp_path / "m.csv", NiftiMaskImport(basal_end="top"))
     with pytest.raises(DataError, match="no column 'nope'"):
         import_nifti_masks(
             synth / "images",
             synth / "masks",
             tmp_path / "m.csv",
-            clinical_csv=synth / "clinical.csv",
-            event_column="nope",
+            NiftiMaskImport(clinical_csv=synth / "clinical.csv", event_column="nope"),
         )
     with pytest.raises(DataError, match="EMIDEC folder .* does not exist"):
         import_emidec(tmp_path / "nowhere", tmp_path / "m.csv")
@@ -364,7 +372,7 @@ def test_masks_of_another_label_convention_are_refused_with_the_fix(tmp_path):
     burden 0 silently; the importer sees that label 1 is no cavity and says how to declare the labels."""
     import nibabel as nib
 
-    from lgenet.data.importers import import_nifti_masks
+    from lgenet.data.importers import NiftiMaskImport, import_nifti_masks
     from lgenet.errors import ConfigError
 
     yy, xx = np.mgrid[:48, :48]
@@ -378,10 +386,41 @@ def test_masks_of_another_label_convention_are_refused_with_the_fix(tmp_path):
         nib.save(nib.Nifti1Image(lab, np.eye(4)), tmp_path / f"C{k}_gd.nii.gz")
     kw = dict(image_pattern="{id}_LGE.nii.gz", mask_pattern="{id}_gd.nii.gz")
     with pytest.raises(ConfigError, match=r"label 1 lies outside the myocardium.*--myo-labels 1,2 --lge-labels 2"):
-        import_nifti_masks(tmp_path, tmp_path, tmp_path / "m.csv", **kw)
+        import_nifti_masks(tmp_path, tmp_path, tmp_path / "m.csv", NiftiMaskImport(**kw))
     assert not (tmp_path / "m.csv").exists()
     out = import_nifti_masks(
-        tmp_path, tmp_path, tmp_path / "m.csv", myo_labels=(1, 2), lge_labels=(2,), other_labels=(0,), **kw
+        tmp_path,
+        tmp_path,
+        tmp_path / "m.csv",
+        NiftiMaskImport(myo_labels=(1, 2), lge_labels=(2,), other_labels=(0,), **kw),
     )
     rows = list(csv.DictReader(open(out)))
     assert all(float(r["lge_percent"]) > 10 for r in rows)
+
+
+# ------------------------------------------------------------------------------ label conventions
+def test_label_conventions_by_name_and_spec():
+    from lgenet.conventions.labels import EMIDEC, LABEL_CONVENTIONS, MYOPS, SegLabels, label_convention
+
+    assert EMIDEC == SegLabels(cavity=(1,), myo=(2, 3, 4), lge=(3, 4), other=(0,))
+    assert EMIDEC.non_myo == (0, 1)  # what `lgenet import` and `lgenet quantify` call the other labels
+    assert MYOPS.myo == (200, 1220, 2221) and MYOPS.lge == (2221,) and MYOPS.cavity == (500,)
+    assert 600 in MYOPS.other and 600 not in MYOPS.myo  # RV blood pool counts as other
+    assert LABEL_CONVENTIONS == {"emidec": EMIDEC, "myops": MYOPS}
+    assert label_convention("MyoPS") is MYOPS and label_convention(EMIDEC) is EMIDEC
+    assert label_convention("cavity=1,myo=2+3+4,lge=3+4,other=0") == EMIDEC
+    assert label_convention("myo=1+2,lge=2,cavity=") == SegLabels(cavity=(), myo=(1, 2), lge=(2,), other=(0,))
+    with pytest.raises(ConfigError, match=r"label convention 'acdc'.*\['emidec', 'myops'\]"):
+        label_convention("acdc")
+    lab = np.array([[0, 500, 600], [200, 1220, 2221]])
+    assert MYOPS.classes(lab).tolist() == [[0, 1, 0], [2, 2, 3]]
+
+
+def test_import_defaults_are_the_emidec_convention():
+    from lgenet.conventions.labels import EMIDEC
+    from lgenet.conventions.thresholds import LGE_THRESHOLD
+    from lgenet.data.importers import NIFTI_MASK_DEFAULTS
+
+    o = NIFTI_MASK_DEFAULTS
+    assert (tuple(o.myo_labels), tuple(o.lge_labels), tuple(o.other_labels)) == (EMIDEC.myo, EMIDEC.lge, (0, 1))
+    assert o.lge_threshold == LGE_THRESHOLD == 5.7

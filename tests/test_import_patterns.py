@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from lgenet.cli import main
-from lgenet.data.importers import CaseError, import_nifti_masks, read_pairs_csv
+from lgenet.data.importers import CaseError, NiftiMaskImport, import_nifti_masks, read_pairs_csv
 from lgenet.errors import ConfigError, DataError
 
 EMIDEC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emidec"
@@ -66,7 +66,10 @@ def _rows(path: Path) -> list[dict]:
 
 def test_patterns_pair_lge_and_gd_names(lge_gd, tmp_path):
     out = import_nifti_masks(
-        lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="{id}_LGE.nii.gz", mask_pattern="{id}_gd.nii.gz"
+        lge_gd,
+        lge_gd,
+        tmp_path / "m.csv",
+        NiftiMaskImport(image_pattern="{id}_LGE.nii.gz", mask_pattern="{id}_gd.nii.gz"),
     )
     rows = _rows(out)
     assert [r["patient_id"] for r in rows] == ["Case01", "Case02", "Case03"]
@@ -86,7 +89,7 @@ def test_pattern_with_wildcard_and_one_sided_pattern(tmp_path):
     _save(tmp_path / "imgs" / "P7_psir_LGE.nii.gz", img)
     _save(tmp_path / "masks" / "P7.nii.gz", lab)  # masks keep the same-name rule
     out = import_nifti_masks(
-        tmp_path / "imgs", tmp_path / "masks", tmp_path / "m.csv", image_pattern="{id}_*_LGE.nii.gz"
+        tmp_path / "imgs", tmp_path / "masks", tmp_path / "m.csv", NiftiMaskImport(image_pattern="{id}_*_LGE.nii.gz")
     )
     assert [r["patient_id"] for r in _rows(out)] == ["P7"]
 
@@ -99,7 +102,10 @@ def test_pattern_image_without_mask_names_the_case(lge_gd, tmp_path):
         r"'Case02_gd.nii.gz' \(--mask-pattern '\{id\}_gd.nii.gz'\)",
     ) as e:
         import_nifti_masks(
-            lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="{id}_LGE.nii.gz", mask_pattern="{id}_gd.nii.gz"
+            lge_gd,
+            lge_gd,
+            tmp_path / "m.csv",
+            NiftiMaskImport(image_pattern="{id}_LGE.nii.gz", mask_pattern="{id}_gd.nii.gz"),
         )
     assert e.value.case == "Case02"
     assert not (tmp_path / "m.csv").exists()
@@ -113,7 +119,10 @@ def test_pattern_mask_without_image_names_the_case(lge_gd, tmp_path):
         r"'Case03_LGE.nii.gz'",
     ):
         import_nifti_masks(
-            lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="{id}_LGE.nii.gz", mask_pattern="{id}_gd.nii.gz"
+            lge_gd,
+            lge_gd,
+            tmp_path / "m.csv",
+            NiftiMaskImport(image_pattern="{id}_LGE.nii.gz", mask_pattern="{id}_gd.nii.gz"),
         )
 
 
@@ -122,23 +131,38 @@ def test_pattern_refusals(lge_gd, tmp_path):
         ConfigError, match=r"--image-pattern '_LGE.nii.gz' must hold the placeholder \{id\} exactly once"
     ):
         import_nifti_masks(
-            lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="_LGE.nii.gz", mask_pattern="{id}_gd.nii.gz"
+            lge_gd,
+            lge_gd,
+            tmp_path / "m.csv",
+            NiftiMaskImport(image_pattern="_LGE.nii.gz", mask_pattern="{id}_gd.nii.gz"),
         )
     with pytest.raises(ConfigError, match="must match a file name, not a path"):
         import_nifti_masks(
-            lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="x/{id}_LGE.nii.gz", mask_pattern="{id}_gd.nii.gz"
+            lge_gd,
+            lge_gd,
+            tmp_path / "m.csv",
+            NiftiMaskImport(image_pattern="x/{id}_LGE.nii.gz", mask_pattern="{id}_gd.nii.gz"),
         )
     with pytest.raises(DataError, match=r"images: no file matches --image-pattern '\{id\}_PSIR.nii.gz' \(7 file\(s\)"):
         import_nifti_masks(
-            lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="{id}_PSIR.nii.gz", mask_pattern="{id}_gd.nii.gz"
+            lge_gd,
+            lge_gd,
+            tmp_path / "m.csv",
+            NiftiMaskImport(image_pattern="{id}_PSIR.nii.gz", mask_pattern="{id}_gd.nii.gz"),
         )
     with pytest.raises(ConfigError, match="matches both --image-pattern"):
         import_nifti_masks(
-            lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="{id}.nii.gz", mask_pattern="{id}_gd.nii.gz"
+            lge_gd,
+            lge_gd,
+            tmp_path / "m.csv",
+            NiftiMaskImport(image_pattern="{id}.nii.gz", mask_pattern="{id}_gd.nii.gz"),
         )
     with pytest.raises(DataError, match="two images share case ID 'Case01'"):
         import_nifti_masks(
-            lge_gd, lge_gd, tmp_path / "m.csv", image_pattern="{id}_*.nii.gz", mask_pattern="{id}_gd.nii.gz"
+            lge_gd,
+            lge_gd,
+            tmp_path / "m.csv",
+            NiftiMaskImport(image_pattern="{id}_*.nii.gz", mask_pattern="{id}_gd.nii.gz"),
         )
 
 
@@ -159,7 +183,7 @@ def test_pairs_csv_relative_paths(lge_gd, tmp_path):
         ],
     )
     assert [c for c, _, _ in read_pairs_csv(p)] == ["P1", "P2"]
-    out = import_nifti_masks(None, None, tmp_path / "m.csv", pairs_csv=p)
+    out = import_nifti_masks(None, None, tmp_path / "m.csv", NiftiMaskImport(pairs_csv=p))
     rows = _rows(out)
     assert [r["patient_id"] for r in rows] == ["P1", "P2"]
     assert Path(rows[0]["image"]) == (lge_gd / "Case03_LGE.nii.gz").resolve()
@@ -195,7 +219,7 @@ def test_pairs_csv_refusals(lge_gd, tmp_path):
         read_pairs_csv(p)
     p = _pairs(tmp_path, ["case_id,image,mask", "P1,../data/Case01_LGE.nii.gz,../data/Case01_gd.nii.gz"])
     with pytest.raises(ConfigError, match="give either pairs_csv, or images and masks"):
-        import_nifti_masks(lge_gd, lge_gd, tmp_path / "m.csv", pairs_csv=p)
+        import_nifti_masks(lge_gd, lge_gd, tmp_path / "m.csv", NiftiMaskImport(pairs_csv=p))
 
 
 def test_cli_import_patterns_and_pairs(lge_gd, tmp_path, capsys):
@@ -260,7 +284,7 @@ def test_emidec_pairs_csv(tmp_path):
     lines = ["case_id,image,mask"] + [
         f"{c},{EMIDEC / c / 'Images' / (c + '.nii.gz')},{EMIDEC / c / 'Contours' / (c + '.nii.gz')}" for c in cases
     ]
-    out = import_nifti_masks(None, None, tmp_path / "m.csv", pairs_csv=_pairs(tmp_path, lines))
+    out = import_nifti_masks(None, None, tmp_path / "m.csv", NiftiMaskImport(pairs_csv=_pairs(tmp_path, lines)))
     rows = _rows(out)
     assert [r["patient_id"] for r in rows] == cases
     ref = (

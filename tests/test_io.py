@@ -520,3 +520,23 @@ def test_read_frame_matches_read_volume_for_every_stack_kind(tmp_path):
         assert meta["shape"] == vol.shape and meta["slice_index"] is None
         for k in range(vol.shape[0]):
             np.testing.assert_array_equal(read_frame(path, slice=k, **kw)[0], vol[k])
+
+
+def test_nifti_volume_stack_orientation_round_trip(tmp_path):
+    """One home of the NIfTI slice orientation: stack() is (S, a, b) apex -> base, unstack() its inverse."""
+    import nibabel as nib
+
+    from lgenet.io.nifti import load_nifti
+
+    data = np.arange(4 * 5 * 3, dtype=np.int16).reshape(4, 5, 3)
+    nib.save(nib.Nifti1Image(data, np.diag([1.5, 2.0, 8.0, 1.0])), tmp_path / "v.nii.gz")
+    vol = load_nifti(tmp_path / "v.nii.gz")
+    for axis in (0, 1, 2):
+        for end in ("last", "first"):
+            st = vol.stack(axis, end)
+            want = np.moveaxis(data, axis, 0)
+            assert np.array_equal(st, want[::-1] if end == "first" else want)
+            assert np.array_equal(vol.unstack(st, axis, end), data)
+    assert vol.spacing(2) == (8.0, 1.5, 2.0) and vol.spacing(0) == (1.5, 2.0, 8.0)
+    frame, meta = read_frame(tmp_path / "v.nii.gz", slice=0, nifti_slice_axis=0, nifti_basal_end="first")
+    assert np.array_equal(frame, data[-1].T.astype(np.float32)) and meta["pixel_spacing"] == (8.0, 2.0)

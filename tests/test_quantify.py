@@ -12,7 +12,15 @@ import pytest
 
 from lgenet.cli import main
 from lgenet.errors import ConfigError, DataError, ReaderError
-from lgenet.quantify import auto_remote_mask, method_names, quantify, quantify_files, quantify_manifest
+from lgenet.quantify import (
+    MaskLayout,
+    QuantifySettings,
+    auto_remote_mask,
+    method_names,
+    quantify,
+    quantify_files,
+    quantify_manifest,
+)
 
 EMIDEC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emidec"
 
@@ -159,7 +167,7 @@ def _write_pair(tmp_path: Path, name="P1", basal_end="last", noise=4.0):
 @pytest.mark.parametrize("basal_end", ["last", "first"])
 def test_quantify_files_writes_masks_on_the_input_grid(tmp_path, basal_end):
     ip, mp, vol_lab = _write_pair(tmp_path, basal_end=basal_end)
-    s = quantify_files(ip, mp, tmp_path / "out", basal_end=basal_end, case_id="P1")
+    s = quantify_files(ip, mp, tmp_path / "out", layout=MaskLayout(basal_end=basal_end), case_id="P1")
     truth_pct = 100 * (vol_lab == 3).sum() / (vol_lab >= 2).sum()
     assert s["percent"]["fwhm"] == pytest.approx(truth_pct, abs=1.0)
     assert s["spacing"] == [8.0, 1.25, 1.25]
@@ -186,7 +194,7 @@ def test_quantify_files_refusals(tmp_path):
     ):
         quantify_files(ip, other, tmp_path / "o")
     with pytest.raises(DataError, match=r"case P1_img: the mask .* has no myocardium"):
-        quantify_files(ip, mp, tmp_path / "o", myo_labels=(7,))
+        quantify_files(ip, mp, tmp_path / "o", layout=MaskLayout(myo_labels=(7,)))
     txt = tmp_path / "notes.txt"
     txt.write_text("hello")
     with pytest.raises(ReaderError, match=r"case X: mask .*notes.txt is not a NIfTI file"):
@@ -242,12 +250,12 @@ def test_quantify_files_refuses_undeclared_label_values(tmp_path):
         r"\(e.g. --other-labels 0,1,7\)",
     ):
         quantify_files(ip, bad, tmp_path / "o")
-    s = quantify_files(ip, bad, tmp_path / "o", other_labels=(0, 1, 7))
+    s = quantify_files(ip, bad, tmp_path / "o", layout=MaskLayout(other_labels=(0, 1, 7)))
     assert s["labels_found"]["7"] == 5 and s["other_labels"] == [0, 1, 7]
     with pytest.raises(ConfigError, match=r"--other-labels \[0, 2\] overlap --myo-labels"):
-        quantify_files(ip, mp, tmp_path / "o", other_labels=(0, 2))
+        quantify_files(ip, mp, tmp_path / "o", layout=MaskLayout(other_labels=(0, 2)))
     with pytest.raises(ConfigError, match="--remote-labels needs --remote MASK"):
-        quantify_files(ip, mp, tmp_path / "o", remote_labels=(2,))
+        quantify_files(ip, mp, tmp_path / "o", settings=QuantifySettings(remote_labels=(2,)))
 
 
 def test_cli_quantify_other_labels_single_and_manifest(tmp_path, capsys):
@@ -325,12 +333,14 @@ def test_quantify_manifest_remote_column(tmp_path):
     ip, mp, _ = _write_pair(tmp_path)
     man = tmp_path / "cohort.csv"
     man.write_text(f"patient_id,image,mask,remote\nP1,{ip.name},{mp.name},{mp.name}\nP2,{ip.name},{mp.name},\n")
-    out = quantify_manifest(man, tmp_path / "qm", label_method="nsd2", remote_labels=(2,))
+    out = quantify_manifest(man, tmp_path / "qm", label_method="nsd2", settings=QuantifySettings(remote_labels=(2,)))
     rows = _csv_rows(out)
     assert rows[0]["lge_percent_source"] == "nsd2 (given remote mask)"
     assert rows[1]["lge_percent_source"] == "nsd2 (auto remote)" and rows[1]["remote"] == ""
     assert Path(rows[0]["remote"]).is_absolute()
-    ref = quantify_files(ip, mp, tmp_path / "ref", remote=mp, remote_labels=(2,), case_id="R")
+    ref = quantify_files(
+        ip, mp, tmp_path / "ref", settings=QuantifySettings(remote_labels=(2,)), remote=mp, case_id="R"
+    )
     assert float(rows[0]["lge_percent"]) == pytest.approx(round(ref["percent"]["nsd2"], 4))
 
 
@@ -369,13 +379,13 @@ def test_quantify_manifest_method_restricts_and_must_hold_label_method(tmp_path,
     side = json.loads((tmp_path / "qm" / "cohort.quantified.import.json").read_text())
     assert side["quantify"]["methods"] == ["nsd3", "nsd5"] and side["quantify"]["method"] == "nsd"
     with pytest.raises(ConfigError, match="is not computed by --method fwhm"):
-        quantify_manifest(man, tmp_path / "qm", label_method="nsd5", method="fwhm")
+        quantify_manifest(man, tmp_path / "qm", label_method="nsd5", settings=QuantifySettings(method="fwhm"))
 
 
 # ------------------------------------------------------------------------------ import sidecar
 def _import_unusual(tmp_path: Path, basal_end: str = "last"):
     """An imported manifest whose mask uses scar = 5 and cavity = 7 (declared at import)."""
-    from lgenet.data.importers import import_nifti_masks
+    from lgenet.data.importers import NiftiMaskImport, import_nifti_masks
 
     ip, mp, _ = _write_pair(tmp_path, basal_end=basal_end)
     odd = _relabel(mp, tmp_path / "odd.nii.gz", {3: 5}, extra=(7, 4))
@@ -389,10 +399,7 @@ def _import_unusual(tmp_path: Path, basal_end: str = "last"):
         d / "img",
         d / "lab",
         tmp_path / "cohort.csv",
-        myo_labels=(2, 5),
-        lge_labels=(5,),
-        other_labels=(0, 7),
-        basal_end=basal_end,
+        NiftiMaskImport(myo_labels=(2, 5), lge_labels=(5,), other_labels=(0, 7), basal_end=basal_end),
     )
     return man, d / "img" / "P1.nii.gz", d / "lab" / "P1.nii.gz"
 
@@ -405,7 +412,9 @@ def test_quantify_manifest_reads_import_sidecar(tmp_path, capsys):
         "from the manifest's sidecar cohort.import.json: myo_labels [2, 5], other_labels [0, 7], slice_axis 2, "
         "basal_end first"
     ) in out
-    ref = quantify_files(ip, mp, tmp_path / "ref", myo_labels=(2, 5), other_labels=(0, 7), basal_end="first")
+    ref = quantify_files(
+        ip, mp, tmp_path / "ref", layout=MaskLayout(myo_labels=(2, 5), other_labels=(0, 7), basal_end="first")
+    )
     row = _csv_rows(tmp_path / "q1" / "cohort.quantified.csv")[0]
     assert float(row["lge_percent"]) == pytest.approx(round(ref["percent"]["fwhm"], 4))
     assert float(row["lge_percent"]) == pytest.approx(float(row["lge_percent_original"]), abs=1.0)

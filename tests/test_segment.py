@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from lgenet.config import SegConfig
-from lgenet.data.stacks import SegLabels, crop_grid, lv_centres, paste_back, sample, tissue_normalise
+from lgenet.conventions.labels import SegLabels
+from lgenet.data.stacks import crop_grid, lv_centres, paste_back, sample, tissue_normalise
 from lgenet.errors import ConfigError, DataError
 from lgenet.evaluation.segmentation import agreement, class_measures, dice, icc_a1
 

@@ -24,13 +24,15 @@ import json
 from pathlib import Path
 
 from lgenet.cli.options import float_list, int_list
+from lgenet.conventions.files import import_sidecar
+from lgenet.conventions.labels import EMIDEC
 from lgenet.errors import ConfigError
 
 __all__ = ["add_import_parser", "add_quantify_parser", "cmd_import_emidec", "cmd_import_nifti_masks", "cmd_quantify"]
 
 
 def _print_counts(manifest: Path) -> None:
-    side = manifest.with_name(manifest.stem + ".import.json")
+    side = import_sidecar(manifest)
     data = json.loads(side.read_text())
     c = data["counts"]
     pairing = data.get("pairing") or {}
@@ -70,7 +72,7 @@ def cmd_import_emidec(a: argparse.Namespace) -> int:
 
 
 def cmd_import_nifti_masks(a: argparse.Namespace) -> int:
-    from lgenet.data.importers import import_nifti_masks
+    from lgenet.data.importers import NiftiMaskImport, import_nifti_masks
 
     cols = None
     if a.clinical_columns:
@@ -90,10 +92,7 @@ def cmd_import_nifti_masks(a: argparse.Namespace) -> int:
             "lgenet import nifti-masks: give --images and --masks (folders or quoted globs), "
             "or --pairs pairs.csv (columns case_id,image,mask)"
         )
-    out = import_nifti_masks(
-        a.images,
-        a.masks,
-        a.out,
+    options = NiftiMaskImport(
         image_pattern=a.image_pattern,
         mask_pattern=a.mask_pattern,
         pairs_csv=a.pairs,
@@ -110,6 +109,7 @@ def cmd_import_nifti_masks(a: argparse.Namespace) -> int:
         followup_column=a.followup_column,
         frames_dir=a.frames_dir,
     )
+    out = import_nifti_masks(a.images, a.masks, a.out, options)
     _print_counts(Path(out))
     return 0
 
@@ -140,12 +140,12 @@ def add_import_parser(subparsers) -> argparse.ArgumentParser:
         "--pairs", help="CSV with columns case_id,image,mask (paths relative to it), instead of --images/--masks"
     )
     n.add_argument("--out", required=True, help="manifest CSV to write")
-    n.add_argument("--myo-labels", type=int_list, default=(2, 3, 4), help="myocardium label values (default 2,3,4)")
-    n.add_argument("--lge-labels", type=int_list, default=(3, 4), help="enhanced label values (default 3,4)")
+    n.add_argument("--myo-labels", type=int_list, default=EMIDEC.myo, help="myocardium label values (default 2,3,4)")
+    n.add_argument("--lge-labels", type=int_list, default=EMIDEC.lge, help="enhanced label values (default 3,4)")
     n.add_argument(
         "--other-labels",
         type=int_list,
-        default=(0, 1),
+        default=EMIDEC.non_myo,
         help="other values allowed in the masks, e.g. background and cavity (default 0,1)",
     )
     n.add_argument("--slice-axis", type=int, default=2, choices=(0, 1, 2))
@@ -162,10 +162,13 @@ def add_import_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_quantify(a: argparse.Namespace) -> int:
-    from lgenet.quantify import quantify_files, quantify_manifest
+    from lgenet.quantify import EMIDEC_LAYOUT, MaskLayout, QuantifySettings, quantify_files, quantify_manifest
     from lgenet.runs.grid import ensure_writable_dir
 
     ensure_writable_dir(a.out, "--out")
+    settings = QuantifySettings(
+        method=a.method, n_sd=a.n_sd, fwhm_baseline=a.fwhm_baseline, remote_labels=a.remote_labels
+    )
 
     if a.manifest:
         if a.image or a.mask:
@@ -179,15 +182,14 @@ def cmd_quantify(a: argparse.Namespace) -> int:
             a.manifest,
             a.out,
             label_method=a.label_method,
-            myo_labels=a.myo_labels,
-            other_labels=a.other_labels,
-            method=a.method,
-            n_sd=a.n_sd,
+            given={
+                "myo_labels": a.myo_labels,
+                "other_labels": a.other_labels,
+                "slice_axis": a.slice_axis,
+                "basal_end": a.basal_end,
+            },
+            settings=settings,
             remote=a.remote,
-            remote_labels=a.remote_labels,
-            slice_axis=a.slice_axis,
-            basal_end=a.basal_end,
-            fwhm_baseline=a.fwhm_baseline,
             echo=print,
         )
         print(
@@ -202,22 +204,14 @@ def cmd_quantify(a: argparse.Namespace) -> int:
             "lgenet quantify: --label-method only applies with --manifest; for one case every "
             "method of --method is reported"
         )
-    myo = a.myo_labels if a.myo_labels is not None else (2, 3, 4)
-    other = a.other_labels if a.other_labels is not None else (0, 1)
-    s = quantify_files(
-        a.image,
-        a.mask,
-        a.out,
-        myo_labels=myo,
-        other_labels=other,
-        method=a.method,
-        n_sd=a.n_sd,
-        remote=a.remote,
-        remote_labels=a.remote_labels,
-        slice_axis=2 if a.slice_axis is None else a.slice_axis,
-        basal_end=a.basal_end or "last",
-        fwhm_baseline=a.fwhm_baseline,
+    layout = MaskLayout(
+        myo_labels=a.myo_labels if a.myo_labels is not None else EMIDEC_LAYOUT.myo_labels,
+        other_labels=a.other_labels if a.other_labels is not None else EMIDEC_LAYOUT.other_labels,
+        slice_axis=EMIDEC_LAYOUT.slice_axis if a.slice_axis is None else a.slice_axis,
+        basal_end=a.basal_end or EMIDEC_LAYOUT.basal_end,
     )
+    myo = layout.myo_labels
+    s = quantify_files(a.image, a.mask, a.out, layout=layout, settings=settings, remote=a.remote)
     found = ", ".join(f"{v} ({n})" for v, n in s["labels_found"].items())
     print(f"case {s['case']}: mask label values (voxels): {found}; myocardium {list(myo)}")
     print(f"case {s['case']}: remote {s['remote_rule']}")

@@ -18,7 +18,7 @@ __all__ = ["add_segment_parser"]
 
 def _labels_from(a: argparse.Namespace) -> dict | None:
     """--labels, else the import sidecar's label values beside the manifest, else None (defaults)."""
-    from lgenet.data.stacks import SegLabels
+    from lgenet.conventions.labels import SegLabels
 
     if a.labels:
         return SegLabels.parse(a.labels).to_dict()

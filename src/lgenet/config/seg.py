@@ -216,7 +216,7 @@ class SegConfig:
         return dataclasses.replace(self, **changes)
 
     def seg_labels(self):
-        from lgenet.data.stacks import SegLabels
+        from lgenet.conventions.labels import SegLabels
 
         return SegLabels(**{k: tuple(v) for k, v in self.labels.items()})
 

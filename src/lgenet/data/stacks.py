@@ -1,7 +1,8 @@
 """Whole short-axis stacks for the anatomy-aware models: labels, intensity normalisation, geometry.
 
-* :class:`SegLabels` maps a dataset's label values onto lgenet's four segmentation classes
-  (0 background, 1 LV cavity, 2 normal myocardium, 3 enhanced myocardium incl. MVO);
+* :class:`~lgenet.conventions.labels.SegLabels` (in :mod:`lgenet.conventions.labels`) maps a dataset's
+  label values onto lgenet's four segmentation classes (0 background, 1 LV cavity, 2 normal
+  myocardium, 3 enhanced myocardium incl. MVO);
 * :func:`read_stack` reads an image stack (and its label map) apex -> base with the pixel size;
 * :func:`tissue_normalise` scales intensities by statistics taken over the body only, so that
   zero-filled (EMIDEC), offset-free and noisy-background (other scanners) frames come out alike
@@ -24,10 +25,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lgenet.conventions.labels import EMIDEC, SegLabels
 from lgenet.errors import ConfigError, DataError
 
 __all__ = [
-    "SegLabels",
     "Stack",
     "read_stack",
     "tissue_normalise",
@@ -44,93 +45,6 @@ __all__ = [
 CLASS_NAMES = ("background", "lv_cavity", "myocardium_normal", "enhancement")
 #: the tissue_normalise methods (a segmentation run records the one its networks were trained with)
 NORMALISATION_METHODS = (1, 2)
-
-
-@dataclass(frozen=True)
-class SegLabels:
-    """Which label values of a dataset's masks are LV cavity, myocardium and enhancement.
-
-    ``myo`` is the *whole* myocardium (normal + enhanced, as in ``lgenet import``), ``lge`` the
-    enhanced part (infarct/scar and microvascular obstruction), ``other`` values that are allowed and
-    mean background (e.g. RV cavity). Any other value in a mask is an error. EMIDEC: cavity 1,
-    myocardium 2,3,4, enhancement 3,4, other 0.
-    """
-
-    cavity: tuple[int, ...] = (1,)
-    myo: tuple[int, ...] = (2, 3, 4)
-    lge: tuple[int, ...] = (3, 4)
-    other: tuple[int, ...] = (0,)
-
-    def __post_init__(self) -> None:
-        for name in ("cavity", "myo", "lge", "other"):
-            v = getattr(self, name)
-            object.__setattr__(self, name, tuple(int(x) for x in (v if isinstance(v, (list, tuple)) else [v])))
-        if not self.myo:
-            raise ConfigError("segmentation labels: 'myo' must list the myocardium's label value(s)")
-        if not set(self.lge) <= set(self.myo):
-            raise ConfigError(
-                f"segmentation labels: lge {list(self.lge)} must be a subset of myo {list(self.myo)} "
-                "(the enhanced myocardium is part of the myocardium)"
-            )
-        groups = {"cavity": set(self.cavity), "myo": set(self.myo), "other": set(self.other)}
-        for a in groups:
-            for b in groups:
-                if a < b and groups[a] & groups[b]:
-                    raise ConfigError(
-                        f"segmentation labels: {a} {sorted(groups[a])} and {b} {sorted(groups[b])} share a value"
-                    )
-
-    @classmethod
-    def parse(cls, text: str) -> SegLabels:
-        """``'cavity=1,myo=2+3+4,lge=3+4,other=0'`` (any order; missing keys keep their defaults)."""
-        kw: dict[str, tuple[int, ...]] = {}
-        for part in (p.strip() for p in str(text).split(",") if p.strip()):
-            key, sep, vals = part.partition("=")
-            key = key.strip().lower()
-            if not sep or key not in ("cavity", "myo", "lge", "other"):
-                raise ConfigError(
-                    f"--labels {text!r}: expected KEY=V[+V...] pairs with KEY among cavity, myo, lge, "
-                    f"other (e.g. cavity=1,myo=2+3+4,lge=3+4,other=0), got {part!r}"
-                )
-            try:
-                kw[key] = tuple(int(v) for v in vals.split("+") if v.strip() != "")
-            except ValueError:
-                raise ConfigError(f"--labels {text!r}: values of {key!r} must be integers joined by '+'") from None
-        return cls(**kw)
-
-    def to_dict(self) -> dict:
-        return {"cavity": list(self.cavity), "myo": list(self.myo), "lge": list(self.lge), "other": list(self.other)}
-
-    def classes(self, mask: np.ndarray, *, where: str = "mask") -> np.ndarray:
-        """Label map (any values) -> class map (0..3); undeclared values are an error naming them."""
-        m = np.asarray(mask)
-        if m.dtype.kind == "f":
-            if not np.all(np.isfinite(m)) or np.any(np.abs(m - np.rint(m)) > 1e-3):
-                raise DataError(f"{where}: the label map holds non-integer values; is it an image rather than a mask?")
-            m = np.rint(m)
-        m = m.astype(np.int64)
-        known = set(self.cavity) | set(self.myo) | set(self.other)
-        vals, counts = np.unique(m, return_counts=True)
-        bad = [(int(v), int(c)) for v, c in zip(vals, counts) if int(v) not in known]
-        if bad:
-            listed = ", ".join(f"{v} ({c} px)" for v, c in bad[:8])
-            raise DataError(
-                f"{where}: label value(s) {listed} are not declared; declared cavity {list(self.cavity)}, "
-                f"myo {list(self.myo)}, lge {list(self.lge)}, other {list(self.other)}. Pass --labels "
-                "(e.g. cavity=1,myo=2+3+4,lge=3+4,other=0) to match the dataset"
-            )
-        out = np.zeros(m.shape, np.uint8)
-        out[np.isin(m, self.cavity)] = 1
-        out[np.isin(m, self.myo)] = 2
-        out[np.isin(m, self.lge)] = 3
-        return out
-
-    def values(self) -> tuple[int, int, int, int]:
-        """The label value written for each class in output masks (the first declared one; 0 = background)."""
-        healthy = [v for v in self.myo if v not in self.lge] or [self.myo[0]]
-        lge = self.lge[0] if self.lge else healthy[0]
-        cav = self.cavity[0] if self.cavity else 0
-        return (0, cav, healthy[0], lge)
 
 
 @dataclass
@@ -177,7 +91,7 @@ def read_stack(
                 f"{mask}: the label map has shape {tuple(m.shape)} (slices, rows, cols) but the image "
                 f"{image} has {tuple(vol.shape)}; masks must lie on the image's voxel grid"
             )
-        classes = (labels or SegLabels()).classes(m, where=str(mask))
+        classes = (labels or EMIDEC).classes(m, where=str(mask))
     return Stack(
         image=vol.astype(np.float32, copy=False),
         spacing=(float(spacing[0]), float(spacing[1])),

@@ -1,3 +1,4 @@
+# A single-format reader (DICOM files, multi-frame files, series folders): long because ordering a stack is.
 """DICOM reader: single files, multi-frame files and series folders (pydicom >= 3).
 
 Pixel handling
@@ -487,7 +488,12 @@ def _load_series(folder: Path) -> _Stack:
     return _Stack(frames, "dicom-series", "folder", images[0][1], notes)
 
 
-def _meta(stack: _Stack, shape, *, n, index, rule, spacing, frame: _Frame, notes, affine=None) -> dict:
+def _meta(stack: _Stack, arranged: tuple, shape, *, index: int | None, notes, affine=None) -> dict:
+    """The safe metadata of ``stack`` ordered as ``arranged`` (what :func:`_arrange` returns: the frames
+    apex -> base, the basal rule, the slice spacing); pixel size and thickness from the frame ``index``
+    (the basal one for a whole volume)."""
+    ordered, rule, spacing = arranged
+    frame = ordered[-1 if index is None else index]
     ds = stack.header
     return build_meta(
         format=stack.fmt,
@@ -495,7 +501,7 @@ def _meta(stack: _Stack, shape, *, n, index, rule, spacing, frame: _Frame, notes
         shape=shape,
         pixel_spacing=frame.spacing,
         slice_index=index,
-        n_slices=n,
+        n_slices=len(ordered),
         slice_thickness=frame.thickness,
         slice_spacing=spacing,
         modality=ds.get("Modality"),
@@ -518,21 +524,13 @@ def read_dicom_frame(path: str | Path, sel: str | int = "basal") -> tuple[np.nda
 
 def _read_dicom_frame(path: Path, sel: str | int) -> tuple[np.ndarray, dict]:
     stack = _load_stack(path)
-    ordered, rule, spacing = _arrange(stack.frames, path, explicit=sel != "basal")
+    arranged = _arrange(stack.frames, path, explicit=sel != "basal")
+    ordered = arranged[0]
     k = select_index(len(ordered), sel, path)
     fr = ordered[k]
     notes: set = set()
     (img,) = _decode(fr.file, [fr.frame], notes)
-    meta = _meta(
-        stack,
-        img.shape,
-        n=len(ordered),
-        index=k,
-        rule=rule,
-        spacing=spacing,
-        frame=fr,
-        notes=notes,
-    )
+    meta = _meta(stack, arranged, img.shape, index=k, notes=notes)
     return img, meta
 
 
@@ -544,7 +542,8 @@ def read_dicom_volume(path: str | Path) -> tuple[np.ndarray, dict]:
 
 def _read_dicom_volume(path: Path) -> tuple[np.ndarray, dict]:
     stack = _load_stack(path)
-    ordered, rule, spacing = _arrange(stack.frames, path, explicit=False)
+    arranged = _arrange(stack.frames, path, explicit=False)
+    ordered = arranged[0]
     notes: set = set()
     by_file: dict[Path, list[int]] = {}
     for i, fr in enumerate(ordered):
@@ -554,17 +553,7 @@ def _read_dicom_volume(path: Path) -> tuple[np.ndarray, dict]:
         for i, img in zip(idxs, _decode(f, [ordered[i].frame for i in idxs], notes)):
             slices[i] = img
     vol = np.stack(slices).astype(np.float32, copy=False)
-    meta = _meta(
-        stack,
-        vol.shape,
-        n=len(ordered),
-        index=None,
-        rule=rule,
-        spacing=spacing,
-        frame=ordered[-1],
-        notes=notes,
-        affine=_ras_affine(ordered),
-    )
+    meta = _meta(stack, arranged, vol.shape, index=None, notes=notes, affine=_ras_affine(ordered))
     return vol, meta
 
 

@@ -123,7 +123,12 @@ def build_meta(
     notes: Iterable[str] = (),
     affine: Any = None,
 ) -> dict:
-    """Assemble the whitelisted metadata dict (see the module docstring); nothing else gets in."""
+    """Assemble the whitelisted metadata dict (see the module docstring); nothing else gets in.
+
+    One keyword-only parameter per key of :data:`META_KEYS` (hence more than 8): the signature *is*
+    the whitelist, so a reader cannot pass a field that is not on it, and each reader names the
+    keys it knows.
+    """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     if source_kind not in _SOURCE_KINDS:

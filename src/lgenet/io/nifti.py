@@ -16,14 +16,25 @@ Conventions (no resampling through the affine is done):
 from __future__ import annotations
 
 import operator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from lgenet.errors import ConfigError, ReaderError
 from lgenet.io.meta import build_meta, select_index
 
-__all__ = ["NIFTI_SUFFIXES", "is_nifti_name", "read_nifti_frame", "read_nifti_volume", "write_label_volume"]
+__all__ = [
+    "NIFTI_SUFFIXES",
+    "NiftiVolume",
+    "is_nifti_name",
+    "load_nifti",
+    "read_nifti_frame",
+    "read_nifti_volume",
+    "write_label_volume",
+    "write_nifti_like",
+]
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 _BASAL_ENDS = ("last", "first")
@@ -45,57 +56,150 @@ def _check_params(slice_axis, basal_end) -> int:
     return ax % 3
 
 
-def _load(path: Path, slice_axis: int, basal_end: str):
-    """Return (volume proxy as (a, b, S) float array getter, zooms, meta pieces)."""
+@dataclass(frozen=True)
+class NiftiVolume:
+    """A NIfTI image as stored, and its short-axis stack.
+
+    ``data`` is the voxel array in stored axis order, 2-D or 3-D (dimensions of size 1 after the
+    third are dropped); ``zooms`` the voxel size (mm) along the three stored axes (1.0 where the
+    header has none); ``image`` the nibabel image (header and affine), ``shape`` the stored shape.
+    The stack convention (one home for every reader of NIfTI pairs): :meth:`stack` gives
+    ``(S, a, b)`` apex -> base, with ``(a, b)`` the two stored axes other than the slice axis in
+    their stored order; a 2-D image is one slice (its slice axis is 2, whatever was asked).
+    """
+
+    path: Path
+    image: Any
+    data: np.ndarray
+    zooms: tuple[float, float, float]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.image.shape)
+
+    def slice_axis(self, slice_axis: int) -> int:
+        """The stored axis the slices lie along: ``slice_axis``, or 2 for a 2-D image."""
+        return 2 if self.data.ndim == 2 else slice_axis
+
+    def stack(self, slice_axis: int = 2, basal_end: str = "last", of: np.ndarray | None = None) -> np.ndarray:
+        """``(S, a, b)`` ordered apex -> base (``basal_end='first'`` reverses the stored order) of the
+        image's data, or of ``of``, an array shaped like ``data`` (e.g. a mask derived from it)."""
+        data = self.data if of is None else np.asarray(of)
+        if data.ndim == 2:
+            return data[None]
+        st = np.moveaxis(data, slice_axis, 0)
+        return st[::-1] if basal_end == "first" else st
+
+    def spacing(self, slice_axis: int = 2) -> tuple[float, float, float]:
+        """The voxel size (mm) along the axes of :meth:`stack`: ``(dz, da, db)``."""
+        ax = self.slice_axis(slice_axis)
+        return (self.zooms[ax], *(z for i, z in enumerate(self.zooms) if i != ax))
+
+    def unstack(self, stack: np.ndarray, slice_axis: int = 2, basal_end: str = "last") -> np.ndarray:
+        """The inverse of :meth:`stack`: an ``(S, a, b)`` apex -> base array back in stored axis order and shape."""
+        st = np.asarray(stack)
+        st = st[::-1] if basal_end == "first" else st
+        return np.moveaxis(st, 0, self.slice_axis(slice_axis)).reshape(self.shape)
+
+
+def _problem(p: Path, what: str | None, kind: str, exc: BaseException | None = None) -> ReaderError:
+    """The reader's refusals. ``what`` (e.g. ``'case P01: mask'``) names the file's role for the dataset
+    readers; without it the image readers' wording is used."""
+    detail = f"{type(exc).__name__}: {exc}" if exc is not None else ""
+    if what:
+        text = {
+            "suffix": "is not a NIfTI file (expected .nii or .nii.gz)",
+            "missing": "does not exist",
+            "open": f"could not be read as NIfTI ({detail})",
+            "data": f"could not be read as NIfTI ({detail})",
+        }[kind]
+        return ReaderError(f"{what} {p} {text}")
+    text = {
+        "suffix": "is not a NIfTI file (expected .nii or .nii.gz)",
+        "missing": "no such file",
+        "open": f"NIfTI file is unreadable (corrupt, truncated or not NIfTI?): {detail}",
+        "data": f"NIfTI voxel data are unreadable (truncated?): {detail}",
+    }[kind]
+    return ReaderError(f"{p}: {text}")
+
+
+def load_nifti(path: str | Path, *, what: str | None = None, dtype: Any = None) -> NiftiVolume:
+    """Read a NIfTI image (scaling applied; ``dtype`` as for :func:`numpy.asarray`, ``None`` = nibabel's).
+
+    Raises :class:`~lgenet.errors.ReaderError` when the name is not ``.nii``/``.nii.gz``, the file is
+    missing or unreadable, its data type is RGB or complex, or it is not 2-D or 3-D.
+    """
     import nibabel as nib
 
+    p = Path(path)
+    head = f"{what} {p}:" if what else f"{p}:"
+    if not is_nifti_name(p):
+        raise _problem(p, what, "suffix")
+    if not p.is_file():
+        raise _problem(p, what, "missing")
     try:
-        img = nib.load(str(path))
-        dtype = img.get_data_dtype()
+        img = nib.load(str(p))
+        kind = img.get_data_dtype()
         shape = tuple(int(s) for s in img.shape)
         zooms = tuple(float(z) for z in img.header.get_zooms())
     except Exception as exc:  # nibabel raises ImageFileError, EOFError, zlib/gzip errors...
+        raise _problem(p, what, "open", exc) from None
+    if kind.names is not None or kind.kind == "c":
         raise ReaderError(
-            f"{path}: NIfTI file is unreadable (corrupt, truncated or not NIfTI?): {type(exc).__name__}: {exc}"
-        ) from exc
-    if dtype.names is not None or dtype.kind == "c":
-        raise ReaderError(
-            f"{path}: NIfTI data type {dtype} (RGB or complex) is not supported; save the image "
+            f"{head} NIfTI data type {kind} (RGB or complex) is not supported; save the image "
             "as a scalar (gray) volume."
         )
-    if len(shape) == 4 and shape[3] == 1:
-        shape = shape[:3]
-    if len(shape) not in (2, 3):
+    kept = shape
+    while len(kept) > 3 and kept[-1] == 1:
+        kept = kept[:-1]
+    if len(kept) not in (2, 3):
         raise ReaderError(
-            f"{path}: NIfTI image has shape {shape}; lgenet reads 2-D images and 3-D stacks "
+            f"{head} NIfTI image has shape {shape}; lgenet reads 2-D images and 3-D stacks "
             "(a 4-D image is accepted only when its 4th dimension is 1, e.g. not a cine series). "
             "Save the wanted time point as a 3-D volume."
         )
     try:
-        data = np.asarray(img.dataobj, dtype=np.float64)
+        data = np.asarray(img.dataobj, dtype=dtype)
     except Exception as exc:
-        raise ReaderError(f"{path}: NIfTI voxel data are unreadable (truncated?): {type(exc).__name__}: {exc}") from exc
-    data = data.reshape(shape)
-    zooms = (tuple(zooms) + (1.0, 1.0, 1.0))[:3]
-    if data.ndim == 2:
-        vol = data[:, :, None]  # (a, b, 1)
-        a_ax, b_ax = 0, 1
+        raise _problem(p, what, "data", exc) from None
+    return NiftiVolume(path=p, image=img, data=data.reshape(kept), zooms=(tuple(zooms[:3]) + (1.0, 1.0, 1.0))[:3])
+
+
+def write_nifti_like(path: str | Path, stored: np.ndarray, ref: Any, dtype: Any) -> Path:
+    """Write ``stored`` (an array in the stored axis order of the image ``ref``) as NIfTI with ``ref``'s
+    affine and header, data type ``dtype`` and no intensity scaling; atomically."""
+    import nibabel as nib
+
+    from lgenet.utils import atomic_path
+
+    header = ref.header.copy()
+    header.set_data_dtype(dtype)
+    out = nib.Nifti1Image(np.asarray(stored).astype(dtype), ref.affine, header)
+    out.header.set_slope_inter(1.0, 0.0)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        nib.save(out, str(tmp))
+    return path
+
+
+def _load(path: Path, slice_axis: int, basal_end: str):
+    """Return the volume as an (a, b, S) float64 array apex -> base, the in-plane spacing, the slice
+    thickness, the basal rule and the bits per voxel."""
+    vol = load_nifti(path, dtype=np.float64)
+    if vol.data.ndim == 2:
         rule = "2-D NIfTI image: used as given (no stack to choose from)"
         thickness = None
     else:
-        a_ax, b_ax = [i for i in range(3) if i != slice_axis]
-        vol = np.moveaxis(data, slice_axis, 2)
-        if basal_end == "first":
-            vol = vol[:, :, ::-1]
-        thickness = zooms[slice_axis]
+        thickness = vol.zooms[slice_axis]
         rule = (
             f"NIfTI stored order along axis {slice_axis} with nifti_basal_end='{basal_end}' "
             f"({basal_end} stored index = base)"
         )
-    if not np.all(np.isfinite(vol)):
+    st = vol.stack(slice_axis, basal_end)
+    if not np.all(np.isfinite(st)):
         raise ReaderError(f"{path}: NIfTI image holds NaN or infinite values.")
-    spacing = (zooms[b_ax], zooms[a_ax])
-    return vol, spacing, thickness, rule, dtype.itemsize * 8
+    _, da, db = vol.spacing(slice_axis)
+    return np.moveaxis(st, 0, 2), (db, da), thickness, rule, vol.image.get_data_dtype().itemsize * 8
 
 
 def read_nifti_frame(
@@ -166,28 +270,16 @@ def write_label_volume(
     dtype = np.uint8 if st.size == 0 or int(st.max(initial=0)) <= 255 else np.uint16
     src = Path(source)
     if is_nifti_name(src):
-        ref = nib.load(str(src))
-        shape = tuple(int(s) for s in ref.shape)
-        vol = np.transpose(st, (2, 1, 0))  # (a, b, S)
-        if len(shape) == 2:
-            arr = vol[:, :, 0]
-        else:
-            ax = _check_params(slice_axis, basal_end)
-            if basal_end == "first":
-                vol = vol[:, :, ::-1]
-            arr = np.moveaxis(vol, 2, ax)
-        arr = arr.reshape(shape)
-        header = ref.header.copy()
-        header.set_data_dtype(dtype)
-        header["scl_slope"], header["scl_inter"] = 1.0, 0.0
-        img = nib.Nifti1Image(arr.astype(dtype), ref.affine, header)
-    else:
-        affine = meta.get("affine")
-        if affine is None:
-            sp = meta.get("pixel_spacing") or (1.0, 1.0)
-            dz = meta.get("slice_spacing") or meta.get("slice_thickness") or 1.0
-            affine = np.diag([float(sp[1]), float(sp[0]), float(dz), 1.0])
-        img = nib.Nifti1Image(np.transpose(st, (2, 1, 0)).astype(dtype), np.asarray(affine, dtype=np.float64))
+        ref = load_nifti(src)
+        ax = _check_params(slice_axis, basal_end) if ref.data.ndim == 3 else 2
+        stored = ref.unstack(np.transpose(st, (0, 2, 1)), ax, basal_end)  # (S, rows, cols) -> (S, a, b)
+        return write_nifti_like(path, stored, ref.image, dtype)
+    affine = meta.get("affine")
+    if affine is None:
+        sp = meta.get("pixel_spacing") or (1.0, 1.0)
+        dz = meta.get("slice_spacing") or meta.get("slice_thickness") or 1.0
+        affine = np.diag([float(sp[1]), float(sp[0]), float(dz), 1.0])
+    img = nib.Nifti1Image(np.transpose(st, (2, 1, 0)).astype(dtype), np.asarray(affine, dtype=np.float64))
     path = Path(path)
     with atomic_path(path) as tmp:
         nib.save(img, str(tmp))

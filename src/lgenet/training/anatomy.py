@@ -91,8 +91,9 @@ def anatomy_inputs(job) -> AnatomyInputs:
     from safetensors import safe_open
     from safetensors.torch import save_file
 
+    from lgenet.conventions.labels import SegLabels
     from lgenet.data.manifest import load_manifest
-    from lgenet.data.stacks import SegLabels, crop_grid, lv_centres, read_stack, sample, tissue_normalise
+    from lgenet.data.stacks import crop_grid, lv_centres, read_stack, sample, tissue_normalise
     from lgenet.io import read_frame
     from lgenet.runs.seg import SegRunDir, load_segmenter
     from lgenet.utils import atomic_path
