@@ -17,7 +17,9 @@ def cmd_predict(a: argparse.Namespace) -> int:
         check_output_file(a.output, "-o/--output")
     if bool(a.manifest) == bool(a.paths):
         raise ConfigError("lgenet predict: give input images (PATH ...) or --manifest cohort.csv, one of the two")
-    kw = dict(
+    from lgenet.workflows.predict import PredictOptions
+
+    opts = PredictOptions(
         model=a.model,
         slice=a.slice,
         cam_dir=a.cam,
@@ -29,9 +31,9 @@ def cmd_predict(a: argparse.Namespace) -> int:
     if a.manifest:
         if a.ids:
             raise ConfigError("lgenet predict: --ids goes with PATH inputs; a --manifest brings its own patient_id")
-        preds = predict_manifest(a.run, a.task, a.manifest, **kw)
+        preds = predict_manifest(a.run, a.task, a.manifest, options=opts)
     else:
-        preds = predict(a.run, a.task, a.paths, ids=list(a.ids) if a.ids else None, **kw)
+        preds = predict(a.run, a.task, a.paths, ids=list(a.ids) if a.ids else None, options=opts)
     if a.output:
         write_predictions(preds, a.output)
         print(f"predictions written to {a.output}")

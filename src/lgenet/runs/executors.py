@@ -24,6 +24,7 @@ import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -31,7 +32,7 @@ from tqdm.auto import tqdm
 from lgenet.errors import ConfigError
 from lgenet.runs.jobs import FitOutcome, run_job
 
-__all__ = ["EXECUTORS", "LocalExecutor", "ProcessExecutor", "RayExecutor", "make_executor"]
+__all__ = ["Execution", "EXECUTORS", "LocalExecutor", "ProcessExecutor", "RayExecutor", "make_executor"]
 
 log = logging.getLogger("lgenet")
 EXECUTORS = ("local", "process", "ray")
@@ -276,6 +277,37 @@ class RayExecutor:
             raise
         if error is not None:
             raise error
+
+
+@dataclass(frozen=True)
+class Execution:
+    """Who runs a run's jobs: ``executor`` (``local``, ``process`` or ``ray``), ``workers`` jobs at a time
+    (``process``), the Ray cluster at ``ray_address`` (``None``: ``RAY_ADDRESS`` or a local Ray) and, with Ray
+    on CUDA, ``fits_per_gpu`` jobs sharing one GPU (each asks 1/n of it)."""
+
+    executor: str = "local"
+    workers: int = 1
+    ray_address: str | None = None
+    fits_per_gpu: int = 1
+
+    def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"executor must be one of {list(EXECUTORS)}, got {self.executor!r}")
+        if not isinstance(self.workers, int) or self.workers < 1:
+            raise ConfigError(f"workers must be >= 1, got {self.workers}")
+        if not isinstance(self.fits_per_gpu, int) or self.fits_per_gpu < 1:
+            raise ConfigError(f"fits_per_gpu must be >= 1, got {self.fits_per_gpu}")
+
+    def make(self, *, threads: int | None = None, progress: bool = True):
+        """The executor, with ``threads`` torch threads per job."""
+        return make_executor(
+            self.executor,
+            workers=self.workers,
+            threads=threads,
+            progress=progress,
+            ray_address=self.ray_address,
+            fits_per_gpu=self.fits_per_gpu,
+        )
 
 
 def make_executor(

@@ -31,6 +31,7 @@ from lgenet import __version__
 from lgenet.config import RunConfig
 from lgenet.data.inputs import diff_inputs
 from lgenet.errors import ConfigError
+from lgenet.runs.executors import Execution
 from lgenet.runs.grid import RunDir, parse_model_key
 from lgenet.utils import atomic_write_text
 from lgenet.workflows.grid_prepare import PreparedRun, prepare_run
@@ -130,11 +131,9 @@ def run_experiment(
     progress: bool = True,
     keep_models: str = "best",
     report: bool = True,
-    executor: str = "local",
-    workers: int = 1,
-    ray_address: str | None = None,
-    fits_per_gpu: int = 1,
     on_metrics: Callable[[RunResult], None] | None = None,
+    execution: Execution | None = None,
+    **execution_values,
 ) -> RunResult:
     """Run the configured grid with cross-validation, resume finished fits, evaluate, plot and report.
 
@@ -145,37 +144,32 @@ def run_experiment(
             ``all`` keeps every fold model; ``none`` keeps none once the report (with its CAMs) is written
             (``lgenet demo``: disk; ``model.removed`` records each deleted file).
         report: write report.html and figure1 at the end (``lgenet report RUN_DIR`` does it later).
-        executor: ``local`` (one fit after another), ``process`` (``workers`` fits at a time) or ``ray``
-            (every fit a Ray task; needs the ``[ray]`` extra and, across machines, a shared file system).
-        workers: concurrent fits for the ``process`` executor.
-        ray_address: the Ray cluster to use (``None``: ``RAY_ADDRESS`` or a local Ray).
-        fits_per_gpu: with ``ray`` and a CUDA device, fits that share one GPU (each asks 1/n of it).
         on_metrics: called with the result as soon as the metrics exist, before the outcomes analysis
             and the report (the CLI prints the table there, so it never waits for the CAMs).
+        execution: who runs the fits (:class:`~lgenet.runs.executors.Execution`: ``local``, one fit after
+            another; ``process``, ``workers`` fits at a time; ``ray``, every fit a Ray task, needing the
+            ``[ray]`` extra and, across machines, a shared file system); or give its fields as keywords
+            (``executor="process", workers=2``).
 
     Returns:
         A :class:`RunResult` with the metrics rows and the printed summary table.
     """
-    from lgenet.runs.executors import EXECUTORS, make_executor
-
+    if execution is None:
+        try:
+            execution = Execution(**execution_values)
+        except TypeError as exc:
+            raise ConfigError(
+                f"run_experiment: {exc}; the execution settings are {list(Execution.__dataclass_fields__)}"
+            ) from None
+    elif execution_values:
+        raise ConfigError("run_experiment: give the execution either as Execution or as keywords, not both")
     if keep_models not in ("best", "all", "none"):
         raise ConfigError(f"keep_models must be 'best', 'all' or 'none', got {keep_models!r}")
-    if executor not in EXECUTORS:
-        raise ConfigError(f"executor must be one of {list(EXECUTORS)}, got {executor!r}")
-    if workers < 1:
-        raise ConfigError(f"workers must be >= 1, got {workers}")
-    prep = prepare_run(cfg, progress=progress, executor=executor, workers=workers)
+    prep = prepare_run(cfg, progress=progress, executor=execution.executor, workers=execution.workers)
     rd = RunDir(cfg.out)
     with rd.lock():
         _open_run_dir(rd, prep)
-        ex = make_executor(
-            executor,
-            workers=workers,
-            threads=prep.threads,
-            progress=progress,
-            ray_address=ray_address,
-            fits_per_gpu=fits_per_gpu,
-        )
+        ex = execution.make(threads=prep.threads, progress=progress)
         with rd.file_log():
             _write_start(rd, prep)
             result = _run(rd, prep, ex, progress, keep_models)

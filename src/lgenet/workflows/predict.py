@@ -34,6 +34,7 @@ from lgenet.training.trainer import predict_proba
 from lgenet.utils import atomic_write_text
 
 __all__ = [
+    "PredictOptions",
     "load_run_config",
     "choose_model",
     "load_fold_models",
@@ -100,36 +101,60 @@ def _check_inputs(paths: list[str | Path], ids: list[str] | None) -> list[Path]:
     return [Path(p) for p in paths]
 
 
+@dataclass(frozen=True)
+class PredictOptions:
+    """How :func:`predict` reads its inputs and what it writes besides the probabilities.
+
+    Attributes:
+        model: ``ARCH/INIT`` (default: the task's best by out-of-fold AUC).
+        slice: ``'basal'`` or an index (apex->base) for every input (default: the run's).
+        nifti_slice_axis, nifti_basal_end: NIfTI conventions of these inputs (default: the run's).
+        cam_dir: also write each input's fold-ensemble mean CAM overlay there (``cam_001.png``...,
+            listed in ``cams.csv``; see :mod:`lgenet.explain.ensemble`), with ``cam_method`` on ``cam_layer``
+            (default: the backbone's own).
+    """
+
+    model: str | None = None
+    slice: str | int | None = None
+    nifti_slice_axis: int | None = None
+    nifti_basal_end: str | None = None
+    cam_dir: str | Path | None = None
+    cam_method: str = "gradcam"
+    cam_layer: str | None = None
+
+
 def predict(
     run_dir: str | Path,
     task: str,
     paths: list[str | Path],
     *,
-    model: str | None = None,
-    slice: str | int | None = None,
     ids: list[str] | None = None,
     slices: list[str | int | None] | None = None,
-    nifti_slice_axis: int | None = None,
-    nifti_basal_end: str | None = None,
-    cam_dir: str | Path | None = None,
-    cam_method: str = "gradcam",
-    cam_layer: str | None = None,
+    options: PredictOptions | None = None,
+    **option_values,
 ) -> list[Prediction]:
     """Fold-ensemble probability of ``task`` for each image, DICOM file, series folder or NIfTI.
 
     Args:
         run_dir: the ``--out`` of a finished ``lgenet run``.
-        task: ``lge`` or ``event``. model: ``ARCH/INIT`` (default: the task's best).
+        task: ``lge`` or ``event``.
         paths: the inputs. ids: a study-local id per input (default ``input_001``...).
-        slice: ``'basal'`` or an index (apex->base) for every input (default: the run's);
-            ``slices`` gives one per input (None = ``slice``).
-        nifti_slice_axis, nifti_basal_end: NIfTI conventions of these inputs (default: the run's).
-        cam_dir: also write each input's fold-ensemble mean CAM overlay there (``cam_001.png``...,
-            listed in ``cams.csv``; see :mod:`lgenet.explain.ensemble`).
+        slices: one slice per input (None = the options' ``slice``).
+        options: :class:`PredictOptions`; or give its fields as keywords (``cam_dir=...``).
 
     Raises:
         ConfigError: bad option; DataError/ReaderError: an input that cannot be an LGE frame (named).
     """
+    if options is None:
+        try:
+            options = PredictOptions(**option_values)
+        except TypeError as exc:
+            raise ConfigError(f"predict: {exc}; the options are {list(PredictOptions.__dataclass_fields__)}") from None
+    elif option_values:
+        raise ConfigError("predict: give the options either as PredictOptions or as keywords, not both")
+    o = options
+    model, slice, nifti_slice_axis, nifti_basal_end = o.model, o.slice, o.nifti_slice_axis, o.nifti_basal_end
+    cam_dir, cam_method, cam_layer = o.cam_dir, o.cam_method, o.cam_layer
     rd = RunDir(run_dir)
     cfg = rd.load_config()
     default_slice = parse_slice(slice if slice is not None else cfg.slice)
