@@ -73,6 +73,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from lgenet.cli.options import parse_weights_args  # noqa: E402
 from lgenet.config import RunConfig  # noqa: E402
+from lgenet.conventions.thresholds import LGE_THRESHOLD  # noqa: E402
 from lgenet.data.importers import import_emidec  # noqa: E402
 from lgenet.data.manifest import write_manifest  # noqa: E402
 from lgenet.evaluation.metrics import auc_ci, binary_metrics, delong_test  # noqa: E402
@@ -94,7 +95,7 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def _lge(row: dict[str, str], thr: float = 5.7) -> int:
+def _lge(row: dict[str, str], thr: float = LGE_THRESHOLD) -> int:
     return int(float(row["lge_percent"]) > thr)
 
 

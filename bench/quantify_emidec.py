@@ -33,12 +33,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from lgenet.conventions.labels import EMIDEC  # noqa: E402
+from lgenet.conventions.thresholds import LGE_THRESHOLD  # noqa: E402
 from lgenet.data.importers import case_stats, import_emidec  # noqa: E402
 from lgenet.outcomes.baselines import ceiling_analysis, covariate_baseline, format_ceiling_report  # noqa: E402
 from lgenet.quantify import method_names, quantify  # noqa: E402
 from lgenet.utils import atomic_write_text  # noqa: E402
 
-THR = 5.7
+THR = LGE_THRESHOLD
 
 
 def agreement(expert: np.ndarray, auto: np.ndarray) -> dict:
@@ -123,8 +125,8 @@ def main(argv=None) -> int:
     for mrow in csv.DictReader(io.StringIO(manifest.read_text())):
         pid, img_path, mask_path = mrow["patient_id"], mrow["image"], mrow["mask"]
         st, img, lab = case_stats(img_path, mask_path, case=pid, keep_arrays=True)
-        myo = np.isin(lab, (2, 3, 4))
-        scar = np.isin(lab, (3, 4))
+        myo = np.isin(lab, EMIDEC.myo)
+        scar = np.isin(lab, EMIDEC.lge)
         row = {"patient_id": pid, "expert": st.lge_percent}
         if scar.any():  # contrast of the expert scar: (mean scar - mean normal myo) / SD normal myo
             nrm = img[lab == 2]

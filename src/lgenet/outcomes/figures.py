@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from lgenet.conventions.thresholds import LGE_THRESHOLD
+
 __all__ = ["outcome_figures", "MODEL_LABELS"]
 
 _COLORS = {"covariates": "#4C72B0", "image": "#DD8452", "fusion": "#55A868"}
@@ -36,7 +38,7 @@ def outcome_figures(
     risks: Mapping[str, np.ndarray],
     figdir: Path,
     *,
-    lge_threshold: float = 5.7,
+    lge_threshold: float = LGE_THRESHOLD,
 ) -> dict[str, str]:
     """Write the task's figures as PNG and PDF under ``figdir``; returns ``{kind: png file name}``."""
     from lgenet.evaluation.canvas import _new_figure, _style_axes

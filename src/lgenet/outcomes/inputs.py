@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from lgenet.config.outcome import OutcomeSettings
+from lgenet.conventions.thresholds import LGE_THRESHOLD
 from lgenet.errors import ConfigError, DataError, ManifestError
 from lgenet.outcomes.measures import (
     IMAGE_MEASURES,
@@ -71,7 +72,7 @@ def gather_inputs(run_dir, manifest, segmentation_run, settings: OutcomeSettings
     if not manifest:
         raise ConfigError("lgenet outcomes: give a finished run directory or --manifest")
     cohort = load_manifest(
-        manifest, tasks=None, check_files=False, lge_threshold=cfg.lge_threshold if cfg is not None else 5.7
+        manifest, tasks=None, check_files=False, lge_threshold=cfg.lge_threshold if cfg is not None else LGE_THRESHOLD
     )
     want = tuple(tasks) if tasks else (cfg.tasks if cfg is not None else cohort.available_tasks)
     folds: dict[str, dict[str, int]] = {}
