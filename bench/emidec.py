@@ -73,6 +73,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from lgenet.cli.options import parse_weights_args  # noqa: E402
 from lgenet.config import RunConfig  # noqa: E402
+from lgenet.conventions.files import import_sidecar  # noqa: E402
 from lgenet.conventions.thresholds import LGE_THRESHOLD  # noqa: E402
 from lgenet.data.importers import import_emidec  # noqa: E402
 from lgenet.data.manifest import write_manifest  # noqa: E402
@@ -165,9 +166,9 @@ def pack_basal(a: argparse.Namespace) -> int:
         out_rows.append({**r, "image": paths["image"], "mask": paths["mask"]})
     write_manifest(dest / "emidec_basal.csv", out_rows, columns=list(rows[0].keys()))
     full.unlink()
-    side = full.with_name("emidec_full.import.json")
+    side = import_sidecar(full)
     if side.exists():
-        side.rename(dest / "emidec_basal.import.json")
+        side.rename(import_sidecar(dest / "emidec_basal.csv"))
     print(
         f"packed {len(out_rows)} basal frames + manifest into {dest} "
         f"({sum(f.stat().st_size for f in dest.iterdir()) / 2**20:.1f} MiB)"

@@ -33,6 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from lgenet.conventions.files import import_sidecar  # noqa: E402
 from lgenet.conventions.labels import EMIDEC  # noqa: E402
 from lgenet.conventions.thresholds import LGE_THRESHOLD  # noqa: E402
 from lgenet.data.importers import case_stats, import_emidec  # noqa: E402
@@ -82,7 +83,7 @@ def main(argv=None) -> int:
 
     # 1. import
     manifest = import_emidec(a.emidec, out / "emidec.csv")
-    counts = json.loads((out / "emidec.import.json").read_text())["counts"]
+    counts = json.loads(import_sidecar(out / "emidec.csv").read_text())["counts"]
     t_import = time.time() - t0
 
     # 2. ceiling and covariate baselines
