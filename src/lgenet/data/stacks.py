@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lgenet.conventions.normalisation import NORMALISATION_METHODS
 from lgenet.errors import ConfigError, DataError
 
 __all__ = [
@@ -42,8 +43,6 @@ __all__ = [
 ]
 
 CLASS_NAMES = ("background", "lv_cavity", "myocardium_normal", "enhancement")
-#: the tissue_normalise methods (a segmentation run records the one its networks were trained with)
-NORMALISATION_METHODS = (1, 2)
 
 
 @dataclass(frozen=True)
