@@ -329,7 +329,7 @@ def main(argv=None) -> int:
         "--normalisation",
         type=int,
         choices=(1, 2),
-        help="SegConfig.normalisation (2, filled body, the default since session 6; 1 for configurations 1-4)",
+        help="SegConfig.normalisation (2, filled body, the default since 2026-11-27; 1 for configurations 1-4)",
     )
     ap.add_argument("--coarse-shift-mm", type=float, help="SegConfig.coarse_shift_mm (a coarse localiser; 0: none)")
     ap.add_argument("--coarse-margin", type=float, help="SegConfig.coarse_margin (default 1.2)")

@@ -301,7 +301,7 @@ def test_auto_precision_resumes_in_the_finished_folds_precision(seg_run, monkeyp
 
 def test_apply_to_a_cohort_without_masks(seg_run, tmp_path):
     from lgenet.data.manifest import load_manifest
-    from lgenet.segment import apply_segmentation
+    from lgenet.segment import SegApplyOptions, apply_segmentation
 
     root, m, cfg, res = seg_run
     rows = _rows(m)
@@ -313,7 +313,7 @@ def test_apply_to_a_cohort_without_masks(seg_run, tmp_path):
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows({**r, "image": str((m.parent / r["image"]).resolve())} for r in rows)
-    out = apply_segmentation(root / "seg", out=tmp_path / "applied", manifest=cohort, progress=False)
+    out = apply_segmentation(root / "seg", SegApplyOptions(out=tmp_path / "applied", manifest=cohort, progress=False))
     assert len(out.rows) == 8 and all((tmp_path / "applied" / r["mask"]).is_file() for r in out.rows)
     new = load_manifest(out.manifest, tasks=None)
     assert all(r.lge_percent is not None for r in new.records)
@@ -463,7 +463,7 @@ def test_batch_affine_keeps_image_and_labels_aligned_and_is_reproducible():
     labels (nearest), image and labels move together, the window comes from the canvas centre."""
     import torch
 
-    from lgenet.segment.learn import BatchAffine
+    from lgenet.segment.augment import BatchAffine
 
     yy, xx = torch.meshgrid(torch.arange(80.0), torch.arange(80.0), indexing="ij")
     r = torch.hypot(yy - 39.5, xx - 39.5)
@@ -490,7 +490,7 @@ def test_loader_workers_draw_their_own_reproducible_augmentation_streams():
     import torch
 
     from lgenet.models.segnet import SegSpec
-    from lgenet.segment.learn import BatchAffine, _AugmentedBatches, _reseed_worker, seg_augmentation
+    from lgenet.segment.augment import AugmentedBatches, BatchAffine, reseed_worker, seg_augmentation
 
     yy, xx = torch.meshgrid(torch.arange(48.0), torch.arange(48.0), indexing="ij")
     img = (torch.hypot(yy - 23.5, xx - 30) < 9).float() * 0.8 + 0.1
@@ -498,7 +498,7 @@ def test_loader_workers_draw_their_own_reproducible_augmentation_streams():
     y = (img > 0.5).float()[None, None].repeat(8, 1, 1, 1)
 
     def batches(seed):
-        ds = _AugmentedBatches(
+        ds = AugmentedBatches(
             x,
             y,
             BatchAffine(32, 3.0, seed=1),
@@ -510,7 +510,7 @@ def test_loader_workers_draw_their_own_reproducible_augmentation_streams():
             sampler=same,
             batch_size=None,
             num_workers=2,
-            worker_init_fn=_reseed_worker,
+            worker_init_fn=reseed_worker,
             generator=torch.Generator().manual_seed(seed),
         )
         return [xb for xb, _ in loader]
@@ -650,7 +650,7 @@ def test_a_coarse_localiser_recentres_the_canvas_on_a_heart_far_from_the_frame_c
 
 def test_the_coarse_gate_keeps_the_frame_centred_canvas_on_a_near_tie():
     """coarse_margin: a proposed canvas whose LV mass beats the frame-centred one's by 12.5 % wins with the
-    plain gate (margin 1.0, runs before session 8) and loses with the default margin 1.2."""
+    plain gate (margin 1.0, runs made before 2026-11-27) and loses with the default margin 1.2."""
     import dataclasses
 
     from lgenet.models.seginfer import Segmenter
@@ -671,7 +671,7 @@ def test_the_coarse_gate_keeps_the_frame_centred_canvas_on_a_near_tie():
         coarse_shift_mm=100.0,
     )
     assert spec.coarse_margin == 1.0 and SegConfig().coarse_margin == 1.2 and SegConfig().spec().coarse_margin == 1.2
-    assert SegConfig().coarse_shift_mm == 120.0  # the default since session 8
+    assert SegConfig().coarse_shift_mm == 120.0  # the default since 2026-11-27 (configuration 10)
     st = (build_localiser(spec).state_dict(), build_segmenter(spec).state_dict(), build_localiser(spec).state_dict())
     got = {}
     for margin in (1.0, 1.2):

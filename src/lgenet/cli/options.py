@@ -4,13 +4,12 @@ build from the options and a --config file, and how they print a finished run.""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from lgenet.config import INITS, TASKS, RunConfig, load_config
+from lgenet.config import RunConfig, load_config
 from lgenet.errors import ConfigError
+from lgenet.settings import add_options, read_yaml_mapping, values_from_args
 from lgenet.workflows.demo import DEMO_RUN
 
 __all__ = [
@@ -88,136 +87,39 @@ def parse_weights_args(specs: Sequence[str] | None, archs: Sequence[str], inits:
 
 #: what ``lgenet demo`` changes from the seed protocol (see :mod:`lgenet.workflows.demo`)
 DEMO_DEFAULTS = DEMO_RUN
-#: RunConfig's defaults (the seed study), quoted in ``lgenet run --help``
-_SEED_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.default is not dataclasses.MISSING}
-
-
-def _show(v: Any) -> str:
-    if isinstance(v, (tuple, list)):
-        return ",".join(str(x) for x in v)
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def _help(text: str, name: str | None, demo: bool, *, seed: str | None = None) -> str:
-    """``text`` plus the option's default: the demo's own where it has one (under ``lgenet demo``),
-    else the seed study's (``seed`` words it when the value alone would not say what it means)."""
-    if demo and name in DEMO_DEFAULTS:
-        note = f"demo default: {_show(DEMO_DEFAULTS[name])}"
-    elif seed is not None:
-        note = f"default: {seed}"
-    elif name is not None and _SEED_DEFAULTS.get(name) is not None:
-        note = f"default: {_show(_SEED_DEFAULTS[name])}"
-    else:
-        return text.replace("%", "%%")  # argparse %-formats help strings
-    return f"{text} ({note})".replace("%", "%%")
+#: the settings the command adds itself (``lgenet run``: --manifest, --out; the demo sets them), or not at all
+#: (--weights-file: the weights mapping)
+_OWN = ("manifest", "out")
 
 
 def add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
-    # the demo runs a smaller grid than the seed study: its group title and help say so, option by option
+    """The protocol group: every RunConfig setting with a flag (help and default from its declaration; under
+    ``lgenet demo`` the demo's own defaults, :data:`DEMO_DEFAULTS`), then how the fits are run."""
     title = (
         "protocol (defaults: the demo's own where marked 'demo default', else the seed study's)"
         if demo
         else "protocol (defaults: the seed study)"
     )
     g = p.add_argument_group(title)
-
-    def h(text: str, name: str | None = None, **kw: Any) -> str:
-        return _help(text, name, demo, **kw)
-
     g.add_argument("--config", help="YAML file of RunConfig parameters (command-line options override it)")
-    g.add_argument("--tasks", type=csv_list, help=h(f"comma-separated tasks among {list(TASKS)}", "tasks"))
-    g.add_argument(
-        "--archs",
-        "--arch",
-        dest="archs",
-        type=csv_list,
-        help=h("comma-separated backbones (see `lgenet backbones`)", "archs"),
-    )
-    g.add_argument(
-        "--inits", "--init", dest="inits", type=csv_list, help=h(f"comma-separated inits among {list(INITS)}", "inits")
-    )
-    g.add_argument(
-        "--families",
-        type=csv_list,
-        help=h(
-            "model families: classifier (the seed CNNs), burden (the predicted LGE burden of "
-            "--segmentation-run as the score), roi (a CNN on the LV-centred window) and stack "
-            "(every slice's window, attention-pooled); the last three need --segmentation-run",
-            "families",
-        ),
-    )
-    g.add_argument(
-        "--segmentation-run",
-        help="a `lgenet segment train` (or `segment apply`) output on this cohort"
-        + (" (demo default: trained on the synthetic cohort into DIR/seg, see lgenet.workflows.demo)" if demo else ""),
-    )
-    g.add_argument(
-        "--covariates",
-        type=csv_list,
-        help="clinical covariates (manifest columns) of the outcome models (default: the presentation "
-        "covariates present, minus those that leak a task's label)",
-    )
-    g.add_argument(
-        "--no-outcomes",
-        dest="outcomes",
-        action="store_false",
-        default=None,
-        help="skip the covariates / image / fusion outcome models after the grid (default: fit them)",
+    add_options(
+        g,
+        RunConfig,
+        exclude=_OWN,
+        shown=DEMO_DEFAULTS if demo else None,
+        shown_word="demo default",
+        notes={
+            "segmentation_run": "demo default: trained on the synthetic cohort into DIR/seg, see lgenet.workflows.demo"
+        }
+        if demo
+        else None,
+        more={"seed": " (and of the synthetic cohort)"} if demo else None,
     )
     g.add_argument(
         "--weights-file",
         action="append",
         metavar="[ARCH[:INIT]=]PATH",
         help="local pretrained weights; repeat for several (see docs)",
-    )
-    g.add_argument("--epochs", type=int, help=h("training epochs of every fit", "epochs"))
-    g.add_argument("--batch-size", type=int, help=h("mini-batch size", "batch_size"))
-    g.add_argument("--lr", type=float, help=h("learning rate (Adam)", "lr"))
-    g.add_argument("--folds", type=int, help=h("cross-validation folds", "folds"))
-    g.add_argument(
-        "--image-size",
-        type=int,
-        help=h("input size in px", "image_size", seed="the backbone's own, e.g. 224 for ResNet50, 299 for InceptionV3"),
-    )
-    g.add_argument(
-        "--head",
-        choices=["flatten", "gap"],
-        help=h("classification head: flatten (Flatten, Dense, ReLU, Dropout) or gap (global average pooling)", "head"),
-    )
-    g.add_argument("--lge-threshold", type=float, help=h("LGE % above which task 'lge' is positive", "lge_threshold"))
-    g.add_argument(
-        "--augment",
-        action="store_true",
-        default=None,
-        help=h("light augmentation", "augment", seed="off, as in the seed"),
-    )
-    g.add_argument(
-        "--seed",
-        type=int,
-        help=h("random seed of the folds and the fits" + (" (and of the synthetic cohort)" if demo else ""), "seed"),
-    )
-    g.add_argument(
-        "--device",
-        choices=["auto", "cpu", "cuda"],
-        help=h("where to train", "device", seed="auto: cuda when available, else cpu"),
-    )
-    g.add_argument(
-        "--precision",
-        choices=["auto", "fp32", "bf16"],
-        help=h("arithmetic precision", "precision", seed="auto: bf16 on cuda and on cpus with native bf16, else fp32"),
-    )
-    g.add_argument(
-        "--threads",
-        dest="num_threads",
-        type=int,
-        help=h(
-            "torch CPU threads per fit",
-            "num_threads",
-            seed="the cores not busy with other jobs, shared among --workers",
-        ),
-    )
-    g.add_argument(
-        "--ci-method", choices=["delong", "bootstrap"], help=h("method of the AUC confidence intervals", "ci_method")
     )
     g.add_argument(
         "--executor",
@@ -272,41 +174,16 @@ def _yaml_keys(path: str | None) -> set[str]:
     """The parameters a --config file sets (an unreadable file is left to load_config's clear error)."""
     if not path:
         return set()
-    import yaml
-
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return set(read_yaml_mapping(path))
+    except ConfigError:
         return set()
-    return set(data) if isinstance(data, dict) else set()
 
 
 def config_from_args(a: argparse.Namespace, **defaults):
-    over = {
-        k: getattr(a, k, None)
-        for k in (
-            "tasks",
-            "archs",
-            "inits",
-            "epochs",
-            "batch_size",
-            "lr",
-            "folds",
-            "image_size",
-            "head",
-            "lge_threshold",
-            "augment",
-            "seed",
-            "device",
-            "precision",
-            "num_threads",
-            "ci_method",
-            "families",
-            "segmentation_run",
-            "covariates",
-            "outcomes",
-        )
-    }
+    """The RunConfig of a grid command: a --config file, the options given, and ``defaults`` (a command's own, the
+    demo's) for what neither sets."""
+    over = values_from_args(a, RunConfig, exclude=_OWN)
     in_yaml = _yaml_keys(a.config)
     for k, v in defaults.items():  # a command's own defaults (the demo's) yield to the command line and the YAML
         if over.get(k) is None and k not in in_yaml:

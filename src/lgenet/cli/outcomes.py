@@ -6,52 +6,22 @@ import argparse
 from pathlib import Path
 
 from lgenet.cli.options import csv_list
+from lgenet.config import OutcomeSettings
+from lgenet.settings import add_options, values_from_args
 
 __all__ = ["add_outcomes_parser"]
 
 
-def _C(text: str):
-    if text == "cv":
-        return "cv"
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--C must be a number > 0 or 'cv', got {text!r}") from None
-
-
-def _groups(text: str):
-    if text in ("tertiles", "median"):
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--km-groups must be tertiles, median or a probability, got {text!r}"
-        ) from None
-
-
 def _cmd_outcomes(a: argparse.Namespace) -> int:
-    from lgenet.outcomes import OutcomeSettings, run_outcomes
+    from lgenet.outcomes import run_outcomes
     from lgenet.runs.grid import RunDir
 
-    over = dict(
-        covariates=a.covariates,
-        measures=a.measures,
-        cnn=a.cnn,
-        C=a.C,
-        recalibrate=a.recalibrate,
-        cox_penalizer=a.cox_penalizer,
-        horizon=a.horizon,
-        km_groups=a.km_groups,
-        n_bootstrap=a.bootstrap,
-        folds=a.folds,
-        seed=a.seed,
-    )
+    over = values_from_args(a, OutcomeSettings)
     if a.run_dir:
         cfg = RunDir(a.run_dir).load_config()
         settings = OutcomeSettings.from_run_config(cfg, **over)
     else:
-        settings = OutcomeSettings(**{k: v for k, v in over.items() if v is not None})
+        settings = OutcomeSettings(**over)
     s = run_outcomes(
         a.run_dir,
         manifest=a.manifest,
@@ -111,17 +81,7 @@ def add_outcomes_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--segmentation-run", help="`lgenet segment train`/`segment apply` output (default: the run's)")
     p.add_argument("--out", help="output folder (default RUN_DIR/outcomes)")
     p.add_argument("--tasks", type=csv_list, help="tasks to analyse (default: the run's)")
-    p.add_argument("--covariates", type=csv_list, help="clinical covariates (default: presentation covariates present)")
-    p.add_argument("--measures", type=csv_list, help="image measures of the image and fusion models")
-    p.add_argument("--cnn", help="CNN probability entered: first (default), none, or a model key")
-    p.add_argument("--C", type=_C, help="inverse L2 strength of the logistic models (default 1) or cv (nested)")
-    p.add_argument("--recalibrate", choices=["none", "platt"], help="Platt recalibration by inner CV")
-    p.add_argument("--cox-penalizer", type=float, help="lifelines CoxPHFitter penalizer (default 0)")
-    p.add_argument("--horizon", type=float, help="years for the time-dependent AUC (default: median follow-up)")
-    p.add_argument("--km-groups", type=_groups, help="tertiles (default), median or a risk threshold")
-    p.add_argument("--bootstrap", type=int, help="bootstrap replicates of the CIs (default 1000)")
-    p.add_argument("--folds", type=int, help="folds without a run (default 4)")
-    p.add_argument("--seed", type=int, help="fold seed without a run (default 0)")
+    add_options(p, OutcomeSettings)
     p.add_argument("--no-report", action="store_true", help="do not rewrite RUN_DIR/report.html")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_outcomes)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 
 from lgenet.cli.options import add_run_options, config_from_args, exec_args, print_result, print_table
+from lgenet.config import RunConfig
 from lgenet.errors import ConfigError
+from lgenet.settings import add_options
 
 
 def cmd_run(a: argparse.Namespace) -> int:
@@ -29,8 +31,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 def add_run_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="the cross-validated grid on a cohort manifest")
-    p.add_argument("--manifest", help="cohort CSV (see README: Manifest)")
-    p.add_argument("--out", help="run directory (a rerun resumes it)")
+    add_options(p, RunConfig, only=("manifest", "out"))
     add_run_options(p)
     p.set_defaults(func=cmd_run)
     return p

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lgenet.cli.options import int_list
+from lgenet.config import SegConfig
 from lgenet.errors import ConfigError
+from lgenet.settings import add_options, load_settings, values_from_args
 
 __all__ = ["add_segment_parser"]
 
@@ -47,71 +48,13 @@ def _labels_from(a: argparse.Namespace) -> dict | None:
 
 
 def cmd_segment_train(a: argparse.Namespace) -> int:
-    from lgenet.config import SegConfig
     from lgenet.workflows.segmentation import train_segmentation
 
-    over = {
-        k: getattr(a, k)
-        for k in (
-            "manifest",
-            "out",
-            "folds",
-            "seed",
-            "stratify",
-            "epochs",
-            "loc_epochs",
-            "loc_shift_mm",
-            "batch_size",
-            "lr",
-            "spacing",
-            "crop",
-            "device",
-            "precision",
-            "num_threads",
-            "lge_threshold",
-            "nifti_slice_axis",
-            "nifti_basal_end",
-            "pixel_spacing",
-            "normalisation",
-            "coarse_shift_mm",
-            "coarse_margin",
-            "res_units",
-            "aug_intensity_scale",
-            "aug_intensity_shift",
-            "loader_workers",
-        )
-        if getattr(a, k) is not None
-    }
-    if a.channels:
-        over["channels"] = a.channels
-    if a.no_augment:
-        over["augment"] = False
-    if a.batch_augment:
-        over["batch_augment"] = True
-    if a.per_sample_augment:
-        over["batch_augment"] = False
-    if a.no_tta:
-        over["tta"] = False
-    if a.regions:
-        over["regions"] = True
+    over = values_from_args(a, SegConfig)
     labels = _labels_from(a)
     if labels is not None:
         over["labels"] = labels
-    if a.config:
-        import yaml
-
-        p = Path(a.config)
-        if not p.is_file():
-            raise ConfigError(f"config file {p} does not exist")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {p} is not valid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"config file {p} must hold a mapping of parameter: value")
-        data.update(over)
-        over = data
-    cfg = SegConfig.from_dict(over, source=a.config or "options")
+    cfg = load_settings(SegConfig, a.config, **over)
     res = train_segmentation(
         cfg, progress=not a.quiet, executor=a.executor, workers=a.workers, ray_address=a.ray_address
     )
@@ -128,7 +71,7 @@ def cmd_segment_train(a: argparse.Namespace) -> int:
 
 
 def cmd_segment_apply(a: argparse.Namespace) -> int:
-    from lgenet.segment import apply_segmentation
+    from lgenet.segment import SegApplyOptions, apply_segmentation
 
     if a.manifest and a.paths:
         raise ConfigError("lgenet segment apply: give a --manifest or input paths, not both")
@@ -146,8 +89,7 @@ def cmd_segment_apply(a: argparse.Namespace) -> int:
         if o.is_dir():
             raise ConfigError(f"-o {o} is an existing folder; give a .csv file path")
         out = str(o.with_suffix("")) + "_seg" if not a.out else a.out
-    res = apply_segmentation(
-        a.run,
+    opts = SegApplyOptions(
         out=out,
         manifest=a.manifest,
         paths=a.paths,
@@ -158,6 +100,7 @@ def cmd_segment_apply(a: argparse.Namespace) -> int:
         overlays=not a.no_overlays,
         progress=not a.quiet,
     )
+    res = apply_segmentation(a.run, opts)
     csv_path = res.csv
     if a.paths and a.output:
         import shutil
@@ -187,117 +130,13 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
         "train",
         help="K-fold segmentation CV on a manifest with expert masks (out-of-fold masks, Dice, LGE %% agreement, AUC)",
     )
-    t.add_argument("--manifest", required=True, help="cohort CSV whose rows have an image stack and its mask")
-    t.add_argument("--out", required=True, help="run directory (a rerun resumes finished folds)")
     t.add_argument("--config", help="YAML file of SegConfig parameters (options override it)")
     t.add_argument(
         "--labels",
         help="mask label values, e.g. cavity=1,myo=2+3+4,lge=3+4,other=0 (default: EMIDEC's, "
         "or those the import recorded beside the manifest)",
     )
-    t.add_argument("--folds", type=int, help="folds (default 4, the same patient folds as `lgenet run`)")
-    t.add_argument("--seed", type=int, help="seed of the folds and the training (default 0)")
-    t.add_argument(
-        "--stratify",
-        choices=["lge", "event"],
-        help="task whose folds the segmentation uses (default lge); the grid's roi/stack families need "
-        "the segmentation folds of their task",
-    )
-    t.add_argument(
-        "--epochs",
-        type=int,
-        help="segmenter epochs (default 120, for ~30 min on 2 CPU cores; on EMIDEC 240 "
-        "gained 0.009 of myocardium Dice at 2x the time, and 300 no more than 240: "
-        "docs/results.md, configuration 15)",
-    )
-    t.add_argument("--loc-epochs", type=int, help="localiser epochs (default 15)")
-    t.add_argument(
-        "--loc-shift-mm",
-        dest="loc_shift_mm",
-        type=float,
-        help="how far (mm) the localiser's training canvases are shifted (default 20)",
-    )
-    t.add_argument(
-        "--coarse-shift-mm",
-        dest="coarse_shift_mm",
-        type=float,
-        help="> 0 (default 120): also train a coarse localiser on canvases shifted by up to this many mm, which "
-        "finds a heart far from the frame centre (large fields of view); the localiser also looks there and "
-        "keeps that canvas if it sees a larger LV there (--coarse-margin). 0: none (runs before 2026-11-27, "
-        "session 8)",
-    )
-    t.add_argument(
-        "--coarse-margin",
-        type=float,
-        help="with --coarse-shift-mm: the proposed canvas wins only if the localiser's LV mass there exceeds "
-        "the frame-centred canvas's by this factor (default 1.2)",
-    )
-    t.add_argument(
-        "--normalisation",
-        type=int,
-        choices=(1, 2),
-        help="input intensity normalisation: 2 (default) percentiles over the filled body outline with zero "
-        "fill left out, so frames with and without a stored intensity offset look alike; 1 the Otsu-body "
-        "method of runs made before 2026-11-27 (session 6)",
-    )
-    t.add_argument("--batch-size", type=int, help="default 16")
-    t.add_argument("--lr", type=float, help="Adam learning rate (default 0.001, polynomial decay)")
-    t.add_argument("--spacing", type=float, help="segmenter pixel size in mm (default 1.5)")
-    t.add_argument("--crop", type=int, help="segmenter window in pixels (default 96)")
-    t.add_argument("--channels", type=int_list, help="UNet widths, e.g. 16,32,64,128,256 (default)")
-    t.add_argument("--res-units", dest="res_units", type=int, help="residual units per UNet level (default 2)")
-    t.add_argument(
-        "--regions",
-        action="store_true",
-        help="predict nested regions (LV, myocardium, enhancement; sigmoid, Dice + BCE each) instead of "
-        "four exclusive classes (softmax, the default; on EMIDEC the regions lost 0.014 of enhancement "
-        "and 0.028 of cavity Dice, docs/results.md configuration 9)",
-    )
-    t.add_argument("--lge-threshold", type=float, help="LGE %% that splits the folds' strata and the AUC label (5.7)")
-    t.add_argument("--nifti-slice-axis", type=int, choices=(0, 1, 2))
-    t.add_argument("--nifti-basal-end", choices=("first", "last"))
-    t.add_argument("--pixel-spacing", type=float, help="mm per pixel for inputs without one (PNG/TIFF)")
-    t.add_argument("--no-augment", action="store_true", help="no augmentation (not recommended)")
-    aug = t.add_mutually_exclusive_group()
-    aug.add_argument(
-        "--batch-augment",
-        action="store_true",
-        help="draw the augmentation geometry per batch with torch affine grids (the default since "
-        "2026-11-27: ~25%% less CV time on a CPU, the same Dice and robustness on EMIDEC over two seeds)",
-    )
-    aug.add_argument(
-        "--per-sample-augment",
-        action="store_true",
-        help="MONAI's per-sample affine instead (the default before 2026-11-27; what older runs used)",
-    )
-    t.add_argument(
-        "--aug-intensity-scale",
-        dest="aug_intensity_scale",
-        type=float,
-        help="training augmentation: intensities x(1 +- this), probability 0.6 (default 0.5)",
-    )
-    t.add_argument(
-        "--aug-intensity-shift",
-        dest="aug_intensity_shift",
-        type=float,
-        help="training augmentation: intensities +- this on the normalised [0, 1] scale, probability 0.6 (default 0.3)",
-    )
-    t.add_argument("--no-tta", action="store_true", help="no flip test-time augmentation")
-    t.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    t.add_argument(
-        "--precision",
-        choices=["auto", "fp32", "bf16"],
-        help="arithmetic precision (default auto: bf16 on cuda and on cpus with native bf16, else fp32)",
-    )
-    t.add_argument("--threads", dest="num_threads", type=int, help="torch threads per fold")
-    t.add_argument(
-        "--loader-workers",
-        dest="loader_workers",
-        type=int,
-        help="processes per fold that make the augmented batches ahead of each step (default auto: none "
-        "on a CPU; on a GPU, where the CPU-side augmentation bounds the step, the cores per fold at a "
-        "time less one, at most 3)",
-    )
+    add_options(t, SegConfig, required=("manifest", "out"))
     t.add_argument(
         "--executor",
         choices=["local", "process", "ray"],
@@ -324,9 +163,12 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
         type=lambda s: [v.strip() for v in s.split(",") if v.strip()],
         help="study-local ids for the input paths (default input_001...)",
     )
-    ap.add_argument("--nifti-slice-axis", type=int, choices=(0, 1, 2))
-    ap.add_argument("--nifti-basal-end", choices=("first", "last"))
-    ap.add_argument("--pixel-spacing", type=float, help="mm per pixel for inputs without one (PNG/TIFF)")
+    add_options(
+        ap,
+        SegConfig,
+        only=("nifti_slice_axis", "nifti_basal_end", "pixel_spacing"),
+        notes=dict.fromkeys(("nifti_slice_axis", "nifti_basal_end", "pixel_spacing"), "default: the run's"),
+    )
     ap.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
     ap.add_argument("-q", "--quiet", action="store_true")
     ap.add_argument("paths", nargs="*", help="DICOM series folders, NIfTI stacks (or 2-D images)")

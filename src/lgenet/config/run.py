@@ -12,16 +12,15 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from lgenet.config.outcome import OutcomeSettings, check_measures
+from lgenet.conventions.thresholds import LGE_THRESHOLD
 from lgenet.errors import ConfigError
+from lgenet.settings import Settings, borrow, load_settings, setting
 
 __all__ = [
     "RunConfig",
@@ -50,231 +49,167 @@ CI_METHODS = ("delong", "bootstrap")
 
 
 @dataclass(frozen=True)
-class RunConfig:
-    """Everything that defines a run. Defaults reproduce the seed study's protocol.
+class RunConfig(Settings):
+    """Everything that defines a run. Defaults reproduce the seed study's protocol; each setting is declared once,
+    below (its help, allowed values and default; ``lgenet run --help`` shows them). The outcome settings are those
+    of :class:`~lgenet.config.OutcomeSettings`, borrowed."""
 
-    Attributes:
-        manifest: cohort CSV (see ``lgenet.data.manifest``).
-        out: run directory (created; a rerun resumes finished fits).
-        tasks: binary tasks to train: ``lge`` (lge_percent > lge_threshold) and/or ``event``.
-        archs: backbone names from the registry (``lgenet backbones``).
-        inits: initialisations: ``random``, ``imagenet``, ``radimagenet``.
-        weights: ``{arch: {init: path}}`` local weight files; required for ``radimagenet``,
-            optional for ``imagenet`` (downloaded through timm when online).
-        image_size: input size in pixels; ``None`` = the backbone's own (224 ResNet50, 299 InceptionV3).
-        head: ``flatten`` (seed: Flatten -> Dense -> ReLU -> Dropout -> logit) or ``gap``.
-        families: ``classifier`` (the seed protocol, on ``archs`` x ``inits``); ``burden`` (the
-            out-of-fold LGE burden of ``segmentation_run``, whole LV and basal slice, as the score);
-            ``roi`` (a CNN on the basal frame's LV-centred window) and ``stack`` (every slice's window,
-            attention-pooled), both fed the image and the segmenter's myocardium and enhancement
-            probabilities (see :mod:`lgenet.training.anatomy`).
-        anatomy_arch, anatomy_size, anatomy_spacing, anatomy_epochs: backbone (random init), window
-            (pixels, mm per pixel) and epochs of the ``roi``/``stack`` families (lr, batch as above).
-        anatomy_channels: what the ``roi``/``stack`` networks see: ``image+seg`` (the image and the
-            segmenter's myocardium and enhancement probabilities) or ``image`` (the image alone, in all
-            three channels; the segmenter only places the window).
-        anatomy_aux_weight: weight of an auxiliary segmentation loss for ``roi``/``stack`` (0 = none):
-            a 1x1 convolution on the backbone's last feature map predicts, per cell, the fraction of
-            myocardium and of enhanced myocardium in the *expert* masks of the training patients
-            (manifest column ``mask``, label values of the segmentation run); rows without a mask add
-            no auxiliary term. Test patients' masks are never read.
-        segmentation_run: a ``lgenet segment train`` run on this cohort (out-of-fold burdens) or a
-            ``segment apply`` output (burdens of a cohort the segmenter never saw).
-        burden_scale: the burden score's probability is ``sigmoid((burden - lge_threshold) / scale)``:
-            a fixed monotone map (no fitting), so p >= 0.5 means burden > the threshold.
-        selection: which epoch's model is evaluated on the test fold; ``last`` never looks at it.
-        outcomes: after the grid, fit the covariates / image / fusion models (and Cox models when the
-            manifest has ``followup_years``) in the same folds (:mod:`lgenet.outcomes`).
-        covariates: manifest columns of those models; ``None`` = the presentation covariates present,
-            minus those that leak a task's label.
-        outcome_measures, outcome_cnn, outcome_C, outcome_recalibrate, cox_penalizer, outcome_horizon:
-            see :class:`lgenet.outcomes.OutcomeSettings`.
-    """
-
-    manifest: str | None = None
-    out: str = "runs/lgenet"
-    tasks: tuple[str, ...] = TASKS
-    archs: tuple[str, ...] = ("resnet50", "inception_v3")
-    inits: tuple[str, ...] = INITS
-    families: tuple[str, ...] = ("classifier",)
-    segmentation_run: str | None = None
-    burden_scale: float = 2.0
-    outcomes: bool = True
-    covariates: tuple[str, ...] | None = None
-    outcome_measures: tuple[str, ...] = (
-        "img_lge_percent",
-        "img_lge_mass_g",
-        "img_myo_mass_g",
-        "img_cavity_ml",
-        "img_transmurality_max",
+    manifest: str | None = setting(None, kind="path", help="cohort CSV (see README: Manifest)", cli=True)
+    out: str = setting("runs/lgenet", kind="path", help="run directory (a rerun resumes it)", cli=True)
+    tasks: tuple[str, ...] = setting(
+        TASKS,
+        help=f"comma-separated tasks among {list(TASKS)}: lge (lge_percent > lge_threshold) and/or event",
+        choices=TASKS,
+        cli=True,
     )
-    outcome_cnn: str = "first"
-    outcome_C: float | str = 1.0
-    outcome_recalibrate: str = "none"
-    cox_penalizer: float = 0.0
-    outcome_horizon: float | None = None
-    anatomy_arch: str = "resnet18"
-    anatomy_size: int = 96
-    anatomy_spacing: float = 1.5
-    anatomy_epochs: int = 30
-    anatomy_channels: str = "image+seg"
-    anatomy_aux_weight: float = 0.0
-    weights: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    lge_threshold: float = 5.7
+    archs: tuple[str, ...] = setting(
+        ("resnet50", "inception_v3"),
+        help="comma-separated backbones (see `lgenet backbones`)",
+        nonempty=True,
+        why="see `lgenet backbones`",
+        cli=("--archs", "--arch"),
+    )
+    inits: tuple[str, ...] = setting(
+        INITS, help=f"comma-separated inits among {list(INITS)}", choices=INITS, cli=("--inits", "--init")
+    )
+    families: tuple[str, ...] = setting(
+        ("classifier",),
+        help="model families: classifier (the seed CNNs), burden (the predicted LGE burden of "
+        "--segmentation-run as the score), roi (a CNN on the LV-centred window) and stack "
+        "(every slice's window, attention-pooled); the last three need --segmentation-run",
+        choices=FAMILIES,
+        cli=True,
+    )
+    segmentation_run: str | None = setting(
+        None,
+        kind="path",
+        help="a `lgenet segment train` (or `segment apply`) output on this cohort",
+        cli=True,
+    )
+    # the burden score's probability is sigmoid((burden - lge_threshold) / scale): a fixed monotone map (no
+    # fitting), so p >= 0.5 means burden > the threshold
+    burden_scale: float = setting(
+        2.0, help="scale of the burden score's sigmoid", minimum=0, exclusive_minimum=True, why="percentage points"
+    )
+    outcomes: bool = setting(
+        True,
+        help="after the grid, fit the covariates / image / fusion models (and Cox models when the manifest has "
+        "followup_years) in the same folds",
+        cli_off="--no-outcomes",
+        help_off="skip the covariates / image / fusion outcome models after the grid (default: fit them)",
+    )
+    covariates: tuple[str, ...] | None = borrow(OutcomeSettings, "covariates")
+    outcome_measures: tuple[str, ...] = borrow(OutcomeSettings, "measures", cli=None)
+    outcome_cnn: str = borrow(OutcomeSettings, "cnn", cli=None)
+    outcome_C: float | str = borrow(OutcomeSettings, "C", cli=None)
+    outcome_recalibrate: str = borrow(OutcomeSettings, "recalibrate", cli=None)
+    cox_penalizer: float = borrow(OutcomeSettings, "cox_penalizer", cli=None)
+    outcome_horizon: float | None = borrow(OutcomeSettings, "horizon", cli=None)
+    anatomy_arch: str = setting("resnet18", help="backbone (random init) of the roi/stack families")
+    anatomy_size: int = setting(96, help="window of the roi/stack families in pixels", minimum=32)
+    anatomy_spacing: float = setting(1.5, help="mm per pixel of the roi/stack window", minimum=0.1)
+    anatomy_epochs: int = setting(30, help="epochs of the roi/stack families", minimum=1)
+    # image+seg: the image and the segmenter's myocardium and enhancement probabilities; image: the image alone,
+    # in all three channels (the segmenter only places the window)
+    anatomy_channels: str = setting("image+seg", help="what the roi/stack networks see", choices=ANATOMY_CHANNELS)
+    # a 1x1 convolution on the backbone's last feature map predicts, per cell, the fraction of myocardium and of
+    # enhanced myocardium in the *expert* masks of the training patients (manifest column mask); rows without a
+    # mask add no auxiliary term. Test patients' masks are never read
+    anatomy_aux_weight: float = setting(
+        0.0, help="weight of an auxiliary segmentation loss for roi/stack (0: none)", minimum=0
+    )
+    # {arch: {init: path}}: required for radimagenet, optional for imagenet (downloaded through timm when online)
+    weights: Mapping[str, Mapping[str, str]] = setting({}, help="local pretrained weight files", kind="any")
+    lge_threshold: float = setting(LGE_THRESHOLD, help="LGE % above which task 'lge' is positive", minimum=0, cli=True)
     # data
-    slice: str = "basal"
-    nifti_slice_axis: int = 2
-    nifti_basal_end: str = "last"
-    image_size: int | None = None
-    intensity_percentiles: tuple[float, float] = (1.0, 99.0)
-    augment: bool = False
+    slice: str = setting("basal", kind="any", help="the frame of a stack: basal or a slice index")
+    nifti_slice_axis: int = setting(2, help="the axis of a NIfTI stack that runs across slices", choices=(0, 1, 2))
+    nifti_basal_end: str = setting("last", help="which end of that axis is the base", choices=("first", "last"))
+    image_size: int | None = setting(
+        None,
+        kind="int",
+        help="input size in px",
+        minimum=16,
+        default_text="the backbone's own, e.g. 224 for ResNet50, 299 for InceptionV3",
+        cli=True,
+    )
+    intensity_percentiles: tuple[float, float] = setting((1.0, 99.0), help="intensity window percentiles")
+    augment: bool = setting(False, help="light augmentation", default_text="off, as in the seed", cli=True)
     # model
-    head: str = "flatten"
-    dense_units: int = 512
-    dropout: float = 0.5
+    head: str = setting(
+        "flatten",
+        help="classification head: flatten (Flatten, Dense, ReLU, Dropout) or gap (global average pooling)",
+        choices=HEADS,
+        cli=True,
+    )
+    dense_units: int = setting(512, help="units of the flatten head's dense layer", minimum=1)
+    dropout: float = setting(0.5, help="dropout of the flatten head", minimum=0, maximum=1, exclusive_maximum=True)
     # training
-    epochs: int = 100
-    batch_size: int = 8
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    folds: int = 4
-    selection: str = "last"
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    num_threads: int | None = None
+    epochs: int = setting(100, help="training epochs of every fit", minimum=1, cli=True)
+    batch_size: int = setting(8, help="mini-batch size", minimum=1, cli=True)
+    lr: float = setting(1e-3, help="learning rate (Adam)", minimum=0, exclusive_minimum=True, cli=True)
+    weight_decay: float = setting(0.0, help="weight decay (Adam)", minimum=0)
+    folds: int = setting(4, help="cross-validation folds", minimum=2, cli=True)
+    selection: str = setting(
+        "last", help="which epoch's model is evaluated on the test fold (last never looks at it)", choices=SELECTIONS
+    )
+    seed: int = setting(
+        0,
+        help="random seed of the folds and the fits",
+        minimum=0,
+        maximum=2**32,
+        exclusive_maximum=True,
+        range_text="[0, 2^32)",
+        cli=True,
+    )
+    device: str = setting(
+        "auto", help="where to train", choices=DEVICES, default_text="auto: cuda when available, else cpu", cli=True
+    )
+    precision: str = setting(
+        "auto",
+        help="arithmetic precision",
+        choices=PRECISIONS,
+        default_text="auto: bf16 on cuda and on cpus with native bf16, else fp32",
+        cli=True,
+    )
+    num_threads: int | None = setting(
+        None,
+        kind="int",
+        help="torch CPU threads per fit",
+        minimum=1,
+        default_text="the cores not busy with other jobs, shared among --workers",
+        cli="--threads",
+    )
     # evaluation
-    decision_threshold: float = 0.5
-    ci_method: str = "delong"
-    n_bootstrap: int = 2000
-    confidence: float = 0.95
+    decision_threshold: float = setting(
+        0.5,
+        help="probability above which a prediction is positive",
+        minimum=0,
+        maximum=1,
+        exclusive_minimum=True,
+        exclusive_maximum=True,
+    )
+    ci_method: str = setting("delong", help="method of the AUC confidence intervals", choices=CI_METHODS, cli=True)
+    n_bootstrap: int = setting(2000, help="bootstrap replicates of the AUC intervals", minimum=100)
+    confidence: float = setting(
+        0.95,
+        help="confidence level of the intervals",
+        minimum=0.5,
+        maximum=1,
+        exclusive_minimum=True,
+        exclusive_maximum=True,
+    )
 
-    def __post_init__(self) -> None:
-        # normalise sequences to tuples so that the object is hashable and YAML-stable
-        for name in ("tasks", "archs", "inits", "intensity_percentiles", "families", "covariates", "outcome_measures"):
-            val = getattr(self, name)
-            if val is None and name == "covariates":
-                continue
-            if isinstance(val, str):
-                val = tuple(v.strip() for v in val.split(",") if v.strip())
-            if not isinstance(val, (list, tuple)):
-                raise ConfigError(
-                    f"config parameter {name!r} must be a list (or a comma-separated string), got "
-                    f"{type(val).__name__} {val!r}"
-                )
-            kinds = (int, float) if name == "intensity_percentiles" else (str,)
-            if any(not isinstance(v, kinds) or isinstance(v, bool) for v in val):
-                raise ConfigError(
-                    f"config parameter {name!r} must list {'numbers' if kinds != (str,) else 'names'}, "
-                    f"got {list(val)!r}"
-                )
-            object.__setattr__(self, name, tuple(val))
-        if not isinstance(self.weights, Mapping) or not all(
-            isinstance(d, Mapping) for d in dict(self.weights).values()
-        ):
-            raise ConfigError(
-                "config parameter 'weights' must map ARCH to {INIT: PATH}, e.g. "
-                "{resnet50: {radimagenet: RadImageNet-ResNet50_notop.h5}}"
-            )
-        object.__setattr__(
-            self, "weights", {str(a): {str(i): str(p) for i, p in d.items()} for a, d in dict(self.weights).items()}
-        )
-        self._validate()
-
-    # ------------------------------------------------------------------ validation
-    def _validate(self) -> None:
-        def choice(name: str, allowed: tuple, many: bool = False) -> None:
-            val = getattr(self, name)
-            vals = val if many else (val,)
-            if many and not vals:
-                raise ConfigError(f"config parameter {name!r} must list at least one of {list(allowed)}, got none")
-            for v in vals:
-                if v not in allowed:
-                    raise ConfigError(
-                        f"config parameter {name!r} must be {'among' if many else 'one of'} {list(allowed)}, got {v!r}"
-                    )
-
-        choice("tasks", TASKS, many=True)
-        choice("families", FAMILIES, many=True)
+    # ------------------------------------------------------------------ cross-field rules
+    def _check(self) -> None:
         if any(f != "classifier" for f in self.families) and not self.segmentation_run:
             raise ConfigError(
                 "config parameter 'families' includes anatomy-aware families "
                 f"{[f for f in self.families if f != 'classifier']}: give 'segmentation_run' "
                 "(--segmentation-run, the --out of `lgenet segment train` or `segment apply`)"
             )
-        if not (isinstance(self.burden_scale, (int, float)) and self.burden_scale > 0):
-            raise ConfigError(
-                f"config parameter 'burden_scale' must be a number > 0 (percentage points), got {self.burden_scale!r}"
-            )
-        choice("inits", INITS, many=True)
-        if not isinstance(self.outcomes, bool):
-            raise ConfigError(f"config parameter 'outcomes' must be true or false, got {self.outcomes!r}")
-        from lgenet.config.outcome import OutcomeSettings  # validates the outcome parameters with their own messages
-
-        try:
-            OutcomeSettings.from_run_config(self)
-        except ConfigError as exc:
-            raise ConfigError(f"config: {exc}") from None
-        choice("head", HEADS)
-        choice("precision", PRECISIONS)
-        choice("device", DEVICES)
-        choice("selection", SELECTIONS)
-        choice("ci_method", CI_METHODS)
-        choice("nifti_basal_end", ("first", "last"))
-        if not self.archs:
-            raise ConfigError("config parameter 'archs' must name at least one backbone (see `lgenet backbones`)")
-
-        def positive(name: str, integer: bool = True, minimum: float = 1) -> None:
-            v = getattr(self, name)
-            ok = (
-                isinstance(v, int) and not isinstance(v, bool)
-                if integer
-                else (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
-            )
-            if not ok or v < minimum:
-                kind = "an integer" if integer else "a finite number"
-                raise ConfigError(f"config parameter {name!r} must be {kind} >= {minimum}, got {v!r}")
-
-        positive("epochs")
-        positive("anatomy_epochs")
-        positive("anatomy_size", minimum=32)
-        positive("anatomy_spacing", integer=False, minimum=0.1)
-        positive("anatomy_aux_weight", integer=False, minimum=0)
-        if self.anatomy_channels not in ANATOMY_CHANNELS:
-            raise ConfigError(
-                f"config parameter 'anatomy_channels' must be one of {list(ANATOMY_CHANNELS)}, "
-                f"got {self.anatomy_channels!r}"
-            )
-        positive("batch_size")
-        positive("folds", minimum=2)
-        positive("dense_units")
-        positive("n_bootstrap", minimum=100)
-        positive("lr", integer=False, minimum=0)
-        positive("weight_decay", integer=False, minimum=0)
-        positive("lge_threshold", integer=False, minimum=0)
-        if self.lr <= 0:
-            raise ConfigError(f"config parameter 'lr' must be > 0, got {self.lr!r}")
-        if self.num_threads is not None and (
-            not isinstance(self.num_threads, int) or isinstance(self.num_threads, bool) or self.num_threads < 1
-        ):
-            raise ConfigError(
-                f"config parameter 'num_threads' (--threads) must be an integer >= 1 or unset, got {self.num_threads!r}"
-            )
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
-            raise ConfigError(f"config parameter 'seed' must be an integer in [0, 2^32), got {self.seed!r}")
-        if not (0.0 <= self.dropout < 1.0):
-            raise ConfigError(f"config parameter 'dropout' must be in [0, 1), got {self.dropout!r}")
-        if not (0.0 < self.decision_threshold < 1.0):
-            raise ConfigError(
-                f"config parameter 'decision_threshold' must be in (0, 1), got {self.decision_threshold!r}"
-            )
-        if not (0.5 < self.confidence < 1.0):
-            raise ConfigError(f"config parameter 'confidence' must be in (0.5, 1), got {self.confidence!r}")
-        if self.image_size is not None and (not isinstance(self.image_size, int) or self.image_size < 16):
-            raise ConfigError(
-                f"config parameter 'image_size' must be an integer >= 16 or null, got {self.image_size!r}"
-            )
-        lo, hi = (self.intensity_percentiles + (None, None))[:2]
+        check_measures(self.outcome_measures, "config parameter 'outcome_measures':")
+        lo, hi = (tuple(self.intensity_percentiles) + (None, None))[:2]
         if len(self.intensity_percentiles) != 2 or not (0 <= lo < hi <= 100):
             raise ConfigError(
                 "config parameter 'intensity_percentiles' must be two numbers 0 <= low < high <= 100, "
@@ -287,6 +222,15 @@ class RunConfig:
                 raise ConfigError(
                     f"config parameter 'slice' must be 'basal' or a slice index, got {self.slice!r}"
                 ) from None
+        weights = self.weights
+        if not isinstance(weights, Mapping) or not all(isinstance(d, Mapping) for d in dict(weights).values()):
+            raise ConfigError(
+                "config parameter 'weights' must map ARCH to {INIT: PATH}, e.g. "
+                "{resnet50: {radimagenet: RadImageNet-ResNet50_notop.h5}}"
+            )
+        object.__setattr__(
+            self, "weights", {str(a): {str(i): str(p) for i, p in d.items()} for a, d in dict(weights).items()}
+        )
         for arch, d in self.weights.items():
             for init in d:
                 if init not in ("imagenet", "radimagenet"):
@@ -296,58 +240,11 @@ class RunConfig:
                     )
 
     # ------------------------------------------------------------------ helpers
-    def replace(self, **changes: Any) -> RunConfig:
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
-
     def weights_file(self, arch: str, init: str) -> str | None:
         return self.weights.get(arch, {}).get(init)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        for k, v in d.items():
-            if isinstance(v, tuple):
-                d[k] = list(v)
-        d["weights"] = {a: dict(m) for a, m in self.weights.items()}
-        return d
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "config") -> RunConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"{source}: unknown parameter(s) {unknown}; known parameters are {sorted(known)}")
-        try:
-            return cls(**dict(data))
-        except TypeError as exc:  # wrong types that dataclass itself rejects
-            raise ConfigError(f"{source}: {exc}") from None
-
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
-    """Read a YAML config (optional) and apply keyword overrides (``None`` values are ignored)."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file {p} does not exist")
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except UnicodeDecodeError:
-            raise ConfigError(
-                f"config file {p} is not UTF-8 text; a config is a YAML file of parameter: value lines"
-            ) from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {p} is not valid YAML: {exc}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {p} must hold a mapping of parameter: value, got {type(loaded).__name__}")
-        data.update(loaded)
-        source = str(p)
-    else:
-        source = "config"
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    return RunConfig.from_dict(data, source=source)
+    """Read a YAML config (optional) and apply keyword overrides (``None`` values are ignored); an invalid value
+    from the file names the file."""
+    return load_settings(RunConfig, path, **overrides)

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from lgenet.conventions.labels import EMIDEC, SegLabels
+from lgenet.conventions.normalisation import NORMALISATION_METHODS
 from lgenet.errors import ConfigError, DataError
 
 __all__ = [
@@ -43,8 +44,6 @@ __all__ = [
 ]
 
 CLASS_NAMES = ("background", "lv_cavity", "myocardium_normal", "enhancement")
-#: the tissue_normalise methods (a segmentation run records the one its networks were trained with)
-NORMALISATION_METHODS = (1, 2)
 
 
 @dataclass

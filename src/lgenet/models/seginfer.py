@@ -112,7 +112,7 @@ class Segmenter:
         canvases ever put it -- the localiser also looks on a canvas centred on that heart, and the canvas
         on which its LV holds the larger probability mass wins (the coarse localiser proposes, the
         localiser decides: a misplaced proposal on a frame that centres the heart loses). The re-centred
-        canvas must win by more than ``spec.coarse_margin`` (1.2 since session 8): the same heart seen on
+        canvas must win by more than ``spec.coarse_margin`` (1.2 for runs made since 2026-11-27, docs/results.md configuration 10): the same heart seen on
         both canvases gives masses within a few per cent, so a near tie keeps the frame-centred canvas."""
         s, h, w = vol01.shape
         origin = np.array([(h - 1) / 2, (w - 1) / 2], np.float32)

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from lgenet.errors import ConfigError
+from lgenet.settings import setting
+from lgenet.settings.segmentation import SegNetwork
 
 __all__ = [
     "SegSpec",
@@ -47,66 +48,36 @@ SEG_REGIONS = ("lv", "myo", "lge")
 
 
 @dataclass(frozen=True)
-class SegSpec:
-    """Everything needed to rebuild a fold's two networks and feed them exactly as in training."""
+class SegSpec(SegNetwork.record_view()):
+    """Everything needed to rebuild a fold's two networks and feed them exactly as in training: the network settings
+    (:class:`~lgenet.settings.segmentation.SegNetwork`, declared once) and the input percentiles. Saved with every
+    fold model; a field that a spec saved before it existed lacks takes its declared ``absent`` value (e.g.
+    ``normalisation`` 1, ``coarse_shift_mm`` 0, ``coarse_margin`` 1.0: what those runs did)."""
 
-    spacing: float = 1.5
-    crop: int = 96
-    context: int = 1
-    channels: tuple[int, ...] = (16, 32, 64, 128, 256)
-    res_units: int = 2
-    loc_spacing: float = 4.0
-    loc_size: int = 112
-    loc_channels: tuple[int, ...] = (8, 16, 32, 64, 128)
-    percentiles: tuple[float, float] = (1.0, 99.0)
-    normalisation: int = 1
-    loc_shift_mm: float = 20.0
-    coarse_shift_mm: float = 0.0
-    coarse_margin: float = 1.0  # runs made before session 8: the larger LV mass wins, by any margin
-    regions: bool = False
+    LABEL = "segmentation spec parameter {name!r}"
+    COERCE_NUMBERS = True  # the spec saved with a fold model holds floats for its float settings
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.regions, bool):
-            raise ConfigError(f"regions must be true or false, got {self.regions!r}")
-        for name in ("channels", "loc_channels", "percentiles"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+    percentiles: tuple[float, float] = setting(
+        (1.0, 99.0), help="intensity percentiles of tissue_normalise", item="float", length=2
+    )
+
+    def _check(self) -> None:
         levels = len(self.channels) - 1
         if self.crop % (2**levels) or self.loc_size % (2 ** (len(self.loc_channels) - 1)):
             raise ConfigError(
                 f"crop ({self.crop}) and loc_size ({self.loc_size}) must be divisible by 2^(levels-1) "
                 f"of their networks ({2**levels} and {2 ** (len(self.loc_channels) - 1)})"
             )
-        if self.spacing <= 0 or self.loc_spacing <= 0:
-            raise ConfigError("segmentation pixel sizes must be > 0 mm")
-        if self.context < 0:
-            raise ConfigError(f"context must be >= 0 slices, got {self.context}")
-        if self.coarse_shift_mm < 0 or self.loc_shift_mm <= 0:
-            raise ConfigError("loc_shift_mm must be > 0 and coarse_shift_mm >= 0 (0: no coarse localiser)")
-        if not self.coarse_margin >= 1.0:
-            raise ConfigError(
-                f"coarse_margin must be >= 1 (how many times larger the LV mass on the re-centred "
-                f"canvas must be), got {self.coarse_margin!r}"
-            )
-        from lgenet.data.stacks import NORMALISATION_METHODS
-
-        if self.normalisation not in NORMALISATION_METHODS:
-            raise ConfigError(
-                f"normalisation must be one of {list(NORMALISATION_METHODS)} "
-                f"(lgenet.data.stacks.tissue_normalise), got {self.normalisation!r}"
-            )
 
     @property
     def in_channels(self) -> int:
         return 2 * self.context + 1
 
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
     @classmethod
-    def from_dict(cls, d: dict) -> SegSpec:
+    def from_dict(cls, d: dict, *, source: str | None = None) -> SegSpec:
+        """A saved spec (keys it does not know are left out; those it lacks take their ``absent`` values)."""
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        return super().from_dict({k: v for k, v in d.items() if k in known}, source=source)
 
 
 def _unet(in_ch: int, out_ch: int, channels: tuple[int, ...], res_units: int) -> nn.Module:

@@ -85,9 +85,9 @@ class RunDir(RunFolder):
         return RunConfig
 
     def config_defaults(self) -> dict:
-        """A config saved before a setting existed: that setting's default (the grid's settings were added with
-        their old behaviour as the default)."""
-        return RunConfig().to_dict()
+        """A config saved before a setting existed: the setting's declared ``absent`` value (for the grid's
+        settings, their default: each was added with the old behaviour as its default)."""
+        return RunConfig.absent_values()
 
     def reset(self) -> None:
         """Forget an unfinished start (no finished fit): fold files, inputs record, cache, partial fits."""

@@ -13,26 +13,9 @@ __all__ = [
     "SegRunDir",
     "load_segmenter",
     "segmentation_table",
-    "SEG_ADDED_LATER",
     "SEG_METRIC_FIELDS",
     "SEG_RESUME_FREE",
 ]
-
-#: parameters added after runs existed, with the value that reproduces what such a run did (before
-#: batch_augment, the augmentation geometry was MONAI's per-sample affine; before loc_shift_mm, the
-#: localiser's canvases were shifted by up to 20 mm; before normalisation, inputs were normalised by method 1)
-SEG_ADDED_LATER = {
-    "batch_augment": False,
-    "loc_shift_mm": 20.0,
-    "normalisation": 1,
-    "coarse_shift_mm": 0.0,
-    "regions": False,
-    "coarse_margin": 1.0,
-    "aug_intensity_scale": 0.5,
-    "aug_intensity_shift": 0.3,
-    "loader_workers": 0,
-}
-
 
 #: settings that change no fold: a resume may differ in them
 SEG_RESUME_FREE = {"out", "num_threads", "device", "manifest", "tta"}
@@ -97,7 +80,9 @@ class SegRunDir(RunFolder):
     RESUME_FREE = frozenset(SEG_RESUME_FREE)
 
     def config_defaults(self) -> dict:
-        return dict(SEG_ADDED_LATER)
+        """A saved config that lacks a setting (made before it existed): the setting's declared ``absent`` value,
+        which reproduces what the run did (e.g. ``batch_augment`` False, ``normalisation`` 1)."""
+        return SegConfig.absent_values()
 
     def reset(self) -> None:
         """Forget an unfinished start (no finished fold): fold folders, masks, the fold assignment."""
@@ -184,6 +169,6 @@ def load_segmenter(
         sd, loc, seg, coarse_state = rd.load_states(k)
         spec = SegSpec.from_dict(sd)
         if not coarse:
-            spec, coarse_state = dataclasses.replace(spec, coarse_shift_mm=0.0), None
+            spec, coarse_state = dataclasses.replace(spec, coarse_shift_mm=0.0)  # type: ignore[call-arg]  # a declared field, None
         states.append((loc, seg, coarse_state))
     return Segmenter(spec, states, device=device, tta=cfg.tta if tta is None else tta)

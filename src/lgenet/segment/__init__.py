@@ -1,7 +1,7 @@
 """Learned LGE segmentation: ``lgenet segment train`` (K-fold CV) and ``lgenet segment apply``.
 
 ``train_segmentation(cfg)`` trains, for each patient-level fold, a localiser and a segmenter
-(:mod:`lgenet.segment.learn`) on the training patients' stacks and expert masks, then
+(:mod:`lgenet.segment.learn`, :mod:`lgenet.segment.loop`, :mod:`lgenet.segment.augment`) on the training patients' stacks and expert masks, then
 segments the fold's held-out patients: every patient's out-of-fold mask comes from the one fold
 model that never saw it. The folds are those ``lgenet run`` assigns on the same manifest (stratified
 on ``lge``), so the segmentation's out-of-fold burden can serve as a model of the same grid. Run
@@ -27,7 +27,7 @@ whose ``lge_percent`` is the predicted burden (the previous value, if any, kept 
 from __future__ import annotations
 
 from lgenet.runs.seg import SegRunDir, load_segmenter
-from lgenet.segment.apply import SegApplyResult, apply_segmentation
+from lgenet.segment.apply import SegApplyOptions, SegApplyResult, apply_segmentation
 from lgenet.segment.cases import Case, cases_of, read_case, safe_id
 from lgenet.segment.fold import SEG_METRIC_FIELDS, SegFoldJob
 from lgenet.segment.train import (
@@ -45,6 +45,7 @@ __all__ = [
     "apply_segmentation",
     "SegRunResult",
     "SegApplyResult",
+    "SegApplyOptions",
     "load_segmenter",
     "summarise_segmentation",
     "format_seg_summary",

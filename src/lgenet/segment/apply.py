@@ -18,7 +18,7 @@ from lgenet.runs.tables import number, write_rows
 from lgenet.segment.cases import Case, _stack_features, cases_of, read_case, safe_id
 from lgenet.segment.fold import _threshold_burdens
 
-__all__ = ["SegApplyResult", "apply_segmentation"]
+__all__ = ["SegApplyOptions", "SegApplyResult", "apply_segmentation"]
 
 log = logging.getLogger("lgenet")
 
@@ -31,20 +31,27 @@ class SegApplyResult:
     masks_dir: Path | None = None
 
 
-def apply_segmentation(
-    run_dir: str | Path,
-    *,
-    out: str | Path,
-    manifest: str | Path | None = None,
-    paths: Sequence[str | Path] = (),
-    ids: Sequence[str] | None = None,
-    nifti_slice_axis: int | None = None,
-    nifti_basal_end: str | None = None,
-    pixel_spacing: float | None = None,
-    overlays: bool = True,
-    progress: bool = True,
-    device: str = "cpu",
-) -> SegApplyResult:
+@dataclass(frozen=True)
+class SegApplyOptions:
+    """What ``lgenet segment apply`` segments, and how.
+
+    ``out``: the output folder (or, with ``paths``, a CSV path whose stem names the masks' folder); ``manifest``
+    (a cohort) or ``paths`` (single inputs, named by ``ids``, default ``input_001``...), one of the two; the NIfTI
+    axis, basal end and pixel size of inputs without one (``None``: the run's); ``overlays``: the overlay PNGs."""
+
+    out: str | Path
+    manifest: str | Path | None = None
+    paths: Sequence[str | Path] = ()
+    ids: Sequence[str] | None = None
+    nifti_slice_axis: int | None = None
+    nifti_basal_end: str | None = None
+    pixel_spacing: float | None = None
+    overlays: bool = True
+    progress: bool = True
+    device: str = "cpu"
+
+
+def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegApplyResult:
     """Segment a cohort (manifest) or single inputs with a finished run's fold ensemble."""
     from tqdm.auto import tqdm
 
@@ -53,14 +60,16 @@ def apply_segmentation(
     from lgenet.evaluation.segmentation import class_measures, dice
     from lgenet.io.nifti import write_label_volume
 
+    o = options
+    out, manifest, paths, ids = o.out, o.manifest, list(o.paths), o.ids
     rd = SegRunDir(run_dir)
     cfg = rd.load_config()
     if bool(manifest) == bool(paths):
         raise ConfigError("lgenet segment apply: give a --manifest or input paths, one of the two")
     cfg_in = cfg.replace(
-        nifti_slice_axis=cfg.nifti_slice_axis if nifti_slice_axis is None else nifti_slice_axis,
-        nifti_basal_end=cfg.nifti_basal_end if nifti_basal_end is None else nifti_basal_end,
-        pixel_spacing=pixel_spacing if pixel_spacing is not None else cfg.pixel_spacing,
+        nifti_slice_axis=cfg.nifti_slice_axis if o.nifti_slice_axis is None else o.nifti_slice_axis,
+        nifti_basal_end=cfg.nifti_basal_end if o.nifti_basal_end is None else o.nifti_basal_end,
+        pixel_spacing=o.pixel_spacing if o.pixel_spacing is not None else cfg.pixel_spacing,
     )
     out_dir = ensure_writable_dir(out, "--out")
     if manifest:
@@ -74,12 +83,12 @@ def apply_segmentation(
             raise ConfigError(f"--ids gives {len(ids)} id(s) for {len(paths)} input(s); give one per input, in order")
         names = list(ids) if ids is not None else [f"input_{i + 1:03d}" for i in range(len(paths))]
         cases = [Case(n, i + 1, str(p), None, None) for i, (n, p) in enumerate(zip(names, paths))]
-    seg = load_segmenter(rd.path, device=device)
+    seg = load_segmenter(rd.path, device=o.device)
     profile = rd.read_profile()
     values = np.asarray(cfg.seg_labels().values(), np.uint16)
     rows = []
     out_dir.mkdir(parents=True, exist_ok=True)
-    for c in tqdm(cases, desc="segmenting", unit="patient", disable=not progress):
+    for c in tqdm(cases, desc="segmenting", unit="patient", disable=not o.progress):
         st = read_case(c, cfg_in, with_mask=c.mask is not None)
         notes = list(st.notes)
         if profile:
@@ -131,7 +140,7 @@ def apply_segmentation(
                     "lge_percent_expert": me["lge_percent"],
                 }
             )
-        if overlays:
+        if o.overlays:
             row["overlay"] = str(
                 _overlay(out_dir / "overlays" / f"{safe_id(c.patient_id)}.png", st, res.classes).relative_to(out_dir)
             )

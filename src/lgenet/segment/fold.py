@@ -63,6 +63,7 @@ def _fold_seed(seed: int, fold: int) -> int:
 def _run_fold(job: SegFoldJob, on_epoch) -> object:
     import torch
 
+    from lgenet.config.seg import SegTraining
     from lgenet.data.manifest import load_manifest
     from lgenet.data.stacks import tissue_normalise
     from lgenet.models.seginfer import Segmenter
@@ -92,22 +93,7 @@ def _run_fold(job: SegFoldJob, on_epoch) -> object:
     if set(train) & set(test):  # pragma: no cover - a partition by construction
         raise DataError("a patient is on both sides of the split")
     spec = cfg.spec()
-    params = SegTrainParams(
-        epochs=cfg.epochs,
-        loc_epochs=cfg.loc_epochs,
-        loc_shift_mm=cfg.loc_shift_mm,
-        coarse_shift_mm=cfg.coarse_shift_mm,
-        batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        augment=cfg.augment,
-        batch_augment=cfg.batch_augment,
-        aug_intensity_scale=cfg.aug_intensity_scale,
-        aug_intensity_shift=cfg.aug_intensity_shift,
-        loader_workers=cfg.loader_workers or 0,
-        device=job.device,
-        precision=job.precision,
-    )
+    params = SegTrainParams(**SegTraining.values_of(cfg), device=job.device, precision=job.precision)
     seed = _fold_seed(cfg.seed, job.fold)
     n_loc = cfg.loc_epochs
 
