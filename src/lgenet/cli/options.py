@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lgenet.config import RunConfig, load_config
 from lgenet.errors import ConfigError
-from lgenet.settings import add_options, read_yaml_mapping, values_from_args
+from lgenet.settings import OptionHelp, add_options, read_yaml_mapping, values_from_args
 from lgenet.workflows.demo import DEMO_RUN
 
 __all__ = [
@@ -106,14 +106,17 @@ def add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
         g,
         RunConfig,
         exclude=_OWN,
-        shown=DEMO_DEFAULTS if demo else None,
-        shown_word="demo default",
-        notes={
-            "segmentation_run": "demo default: trained on the synthetic cohort into DIR/seg, see lgenet.workflows.demo"
-        }
-        if demo
-        else None,
-        more={"seed": " (and of the synthetic cohort)"} if demo else None,
+        wording=OptionHelp(
+            shown=DEMO_DEFAULTS if demo else None,
+            shown_word="demo default",
+            notes={
+                "segmentation_run": "demo default: trained on the synthetic cohort into DIR/seg, see "
+                "lgenet.workflows.demo"
+            }
+            if demo
+            else None,
+            more={"seed": " (and of the synthetic cohort)"} if demo else None,
+        ),
     )
     g.add_argument(
         "--weights-file",

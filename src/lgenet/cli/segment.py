@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lgenet.config import SegConfig
 from lgenet.errors import ConfigError
-from lgenet.settings import add_options, load_settings, values_from_args
+from lgenet.settings import OptionHelp, add_options, load_settings, values_from_args
 
 __all__ = ["add_segment_parser"]
 
@@ -167,7 +167,9 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
         ap,
         SegConfig,
         only=("nifti_slice_axis", "nifti_basal_end", "pixel_spacing"),
-        notes=dict.fromkeys(("nifti_slice_axis", "nifti_basal_end", "pixel_spacing"), "default: the run's"),
+        wording=OptionHelp(
+            notes=dict.fromkeys(("nifti_slice_axis", "nifti_basal_end", "pixel_spacing"), "default: the run's")
+        ),
     )
     ap.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
     ap.add_argument("-q", "--quiet", action="store_true")
