@@ -307,6 +307,7 @@ def test_run_outcomes_manifest_mode(tab_cohort, tmp_path):
     html = outcomes_section(out)
     assert 'id="outcomes"' in html and "Harrell" in html and "Table 1" in html and "data:image/png" in html
     assert "Clinical reference" in html
+    assert "&amp;gt;" not in html and "&amp;lt;" not in html  # no text escaped twice ("Table 1 by LGE &gt; 5.7%")
 
 
 def test_run_outcomes_refuses_a_leaky_covariate_and_says_why_no_survival(tab_cohort, tmp_path):
