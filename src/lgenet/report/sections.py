@@ -143,7 +143,10 @@ def env_section(run_json: dict, manifest_name: str, opts: ReportOptions) -> str:
         ("Manifest", manifest_name or dash),
         ("Manifest SHA-256", run_json.get("manifest_sha256", dash)),
         ("Run finished", run_json.get("finished", dash)),
-        ("Run time", f"{run_json.get('seconds', dash)} s"),
+        (
+            "Grid time (fits and evaluation; the outcomes and this report not included)",
+            f"{run_json.get('seconds', dash)} s",
+        ),
         ("Fits run / resumed", f"{run_json.get('fits_run', dash)} / {run_json.get('fits_skipped', dash)}"),
     ]
     pairs += [(k.replace("_", " "), v) for k, v in env.items()]

@@ -30,6 +30,14 @@ def _f(v) -> float:
         return float("nan")
 
 
+def _burden_words(r: dict) -> str:
+    """The patient's whole-LV LGE burden, predicted and expert, for a gallery title (a Dice is not a burden)."""
+    pred, ref = _f(r.get("lge_percent_pred")), _f(r.get("lge_percent_expert"))
+    if not (math.isfinite(pred) and math.isfinite(ref)):
+        return ""
+    return f"\nLGE {pred:.1f}% (expert {ref:.1f}%)"
+
+
 def plot_seg_gallery(run: str | Path, *, n: int = 3, path: str | Path | None = None) -> Path | None:
     """Best and worst myocardium-Dice patients of a segmentation run, expert vs out-of-fold masks."""
     from lgenet.data.manifest import load_manifest
@@ -76,7 +84,8 @@ def plot_seg_gallery(run: str | Path, *, n: int = 3, path: str | Path | None = N
             ax.set_axis_off()
             ax.set_title(
                 f"{pid} {'basal' if k == s - 1 else 'mid'}: Dice myo {_f(r['dice_myo']):.2f}"
-                + (f", LGE {_f(r['dice_lge']):.2f}" if math.isfinite(_f(r["dice_lge"])) else ""),
+                + (f", Dice enh {_f(r['dice_lge']):.2f}" if math.isfinite(_f(r["dice_lge"])) else "")
+                + _burden_words(r),
                 fontsize=7,
             )
     fig.suptitle(
