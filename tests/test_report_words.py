@@ -18,3 +18,16 @@ def test_the_environment_section_says_the_run_time_is_the_grids():
     html = env_section({"seconds": 162.0, "environment": {}}, "m.csv", ReportOptions())
     assert "Grid time (fits and evaluation" in html and "162.0 s" in html
     assert ">Run time<" not in html
+
+
+def test_the_gallery_shows_the_first_cam_method_that_passes_its_sanity_checks():
+    from types import SimpleNamespace as R
+
+    from lgenet.report.cams import choose_method
+
+    fails, passes = R(method="gradcam", passed=False), R(method="hirescam", passed=True)
+    assert choose_method("auto", [fails, R(method="gradcam++", passed=None), passes])[0] == "hirescam"
+    assert "Grad-CAM fails" in choose_method("auto", [fails, passes])[1]
+    assert choose_method("auto", [R(method="gradcam", passed=True), passes]) == ("gradcam", "")
+    assert choose_method("auto", [fails]) == ("gradcam", "")  # none passes: the default, flagged by the section
+    assert choose_method("gradcam", [fails, passes]) == ("gradcam", "")  # a method asked for is kept

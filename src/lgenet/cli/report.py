@@ -46,9 +46,11 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--manifest", help="cohort CSV, when the run's manifest has moved")
     p.add_argument(
         "--cam-method",
-        default="gradcam",
-        choices=list(CAM_METHODS),
-        help="CAM method of the gallery and Figure 1 (default gradcam)",
+        default="auto",
+        choices=["auto", *CAM_METHODS],
+        help="CAM method of the gallery and Figure 1 (default auto: per task, the first of "
+        + ", ".join(CAM_METHODS)
+        + " that passes both sanity checks, else gradcam)",
     )
     p.add_argument("--cam-layer", help="module path of the CAM layer, e.g. backbone.layer3 (default: last block)")
     p.add_argument(

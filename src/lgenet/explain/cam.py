@@ -63,9 +63,14 @@ def _method_classes() -> dict[str, type]:
 
 
 CAM_METHODS = tuple(METHOD_LABELS)
+#: the method of a CAM when none is asked for
+DEFAULT_METHOD = "gradcam"
 
 
-def check_method(method: str) -> str:
+def check_method(method: str, *, auto: bool = False) -> str:
+    """The canonical name of a CAM method; ``auto`` (a report's choice by the sanity checks) where allowed."""
+    if auto and str(method).lower() == "auto":
+        return "auto"
     m = str(method).lower().replace("_", "").replace("-", "").replace("plusplus", "++")
     m = {"gradcampp": "gradcam++"}.get(m, m)
     if m not in METHOD_LABELS:

@@ -102,7 +102,7 @@ def write_report(run_dir: str | Path, options: ReportOptions | None = None, **ov
     import dataclasses
 
     opts = dataclasses.replace(options or ReportOptions(), **overrides)
-    check_method(opts.cam_method)
+    check_method(opts.cam_method, auto=True)
     if opts.n_examples < 1:
         raise ConfigError(f"n_examples must be >= 1, got {opts.n_examples}")
     rd = RunDir(run_dir)

@@ -11,7 +11,7 @@ import numpy as np
 import lgenet.report.html as H
 from lgenet.config import RunConfig
 from lgenet.data.manifest import Cohort
-from lgenet.explain.cam import METHOD_LABELS, check_method
+from lgenet.explain.cam import CAM_METHODS, DEFAULT_METHOD, METHOD_LABELS, check_method
 from lgenet.explain.frames import FrameStore
 from lgenet.explain.gallery import CATEGORIES, CATEGORY_TITLES, plot_gallery, select_cases
 from lgenet.explain.oof import oof_cams_multi
@@ -32,6 +32,8 @@ class TaskCams:
     cases: dict = field(default_factory=dict)
     gallery: Path | None = None
     sanity_fig: Path | None = None
+    #: why the gallery shows another method than the default (``cam_method='auto'``)
+    choice: str = ""
     overlays: Path | None = None
     note: str = ""
 
@@ -47,6 +49,21 @@ def truth_labels(cohort: Cohort, task: str) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------------- CAM work
+def choose_method(requested: str, sanity: Sequence[SanityResult]) -> tuple[str, str]:
+    """The method a task's gallery and Figure 1 show, and why when it is not the default: ``requested``, or for
+    ``auto`` the first method (in :data:`~lgenet.explain.cam.CAM_METHODS` order) whose sanity checks pass for
+    the task, else the default (whose failure the section flags)."""
+    if requested != "auto":
+        return requested, ""
+    passing = [m for m in CAM_METHODS if any(r.method == m and r.passed for r in sanity)]
+    if not passing or passing[0] == DEFAULT_METHOD:
+        return DEFAULT_METHOD, ""
+    return passing[0], (
+        f"{METHOD_LABELS[DEFAULT_METHOD]} fails its sanity checks for this task; the gallery and Figure 1 show "
+        f"{METHOD_LABELS[passing[0]]}, the first method that passes both"
+    )
+
+
 def task_cams(
     run: Path,
     task: str,
@@ -58,7 +75,8 @@ def task_cams(
     figdir: Path,
 ) -> TaskCams:
     out = TaskCams(task=task, model=model)
-    primary = check_method(opts.cam_method)
+    requested = check_method(opts.cam_method, auto=True)
+    primary = DEFAULT_METHOD if requested == "auto" else requested
     methods = [primary] + [m for m in (check_method(x) for x in opts.sanity_methods) if m != primary]
     by_method = oof_cams_multi(
         run,
@@ -79,6 +97,7 @@ def task_cams(
         max_rho=opts.max_rho,
         refresh=opts.refresh_cams,
     )
+    primary, out.choice = choose_method(requested, out.sanity)
     out.cams = by_method[primary]
     out.overlays = write_overlays(out.cams, store, refresh=opts.refresh_cams)
     thr = cfg.decision_threshold
@@ -134,7 +153,8 @@ def cam_section(tcs: Sequence[TaskCams], note: str, opts: ReportOptions, cfg: Ru
         return H.section("cams", "Where the model looked (CAMs)", '<p class="note">CAMs were not requested.</p>')
     if note:
         return H.section("cams", "Where the model looked (CAMs)", H.flag("CAMs not shown:", H.esc(note)))
-    method = METHOD_LABELS[check_method(opts.cam_method)]
+    shown = sorted({t.cams.method for t in tcs if t.cams is not None}) or [DEFAULT_METHOD]
+    method = " / ".join(METHOD_LABELS[m] for m in shown)
     intro = (
         f"<p>{method} maps (pytorch-grad-cam) of each task's best model at its last convolutional block. "
         "Every patient's map comes from the <b>fold model that never saw that patient</b> (its out-of-fold "
@@ -180,6 +200,8 @@ def cam_section(tcs: Sequence[TaskCams], note: str, opts: ReportOptions, cfg: Ru
                     "<code>lgenet report RUN --cam-layer NAME</code>.",
                 )
             )
+        if t.choice:
+            body.append(f'<div class="ok">{H.esc(t.choice)}.</div>')
         failing = [r for r in t.sanity if r.passed is False]
         for r in failing:
             body.append(

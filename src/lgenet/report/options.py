@@ -16,7 +16,9 @@ class ReportOptions:
 
     Attributes:
         manifest: the cohort CSV (default: the run's own, from config.yaml).
-        cam_method: ``gradcam`` (default), ``gradcam++`` or ``hirescam`` -- gallery and Figure 1.
+        cam_method: the method of the gallery and Figure 1: ``auto`` (default since 0.2.0: per task, the first of
+            :data:`~lgenet.explain.cam.CAM_METHODS` -- Grad-CAM first -- that passes both sanity checks, else
+            Grad-CAM, flagged), or ``gradcam``, ``gradcam++``, ``hirescam`` to pin one.
         cam_layer: module path of the CAM layer (default: the backbone's last block).
         cam_target: ``predicted`` (explain the class called) or ``positive``.
         sanity_methods: methods whose sanity checks are reported side by side.
@@ -29,7 +31,7 @@ class ReportOptions:
     """
 
     manifest: str | None = None
-    cam_method: str = "gradcam"
+    cam_method: str = "auto"
     cam_layer: str | None = None
     cam_target: str = "predicted"
     sanity_methods: tuple[str, ...] = CAM_METHODS

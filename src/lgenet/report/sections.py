@@ -136,6 +136,11 @@ def outcomes_section(run: Path) -> str:
     return outcomes_section(run / "outcomes")
 
 
+def _method_words(method: str) -> str:
+    m = check_method(method, auto=True)
+    return "chosen per task by the sanity checks (auto)" if m == "auto" else METHOD_LABELS[m]
+
+
 def env_section(run_json: dict, manifest_name: str, opts: ReportOptions) -> str:
     env = run_json.get("environment", {})
     dash = "\u2014"
@@ -153,7 +158,10 @@ def env_section(run_json: dict, manifest_name: str, opts: ReportOptions) -> str:
     pairs += [
         ("Report by lgenet", __version__),
         ("Report written", time.strftime("%Y-%m-%d %H:%M %z")),
-        ("CAM method / target", f"{METHOD_LABELS[check_method(opts.cam_method)]} / {opts.cam_target}"),
+        (
+            "CAM method / target",
+            f"{_method_words(opts.cam_method)} / {opts.cam_target}",
+        ),
     ]
     return H.section(
         "environment",
