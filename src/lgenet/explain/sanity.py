@@ -214,7 +214,10 @@ def cam_sanity_multi(
         first = todo[0][1]
         picks = _pick(len(first), n_random)
         size = first.maps_u8.shape[-1]
-        for k in sorted({int(first.folds[i]) for i in picks}):
+        from tqdm.auto import tqdm
+
+        folds = sorted({int(first.folds[i]) for i in picks})
+        for k in tqdm(folds, desc=f"CAM sanity {first.task} (random networks)", unit="fold", disable=None, leave=False):
             idx = [i for i in picks if int(first.folds[i]) == k]
             torch.manual_seed(seed * 1000 + k)
             random_net = rebuild_model(

@@ -178,7 +178,7 @@ def run_experiment(
             if prep.cfg.outcomes:
                 _run_outcomes(rd, progress)
             if report:
-                _write_report(rd.path)
+                _write_report(rd.path, progress)
             if keep_models == "none":
                 _remove_fold_models(rd, prep)
     return result
@@ -299,13 +299,16 @@ def _run(rd: RunDir, prep: PreparedRun, ex, progress: bool, keep_models: str) ->
     return result
 
 
-def _write_report(out: Path) -> None:
+def _write_report(out: Path, progress: bool = False) -> None:
     """The study report. The metrics are already saved, so a failure here is logged as an error, with
     its traceback, and the run still succeeds."""
     try:
         from lgenet.report import write_report
 
-        log.info("writing the report (out-of-fold CAMs of each task's best model, sanity checks, figures)")
+        msg = "writing the report (out-of-fold CAMs of each task's best model, their sanity checks, figures)"
+        log.info(msg)
+        if progress:  # minutes on a CPU: say what is being done
+            print(msg + "; on a CPU this takes a few minutes", flush=True)
         write_report(out)
     except Exception as exc:  # noqa: BLE001 - the finished metrics must not be lost to a figure or CAM problem
         import traceback
