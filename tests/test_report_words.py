@@ -31,3 +31,11 @@ def test_the_gallery_shows_the_first_cam_method_that_passes_its_sanity_checks():
     assert choose_method("auto", [R(method="gradcam", passed=True), passes]) == ("gradcam", "")
     assert choose_method("auto", [fails]) == ("gradcam", "")  # none passes: the default, flagged by the section
     assert choose_method("gradcam", [fails, passes]) == ("gradcam", "")  # a method asked for is kept
+
+
+def test_a_wide_table_scrolls_inside_its_column():
+    import lgenet.report.html as H
+
+    t = H.table(["a"] * 20, [["x" * 30] * 20])
+    assert t.startswith('<div class="tablewrap"><table>') and t.endswith("</table></div>")
+    assert ".tablewrap { max-width: 100%; overflow-x: auto; }" in H.CSS

@@ -32,6 +32,7 @@ section { margin-top: 30px; }
 h2 { font-size: 20px; border-bottom: 2px solid var(--accent); padding-bottom: 4px; }
 h3 { font-size: 16px; margin: 20px 0 6px; }
 p.note, .caption { color: var(--mute); font-size: 13.5px; }
+.tablewrap { max-width: 100%; overflow-x: auto; }
 table { border-collapse: collapse; margin: 8px 0 14px; font-size: 14px; }
 th, td { border-bottom: 1px solid var(--line); padding: 5px 10px; text-align: left; vertical-align: top; }
 th { background: var(--soft); font-weight: 600; }
@@ -86,7 +87,11 @@ def table(
 ) -> str:
     """An HTML table; cells are escaped unless ``raw`` (then the caller escaped them)."""
     nums = set(num_cols)
-    out = ["<table><thead><tr>", *(f"<th>{esc(h)}</th>" for h in headers), "</tr></thead><tbody>"]
+    out = [
+        '<div class="tablewrap"><table><thead><tr>',
+        *(f"<th>{esc(h)}</th>" for h in headers),
+        "</tr></thead><tbody>",
+    ]
     for k, row in enumerate(rows):
         cls = f' class="{row_classes[k]}"' if row_classes and row_classes[k] else ""
         out.append(f"<tr{cls}>")
@@ -94,7 +99,7 @@ def table(
             text = str(cell) if raw else esc(cell)
             out.append(f'<td class="num">{text}</td>' if j in nums else f"<td>{text}</td>")
         out.append("</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")  # a wide table scrolls inside its column, not the page
     return "".join(out)
 
 
