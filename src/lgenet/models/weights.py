@@ -22,6 +22,7 @@ head. Any other missing, unexpected or mis-shaped tensor is an error naming it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from collections.abc import Mapping
@@ -306,15 +307,33 @@ def _load_lgenet_safetensors(
     return module, NORMS[norm_name], info
 
 
-def _from_hub(spec: BackboneSpec) -> tuple[nn.Module, InputNorm, WeightsInfo]:
-    import timm
+def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    """Whether the model hub answers within ``timeout`` seconds (one TCP connection; no request is made)."""
+    import socket
 
     try:
-        module = timm.create_model(spec.imagenet_tag, pretrained=True, num_classes=0, global_pool="")
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _from_hub(spec: BackboneSpec) -> tuple[nn.Module, InputNorm, WeightsInfo]:
+    import os
+
+    import timm
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or not hub_reachable()
+    # offline, the hub client retries for over a minute before it fails; with HF_HUB_OFFLINE it reads its
+    # cache at once (a file downloaded before still loads) or fails at once with the message below
+    try:
+        with _hub_offline(offline):
+            module = timm.create_model(spec.imagenet_tag, pretrained=True, num_classes=0, global_pool="")
     except Exception as exc:  # offline: huggingface_hub / urllib errors of many kinds
         raise WeightsError(
-            f"could not download ImageNet weights for {spec.name} (timm '{spec.imagenet_tag}'): "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. Offline, pass a local file with "
+            f"could not download ImageNet weights for {spec.name} (timm '{spec.imagenet_tag}')"
+            + (" (the hub is not reachable from here)" if offline else "")
+            + f": {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. Offline, pass a local file with "
             f"--weights-file: the timm file 'model.safetensors' of hf-hub timm/{spec.imagenet_tag} or the torchvision "
             f"state dict ({'resnet50-0676ba61.pth' if spec.name == 'resnet50' else 'inception_v3_google-0cc3c7bd.pth'})"
         ) from None
@@ -323,3 +342,32 @@ def _from_hub(spec: BackboneSpec) -> tuple[nn.Module, InputNorm, WeightsInfo]:
         NORMS[spec.imagenet_norm],
         WeightsInfo(init="imagenet", source="timm-hub", format="timm", norm=spec.imagenet_norm),
     )
+
+
+@contextlib.contextmanager
+def _hub_offline(on: bool):
+    """The hub client in offline mode for the block (``on``): it reads its cache at once or fails at once. The
+    client reads HF_HUB_OFFLINE once, when it is imported, so its constant is set as well as the variable."""
+    if not on:
+        yield
+        return
+    import os
+
+    old_env = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # pragma: no cover - timm without the hub client
+        constants = None
+    old = getattr(constants, "HF_HUB_OFFLINE", None)
+    if constants is not None:
+        constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        if constants is not None:
+            constants.HF_HUB_OFFLINE = old
+        if old_env is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = old_env
