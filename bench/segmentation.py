@@ -130,6 +130,17 @@ def transforms():
     }
 
 
+def centre_transforms():
+    """The other-centre proxies of :mod:`lgenet.data.centre_shift` in this check's form (EMIDEC's slices lie 10 mm
+    apart; the thick-slice proxy keeps 2-6 of them, 20 mm apart)."""
+    from lgenet.data.centre_shift import CENTRE_SHIFTS
+
+    def wrap(f):
+        return lambda img, cls, sp, rng: f(img, cls, sp, 10.0, rng)[:3]
+
+    return {name: wrap(f) for name, f in CENTRE_SHIFTS.items()}
+
+
 def shift_check(
     run: Path, emidec_csv: Path, *, limit: int | None = None, coarse: bool = True, models: dict | None = None
 ) -> dict:
@@ -145,7 +156,7 @@ def shift_check(
         cases = cases[:limit]
     if models is None:
         models = {k: load_segmenter(run, [k], coarse=coarse) for k in range(cfg.folds)}
-    tf = {"none": lambda i, c, s, r: (i, c, s), **transforms()}
+    tf = {"none": lambda i, c, s, r: (i, c, s), **transforms(), **centre_transforms()}
     out = {}
     for name, f in tf.items():
         rows = []

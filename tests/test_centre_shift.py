@@ -1,0 +1,66 @@
+"""Proxies of another centre's stacks (lgenet.data.centre_shift): each makes the difference it names, moves the
+labels with the image, and repeats with the same random draws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lgenet.data import centre_shift as cs
+
+
+def _stack(s=9, n=96):
+    yy, xx = np.mgrid[:n, :n]
+    d = np.hypot(yy - n / 2, xx - n / 2)
+    img = np.where(d < 40, 300.0, 0.0).astype(np.float32)[None].repeat(s, 0)
+    cls = np.zeros((s, n, n), np.uint8)
+    cls[:, d < 12] = 1
+    cls[:, (d >= 12) & (d < 18)] = 2
+    cls[:, (d >= 15) & (d < 18) & (xx > n / 2)] = 3
+    return img, cls, (1.5, 1.5), 10.0
+
+
+def test_the_thorax_canvas_is_350_mm_at_0_74_mm_with_the_labels_moved_and_unlabelled_look_alikes():
+    img, cls, sp, sl = _stack()
+    out, oc, osp, osl = cs.thorax_canvas(img, cls, sp, sl, np.random.default_rng(0))
+    assert osp == (0.74, 0.74) and osl == sl and out.shape[1] == round(350 / 0.74) == oc.shape[2]
+    area = lambda c, s: (c >= 2).sum() * s[0] * s[1]  # noqa: E731
+    assert area(oc, osp) == pytest.approx(area(cls, sp), rel=0.05)  # the myocardium kept its size in mm
+    ys, xs = np.nonzero(oc[0])
+    lv_mask = np.zeros(oc.shape[1:], bool)
+    lv_mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1] = True
+    assert (out[0][~lv_mask] > 200).sum() > 1000  # bright tissue beside the heart that carries no label
+
+
+def test_thick_slices_are_2_to_6_and_12_to_23_mm_apart():
+    img, cls, sp, sl = _stack(s=10)
+    for seed in range(20):
+        out, oc, _, osl = cs.thick_slices(img, cls, sp, sl, np.random.default_rng(seed))
+        assert 2 <= out.shape[0] <= 6 and 12 <= osl <= 23 and oc.shape == out.shape
+
+
+def test_the_circular_fov_leaves_29_percent_empty_and_the_range_is_0_to_3800():
+    img, cls, sp, sl = _stack()
+    img = img + 50
+    out = cs.circular_fov(img, cls, sp, sl, np.random.default_rng(0))[0]
+    assert (out == 0).mean() == pytest.approx(0.29, abs=0.02)
+    rng_out = cs.intensity_range(img, cls, sp, sl, np.random.default_rng(0))[0]
+    assert rng_out.min() == 0 and 3400 <= rng_out.max() <= 4095 and np.all(rng_out == np.rint(rng_out))
+
+
+def test_edge_artefacts_brighten_the_edges_not_the_labels():
+    img, cls, sp, sl = _stack()
+    out, oc, _, _ = cs.edge_artefacts(img, cls, sp, sl, np.random.default_rng(1))
+    assert np.array_equal(oc, cls)
+    edge = np.zeros(img.shape[1:], bool)
+    edge[:8], edge[-8:], edge[:, :8], edge[:, -8:] = True, True, True, True
+    assert out[:, edge].max() > 2 * img.max()
+
+
+def test_another_centre_all_at_once_repeats_with_the_same_draws():
+    img, cls, sp, sl = _stack(s=10)
+    a = cs.other_centre(img, cls, sp, sl, np.random.default_rng(7))
+    b = cs.other_centre(img, cls, sp, sl, np.random.default_rng(7))
+    assert all(np.array_equal(x, y) for x, y in zip(a[:2], b[:2])) and a[2:] == b[2:]
+    assert a[0].shape == a[1].shape and 2 <= a[0].shape[0] <= 6 and a[2] == (0.74, 0.74)
+    assert set(cs.CENTRE_SHIFTS) >= {"whole-thorax canvas", "another centre (all)"}
