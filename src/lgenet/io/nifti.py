@@ -219,23 +219,26 @@ def _oriented(img: Any) -> bool:
 def geometry_difference(a: NiftiVolume, b: NiftiVolume, *, tol: float = 1e-3) -> str | None:
     """How the voxel grid of ``b`` differs from that of ``a`` in space, or ``None`` when they agree.
 
-    Compared: the voxel sizes (``tol`` of a voxel), and when both headers place their voxels in space
-    (an sform or qform), the axis directions (a mirrored or rotated axis) and the position of the first
-    voxel (``tol`` of the smallest voxel, in mm). Two images whose arrays have the same shape but
+    Compared: the voxel sizes (``tol`` of a voxel): a difference counts when both the headers' sizes (pixdim,
+    what lgenet measures with) and the lengths of the affines' axes differ -- some datasets (EMIDEC) leave the
+    sform's axes at 1 mm, some tools write a mask's pixdim from the affine --, and when both headers place
+    their voxels in space (an sform or qform), the axis directions (a mirrored or rotated axis) and the
+    position of the first voxel (``tol`` of the smallest voxel, in mm). Two images whose arrays have the same shape but
     whose grids differ pair the wrong voxels.
     """
     za, zb = np.asarray(a.zooms, float), np.asarray(b.zooms, float)
     ndim = min(a.data.ndim, b.data.ndim)
     unit = float(np.nanmin(np.r_[za[:ndim], zb[:ndim], 1.0]))
     fmt = lambda v: "(" + ", ".join(f"{x:g}" for x in v) + ")"  # noqa: E731
-    if np.any(np.abs(za[:ndim] - zb[:ndim]) > tol * np.maximum(za[:ndim], zb[:ndim])):
-        return f"voxel size {fmt(zb[:ndim])} mm instead of {fmt(za[:ndim])} mm"
-    if not (_oriented(a.image) and _oriented(b.image)):
-        return None
+    sizes = np.any(np.abs(za[:ndim] - zb[:ndim]) > tol * np.maximum(za[:ndim], zb[:ndim]))
+    oriented = _oriented(a.image) and _oriented(b.image)
     A, B = np.asarray(a.image.affine, float), np.asarray(b.image.affine, float)
     na, nb = np.linalg.norm(A[:3, :3], axis=0), np.linalg.norm(B[:3, :3], axis=0)
-    if np.any(np.abs(na - nb) > tol * np.maximum(na, nb)):
-        return f"voxel size in the affine {fmt(nb)} mm instead of {fmt(na)} mm"
+    lengths = np.any(np.abs(na - nb)[:ndim] > tol * np.maximum(na, nb)[:ndim])
+    if sizes and (lengths or not oriented):
+        return f"voxel size {fmt(zb[:ndim])} mm instead of {fmt(za[:ndim])} mm"
+    if not oriented:
+        return None
     da, db = A[:3, :3] / np.where(na > 0, na, 1.0), B[:3, :3] / np.where(nb > 0, nb, 1.0)
     if np.any(np.abs(da - db) > tol):
         flipped = [i for i in range(3) if float(np.dot(da[:, i], db[:, i])) < -0.5]
