@@ -134,7 +134,9 @@ def test_segment_apply_takes_labels_and_the_sidecar(tmp_path):
     from lgenet.cli.main import build_parser
     from lgenet.segment.apply import _mask_labels
 
-    a = build_parser().parse_args(["segment", "apply", "--run", "r", "--manifest", "m.csv", "--out", "o", "--labels", "myops"])
+    a = build_parser().parse_args(
+        ["segment", "apply", "--run", "r", "--manifest", "m.csv", "--out", "o", "--labels", "myops"]
+    )
     assert a.labels == "myops"
     assert _mask_labels("myops", None).cavity == (500,)
     assert _mask_labels("cavity=5,myo=6+7,lge=7,other=0", None) == SegLabels(cavity=(5,), myo=(6, 7), lge=(7,))
@@ -180,11 +182,10 @@ def test_no_lv_found_is_the_result_not_a_number(tmp_path, monkeypatch, capsys):
     import lgenet.segment.apply as apply_mod
     from lgenet.cli import main
     from lgenet.config import SegConfig
-    from lgenet.models.seginfer import SegResult
-    from test_segment import SYNTH_LABELS, TINY
-
     from lgenet.data.synth import make_cohort
+    from lgenet.models.seginfer import SegResult
     from lgenet.segment import train_segmentation
+    from test_segment import SYNTH_LABELS, TINY
 
     m = make_cohort(tmp_path / "c", n_patients=8, image_size=64, n_slices=(4, 4), seed=3, progress=False)
     train_segmentation(

@@ -172,4 +172,6 @@ def labels_of_import(options: dict, *, where: str = "the import sidecar") -> Seg
                 f"0.2.0); pass --labels, e.g. cavity={unclear[0]},myo={'+'.join(map(str, myo))},"
                 f"lge={'+'.join(map(str, lge))},other={'+'.join(str(v) for v in other if v != unclear[0])}"
             )
-    return SegLabels(cavity=tuple(cavity), myo=tuple(myo), lge=tuple(lge), other=tuple(v for v in other if v not in cavity))
+    return SegLabels(
+        cavity=tuple(cavity), myo=tuple(myo), lge=tuple(lge), other=tuple(v for v in other if v not in cavity)
+    )
