@@ -625,6 +625,7 @@ class Harness:
         self.cases_general()
         self.cases_manifest()
         self.cases_images()
+        self.cases_geometry()
         self.cases_options()
         self.cases_predict_report()
         self.cases_weights()
@@ -1181,6 +1182,142 @@ class Harness:
             self.add(K, name, ["run", "--manifest", man, "--out", out] + RUN_OPTS, keys=keys, fresh=[out])
 
     # ---- options
+    def cases_geometry(self) -> None:
+        """Issue 26, defects 5, 6, 10: voxel sizes of 0, masks on another grid, a missing slice, labels from
+        the import sidecar, NaN images at import."""
+        import nibabel as nib
+
+        K = "geometry"
+        rng = self.nrng
+        small = ["--epochs", "1", "--loc-epochs", "1", "--folds", "2", "--threads", "1", "-q"]
+        base = np.diag([1.5, 1.5, 8.0, 1.0])
+
+        def save(p: Path, arr, affine=base, pixdim=None) -> Path:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            im = nib.Nifti1Image(arr, affine)
+            if pixdim is not None:
+                im.header["pixdim"][1:4] = pixdim
+            nib.save(im, str(p))
+            return p
+
+        img, lab = lge_pair(rng)
+        shifted = base.copy()
+        shifted[:3, 3] = (84.0, 0.0, 0.0)
+        variants = {
+            "image pixdim 0": ((img, base, (0.0, 1.5, 8.0)), (lab, base, None), [("pixdim",), ("voxel size", "0")]),
+            "image pixdim NaN": ((img, base, (1.5, float("nan"), 8.0)), (lab, base, None), [("pixdim",)]),
+            "mask shifted 84 mm": ((img, base, None), (lab, shifted, None), [("shifted", "84")]),
+            "mask mirrored": ((img, base, None), (lab, np.diag([-1.5, 1.5, 8.0, 1.0]), None), [("mirrored",)]),
+            "mask other spacing": ((img, base, None), (lab, np.diag([2.0, 2.0, 8.0, 1.0]), None), [("voxel size",)]),
+        }
+        nan_img = img.copy()
+        nan_img[0, 0, 0] = np.nan  # a corner, outside the myocardium
+        variants["image NaN outside the myocardium"] = ((nan_img, base, None), (lab, base, None), [("nan",)])
+        for n, (name, ((ia, iaff, ipix), (ma, maff, mpix), keys)) in enumerate(variants.items()):
+            d = self.i(f"geom_{n}")  # neutral names: a key must not match the path
+            ip = save(d / "imgs" / "C1.nii.gz", ia, iaff, ipix)
+            mp = save(d / "masks" / "C1.nii.gz", ma, maff, mpix)
+            ip2 = save(d / "imgs2" / "C2.nii.gz", ia + rng.normal(0, 1, ia.shape).astype(np.float32), iaff, ipix)
+            mp2 = save(d / "masks2" / "C2.nii.gz", ma, maff, mpix)
+            out = self.o(f"geom_imp_{n}.csv")
+            self.add(
+                K,
+                f"import nifti-masks: {name}",
+                ["import", "nifti-masks", "--images", d / "imgs", "--masks", d / "masks", "--out", out],
+                keys=keys,
+                fresh=[out],
+                note="refused before anything is written, naming the file and the difference",
+            )
+            if "NaN outside" in name:
+                continue
+            man = write_text(d / "train.csv", "patient_id,image,mask\n" + f"G1,{ip},{mp}\nG2,{ip2},{mp2}\n")
+            out = self.o(f"geom_seg_{n}")
+            self.add(
+                K,
+                f"segment train: {name}",
+                ["segment", "train", "--manifest", man, "--out", out] + small,
+                keys=[*keys, ("--pixel-spacing",)] if "pixdim" in name else keys,
+                fresh=[out],
+                timeout=240,
+            )
+        # the LV cavity labelled 200: the sidecar must record it
+        d = self.i("geom_cavity200")
+        lab200 = np.select([lab == 1, lab == 2, lab == 3], [200, 1, 2], 0).astype(np.uint8)
+        save(d / "imgs" / "C1.nii.gz", img)
+        save(d / "masks" / "C1.nii.gz", lab200)
+        out = self.o("geom_cavity200.csv")
+
+        def cavity_kept(case, res, out=out):
+            side = out.with_name(out.stem + ".import.json")
+            got = json.loads(side.read_text()).get("options", {}).get("cavity_labels") if side.is_file() else None
+            return None if got == [200] else ("SILENT", f"the sidecar records cavity_labels {got}, not [200]")
+
+        self.add(
+            K,
+            "import nifti-masks --other-labels 0,200 (cavity 200)",
+            [
+                "import",
+                "nifti-masks",
+                "--images",
+                d / "imgs",
+                "--masks",
+                d / "masks",
+                "--myo-labels",
+                "1,2",
+                "--lge-labels",
+                "2",
+                "--other-labels",
+                "0,200",
+                "--out",
+                out,
+            ],
+            expect="ok",
+            check=cavity_kept,
+            note="the sidecar names label 200 as the LV cavity, so segment train keeps a cavity class",
+        )
+        # a DICOM series with its middle slice removed (odd slice count: the middle is the same from both ends)
+        import pydicom
+
+        h0, b0 = self.manifest_rows()
+        pid_i, img_i, mask_i = h0.index("patient_id"), h0.index("image"), h0.index("mask")
+        for r in b0:
+            files = dcm_files(Path(r[img_i]))
+            if len(files) % 2 == 1 and len(files) >= 5:
+                break
+        else:
+            return
+        series = dicom_copy_series(Path(r[img_i]), self.i("geom_gap") / "series")
+
+        def along(f: Path) -> float:
+            ds = pydicom.dcmread(str(f), stop_before_pixels=True)
+            o = np.asarray(ds.ImageOrientationPatient, float)
+            return float(np.dot(np.asarray(ds.ImagePositionPatient, float), np.cross(o[:3], o[3:])))
+
+        ordered = sorted(dcm_files(series), key=along)
+        ordered[len(ordered) // 2].unlink()
+        m = nib.load(r[mask_i])
+        cut = np.delete(np.asarray(m.dataobj), len(ordered) // 2, axis=2)
+        gap_mask = self.i("geom_gap") / "mask.nii.gz"
+        nib.save(nib.Nifti1Image(cut, m.affine, m.header), str(gap_mask))
+
+        def swap(H, B):
+            for x in B:
+                if x[pid_i] == r[pid_i]:
+                    x[img_i], x[mask_i] = str(series), str(gap_mask)
+            return H, B
+
+        man = self.write_manifest("geom_gap_manifest", mutate=swap)
+        out = self.o("geom_seg_gap")
+        self.add(
+            K,
+            "segment train: a DICOM series missing its middle slice",
+            ["segment", "train", "--manifest", man, "--out", out] + small,
+            expect="warn",
+            keys=[("gap", "missing")],
+            timeout=300,
+            note="trained, with a warning naming the series: its volumes count only the slices present",
+        )
+
     def cases_options(self) -> None:
         K = "option"
 

@@ -19,32 +19,17 @@ __all__ = ["add_segment_parser"]
 
 def _labels_from(a: argparse.Namespace) -> dict | None:
     """--labels, else the import sidecar's label values beside the manifest, else None (defaults)."""
-    from lgenet.conventions.labels import SegLabels
+    from lgenet.conventions.labels import label_convention
+    from lgenet.data.importers import labels_from_import
 
     if a.labels:
-        return SegLabels.parse(a.labels).to_dict()
-    if a.manifest:
-        side = Path(a.manifest).with_name(Path(a.manifest).stem + ".import.json")
-        if side.is_file():
-            import json
-
-            try:
-                opts = json.loads(side.read_text()).get("options", {})
-            except ValueError:
-                return None
-            myo, lge, other = opts.get("myo_labels"), opts.get("lge_labels"), opts.get("other_labels")
-            if myo and lge is not None:
-                other = [int(v) for v in (other or [0])]
-                cavity = [1] if 1 in other else []
-                labels = SegLabels(
-                    cavity=tuple(cavity),
-                    myo=tuple(myo),
-                    lge=tuple(lge),
-                    other=tuple(v for v in other if v not in cavity),
-                )
-                print(f"labels from {side.name}: {labels.to_dict()} (pass --labels to change)")
-                return labels.to_dict()
-    return None
+        return label_convention(a.labels).to_dict()
+    found = labels_from_import(a.manifest) if a.manifest else None
+    if found is None:
+        return None
+    labels, side = found
+    print(f"labels from {side.name}: {labels.to_dict()} (pass --labels to change)")
+    return labels.to_dict()
 
 
 def cmd_segment_train(a: argparse.Namespace) -> int:
@@ -97,6 +82,7 @@ def cmd_segment_apply(a: argparse.Namespace) -> int:
         nifti_slice_axis=a.nifti_slice_axis,
         nifti_basal_end=a.nifti_basal_end,
         pixel_spacing=a.pixel_spacing,
+        labels=a.labels,
         overlays=not a.no_overlays,
         progress=not a.quiet,
     )
@@ -112,7 +98,7 @@ def cmd_segment_apply(a: argparse.Namespace) -> int:
         print(
             f"{r['patient_id']}: LGE {lge:.1f} % of LV myocardium (basal slice {r['lge_percent_basal_pred']:.1f} %)"
             if isinstance(lge, float) and lge == lge
-            else f"{r['patient_id']}: no myocardium found"
+            else f"{r['patient_id']}: {r.get('status') or 'no myocardium found'} (no LGE measure)"
         )
     print(f"per patient : {csv_path}")
     print(f"masks       : {res.masks_dir}")
@@ -133,7 +119,7 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--config", help="YAML file of SegConfig parameters (options override it)")
     t.add_argument(
         "--labels",
-        help="mask label values, e.g. cavity=1,myo=2+3+4,lge=3+4,other=0 (default: EMIDEC's, "
+        help="mask label values: a convention (emidec, myops) or e.g. cavity=1,myo=2+3+4,lge=3+4,other=0 (default: EMIDEC's, "
         "or those the import recorded beside the manifest)",
     )
     add_options(t, SegConfig, required=("manifest", "out"))
@@ -170,6 +156,12 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
         wording=OptionHelp(
             notes=dict.fromkeys(("nifti_slice_axis", "nifti_basal_end", "pixel_spacing"), "default: the run's")
         ),
+    )
+    ap.add_argument(
+        "--labels",
+        help="label values of the manifest's masks (for Dice): a convention (emidec, myops) or e.g. "
+        "cavity=500,myo=200+1220+2221,lge=2221,other=0+600 (default: those the import recorded beside the "
+        "manifest, else the run's)",
     )
     ap.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
     ap.add_argument("-q", "--quiet", action="store_true")

@@ -23,7 +23,7 @@ from lgenet.errors import ConfigError, DataError
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["SegLabels", "EMIDEC", "MYOPS", "LABEL_CONVENTIONS", "label_convention"]
+__all__ = ["SegLabels", "EMIDEC", "MYOPS", "LABEL_CONVENTIONS", "label_convention", "labels_of_import"]
 
 
 @dataclass(frozen=True)
@@ -142,3 +142,36 @@ def label_convention(name_or_spec: str | SegLabels) -> SegLabels:
             "(e.g. cavity=1,myo=2+3+4,lge=3+4,other=0)"
         )
     return SegLabels.parse(text)
+
+
+def labels_of_import(options: dict, *, where: str = "the import sidecar") -> SegLabels:
+    """The convention an import recorded (the ``options`` of its ``.import.json`` sidecar).
+
+    The LV cavity is ``cavity_labels`` when the import recorded it (since 0.2.0: the 'other' labels that lie
+    inside the myocardium's outline); an older sidecar names none, and then label 1 is the cavity when it is
+    among the other labels (EMIDEC). Another non-zero 'other' label that cannot be told to be or not to be the
+    cavity is refused, naming ``where``: without a cavity class the segmentation would learn none.
+    """
+    try:
+        myo = [int(v) for v in options["myo_labels"]]
+        lge = [int(v) for v in options["lge_labels"]]
+        other = [int(v) for v in (options.get("other_labels") or [0])]
+        recorded = options.get("cavity_labels")
+        cavity = [int(v) for v in recorded] if recorded is not None else None
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(
+            f"{where}: its options do not give the myo_labels, lge_labels and other_labels as integer lists; "
+            "pass --labels (e.g. cavity=1,myo=2+3+4,lge=3+4,other=0)"
+        ) from None
+    if cavity is None:
+        cavity = [1] if 1 in other else []
+        unclear = [v for v in other if v not in (0, 1)]
+        if not cavity and unclear:
+            raise ConfigError(
+                f"{where} does not say which of the other labels {other} is the LV cavity (it was written before "
+                f"0.2.0); pass --labels, e.g. cavity={unclear[0]},myo={'+'.join(map(str, myo))},"
+                f"lge={'+'.join(map(str, lge))},other={'+'.join(str(v) for v in other if v != unclear[0])}"
+            )
+    return SegLabels(
+        cavity=tuple(cavity), myo=tuple(myo), lge=tuple(lge), other=tuple(v for v in other if v not in cavity)
+    )

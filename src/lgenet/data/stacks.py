@@ -28,6 +28,8 @@ import torch.nn.functional as F
 from lgenet.conventions.labels import EMIDEC, SegLabels
 from lgenet.conventions.normalisation import NORMALISATION_METHODS
 from lgenet.errors import ConfigError, DataError
+from lgenet.io.geometry import SLICE_GAP_NOTE
+from lgenet.io.nifti import PIXEL_SIZE_UNKNOWN
 
 __all__ = [
     "Stack",
@@ -44,6 +46,8 @@ __all__ = [
 ]
 
 CLASS_NAMES = ("background", "lv_cavity", "myocardium_normal", "enhancement")
+#: the note of a one-slice stack (a 2-D image): its "whole-LV" measures are those of that slice
+ONE_SLICE_NOTE = "one slice only: the whole-LV measures come from this one slice, not from a short-axis stack"
 
 
 @dataclass
@@ -73,6 +77,8 @@ def read_stack(
     notes = []
     spacing = meta.get("pixel_spacing")
     if not spacing:
+        if default_spacing is None and PIXEL_SIZE_UNKNOWN in meta.get("notes", ()):
+            raise DataError(f"{image}: {PIXEL_SIZE_UNKNOWN}; give it with --pixel-spacing MM or fix the header")
         if default_spacing is None:
             raise DataError(
                 f"{image}: the pixel size is unknown (a PNG/TIFF has none); give it (--pixel-spacing) "
@@ -90,7 +96,11 @@ def read_stack(
                 f"{mask}: the label map has shape {tuple(m.shape)} (slices, rows, cols) but the image "
                 f"{image} has {tuple(vol.shape)}; masks must lie on the image's voxel grid"
             )
+        _same_grid(image, mask)
         classes = (labels or EMIDEC).classes(m, where=str(mask))
+    notes += [n for n in meta.get("notes", ()) if n.startswith(SLICE_GAP_NOTE)]
+    if vol.shape[0] == 1:
+        notes.append(ONE_SLICE_NOTE)
     return Stack(
         image=vol.astype(np.float32, copy=False),
         spacing=(float(spacing[0]), float(spacing[1])),
@@ -98,6 +108,21 @@ def read_stack(
         meta=meta,
         notes=notes,
     )
+
+
+def _same_grid(image: str | Path, mask: str | Path) -> None:
+    """Refuse a NIfTI mask whose voxel grid lies elsewhere in space than its NIfTI image's (since 0.2.0)."""
+    from lgenet.io.nifti import geometry_difference, is_nifti_name, load_nifti
+
+    if not (is_nifti_name(image) and is_nifti_name(mask)):
+        return
+    diff = geometry_difference(load_nifti(image, unknown_zooms=True), load_nifti(mask, unknown_zooms=True))
+    if diff:
+        raise DataError(
+            f"{mask}: the mask's voxel grid is {diff} compared with its image {image}; the mask does not lie "
+            "on the image's grid (another patient's, resampled or flipped?). Give the mask drawn on this image, "
+            "or resample it onto the image's grid"
+        )
 
 
 def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:

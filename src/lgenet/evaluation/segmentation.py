@@ -19,7 +19,16 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-__all__ = ["dice", "class_measures", "icc_a1", "agreement", "plot_agreement", "MYO_DENSITY_G_PER_ML"]
+__all__ = [
+    "dice",
+    "class_measures",
+    "icc_a1",
+    "agreement",
+    "agreement_text",
+    "plot_agreement",
+    "AGREEMENT_MIN_N_CI",
+    "MYO_DENSITY_G_PER_ML",
+]
 
 MYO_DENSITY_G_PER_ML = 1.05
 
@@ -141,8 +150,30 @@ def icc_a1(x: Sequence[float], y: Sequence[float], confidence: float = 0.95) -> 
     return float(icc), float(lo), float(hi)
 
 
+#: fewer patients than this: the ICC's CI and the limits of agreement are not estimated (``None``, with a
+#: ``ci_note``): with 3 patients the F-based CI of ICC(A,1) reaches below -1 (e.g. -2.53 to 0.98)
+AGREEMENT_MIN_N_CI = 10
+
+
+def agreement_text(a: dict, *, digits: int = 3) -> tuple[str, str]:
+    """``('ICC (lo-hi)', 'bias (loa to loa)')`` of an :func:`agreement` for tables, or the reason the
+    interval is not estimable in its place."""
+    icc = f"{a['icc']:.{digits}f}"
+    bias = f"{a['bias']:+.2f} pp"
+    if a.get("icc_lower") is None or a.get("loa_lower") is None:
+        note = a.get("ci_note") or "CI not estimable"
+        return f"{icc} ({note})", f"{bias} (limits of agreement not estimable, n = {a.get('n')})"
+    return (
+        f"{icc} ({a['icc_lower']:.{digits}f}\u2013{a['icc_upper']:.{digits}f})",
+        f"{bias} ({a['loa_lower']:+.1f} to {a['loa_upper']:+.1f})",
+    )
+
+
 def agreement(pred: Sequence[float], ref: Sequence[float], confidence: float = 0.95) -> dict:
-    """Agreement of a predicted measure with the reference: n, r, ICC(A,1) with CI, Bland-Altman."""
+    """Agreement of a predicted measure with the reference: n, r, ICC(A,1) with CI, Bland-Altman.
+
+    Since 0.2.0, with fewer than :data:`AGREEMENT_MIN_N_CI` patients (or an ICC interval outside [-1, 1] or not
+    finite) ``icc_lower``/``icc_upper`` and ``loa_lower``/``loa_upper`` are ``None`` and ``ci_note`` says why."""
     p, r = np.asarray(pred, float), np.asarray(ref, float)
     ok = np.isfinite(p) & np.isfinite(r)
     p, r = p[ok], r[ok]
@@ -164,6 +195,13 @@ def agreement(pred: Sequence[float], ref: Sequence[float], confidence: float = 0
             "mae": float(np.abs(d).mean()),
         }
     )
+    n = out["n"]
+    if n < AGREEMENT_MIN_N_CI or not (math.isfinite(lo) and math.isfinite(hi)) or lo < -1.0 or hi > 1.0:
+        why = f"fewer than {AGREEMENT_MIN_N_CI} patients" if n < AGREEMENT_MIN_N_CI else "the interval leaves [-1, 1]"
+        out.update({"icc_lower": None, "icc_upper": None})
+        out["ci_note"] = f"CI not estimable with n = {n}: {why}"
+        if n < AGREEMENT_MIN_N_CI:
+            out.update({"loa_lower": None, "loa_upper": None})
     return out
 
 
@@ -194,20 +232,15 @@ def plot_agreement(
     ax1.set_xlabel(f"expert {what}")
     ax1.set_ylabel(f"predicted {what}")
     if "icc" in ag:
-        ax1.set_title(
-            f"r = {ag['pearson_r']:.2f}, ICC = {ag['icc']:.2f} ({ag['icc_lower']:.2f}\u2013"
-            f"{ag['icc_upper']:.2f}), n = {ag['n']}",
-            fontsize=9,
-        )
+        ax1.set_title(f"r = {ag['pearson_r']:.2f}, ICC = {agreement_text(ag, digits=2)[0]}, n = {ag['n']}", fontsize=9)
     m = (p + r) / 2
     d = p - r
     ax2.scatter(m, d, s=18, c=colours if colours is not None else "#2c7fb8", alpha=0.8, edgecolors="none")
     if "bias" in ag:
         for v, ls in ((ag["bias"], "-"), (ag["loa_lower"], "--"), (ag["loa_upper"], "--")):
-            ax2.axhline(v, color="grey", lw=1, ls=ls)
-        ax2.set_title(
-            f"bias {ag['bias']:+.2f}, limits of agreement {ag['loa_lower']:+.1f} to {ag['loa_upper']:+.1f}", fontsize=9
-        )
+            if v is not None:
+                ax2.axhline(v, color="grey", lw=1, ls=ls)
+        ax2.set_title(f"bias {agreement_text(ag)[1].replace(' pp', '')}", fontsize=9)
     ax2.set_xlabel(f"mean of expert and predicted {what}")
     ax2.set_ylabel("predicted \u2212 expert")
     if title:

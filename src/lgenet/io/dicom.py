@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from lgenet.errors import ReaderError
-from lgenet.io.geometry import order_apex_to_base
+from lgenet.io.geometry import order_apex_to_base, slice_gap_note
 from lgenet.io.meta import build_meta, luminance, select_index
 
 __all__ = [
@@ -553,6 +553,9 @@ def _read_dicom_volume(path: Path) -> tuple[np.ndarray, dict]:
         for i, img in zip(idxs, _decode(f, [ordered[i].frame for i in idxs], notes)):
             slices[i] = img
     vol = np.stack(slices).astype(np.float32, copy=False)
+    gap = slice_gap_note([f.position for f in ordered], ordered[0].orientation)
+    if gap:
+        notes.add(gap)
     meta = _meta(stack, arranged, vol.shape, index=None, notes=notes, affine=_ras_affine(ordered))
     return vol, meta
 

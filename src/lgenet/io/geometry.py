@@ -25,7 +25,7 @@ import numpy as np
 
 from lgenet.errors import ReaderError
 
-__all__ = ["APEX_DIRECTION", "slice_normal", "order_apex_to_base"]
+__all__ = ["APEX_DIRECTION", "SLICE_GAP_NOTE", "slice_gap_note", "slice_normal", "order_apex_to_base"]
 
 #: Unit vector toward the LV apex in DICOM patient coordinates (LPS): left-anterior-inferior.
 APEX_DIRECTION = np.array([1.0, -1.0, -1.0]) / np.sqrt(3.0)
@@ -37,6 +37,35 @@ RULE_GEOMETRY = (
     "DICOM geometry: slices sorted along the slice normal; base = end furthest toward "
     "right-posterior-superior (smallest p.a, a = (1,-1,-1)/sqrt(3) in LPS)"
 )
+
+
+#: how the note of a stack with a missing slice begins (:func:`slice_gap_note`)
+SLICE_GAP_NOTE = "slice positions have a gap"
+#: a step between neighbouring slices longer than this multiple of the median step is a gap
+SLICE_GAP_FACTOR = 1.5
+
+
+def slice_gap_note(positions: Sequence[np.ndarray | None], orientation: np.ndarray | None) -> str | None:
+    """A note when slices of an ordered stack are missing: a step between neighbouring slice positions
+    (along the slice normal) longer than :data:`SLICE_GAP_FACTOR` times the median step; else None.
+    Slices are counted 1.. in the given (apex -> base) order."""
+    n = slice_normal(orientation)
+    if n is None or len(positions) < 3 or any(p is None for p in positions):
+        return None
+    s = np.array([float(np.dot(p, n)) for p in positions])
+    steps = np.abs(np.diff(s))
+    med = float(np.median(steps))
+    if med <= 0:
+        return None
+    wide = [int(i) for i in np.nonzero(steps > SLICE_GAP_FACTOR * med)[0]]
+    if not wide:
+        return None
+    where = ", ".join(f"{i + 1}-{i + 2} ({steps[i]:.1f} mm)" for i in wide[:5])
+    missing = int(sum(round(steps[i] / med) - 1 for i in wide))
+    return (
+        f"{SLICE_GAP_NOTE} between slices {where} against a median step of {med:.1f} mm: about "
+        f"{max(missing, 1)} slice(s) missing, so whole-LV volumes and burdens count only the slices present"
+    )
 
 
 def slice_normal(orientation: np.ndarray | None) -> np.ndarray | None:

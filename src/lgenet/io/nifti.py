@@ -28,6 +28,7 @@ from lgenet.io.meta import build_meta, select_index
 __all__ = [
     "NIFTI_SUFFIXES",
     "NiftiVolume",
+    "geometry_difference",
     "is_nifti_name",
     "load_nifti",
     "read_nifti_frame",
@@ -123,11 +124,48 @@ def _problem(p: Path, what: str | None, kind: str, exc: BaseException | None = N
     return ReaderError(f"{p}: {text}")
 
 
-def load_nifti(path: str | Path, *, what: str | None = None, dtype: Any = None) -> NiftiVolume:
+def _stored_pixdims(img: Any, p: Path) -> np.ndarray:
+    """``pixdim[1..3]`` as stored in the file: nibabel's header check replaces 0 by 1 and a negative
+    size by its absolute value when it loads a header, so the raw header is read again unchecked."""
+    from nibabel.openers import ImageOpener
+
+    with ImageOpener(str(p)) as f:
+        raw = type(img.header).from_fileobj(f, check=False)
+    return np.asarray(raw["pixdim"][1:4], dtype=np.float64)
+
+
+def _bad_zooms(img: Any, p: Path, ndim: int) -> list[int]:
+    """The stored axes (of the first ``ndim``) whose voxel size is 0, negative or not finite."""
+    try:
+        pix = _stored_pixdims(img, p)
+    except Exception:  # a header nibabel read once reads again; anything else is caught by the data read
+        return []
+    return [i for i in range(min(ndim, 3)) if not (np.isfinite(pix[i]) and pix[i] > 0)]
+
+
+def _bad_zoom_text(head: str, img: Any, p: Path, bad: list[int], hint: str) -> str:
+    pix = _stored_pixdims(img, p)
+    shown = ", ".join(f"{v:g}" for v in pix)
+    return (
+        f"{head} the NIfTI header gives the voxel size (pixdim[1..3]) as ({shown}) mm: stored "
+        f"ax{'es' if len(bad) > 1 else 'is'} {', '.join(map(str, bad))} "
+        f"{'have' if len(bad) > 1 else 'has'} a size of 0, negative or NaN, which is not a voxel size "
+        f"(it would be read as 1 mm and every volume would be wrong). {hint}"
+    )
+
+
+_FIX_ZOOMS = "Write the true voxel size into the header (e.g. nibabel: img.header.set_zooms(...))."
+
+
+def load_nifti(
+    path: str | Path, *, what: str | None = None, dtype: Any = None, unknown_zooms: bool = False
+) -> NiftiVolume:
     """Read a NIfTI image (scaling applied; ``dtype`` as for :func:`numpy.asarray`, ``None`` = nibabel's).
 
     Raises :class:`~lgenet.errors.ReaderError` when the name is not ``.nii``/``.nii.gz``, the file is
-    missing or unreadable, its data type is RGB or complex, or it is not 2-D or 3-D.
+    missing or unreadable, its data type is RGB or complex, or it is not 2-D or 3-D, and (since 0.2.0)
+    when a voxel size of the header is 0, negative or NaN -- unless ``unknown_zooms``: those sizes are
+    then NaN in :attr:`NiftiVolume.zooms` (unknown), for a caller that is given the size otherwise.
     """
     import nibabel as nib
 
@@ -158,11 +196,59 @@ def load_nifti(path: str | Path, *, what: str | None = None, dtype: Any = None) 
             "(a 4-D image is accepted only when its 4th dimension is 1, e.g. not a cine series). "
             "Save the wanted time point as a 3-D volume."
         )
+    bad = _bad_zooms(img, p, len(kept))
+    if bad and not unknown_zooms:
+        raise ReaderError(_bad_zoom_text(head, img, p, bad, _FIX_ZOOMS))
     try:
         data = np.asarray(img.dataobj, dtype=dtype)
     except Exception as exc:
         raise _problem(p, what, "data", exc) from None
-    return NiftiVolume(path=p, image=img, data=data.reshape(kept), zooms=(tuple(zooms[:3]) + (1.0, 1.0, 1.0))[:3])
+    kept_zooms = [float("nan") if i in bad else z for i, z in enumerate((tuple(zooms[:3]) + (1.0, 1.0, 1.0))[:3])]
+    return NiftiVolume(path=p, image=img, data=data.reshape(kept), zooms=(kept_zooms[0], kept_zooms[1], kept_zooms[2]))
+
+
+def _oriented(img: Any) -> bool:
+    """The header places the voxels in space (an sform or qform code is set)."""
+    h = img.header
+    try:
+        return int(h["sform_code"]) > 0 or int(h["qform_code"]) > 0
+    except (KeyError, ValueError, TypeError):
+        return False
+
+
+def geometry_difference(a: NiftiVolume, b: NiftiVolume, *, tol: float = 1e-3) -> str | None:
+    """How the voxel grid of ``b`` differs from that of ``a`` in space, or ``None`` when they agree.
+
+    Compared: the voxel sizes (``tol`` of a voxel): a difference counts when both the headers' sizes (pixdim,
+    what lgenet measures with) and the lengths of the affines' axes differ -- some datasets (EMIDEC) leave the
+    sform's axes at 1 mm, some tools write a mask's pixdim from the affine --, and when both headers place
+    their voxels in space (an sform or qform), the axis directions (a mirrored or rotated axis) and the
+    position of the first voxel (``tol`` of the smallest voxel, in mm). Two images whose arrays have the same shape but
+    whose grids differ pair the wrong voxels.
+    """
+    za, zb = np.asarray(a.zooms, float), np.asarray(b.zooms, float)
+    ndim = min(a.data.ndim, b.data.ndim)
+    unit = float(np.nanmin(np.r_[za[:ndim], zb[:ndim], 1.0]))
+    fmt = lambda v: "(" + ", ".join(f"{x:g}" for x in v) + ")"  # noqa: E731
+    sizes = np.any(np.abs(za[:ndim] - zb[:ndim]) > tol * np.maximum(za[:ndim], zb[:ndim]))
+    oriented = _oriented(a.image) and _oriented(b.image)
+    A, B = np.asarray(a.image.affine, float), np.asarray(b.image.affine, float)
+    na, nb = np.linalg.norm(A[:3, :3], axis=0), np.linalg.norm(B[:3, :3], axis=0)
+    lengths = np.any(np.abs(na - nb)[:ndim] > tol * np.maximum(na, nb)[:ndim])
+    if sizes and (lengths or not oriented):
+        return f"voxel size {fmt(zb[:ndim])} mm instead of {fmt(za[:ndim])} mm"
+    if not oriented:
+        return None
+    da, db = A[:3, :3] / np.where(na > 0, na, 1.0), B[:3, :3] / np.where(nb > 0, nb, 1.0)
+    if np.any(np.abs(da - db) > tol):
+        flipped = [i for i in range(3) if float(np.dot(da[:, i], db[:, i])) < -0.5]
+        if flipped:
+            return f"mirrored along stored axis {', '.join(map(str, flipped))} (the affine's direction is reversed)"
+        return "rotated (the affine's axis directions differ)"
+    shift = B[:3, 3] - A[:3, 3]
+    if float(np.linalg.norm(shift)) > tol * unit:
+        return f"shifted by {float(np.linalg.norm(shift)):.3g} mm (origin {fmt(np.round(B[:3, 3], 3))} instead of {fmt(np.round(A[:3, 3], 3))})"
+    return None
 
 
 def write_nifti_like(path: str | Path, stored: np.ndarray, ref: Any, dtype: Any) -> Path:
@@ -185,7 +271,11 @@ def write_nifti_like(path: str | Path, stored: np.ndarray, ref: Any, dtype: Any)
 def _load(path: Path, slice_axis: int, basal_end: str):
     """Return the volume as an (a, b, S) float64 array apex -> base, the in-plane spacing, the slice
     thickness, the basal rule and the bits per voxel."""
-    vol = load_nifti(path, dtype=np.float64)
+    vol = load_nifti(path, dtype=np.float64, unknown_zooms=True)
+    bad = [i for i, z in enumerate(vol.zooms[: vol.data.ndim]) if not np.isfinite(z)]
+    ax = vol.slice_axis(slice_axis)
+    if ax in bad and vol.data.ndim == 3:  # the slice thickness has no option to give it
+        raise ReaderError(_bad_zoom_text(f"{path}:", vol.image, path, bad, _FIX_ZOOMS))
     if vol.data.ndim == 2:
         rule = "2-D NIfTI image: used as given (no stack to choose from)"
         thickness = None
@@ -199,7 +289,12 @@ def _load(path: Path, slice_axis: int, basal_end: str):
     if not np.all(np.isfinite(st)):
         raise ReaderError(f"{path}: NIfTI image holds NaN or infinite values.")
     _, da, db = vol.spacing(slice_axis)
-    return np.moveaxis(st, 0, 2), (db, da), thickness, rule, vol.image.get_data_dtype().itemsize * 8
+    notes = [PIXEL_SIZE_UNKNOWN] if bad else []
+    return np.moveaxis(st, 0, 2), (db, da), thickness, rule, vol.image.get_data_dtype().itemsize * 8, notes
+
+
+#: the note of a NIfTI image whose header gives an in-plane voxel size of 0, negative or NaN
+PIXEL_SIZE_UNKNOWN = "the NIfTI header's in-plane voxel size (pixdim) is 0, negative or NaN: pixel size unknown"
 
 
 def read_nifti_frame(
@@ -208,7 +303,7 @@ def read_nifti_frame(
     """One (rows, cols) float32 frame; ``sel`` is 'basal' or an index in apex->base order."""
     path = Path(path)
     ax = _check_params(slice_axis, basal_end)
-    vol, spacing, thick, rule, bits = _load(path, ax, basal_end)
+    vol, spacing, thick, rule, bits, notes = _load(path, ax, basal_end)
     n = vol.shape[2]
     k = select_index(n, sel, path)
     frame = np.ascontiguousarray(vol[:, :, k].T, dtype=np.float32)
@@ -223,6 +318,7 @@ def read_nifti_frame(
         slice_spacing=thick if n > 1 else None,
         basal_rule=rule,
         bits=bits,
+        notes=notes,
     )
     return frame, meta
 
@@ -231,7 +327,7 @@ def read_nifti_volume(path: str | Path, *, slice_axis: int = 2, basal_end: str =
     """The stack as float32 (S, rows, cols), apex->base."""
     path = Path(path)
     ax = _check_params(slice_axis, basal_end)
-    vol, spacing, thick, rule, bits = _load(path, ax, basal_end)
+    vol, spacing, thick, rule, bits, notes = _load(path, ax, basal_end)
     out = np.ascontiguousarray(np.transpose(vol, (2, 1, 0)), dtype=np.float32)
     meta = build_meta(
         format="nifti",
@@ -244,6 +340,7 @@ def read_nifti_volume(path: str | Path, *, slice_axis: int = 2, basal_end: str =
         slice_spacing=thick if out.shape[0] > 1 else None,
         basal_rule=rule,
         bits=bits,
+        notes=notes,
     )
     return out, meta
 
@@ -270,7 +367,7 @@ def write_label_volume(
     dtype = np.uint8 if st.size == 0 or int(st.max(initial=0)) <= 255 else np.uint16
     src = Path(source)
     if is_nifti_name(src):
-        ref = load_nifti(src)
+        ref = load_nifti(src, unknown_zooms=True)  # its header and affine only
         ax = _check_params(slice_axis, basal_end) if ref.data.ndim == 3 else 2
         stored = ref.unstack(np.transpose(st, (0, 2, 1)), ax, basal_end)  # (S, rows, cols) -> (S, a, b)
         return write_nifti_like(path, stored, ref.image, dtype)

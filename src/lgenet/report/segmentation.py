@@ -97,6 +97,8 @@ def plot_seg_gallery(run: str | Path, *, n: int = 3, path: str | Path | None = N
 
 
 def _summary_table(s: dict) -> str:
+    from lgenet.evaluation.segmentation import agreement_text
+
     def dice(name):
         v = s.get(name, {})
         return "n/a" if v.get("mean") is None else f"{v['mean']:.3f} \u00b1 {(v.get('sd') or 0):.3f} (n={v['n']})"
@@ -121,8 +123,7 @@ def _summary_table(s: dict) -> str:
             rows.append(
                 (
                     f"Whole-LV LGE %, {label}: ICC (95% CI); bias (limits of agreement)",
-                    f"{a['icc']:.3f} ({a['icc_lower']:.3f}\u2013{a['icc_upper']:.3f}); {a['bias']:+.2f} pp "
-                    f"({a['loa_lower']:+.1f} to {a['loa_upper']:+.1f})",
+                    "; ".join(agreement_text(a)),
                 )
             )
     for name, label in (("whole_lv", "predicted whole-LV burden"), ("basal_slice", "predicted basal-slice burden")):

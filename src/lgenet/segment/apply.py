@@ -18,7 +18,7 @@ from lgenet.runs.tables import number, write_rows
 from lgenet.segment.cases import Case, _stack_features, cases_of, read_case, safe_id
 from lgenet.segment.fold import _threshold_burdens
 
-__all__ = ["SegApplyOptions", "SegApplyResult", "apply_segmentation"]
+__all__ = ["NO_LV", "SEGMENTED", "SegApplyOptions", "SegApplyResult", "apply_segmentation", "lv_status"]
 
 log = logging.getLogger("lgenet")
 
@@ -37,7 +37,9 @@ class SegApplyOptions:
 
     ``out``: the output folder (or, with ``paths``, a CSV path whose stem names the masks' folder); ``manifest``
     (a cohort) or ``paths`` (single inputs, named by ``ids``, default ``input_001``...), one of the two; the NIfTI
-    axis, basal end and pixel size of inputs without one (``None``: the run's); ``overlays``: the overlay PNGs."""
+    axis, basal end and pixel size of inputs without one (``None``: the run's); ``labels``: the convention of the
+    manifest's masks (a name or ``cavity=..`` spec; ``None``: the import sidecar's beside the manifest, else the
+    run's); ``overlays``: the overlay PNGs."""
 
     out: str | Path
     manifest: str | Path | None = None
@@ -46,6 +48,7 @@ class SegApplyOptions:
     nifti_slice_axis: int | None = None
     nifti_basal_end: str | None = None
     pixel_spacing: float | None = None
+    labels: str | None = None
     overlays: bool = True
     progress: bool = True
     device: str = "cpu"
@@ -71,6 +74,9 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
         nifti_basal_end=cfg.nifti_basal_end if o.nifti_basal_end is None else o.nifti_basal_end,
         pixel_spacing=o.pixel_spacing if o.pixel_spacing is not None else cfg.pixel_spacing,
     )
+    mask_labels = _mask_labels(o.labels, manifest)
+    if mask_labels is not None:
+        cfg_in = cfg_in.replace(labels=mask_labels.to_dict())
     out_dir = ensure_writable_dir(out, "--out")
     if manifest:
         cohort = load_manifest(manifest, tasks=None, lge_threshold=cfg.lge_threshold)
@@ -97,10 +103,16 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
                 notes.append("unlike the training stacks (" + "; ".join(far) + "): check the masks")
         res = seg(st.image, st.spacing)
         notes += res.notes
+        status = lv_status(res)
+        if status != SEGMENTED:
+            notes.append(f"{status}: no measure is reported (the mask written is empty)")
+            res.classes = np.zeros_like(res.classes)
         for n in notes:
             log.warning("patient %s: %s", c.patient_id, n)
         slice_mm = st.meta.get("slice_spacing") or st.meta.get("slice_thickness")
         m = class_measures(res.classes, st.spacing, slice_mm)
+        if status != SEGMENTED:
+            m = {k: (float("nan") if isinstance(v, (int, float)) else v) for k, v in m.items()}
         mask_path = out_dir / "masks" / f"{safe_id(c.patient_id)}.nii.gz"
         write_label_volume(
             mask_path,
@@ -126,9 +138,12 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
             "transmurality_mean_pred": m["transmurality_mean"],
             "localised_fraction": float(np.mean(res.localised)),
             "mask": str(mask_path.relative_to(out_dir)),
+            "status": status,
             "notes": " | ".join(notes),
         }
         row.update(_threshold_burdens(st.image, res.classes))
+        if status != SEGMENTED:
+            row.update({"localised_fraction": float("nan"), "lge_sectors_pred": "", "slices_with_enhancement_pred": ""})
         if st.classes is not None:
             gt = st.classes
             me = class_measures(gt, st.spacing, slice_mm)
@@ -171,6 +186,7 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
         "lge_percent_expert",
         "mask",
         "overlay",
+        "status",
         "notes",
     ]
     csv_path = out_dir / "segmentation.csv" if manifest or Path(out).suffix == "" else Path(out)
@@ -179,6 +195,33 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
     if manifest:
         result.manifest = _write_segmented_manifest(cohort, rows, out_dir / "manifest.csv", rd.path)
     return result
+
+
+def _mask_labels(labels: str | None, manifest):
+    """The convention of the input masks: ``--labels``, else the import sidecar's, else ``None`` (the run's)."""
+    from lgenet.conventions.labels import label_convention
+    from lgenet.data.importers import labels_from_import
+
+    if labels:
+        return label_convention(labels)
+    found = labels_from_import(manifest) if manifest else None
+    if found is None:
+        return None
+    log.info("labels of the manifest's masks from %s: %s", found[1].name, found[0].to_dict())
+    return found[0]
+
+
+#: ``status`` of a patient whose LV was segmented, and of one where none was found (:func:`lv_status`)
+SEGMENTED = "segmented"
+NO_LV = "no LV found"
+
+
+def lv_status(res) -> str:
+    """:data:`NO_LV` when the localiser found the LV on no slice or no myocardium was predicted (random
+    noise, another view, an empty frame): the network's output is then no measurement; else :data:`SEGMENTED`."""
+    if not np.asarray(res.localised).any() or not (np.asarray(res.classes) >= 2).any():
+        return NO_LV
+    return SEGMENTED
 
 
 def _write_segmented_manifest(cohort, rows, path: Path, run: Path) -> Path:

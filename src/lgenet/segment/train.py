@@ -68,6 +68,8 @@ def _prepare(cfg: SegConfig, progress: bool):
                 f"row {c.row} (patient {c.patient_id}): the mask has no myocardium (labels "
                 f"{cfg.labels.get('myo')}); check --labels"
             )
+        for note in st.notes:
+            log.warning("row %d (patient %s, %s): %s", c.row, c.patient_id, c.image, note)
         stacks[c.patient_id] = st
         hashes[c.patient_id] = _stack_hash(st)
         feats.append(_stack_features(st))
@@ -313,6 +315,8 @@ def summarise_segmentation(rd: SegRunDir, cfg: SegConfig, *, label_source: str =
 
 
 def format_seg_summary(s: dict) -> str:
+    from lgenet.evaluation.segmentation import agreement_text
+
     def d(name):
         v = s.get(name, {})
         return (
@@ -329,11 +333,8 @@ def format_seg_summary(s: dict) -> str:
     for m in ("network", "nsd5", "fwhm"):
         a = s["agreement"].get(m, {})
         if "icc" in a:
-            lines.append(
-                f"  LGE % {m:<8} vs expert    ICC {a['icc']:.3f} ({a['icc_lower']:.3f}\u2013{a['icc_upper']:.3f}), "
-                f"r {a['pearson_r']:.3f}, bias {a['bias']:+.2f} pp, LoA {a['loa_lower']:+.1f} to "
-                f"{a['loa_upper']:+.1f}"
-            )
+            icc_t, bias_t = agreement_text(a)
+            lines.append(f"  LGE % {m:<8} vs expert    ICC {icc_t}, r {a['pearson_r']:.3f}, bias {bias_t}")
     for name, a in s["auc_lge"].items():
         if "auc" in a:
             lines.append(

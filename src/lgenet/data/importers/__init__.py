@@ -33,7 +33,7 @@ covariates (which ones leak a label; see :data:`EMIDEC_COVARIATE_NOTES`).
 
 from __future__ import annotations
 
-from lgenet.data.importers.cases import CaseError, CaseStats, case_stats, import_labels
+from lgenet.data.importers.cases import CaseError, CaseStats, case_stats, import_labels, labels_from_import
 from lgenet.data.importers.emidec import (
     EMIDEC_CLINICAL_MAP,
     EMIDEC_COVARIATE_NOTES,
@@ -44,6 +44,7 @@ from lgenet.data.importers.nifti_masks import NIFTI_MASK_DEFAULTS, NiftiMaskImpo
 from lgenet.data.importers.pairing import find_nifti, read_pairs_csv
 
 __all__ = [
+    "labels_from_import",
     "CaseError",
     "CaseStats",
     "NiftiMaskImport",

@@ -1,7 +1,8 @@
 """One case of an import: an image + label-map NIfTI pair checked and measured (:func:`case_stats`).
 
 Both files are read and oriented apex -> base by :func:`lgenet.io.nifti.load_nifti`; voxels are
-paired by array index (the affines are never compared).
+paired by array index, and (since 0.2.0) a mask whose grid lies elsewhere in space (voxel size,
+mirrored axis, shifted origin: :func:`lgenet.io.nifti.geometry_difference`) is refused.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import numpy as np
 
 from lgenet.conventions.labels import EMIDEC, SegLabels
 from lgenet.errors import ConfigError, DataError, ReaderError
-from lgenet.io.nifti import NiftiVolume, load_nifti
+from lgenet.io.nifti import NiftiVolume, geometry_difference, load_nifti
 
-__all__ = ["CaseError", "CaseStats", "case_stats", "import_labels"]
+__all__ = ["CaseError", "CaseStats", "case_stats", "cavity_labels", "import_labels", "labels_from_import"]
 
 
 class CaseError(DataError):
@@ -78,6 +79,38 @@ def import_labels(myo: Sequence[int], lge: Sequence[int], other: Sequence[int]) 
     return SegLabels(cavity=(), myo=tuple(myo), lge=tuple(lge), other=tuple(other))
 
 
+def cavity_labels(stats: Sequence[CaseStats]) -> list[int]:
+    """The non-zero 'other' labels that are the LV cavity: mostly inside the myocardium's filled outline
+    in most of the cases that hold them (an RV cavity or background lies outside it)."""
+    seen: dict[int, list[float]] = {}
+    for st in stats:
+        for v, share in st.other_enclosed.items():
+            seen.setdefault(int(v), []).append(float(share))
+    return sorted(v for v, shares in seen.items() if 2 * sum(s >= 0.5 for s in shares) > len(shares))
+
+
+def labels_from_import(manifest: str | Path) -> tuple[SegLabels, Path] | None:
+    """The label convention ``lgenet import`` recorded beside ``manifest`` (its ``.import.json`` sidecar) and
+    the sidecar's path; ``None`` without a sidecar. A sidecar that cannot be read is refused by name."""
+    import json
+
+    from lgenet.conventions.files import import_sidecar
+    from lgenet.conventions.labels import labels_of_import
+
+    side = import_sidecar(manifest)
+    if not side.is_file():
+        return None
+    try:
+        opts = json.loads(side.read_text(encoding="utf-8")).get("options", {})
+    except (ValueError, AttributeError, OSError) as exc:
+        raise ConfigError(
+            f"import sidecar {side} cannot be read ({type(exc).__name__}); pass --labels, or re-run lgenet import"
+        ) from None
+    if not isinstance(opts, dict) or not opts.get("myo_labels"):
+        return None
+    return labels_of_import(opts, where=f"import sidecar {side}"), side
+
+
 def _check_convention(stats: Sequence[CaseStats], labels: SegLabels) -> None:
     """Refuse masks that contradict the *default* (EMIDEC) declaration: there, label 1 is the LV cavity
     and lies inside the myocardium's outline. A label 1 mostly outside it in most cases means another
@@ -125,6 +158,14 @@ def case_stats(
             f"mask grid {lab_v.data.shape} ({mask}) differs from image grid {img_v.data.shape} ({image}); "
             "image and mask are paired by array index, so their array shapes must be equal",
         )
+    moved = geometry_difference(img_v, lab_v)
+    if moved:
+        raise CaseError(
+            case,
+            f"mask {mask} lies elsewhere in space than its image {image}: its voxel grid is {moved}; "
+            "the mask would pair the wrong voxels. Give the mask drawn on this image (or resample it onto the "
+            "image's grid)",
+        )
     labf = np.asarray(lab_v.data, dtype=np.float64)
     if not np.isfinite(labf).all() or not np.array_equal(labf, np.rint(labf)):
         raise CaseError(case, f"mask {mask} holds non-integer values; expected a label map")
@@ -154,8 +195,14 @@ def case_stats(
             f"mask {mask} has no myocardium on the basal slice (slice axis {slice_axis}, "
             f"basal end '{basal_end}'); check --basal-end/--slice-axis or crop the stack",
         )
-    if not np.isfinite(np.asarray(img_st, dtype=np.float64)[myo]).all():
-        raise CaseError(case, f"image {image} has NaN/inf values inside the myocardium")
+    bad_px = int(np.size(img_st) - np.isfinite(np.asarray(img_st, dtype=np.float64)).sum())
+    if bad_px:
+        where = "inside the myocardium" if not np.isfinite(np.asarray(img_st, dtype=np.float64)[myo]).all() else ""
+        raise CaseError(
+            case,
+            f"image {image} has {bad_px} NaN/inf voxel(s){' ' + where if where else ''}; lgenet's readers "
+            "refuse such an image later (segment train, run), so it is refused here: fill or crop them",
+        )
     from scipy.ndimage import binary_fill_holes
 
     hull = np.stack([binary_fill_holes(m) for m in myo])

@@ -17,7 +17,14 @@ import numpy as np
 from lgenet.conventions.files import import_sidecar
 from lgenet.conventions.labels import EMIDEC, SegLabels
 from lgenet.conventions.thresholds import LGE_THRESHOLD
-from lgenet.data.importers.cases import CaseError, CaseStats, _check_convention, case_stats, import_labels
+from lgenet.data.importers.cases import (
+    CaseError,
+    CaseStats,
+    _check_convention,
+    case_stats,
+    cavity_labels,
+    import_labels,
+)
 from lgenet.data.importers.clinical import event_value, read_clinical
 from lgenet.data.importers.pairing import _pair, _pair_by_pattern, find_nifti, read_pairs_csv
 from lgenet.data.manifest import write_manifest
@@ -216,6 +223,7 @@ def import_nifti_masks(
         write_manifest(Path(o.frames_dir) / "frames.csv", frame_rows, columns=fcols)
     pairing = {"rule": rule, "ignored_images": ignored["images"], "ignored_masks": ignored["masks"]}
     side = _sidecar(o, labels, (images, masks), out_manifest, _summary(rows, stats, o.lge_threshold), pairing)
+    side["options"]["cavity_labels"] = cavity_labels(stats)  # since 0.2.0: read back by labels_of_import
     atomic_write_text(import_sidecar(out_manifest), json.dumps(side, indent=2) + "\n")
     return out_manifest
 
