@@ -110,7 +110,7 @@ def thick_slices(
     steps = [k for k in range(1, s) if gap_mm[0] <= k * slice_mm <= gap_mm[1]] or [max(1, round(16.0 / slice_mm))]
     step = int(rng.choice(steps))
     idx = np.arange(int(rng.integers(0, step)) if step > 1 else 0, s, step)
-    keep = int(min(len(idx), rng.integers(count[0], count[1] + 1)))
+    keep = min(len(idx), int(rng.integers(count[0], count[1] + 1)))
     start = int(rng.integers(0, len(idx) - keep + 1))
     idx = idx[start : start + keep]
     return image[idx].copy(), classes[idx].copy(), spacing, float(step * slice_mm)

@@ -169,6 +169,6 @@ def load_segmenter(
         sd, loc, seg, coarse_state = rd.load_states(k)
         spec = SegSpec.from_dict(sd)
         if not coarse:
-            spec, coarse_state = dataclasses.replace(spec, coarse_shift_mm=0.0)  # type: ignore[call-arg]  # a declared field, None
+            spec, coarse_state = dataclasses.replace(spec, coarse_shift_mm=0.0), None  # type: ignore[call-arg]
         states.append((loc, seg, coarse_state))
     return Segmenter(spec, states, device=device, tta=cfg.tta if tta is None else tta)
