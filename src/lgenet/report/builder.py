@@ -120,9 +120,9 @@ def _check_run_files(rd: RunDir, metrics: list[dict], oof: list[dict]) -> None:
     if f.is_file():
         try:
             doc = json.loads(f.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError):
             raise DataError(
-                f"{f} is unreadable ({type(exc).__name__}: the file was cut short?); rerun `lgenet outcomes "
+                f"{f} is unreadable (not complete JSON: the file was cut short?); rerun `lgenet outcomes "
                 f"{rd.path}` to rewrite it (or delete {f.parent} to leave the outcomes out of the report)"
             ) from None
         if not isinstance(doc, dict) or not isinstance(doc.get("tasks"), dict):

@@ -20,8 +20,8 @@ from lgenet.runs.paths import refuse_overwrite
 from lgenet.runs.seg import SegRunDir, load_segmenter
 from lgenet.runs.tables import number, write_rows
 from lgenet.segment.cases import Case, _stack_features, _stack_hash, cases_of, read_case, safe_id
-from lgenet.utils import atomic_write_text, sha256_file
 from lgenet.segment.fold import _threshold_burdens
+from lgenet.utils import atomic_write_text, sha256_file
 
 __all__ = ["APPLY_RECORD", "SegApplyOptions", "SegApplyResult", "apply_segmentation"]
 
@@ -208,7 +208,9 @@ def _input_ids(ids: Sequence[str] | None, n: int) -> list[str]:
     seen: dict[str, int] = {}
     for i, v in enumerate(ids):
         if v in seen:
-            raise ConfigError(f"--ids: {v!r} is given twice (inputs {seen[v] + 1} and {i + 1}); every input needs its own ID")
+            raise ConfigError(
+                f"--ids: {v!r} is given twice (inputs {seen[v] + 1} and {i + 1}); every input needs its own ID"
+            )
         seen[v] = i
     return ids
 
