@@ -36,7 +36,8 @@ ANATOMY_FAMILIES = ("roi", "stack")
 
 
 def check_anatomy_folds(seg_run: str | Path, task_folds: dict[str, int], task: str) -> str | None:
-    """Why the ``roi``/``stack`` families cannot run for ``task`` with ``seg_run`` (None = they can)."""
+    """Why the ``roi``/``stack`` families cannot run for ``task`` with ``seg_run`` (None = they can); a fold model
+    of the run missing is a :class:`ConfigError` (the run is damaged), raised before any fold is fitted."""
     from lgenet.runs.seg import SegRunDir
 
     rd = SegRunDir(seg_run)
