@@ -623,6 +623,7 @@ class Harness:
     # ------------------------------------------------------------------ case definitions
     def define(self) -> None:
         self.cases_general()
+        self.cases_outputs()
         self.cases_manifest()
         self.cases_images()
         self.cases_geometry()
@@ -720,6 +721,223 @@ class Harness:
             )
         else:
             print("chattr +i unavailable: unwritable-folder cases skipped", flush=True)
+
+    # ---- outputs (issue 26: 1, 3, 4, 7): never over an input, one file per patient, no stale outputs, checks first
+    def seg_baseline(self) -> Path:
+        """A finished 1-epoch segmentation run on the baseline cohort, in the grid's lge folds (made once)."""
+        seg = getattr(self, "_seg_run", None)
+        if seg is None:
+            seg = self._seg_run = self.outs / "baseline_seg"
+            r = cli(
+                ["segment", "train", "--manifest", self.abs_manifest, "--out", seg, "--stratify", "lge"]
+                + ["--labels", "cavity=1,myo=2+3,lge=3,other=0+4", "--epochs", "1", "--loc-epochs", "1"]
+                + ["--folds", "2", "--threads", "1", "-q"],
+                timeout=600,
+            )
+            must(r, "lgenet segment train (outputs baseline)")
+            self.extra_channels.append(("baseline segment train", r.stdout + r.stderr))
+        return seg
+
+    def cases_outputs(self) -> None:
+        K = "outputs"
+        seg = self.seg_baseline()
+        apply = ["segment", "apply", "--run", seg, "-q", "--no-overlays"]
+        # 1. inputs overwritten
+        self.add(
+            K,
+            "segment apply --out = the cohort folder",
+            apply + ["--manifest", self.manifest, "--out", self.cohort],
+            keys=[("holds an input",)],
+            unchanged=[self.cohort],
+            note="refused before writing: the cohort's manifest.csv and expert masks stay as they are",
+        )
+        self.add(
+            K,
+            "segment apply --out = the segmentation run",
+            apply + ["--manifest", self.abs_manifest, "--out", seg],
+            keys=[("is an input",)],
+            unchanged=[seg],
+            note="refused: the run's out-of-fold masks are never replaced by in-fold ones",
+        )
+        self.add(
+            K,
+            "segment apply --out inside the segmentation run",
+            apply + ["--manifest", self.abs_manifest, "--out", seg / "apply"],
+            keys=[("inside the input folder",)],
+            unchanged=[seg],
+        )
+        self.add(
+            K,
+            "segment train --out = the cohort folder",
+            ["segment", "train", "--manifest", self.manifest, "--out", self.cohort, "--epochs", "1", "-q"],
+            keys=[("holds an input",)],
+            unchanged=[self.cohort],
+            timeout=240,
+            note="refused before writing: expert masks are never overwritten by predicted ones",
+        )
+        series = self.cohort / "dicom" / "SYN001"
+        one = sorted(series.iterdir())[0]
+        self.add(
+            K,
+            "segment apply -o = a file of the input series",
+            apply + [series, "-o", one],
+            keys=[("inside the input folder",), ("is an input",)],
+            unchanged=[series],
+        )
+        ds = self.i("outputs_nifti")
+        for k in (1, 2):
+            img, lab = lge_pair(self.nrng, lge=k == 2)
+            nifti(ds / "img" / f"Case{k:02d}.nii.gz", img)
+            nifti(ds / "lab" / f"Case{k:02d}.nii.gz", lab)
+        for what, target in (("mask", ds / "lab" / "Case02.nii.gz"), ("image", ds / "img" / "Case01.nii.gz")):
+            self.add(
+                K,
+                f"import nifti-masks --out = an input {what}",
+                ["import", "nifti-masks", "--images", ds / "img", "--masks", ds / "lab", "--out", target],
+                keys=[("is an input",)],
+                unchanged=[ds],
+            )
+        # 3. two patients, one output file
+        for name, a, b in (
+            ("accents", "SYN0\u00e91", "SYN0\u00e81"),
+            ("space", "SYN 01", "SYN_01"),
+            ("case", "Pat1", "pat1"),
+        ):
+
+            def rename(H, B, a=a, b=b):
+                B[0][H.index("patient_id")], B[1][H.index("patient_id")] = a, b
+                return H, B
+
+            m = self.write_manifest(f"outputs_ids_{name}", mutate=rename)
+            out = self.o(f"outputs_ids_{name}")
+            self.add(
+                K,
+                f"segment apply: IDs {a!r}/{b!r} share a file name",
+                apply + ["--manifest", m, "--out", out],
+                keys=[(a, b, "file name")],
+                fresh=[out],
+            )
+            out = self.o(f"outputs_ids_train_{name}")
+            self.add(
+                K,
+                f"segment train: IDs {a!r}/{b!r} share a file name",
+                ["segment", "train", "--manifest", m, "--out", out, "--epochs", "1", "-q"],
+                keys=[(a, b, "file name")],
+                fresh=[out],
+                timeout=240,
+            )
+        two = [self.cohort / "dicom" / "SYN001", self.cohort / "dicom" / "SYN002"]
+        for ids, key in (("a,a", ("twice",)), ("a/b,a_b", ("a/b", "a_b")), ("a,", ("empty",)), ("a", ("--ids",))):
+            out = self.o(f"outputs_idsopt_{len(self.cases)}.csv")
+            self.add(
+                K,
+                f"segment apply --ids {ids!r} for 2 inputs",
+                apply + two + ["--ids", ids, "-o", out],
+                keys=[key],
+                fresh=[out, Path(str(out.with_suffix("")) + "_seg")],
+            )
+        # 4. stale outputs mixed with new ones: an earlier apply with other inputs in the folder
+        earlier = self.o("outputs_earlier")
+        must(cli(apply + ["--manifest", self.abs_manifest, "--out", earlier]), "lgenet segment apply (earlier job)")
+        three = self.write_manifest("outputs_three", mutate=lambda H, B: (H, B[:3]))
+        self.add(
+            K,
+            "segment apply into an earlier job's folder (other inputs)",
+            apply + ["--manifest", three, "--out", earlier],
+            keys=[("another", "apply.json")],
+            unchanged=[earlier],
+        )
+        self.add(
+            K,
+            "segment apply into an earlier job's folder (other --pixel-spacing)",
+            apply + ["--manifest", self.abs_manifest, "--out", earlier, "--pixel-spacing", "1.0"],
+            keys=[("another", "settings")],
+            unchanged=[earlier],
+        )
+        self.add(
+            K,
+            "segment apply: the same job again (resumed)",
+            apply + ["--manifest", self.abs_manifest, "--out", earlier],
+            expect="ok",
+            temps=[earlier],
+        )
+        foreign = self.i("outputs_foreign")
+        write_bytes(foreign / "masks" / "SYN001.nii.gz", b"stale")
+        self.add(
+            K,
+            "segment apply into a folder of other files",
+            apply + ["--manifest", three, "--out", foreign],
+            keys=[("apply.json",)],
+            unchanged=[foreign],
+        )
+        # 7. validate first, then write
+        for row in (5, 9):
+            junk = write_bytes(self.i(f"outputs_junk{row}/image.nii.gz"), b"not a nifti at all")
+
+            def bad_row(H, B, row=row, junk=junk):
+                B[row - 1][H.index("image")] = str(junk)
+                return H, B
+
+            m = self.write_manifest(f"outputs_badrow{row}", mutate=bad_row)
+            out = self.o(f"outputs_badrow{row}")
+            self.add(
+                K,
+                f"segment apply --manifest with a bad row {row}",
+                apply + ["--manifest", m, "--out", out],
+                keys=[(f"row {row}", "nothing was written")],
+                fresh=[out],
+                note="no mask or overlay of the earlier rows is written",
+            )
+        out = self.o("outputs_ray_address")
+        self.add(
+            K,
+            "run --executor ray with an unreachable --ray-address",
+            ["run", "--manifest", self.abs_manifest, "--out", out, "--executor", "ray", "--ray-address", "127.0.0.1:9"]
+            + RUN_OPTS,
+            keys=[("ray",)],
+            fresh=[out],
+            timeout=120,
+            note="no config, inputs or log left behind",
+        )
+        out = self.o("outputs_seg_ray")
+        self.add(
+            K,
+            "segment train --executor ray with an unreachable --ray-address",
+            ["segment", "train", "--manifest", self.abs_manifest, "--out", out, "--executor", "ray"]
+            + ["--ray-address", "127.0.0.1:9", "--epochs", "1", "-q"],
+            keys=[("ray",)],
+            fresh=[out],
+            timeout=240,
+        )
+        broken_seg = self.outs / "outputs_seg_nofold"
+        shutil.copytree(seg, broken_seg)
+        (broken_seg / "fits" / "seg" / "fold1" / "model.pt").unlink()
+        out = self.o("outputs_roi")
+        self.add(
+            K,
+            "run --families roi with a missing segmentation fold model",
+            ["run", "--manifest", self.abs_manifest, "--out", out, "--families", "roi"]
+            + ["--segmentation-run", broken_seg, "--tasks", "lge"]
+            + RUN_OPTS,
+            keys=[("fold1", "model.pt")],
+            fresh=[out],
+            timeout=240,
+            note="refused before any fold is fitted",
+        )
+        for name, f in (("outcomes.json", Path("outcomes") / "outcomes.json"), ("oof_predictions.csv", None)):
+            rd = self.copy_run(f"outputs_report_{name.split('.')[0]}")
+            p = rd / (f or "oof_predictions.csv")
+            text = p.read_text() if p.is_file() else '{"tasks": {"lge": {"models": ['
+            write_text(p, text[: len(text) * 2 // 3])
+            self.add(
+                K,
+                f"report on a truncated {name}",
+                ["report", rd, "--no-cams"],
+                keys=[(name,)],
+                bad_keys=["JSONDecodeError", "y_true is empty"],
+                unchanged=[rd],
+                note="refused naming the file before any figure is rewritten",
+            )
 
     # ---- manifests
     def cases_manifest(self) -> None:
@@ -2727,6 +2945,23 @@ class Harness:
         return "\n".join(rows)
 
 
+#: the doc's section on ``cases_outputs`` (issue 26: 1, 3, 4, 7)
+OUTPUTS_DOC = """## Outputs: never over an input, one file per patient, no stale outputs, checks first (since 0.2.0)
+
+`cases_outputs` (kind `outputs`) trains a 1-epoch segmentation run on the baseline cohort and tries what
+issue 26 found: `segment apply`/`segment train --out` equal to the cohort folder, `segment apply --out`
+equal to (or inside) the segmentation run, `-o` or `import nifti-masks --out` pointing at an input file;
+patient IDs that map to one file name (`SYN0é1`/`SYN0è1`, `SYN 01`/`SYN_01`, `Pat1`/`pat1`) and bad
+`--ids` (repeated, empty, too few, colliding); `segment apply` into a folder holding another apply job or
+other files, and the same job again (resumed); a bad row 5 or 9; `--executor ray` that cannot start;
+`--families roi` with a fold model missing; `report` on a truncated `outcomes.json` or
+`oof_predictions.csv`. Each must be refused with the reason before anything is written, its inputs
+unchanged (`runs.paths.refuse_overwrite`, `conventions.names.check_unique_names`, the `apply.json` job
+record of `segment apply`, `runs.executors.check_executor`).
+
+"""
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="folder for results.json and table.md")
@@ -2857,7 +3092,7 @@ no GPU. *Mode:* {"--quick (no kill -9)" if a.quick else "full (with kill -9)"}; 
 
 **Counts:** {summary} (of {len(h.cases)} cases). Identifier hits: {len(hits)}.
 
-Paths: `$TMP` is the temporary workspace. `message` is the first error line (or the reason of the
+{OUTPUTS_DOC}Paths: `$TMP` is the temporary workspace. `message` is the first error line (or the reason of the
 classification in bold, then that line).
 
 {table}

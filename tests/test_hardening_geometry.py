@@ -177,21 +177,30 @@ def test_import_refuses_a_nan_image_outside_the_myocardium(tmp_path):
     assert not (tmp_path / "m.csv").exists()
 
 
-def test_no_lv_found_is_the_result_not_a_number(tmp_path, monkeypatch, capsys):
-    """segment apply on random noise: an empty measure, status 'no LV found', and the printed line says it."""
-    import lgenet.segment.apply as apply_mod
-    from lgenet.cli import main
+@pytest.fixture(scope="module")
+def tiny_seg_run(tmp_path_factory):
+    """A tiny finished segmentation run on a synthetic cohort (shared by the apply tests below)."""
     from lgenet.config import SegConfig
     from lgenet.data.synth import make_cohort
-    from lgenet.models.seginfer import SegResult
     from lgenet.segment import train_segmentation
     from test_segment import SYNTH_LABELS, TINY
 
-    m = make_cohort(tmp_path / "c", n_patients=8, image_size=64, n_slices=(4, 4), seed=3, progress=False)
+    root = tmp_path_factory.mktemp("tinyseg")
+    m = make_cohort(root / "c", n_patients=8, image_size=64, n_slices=(4, 4), seed=3, progress=False)
     train_segmentation(
-        SegConfig(manifest=str(m), out=str(tmp_path / "seg"), labels=SYNTH_LABELS, **{**TINY, "folds": 2}),
+        SegConfig(manifest=str(m), out=str(root / "seg"), labels=SYNTH_LABELS, **{**TINY, "folds": 2}),
         progress=False,
     )
+    return root
+
+
+def test_no_lv_found_is_the_result_not_a_number(tiny_seg_run, tmp_path, monkeypatch, capsys):
+    """segment apply on random noise: an empty measure, status 'no LV found', and the printed line says it."""
+    import lgenet.segment.apply as apply_mod
+    from lgenet.cli import main
+    from lgenet.models.seginfer import SegResult
+
+    tmp_path_seg = tiny_seg_run
     real = apply_mod.load_segmenter
 
     def lost(*a, **kw):
@@ -207,7 +216,7 @@ def test_no_lv_found_is_the_result_not_a_number(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(apply_mod, "load_segmenter", lost)
     noise = _save(tmp_path / "noise.nii.gz", np.random.default_rng(1).random((64, 64, 4)).astype(np.float32))
     out = tmp_path / "seg.csv"
-    assert main(["segment", "apply", "--run", str(tmp_path / "seg"), str(noise), "-o", str(out), "-q"]) == 0
+    assert main(["segment", "apply", "--run", str(tmp_path_seg / "seg"), str(noise), "-o", str(out), "-q"]) == 0
     printed = capsys.readouterr().out
     assert "input_001: no LV found (no LGE measure)" in printed and "LGE 0.0" not in printed
     with open(out, newline="") as fh:
@@ -215,3 +224,39 @@ def test_no_lv_found_is_the_result_not_a_number(tmp_path, monkeypatch, capsys):
     assert row["status"] == "no LV found" and row["lge_percent_pred"] == "" and row["myo_ml_pred"] == ""
     assert "no LV found" in row["notes"]
     assert apply_mod.lv_status(SegResult(np.zeros((1, 4, 4), np.uint8), None, None, np.ones(1, bool))) == "no LV found"
+
+
+def test_a_mask_on_another_structure_is_reported_as_implausible_not_measured(
+    tiny_seg_run, tmp_path, monkeypatch, capsys
+):
+    """The network draws a thin small ring (a vessel, not an LV): status 'implausible LV mask' with the reason, no
+    LGE number, and the mask kept for review (since 0.2.0)."""
+    import lgenet.segment.apply as apply_mod
+    from lgenet.cli import main
+    from lgenet.models.seginfer import SegResult
+
+    real = apply_mod.load_segmenter
+
+    def vessel(*a, **kw):
+        seg = real(*a, **kw)
+
+        def call(image, spacing, **k):
+            r = seg(image, spacing, **k)
+            s_, h, w = r.classes.shape
+            yy, xx = np.mgrid[:h, :w]
+            d = np.hypot((yy - h / 2) * spacing[0], (xx - w / 2) * spacing[1])
+            ring = np.where(d < 10, 1, np.where(d < 12, 2, 0)).astype(r.classes.dtype)
+            return SegResult(np.repeat(ring[None], s_, 0), r.probs, r.centres, np.ones_like(r.localised), r.notes)
+
+        return call
+
+    monkeypatch.setattr(apply_mod, "load_segmenter", vessel)
+    img = _save(tmp_path / "stack.nii.gz", np.random.default_rng(2).random((64, 64, 4)).astype(np.float32))
+    out = tmp_path / "seg.csv"
+    assert main(["segment", "apply", "--run", str(tiny_seg_run / "seg"), str(img), "-o", str(out), "-q"]) == 0
+    printed = capsys.readouterr().out
+    assert "input_001: implausible LV mask (no LGE measure)" in printed
+    with open(out, newline="") as fh:
+        row = next(csv.DictReader(fh))
+    assert row["status"] == "implausible LV mask" and row["lge_percent_pred"] == "" and row["myo_mass_g_pred"] == ""
+    assert "mm thick" in row["notes"] and "for review" in row["notes"]

@@ -74,6 +74,9 @@ def cmd_segment_apply(a: argparse.Namespace) -> int:
         if o.is_dir():
             raise ConfigError(f"-o {o} is an existing folder; give a .csv file path")
         out = str(o.with_suffix("")) + "_seg" if not a.out else a.out
+        from lgenet.runs.paths import refuse_overwrite
+
+        refuse_overwrite(o, [a.run, *a.paths], "-o", kind="file")
     opts = SegApplyOptions(
         out=out,
         manifest=a.manifest,
@@ -146,8 +149,8 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
     ap.add_argument("-o", "--output", help="with input paths: the per-input CSV (masks in <name>_seg/ beside it)")
     ap.add_argument(
         "--ids",
-        type=lambda s: [v.strip() for v in s.split(",") if v.strip()],
-        help="study-local ids for the input paths (default input_001...)",
+        type=lambda s: [v.strip() for v in s.split(",")],
+        help="study-local ids for the input paths, one per input, in order (default input_001...)",
     )
     add_options(
         ap,

@@ -24,8 +24,9 @@ from typing import Any
 import lgenet.report.html as H
 from lgenet import __version__
 from lgenet.config import RunConfig
+from lgenet.conventions.names import check_unique_names
 from lgenet.data.manifest import Cohort, load_manifest
-from lgenet.errors import ConfigError, LgenetError
+from lgenet.errors import ConfigError, DataError, LgenetError
 from lgenet.evaluation import read_metrics
 from lgenet.explain.cam import check_method
 from lgenet.explain.frames import FrameStore
@@ -85,6 +86,51 @@ def _is_synthetic(cfg: RunConfig, manifest: str | None) -> bool:
         return False
 
 
+def _check_run_files(rd: RunDir, metrics: list[dict], oof: list[dict]) -> None:
+    """The run's files the report reads, checked before any figure is rewritten (since 0.2.0): every row of
+    oof_predictions.csv complete, every model of metrics.json with all its out-of-fold rows, and
+    outcomes/outcomes.json (when there is one) readable."""
+    import json
+    import math
+
+    redo = "rerun `lgenet run` with the run's settings and the same --out to rewrite it"
+    for i, r in enumerate(oof):
+        try:
+            ok = None not in r and None not in r.values() and math.isfinite(float(r["y_true"]))
+            float(r["prob"])
+        except (TypeError, ValueError, KeyError):
+            ok = False
+        if not ok:
+            raise DataError(f"{rd.oof_path} is damaged (row {i + 2} is incomplete: the file was cut short?); {redo}")
+    count: dict[tuple[str, str], int] = {}
+    for r in oof:
+        count[(r["task"], r["model"])] = count.get((r["task"], r["model"]), 0) + 1
+    for m in metrics:
+        try:
+            n = int(m.get("n"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue
+        have = count.get((m["task"], m["model"]), 0)
+        if have < n:
+            raise DataError(
+                f"{rd.oof_path} is incomplete: model {m['model']} of task {m['task']} has {have} out-of-fold "
+                f"prediction(s), {rd.metrics_json_path.name} counts {n} (the file was cut short?); {redo}"
+            )
+    f = rd.path / "outcomes" / "outcomes.json"
+    if f.is_file():
+        try:
+            doc = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            raise DataError(
+                f"{f} is unreadable (not complete JSON: the file was cut short?); rerun `lgenet outcomes "
+                f"{rd.path}` to rewrite it (or delete {f.parent} to leave the outcomes out of the report)"
+            ) from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("tasks"), dict):
+            raise DataError(
+                f"{f} is not an lgenet outcomes record (no 'tasks'); rerun `lgenet outcomes {rd.path}` to rewrite it"
+            )
+
+
 # ----------------------------------------------------------------------------------- entry point
 def write_report(run_dir: str | Path, options: ReportOptions | None = None, **overrides: Any) -> Path:
     """Write ``report.html``, ``figure1.png`` and ``figure1.pdf`` into a finished run directory.
@@ -118,12 +164,15 @@ def write_report(run_dir: str | Path, options: ReportOptions | None = None, **ov
     oof = rd.read_oof()
     run_json = rd.run_json()
     run_json.setdefault("manifest_sha256", rd.manifest_sha256())
+    _check_run_files(rd, metrics, oof)
     figdir = run / "figures"
     figdir.mkdir(exist_ok=True)
     thr = cfg.lge_threshold
     tasks = list(dict.fromkeys(r["task"] for r in metrics))
 
     cohort, cohort_note = _load_cohort(run, cfg, run_json, opts.manifest)
+    if cohort is not None:  # the CAM overlays are named by patient ID: one file each
+        check_unique_names(cohort.patient_ids, f"manifest {cohort.path}")
     cs = summarise_cohort(cohort) if cohort is not None else None
     cohort_fig = plot_cohort(cs, path=figdir / "cohort_lge.png") if cs is not None else None
 

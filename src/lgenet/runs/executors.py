@@ -32,7 +32,15 @@ from tqdm.auto import tqdm
 from lgenet.errors import ConfigError
 from lgenet.runs.jobs import FitOutcome, run_job
 
-__all__ = ["Execution", "EXECUTORS", "LocalExecutor", "ProcessExecutor", "RayExecutor", "make_executor"]
+__all__ = [
+    "Execution",
+    "EXECUTORS",
+    "LocalExecutor",
+    "ProcessExecutor",
+    "RayExecutor",
+    "check_executor",
+    "make_executor",
+]
 
 log = logging.getLogger("lgenet")
 EXECUTORS = ("local", "process", "ray")
@@ -194,6 +202,28 @@ def _unreachable(address: str | None, timeout: float = 5.0) -> str | None:
             return None
     except OSError as exc:
         return f"{type(exc).__name__}: {exc.strerror or exc}"
+
+
+def check_executor(name: str, ray_address: str | None = None) -> None:
+    """Refuse an executor that cannot start here, before a run writes anything (since 0.2.0): an unknown name,
+    ``ray`` without Ray installed, or a ``--ray-address`` that no cluster answers."""
+    if name not in EXECUTORS:
+        raise ConfigError(f"--executor must be one of {list(EXECUTORS)}, got {name!r}")
+    if name != "ray":
+        return
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "--executor ray needs Ray, which is not installed: pip install 'lgenet[ray]' (or pip install ray), "
+            "or use --executor local/process; nothing was written"
+        ) from None
+    why = _unreachable(ray_address)
+    if why is not None:
+        raise ConfigError(
+            f"--ray-address {ray_address}: no Ray cluster answers there ({why}); start one with `ray start --head` "
+            "or leave --ray-address out for a local Ray; nothing was written"
+        )
 
 
 class RayExecutor:

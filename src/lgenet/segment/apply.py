@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Sequence
@@ -10,15 +11,32 @@ from pathlib import Path
 
 import numpy as np
 
+from lgenet import __version__
+from lgenet.conventions.names import check_unique_names
 from lgenet.data.stacks import Stack
-from lgenet.errors import ConfigError
+from lgenet.errors import ConfigError, DataError, LgenetError
 from lgenet.runs.grid import ensure_writable_dir
+from lgenet.runs.paths import refuse_overwrite
 from lgenet.runs.seg import SegRunDir, load_segmenter
 from lgenet.runs.tables import number, write_rows
-from lgenet.segment.cases import Case, _stack_features, cases_of, read_case, safe_id
+from lgenet.segment.cases import Case, _stack_features, _stack_hash, cases_of, read_case, safe_id
 from lgenet.segment.fold import _threshold_burdens
+from lgenet.segment.plausibility import check_plausibility
+from lgenet.utils import atomic_write_text, sha256_file
 
-__all__ = ["NO_LV", "SEGMENTED", "SegApplyOptions", "SegApplyResult", "apply_segmentation", "lv_status"]
+__all__ = [
+    "APPLY_RECORD",
+    "NOT_LV",
+    "NO_LV",
+    "SEGMENTED",
+    "SegApplyOptions",
+    "SegApplyResult",
+    "apply_segmentation",
+    "lv_status",
+]
+
+#: the record of an apply job in its output folder: what it segmented, with which model and settings (since 0.2.0)
+APPLY_RECORD = "apply.json"
 
 log = logging.getLogger("lgenet")
 
@@ -79,21 +97,27 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
         cfg_in = cfg_in.replace(labels=mask_labels.to_dict())
     out_dir = ensure_writable_dir(out, "--out")
     if manifest:
+        if ids is not None:
+            raise ConfigError("--ids names input paths; a --manifest names its patients in its patient_id column")
         cohort = load_manifest(manifest, tasks=None, lge_threshold=cfg.lge_threshold)
         cases = cases_of(cohort, need_masks=False)
     else:
         missing = [str(p) for p in paths if not Path(p).exists()]
         if missing:
             raise ConfigError(f"input(s) not found: {', '.join(missing[:5])}")
-        if ids is not None and len(ids) != len(paths):
-            raise ConfigError(f"--ids gives {len(ids)} id(s) for {len(paths)} input(s); give one per input, in order")
-        names = list(ids) if ids is not None else [f"input_{i + 1:03d}" for i in range(len(paths))]
+        names = _input_ids(ids, len(paths))
         cases = [Case(n, i + 1, str(p), None, None) for i, (n, p) in enumerate(zip(names, paths))]
+    # nothing the job reads is written over (the cohort's manifest and masks, the run's out-of-fold masks)
+    refuse_overwrite(out_dir, [manifest, rd.path, *(c.image for c in cases), *(c.mask for c in cases)], "--out")
+    check_unique_names([c.patient_id for c in cases], f"--manifest {manifest}" if manifest else "--ids")
+    record = _job_record(rd, cfg_in, o, manifest, _read_all(cases, cfg_in, manifest))
+    _check_out_dir(out_dir, record)
     seg = load_segmenter(rd.path, device=o.device)
     profile = rd.read_profile()
     values = np.asarray(cfg.seg_labels().values(), np.uint16)
     rows = []
     out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / APPLY_RECORD, json.dumps(record, indent=2) + "\n")
     for c in tqdm(cases, desc="segmenting", unit="patient", disable=not o.progress):
         st = read_case(c, cfg_in, with_mask=c.mask is not None)
         notes = list(st.notes)
@@ -103,13 +127,21 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
                 notes.append("unlike the training stacks (" + "; ".join(far) + "): check the masks")
         res = seg(st.image, st.spacing)
         notes += res.notes
+        slice_mm = st.meta.get("slice_spacing") or st.meta.get("slice_thickness")
         status = lv_status(res)
         if status != SEGMENTED:
             notes.append(f"{status}: no measure is reported (the mask written is empty)")
             res.classes = np.zeros_like(res.classes)
+        else:
+            verdict = check_plausibility(res.classes, st.spacing, slice_mm)
+            if not verdict.ok:  # a mask on another structure: kept for review, never measured
+                status = NOT_LV
+                notes.append(
+                    f"{NOT_LV}: {verdict.reason()}; no measure is reported (the mask written is the network's, "
+                    "for review)"
+                )
         for n in notes:
             log.warning("patient %s: %s", c.patient_id, n)
-        slice_mm = st.meta.get("slice_spacing") or st.meta.get("slice_thickness")
         m = class_measures(res.classes, st.spacing, slice_mm)
         if status != SEGMENTED:
             m = {k: (float("nan") if isinstance(v, (int, float)) else v) for k, v in m.items()}
@@ -214,6 +246,9 @@ def _mask_labels(labels: str | None, manifest):
 #: ``status`` of a patient whose LV was segmented, and of one where none was found (:func:`lv_status`)
 SEGMENTED = "segmented"
 NO_LV = "no LV found"
+#: ``status`` of a patient whose predicted mask is not an anatomically plausible LV
+#: (:func:`lgenet.segment.plausibility.check_plausibility`; since 0.2.0)
+NOT_LV = "implausible LV mask"
 
 
 def lv_status(res) -> str:
@@ -222,6 +257,96 @@ def lv_status(res) -> str:
     if not np.asarray(res.localised).any() or not (np.asarray(res.classes) >= 2).any():
         return NO_LV
     return SEGMENTED
+
+
+def _input_ids(ids: Sequence[str] | None, n: int) -> list[str]:
+    """The patient IDs of ``n`` input paths: ``--ids`` checked (one per input, none empty, no repeats)."""
+    if ids is None:
+        return [f"input_{i + 1:03d}" for i in range(n)]
+    ids = [str(v).strip() for v in ids]
+    if len(ids) != n:
+        raise ConfigError(f"--ids gives {len(ids)} id(s) for {n} input(s); give one per input, in order")
+    empty = [i + 1 for i, v in enumerate(ids) if not v]
+    if empty:
+        raise ConfigError(f"--ids: entry {', '.join(map(str, empty))} is empty; give an ID for every input, in order")
+    seen: dict[str, int] = {}
+    for i, v in enumerate(ids):
+        if v in seen:
+            raise ConfigError(
+                f"--ids: {v!r} is given twice (inputs {seen[v] + 1} and {i + 1}); every input needs its own ID"
+            )
+        seen[v] = i
+    return ids
+
+
+def _read_all(cases: list[Case], cfg, manifest) -> list[dict]:
+    """Every case read once before anything is written (a bad row fails the job up front); their content hashes."""
+    problems, hashes = [], []
+    for c in cases:
+        try:
+            st = read_case(c, cfg, with_mask=c.mask is not None)
+        except LgenetError as exc:
+            problems.append(str(exc))
+            continue
+        hashes.append({"patient_id": c.patient_id, "stack_sha256": _stack_hash(st)})
+    if problems:
+        where = f"manifest {manifest}" if manifest else "the inputs"
+        raise DataError(
+            f"{len(problems)} stack(s) of {where} cannot be segmented (nothing was written):\n"
+            + "\n".join(f"  - {p}" for p in problems[:30])
+        )
+    return hashes
+
+
+def _job_record(rd: SegRunDir, cfg, o: SegApplyOptions, manifest, cases: list[dict]) -> dict:
+    """What this apply job is: the run and its fold models, the inputs' content, the settings that change outputs."""
+    models = sorted(rd.path.glob("fits/seg/fold*/model.pt"))
+    return {
+        "job": "lgenet segment apply",
+        "lgenet": __version__,
+        "run": str(rd.path.resolve()),
+        "models_sha256": {str(p.relative_to(rd.path)): sha256_file(p) for p in models},
+        "manifest_sha256": sha256_file(manifest) if manifest else None,
+        "cases": cases,
+        "settings": {
+            "nifti_slice_axis": cfg.nifti_slice_axis,
+            "nifti_basal_end": cfg.nifti_basal_end,
+            "pixel_spacing": cfg.pixel_spacing,
+            "labels": cfg.labels,
+            "overlays": bool(o.overlays),
+        },
+    }
+
+
+def _check_out_dir(out_dir: Path, record: dict) -> None:
+    """An output folder is new (or empty), or holds this same job (resumed: every file rewritten), else refused."""
+    if not out_dir.is_dir() or not any(out_dir.iterdir()):
+        return
+    f = out_dir / APPLY_RECORD
+    fix = f"choose a new --out (or delete {out_dir} to redo it)"
+    if not f.is_file():
+        raise ConfigError(
+            f"--out {out_dir} already holds files that no `lgenet segment apply` recorded (no {APPLY_RECORD}); "
+            f"new outputs would mix with them: {fix}"
+        )
+    try:
+        prev = json.loads(f.read_text())
+    except (OSError, ValueError):
+        raise ConfigError(f"{f} is unreadable: {fix}") from None
+    what = {
+        "run": "the segmentation run",
+        "models_sha256": "the run's fold models",
+        "manifest_sha256": "the manifest",
+        "cases": "the inputs (patients, images or masks)",
+        "settings": "the settings (--nifti-slice-axis, --nifti-basal-end, --pixel-spacing, --labels, --no-overlays)",
+    }
+    differ = [w for k, w in what.items() if not isinstance(prev, dict) or prev.get(k) != record[k]]
+    if differ:
+        raise ConfigError(
+            f"--out {out_dir} holds the outputs of another `lgenet segment apply` job ({'; '.join(differ)} "
+            f"differ from its {APPLY_RECORD}); mixing them would leave stale masks beside new ones: {fix}"
+        )
+    log.info("%s holds this same apply job: redoing it (the outputs are rewritten)", out_dir)
 
 
 def _write_segmented_manifest(cohort, rows, path: Path, run: Path) -> Path:

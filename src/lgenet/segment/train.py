@@ -11,8 +11,10 @@ import numpy as np
 
 from lgenet import __version__
 from lgenet.config import SegConfig
+from lgenet.conventions.names import check_unique_names
 from lgenet.errors import ConfigError, DataError, LgenetError
 from lgenet.runs.grid import ensure_writable_dir
+from lgenet.runs.paths import refuse_overwrite
 from lgenet.runs.seg import SegRunDir
 from lgenet.runs.tables import number, read_rows, write_rows
 from lgenet.segment.cases import _stack_features, _stack_hash, cases_of, read_case
@@ -56,6 +58,9 @@ def _prepare(cfg: SegConfig, progress: bool):
     cfg.spec()  # geometry checks
     cohort = load_manifest(cfg.manifest, tasks=None, lge_threshold=cfg.lge_threshold)
     cases = cases_of(cohort, need_masks=True)
+    # the run's masks never overwrite the expert ones, nor its files the manifest; one mask file per patient
+    refuse_overwrite(cfg.out, [cfg.manifest, *(c.image for c in cases), *(c.mask for c in cases)], "--out")
+    check_unique_names([c.patient_id for c in cases], f"manifest {cfg.manifest}")
     stacks, problems, hashes, feats = {}, [], {}, []
     for c in tqdm(cases, desc="reading stacks", unit="patient", disable=not progress, leave=False):
         try:
@@ -155,8 +160,9 @@ def train_segmentation(
     from tqdm.auto import tqdm
 
     from lgenet.runs.compute import resolve_device, resolve_precision
-    from lgenet.runs.executors import make_executor
+    from lgenet.runs.executors import check_executor, make_executor
 
+    check_executor(executor, ray_address)  # Ray importable before anything is written
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
     threads = int(

@@ -36,7 +36,8 @@ ANATOMY_FAMILIES = ("roi", "stack")
 
 
 def check_anatomy_folds(seg_run: str | Path, task_folds: dict[str, int], task: str) -> str | None:
-    """Why the ``roi``/``stack`` families cannot run for ``task`` with ``seg_run`` (None = they can)."""
+    """Why the ``roi``/``stack`` families cannot run for ``task`` with ``seg_run`` (None = they can); a fold model
+    of the run missing is a :class:`ConfigError` (the run is damaged), raised before any fold is fitted."""
     from lgenet.runs.seg import SegRunDir
 
     rd = SegRunDir(seg_run)
@@ -53,6 +54,16 @@ def check_anatomy_folds(seg_run: str | Path, task_folds: dict[str, int], task: s
             "classifier would use a segmenter trained on its own test patients. For this task, train a "
             f"segmentation with its folds: `lgenet segment train --stratify {task}` on the same manifest with the "
             "same --folds and --seed"
+        )
+    # every fold's segmenter before any fold is fitted (since 0.2.0): a damaged run is an error, not a skip
+    models = [rd.fold_dir(k) / "model.pt" for k in sorted(set(task_folds.values()))]
+    absent = [f for f in models if not f.is_file() or f.stat().st_size == 0]
+    if absent:
+        raise ConfigError(
+            f"segmentation fold model {absent[0]} is missing or empty"
+            + (f" ({len(absent)} fold models in all)" if len(absent) > 1 else "")
+            + f": the roi/stack families apply each fold's segmenter. Rerun `lgenet segment train` with the run's "
+            f"settings and --out {seg_run} to refit it (nothing was fitted)"
         )
     return None
 

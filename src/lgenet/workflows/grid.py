@@ -31,7 +31,7 @@ from lgenet import __version__
 from lgenet.config import RunConfig
 from lgenet.data.inputs import diff_inputs
 from lgenet.errors import ConfigError
-from lgenet.runs.executors import Execution
+from lgenet.runs.executors import Execution, check_executor
 from lgenet.runs.grid import RunDir, parse_model_key
 from lgenet.utils import atomic_write_text
 from lgenet.workflows.grid_prepare import PreparedRun, prepare_run
@@ -165,6 +165,7 @@ def run_experiment(
         raise ConfigError("run_experiment: give the execution either as Execution or as keywords, not both")
     if keep_models not in ("best", "all", "none"):
         raise ConfigError(f"keep_models must be 'best', 'all' or 'none', got {keep_models!r}")
+    check_executor(execution.executor, execution.ray_address)  # Ray importable before anything is written
     prep = prepare_run(cfg, progress=progress, executor=execution.executor, workers=execution.workers)
     rd = RunDir(cfg.out)
     with rd.lock():

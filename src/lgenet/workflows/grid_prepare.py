@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lgenet.config import RunConfig
+from lgenet.conventions.names import check_unique_names
 from lgenet.data.inputs import check_distinct_inputs, inputs_record, read_frames
 from lgenet.data.manifest import Cohort, load_manifest
 from lgenet.data.shift import cohort_profile, frame_features
 from lgenet.data.splits import assign_folds
 from lgenet.errors import ConfigError, DataError
 from lgenet.runs.grid import ensure_writable_dir, parse_model_key
+from lgenet.runs.paths import refuse_overwrite
 from lgenet.utils import sha256_file
 
 __all__ = ["PreparedRun", "prepare_run"]
@@ -86,6 +88,13 @@ def prepare_run(cfg: RunConfig, *, progress: bool = True, executor: str = "local
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
     cohort = load_manifest(cfg.manifest, tasks=None, lge_threshold=cfg.lge_threshold)
+    # the run never writes over what it reads; its CAM overlays are named by patient ID, one file each
+    refuse_overwrite(
+        cfg.out,
+        [cfg.manifest, cfg.segmentation_run, *(r.image for r in cohort.records), *(r.mask for r in cohort.records)],
+        "--out",
+    )
+    check_unique_names(cohort.patient_ids, f"manifest {cfg.manifest}")
     tasks = [t for t in cfg.tasks if t in cohort.available_tasks]
     skipped = [t for t in cfg.tasks if t not in cohort.available_tasks]
     if not tasks:

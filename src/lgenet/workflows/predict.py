@@ -171,6 +171,9 @@ def predict(
         from lgenet.runs.grid import ensure_writable_dir
 
         ensure_writable_dir(cam_dir, "--cam")
+        from lgenet.runs.paths import refuse_overwrite
+
+        refuse_overwrite(cam_dir, [rd.path, *inputs], "--cam")  # the overlays never land in the run or an input
     name = rd.choose_model(task, model)
     models = rd.load_fold_models(task, name, cfg.folds)
     size = models[0].spec.image_size

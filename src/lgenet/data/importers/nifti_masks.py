@@ -162,6 +162,7 @@ def import_nifti_masks(
     clin, col_map = _clinical(o, pairs)
 
     out_manifest = Path(out_manifest)
+    _refuse_overwrite(out_manifest, pairs, o)
     rows: list[dict[str, Any]] = []
     frame_rows: list[dict[str, Any]] = []
     stats: list[CaseStats] = []
@@ -226,6 +227,36 @@ def import_nifti_masks(
     side["options"]["cavity_labels"] = cavity_labels(stats)  # since 0.2.0: read back by labels_of_import
     atomic_write_text(import_sidecar(out_manifest), json.dumps(side, indent=2) + "\n")
     return out_manifest
+
+
+def _refuse_overwrite(out_manifest: Path, pairs: list[tuple[str, Path, Path]], o: NiftiMaskImport) -> None:
+    """No output (the manifest, its sidecar, the frames) is written over an input (an image, a mask, the pairs or
+    clinical CSV) (since 0.2.0). The data layer sits below :func:`lgenet.runs.paths.refuse_overwrite`: the same
+    rule, for the files an import writes."""
+    import os
+
+    def real(p: str | Path) -> Path:
+        return Path(os.path.abspath(Path(p).expanduser())).resolve()
+
+    inputs = {real(p): str(p) for _, ip, mp in pairs for p in (ip, mp)}
+    inputs.update({real(p): str(p) for p in (o.pairs_csv, o.clinical_csv) if p})
+    outs = [("--out", out_manifest), ("--out's sidecar", import_sidecar(out_manifest))]
+    if o.frames_dir is not None:
+        outs.append(("--frames-dir's frames.csv", Path(o.frames_dir) / "frames.csv"))
+        fd = real(o.frames_dir)
+        inside = [g for r, g in inputs.items() if fd == r or fd in r.parents]
+        if inside:
+            raise ConfigError(
+                f"--frames-dir {o.frames_dir} holds the input {inside[0]}; its frames would overwrite or mix with "
+                "the inputs: choose a new folder outside them"
+            )
+    for what, path in outs:
+        given = inputs.get(real(path))
+        if given is not None:
+            raise ConfigError(
+                f"{what} {path} is an input of this import ({given}); writing there would overwrite it: choose "
+                "a new manifest path"
+            )
 
 
 def _check_options(o: NiftiMaskImport) -> SegLabels:
