@@ -260,3 +260,18 @@ def test_a_mask_on_another_structure_is_reported_as_implausible_not_measured(
         row = next(csv.DictReader(fh))
     assert row["status"] == "implausible LV mask" and row["lge_percent_pred"] == "" and row["myo_mass_g_pred"] == ""
     assert "mm thick" in row["notes"] and "for review" in row["notes"]
+
+
+def test_apply_on_a_labelled_manifest_writes_and_prints_its_evaluation(tiny_seg_run, tmp_path, capsys):
+    from lgenet.cli import main
+
+    out = tmp_path / "applied"
+    man = tiny_seg_run / "c" / "manifest.csv"
+    assert (
+        main(["segment", "apply", "--run", str(tiny_seg_run / "seg"), "--manifest", str(man), "--out", str(out), "-q"])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "evaluation against the manifest's masks: 8 labelled patients" in printed and "Dice myocardium" in printed
+    e = json.loads((out / "evaluation.json").read_text())
+    assert e["n_labelled"] == 8 and e["n_measured"] + e["n_refused"] == 8 and e["dice_myo"]["n"] == e["n_measured"]

@@ -103,6 +103,11 @@ def cmd_segment_apply(a: argparse.Namespace) -> int:
             if isinstance(lge, float) and lge == lge
             else f"{r['patient_id']}: {r.get('status') or 'no myocardium found'} (no LGE measure)"
         )
+    if res.evaluation is not None:
+        from lgenet.segment.evaluate import format_evaluation
+
+        print(format_evaluation(res.evaluation))
+        print(f"evaluation  : {res.csv.with_name('evaluation.json')}")
     print(f"per patient : {csv_path}")
     print(f"masks       : {res.masks_dir}")
     if res.manifest:

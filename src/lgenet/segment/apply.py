@@ -20,6 +20,7 @@ from lgenet.runs.paths import refuse_overwrite
 from lgenet.runs.seg import SegRunDir, load_segmenter
 from lgenet.runs.tables import number, write_rows
 from lgenet.segment.cases import Case, _stack_features, _stack_hash, cases_of, read_case, safe_id
+from lgenet.segment.evaluate import evaluate_apply
 from lgenet.segment.fold import _threshold_burdens
 from lgenet.segment.plausibility import check_plausibility
 from lgenet.utils import atomic_write_text, sha256_file
@@ -47,6 +48,8 @@ class SegApplyResult:
     csv: Path
     manifest: Path | None = None
     masks_dir: Path | None = None
+    #: against the input masks, when the manifest has them (:func:`lgenet.segment.evaluate.evaluate_apply`)
+    evaluation: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,9 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
     csv_path = out_dir / "segmentation.csv" if manifest or Path(out).suffix == "" else Path(out)
     write_rows(csv_path, rows, fields)
     result = SegApplyResult(rows=rows, csv=csv_path, masks_dir=out_dir / "masks")
+    result.evaluation = evaluate_apply(rows, lge_threshold=cfg.lge_threshold)
+    if result.evaluation is not None:
+        atomic_write_text(csv_path.with_name("evaluation.json"), json.dumps(result.evaluation, indent=1) + "\n")
     if manifest:
         result.manifest = _write_segmented_manifest(cohort, rows, out_dir / "manifest.csv", rd.path)
     return result
