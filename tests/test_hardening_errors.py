@@ -34,7 +34,7 @@ def _tab_manifest(path: Path, n: int = 40, **extra_cols) -> Path:
 def _settings(**kw):
     from lgenet.outcomes import OutcomeSettings
 
-    return OutcomeSettings(folds=3, n_bootstrap=100, **kw)
+    return OutcomeSettings(**{"folds": 3, "n_bootstrap": 100, **kw})
 
 
 @pytest.mark.parametrize(
@@ -74,3 +74,74 @@ def test_a_blank_default_covariate_is_dropped_with_a_note(tmp_path):
     s = run_outcomes(manifest=man, out=tmp_path / "o", settings=_settings(), tasks=["event"], figures=False)
     assert s["tasks"]["event"]["sets"]["covariates"] == ["age", "lvef"]
     assert any("'sex'" in n and "not used" in n for n in s["notes"])
+
+
+# ----------------------------------------------------------------------------- defect 2: another cohort
+@pytest.fixture(scope="module")
+def two_cohorts(tmp_path_factory):
+    """Two synthetic DICOM cohorts with the same patient IDs (SYN001...) and different images."""
+    from lgenet.data.synth import make_cohort
+
+    root = tmp_path_factory.mktemp("cohorts")
+    a = make_cohort(root / "a", n_patients=10, image_size=32, n_slices=3, seed=1, progress=False)
+    b = make_cohort(root / "b", n_patients=10, image_size=32, n_slices=3, seed=2, progress=False)
+    return Path(a).parent, Path(b).parent
+
+
+def _seg_record(cohort_dir: Path, out: Path) -> Path:
+    """A segmentation folder of cohort ``cohort_dir``: what `segment train` records (its _prepare, no training)
+    and a per-patient table."""
+    import json
+
+    from lgenet.config import SegConfig
+    from lgenet.segment.train import _prepare
+
+    cfg = SegConfig(manifest=str(cohort_dir / "manifest.csv"), out=str(out), folds=2)
+    cases, *_, record, _profile = _prepare(cfg, False)
+    assert all(len(c["image_sha256"]) == 64 for c in record["cases"])
+    out.mkdir()
+    (out / "inputs.json").write_text(json.dumps(record))
+    with open(out / "seg_metrics.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["patient_id", "fold", "lge_percent_pred", "lge_percent_basal_pred"])
+        for i, c in enumerate(cases):
+            w.writerow([c.patient_id, i % 2, 3.0 * i, 2.0 * i])
+    return out
+
+
+def test_a_segmentation_run_of_another_cohort_is_refused_by_name(two_cohorts, tmp_path):
+    from lgenet.data.manifest import load_manifest
+    from lgenet.errors import DataError
+    from lgenet.outcomes import run_outcomes
+    from lgenet.runs.seg import check_segmentation_inputs
+
+    a, b = two_cohorts
+    seg_a = _seg_record(a, tmp_path / "seg_a")
+    assert check_segmentation_inputs(seg_a, load_manifest(a / "manifest.csv", tasks=None).records) == []
+    with pytest.raises(DataError, match=r"other images.*row 1 \(patient SYN001\)") as exc:
+        check_segmentation_inputs(seg_a, load_manifest(b / "manifest.csv", tasks=None).records)
+    assert "segment apply" in str(exc.value)
+    out = tmp_path / "o"
+    with pytest.raises(DataError, match="other images"):
+        run_outcomes(
+            manifest=b / "manifest.csv", segmentation_run=seg_a, out=out, settings=_settings(folds=2), tasks=["lge"]
+        )
+    assert not out.exists()
+
+
+def test_a_burden_grid_on_another_cohort_is_refused_before_writing(two_cohorts, tmp_path):
+    from lgenet.config import RunConfig
+    from lgenet.errors import DataError
+    from lgenet.workflows.grid_prepare import prepare_run
+
+    a, b = two_cohorts
+    seg_a = _seg_record(a, tmp_path / "seg_a")
+    out = tmp_path / "run"
+    cfg = RunConfig(
+        manifest=str(b / "manifest.csv"), out=str(out), families=("burden",), segmentation_run=str(seg_a), folds=2
+    )
+    with pytest.raises(DataError, match=r"other images.*patient SYN00"):
+        prepare_run(cfg, progress=False)
+    assert not out.exists()
+    ok = prepare_run(cfg.replace(manifest=str(a / "manifest.csv")), progress=False)
+    assert ok.tasks

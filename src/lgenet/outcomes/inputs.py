@@ -112,6 +112,12 @@ def gather_inputs(run_dir, manifest, segmentation_run, settings: OutcomeSettings
     measure_cols: list[str] = []
     if segmentation_run:
         meas, seg_kind = segmentation_measures(segmentation_run, manifest=manifest)
+        from lgenet.runs.seg import check_segmentation_inputs
+        from lgenet.utils import sha256_file
+
+        for why in check_segmentation_inputs(segmentation_run, cohort.records, manifest_sha256=sha256_file(manifest)):
+            log.warning("outcomes: %s", why)
+            notes.append(why)
         missing = [p for p in cohort.patient_ids if p not in meas]
         if missing:
             notes.append(

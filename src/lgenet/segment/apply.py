@@ -173,6 +173,18 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
         "overlay",
         "notes",
     ]
+    if manifest:  # what was segmented (lgenet.runs.seg.check_segmentation_inputs compares a cohort with it)
+        import json
+
+        from lgenet.data.inputs import image_sha256
+        from lgenet.utils import atomic_write_text, sha256_file
+
+        record = {
+            "manifest": Path(manifest).name,
+            "manifest_sha256": sha256_file(manifest),
+            "cases": [{"patient_id": c.patient_id, "row": c.row, "image_sha256": image_sha256(c.image)} for c in cases],
+        }
+        atomic_write_text(out_dir / "inputs.json", json.dumps(record, indent=1))
     csv_path = out_dir / "segmentation.csv" if manifest or Path(out).suffix == "" else Path(out)
     write_rows(csv_path, rows, fields)
     result = SegApplyResult(rows=rows, csv=csv_path, masks_dir=out_dir / "masks")

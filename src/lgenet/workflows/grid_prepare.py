@@ -112,6 +112,12 @@ def prepare_run(cfg: RunConfig, *, progress: bool = True, executor: str = "local
         from lgenet.training.burden import check_segmentation_run
 
         check_segmentation_run(cfg.segmentation_run, sorted({p for t in tasks for p in folds[t][1]}))
+        from lgenet.runs.seg import check_segmentation_inputs
+
+        for why in check_segmentation_inputs(
+            cfg.segmentation_run, cohort.records, manifest_sha256=sha256_file(cfg.manifest)
+        ):
+            log.warning("%s", why)
     models_by_task = {t: list(models) for t in tasks}
     skipped_models: dict[str, str] = {}
     if {"roi", "stack"} & set(cfg.families):
