@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lgenet.errors import ConfigError, LgenetError
+from lgenet.errors import ConfigError
 
 
 # ----------------------------------------------------------------------------- defect 9: covariates

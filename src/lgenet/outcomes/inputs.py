@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,12 +62,18 @@ def _cnn_column(task: str, cfg, settings: OutcomeSettings, available: set[str]) 
 def gather_inputs(run_dir, manifest, segmentation_run, settings: OutcomeSettings, tasks) -> tuple[_Inputs, Any]:
     from lgenet.data.manifest import load_manifest
     from lgenet.data.splits import assign_folds
-    from lgenet.runs.grid import RunDir
+    from lgenet.runs.grid import RunDir, parse_model_key
 
     cfg = rd = None
     if run_dir is not None:
         rd = RunDir(run_dir)
         cfg = rd.load_config()
+        if not manifest and cfg.manifest and not Path(cfg.manifest).is_file():
+            raise ConfigError(
+                f"the run's manifest {cfg.manifest} (recorded in {rd.config_path}) is not found"
+                + (f" from {Path.cwd()}" if not Path(cfg.manifest).is_absolute() else "")
+                + ": pass it with --manifest PATH (or run from the folder the run was started in)"
+            )
         manifest = manifest or cfg.manifest
         segmentation_run = segmentation_run or cfg.segmentation_run
     if not manifest:
@@ -147,7 +154,13 @@ def gather_inputs(run_dir, manifest, segmentation_run, settings: OutcomeSettings
             col, why = _cnn_column(t, cfg, settings, avail)
             if col:
                 inputs.cnn_cols[t] = col
-                inputs.notes.append(f"task {t}: CNN probability of {why} enters the image and fusion models")
+                what = (
+                    f"the burden score of {why} (a sigmoid of the segmentation's predicted LGE burden, no CNN "
+                    "classifier)"
+                    if parse_model_key(why).family == "burden"
+                    else f"the out-of-fold CNN probability of {why}"
+                )
+                inputs.notes.append(f"task {t}: {what} enters the image and fusion models")
             else:
                 inputs.notes.append(f"task {t}: {why}")
     return inputs, cfg

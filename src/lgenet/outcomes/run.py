@@ -221,9 +221,7 @@ def run_outcomes(
         )
     inp, cfg = gather_inputs(run_dir, manifest, segmentation_run, settings, tasks)
     # the covariates of every task, checked (values, not only names) before anything is written
-    covs_of = {
-        t: covariates_for(t, inp.cohort, settings, values=inp.values, notes=inp.notes) for t in inp.folds
-    }
+    covs_of = {t: covariates_for(t, inp.cohort, settings, values=inp.values, notes=inp.notes) for t in inp.folds}
     if out is None:
         if run_dir is None:
             raise ConfigError("lgenet outcomes --manifest: give --out, the folder for the results")

@@ -174,6 +174,20 @@ class SegRunDir(RunFolder):
     def summary_json(self) -> Path:
         return self.path / "seg_summary.json"
 
+    def check_folds(self, cfg) -> None:
+        """Refuse a ``seg_config.yaml`` whose ``folds`` differs from the run's fold files (``folds_seg.csv`` and
+        ``fits/seg/fold*``): the config was edited after the run, so a fold model would look missing."""
+        p = self.folds_path("seg")
+        if not p.is_file():
+            return  # an unfinished or damaged run: load_states names the missing model
+        n = max(self.read_folds("seg").values(), default=-1) + 1
+        if n and n != cfg.folds:
+            raise LgenetError(
+                f"{self.config_path} says folds: {cfg.folds}, but the run was trained with {n} folds ({p.name}, "
+                f"{self.path / 'fits' / 'seg'}/fold0..fold{n - 1}): the config was edited after the run. Restore "
+                f"folds: {n} in {self.config_path.name}"
+            )
+
     def load_states(self, k: int) -> tuple[dict, dict, dict, dict | None]:
         """(spec dict, localiser state, segmenter state, coarse localiser state or None) of fold ``k``; clear
         errors for damaged files."""
@@ -222,6 +236,7 @@ def load_segmenter(
 
     rd = SegRunDir(run_dir)
     cfg = rd.load_config()
+    rd.check_folds(cfg)
     ks = list(range(cfg.folds)) if folds is None else list(folds)
     states, spec = [], None
     for k in ks:

@@ -49,6 +49,7 @@ class SegApplyOptions:
     overlays: bool = True
     progress: bool = True
     device: str = "cpu"
+    threads: int | None = None  # torch threads (None: torch's default)
 
 
 def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegApplyResult:
@@ -83,6 +84,10 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
             raise ConfigError(f"--ids gives {len(ids)} id(s) for {len(paths)} input(s); give one per input, in order")
         names = list(ids) if ids is not None else [f"input_{i + 1:03d}" for i in range(len(paths))]
         cases = [Case(n, i + 1, str(p), None, None) for i, (n, p) in enumerate(zip(names, paths))]
+    if o.threads:
+        import torch
+
+        torch.set_num_threads(int(o.threads))
     seg = load_segmenter(rd.path, device=o.device)
     profile = rd.read_profile()
     values = np.asarray(cfg.seg_labels().values(), np.uint16)
