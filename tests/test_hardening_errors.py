@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lgenet.errors import ConfigError
+from lgenet.errors import ConfigError, LgenetError
 
 
 # ----------------------------------------------------------------------------- defect 9: covariates
@@ -145,3 +145,109 @@ def test_a_burden_grid_on_another_cohort_is_refused_before_writing(two_cohorts, 
     assert not out.exists()
     ok = prepare_run(cfg.replace(manifest=str(a / "manifest.csv")), progress=False)
     assert ok.tasks
+
+
+# ----------------------------------------------------------------------------- defect 8: clear errors
+def test_an_edited_seg_config_is_named(tmp_path):
+    from lgenet.config import SegConfig
+    from lgenet.runs.seg import SegRunDir, load_segmenter
+
+    rd = SegRunDir(tmp_path / "seg")
+    rd.path.mkdir()
+    rd.write_config(SegConfig(manifest=str(tmp_path / "m.csv"), out=str(rd.path), folds=2))
+    rd.write_folds("seg", {"A": 0, "B": 1}, {"A": 0, "B": 1})
+    text = rd.config_path.read_text()
+    rd.config_path.write_text(text.replace("folds: 2", "folds: 3"))
+    with pytest.raises(LgenetError, match=r"seg_config.yaml says folds: 3.*trained with 2 folds.*edited"):
+        load_segmenter(rd.path)
+    rd.config_path.write_text(text.replace("  - 1\n", "  - x\n", 1))
+    with pytest.raises(ConfigError, match=r"seg_config.yaml: segmentation labels"):
+        rd.load_config()
+
+
+def test_the_runs_manifest_is_stored_resolved_and_missing_suggests_manifest(tmp_path, monkeypatch):
+    from lgenet.config import RunConfig
+    from lgenet.outcomes import run_outcomes
+    from lgenet.runs.grid import RunDir
+
+    monkeypatch.chdir(tmp_path)
+    rd = RunDir(tmp_path / "run")
+    rd.path.mkdir()
+    rd.write_config(RunConfig(manifest="m.csv", out=str(rd.path)))
+    assert rd.load_config().manifest == str(tmp_path / "m.csv")
+    rd.config_path.write_text(rd.config_path.read_text().replace(str(tmp_path / "m.csv"), "m.csv"))  # a 0.1.x run
+    monkeypatch.chdir(tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"run's manifest m.csv .*not found.*--manifest"):
+        run_outcomes(rd.path, out=tmp_path / "o", settings=_settings())
+
+
+def test_a_damaged_outcomes_json_or_oof_csv_names_the_file(tmp_path):
+    from lgenet.errors import DataError
+    from lgenet.report.builder import _check_oof_complete
+    from lgenet.report.outcomes import outcomes_section
+
+    (tmp_path / "outcomes").mkdir()
+    (tmp_path / "outcomes" / "outcomes.json").write_text('{"format": "lgenet-outcomes/1", "tasks": {"lg')
+    with pytest.raises(DataError, match=r"outcomes.json is damaged or truncated.*lgenet outcomes"):
+        outcomes_section(tmp_path / "outcomes")
+    metrics = [{"task": "lge", "model": "tiny/random", "n": 3}]
+    rows = [{"task": "lge", "model": "tiny/random", "patient_id": p, "y_true": "0", "prob": "0.5"} for p in "AB"]
+    with pytest.raises(DataError, match=r"oof_predictions.csv is incomplete.*2 of 3 patients"):
+        _check_oof_complete(tmp_path / "oof_predictions.csv", metrics, rows)
+    _check_oof_complete(tmp_path / "oof_predictions.csv", metrics, rows + [dict(rows[0], patient_id="C")])
+
+
+def test_a_dicom_without_pixel_spacing_says_so(two_cohorts, tmp_path):
+    import shutil
+
+    import pydicom
+
+    from lgenet.data.stacks import read_stack
+    from lgenet.errors import DataError
+
+    a, _ = two_cohorts
+    s = shutil.copytree(a / "dicom" / "SYN001", tmp_path / "s")
+    for f in s.glob("*.dcm"):
+        ds = pydicom.dcmread(f)
+        for k in ("PixelSpacing", "ImagerPixelSpacing"):
+            if k in ds:
+                delattr(ds, k)
+        ds.save_as(f)
+    with pytest.raises(DataError, match=r"DICOM has no PixelSpacing.*--pixel-spacing") as exc:
+        read_stack(s)
+    assert "PNG" not in str(exc.value)
+
+
+# ----------------------------------------------------------------------------- defect 11 (part)
+def test_a_misspelled_label_column_is_named_and_refused(two_cohorts, tmp_path):
+    from lgenet.config import RunConfig
+    from lgenet.errors import DataError
+    from lgenet.workflows.grid_prepare import prepare_run
+
+    a, _ = two_cohorts
+    man = tmp_path / "m.csv"
+    text = (a / "manifest.csv").read_text().replace("lge_percent", "lge_precent", 1)
+    man.write_text(text.replace("dicom/", f"{a}/dicom/").replace("masks/", f"{a}/masks/"))
+    cfg = RunConfig(
+        manifest=str(man),
+        out=str(tmp_path / "run"),
+        tasks=("event", "lge"),
+        folds=2,
+        archs=("tiny",),
+        inits=("random",),
+    )
+    with pytest.raises(DataError, match=r"needs a column 'lge_percent'.*did you mean 'lge_precent'"):
+        prepare_run(cfg, progress=False)
+    assert not (tmp_path / "run").exists()
+    assert prepare_run(cfg.replace(tasks=("lge", "event")), progress=False).tasks == ["event"]  # the default
+
+
+def test_predict_of_a_burden_model_points_to_segment_apply(tmp_path):
+    from lgenet.config import RunConfig
+    from lgenet.runs.grid import RunDir
+
+    rd = RunDir(tmp_path / "run")
+    rd.path.mkdir()
+    rd.write_config(RunConfig(manifest="m.csv", out=str(rd.path), families=("burden",), segmentation_run="seg"))
+    with pytest.raises(LgenetError, match=r"burden.*no fold model.*segment apply --run seg"):
+        rd.load_fold_model("lge", "burden:whole/seg", 0)
