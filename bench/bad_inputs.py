@@ -628,6 +628,7 @@ class Harness:
         self.cases_images()
         self.cases_geometry()
         self.cases_options()
+        self.cases_errors()
         self.cases_predict_report()
         self.cases_weights()
         self.cases_import_quantify()
@@ -1648,6 +1649,91 @@ class Harness:
                 keys=keys,
                 fresh=[out],
             )
+
+    # ---- issue 26, defects 2, 8, 9, 11 (part): another cohort's segmentation, clear errors, covariates
+    def cases_errors(self) -> None:
+        K = "errors"
+
+        def col(name, fn):
+            def m(H, B):
+                li = H.index("lge_percent")
+                return H + [name], [r + [fn(i, r[li])] for i, r in enumerate(B)]
+
+            return self.write_manifest("err_" + name, mutate=m)
+
+        outc = ["outcomes", "--folds", "2", "--bootstrap", "100", "-q"]
+        for name, fn, keys in (
+            ("blank", lambda i, lge: "", [("blank", "no numeric value")]),
+            ("site", lambda i, lge: "A" if i % 2 else "B", [("site", "no numeric value")]),
+            ("burden_copy", lambda i, lge: lge, [("burden_copy", "leaks")]),
+            ("burden_sq", lambda i, lge: f"{float(lge or 0) ** 2 + 1:.5f}", [("burden_sq", "rank-correlated")]),
+        ):
+            out = self.o("err_cov_" + name)
+            self.add(
+                K,
+                f"outcomes --covariates age,{name} ({'blank' if name == 'blank' else 'text' if name == 'site' else 'a renamed lge_percent'})",
+                outc + ["--manifest", col(name, fn), "--out", out, "--covariates", f"age,{name}", "--tasks", "lge"],
+                keys=keys,
+                fresh=[out],
+                note="refuse: the column carries nothing, or leaks the lge label by its values",
+            )
+        out = self.o("err_folds1")
+        self.add(
+            K,
+            "outcomes --folds 1",
+            ["outcomes", "--manifest", self.abs_manifest, "--out", out, "--folds", "1"],
+            keys=[("folds",)],
+            fresh=[out],
+        )
+        out = self.o("err_typo")
+        typo = self.write_manifest(
+            "err_typo", mutate=lambda H, B: ([("lge_precent" if c == "lge_percent" else c) for c in H], B)
+        )
+        self.add(
+            K,
+            "run --tasks lge,event with a misspelled lge_percent column",
+            ["run", "--manifest", typo, "--out", out, "--tasks", "event,lge"] + RUN_OPTS,
+            keys=[("lge_percent", "lge_precent")],
+            fresh=[out],
+            note="refuse, naming the closest column: a task asked for is never dropped silently",
+        )
+        for name, rel, keys in (
+            ("report: truncated oof_predictions.csv", "oof_predictions.csv", [("oof_predictions.csv", "incomplete")]),
+            ("report: truncated metrics.json", "metrics.json", [("metrics.json",)]),
+        ):
+            rd = self.copy_run("err_" + re.sub(r"\W+", "_", rel))
+            p = rd / rel
+            p.write_bytes(p.read_bytes()[: max(1, p.stat().st_size // 3)])
+            self.add(K, name, ["report", rd], keys=keys, note="refuse, naming the damaged file")
+        rd = self.copy_run("err_outcomes_json")
+        (rd / "outcomes").mkdir(exist_ok=True)
+        write_text(rd / "outcomes" / "outcomes.json", '{"format": "lgenet-outcomes/1", "tasks": {"lg')
+        self.add(
+            K,
+            "report: truncated outcomes.json",
+            ["report", rd],
+            keys=[("outcomes.json", "truncated")],
+            note="refuse, naming outcomes.json and `lgenet outcomes` to rewrite it",
+        )
+        elsewhere = self.i("elsewhere")
+        elsewhere.mkdir(parents=True, exist_ok=True)
+        rel_run = self.copy_run("err_relmanifest")
+        cfg_p = rel_run / "config.yaml"
+        cfg_p.write_text(
+            "\n".join(
+                ("manifest: cohort/manifest.csv" if ln.startswith("manifest:") else ln)
+                for ln in cfg_p.read_text().splitlines()
+            )
+            + "\n"
+        )
+        self.add(
+            K,
+            "outcomes from another folder, manifest recorded relative (a 0.1.x run)",
+            ["outcomes", rel_run, "--out", self.o("err_rel_out"), "-q"],
+            keys=[("manifest", "--manifest")],
+            fresh=[self.o("err_rel_out")],
+            cwd=elsewhere,
+        )
 
     # ---- predict and report
     def cases_predict_report(self) -> None:
@@ -3092,7 +3178,20 @@ no GPU. *Mode:* {"--quick (no kill -9)" if a.quick else "full (with kill -9)"}; 
 
 **Counts:** {summary} (of {len(h.cases)} cases). Identifier hits: {len(hits)}.
 
-{OUTPUTS_DOC}Paths: `$TMP` is the temporary workspace. `message` is the first error line (or the reason of the
+{OUTPUTS_DOC}## Since 0.2.0: another cohort's segmentation, clear errors, covariates that carry nothing (`errors`)
+
+The `errors` cases (issue 26, defects 2, 8, 9 and part of 11): `outcomes --covariates` with an all-blank, a text,
+a renamed copy of `lge_percent` or a monotone transform of it (refused, naming the column: compared by value,
+not only by name; a default covariate that carries nothing is dropped with a note in `outcomes.json` and the
+log); `outcomes --folds 1`; `run --tasks event,lge` with a misspelled `lge_precent` column (refused, naming
+the closest column; at the default task list the task is skipped with a warning); `report` on a truncated
+`oof_predictions.csv`, `metrics.json` or `outcomes.json` (refused, naming the file); `outcomes` run from
+another folder on a run whose `config.yaml` records the manifest relative (refused, suggesting `--manifest`;
+runs since 0.2.0 record it resolved). A segmentation run whose `inputs.json` records other image content
+(`image_sha256`: the hash of each patient's image file or series folder) for the same patient IDs is refused
+by `run --families burden` and `outcomes --segmentation-run`, naming the rows (tests/test_hardening_errors.py).
+
+Paths: `$TMP` is the temporary workspace. `message` is the first error line (or the reason of the
 classification in bold, then that line).
 
 {table}

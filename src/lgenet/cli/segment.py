@@ -86,6 +86,7 @@ def cmd_segment_apply(a: argparse.Namespace) -> int:
         nifti_basal_end=a.nifti_basal_end,
         pixel_spacing=a.pixel_spacing,
         labels=a.labels,
+        threads=a.num_threads,
         overlays=not a.no_overlays,
         progress=not a.quiet,
     )
@@ -160,9 +161,12 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
     add_options(
         ap,
         SegConfig,
-        only=("nifti_slice_axis", "nifti_basal_end", "pixel_spacing"),
+        only=("nifti_slice_axis", "nifti_basal_end", "pixel_spacing", "num_threads"),
         wording=OptionHelp(
-            notes=dict.fromkeys(("nifti_slice_axis", "nifti_basal_end", "pixel_spacing"), "default: the run's")
+            notes={
+                **dict.fromkeys(("nifti_slice_axis", "nifti_basal_end", "pixel_spacing"), "default: the run's"),
+                "num_threads": "torch threads of the segmentation; 1 is fastest on a busy machine (default: torch's)",
+            }
         ),
     )
     ap.add_argument(

@@ -76,9 +76,16 @@ class SegCohort(Settings):
     )
 
     def _check(self) -> None:
-        labels = {
-            k: [int(v) for v in (vs if isinstance(vs, (list, tuple)) else [vs])] for k, vs in dict(self.labels).items()
-        }
+        try:
+            labels = {
+                k: [int(v) for v in (vs if isinstance(vs, (list, tuple)) else [vs])]
+                for k, vs in dict(self.labels).items()
+            }
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"segmentation labels {dict(self.labels)!r}: every class needs integer label values, e.g. "
+                "{cavity: [1], myo: [2, 3, 4], lge: [3, 4], other: [0]}"
+            ) from None
         unknown = sorted(set(labels) - set(_LABEL_KEYS))
         if unknown:
             raise ConfigError(f"segmentation labels: unknown key(s) {unknown}; use cavity, myo, lge, other")

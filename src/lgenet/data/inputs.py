@@ -24,6 +24,7 @@ from lgenet.errors import DataError, ReaderError
 __all__ = [
     "read_frames",
     "frame_sha256",
+    "image_sha256",
     "check_frame",
     "check_distinct_inputs",
     "inputs_record",
@@ -44,6 +45,28 @@ def frame_sha256(frame: np.ndarray) -> str:
     h = hashlib.sha256(repr(a.shape).encode())
     h.update(a.tobytes())
     return h.hexdigest()
+
+
+def image_sha256(path: str | Path) -> str:
+    """SHA-256 of an image's *file content*: a file's bytes, or every file of a series folder (recursively).
+
+    What a segmentation run records per patient (``image_sha256`` in its ``inputs.json``) and what a grid run
+    or ``lgenet outcomes`` recomputes from its own manifest to be sure the run segmented the same images
+    (:func:`lgenet.runs.seg.check_segmentation_inputs`). Exact: the same bytes, the same hash, so a patient
+    whose image is another file is told apart even when the ID matches. Cheap: bytes are hashed, no DICOM or
+    NIfTI is decoded (the grid reads one frame per patient, the segmentation the whole stack, so their pixel
+    hashes cannot be compared; the files they both read can). Independent of where the cohort lies and of the
+    file names inside a series folder (the per-file digests are sorted), so a copied cohort matches."""
+    from lgenet.utils import sha256_file
+
+    p = Path(path)
+    if p.is_dir():
+        digests = sorted(sha256_file(f) for f in p.rglob("*") if f.is_file())
+        h = hashlib.sha256(b"folder")
+        for d in digests:
+            h.update(d.encode())
+        return h.hexdigest()
+    return sha256_file(p)
 
 
 def check_frame(frame: np.ndarray) -> str | None:

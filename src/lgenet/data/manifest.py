@@ -100,6 +100,21 @@ class Cohort:
         """Tasks with at least one labelled patient, in :data:`TASKS` order."""
         return tuple(t for t in TASKS if self.labels(t))
 
+    def why_no_labels(self, task: str) -> str:
+        """Why ``task`` has no labelled patient, in words: its label column is absent (the manifest's columns
+        and the closest name, e.g. a misspelled ``lge_precent``), or present with no usable cell."""
+        import difflib
+
+        col = TASKS[task]
+        if col in self.columns:
+            return f"task {task!r}: column {col!r} of manifest {self.path} has no labelled patient (every cell blank)"
+        close = difflib.get_close_matches(col, list(self.columns), n=1, cutoff=0.6)
+        return (
+            f"task {task!r} needs a column {col!r}, which manifest {self.path} lacks"
+            + (f" (did you mean {close[0]!r}? rename it to {col!r})" if close else "")
+            + f"; its columns: {', '.join(self.columns)}"
+        )
+
     def labels(self, task: str) -> dict[str, int]:
         """``{patient_id: 0/1}`` for the patients labelled for ``task`` ('lge' or 'event')."""
         _check_task(task)

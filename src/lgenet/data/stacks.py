@@ -80,10 +80,17 @@ def read_stack(
         if default_spacing is None and PIXEL_SIZE_UNKNOWN in meta.get("notes", ()):
             raise DataError(f"{image}: {PIXEL_SIZE_UNKNOWN}; give it with --pixel-spacing MM or fix the header")
         if default_spacing is None:
-            raise DataError(
-                f"{image}: the pixel size is unknown (a PNG/TIFF has none); give it (--pixel-spacing) "
-                "or use the DICOM/NIfTI file"
-            )
+            fmt = str(meta.get("format") or "")
+            if fmt.startswith("dicom"):
+                why = (
+                    "the DICOM has no PixelSpacing (0028,0030) nor ImagerPixelSpacing (0018,1164); give the mm per "
+                    "pixel with --pixel-spacing, or export the series with its geometry"
+                )
+            elif fmt.startswith("nifti"):
+                why = "the NIfTI header's pixel size (pixdim) is missing or 0; give it with --pixel-spacing"
+            else:
+                why = "a PNG/TIFF has none; give it (--pixel-spacing) or use the DICOM/NIfTI file"
+            raise DataError(f"{image}: the pixel size is unknown ({why})")
         spacing = (float(default_spacing), float(default_spacing))
         notes.append(f"pixel size unknown: {default_spacing} mm assumed")
     if vol.shape[0] < 1 or min(vol.shape[1:]) < 16:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,12 +62,18 @@ def _cnn_column(task: str, cfg, settings: OutcomeSettings, available: set[str]) 
 def gather_inputs(run_dir, manifest, segmentation_run, settings: OutcomeSettings, tasks) -> tuple[_Inputs, Any]:
     from lgenet.data.manifest import load_manifest
     from lgenet.data.splits import assign_folds
-    from lgenet.runs.grid import RunDir
+    from lgenet.runs.grid import RunDir, parse_model_key
 
     cfg = rd = None
     if run_dir is not None:
         rd = RunDir(run_dir)
         cfg = rd.load_config()
+        if not manifest and cfg.manifest and not Path(cfg.manifest).is_file():
+            raise ConfigError(
+                f"the run's manifest {cfg.manifest} (recorded in {rd.config_path}) is not found"
+                + (f" from {Path.cwd()}" if not Path(cfg.manifest).is_absolute() else "")
+                + ": pass it with --manifest PATH (or run from the folder the run was started in)"
+            )
         manifest = manifest or cfg.manifest
         segmentation_run = segmentation_run or cfg.segmentation_run
     if not manifest:
@@ -112,6 +119,12 @@ def gather_inputs(run_dir, manifest, segmentation_run, settings: OutcomeSettings
     measure_cols: list[str] = []
     if segmentation_run:
         meas, seg_kind = segmentation_measures(segmentation_run, manifest=manifest)
+        from lgenet.runs.seg import check_segmentation_inputs
+        from lgenet.utils import sha256_file
+
+        for why in check_segmentation_inputs(segmentation_run, cohort.records, manifest_sha256=sha256_file(manifest)):
+            log.warning("outcomes: %s", why)
+            notes.append(why)
         missing = [p for p in cohort.patient_ids if p not in meas]
         if missing:
             notes.append(
@@ -141,13 +154,31 @@ def gather_inputs(run_dir, manifest, segmentation_run, settings: OutcomeSettings
             col, why = _cnn_column(t, cfg, settings, avail)
             if col:
                 inputs.cnn_cols[t] = col
-                inputs.notes.append(f"task {t}: CNN probability of {why} enters the image and fusion models")
+                what = (
+                    f"the burden score of {why} (a sigmoid of the segmentation's predicted LGE burden, no CNN "
+                    "classifier)"
+                    if parse_model_key(why).family == "burden"
+                    else f"the out-of-fold CNN probability of {why}"
+                )
+                inputs.notes.append(f"task {t}: {what} enters the image and fusion models")
             else:
                 inputs.notes.append(f"task {t}: {why}")
     return inputs, cfg
 
 
-def covariates_for(task: str, cohort, settings: OutcomeSettings) -> list[str]:
+def covariates_for(
+    task: str,
+    cohort,
+    settings: OutcomeSettings,
+    *,
+    values: dict[str, dict[str, float]] | None = None,
+    notes: list[str] | None = None,
+) -> list[str]:
+    """The covariates of ``task``'s models. With ``values`` (:func:`gather_inputs`' per-patient values), since
+    0.2.0 a covariate that carries nothing (no numeric value: blank or text; one value for every patient) or
+    whose values leak the label (equal to, or perfectly rank-correlated with, the task's label source, whatever
+    its name) is refused when asked for by ``--covariates`` and dropped with a note (``notes`` and the log)
+    when it is a default one."""
     from lgenet.outcomes.baselines import default_covariates, leaky_covariates
 
     covs = list(default_covariates(cohort, task) if settings.covariates is None else settings.covariates)
@@ -167,7 +198,66 @@ def covariates_for(task: str, cohort, settings: OutcomeSettings) -> list[str]:
                 + "; ".join(f"{c} ({w})" for c, w in leaky.items())
                 + "; drop them from --covariates"
             )
-    return covs
+    if values is None:
+        return covs
+    useless = {c: why for c in covs if (why := _carries_nothing(c, values))}
+    useless.update({c: why for c in covs if c not in useless and (why := _leaks_by_value(task, c, cohort, values))})
+    if useless and settings.covariates is not None:
+        raise ConfigError(
+            f"task {task!r}: covariate(s) of --covariates that cannot enter the outcome models: "
+            + "; ".join(f"{c} {w}" for c, w in useless.items())
+            + f"; drop them from --covariates (manifest {cohort.path})"
+        )
+    for c, why in useless.items():
+        msg = f"task {task}: manifest column {c!r} {why}; it is not used as a covariate"
+        log.warning("outcomes: %s", msg)
+        if notes is not None:
+            notes.append(msg)
+    return [c for c in covs if c not in useless]
+
+
+def _carries_nothing(column: str, values: dict[str, dict[str, float]]) -> str | None:
+    """Why ``column`` carries no information into a model (None when it does): no numeric value at all
+    (every cell blank, or a text column, which :func:`gather_inputs` leaves out), or one value for everyone.
+    Either would enter the models as a constant after the median imputation."""
+    vals = [values[p].get(column) for p in values]
+    finite = {float(v) for v in vals if v is not None and np.isfinite(v)}
+    if not finite:
+        return "has no numeric value (every cell is blank or text)"
+    if len(finite) == 1:
+        return f"has the same value ({finite.pop():g}) for every patient"
+    return None
+
+
+def _leaks_by_value(task: str, column: str, cohort, values: dict[str, dict[str, float]]) -> str | None:
+    """Why ``column`` leaks ``task``'s label by its values, whatever its name (None when it does not): equal
+    to, or perfectly rank-correlated with (Spearman |rho| = 1 on the patients with both), the label source
+    (``lge_percent`` for ``lge``) or the binary label itself."""
+    from scipy.stats import rankdata
+
+    sources: dict[str, dict[str, float]] = {"the label": {p: float(v) for p, v in cohort.labels(task).items()}}
+    if task == "lge":
+        sources["lge_percent (the label's source)"] = {
+            p: float(v["lge_percent"]) for p, v in values.items() if "lge_percent" in v
+        }
+    for what, src in sources.items():
+        pairs = [
+            (float(values[p][column]), s)
+            for p, s in src.items()
+            if p in values and column in values[p] and np.isfinite(values[p][column]) and np.isfinite(s)
+        ]
+        if len(pairs) < 3:
+            continue
+        a, b = (np.asarray(x, float) for x in zip(*pairs))
+        if np.ptp(a) == 0 or np.ptp(b) == 0:
+            continue
+        ra, rb = rankdata(a), rankdata(b)
+        rho = float(np.corrcoef(ra, rb)[0, 1])
+        if np.array_equal(a, b):
+            return f"equals {what} on all {len(pairs)} patients (it leaks the label)"
+        if abs(rho) > 1 - 1e-9:
+            return f"is perfectly rank-correlated with {what} (Spearman rho {rho:+.0f}; it leaks the label)"
+    return None
 
 
 def horizon_years(settings: OutcomeSettings, fu: np.ndarray) -> float:

@@ -220,6 +220,8 @@ def run_outcomes(
             OutcomeSettings.from_run_config(RunDir(run_dir).load_config()) if run_dir is not None else OutcomeSettings()
         )
     inp, cfg = gather_inputs(run_dir, manifest, segmentation_run, settings, tasks)
+    # the covariates of every task, checked (values, not only names) before anything is written
+    covs_of = {t: covariates_for(t, inp.cohort, settings, values=inp.values, notes=inp.notes) for t in inp.folds}
     if out is None:
         if run_dir is None:
             raise ConfigError("lgenet outcomes --manifest: give --out, the folder for the results")
@@ -252,7 +254,7 @@ def run_outcomes(
         pids = sorted(p for p in folds if p in labels)
         y = np.asarray([labels[p] for p in pids], int)
         fold_of = np.asarray([folds[p] for p in pids], int)
-        covs = covariates_for(task, cohort, settings)
+        covs = covs_of[task]
         img = [m for m in settings.measures if m in inp.measure_cols]
         if task in inp.cnn_cols:
             img.append(inp.cnn_cols[task])

@@ -33,7 +33,17 @@ def outcomes_section(outcomes_dir: str | Path) -> str:
     f = d / "outcomes.json"
     if not f.is_file():
         return ""
-    s = json.loads(f.read_text())
+    try:
+        s = json.loads(f.read_text())
+        if not isinstance(s, dict) or not {"fold_source", "leakage_note", "tasks"} <= set(s):
+            raise ValueError("not an lgenet outcomes.json")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        from lgenet.errors import DataError, short_reason
+
+        raise DataError(
+            f"{f} is damaged or truncated ({short_reason(exc)}); rerun `lgenet outcomes {d.parent}` to rewrite it, "
+            f"or delete {d} to leave the outcomes out of the report"
+        ) from None
     parts = [
         f"<p>Covariates-only, image-only and fusion models, cross-validated in the same patient folds "
         f"({H.esc(s['fold_source'])}); everything learned is fitted on the training folds only. "

@@ -148,6 +148,9 @@ class RunFolder:
         return data if isinstance(data, dict) else None
 
     def write_config(self, cfg) -> None:
+        m = getattr(cfg, "manifest", None)
+        if m and not Path(m).is_absolute():  # since 0.2.0 resolved, so that a command run elsewhere finds it
+            cfg = cfg.replace(manifest=str(Path(m).resolve()))
         atomic_write_text(self.config_path, cfg.to_yaml())
 
     # ------------------------------------------------------------------ records

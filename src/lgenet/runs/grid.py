@@ -212,6 +212,14 @@ class RunDir(RunFolder):
         from lgenet.models import rebuild_model
 
         f = self.model_path(task, model, fold)
+        key = parse_model_key(model) if isinstance(model, str) else model
+        if key.family == "burden":  # no network: the score is the segmentation run's predicted burden
+            cfg = self.load_config()
+            raise LgenetError(
+                f"model {key} of run {self.path} has no fold model: a burden model's score is the predicted LGE "
+                f"burden of its segmentation run ({cfg.segmentation_run}). Segment new images with `lgenet segment "
+                f"apply --run {cfg.segmentation_run} IMAGE... -o seg.csv` instead"
+            )
         if not f.is_file() and _removed_size(f.parent) is not None:
             raise LgenetError(
                 f"fold model {f} was not kept: the run was made with --keep-models none (as `lgenet "

@@ -11,6 +11,7 @@ from lgenet.runs.folder import RunFolder
 
 __all__ = [
     "SegRunDir",
+    "check_segmentation_inputs",
     "load_segmenter",
     "segmentation_table",
     "SEG_METRIC_FIELDS",
@@ -70,6 +71,64 @@ def segmentation_table(run: str | Path) -> tuple[Path, str]:
     )
 
 
+def check_segmentation_inputs(run: str | Path, records, *, manifest_sha256: str | None = None) -> list[str]:
+    """Refuse a segmentation run (``segment train`` or ``segment apply --manifest``) that segmented other images
+    than ``records``' (a cohort's manifest rows) for the same patient IDs: another cohort that reuses the IDs.
+
+    The run's ``inputs.json`` holds, per patient, ``image_sha256``: the content hash of the image file or series
+    folder it read (:func:`lgenet.data.inputs.image_sha256`, recorded since 0.2.0). The same hash is recomputed
+    here from each row's own image path and must be equal. Exact (file bytes, whatever the path) and cheap (no
+    image is decoded). Returns what could not be checked (a run made before 0.2.0, an image that is not there),
+    for the caller to log; raises :class:`~lgenet.errors.DataError` naming the rows that differ."""
+    import json
+
+    from lgenet.data.inputs import image_sha256
+    from lgenet.errors import DataError
+
+    p = Path(run) / "inputs.json"
+    try:
+        rec = json.loads(p.read_text())
+    except (OSError, ValueError):
+        rec = None
+    cases = {c.get("patient_id"): c for c in (rec or {}).get("cases", []) if isinstance(c, dict)}
+    if not any("image_sha256" in c for c in cases.values()):
+        if rec is not None and manifest_sha256 is not None and rec.get("manifest_sha256") == manifest_sha256:
+            return []  # the very manifest the segmentation run read
+        return [
+            f"segmentation run {run} records no image hashes ({p.name} missing, damaged or written before 0.2.0): "
+            "cannot check that it segmented this cohort's images; rerun `lgenet segment apply --manifest` on "
+            "this cohort to be sure"
+        ]
+    differ, unchecked, done = [], [], {}
+    for r in records:
+        want = cases.get(r.patient_id, {}).get("image_sha256")
+        if want is None:
+            continue  # a patient the run did not segment: the callers name those
+        img = Path(r.image)
+        if not img.exists():
+            unchecked.append(f"row {r.row} (patient {r.patient_id})")
+            continue
+        key = str(img.resolve())
+        if key not in done:
+            done[key] = image_sha256(img)
+        if done[key] != want:
+            differ.append(f"row {r.row} (patient {r.patient_id})")
+    if differ:
+        raise DataError(
+            f"segmentation run {run} segmented other images than this manifest's for {len(differ)} patient(s) "
+            f"with the same ID: {', '.join(differ[:10])}{' ...' if len(differ) > 10 else ''} (their image "
+            f"content differs from the hash in {p}: a segmentation of another cohort, or images changed since). "
+            "Segment this cohort (`lgenet segment apply --run SEG_RUN --manifest THIS_MANIFEST --out DIR`) and "
+            "pass that folder"
+        )
+    if unchecked:
+        return [
+            f"segmentation run {run}: the image of {len(unchecked)} row(s) is not there to compare with the run's "
+            f"record ({', '.join(unchecked[:5])}); their measures are used unchecked"
+        ]
+    return []
+
+
 class SegRunDir(RunFolder):
     """The segmentation run's layout on the run-folder protocol (:class:`~lgenet.runs.folder.RunFolder`)."""
 
@@ -114,6 +173,20 @@ class SegRunDir(RunFolder):
     @property
     def summary_json(self) -> Path:
         return self.path / "seg_summary.json"
+
+    def check_folds(self, cfg) -> None:
+        """Refuse a ``seg_config.yaml`` whose ``folds`` differs from the run's fold files (``folds_seg.csv`` and
+        ``fits/seg/fold*``): the config was edited after the run, so a fold model would look missing."""
+        p = self.folds_path("seg")
+        if not p.is_file():
+            return  # an unfinished or damaged run: load_states names the missing model
+        n = max(self.read_folds("seg").values(), default=-1) + 1
+        if n and n != cfg.folds:
+            raise LgenetError(
+                f"{self.config_path} says folds: {cfg.folds}, but the run was trained with {n} folds ({p.name}, "
+                f"{self.path / 'fits' / 'seg'}/fold0..fold{n - 1}): the config was edited after the run. Restore "
+                f"folds: {n} in {self.config_path.name}"
+            )
 
     def load_states(self, k: int) -> tuple[dict, dict, dict, dict | None]:
         """(spec dict, localiser state, segmenter state, coarse localiser state or None) of fold ``k``; clear
@@ -163,6 +236,7 @@ def load_segmenter(
 
     rd = SegRunDir(run_dir)
     cfg = rd.load_config()
+    rd.check_folds(cfg)
     ks = list(range(cfg.folds)) if folds is None else list(folds)
     states, spec = [], None
     for k in ks:

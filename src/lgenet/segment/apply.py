@@ -73,6 +73,7 @@ class SegApplyOptions:
     overlays: bool = True
     progress: bool = True
     device: str = "cpu"
+    threads: int | None = None  # torch threads (None: torch's default)
 
 
 def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegApplyResult:
@@ -115,6 +116,10 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
     check_unique_names([c.patient_id for c in cases], f"--manifest {manifest}" if manifest else "--ids")
     record = _job_record(rd, cfg_in, o, manifest, _read_all(cases, cfg_in, manifest))
     _check_out_dir(out_dir, record)
+    if o.threads:
+        import torch
+
+        torch.set_num_threads(int(o.threads))
     seg = load_segmenter(rd.path, device=o.device)
     profile = rd.read_profile()
     values = np.asarray(cfg.seg_labels().values(), np.uint16)
@@ -224,6 +229,15 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
         "status",
         "notes",
     ]
+    if manifest:  # what was segmented (lgenet.runs.seg.check_segmentation_inputs compares a cohort with it)
+        from lgenet.data.inputs import image_sha256
+
+        inputs_record = {
+            "manifest": Path(manifest).name,
+            "manifest_sha256": sha256_file(manifest),
+            "cases": [{"patient_id": c.patient_id, "row": c.row, "image_sha256": image_sha256(c.image)} for c in cases],
+        }
+        atomic_write_text(out_dir / "inputs.json", json.dumps(inputs_record, indent=1))
     csv_path = out_dir / "segmentation.csv" if manifest or Path(out).suffix == "" else Path(out)
     write_rows(csv_path, rows, fields)
     result = SegApplyResult(rows=rows, csv=csv_path, masks_dir=out_dir / "masks")

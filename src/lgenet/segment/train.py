@@ -12,6 +12,7 @@ import numpy as np
 from lgenet import __version__
 from lgenet.config import SegConfig
 from lgenet.conventions.names import check_unique_names
+from lgenet.data.inputs import image_sha256
 from lgenet.errors import ConfigError, DataError, LgenetError
 from lgenet.runs.grid import ensure_writable_dir
 from lgenet.runs.paths import refuse_overwrite
@@ -121,7 +122,15 @@ def _prepare(cfg: SegConfig, progress: bool):
     record = {
         "manifest": Path(cfg.manifest).name,
         "manifest_sha256": sha256_file(cfg.manifest),
-        "cases": [{"patient_id": c.patient_id, "row": c.row, "stack_sha256": hashes[c.patient_id]} for c in cases],
+        "cases": [
+            {
+                "patient_id": c.patient_id,
+                "row": c.row,
+                "stack_sha256": hashes[c.patient_id],
+                "image_sha256": image_sha256(c.image),
+            }
+            for c in cases
+        ],
     }
     return cases, stacks, folds, labels, source, record, cohort_profile(feats)
 
@@ -177,7 +186,12 @@ def train_segmentation(
     rd = SegRunDir(cfg.out)
 
     def inputs_diff(prev: dict) -> list[str]:
-        same = prev.get("manifest_sha256") == record["manifest_sha256"] and prev.get("cases") == record["cases"]
+        def key(cases) -> list:  # image_sha256 (since 0.2.0) is derived from the same files as stack_sha256
+            return [{k: c.get(k) for k in ("patient_id", "row", "stack_sha256")} for c in cases or []]
+
+        same = prev.get("manifest_sha256") == record["manifest_sha256"] and key(prev.get("cases")) == key(
+            record["cases"]
+        )
         return [] if same else ["the manifest, an image or a mask differs"]
 
     with rd.lock():

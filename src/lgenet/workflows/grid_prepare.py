@@ -7,6 +7,7 @@ so the fix the error suggests can be run in the same ``--out``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
@@ -100,8 +101,18 @@ def prepare_run(cfg: RunConfig, *, progress: bool = True, executor: str = "local
     if not tasks:
         raise DataError(
             f"manifest {cfg.manifest} has labels for none of the requested tasks {list(cfg.tasks)}: "
-            "fill 'lge_percent' (task lge) and/or 'event' (task event)"
+            "fill 'lge_percent' (task lge) and/or 'event' (task event). "
+            + "; ".join(cohort.why_no_labels(t) for t in skipped)
         )
+    if skipped:  # since 0.2.0: a task asked for by name is never dropped silently (a misspelled label column)
+        whys = [cohort.why_no_labels(t) for t in skipped]
+        default = next(f.default for f in dataclasses.fields(RunConfig) if f.name == "tasks")
+        if tuple(cfg.tasks) != tuple(default):
+            raise DataError(
+                "; ".join(whys) + f"; fix the manifest, or leave the task out of --tasks ({', '.join(tasks)})"
+            )
+        for w in whys:
+            log.warning("%s: the task is skipped", w)
     folds = {}
     for task in tasks:
         labels = cohort.labels(task)
@@ -121,6 +132,12 @@ def prepare_run(cfg: RunConfig, *, progress: bool = True, executor: str = "local
         from lgenet.training.burden import check_segmentation_run
 
         check_segmentation_run(cfg.segmentation_run, sorted({p for t in tasks for p in folds[t][1]}))
+        from lgenet.runs.seg import check_segmentation_inputs
+
+        for why in check_segmentation_inputs(
+            cfg.segmentation_run, cohort.records, manifest_sha256=sha256_file(cfg.manifest)
+        ):
+            log.warning("%s", why)
     models_by_task = {t: list(models) for t in tasks}
     skipped_models: dict[str, str] = {}
     if {"roi", "stack"} & set(cfg.families):
