@@ -11,15 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-from lgenet import __version__
 from lgenet.conventions.names import check_unique_names
 from lgenet.data.stacks import Stack
-from lgenet.errors import ConfigError, DataError, LgenetError
+from lgenet.errors import ConfigError
 from lgenet.runs.grid import ensure_writable_dir
 from lgenet.runs.paths import refuse_overwrite
 from lgenet.runs.seg import SegRunDir, load_segmenter
 from lgenet.runs.tables import number, write_rows
-from lgenet.segment.cases import Case, _stack_features, _stack_hash, cases_of, read_case, safe_id
+from lgenet.segment.apply_job import APPLY_RECORD, _check_out_dir, _input_ids, _job_record, _read_all
+from lgenet.segment.cases import Case, _stack_features, cases_of, read_case, safe_id
 from lgenet.segment.evaluate import evaluate_apply
 from lgenet.segment.fold import _threshold_burdens
 from lgenet.segment.plausibility import check_plausibility
@@ -36,8 +36,6 @@ __all__ = [
     "lv_status",
 ]
 
-#: the record of an apply job in its output folder: what it segmented, with which model and settings (since 0.2.0)
-APPLY_RECORD = "apply.json"
 
 log = logging.getLogger("lgenet")
 
@@ -277,96 +275,6 @@ def lv_status(res) -> str:
     if not np.asarray(res.localised).any() or not (np.asarray(res.classes) >= 2).any():
         return NO_LV
     return SEGMENTED
-
-
-def _input_ids(ids: Sequence[str] | None, n: int) -> list[str]:
-    """The patient IDs of ``n`` input paths: ``--ids`` checked (one per input, none empty, no repeats)."""
-    if ids is None:
-        return [f"input_{i + 1:03d}" for i in range(n)]
-    ids = [str(v).strip() for v in ids]
-    if len(ids) != n:
-        raise ConfigError(f"--ids gives {len(ids)} id(s) for {n} input(s); give one per input, in order")
-    empty = [i + 1 for i, v in enumerate(ids) if not v]
-    if empty:
-        raise ConfigError(f"--ids: entry {', '.join(map(str, empty))} is empty; give an ID for every input, in order")
-    seen: dict[str, int] = {}
-    for i, v in enumerate(ids):
-        if v in seen:
-            raise ConfigError(
-                f"--ids: {v!r} is given twice (inputs {seen[v] + 1} and {i + 1}); every input needs its own ID"
-            )
-        seen[v] = i
-    return ids
-
-
-def _read_all(cases: list[Case], cfg, manifest) -> list[dict]:
-    """Every case read once before anything is written (a bad row fails the job up front); their content hashes."""
-    problems, hashes = [], []
-    for c in cases:
-        try:
-            st = read_case(c, cfg, with_mask=c.mask is not None)
-        except LgenetError as exc:
-            problems.append(str(exc))
-            continue
-        hashes.append({"patient_id": c.patient_id, "stack_sha256": _stack_hash(st)})
-    if problems:
-        where = f"manifest {manifest}" if manifest else "the inputs"
-        raise DataError(
-            f"{len(problems)} stack(s) of {where} cannot be segmented (nothing was written):\n"
-            + "\n".join(f"  - {p}" for p in problems[:30])
-        )
-    return hashes
-
-
-def _job_record(rd: SegRunDir, cfg, o: SegApplyOptions, manifest, cases: list[dict]) -> dict:
-    """What this apply job is: the run and its fold models, the inputs' content, the settings that change outputs."""
-    models = sorted(rd.path.glob("fits/seg/fold*/model.pt"))
-    return {
-        "job": "lgenet segment apply",
-        "lgenet": __version__,
-        "run": str(rd.path.resolve()),
-        "models_sha256": {str(p.relative_to(rd.path)): sha256_file(p) for p in models},
-        "manifest_sha256": sha256_file(manifest) if manifest else None,
-        "cases": cases,
-        "settings": {
-            "nifti_slice_axis": cfg.nifti_slice_axis,
-            "nifti_basal_end": cfg.nifti_basal_end,
-            "pixel_spacing": cfg.pixel_spacing,
-            "labels": cfg.labels,
-            "overlays": bool(o.overlays),
-        },
-    }
-
-
-def _check_out_dir(out_dir: Path, record: dict) -> None:
-    """An output folder is new (or empty), or holds this same job (resumed: every file rewritten), else refused."""
-    if not out_dir.is_dir() or not any(out_dir.iterdir()):
-        return
-    f = out_dir / APPLY_RECORD
-    fix = f"choose a new --out (or delete {out_dir} to redo it)"
-    if not f.is_file():
-        raise ConfigError(
-            f"--out {out_dir} already holds files that no `lgenet segment apply` recorded (no {APPLY_RECORD}); "
-            f"new outputs would mix with them: {fix}"
-        )
-    try:
-        prev = json.loads(f.read_text())
-    except (OSError, ValueError):
-        raise ConfigError(f"{f} is unreadable: {fix}") from None
-    what = {
-        "run": "the segmentation run",
-        "models_sha256": "the run's fold models",
-        "manifest_sha256": "the manifest",
-        "cases": "the inputs (patients, images or masks)",
-        "settings": "the settings (--nifti-slice-axis, --nifti-basal-end, --pixel-spacing, --labels, --no-overlays)",
-    }
-    differ = [w for k, w in what.items() if not isinstance(prev, dict) or prev.get(k) != record[k]]
-    if differ:
-        raise ConfigError(
-            f"--out {out_dir} holds the outputs of another `lgenet segment apply` job ({'; '.join(differ)} "
-            f"differ from its {APPLY_RECORD}); mixing them would leave stale masks beside new ones: {fix}"
-        )
-    log.info("%s holds this same apply job: redoing it (the outputs are rewritten)", out_dir)
 
 
 def _write_segmented_manifest(cohort, rows, path: Path, run: Path) -> Path:
