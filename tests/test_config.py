@@ -171,3 +171,14 @@ def test_the_sections_and_records_are_built_from_the_declarations():
     assert (st.C, st.covariates, st.folds) == ("cv", ("age", "lvef"), 3)
     a, b = declaration(RunConfig, "outcome_horizon"), declaration(OutcomeSettings, "horizon")
     assert (a.default, a.help, a.minimum, a.origin) == (b.default, b.help, b.minimum, "OutcomeSettings.horizon")
+
+
+def test_what_a_resume_may_change_is_declared_with_each_setting():
+    from lgenet.config import RunConfig, SegConfig
+    from lgenet.runs.grid import RunDir
+    from lgenet.runs.seg import SegRunDir
+
+    assert RunDir.RESUME_FREE == RunConfig.resume_free_names()
+    assert {"out", "manifest", "num_threads", "device", "outcomes", "outcome_C"} <= RunDir.RESUME_FREE
+    assert not {"epochs", "lr", "seed", "folds", "archs"} & RunDir.RESUME_FREE
+    assert SegRunDir.RESUME_FREE == SegConfig.resume_free_names() == {"out", "manifest", "num_threads", "device", "tta"}

@@ -54,8 +54,12 @@ class RunConfig(Settings):
     below (its help, allowed values and default; ``lgenet run --help`` shows them). The outcome settings are those
     of :class:`~lgenet.config.OutcomeSettings`, borrowed."""
 
-    manifest: str | None = setting(None, kind="path", help="cohort CSV (see README: Manifest)", cli=True)
-    out: str = setting("runs/lgenet", kind="path", help="run directory (a rerun resumes it)", cli=True)
+    manifest: str | None = setting(
+        None, kind="path", help="cohort CSV (see README: Manifest)", cli=True, resume_free=True
+    )
+    out: str = setting(
+        "runs/lgenet", kind="path", help="run directory (a rerun resumes it)", cli=True, resume_free=True
+    )
     tasks: tuple[str, ...] = setting(
         TASKS,
         help=f"comma-separated tasks among {list(TASKS)}: lge (lge_percent > lge_threshold) and/or event",
@@ -97,14 +101,15 @@ class RunConfig(Settings):
         "followup_years) in the same folds",
         cli_off="--no-outcomes",
         help_off="skip the covariates / image / fusion outcome models after the grid (default: fit them)",
+        resume_free=True,
     )
-    covariates: tuple[str, ...] | None = borrow(OutcomeSettings, "covariates")
-    outcome_measures: tuple[str, ...] = borrow(OutcomeSettings, "measures", cli=None)
-    outcome_cnn: str = borrow(OutcomeSettings, "cnn", cli=None)
-    outcome_C: float | str = borrow(OutcomeSettings, "C", cli=None)
-    outcome_recalibrate: str = borrow(OutcomeSettings, "recalibrate", cli=None)
-    cox_penalizer: float = borrow(OutcomeSettings, "cox_penalizer", cli=None)
-    outcome_horizon: float | None = borrow(OutcomeSettings, "horizon", cli=None)
+    covariates: tuple[str, ...] | None = borrow(OutcomeSettings, "covariates", resume_free=True)
+    outcome_measures: tuple[str, ...] = borrow(OutcomeSettings, "measures", cli=None, resume_free=True)
+    outcome_cnn: str = borrow(OutcomeSettings, "cnn", cli=None, resume_free=True)
+    outcome_C: float | str = borrow(OutcomeSettings, "C", cli=None, resume_free=True)
+    outcome_recalibrate: str = borrow(OutcomeSettings, "recalibrate", cli=None, resume_free=True)
+    cox_penalizer: float = borrow(OutcomeSettings, "cox_penalizer", cli=None, resume_free=True)
+    outcome_horizon: float | None = borrow(OutcomeSettings, "horizon", cli=None, resume_free=True)
     anatomy_arch: str = setting("resnet18", help="backbone (random init) of the roi/stack families")
     anatomy_size: int = setting(96, help="window of the roi/stack families in pixels", minimum=32)
     anatomy_spacing: float = setting(1.5, help="mm per pixel of the roi/stack window", minimum=0.1)
@@ -163,7 +168,12 @@ class RunConfig(Settings):
         cli=True,
     )
     device: str = setting(
-        "auto", help="where to train", choices=DEVICES, default_text="auto: cuda when available, else cpu", cli=True
+        "auto",
+        help="where to train",
+        choices=DEVICES,
+        default_text="auto: cuda when available, else cpu",
+        cli=True,
+        resume_free=True,
     )
     precision: str = setting(
         "auto",
@@ -179,6 +189,7 @@ class RunConfig(Settings):
         minimum=1,
         default_text="the cores not busy with other jobs, shared among --workers",
         cli="--threads",
+        resume_free=True,
     )
     # evaluation
     decision_threshold: float = setting(

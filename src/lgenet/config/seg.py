@@ -32,9 +32,11 @@ class SegCohort(Settings):
     without ``lge_percent`` in the manifest: the masks' burden) and how the stacks are read."""
 
     manifest: str | None = setting(
-        None, kind="path", help="cohort CSV whose rows have an image stack and its mask", cli=True
+        None, kind="path", help="cohort CSV whose rows have an image stack and its mask", cli=True, resume_free=True
     )
-    out: str = setting("runs/seg", kind="path", help="run directory (a rerun resumes finished folds)", cli=True)
+    out: str = setting(
+        "runs/seg", kind="path", help="run directory (a rerun resumes finished folds)", cli=True, resume_free=True
+    )
     labels: Mapping[str, Any] = setting(
         EMIDEC.to_dict(),
         help="the masks' label values: cavity, myo (whole myocardium), lge (its enhanced part), other (background)",
@@ -174,9 +176,15 @@ class SegConfig(SegTraining, SegNetwork, SegCohort):
         help="average flipped predictions at inference",
         cli_off="--no-tta",
         help_off="no flip test-time augmentation",
+        resume_free=True,
     )
     device: str = setting(
-        "auto", help="where to train", choices=DEVICES, default_text="auto: cuda when available, else cpu", cli=True
+        "auto",
+        help="where to train",
+        choices=DEVICES,
+        default_text="auto: cuda when available, else cpu",
+        cli=True,
+        resume_free=True,
     )
     precision: str = setting(
         "auto",
@@ -185,7 +193,9 @@ class SegConfig(SegTraining, SegNetwork, SegCohort):
         default_text="auto: bf16 on cuda and on cpus with native bf16, else fp32",
         cli=True,
     )
-    num_threads: int | None = setting(None, kind="int", help="torch threads per fold", minimum=1, cli="--threads")
+    num_threads: int | None = setting(
+        None, kind="int", help="torch threads per fold", minimum=1, cli="--threads", resume_free=True
+    )
 
     @staticmethod
     def resume_view(old: dict, new: dict) -> tuple[dict, dict]:

@@ -62,24 +62,9 @@ class RunDir(RunFolder):
     the records and the resume protocol are :class:`~lgenet.runs.folder.RunFolder`'s."""
 
     FITS = "fit(s)"
-    #: config fields that may change between a run and its resumption without changing results; the compute
-    #: settings (device, precision, threads per fit) are checked per fit instead
-    RESUME_FREE = frozenset(
-        {
-            "out",
-            "num_threads",
-            "device",
-            "manifest",
-            "outcomes",
-            "covariates",
-            "outcome_measures",
-            "outcome_cnn",
-            "outcome_C",
-            "outcome_recalibrate",
-            "cox_penalizer",
-            "outcome_horizon",
-        }
-    )
+    #: config fields that may change between a run and its resumption without changing results (declared
+    #: ``resume_free``); the compute settings (device, precision, threads per fit) are checked per fit instead
+    RESUME_FREE = RunConfig.resume_free_names()
 
     def config_class(self):
         return RunConfig

@@ -19,7 +19,7 @@ __all__ = [
 ]
 
 #: settings that change no fold: a resume may differ in them
-SEG_RESUME_FREE = {"out", "num_threads", "device", "manifest", "tta"}
+SEG_RESUME_FREE = SegConfig.resume_free_names()
 SEG_METRIC_FIELDS = [
     "patient_id",
     "fold",

@@ -68,6 +68,11 @@ class Settings:
             raise ConfigError(f"{where or 'config: '}{exc}") from None
 
     @classmethod
+    def resume_free_names(cls) -> frozenset[str]:
+        """The settings a resumed run may change without changing any finished fit (declared ``resume_free``)."""
+        return frozenset(name for name, d in declarations(cls).items() if d.resume_free)
+
+    @classmethod
     def absent_values(cls) -> dict[str, Any]:
         """``{name: value}`` that a record made before each setting existed implies (the declarations' ``absent``)."""
         return {name: _plain(d.absent) for name, d in declarations(cls).items()}

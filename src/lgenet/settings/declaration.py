@@ -51,6 +51,8 @@ class Declaration:
     metavar: str | None = None
     default_text: str | None = None
     origin: str | None = None  # the name of the declaration this one is borrowed from
+    #: a resumed run may differ in it: it changes no fit (where the run goes, compute placement, post-hoc analyses)
+    resume_free: bool = False
 
     def requirement(self) -> str:
         """What a valid value is, in words ("an integer >= 1", "one of ['a', 'b']", ...)."""
@@ -131,6 +133,7 @@ def setting(
     help_off: str | None = None,
     metavar: str | None = None,
     default_text: str | None = None,
+    resume_free: bool = False,
 ) -> Any:
     """Declare a setting: a ``dataclasses.field`` whose metadata is its :class:`Declaration`.
 
@@ -152,6 +155,8 @@ def setting(
         cli: the option's flag (``True``: ``--name-with-dashes``), or flag and aliases; ``None``: no option.
             For a bool: the flag that sets it true; ``cli_off`` (with ``help_off``) the one that sets it false.
         metavar: the option's metavar. ``default_text``: the default in words, where the value alone does not say it.
+        resume_free: a resumed run may differ in it, because it changes no finished fit (where the run goes, how it
+            is computed -- checked per fit --, the analyses after the grid).
     """
     k = kind or (_kind_of(default) if default is not None else None)
     if k is None:
@@ -190,6 +195,7 @@ def setting(
         help_off=help_off,
         metavar=metavar,
         default_text=default_text,
+        resume_free=resume_free,
     )
     return _field(decl, default)
 
