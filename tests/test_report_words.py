@@ -39,3 +39,18 @@ def test_a_wide_table_scrolls_inside_its_column():
     t = H.table(["a"] * 20, [["x" * 30] * 20])
     assert t.startswith('<div class="tablewrap"><table>') and t.endswith("</table></div>")
     assert ".tablewrap { max-width: 100%; overflow-x: auto; }" in H.CSS
+
+
+def test_agreement_of_constant_burdens_raises_no_numpy_warning():
+    """A segmenter that predicts 0 % for everyone: r is undefined, said as NaN, with no RuntimeWarning on stderr."""
+    import math
+    import warnings
+
+    import numpy as np
+
+    from lgenet.evaluation.segmentation import agreement
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = agreement(np.zeros(12), np.linspace(0, 20, 12))
+    assert math.isnan(a["pearson_r"]) and a["n"] == 12

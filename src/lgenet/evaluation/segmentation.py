@@ -181,11 +181,13 @@ def agreement(pred: Sequence[float], ref: Sequence[float], confidence: float = 0
     out = {"n": int(ok.sum())}
     if out["n"] < 3:
         return out
-    icc, lo, hi = icc_a1(p, r, confidence)
+    with np.errstate(invalid="ignore", divide="ignore"):  # constant burdens (every prediction 0 %): r and ICC NaN
+        icc, lo, hi = icc_a1(p, r, confidence)
+        pearson = float(np.corrcoef(p, r)[0, 1]) if np.ptp(p) > 0 and np.ptp(r) > 0 else float("nan")
     sd = float(d.std(ddof=1))
     out.update(
         {
-            "pearson_r": float(np.corrcoef(p, r)[0, 1]),
+            "pearson_r": pearson,
             "icc": icc,
             "icc_lower": lo,
             "icc_upper": hi,
