@@ -333,3 +333,34 @@ def test_7_report_on_a_truncated_outcomes_json_or_oof_csv_rewrites_nothing(tmp_p
     with pytest.raises(DataError, match=r"oof_predictions.csv is incomplete: model tiny/random of task lge has 4"):
         write_report(run, cams=False)
     assert _snapshot(run) == before
+
+
+def test_quantify_import_and_outcomes_never_write_over_or_into_what_they_read(tmp_path, capsys):
+    """The remaining writers (since 0.2.0): `quantify --out` holding its image, `import emidec --out` inside the
+    dataset, `outcomes --out` holding its manifest are refused before anything is written."""
+    import numpy as np
+
+    from lgenet.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    img = data / "img.nii.gz"
+    import nibabel as nib
+
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 2), np.float32), np.eye(4)), str(img))
+    before = sorted(p.name for p in data.iterdir())
+    assert main(["quantify", str(img), str(img), "--out", str(data)]) == 2
+    assert "--out" in capsys.readouterr().err and sorted(p.name for p in data.iterdir()) == before
+    assert main(["import", "emidec", str(data), "--out", str(data / "emidec.csv")]) == 2
+    assert "--out" in capsys.readouterr().err and not (data / "emidec.csv").exists()
+    for i in range(24):
+        (data / f"img{i}.nii.gz").write_bytes(img.read_bytes())
+    before = sorted(p.name for p in data.iterdir())
+    man = data / "cohort.csv"
+    man.write_text(
+        "patient_id,image,lge_percent,event,age\n"
+        + "".join(f"P{i:02d},img{i}.nii.gz,{10 * (i % 2)},{(i // 2) % 2},{40 + i}\n" for i in range(24))
+    )
+    assert main(["outcomes", "--manifest", str(man), "--out", str(data), "--tasks", "lge"]) == 2
+    assert "holds an input" in capsys.readouterr().err
+    assert sorted(p.name for p in data.iterdir()) == sorted([*before, "cohort.csv"])

@@ -61,7 +61,11 @@ def _print_counts(manifest: Path) -> None:
 
 def cmd_import_emidec(a: argparse.Namespace) -> int:
     from lgenet.data.importers import import_emidec
+    from lgenet.runs.paths import refuse_overwrite
 
+    refuse_overwrite(a.out, [a.root], "--out", kind="file")  # never into the dataset it reads
+    if a.frames_dir:
+        refuse_overwrite(a.frames_dir, [a.root], "--frames-dir")
     out = import_emidec(a.root, a.out, frames_dir=a.frames_dir, event_min_killip=a.event_min_killip)
     _print_counts(Path(out))
     print(
@@ -166,6 +170,9 @@ def cmd_quantify(a: argparse.Namespace) -> int:
     from lgenet.runs.grid import ensure_writable_dir
 
     ensure_writable_dir(a.out, "--out")
+    from lgenet.runs.paths import refuse_overwrite
+
+    refuse_overwrite(a.out, [a.image, a.mask, a.manifest], "--out")  # never over (or around) what it reads
     settings = QuantifySettings(
         method=a.method, n_sd=a.n_sd, fwhm_baseline=a.fwhm_baseline, remote_labels=a.remote_labels
     )

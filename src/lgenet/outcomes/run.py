@@ -227,6 +227,9 @@ def run_outcomes(
             raise ConfigError("lgenet outcomes --manifest: give --out, the folder for the results")
         out = Path(run_dir) / "outcomes"
     out_dir = ensure_writable_dir(out, "--out")
+    from lgenet.runs.paths import refuse_overwrite
+
+    refuse_overwrite(out_dir, [manifest, segmentation_run], "--out")  # never over the cohort or the segmentation
     out_dir.mkdir(parents=True, exist_ok=True)
     cohort = inp.cohort
     fu_all = cohort.followup_years()
