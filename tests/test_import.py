@@ -424,3 +424,20 @@ def test_import_defaults_are_the_emidec_convention():
     o = NIFTI_MASK_DEFAULTS
     assert (tuple(o.myo_labels), tuple(o.lge_labels), tuple(o.other_labels)) == (EMIDEC.myo, EMIDEC.lge, (0, 1))
     assert o.lge_threshold == LGE_THRESHOLD == 5.7
+
+
+def test_frames_are_written_only_after_every_pair_is_checked(synth, tmp_path):
+    """A bad last case with --frames-dir: refused, and no frame of the earlier cases left behind (since 0.2.0)."""
+    import shutil
+
+    imgs, masks = tmp_path / "i", tmp_path / "m"
+    shutil.copytree(synth / "images", imgs)
+    shutil.copytree(synth / "masks", masks)
+    bad = nib.load(str(masks / "C.nii.gz"))
+    data = np.asarray(bad.dataobj).copy()
+    data[0, 0, 0] = 77  # a label value no convention knows
+    nib.save(nib.Nifti1Image(data, bad.affine, bad.header), str(masks / "C.nii.gz"))
+    with pytest.raises(LgenetError):
+        import_nifti_masks(imgs, masks, tmp_path / "m.csv", NiftiMaskImport(frames_dir=tmp_path / "frames"))
+    assert not (tmp_path / "frames").exists() or not any((tmp_path / "frames").rglob("*"))
+    assert not (tmp_path / "m.csv").exists()

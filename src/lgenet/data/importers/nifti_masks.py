@@ -174,12 +174,8 @@ def import_nifti_masks(
             labels=labels,
             slice_axis=o.slice_axis,
             basal_end=o.basal_end,
-            keep_arrays=o.frames_dir is not None,
         )
-        if o.frames_dir is not None:
-            st, img_st, lab_st = res  # type: ignore[misc]
-        else:
-            st = res  # type: ignore[assignment]
+        st = res  # type: ignore[assignment]
         stats.append(st)
         row: dict[str, Any] = {
             "patient_id": cid,
@@ -203,10 +199,14 @@ def import_nifti_masks(
             for src, dst in col_map.items():
                 row[dst] = crow.get(src, "")
         rows.append(row)
-        if o.frames_dir is not None:
-            frame_rows += _write_frames(Path(o.frames_dir), st, img_st, lab_st, row)
 
     _check_convention(stats, labels)
+    if o.frames_dir is not None:  # every pair read and checked first: a bad case leaves no frame behind
+        for (cid, ip, mp), row in zip(pairs, rows):
+            st, img_st, lab_st = case_stats(  # type: ignore[misc]
+                ip, mp, case=cid, labels=labels, slice_axis=o.slice_axis, basal_end=o.basal_end, keep_arrays=True
+            )
+            frame_rows += _write_frames(Path(o.frames_dir), st, img_st, lab_st, row)
     columns = [
         "patient_id",
         "image",
