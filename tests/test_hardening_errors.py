@@ -183,18 +183,23 @@ def test_the_runs_manifest_is_stored_resolved_and_missing_suggests_manifest(tmp_
 
 def test_a_damaged_outcomes_json_or_oof_csv_names_the_file(tmp_path):
     from lgenet.errors import DataError
-    from lgenet.report.builder import _check_oof_complete
+    from lgenet.report.builder import _check_run_files
     from lgenet.report.outcomes import outcomes_section
+    from lgenet.runs.grid import RunDir
 
     (tmp_path / "outcomes").mkdir()
     (tmp_path / "outcomes" / "outcomes.json").write_text('{"format": "lgenet-outcomes/1", "tasks": {"lg')
     with pytest.raises(DataError, match=r"outcomes.json is damaged or truncated.*lgenet outcomes"):
         outcomes_section(tmp_path / "outcomes")
+    rd = RunDir(tmp_path)
     metrics = [{"task": "lge", "model": "tiny/random", "n": 3}]
     rows = [{"task": "lge", "model": "tiny/random", "patient_id": p, "y_true": "0", "prob": "0.5"} for p in "AB"]
-    with pytest.raises(DataError, match=r"oof_predictions.csv is incomplete.*2 of 3 patients"):
-        _check_oof_complete(tmp_path / "oof_predictions.csv", metrics, rows)
-    _check_oof_complete(tmp_path / "oof_predictions.csv", metrics, rows + [dict(rows[0], patient_id="C")])
+    with pytest.raises(DataError, match=r"oof_predictions.csv is incomplete: model tiny/random of task lge has 2"):
+        _check_run_files(rd, metrics, rows)
+    with pytest.raises(DataError, match=r"outcomes.json is unreadable.*lgenet outcomes"):
+        _check_run_files(rd, metrics, rows + [dict(rows[0], patient_id="C")])
+    (tmp_path / "outcomes" / "outcomes.json").write_text('{"tasks": {}}')
+    _check_run_files(rd, metrics, rows + [dict(rows[0], patient_id="C")])
 
 
 def test_a_dicom_without_pixel_spacing_says_so(two_cohorts, tmp_path):

@@ -317,7 +317,10 @@ def test_apply_to_a_cohort_without_masks(seg_run, tmp_path):
     assert len(out.rows) == 8 and all((tmp_path / "applied" / r["mask"]).is_file() for r in out.rows)
     new = load_manifest(out.manifest, tasks=None)
     measured = {r["patient_id"] for r in out.rows if r["status"] == "segmented"}
-    assert len(measured) >= 6  # a tiny network: the odd mask is refused as not an LV (since 0.2.0), never measured
+    # a tiny network whose localiser misplaces some windows: a cut ring is refused as not an LV (since 0.2.0),
+    # with its reason, never measured
+    assert len(measured) >= 4
+    assert all("implausible LV mask: " in r["notes"] for r in out.rows if r["patient_id"] not in measured)
     assert all((r.lge_percent is not None) == (r.patient_id in measured) for r in new.records)
     got = _rows(out.manifest)
     assert got[0]["lge_percent_source"].startswith("lgenet segment apply (fold ensemble")

@@ -132,30 +132,6 @@ def _check_run_files(rd: RunDir, metrics: list[dict], oof: list[dict]) -> None:
 
 
 # ----------------------------------------------------------------------------------- entry point
-def _check_oof_complete(path: Path, metrics: list[dict], oof: list[dict]) -> None:
-    """Refuse an ``oof_predictions.csv`` that lacks patients of a model listed in ``metrics.json`` (truncated,
-    edited) or has a row cut short, naming the file, before a figure is drawn from it."""
-    seen: dict[tuple[str, str], set[str]] = {}
-    cut = 0
-    for r in oof:
-        if any(r.get(c) in (None, "") for c in ("task", "model", "patient_id", "y_true", "prob")):
-            cut += 1
-            continue
-        seen.setdefault((r["task"], r["model"]), set()).add(r["patient_id"])
-    short = []
-    for m in metrics:
-        n = int(m.get("n") or 0)
-        have = len(seen.get((m["task"], m["model"]), ()))
-        if have < n:
-            short.append(f"{m['task']} {m['model']}: {have} of {n} patients")
-    if cut or short:
-        why = "; ".join(([f"{cut} row(s) cut short"] if cut else []) + short[:5])
-        raise DataError(
-            f"{path} is incomplete ({why}; metrics.json lists more): the file is truncated or was edited. "
-            "Rerun `lgenet run` with the run's settings and --out to rewrite it"
-        )
-
-
 def write_report(run_dir: str | Path, options: ReportOptions | None = None, **overrides: Any) -> Path:
     """Write ``report.html``, ``figure1.png`` and ``figure1.pdf`` into a finished run directory.
 
@@ -186,7 +162,6 @@ def write_report(run_dir: str | Path, options: ReportOptions | None = None, **ov
     t0 = time.time()
     metrics = read_metrics(rd.metrics_json_path)
     oof = rd.read_oof()
-    _check_oof_complete(rd.oof_path, metrics, oof)
     run_json = rd.run_json()
     run_json.setdefault("manifest_sha256", rd.manifest_sha256())
     _check_run_files(rd, metrics, oof)
