@@ -11,15 +11,13 @@ from lgenet.cli.options import (
     add_run_options,
     config_from_args,
     exec_args,
-    print_result,
-    print_table,
+    run_grid,
 )
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
     from lgenet.data.synth import make_cohort
     from lgenet.workflows.demo import demo_segmentation
-    from lgenet.workflows.grid import run_experiment
 
     root = Path(a.dir)
     cohort_dir = root / "cohort"
@@ -50,16 +48,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
         )
         if not a.quiet:
             print(seg.table)
-    res = run_experiment(
-        cfg,
-        progress=not a.quiet,
-        keep_models=a.keep_models,
-        report=a.report,
-        on_metrics=print_table,
-        fits_per_gpu=a.fits_per_gpu,
-        **exec_args(a),
-    )
-    print_result(res)
+    res = run_grid(cfg, a)
     print(f"demo finished in {time.time() - t0:.0f} s.")
     if uses_seg:
         print(

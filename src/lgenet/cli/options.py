@@ -19,6 +19,7 @@ __all__ = [
     "exec_args",
     "print_table",
     "print_result",
+    "run_grid",
     "csv_list",
     "int_list",
     "float_list",
@@ -197,6 +198,23 @@ def config_from_args(a: argparse.Namespace, **defaults):
     if a.weights_file:
         cfg = cfg.replace(weights=parse_weights_args(a.weights_file, cfg.archs, cfg.inits))
     return cfg
+
+
+def run_grid(cfg, a: argparse.Namespace):
+    """``run_experiment`` with the grid options of ``a`` (`lgenet run`, `lgenet demo`); prints the result."""
+    from lgenet.workflows.grid import run_experiment
+
+    res = run_experiment(
+        cfg,
+        progress=not a.quiet,
+        keep_models=a.keep_models,
+        report=a.report,
+        on_metrics=print_table,
+        fits_per_gpu=a.fits_per_gpu,
+        **exec_args(a),
+    )
+    print_result(res)
+    return res
 
 
 def print_table(res) -> None:

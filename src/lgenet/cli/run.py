@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from lgenet.cli.options import add_run_options, config_from_args, exec_args, print_result, print_table
+from lgenet.cli.options import add_run_options, config_from_args, run_grid
 from lgenet.config import RunConfig
 from lgenet.errors import ConfigError
 from lgenet.settings import add_options
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from lgenet.workflows.grid import run_experiment
 
     cfg = config_from_args(a)
     if cfg.manifest is None:
@@ -21,16 +20,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         from pathlib import Path
 
         print(f"lgenet run: no --out given; the run goes into {Path(cfg.out).resolve()}", file=sys.stderr)
-    res = run_experiment(
-        cfg,
-        progress=not a.quiet,
-        keep_models=a.keep_models,
-        report=a.report,
-        on_metrics=print_table,
-        fits_per_gpu=a.fits_per_gpu,
-        **exec_args(a),
-    )
-    print_result(res)
+    run_grid(cfg, a)
     return 0
 
 

@@ -202,14 +202,7 @@ class RunConfig(Settings):
     )
     ci_method: str = setting("delong", help="method of the AUC confidence intervals", choices=CI_METHODS, cli=True)
     n_bootstrap: int = setting(2000, help="bootstrap replicates of the AUC intervals", minimum=100)
-    confidence: float = setting(
-        0.95,
-        help="confidence level of the intervals",
-        minimum=0.5,
-        maximum=1,
-        exclusive_minimum=True,
-        exclusive_maximum=True,
-    )
+    confidence: float = borrow(OutcomeSettings, "confidence")  # one level for every interval of a run
 
     # ------------------------------------------------------------------ cross-field rules
     def _check(self) -> None:

@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lgenet.config.run import DEVICES, PRECISIONS, TASKS
+from lgenet.config.run import TASKS, RunConfig
 from lgenet.conventions.labels import EMIDEC
 from lgenet.conventions.thresholds import LGE_THRESHOLD
 from lgenet.errors import ConfigError
-from lgenet.settings import Settings, setting
+from lgenet.settings import Settings, borrow, setting
 from lgenet.settings.segmentation import SegNetwork
 
 __all__ = ["SegConfig", "SegCohort", "SegTraining"]
@@ -178,21 +178,8 @@ class SegConfig(SegTraining, SegNetwork, SegCohort):
         help_off="no flip test-time augmentation",
         resume_free=True,
     )
-    device: str = setting(
-        "auto",
-        help="where to train",
-        choices=DEVICES,
-        default_text="auto: cuda when available, else cpu",
-        cli=True,
-        resume_free=True,
-    )
-    precision: str = setting(
-        "auto",
-        help="arithmetic precision",
-        choices=PRECISIONS,
-        default_text="auto: bf16 on cuda and on cpus with native bf16, else fp32",
-        cli=True,
-    )
+    device: str = borrow(RunConfig, "device")  # one declaration for both kinds of run
+    precision: str = borrow(RunConfig, "precision")
     num_threads: int | None = setting(
         None, kind="int", help="torch threads per fold", minimum=1, cli="--threads", resume_free=True
     )

@@ -15,11 +15,32 @@ __all__ = [
     "load_segmenter",
     "segmentation_table",
     "SEG_METRIC_FIELDS",
+    "SEG_APPLY_FIELDS",
     "SEG_RESUME_FREE",
 ]
 
 #: settings that change no fold: a resume may differ in them
 SEG_RESUME_FREE = SegConfig.resume_free_names()
+#: the network's burden read with the threshold methods of lgenet.quantify, and the mask's size and shape
+#: measures: columns of both per-patient tables below
+THRESHOLD_FIELDS = [
+    "lge_percent_pred_nsd2",
+    "lge_percent_pred_nsd3",
+    "lge_percent_pred_nsd5",
+    "lge_percent_pred_nsd6",
+    "lge_percent_pred_fwhm",
+]
+SHAPE_FIELDS = [
+    "myo_mass_g_pred",
+    "enh_mass_g_pred",
+    "cavity_ml_pred",
+    "slices_with_enhancement_pred",
+    "lge_sectors_pred",
+    "transmurality_max_pred",
+    "transmurality_mean_pred",
+    "localised_fraction",
+]
+#: seg_metrics.csv (``segment train``, out-of-fold): one row per patient
 SEG_METRIC_FIELDS = [
     "patient_id",
     "fold",
@@ -32,24 +53,32 @@ SEG_METRIC_FIELDS = [
     "lge_percent_pred",
     "lge_percent_basal_expert",
     "lge_percent_basal_pred",
-    "lge_percent_pred_nsd2",
-    "lge_percent_pred_nsd3",
-    "lge_percent_pred_nsd5",
-    "lge_percent_pred_nsd6",
-    "lge_percent_pred_fwhm",
+    *THRESHOLD_FIELDS,
     "myo_ml_expert",
     "myo_ml_pred",
     "enh_ml_expert",
     "enh_ml_pred",
-    "myo_mass_g_pred",
-    "enh_mass_g_pred",
-    "cavity_ml_pred",
-    "slices_with_enhancement_pred",
-    "lge_sectors_pred",
-    "transmurality_max_pred",
-    "transmurality_mean_pred",
-    "localised_fraction",
+    *SHAPE_FIELDS,
     "lge_percent_manifest",
+]
+#: segmentation.csv (``segment apply``): one row per patient; Dice and the expert burden when the input has a mask
+SEG_APPLY_FIELDS = [
+    "patient_id",
+    "n_slices",
+    "lge_percent_pred",
+    "lge_percent_basal_pred",
+    *THRESHOLD_FIELDS,
+    "myo_ml_pred",
+    "enh_ml_pred",
+    *SHAPE_FIELDS,
+    "dice_myo",
+    "dice_lge",
+    "dice_cavity",
+    "lge_percent_expert",
+    "mask",
+    "overlay",
+    "status",
+    "notes",
 ]
 
 

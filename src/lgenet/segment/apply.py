@@ -16,7 +16,7 @@ from lgenet.data.stacks import Stack
 from lgenet.errors import ConfigError
 from lgenet.runs.grid import ensure_writable_dir
 from lgenet.runs.paths import refuse_overwrite
-from lgenet.runs.seg import SegRunDir, load_segmenter
+from lgenet.runs.seg import SEG_APPLY_FIELDS, SegRunDir, load_segmenter
 from lgenet.runs.tables import number, write_rows
 from lgenet.segment.apply_job import APPLY_RECORD, _check_out_dir, _input_ids, _job_record, _read_all
 from lgenet.segment.cases import Case, _stack_features, cases_of, read_case, safe_id
@@ -198,35 +198,6 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
                 _overlay(out_dir / "overlays" / f"{safe_id(c.patient_id)}.png", st, res.classes).relative_to(out_dir)
             )
         rows.append(row)
-    fields = [
-        "patient_id",
-        "n_slices",
-        "lge_percent_pred",
-        "lge_percent_basal_pred",
-        "lge_percent_pred_nsd2",
-        "lge_percent_pred_nsd3",
-        "lge_percent_pred_nsd5",
-        "lge_percent_pred_nsd6",
-        "lge_percent_pred_fwhm",
-        "myo_ml_pred",
-        "enh_ml_pred",
-        "myo_mass_g_pred",
-        "enh_mass_g_pred",
-        "cavity_ml_pred",
-        "slices_with_enhancement_pred",
-        "lge_sectors_pred",
-        "transmurality_max_pred",
-        "transmurality_mean_pred",
-        "localised_fraction",
-        "dice_myo",
-        "dice_lge",
-        "dice_cavity",
-        "lge_percent_expert",
-        "mask",
-        "overlay",
-        "status",
-        "notes",
-    ]
     if manifest:  # what was segmented (lgenet.runs.seg.check_segmentation_inputs compares a cohort with it)
         from lgenet.data.inputs import image_sha256
 
@@ -237,7 +208,7 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
         }
         atomic_write_text(out_dir / "inputs.json", json.dumps(inputs_record, indent=1))
     csv_path = out_dir / "segmentation.csv" if manifest or Path(out).suffix == "" else Path(out)
-    write_rows(csv_path, rows, fields)
+    write_rows(csv_path, rows, SEG_APPLY_FIELDS)
     result = SegApplyResult(rows=rows, csv=csv_path, masks_dir=out_dir / "masks")
     result.evaluation = evaluate_apply(rows, lge_threshold=cfg.lge_threshold)
     if result.evaluation is not None:
