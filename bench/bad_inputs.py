@@ -1712,7 +1712,7 @@ class Harness:
             K,
             "report: truncated outcomes.json",
             ["report", rd],
-            keys=[("outcomes.json", "truncated")],
+            keys=[("outcomes.json", "truncated"), ("outcomes.json", "cut short")],
             note="refuse, naming outcomes.json and `lgenet outcomes` to rewrite it",
         )
         elsewhere = self.i("elsewhere")
@@ -3190,6 +3190,22 @@ another folder on a run whose `config.yaml` records the manifest relative (refus
 runs since 0.2.0 record it resolved). A segmentation run whose `inputs.json` records other image content
 (`image_sha256`: the hash of each patient's image file or series folder) for the same patient IDs is refused
 by `run --families burden` and `outcomes --segmentation-run`, naming the rows (tests/test_hardening_errors.py).
+
+## Geometry, labels and degenerate inputs (`cases_geometry`, since 0.2.0)
+
+- A NIfTI voxel size (pixdim) of 0, negative or NaN is refused naming the file (nibabel reads it as 1 mm);
+  for an in-plane size, `segment train`/`apply` take `--pixel-spacing MM` instead (noted per patient).
+- A mask whose voxel grid lies elsewhere in space than its image's (shifted, mirrored, rotated, another voxel
+  size; tolerance 1e-3 of a voxel) is refused by `import nifti-masks` and `segment train`, naming both files
+  and the difference.
+- A DICOM series with a missing slice (a step > 1.5x the median step) is read with a warning naming the
+  series; `segment apply` writes it in the `notes` column. A one-slice stack is noted the same way (its
+  whole-LV measures come from that slice).
+- The import sidecar records the LV cavity (`cavity_labels`: the other labels inside the myocardium's outline),
+  so `--other-labels 0,200` keeps a cavity class in `segment train`; `segment apply` takes `--labels` (a
+  convention name or a `cavity=..` spec) and reads the sidecar as `train` does.
+- `import` refuses an image with any NaN/inf voxel; an ICC CI of fewer than 10 patients is reported as not
+  estimable; `segment apply` where no LV is found writes `status` "no LV found", empty measures and says so.
 
 Paths: `$TMP` is the temporary workspace. `message` is the first error line (or the reason of the
 classification in bold, then that line).
