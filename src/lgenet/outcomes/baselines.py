@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from lgenet.data.importers.emidec import EMIDEC_COVARIATES
 from lgenet.errors import ConfigError, DataError
 
 __all__ = [
@@ -47,20 +48,8 @@ LEAKY_COVARIATES: dict[str, dict[str, str]] = {
 }
 #: Right-skewed laboratory values entered as log(1 + x) (a fixed transform, no fitting).
 LOG_COVARIATES = ("troponin", "ntprobnp")
-_PRESENTATION = (
-    "sex",
-    "age",
-    "tobacco",
-    "overweight",
-    "hypertension",
-    "diabetes",
-    "familial_disease",
-    "ecg_st_plus",
-    "troponin",
-    "killip",
-    "lvef",
-    "ntprobnp",
-)
+#: the default covariates: those known at presentation (the EMIDEC import's list, one home)
+_PRESENTATION = EMIDEC_COVARIATES
 
 
 def _cohort(manifest: Any, task: str | None = None):
