@@ -32,6 +32,7 @@ WHAT = {
     "lgenet.quantify": "n-SD / FWHM LGE quantification",
     "lgenet.data": "manifest, importers, stacks, synth",
     "lgenet.io": "DICOM, NIfTI, PNG/TIFF readers",
+    "lgenet.settings": "how a setting is declared, validated, offered",
     "lgenet.conventions": "labels, LGE threshold, names, schemas",
     "lgenet.utils": "atomic writes, hashing, threads",
     "lgenet.errors": "the error hierarchy",
