@@ -155,3 +155,22 @@ def busy_cores(window: float = 0.5) -> float:
             return float(os.getloadavg()[0])
         except (AttributeError, OSError):  # pragma: no cover - no load average on this platform
             return 0.0
+
+
+def jsonable(v):
+    """``v`` as JSON can hold it: NaN and infinities as None, NumPy scalars as Python numbers, keys as strings."""
+    import math
+    import numbers
+
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, numbers.Integral):
+        return int(v)
+    if isinstance(v, numbers.Real):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    return v

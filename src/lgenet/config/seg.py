@@ -42,15 +42,7 @@ class SegCohort(Settings):
         help="the masks' label values: cavity, myo (whole myocardium), lge (its enhanced part), other (background)",
     )
     folds: int = setting(4, help="folds (the same patient folds as `lgenet run`)", minimum=2, cli=True)
-    seed: int = setting(
-        0,
-        help="seed of the folds and the training",
-        minimum=0,
-        maximum=2**32,
-        exclusive_maximum=True,
-        range_text="[0, 2^32)",
-        cli=True,
-    )
+    seed: int = borrow(RunConfig, "seed", help="seed of the folds and the training")
     stratify: str = setting(
         "lge",
         help="task whose folds the segmentation uses; the grid's roi/stack families need the segmentation folds of "

@@ -33,8 +33,8 @@ from lgenet.outcomes.measures import (
     LOG_COLUMNS,
     write_measures,
 )
-from lgenet.outcomes.tables import jsonable, write_cox, write_oof, write_table1
-from lgenet.utils import atomic_write_text
+from lgenet.outcomes.tables import write_cox, write_oof, write_table1
+from lgenet.utils import atomic_write_text, jsonable
 
 __all__ = ["OutcomeSettings", "run_outcomes", "MODEL_SETS"]
 

@@ -6,26 +6,10 @@ import csv
 import io
 import math
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from lgenet.utils import atomic_write_text
 
-__all__ = ["jsonable", "write_oof", "write_table1", "write_cox"]
-
-
-def jsonable(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [jsonable(x) for x in v]
-    if isinstance(v, (np.floating, float)):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
+__all__ = ["write_oof", "write_table1", "write_cox"]
 
 
 def _csv(path: Path, fields: list[str], rows: list[dict]) -> None:

@@ -26,6 +26,7 @@ The protocol, in the order a driver follows it (:meth:`RunFolder.open`):
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import csv
 import errno
@@ -66,7 +67,7 @@ class ResumeDecision:
 FileContent = str | bytes | Callable[[Path], None]
 
 
-class RunFolder:
+class RunFolder(abc.ABC):
     """Paths, records, lock and resume protocol shared by every run layout (see the module docstring)."""
 
     #: the run's config file name and what the folder is called in messages
@@ -85,21 +86,22 @@ class RunFolder:
         return f"{type(self).__name__}({str(self.path)!r})"
 
     # ------------------------------------------------------------------ layout hooks
-    def config_class(self) -> Any:  # pragma: no cover - every layout names its class
-        raise NotImplementedError
+    @abc.abstractmethod
+    def config_class(self) -> Any:
+        """The layout's config class (its saved file is ``CONFIG_NAME``)."""
 
     def config_defaults(self) -> dict:
         """Settings a saved config may lack (it was made before they existed) -> the values that reproduce
         what such a run did; filled in by :meth:`load_config` and by the resume comparison."""
         return {}
 
-    def finished_fits(self) -> list[Path]:  # pragma: no cover - layout-specific
+    @abc.abstractmethod
+    def finished_fits(self) -> list[Path]:
         """The ``fit.json`` of every finished fit."""
-        raise NotImplementedError
 
-    def reset(self) -> None:  # pragma: no cover - layout-specific
+    @abc.abstractmethod
+    def reset(self) -> None:
         """Forget an unfinished start (no finished fit): its fit folders, folds and partial outputs."""
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ paths
     @property

@@ -16,11 +16,9 @@ __all__ = [
     "segmentation_table",
     "SEG_METRIC_FIELDS",
     "SEG_APPLY_FIELDS",
-    "SEG_RESUME_FREE",
 ]
 
 #: settings that change no fold: a resume may differ in them
-SEG_RESUME_FREE = SegConfig.resume_free_names()
 #: the network's burden read with the threshold methods of lgenet.quantify, and the mask's size and shape
 #: measures: columns of both per-patient tables below
 THRESHOLD_FIELDS = [
@@ -165,7 +163,7 @@ class SegRunDir(RunFolder):
     WHAT = "an lgenet segmentation run"
     MAKER = "`lgenet segment train`"
     FITS = "fold(s)"
-    RESUME_FREE = frozenset(SEG_RESUME_FREE)
+    RESUME_FREE = SegConfig.resume_free_names()
 
     def config_defaults(self) -> dict:
         """A saved config that lacks a setting (made before it existed): the setting's declared ``absent`` value,

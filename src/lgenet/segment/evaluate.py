@@ -18,15 +18,10 @@ import numpy as np
 
 from lgenet.conventions.thresholds import LGE_THRESHOLD
 from lgenet.errors import LgenetError
+from lgenet.runs.tables import number
+from lgenet.utils import jsonable
 
 __all__ = ["evaluate_apply", "format_evaluation"]
-
-
-def _num(v) -> float:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 def _mean_ci(v: np.ndarray, rng: np.random.Generator, n_boot: int = 2000) -> dict:
@@ -45,13 +40,13 @@ def evaluate_apply(rows: Sequence[dict], *, lge_threshold: float = LGE_THRESHOLD
     from lgenet.evaluation.metrics import auc_ci
     from lgenet.evaluation.segmentation import agreement
 
-    labelled = [r for r in rows if math.isfinite(_num(r.get("lge_percent_expert")))]
+    labelled = [r for r in rows if math.isfinite(number(r.get("lge_percent_expert")))]
     if not labelled:
         return None
     rng = np.random.default_rng(seed)
     measured = [r for r in labelled if r.get("status", "segmented") == "segmented"]
     refused = [r for r in labelled if r not in measured]
-    col = lambda name, sel=measured: np.array([_num(r.get(name)) for r in sel])  # noqa: E731
+    col = lambda name, sel=measured: np.array([number(r.get(name)) for r in sel])  # noqa: E731
     ref, pred = col("lge_percent_expert"), col("lge_percent_pred")
     mi = ref > 0
     out: dict = {
@@ -60,7 +55,8 @@ def evaluate_apply(rows: Sequence[dict], *, lge_threshold: float = LGE_THRESHOLD
         "n_refused": len(refused),
         "refused": {r["patient_id"]: r.get("status", "") for r in refused},
         "refused_dice_myo": [
-            None if not math.isfinite(_num(r.get("dice_myo"))) else round(_num(r.get("dice_myo")), 3) for r in refused
+            None if not math.isfinite(number(r.get("dice_myo"))) else round(number(r.get("dice_myo")), 3)
+            for r in refused
         ],
         "dice_myo": _mean_ci(col("dice_myo"), rng),
         "dice_cavity": _mean_ci(col("dice_cavity"), rng),
@@ -76,20 +72,7 @@ def evaluate_apply(rows: Sequence[dict], *, lge_threshold: float = LGE_THRESHOLD
         out["auc_lge"] = {"auc": a.auc, "lower": a.lower, "upper": a.upper, "n": a.n, "n_pos": a.n_pos}
     except LgenetError as exc:
         out["auc_lge"] = {"error": str(exc)}
-    return _finite(out)
-
-
-def _finite(v):
-    """NaN and infinities as None (JSON has no NaN)."""
-    if isinstance(v, dict):
-        return {k: _finite(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_finite(x) for x in v]
-    if isinstance(v, (float, np.floating)):
-        return float(v) if math.isfinite(v) else None
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
+    return jsonable(out)
 
 
 def format_evaluation(e: dict) -> str:
