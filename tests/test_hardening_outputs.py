@@ -30,6 +30,7 @@ MICRO = dict(
     folds=2,
     num_threads=1,
     coarse_shift_mm=0.0,
+    quality=False,
 )
 
 

@@ -35,7 +35,8 @@ TINY = dict(
     folds=2,
     num_threads=1,
     coarse_shift_mm=0.0,
-)  # the synthetic frames centre the heart; the coarse localiser has its own test
+    quality=False,
+)  # the synthetic frames centre the heart; the coarse localiser and the quality score have their own tests
 
 
 def _rows(p):

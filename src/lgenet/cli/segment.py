@@ -1,8 +1,9 @@
-"""``lgenet segment {train,apply}`` (wired in by :mod:`lgenet.cli`).
+"""``lgenet segment {train,apply,quality}`` (wired in by :mod:`lgenet.cli`).
 
 lgenet segment train --manifest emidec.csv --out runs/seg
 lgenet segment apply --run runs/seg --manifest cohort.csv --out runs/seg_cohort
 lgenet segment apply --run runs/seg IMAGE_OR_SERIES... -o seg.csv
+lgenet segment quality runs/seg
 """
 
 from __future__ import annotations
@@ -116,6 +117,31 @@ def cmd_segment_apply(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_segment_quality(a: argparse.Namespace) -> int:
+    from lgenet.runs.seg import SegRunDir
+    from lgenet.segment.quality_fit import fit_run_quality
+
+    rd = SegRunDir(a.run)
+    rd.load_config()  # a finished segmentation run, or a clear error
+    with rd.lock(), rd.file_log():
+        model = fit_run_quality(rd.path, progress=not a.quiet)
+    a_ = model["cross_fitted"]["all"]
+
+    def share(v):
+        return "n/a" if v is None else f"{v:.0%}"
+
+    print(
+        f"quality score : {rd.path / 'quality.json'} ({model['fitted_on']['rows']} masks of "
+        f"{model['fitted_on']['patients']} patients)"
+    )
+    print(
+        f"cross-fitted  : Dice < 0.6 flagged {share(a_['bad_flagged'])} (n={a_['n_bad']}), Dice >= 0.75 flagged "
+        f"{share(a_['good_flagged'])} (n={a_['n_good']}), Spearman {a_['spearman']:.2f}"
+    )
+    print(f"per mask      : {rd.path / 'quality_rows.csv'}")
+    return 0
+
+
 def add_segment_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("segment", help="learned LV / myocardium / enhancement segmentation and automatic LGE %%")
     sub = p.add_subparsers(dest="segment_command", metavar="ACTION")
@@ -179,4 +205,13 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
     ap.add_argument("-q", "--quiet", action="store_true")
     ap.add_argument("paths", nargs="*", help="DICOM series folders, NIfTI stacks (or 2-D images)")
     ap.set_defaults(func=cmd_segment_apply)
+
+    qp = sub.add_parser(
+        "quality",
+        help="fit a finished run's quality score (quality.json: predicts each mask's myocardium Dice; "
+        "`segment train` does this itself since 0.3.0)",
+    )
+    qp.add_argument("run", help="the --out of `lgenet segment train`")
+    qp.add_argument("-q", "--quiet", action="store_true")
+    qp.set_defaults(func=cmd_segment_quality)
     return p

@@ -99,6 +99,20 @@ class SegTraining(Settings):
     # than 240 (docs/results.md, configuration 15)
     epochs: int = setting(120, help="segmenter epochs", minimum=1, cli=True)
     loc_epochs: int = setting(15, help="localiser epochs", minimum=1, cli=True)
+    # the whole-thorax composites of lgenet.segment.composite: another centre's 350 mm fields of view put the heart
+    # off-centre among other round structures, which EMIDEC's heart-centred crops never show (issue "another centre")
+    # an option until its EMIDEC CV and other-centre check are measured against configuration 10 by the rule in
+    # docs/results/segmentation.md ("configuration 17"); 1.0 is the value that rule tests
+    loc_thorax: float = setting(
+        0.0,
+        since="0.3.0",
+        help="localiser training: whole-thorax composites per training slice (the slice moved off-centre in a "
+        "300-420 mm field of view among unlabelled look-alikes), e.g. 1.0; 0: none (the default, as before 0.3.0)",
+        minimum=0,
+        maximum=4,
+        why="composites per training slice",
+        cli=True,
+    )
     batch_size: int = setting(16, help="mini-batch size", minimum=1, cli=True)
     lr: float = setting(
         1e-3, help="Adam learning rate (polynomial decay to zero)", minimum=0, exclusive_minimum=True, cli=True
@@ -168,6 +182,16 @@ class SegConfig(SegTraining, SegNetwork, SegCohort):
         help="average flipped predictions at inference",
         cli_off="--no-tta",
         help_off="no flip test-time augmentation",
+        resume_free=True,
+    )
+    quality: bool = setting(
+        True,
+        absent=False,
+        since="0.3.0",
+        help="after the CV, fit the quality score that predicts each mask's myocardium Dice (quality.json; every "
+        "fold model segments its held-out patients as acquired and under other-centre proxies, a few minutes)",
+        cli_off="--no-quality",
+        help_off="no quality score (segment apply then flags nothing; `lgenet segment quality RUN` fits it later)",
         resume_free=True,
     )
     device: str = borrow(RunConfig, "device")  # one declaration for both kinds of run

@@ -9,7 +9,9 @@ edges. Each function here makes one of these differences from a stack (``image``
 moved with the image (distractors carry no label):
 
 * :func:`thorax_canvas` -- a 350 mm canvas at 0.74 mm, the heart off-centre, and distractors: flipped and
-  rotated copies of the stack's own frame (other round structures of tissue-like texture) and bright rings;
+  rotated copies of the stack's own frame with its LV filled in (the right ventricle, vessels and other round
+  structures of tissue-like texture; in 0.2.0 the copies kept their LV, a second heart no thorax has) and bright
+  discs of vessel size;
 * :func:`thick_slices` -- 2-6 slices 12-23 mm apart, taken from the stack;
 * :func:`circular_fov` -- zero outside a circle that leaves ~29 % of the frame empty;
 * :func:`edge_artefacts` -- wrap-around (a faint copy of the far edge) and bright surface-coil spots;
@@ -49,6 +51,24 @@ def _tissue_level(img: np.ndarray) -> float:
     return float(np.median(nz)) if nz.size else 1.0
 
 
+def _without_heart(img: np.ndarray, cls: np.ndarray, pixel_mm: float) -> np.ndarray:
+    """The stack with its LV (cavity and myocardium, grown by ~10 mm) filled with the surrounding tissue's level:
+    the look-alikes of :func:`thorax_canvas` are other structures of the thorax, never a second LV."""
+    from scipy.ndimage import binary_dilation, gaussian_filter
+
+    out = img.copy()
+    for k in range(img.shape[0]):
+        lv = cls[k] >= 1
+        if not lv.any():
+            continue
+        grown = binary_dilation(lv, iterations=max(1, int(round(10.0 / pixel_mm))))
+        ring = binary_dilation(grown, iterations=3) & ~grown
+        level = float(np.median(img[k][ring])) if ring.any() else _tissue_level(img[k])
+        noise = gaussian_filter(np.random.default_rng(k).normal(0, 0.05 * level, grown.shape), 1.5)
+        out[k][grown] = (level + noise)[grown]
+    return out
+
+
 def thorax_canvas(
     image: np.ndarray,
     classes: np.ndarray,
@@ -69,9 +89,10 @@ def thorax_canvas(
     canvas = rng.rayleigh(0.08 * level, (s, n, n)).astype(np.float32)
     out_cls = np.zeros((s, n, n), np.uint8)
     # distractors first, so that the heart's own frame lies on top: copies of the frame, flipped or rotated
+    lv_free = _without_heart(img, cls, pixel_mm)
     for _ in range(distractors):
         k = int(rng.integers(0, 4))
-        copy = np.rot90(img, k, axes=(1, 2))
+        copy = np.rot90(lv_free, k, axes=(1, 2))
         if rng.random() < 0.5:
             copy = copy[:, :, ::-1]
         ch, cw = copy.shape[1:]
@@ -81,7 +102,7 @@ def thorax_canvas(
         region = canvas[:, r0 : r0 + ch, c0 : c0 + cw]
         canvas[:, r0 : r0 + ch, c0 : c0 + cw] = np.where(copy > copy.min(), 0.9 * copy, region)
     yy, xx = np.mgrid[:n, :n]
-    for _ in range(int(rng.integers(1, 3))):  # bright rings of vessel size (aorta, pulmonary artery)
+    for _ in range(int(rng.integers(1, 3))):  # bright discs of vessel size (aorta, pulmonary artery)
         cy, cx = rng.uniform(0.15 * n, 0.85 * n, 2)
         r = rng.uniform(10.0, 16.0) / pixel_mm
         d = np.hypot(yy - cy, xx - cx)

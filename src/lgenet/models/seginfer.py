@@ -30,6 +30,14 @@ class SegResult:
     centres: np.ndarray  # (S, 2) window centres (row, col) in frame pixels
     localised: np.ndarray  # (S,) bool: centre found by the localiser on this slice
     notes: list[str] = field(default_factory=list)
+    #: (S,) per slice: how well each fold model's flipped predictions agree on the myocardium (mean Dice of each
+    #: flip's mask with that model's mean, averaged over the models; NaN where none predicts myocardium)
+    agreement: np.ndarray | None = None
+    #: (S,) per slice: how far the fold models disagree (mean Dice of each model's mask with the ensemble's; NaN
+    #: with one model or where none predicts myocardium)
+    fold_agreement: np.ndarray | None = None
+    #: (S,) per slice: the mean winning class probability inside the predicted LV (NaN where there is none)
+    confidence: np.ndarray | None = None
 
 
 def largest_lv_component(classes: np.ndarray) -> np.ndarray:
@@ -84,24 +92,38 @@ class Segmenter:
                 self.coarse.append(c.to(self.device).eval())
 
     @torch.no_grad()
-    def _forward(self, nets, x: torch.Tensor, batch: int = 32, *, regions: bool = False) -> torch.Tensor:
+    def _forward(
+        self, nets, x: torch.Tensor, batch: int = 32, *, regions: bool = False, members: list | None = None
+    ) -> torch.Tensor:
         """Mean class probabilities over the nets (and the flips when tta): softmax, or with ``regions`` the
-        nested-region sigmoids turned into class probabilities (:func:`regions_to_probs`)."""
+        nested-region sigmoids turned into class probabilities (:func:`regions_to_probs`).
+
+        ``members``: a list that receives, per net, the (N, flips, ...) myocardium masks (classes >= 2) of each
+        flip's own prediction (the quality score's agreement, :mod:`lgenet.segment.quality`)."""
         flips = [(), (2,), (3,), (2, 3)] if self.tta else [()]
         out = None
         for net in nets:
+            own = [] if members is not None else None
             for s in range(0, x.shape[0], batch):
                 xb = x[s : s + batch].to(self.device)
                 acc = 0
+                per_flip = []
                 for f in flips:
                     xi = xb.flip(f) if f else xb
                     z = net(xi).float()
                     p = regions_to_probs(torch.sigmoid(z)) if regions else torch.softmax(z, 1)
-                    acc = acc + (p.flip(f) if f else p)
+                    p = p.flip(f) if f else p
+                    if own is not None:
+                        per_flip.append(torch.from_numpy(decode_classes(p.cpu(), regions) >= 2))
+                    acc = acc + p
+                if own is not None:
+                    own.append(torch.stack(per_flip, 1))
                 acc = (acc / len(flips)).cpu()
                 if out is None:
                     out = torch.zeros((x.shape[0],) + tuple(acc.shape[1:]))
                 out[s : s + batch] += acc
+            if own is not None and members is not None:
+                members.append(torch.cat(own).numpy())
         return out / len(nets)
 
     def localise(self, vol01: np.ndarray, spacing: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -195,13 +217,53 @@ class Segmenter:
         chans = torch.stack([context_channels(v, k, spec.context) for k in range(s)])
         ct = torch.from_numpy(np.asarray(centres, np.float32))
         grid = crop_grid(ct, (h, w), spacing, size=spec.crop, out_spacing=spec.spacing)
-        p = self._forward(self.segmenters, sample(chans, grid), regions=spec.regions)  # (S, 4, crop, crop)
+        members: list = []
+        p = self._forward(self.segmenters, sample(chans, grid), regions=spec.regions, members=members)
         full = paste_back(p, ct, (h, w), spacing, out_spacing=spec.spacing)  # (S, 4, H, W)
         classes = largest_lv_component(decode_classes(full, spec.regions))
+        agree, fold_agree = _member_agreement(members)
+        win = p.max(1).values.numpy()  # (S, crop, crop)
+        lv = decode_classes(p, spec.regions) >= 1
+        conf = np.array([float(win[k][lv[k]].mean()) if lv[k].any() else np.nan for k in range(s)])
         return SegResult(
             classes=classes,
             probs=full.numpy().astype(np.float16),
             centres=np.asarray(centres),
             localised=found,
             notes=notes,
+            agreement=agree,
+            fold_agreement=fold_agree,
+            confidence=conf,
         )
+
+
+def _dice_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-row Dice of boolean (N, ...) masks; NaN where both are empty."""
+    a, b = a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)
+    inter = (a & b).sum(1).astype(np.float64)
+    tot = a.sum(1) + b.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(tot > 0, 2 * inter / np.maximum(tot, 1), np.nan)
+
+
+def _member_agreement(members: list) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Per slice: the flips' agreement within each model (averaged over models) and the models' agreement with
+    the ensemble, from :meth:`Segmenter._forward`'s per-model (S, flips, ...) myocardium masks."""
+    import warnings
+
+    if not members:
+        return None, None
+    with warnings.catch_warnings():  # a slice no member draws myocardium on is NaN, not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        within, means = [], []
+        for m in members:
+            mean = m.mean(1) >= 0.5  # (S, ...)
+            means.append(mean)
+            if m.shape[1] > 1:
+                within.append(np.nanmean(np.stack([_dice_rows(m[:, f], mean) for f in range(m.shape[1])]), 0))
+        agree = np.nanmean(np.stack(within), 0) if within else None
+        fold = None
+        if len(means) > 1:
+            ens = np.mean(np.stack(means), 0) >= 0.5
+            fold = np.nanmean(np.stack([_dice_rows(m, ens) for m in means]), 0)
+    return agree, fold

@@ -73,6 +73,13 @@ SEG_APPLY_FIELDS = [
     "dice_lge",
     "dice_cavity",
     "lge_percent_expert",
+    # the quality score (lgenet.segment.quality, since 0.3.0): predicted myocardium Dice and |LGE % error|, the
+    # flag, and the per-slice agreement of the models' flipped predictions (apex to base)
+    "quality_dice",
+    "quality_lge_error_pp",
+    "quality_flag",
+    "slice_agreement",
+    "fold_agreement",
     "mask",
     "overlay",
     "status",
@@ -178,6 +185,8 @@ class SegRunDir(RunFolder):
             if p.exists():
                 shutil.rmtree(p)
         self.folds_path("seg").unlink(missing_ok=True)
+        for name in ("quality.json", "quality_rows.csv"):  # the quality score of the forgotten start
+            (self.path / name).unlink(missing_ok=True)
 
     def config_class(self):
         return SegConfig

@@ -23,6 +23,14 @@ from lgenet.segment.cases import Case, _stack_features, cases_of, read_case, saf
 from lgenet.segment.evaluate import evaluate_apply
 from lgenet.segment.fold import _threshold_burdens
 from lgenet.segment.plausibility import check_plausibility
+from lgenet.segment.quality import (
+    FLAG_BELOW,
+    LIKELY_WRONG,
+    QUALITY_FILE,
+    predict_quality,
+    quality_features,
+    slice_agreement_text,
+)
 from lgenet.utils import atomic_write_text, sha256_file
 
 __all__ = [
@@ -120,6 +128,15 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
         torch.set_num_threads(int(o.threads))
     seg = load_segmenter(rd.path, device=o.device)
     profile = rd.read_profile()
+    quality_path = rd.path / QUALITY_FILE
+    quality = json.loads(quality_path.read_text()) if quality_path.is_file() else None
+    if quality is None:
+        log.warning(
+            "%s has no quality score (%s): no mask is flagged; fit it with `lgenet segment quality %s`",
+            rd.path,
+            QUALITY_FILE,
+            rd.path,
+        )
     values = np.asarray(cfg.seg_labels().values(), np.uint16)
     rows = []
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -127,10 +144,9 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
     for c in tqdm(cases, desc="segmenting", unit="patient", disable=not o.progress):
         st = read_case(c, cfg_in, with_mask=c.mask is not None)
         notes = list(st.notes)
-        if profile:
-            far = shift_warnings(profile, _stack_features(st))
-            if far:
-                notes.append("unlike the training stacks (" + "; ".join(far) + "): check the masks")
+        far = shift_warnings(profile, _stack_features(st)) if profile else []
+        if far and quality is None:  # with a quality score, the profile is one of its inputs, not a note
+            notes.append("unlike the training stacks (" + "; ".join(far) + "): check the masks")
         res = seg(st.image, st.spacing)
         notes += res.notes
         slice_mm = st.meta.get("slice_spacing") or st.meta.get("slice_thickness")
@@ -146,6 +162,15 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
                     f"{NOT_LV}: {verdict.reason()}; no measure is reported (the mask written is the network's, "
                     "for review)"
                 )
+            if quality is not None:
+                q = predict_quality(quality, quality_features(res, verdict, profile_outside=len(far)))
+                flagged = q["quality_dice"] < float(quality.get("flag_below", FLAG_BELOW))
+                q["quality_flag"] = LIKELY_WRONG if flagged else ""
+                if flagged:
+                    notes.append(
+                        f"{LIKELY_WRONG}: the quality score predicts a myocardium Dice of {q['quality_dice']:.2f} "
+                        f"(flagged below {float(quality.get('flag_below', FLAG_BELOW)):.3g}): check the overlay"
+                    )
         for n in notes:
             log.warning("patient %s: %s", c.patient_id, n)
         m = class_measures(res.classes, st.spacing, slice_mm)
@@ -178,7 +203,11 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
             "mask": str(mask_path.relative_to(out_dir)),
             "status": status,
             "notes": " | ".join(notes),
+            "slice_agreement": slice_agreement_text(res) if status != NO_LV else "",
+            "fold_agreement": _mean_text(res.fold_agreement) if status != NO_LV else "",
         }
+        if status != NO_LV and quality is not None:
+            row.update(q)
         row.update(_threshold_burdens(st.image, res.classes))
         if status != SEGMENTED:
             row.update({"localised_fraction": float("nan"), "lge_sectors_pred": "", "slices_with_enhancement_pred": ""})
@@ -216,6 +245,15 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
     if manifest:
         result.manifest = _write_segmented_manifest(cohort, rows, out_dir / "manifest.csv", rd.path)
     return result
+
+
+def _mean_text(v) -> str:
+    """The mean of a per-slice array over the slices where it is known, to 3 decimals ("" when none)."""
+    if v is None:
+        return ""
+    a = np.asarray(v, np.float64)
+    a = a[np.isfinite(a)]
+    return f"{a.mean():.3f}" if a.size else ""
 
 
 def _mask_labels(labels: str | None, manifest):

@@ -72,7 +72,34 @@ def evaluate_apply(rows: Sequence[dict], *, lge_threshold: float = LGE_THRESHOLD
         out["auc_lge"] = {"auc": a.auc, "lower": a.lower, "upper": a.upper, "n": a.n, "n_pos": a.n_pos}
     except LgenetError as exc:
         out["auc_lge"] = {"error": str(exc)}
+    out["quality"] = _quality_ranking(labelled)
     return jsonable(out)
+
+
+def _quality_ranking(rows: Sequence[dict]) -> dict | None:
+    """How the quality score ranked the labelled masks (measured or refused; since 0.3.0): the share of masks
+    with Dice < 0.6 it flagged, of masks with Dice >= 0.75, and its rank correlation with the Dice."""
+    from scipy.stats import spearmanr
+
+    scored = [
+        r for r in rows if math.isfinite(number(r.get("quality_dice"))) and math.isfinite(number(r.get("dice_myo")))
+    ]
+    if not scored:
+        return None
+    d = np.array([number(r["dice_myo"]) for r in scored])
+    q = np.array([number(r["quality_dice"]) for r in scored])
+    flagged = np.array([bool(r.get("quality_flag")) for r in scored])
+    bad, good = d < 0.6, d >= 0.75
+    rho = float(spearmanr(q, d).statistic) if len(scored) > 2 and np.ptp(q) > 0 and np.ptp(d) > 0 else None
+    return {
+        "n": len(scored),
+        "n_dice_below_0.6": int(bad.sum()),
+        "flagged_of_dice_below_0.6": float(flagged[bad].mean()) if bad.any() else None,
+        "n_dice_at_least_0.75": int(good.sum()),
+        "flagged_of_dice_at_least_0.75": float(flagged[good].mean()) if good.any() else None,
+        "spearman_score_dice": rho,
+        "mean_abs_error": float(np.abs(q - d).mean()),
+    }
 
 
 def format_evaluation(e: dict) -> str:
@@ -109,5 +136,17 @@ def format_evaluation(e: dict) -> str:
         ci_u = f" (95% CI {u['lower']:.3f}\u2013{u['upper']:.3f})" if u.get("lower") is not None else ""
         lines.append(
             f"  AUC LGE > {e['lge_threshold']:g} %        {u['auc']:.3f}{ci_u}, n={u['n']} ({u['n_pos']} positive)"
+        )
+    qr = e.get("quality")
+    if qr:
+
+        def share(v) -> str:
+            return "n/a" if v is None else f"{v:.0%}"
+
+        rho = "n/a" if qr.get("spearman_score_dice") is None else f"{qr['spearman_score_dice']:.2f}"
+        lines.append(
+            f"  quality flag           {share(qr['flagged_of_dice_below_0.6'])} of {qr['n_dice_below_0.6']} masks "
+            f"with Dice < 0.6 flagged, {share(qr['flagged_of_dice_at_least_0.75'])} of "
+            f"{qr['n_dice_at_least_0.75']} with Dice >= 0.75; score vs Dice Spearman {rho}"
         )
     return "\n".join(lines)

@@ -26,6 +26,7 @@ import torch
 from lgenet.data.stacks import context_channels, crop_grid, lv_centres, sample
 from lgenet.models.segnet import SegSpec, build_localiser, build_segmenter
 from lgenet.segment.augment import BatchAffine, seg_augmentation
+from lgenet.segment.composite import thorax_composites
 from lgenet.segment.loop import SegTrainParams, Stage, train_network
 
 __all__ = [
@@ -139,6 +140,12 @@ def train_fold(
     t0 = time.perf_counter()
     xl, yl = prepare_localiser_data(stacks, spec)
     res.n_slices = int(xl.shape[0])
+    if params.loc_thorax > 0:  # whole-thorax composites for both localisers (lgenet.segment.composite)
+        groups = np.repeat(np.arange(len(stacks)), [st[0].shape[0] for st in stacks])
+        xc, yc = thorax_composites(
+            xl, yl, groups, spacing_mm=spec.loc_spacing, per_slice=params.loc_thorax, seed=seed + 9
+        )
+        xl, yl = torch.cat([xl, xc]), torch.cat([yl, yc])
     torch.manual_seed(seed)
     loc = build_localiser(spec)
     tl = _augmentation(

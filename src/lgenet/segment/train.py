@@ -20,6 +20,7 @@ from lgenet.runs.seg import SegRunDir
 from lgenet.runs.tables import number, read_rows, write_rows
 from lgenet.segment.cases import _stack_features, _stack_hash, cases_of, read_case
 from lgenet.segment.fold import SEG_METRIC_FIELDS, SegFoldJob
+from lgenet.segment.quality import QUALITY_FILE
 from lgenet.utils import atomic_write_text, sha256_file
 
 __all__ = [
@@ -244,6 +245,10 @@ def train_segmentation(
                 bar.close()
             summary, table, figures = summarise_segmentation(rd, cfg, label_source=source)
             result.summary, result.table, result.figures = summary, table, figures
+            if cfg.quality and not (rd.path / QUALITY_FILE).is_file():
+                from lgenet.segment.quality_fit import fit_run_quality
+
+                fit_run_quality(rd.path, progress=progress)
     return result
 
 

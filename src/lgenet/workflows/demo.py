@@ -64,7 +64,10 @@ DEMO_SEG = dict(
     lr=3e-3,
     augment=False,
     coarse_shift_mm=0.0,
-)  # the synthetic frames centre the heart
+    loc_thorax=0.0,
+    quality=False,
+)  # the synthetic frames centre the heart (no coarse localiser, no thorax composites); the quality score's
+#: fit (a few minutes, `lgenet segment quality <dir>/seg`) is left to the user to keep the demo short
 
 
 def demo_seg_config(

@@ -1,0 +1,163 @@
+"""Another centre's fields of view: the localisers' whole-thorax composites, the quality score and its flag.
+
+The composites and the score's arithmetic are tested on small arrays; the end-to-end test trains a tiny
+segmentation CV on `lgenet synth` stacks (as tests/test_segment.py does) and checks that it fits and stores its
+quality score, and that `segment apply` writes the score and its flag in segmentation.csv.
+"""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lgenet.config import SegConfig
+from lgenet.segment.composite import thorax_composites
+from lgenet.segment.plausibility import Plausibility
+from lgenet.segment.quality import FEATURES, FLAG_BELOW, fit_quality, predict_quality, quality_features
+from test_segment import SYNTH_LABELS, TINY
+
+
+def _canvases(n=6, size=48):
+    """n frame-centred canvases: a body rectangle with a bright disc (the LV) at the centre, target = the disc."""
+    yy, xx = np.mgrid[:size, :size]
+    x = np.zeros((n, 1, size, size), np.float32)
+    y = np.zeros((n, 1, size, size), np.float32)
+    for i in range(n):
+        x[i, 0, 10:38, 6:42] = 0.4
+        disc = np.hypot(yy - 23.5, xx - 23.5) < 5 + i % 2
+        x[i, 0][disc] = 0.9
+        y[i, 0][disc] = 1.0
+    return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def test_thorax_composites_move_the_lv_with_its_frame_and_label_nothing_else():
+    x, y = _canvases()
+    groups = [0, 0, 1, 1, 2, 2]
+    xc, yc = thorax_composites(x, y, groups, spacing_mm=4.0, per_slice=2.0, seed=5)
+    assert xc.shape == (12, 1, 48, 48) and yc.shape == xc.shape
+    assert float(xc.min()) >= 0.0 and float(xc.max()) <= 1.0
+    # every labelled pixel is a bright LV pixel of the moved frame, never a look-alike's
+    assert float(xc[yc > 0.5].min()) >= 0.85
+    # the LV keeps its size (it may lose a few pixels to the field of view's edge), and is off-centre in some
+    sizes = yc.flatten(1).sum(1)
+    assert (sizes <= float(y.flatten(1).sum(1).max()) + 1e-6).all() and (sizes > 0).sum() >= 10
+    centres = [np.argwhere(yc[k, 0].numpy() > 0.5).mean(0) for k in range(12) if sizes[k] > 0]
+    assert max(np.hypot(*(c - 23.5)) for c in centres) > 4
+    # reproducible from the seed, different with another
+    xc2, _ = thorax_composites(x, y, groups, spacing_mm=4.0, per_slice=2.0, seed=5)
+    xc3, _ = thorax_composites(x, y, groups, spacing_mm=4.0, per_slice=2.0, seed=6)
+    assert torch.equal(xc, xc2) and not torch.equal(xc, xc3)
+    assert thorax_composites(x, y, groups, spacing_mm=4.0, per_slice=0.0, seed=5)[0].shape[0] == 0
+
+
+def test_the_localiser_setting_is_declared_once_with_its_old_value_for_old_runs():
+    from lgenet.config.seg import SegTraining
+
+    assert SegConfig().loc_thorax == 0.0 and SegConfig(loc_thorax=1.0).loc_thorax == 1.0
+    decl = {f.name: f.metadata["lgenet.setting"] for f in SegTraining.__dataclass_fields__.values()}
+    assert decl["loc_thorax"].since == "0.3.0" and SegConfig.absent_values()["loc_thorax"] == 0.0
+    with pytest.raises(Exception, match="loc_thorax"):
+        SegConfig(loc_thorax=-1)
+
+
+class _Res:
+    def __init__(self, classes, agreement, confidence, localised):
+        self.classes, self.agreement, self.confidence, self.localised = classes, agreement, confidence, localised
+
+
+def _rows(n=120, seed=0):
+    """Masks whose Dice falls with the flips' disagreement, with noise; the other features are uninformative."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        dis = rng.uniform(0, 0.6)
+        r = {f: float(rng.uniform(0, 1)) for f in FEATURES}
+        r["disagreement"] = dis
+        r["dice_myo"] = float(np.clip(0.9 - 1.2 * dis + rng.normal(0, 0.03), 0, 1))
+        r["lge_error_pp"] = float(abs(30 * dis + rng.normal(0, 1)))
+        rows.append(r)
+    return rows
+
+
+def test_the_quality_score_learns_what_predicts_the_dice_and_stores_plain_numbers():
+    model = fit_quality(_rows())
+    json.dumps(model)  # plain numbers, no pickle
+    lo = predict_quality(model, {**{f: 0.5 for f in FEATURES}, "disagreement": 0.05})
+    hi = predict_quality(model, {**{f: 0.5 for f in FEATURES}, "disagreement": 0.55})
+    assert lo["quality_dice"] > 0.8 > FLAG_BELOW > 0.35 > hi["quality_dice"]
+    assert hi["quality_lge_error_pp"] > lo["quality_lge_error_pp"] + 8
+    assert 0.0 <= hi["quality_dice"] <= 1.0
+
+
+def test_quality_features_of_a_ring_and_of_an_empty_mask():
+    classes = np.zeros((3, 20, 20), np.uint8)
+    classes[1:, 5:15, 5:15] = 2
+    classes[1:, 8:12, 8:12] = 1
+    ok = Plausibility(ok=True, ring_coverage=1.0, wall_mm=8.0, cavity_mm=45.0, centre_jump_mm=3.0)
+    f = quality_features(
+        _Res(classes, np.array([np.nan, 0.9, 0.8]), np.array([np.nan, 0.95, 0.9]), np.array([0, 1, 1], bool)),
+        ok,
+        profile_outside=2,
+    )
+    assert set(f) == set(FEATURES)
+    assert f["disagreement"] == pytest.approx(0.15) and f["disagreement_worst_slice"] == pytest.approx(0.2)
+    assert f["wall_off"] == 0 and f["cavity_off"] == 0 and f["ring_gap"] == 0 and f["implausible"] == 0
+    assert f["slices_without_lv"] == pytest.approx(1 / 3) and f["not_localised"] == pytest.approx(1 / 3)
+    assert f["profile_outside"] == 2
+    empty = quality_features(
+        _Res(np.zeros((2, 8, 8), np.uint8), None, None, np.zeros(2, bool)),
+        Plausibility(ok=False, reasons=["no myocardium found on any slice"]),
+    )
+    assert empty["disagreement"] == 1 and empty["slices_without_lv"] == 1 and empty["implausible"] == 1
+
+
+@pytest.fixture(scope="module")
+def quality_run(tmp_path_factory):
+    from lgenet.data.synth import make_cohort
+    from lgenet.segment import train_segmentation
+
+    root = tmp_path_factory.mktemp("segquality")
+    m = make_cohort(root / "c", n_patients=8, image_size=64, n_slices=(4, 5), seed=12, progress=False)
+    cfg = SegConfig(
+        manifest=str(m), out=str(root / "seg"), labels=SYNTH_LABELS, **{**TINY, "loc_thorax": 1.0, "quality": True}
+    )
+    train_segmentation(cfg, progress=False)
+    return root, m, cfg
+
+
+def test_train_fits_and_stores_the_quality_score_cross_fitted(quality_run):
+    root, m, cfg = quality_run
+    run = Path(cfg.out)
+    model = json.loads((run / "quality.json").read_text())
+    assert model["features"] == list(FEATURES) and model["flag_below"] == FLAG_BELOW
+    assert model["fitted_on"]["patients"] == 8 and model["fitted_on"]["rows"] == 8 * 4
+    with open(run / "quality_rows.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 32 and {r["condition"] for r in rows} == set(model["fitted_on"]["conditions"])
+    # cross-fitted: each row's score comes from the other fold's rows (2 folds: two different regressions)
+    assert all(r["quality_dice"] != "" for r in rows)
+    cv = model["cross_fitted"]["all"]
+    assert cv["n"] == 32 and cv["n_bad"] + cv["n_good"] <= 32
+    # the fold models' own records are untouched by the quality step
+    assert (run / "seg_metrics.csv").is_file()
+
+
+def test_apply_writes_the_score_and_flags_only_below_the_threshold(quality_run, tmp_path):
+    from lgenet.segment import SegApplyOptions, apply_segmentation
+
+    root, m, cfg = quality_run
+    res = apply_segmentation(cfg.out, SegApplyOptions(out=tmp_path / "ap", manifest=m, progress=False))
+    with open(res.csv, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 8
+    for r in rows:
+        if r["status"] == "no LV found":
+            continue
+        q = float(r["quality_dice"])
+        assert 0 <= q <= 1 and (r["quality_flag"] == "likely wrong") == (q < FLAG_BELOW)
+        assert len(r["slice_agreement"].split(";")) == int(r["n_slices"])
+        assert r["fold_agreement"] != ""  # two fold models
+        assert "unlike the training stacks" not in r["notes"]  # the profile is the score's input now
