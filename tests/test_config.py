@@ -181,4 +181,8 @@ def test_what_a_resume_may_change_is_declared_with_each_setting():
     assert RunDir.RESUME_FREE == RunConfig.resume_free_names()
     assert {"out", "manifest", "num_threads", "device", "outcomes", "outcome_C"} <= RunDir.RESUME_FREE
     assert not {"epochs", "lr", "seed", "folds", "archs"} & RunDir.RESUME_FREE
-    assert SegRunDir.RESUME_FREE == SegConfig.resume_free_names() == {"out", "manifest", "num_threads", "device", "tta", "quality"}
+    assert (
+        SegRunDir.RESUME_FREE
+        == SegConfig.resume_free_names()
+        == {"out", "manifest", "num_threads", "device", "tta", "quality"}
+    )
