@@ -55,9 +55,9 @@ def quality_rows(
     from tqdm.auto import tqdm
 
     from lgenet.data.manifest import load_manifest
-    from lgenet.data.shift import shift_warnings
+    from lgenet.data.shift import frame_features, shift_warnings
     from lgenet.evaluation.segmentation import class_measures, dice
-    from lgenet.segment.cases import _stack_features, cases_of, read_case
+    from lgenet.segment.cases import cases_of, read_case
     from lgenet.segment.plausibility import check_plausibility
 
     rd = SegRunDir(run_dir)
@@ -81,8 +81,8 @@ def quality_rows(
                 img, cls, sp, smm = f(img, cls, sp, smm, rng)
             res = models[folds[c.patient_id]](img, sp)
             verdict = check_plausibility(res.classes, sp, smm)
-            feats = _stack_features(_Frame(img, sp)) if profile else None
-            outside = len(shift_warnings(profile, feats)) if profile else 0
+            # the profile of the basal frame, as segment apply reads it (lgenet.segment.cases._stack_features)
+            outside = len(shift_warnings(profile, frame_features(img[-1], {"pixel_spacing": sp}))) if profile else 0
             mp, me = class_measures(res.classes), class_measures(cls)
             row = {
                 "patient_id": c.patient_id,
@@ -103,13 +103,6 @@ def quality_rows(
             bar.update(1)
     bar.close()
     return rows
-
-
-class _Frame:
-    """What :func:`lgenet.segment.cases._stack_features` reads of a stack."""
-
-    def __init__(self, image: np.ndarray, spacing) -> None:
-        self.image, self.spacing = image, spacing
 
 
 def cross_fitted(rows: Sequence[dict], *, fit_conditions: Sequence[str] = FIT_CONDITIONS) -> list[dict]:
