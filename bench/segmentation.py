@@ -339,12 +339,14 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--normalisation",
         type=int,
-        choices=(1, 2),
-        help="SegConfig.normalisation (2, filled body, the default since 2026-11-27; 1 for configurations 1-4)",
+        choices=(1, 2, 3),
+        help="SegConfig.normalisation (2, filled body, the default since 2026-11-27; 1 for configurations 1-4; "
+        "3 robust to bright spots, configuration 18)",
     )
     ap.add_argument("--coarse-shift-mm", type=float, help="SegConfig.coarse_shift_mm (a coarse localiser; 0: none)")
     ap.add_argument("--coarse-margin", type=float, help="SegConfig.coarse_margin (default 1.2)")
     ap.add_argument("--loc-thorax", type=float, help="SegConfig.loc_thorax (whole-thorax composites per slice)")
+    ap.add_argument("--aug-edge", type=float, help="SegConfig.aug_edge (probability of coil spots / wrap-around)")
     ap.add_argument("--res-units", type=int, help="SegConfig.res_units (residual units per UNet level; default 2)")
     ap.add_argument("--aug-intensity-scale", type=float, help="SegConfig.aug_intensity_scale (default 0.5: x0.5-1.5)")
     ap.add_argument("--aug-intensity-shift", type=float, help="SegConfig.aug_intensity_shift (default 0.3: +-0.3)")
@@ -380,6 +382,7 @@ def main(argv=None) -> int:
             ("coarse_shift_mm", a.coarse_shift_mm),
             ("coarse_margin", a.coarse_margin),
             ("loc_thorax", a.loc_thorax),
+            ("aug_edge", a.aug_edge),
             ("res_units", a.res_units),
             ("aug_intensity_scale", a.aug_intensity_scale),
             ("aug_intensity_shift", a.aug_intensity_shift),

@@ -154,6 +154,19 @@ class SegTraining(Settings):
         why="the augmentation's intensity offset +- v",
         cli=True,
     )
+    # another centre's surface coils and wrap-around put bright spots near the field's edges, which EMIDEC's frames
+    # do not show; under the bench's proxy of them the 0.2.0 segmenter found 39 hearts of 100 (issue "another
+    # centre", docs/results/segmentation.md, configuration 18)
+    aug_edge: float = setting(
+        0.0,
+        since="0.3.0",
+        help="training augmentation: probability of bright surface-coil spots near the window's edges and a faint "
+        "wrap-around of its far edge, e.g. 0.3; 0: none (as before 0.3.0)",
+        minimum=0,
+        maximum=1,
+        why="the probability of edge artefacts per training window",
+        cli=True,
+    )
     # unset ("auto"): none on a CPU, as every run before 2026-11-28; on a GPU the cores left per fold less one, at
     # most 3 (3 with 4 folds at a time on 16 cores: the whole EMIDEC CV in 2.8 min on an H100, docs/results.md
     # configuration 15). The run records the number it used; the workers draw other random streams than the

@@ -13,11 +13,13 @@ import math
 
 import numpy as np
 import torch
+from monai.transforms import Randomizable
 
 from lgenet.models.segnet import SegSpec
 
 __all__ = [
     "seg_augmentation",
+    "RandEdgeArtefacts",
     "BatchAffine",
     "AugmentedSamples",
     "AugmentedBatches",
@@ -37,11 +39,13 @@ def seg_augmentation(
     spatial: bool = True,
     intensity_scale: float = 0.5,
     intensity_shift: float = 0.3,
+    edge_prob: float = 0.0,
 ):
     """The MONAI transform pipeline applied to each training sample ({'image', 'label'}, channel-first).
 
     ``spatial=False``: the intensity part only (the batch path draws the geometry with :class:`BatchAffine`).
     ``intensity_scale`` / ``intensity_shift``: the linear intensity change, x(1 +- scale) and +- shift.
+    ``edge_prob``: the probability of :class:`RandEdgeArtefacts` (bright coil spots, wrap-around) per sample.
     """
     import monai.transforms as T
 
@@ -62,7 +66,8 @@ def seg_augmentation(
         T.RandFlipd(keys, prob=0.5, spatial_axis=1),
     ]
     intensity = (
-        [
+        ([RandEdgeArtefacts(edge_prob)] if edge_prob > 0 else [])
+        + [
             T.RandBiasFieldd("image", prob=0.3, coeff_range=(0.0, 0.3)),
             T.RandAdjustContrastd("image", prob=0.5, gamma=(0.6, 1.6)),
             # wide linear intensity changes: another centre's offset, window or body fraction moves the
@@ -80,6 +85,46 @@ def seg_augmentation(
     pipe = T.Compose((spatial_t if spatial else []) + intensity)
     pipe.set_random_state(seed % (2**32))
     return pipe
+
+
+class RandEdgeArtefacts(Randomizable):
+    """Another centre's edge artefacts on a normalised training window ({'image': (C, H, W)}), with probability
+    ``prob``: 1-3 bright Gaussian spots (surface coils; +0.4 to +1.2, SD 3-8 % of the window) centred within 10 %
+    of a random edge, and half the time a faint copy (x0.2-0.5) of the far edge's band folded onto the near one
+    (phase-encoding wrap-around). The same on every channel (a 2.5-D window's slices share their coils)."""
+
+    def __init__(self, prob: float) -> None:
+        self.prob = float(prob)
+
+    def randomize(self, data=None) -> None:  # draws happen in __call__, from self.R
+        pass
+
+    def __call__(self, d):
+        if self.R.rand() >= self.prob:
+            return d
+        x = torch.as_tensor(_plain(d["image"])).clone()
+        h, w = x.shape[-2:]
+        yy = torch.arange(h, dtype=torch.float32)[:, None]
+        xx = torch.arange(w, dtype=torch.float32)[None, :]
+        add = torch.zeros(h, w)
+        for _ in range(int(self.R.randint(1, 4))):
+            side = int(self.R.randint(0, 4))
+            near = self.R.uniform(0, 0.1)
+            along = self.R.uniform(0, 1)
+            cy = (along * h) if side < 2 else (near * h if side == 2 else (1 - near) * h)
+            cx = (along * w) if side >= 2 else (near * w if side == 0 else (1 - near) * w)
+            sd = self.R.uniform(0.03, 0.08) * min(h, w)
+            amp = self.R.uniform(0.4, 1.2)
+            add += amp * torch.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sd**2))
+        x = x + add
+        if self.R.rand() < 0.5:
+            band = max(2, w // 8)
+            a = float(self.R.uniform(0.2, 0.5))
+            if self.R.rand() < 0.5:
+                x[..., :band] = x[..., :band] + a * x[..., w - band :]
+            else:
+                x[..., w - band :] = x[..., w - band :] + a * x[..., :band]
+        return {**d, "image": x}
 
 
 class BatchAffine:
