@@ -1,9 +1,10 @@
-"""``lgenet segment {train,apply,quality}`` (wired in by :mod:`lgenet.cli`).
+"""``lgenet segment {train,apply,quality,finetune}`` (wired in by :mod:`lgenet.cli`).
 
 lgenet segment train --manifest emidec.csv --out runs/seg
 lgenet segment apply --run runs/seg --manifest cohort.csv --out runs/seg_cohort
 lgenet segment apply --run runs/seg IMAGE_OR_SERIES... -o seg.csv
 lgenet segment quality runs/seg
+lgenet segment finetune --model runs/seg --manifest corrected.csv --out runs/centre2
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from lgenet.config import SegConfig
+from lgenet.config.finetune import FinetuneConfig
 from lgenet.errors import ConfigError
 from lgenet.settings import OptionHelp, add_options, load_settings, values_from_args
 
@@ -142,6 +144,26 @@ def cmd_segment_quality(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_segment_finetune(a: argparse.Namespace) -> int:
+    from lgenet.segment.finetune import finetune_segmentation
+
+    over = values_from_args(a, FinetuneConfig)
+    labels = _labels_from(a)
+    if labels is not None:
+        over["labels"] = labels
+    cfg = load_settings(FinetuneConfig, a.config, **over)
+    res = finetune_segmentation(cfg, progress=not a.quiet)
+    print()
+    print(res.table)
+    print()
+    print(f"adapted run   : {res.out_dir}" + ("" if cfg.final else " (--no-final: no models)"))
+    print(f"per case      : {res.out_dir / 'finetune_rows.csv'}")
+    if cfg.final:
+        print(f"apply it      : lgenet segment apply --run {res.out_dir} --manifest COHORT.csv --out DIR")
+    print(f"fits run: {res.fits_run}, resumed (already done): {res.fits_skipped}")
+    return 0
+
+
 def add_segment_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("segment", help="learned LV / myocardium / enhancement segmentation and automatic LGE %%")
     sub = p.add_subparsers(dest="segment_command", metavar="ACTION")
@@ -214,4 +236,19 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
     qp.add_argument("run", help="the --out of `lgenet segment train`")
     qp.add_argument("-q", "--quiet", action="store_true")
     qp.set_defaults(func=cmd_segment_quality)
+
+    fp = sub.add_parser(
+        "finetune",
+        help="adapt a trained run to a new centre with its corrected cases (own folds: the accuracy is measured on "
+        "cases each fine-tuning did not see), then fine-tune on all of them",
+    )
+    fp.add_argument("--config", help="YAML file of FinetuneConfig parameters (options override it)")
+    fp.add_argument(
+        "--labels",
+        help="label values of the corrected masks: a convention (emidec, myops) or e.g. cavity=1,myo=2+3+4,lge=3+4,"
+        "other=0 (default: those the import recorded beside the manifest, else EMIDEC's)",
+    )
+    add_options(fp, FinetuneConfig, required=("model", "manifest", "out"))
+    fp.add_argument("-q", "--quiet", action="store_true")
+    fp.set_defaults(func=cmd_segment_finetune)
     return p

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -210,6 +211,26 @@ class SegRunDir(RunFolder):
     def summary_json(self) -> Path:
         return self.path / "seg_summary.json"
 
+    @property
+    def members_path(self) -> Path:
+        return self.path / "members.json"
+
+    def members(self, cfg) -> list[int]:
+        """The fold models the run's ensemble holds: every fold of its CV, or (an adapted run of ``segment
+        finetune`` that adapted some of its source's members, since 0.3.0) those ``members.json`` lists."""
+        if not self.members_path.is_file():
+            return list(range(cfg.folds))
+        try:
+            ks = json.loads(self.members_path.read_text())["members"]
+            if not ks or not all(isinstance(k, int) and 0 <= k < cfg.folds for k in ks):
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            raise LgenetError(
+                f"{self.members_path} is damaged: it should list the run's fold models, e.g. "
+                '{"members": [0, 1, 2, 3]}; restore it from the run that wrote it'
+            ) from None
+        return [int(k) for k in ks]
+
     def check_folds(self, cfg) -> None:
         """Refuse a ``seg_config.yaml`` whose ``folds`` differs from the run's fold files (``folds_seg.csv`` and
         ``fits/seg/fold*``): the config was edited after the run, so a fold model would look missing."""
@@ -273,7 +294,7 @@ def load_segmenter(
     rd = SegRunDir(run_dir)
     cfg = rd.load_config()
     rd.check_folds(cfg)
-    ks = list(range(cfg.folds)) if folds is None else list(folds)
+    ks = rd.members(cfg) if folds is None else list(folds)
     states, spec = [], None
     for k in ks:
         sd, loc, seg, coarse_state = rd.load_states(k)

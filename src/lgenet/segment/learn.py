@@ -96,7 +96,11 @@ def _augmentation(spec: SegSpec, params: SegTrainParams, *, out_size: int, shift
     geometry plus MONAI's intensity part per sample; ``None`` without augmentation."""
     if not params.augment:
         return None
-    inten = {"intensity_scale": params.aug_intensity_scale, "intensity_shift": params.aug_intensity_shift}
+    inten = {
+        "intensity_scale": params.aug_intensity_scale,
+        "intensity_shift": params.aug_intensity_shift,
+        "edge_prob": params.aug_edge,
+    }
     if params.batch_augment:
         return (
             BatchAffine(out_size, shift_px, seed),
@@ -109,13 +113,27 @@ def _state(net: torch.nn.Module) -> dict:
     return {k: v.detach().cpu() for k, v in net.state_dict().items()}
 
 
+def _built(build, spec: SegSpec, state: dict | None) -> torch.nn.Module:
+    """A new network, or (fine-tuning, ``state``) one that starts from a trained network's weights."""
+    net = build(spec)
+    if state is not None:
+        net.load_state_dict(state)
+    return net
+
+
 def train_coarse_localiser(
-    xl: torch.Tensor, yl: torch.Tensor, spec: SegSpec, params: SegTrainParams, *, seed: int
+    xl: torch.Tensor,
+    yl: torch.Tensor,
+    spec: SegSpec,
+    params: SegTrainParams,
+    *,
+    seed: int,
+    init: dict | None = None,
 ) -> tuple[dict, list[float]]:
     """The coarse localiser of :func:`train_fold` (its own seeds): the localiser's canvases shifted by up to
     ``spec.coarse_shift_mm``, so that it finds a heart far from the frame centre."""
     torch.manual_seed(seed + 6)
-    net = build_localiser(spec)
+    net = _built(build_localiser, spec, init)
     t = _augmentation(
         spec, params, out_size=spec.loc_size, shift_px=spec.coarse_shift_mm / spec.loc_spacing, seed=seed + 7
     )
@@ -130,14 +148,40 @@ def train_fold(
     *,
     seed: int,
     on_epoch: Callable[[str, int, float], None] | None = None,
+    init: tuple[dict, dict, dict | None] | None = None,
+    train_localisers: bool = True,
 ) -> tuple[dict, dict, SegTrainResult]:
-    """Train the localiser and the segmenter of one fold; returns their state dicts and the record."""
+    """Train the localiser and the segmenter of one fold; returns their state dicts and the record.
+
+    ``init``: (localiser, segmenter, coarse localiser or None) states to start from instead of random weights
+    (``lgenet segment finetune``); ``params`` then says how long and how fast they are fine-tuned;
+    ``train_localisers=False`` (with ``init``) keeps the given localisers as they are."""
+    loc_init, seg_init, coarse_init = init if init is not None else (None, None, None)
 
     def report(stage: str):
         return (lambda e, v: on_epoch(stage, e, v)) if on_epoch else None
 
     res = SegTrainResult()
     t0 = time.perf_counter()
+    if init is not None and not train_localisers:
+        loc_state: dict = loc_init
+        res.coarse_state = coarse_init
+    else:
+        loc_state = _train_localisers(stacks, spec, params, seed, res, report, loc_init, coarse_init)
+    res.loc_seconds = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    xs, ys = prepare_segmenter_data(stacks, spec)
+    torch.manual_seed(seed + 3)
+    seg = _built(build_segmenter, spec, seg_init)
+    ts = _augmentation(spec, params, out_size=spec.crop, shift_px=12.0 / spec.spacing, seed=seed + 4)
+    stage = Stage(params.epochs, seed + 5, transform=ts, center_crop=spec.crop, regions=spec.regions)
+    res.losses = train_network(seg, xs, ys, stage, params, report("segmenter"))
+    res.seconds = time.perf_counter() - t1
+    return loc_state, _state(seg), res
+
+
+def _train_localisers(stacks, spec, params, seed, res, report, loc_init, coarse_init) -> dict:
+    """The localiser (and the coarse localiser, into ``res``) of :func:`train_fold`; the localiser's state."""
     xl, yl = prepare_localiser_data(stacks, spec)
     res.n_slices = int(xl.shape[0])
     if params.loc_thorax > 0:  # whole-thorax composites for both localisers (lgenet.segment.composite)
@@ -147,7 +191,7 @@ def train_fold(
         )
         xl, yl = torch.cat([xl, xc]), torch.cat([yl, yc])
     torch.manual_seed(seed)
-    loc = build_localiser(spec)
+    loc = _built(build_localiser, spec, loc_init)
     tl = _augmentation(
         spec, params, out_size=spec.loc_size, shift_px=spec.loc_shift_mm / spec.loc_spacing, seed=seed + 1
     )
@@ -155,14 +199,5 @@ def train_fold(
         loc, xl, yl, Stage(params.loc_epochs, seed + 2, transform=tl), params, report("localiser")
     )
     if spec.coarse_shift_mm > 0:
-        res.coarse_state, res.coarse_losses = train_coarse_localiser(xl, yl, spec, params, seed=seed)
-    res.loc_seconds = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    xs, ys = prepare_segmenter_data(stacks, spec)
-    torch.manual_seed(seed + 3)
-    seg = build_segmenter(spec)
-    ts = _augmentation(spec, params, out_size=spec.crop, shift_px=12.0 / spec.spacing, seed=seed + 4)
-    stage = Stage(params.epochs, seed + 5, transform=ts, center_crop=spec.crop, regions=spec.regions)
-    res.losses = train_network(seg, xs, ys, stage, params, report("segmenter"))
-    res.seconds = time.perf_counter() - t1
-    return _state(loc), _state(seg), res
+        res.coarse_state, res.coarse_losses = train_coarse_localiser(xl, yl, spec, params, seed=seed, init=coarse_init)
+    return _state(loc)
