@@ -76,8 +76,8 @@ def proxy_cases(run: Path, member: int, out: Path) -> list[dict]:
         rows.append(
             {
                 "patient_id": c.patient_id,
-                "image": str(image),
-                "mask": str(mask),
+                "image": str(image.resolve()),
+                "mask": str(mask.resolve()),
                 "lge": class_measures(cls)["lge_percent"],
             }
         )

@@ -205,3 +205,15 @@ def test_some_members_adapted_make_a_run_of_those_members(source, tmp_path):
     (Path(fc.out) / "members.json").write_text('{"members": [7]}')
     with pytest.raises(Exception, match="members.json is damaged"):
         load_segmenter(fc.out)
+
+
+def test_the_command_line_runs_the_own_folds_and_prints_the_paired_summary(source, tmp_path, capsys):
+    from lgenet.cli import main
+
+    root, cfg, new = source
+    args = ["segment", "finetune", "--model", cfg.out, "--manifest", str(new), "--out", str(tmp_path / "cli")]
+    args += ["--labels", "cavity=1,myo=2+3,lge=3,other=0+4", "--folds", "2", "--epochs", "2", "--loc-epochs", "0"]
+    assert main([*args, "--no-final", "--threads", "1", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "the source run on them:" in out and "myocardium Dice change, paired" in out and "--no-final" in out
+    assert json.loads((tmp_path / "cli" / "finetune_summary.json").read_text())["settings"]["loc_epochs"] == 0
