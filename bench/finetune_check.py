@@ -111,11 +111,15 @@ def _manifest(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def _scores(ev: dict) -> dict:
+def _scores(ev: dict, dice_all) -> dict:
+    """The evaluation's numbers, with the myocardium Dice over every mask (refused ones too, their mask as the
+    network drew it): the evaluation's own Dice is over the measured masks only, which a refusal flatters."""
     a = ev.get("agreement", {})
+    d = np.array([float(v) for v in dice_all], float)
     return {
         "n": ev["n_labelled"],
-        "dice_myo": ev["dice_myo"],
+        "dice_myo": {"mean": float(np.nanmean(d)), "n": int(np.isfinite(d).sum())},
+        "dice_myo_measured": ev["dice_myo"],
         "found": ev.get("hearts_found"),
         "refused": ev["n_refused"],
         "icc": a.get("icc"),
@@ -168,11 +172,11 @@ def main(argv=None) -> int:
         test = cases[-a.n_test :][: a.limit_test or None]
         source = one_member_run(run, m, base / "source")
         test_csv = _manifest(base / "test.csv", test)
-        ev_src = apply_segmentation(
+        ap_src = apply_segmentation(
             source,
             SegApplyOptions(out=base / "apply_source", manifest=test_csv, progress=False, overlays=False, labels=spec),
-        ).evaluation
-        res[f"member {m}"] = {"source": _scores(ev_src), "k": {}}
+        )
+        res[f"member {m}"] = {"source": _scores(ap_src.evaluation, [r["dice_myo"] for r in ap_src.rows]), "k": {}}
         for k in a.k:
             train = cases[:k]
             assert not {r["patient_id"] for r in train} & {r["patient_id"] for r in test}
@@ -189,16 +193,18 @@ def main(argv=None) -> int:
             )
             t1 = time.time()
             ft = finetune_segmentation(fc, progress=False)
-            ev = apply_segmentation(
+            ap = apply_segmentation(
                 fc.out,
                 SegApplyOptions(
                     out=base / f"apply_{k}", manifest=test_csv, progress=False, overlays=False, labels=spec
                 ),
-            ).evaluation
+            )
+            with open(Path(fc.out) / "finetune_rows.csv", newline="") as fh:
+                own = list(csv.DictReader(fh))
             res[f"member {m}"]["k"][k] = {
-                "finetuned": _scores(ev),
-                "own_fold_estimate": _scores(ft.summary["finetuned"]),
-                "own_fold_source": _scores(ft.summary["source"]),
+                "finetuned": _scores(ap.evaluation, [r["dice_myo"] for r in ap.rows]),
+                "own_fold_estimate": _scores(ft.summary["finetuned"], [r["dice_myo"] for r in own]),
+                "own_fold_source": _scores(ft.summary["source"], [r["dice_myo_source"] for r in own]),
                 "minutes": round((time.time() - t1) / 60, 1),
             }
             print(f"member {m}, k={k}: {json.dumps(res[f'member {m}']['k'][k], default=float)}", flush=True)
@@ -223,15 +229,18 @@ def markdown(res: dict, meta: dict) -> str:
         f"Machine: {meta['machine']}; {meta['threads']} torch thread(s); load {meta['load_start']:.2f} at the start, "
         f"{meta['load_end']:.2f} at the end; {meta['wall_s'] / 60:.1f} min; {meta['date']}",
         "",
-        "| source fold model | k corrected | test n | source: Dice / found / ICC / LoA | fine-tuned: Dice / found / ICC / "
-        "LoA | own-fold estimate on the k (Dice, source → fine-tuned) | minutes |",
+        "Dice: the mean over every mask (refused ones too); found: Dice >= 0.5; refused: no number reported; ICC and "
+        "limits of agreement over the measured masks.",
+        "",
+        "| source fold model | k corrected | test n | source: Dice / found / refused / ICC / LoA | fine-tuned: Dice / "
+        "found / refused / ICC / LoA | own-fold estimate on the k (Dice, source → fine-tuned) | minutes |",
         "|---|---|---|---|---|---|---|",
     ]
 
     def row(s: dict) -> str:
         icc = "n/a" if s["icc"] is None else f"{s['icc']:.3f}"
         loa = "n/a" if s["loa"][0] is None else f"{s['loa'][0]:+.1f} to {s['loa'][1]:+.1f}"
-        return f"{_d(s)} / {s['found']} / {icc} / {loa}"
+        return f"{_d(s)} / {s['found']} / {s['refused']} / {icc} / {loa}"
 
     for name, r in res.items():
         for k, v in r["k"].items():

@@ -54,9 +54,12 @@ class FinetuneConfig(Settings):
         cli=True,
     )
     seed: int = borrow(RunConfig, "seed", help="seed of the own folds and the fine-tuning")
-    epochs: int = setting(60, help="segmenter fine-tuning epochs", minimum=1, cli=True)
+    # ~10 corrected stacks of 2-6 slices are ~3 batches of 16 per epoch: 200 epochs are ~500 steps, an eighth of
+    # what a fold's segmenter takes from scratch on EMIDEC. 60 / 10 (~120 steps) left the masks of the proxy centre
+    # almost as they were (docs/results/segmentation.md, "Fine-tuning on a proxy centre")
+    epochs: int = setting(200, help="segmenter fine-tuning epochs", minimum=1, cli=True)
     loc_epochs: int = setting(
-        10, help="localiser (and coarse localiser) fine-tuning epochs; 0: keep them", minimum=0, cli=True
+        30, help="localiser (and coarse localiser) fine-tuning epochs; 0: keep them", minimum=0, cli=True
     )
     lr: float = setting(
         3e-4,
