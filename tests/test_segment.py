@@ -230,7 +230,7 @@ def test_the_segmenter_normalises_its_inputs_as_its_run_was_trained(seg_run):
 
     root, m, cfg, res = seg_run
     seg = load_segmenter(root / "seg", [0])
-    assert cfg.normalisation == 2 and seg.spec.normalisation == 2
+    assert cfg.normalisation == 3 and seg.spec.normalisation == 3
     st = read_case(cases_of(load_manifest(m, tasks=None), need_masks=True)[0], cfg)
     img = st.image.astype(np.float32)
     v1 = tissue_normalise(img, seg.spec.percentiles, method=1)

@@ -156,12 +156,13 @@ class SegTraining(Settings):
     )
     # another centre's surface coils and wrap-around put bright spots near the field's edges, which EMIDEC's frames
     # do not show; under the bench's proxy of them the 0.2.0 segmenter found 39 hearts of 100 (issue "another
-    # centre", docs/results/segmentation.md, configuration 18)
+    # centre"); with normalisation 3 it found all 100, and 81 instead of 37 under every proxy at once (docs/results/segmentation.md, configuration 18)
     aug_edge: float = setting(
-        0.0,
+        0.3,
+        absent=0.0,
         since="0.3.0",
         help="training augmentation: probability of bright surface-coil spots near the window's edges and a faint "
-        "wrap-around of its far edge, e.g. 0.3; 0: none (as before 0.3.0)",
+        "wrap-around of its far edge; 0: none (as before 0.3.0)",
         minimum=0,
         maximum=1,
         why="the probability of edge artefacts per training window",

@@ -33,17 +33,18 @@ class SegNetwork(Settings):
     loc_spacing: float = setting(4.0, help="localiser pixel size in mm", minimum=0, exclusive_minimum=True)
     loc_size: int = setting(112, help="localiser canvas in pixels", minimum=1)
     loc_channels: tuple[int, ...] = setting((8, 16, 32, 64, 128), help="localiser UNet widths")
-    # 2 (the default since 2026-11-27) takes the percentiles over the filled body outline with zero fill left out,
+    # 2 (the default from 2026-11-27) takes the percentiles over the filled body outline with zero fill left out,
     # so that a frame without EMIDEC's intensity offset looks the same; 1 is the Otsu-body method of the runs made
-    # before (docs/results.md, configuration 5)
+    # before (docs/results.md, configuration 5); 3 (the default since 0.3.0) is 2 made robust to bright coil spots
+    # (docs/results/segmentation.md, configuration 18)
     normalisation: int = setting(
-        2,
+        3,
         absent=1,
-        help="input intensity normalisation: 2 percentiles over the filled body outline with zero fill left out, "
-        "so frames with and without a stored intensity offset look alike; 1 the Otsu-body method of runs made "
-        "before 2026-11-27",
+        help="input intensity normalisation: 3 (since 0.3.0) as 2, robust to bright coil spots; 2 percentiles over "
+        "the filled body outline with zero fill left out, so frames with and without a stored intensity offset "
+        "look alike; 1 the Otsu-body method of runs made before 2026-11-27",
         choices=NORMALISATION_METHODS,
-        why="1: Otsu body, 2: filled body",
+        why="1: Otsu body, 2: filled body, 3: filled body robust to coil spots",
         cli=True,
     )
     loc_shift_mm: float = setting(
