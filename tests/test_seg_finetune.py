@@ -109,7 +109,7 @@ def test_finetune_scores_each_case_by_a_fine_tuning_that_did_not_see_it(source, 
     assert s["n_cases"] == 8 and s["own_folds"] == 3 and s["members"] == 2
     assert s["source"]["n_labelled"] == 8 and s["finetuned"]["n_labelled"] == 8
     gain = np.mean([float(r["dice_myo"]) - float(r["dice_myo_source"]) for r in rows])
-    assert s["dice_myo_gain"]["mean"] == pytest.approx(gain)
+    assert s["dice_myo_gain"]["mean"] == pytest.approx(gain, abs=1e-4)  # the CSV rounds
     assert "fine-tuned:" in res.table and "paired" in res.table
     assert res.fits_run == 3 * 2 + 2 and res.fits_skipped == 0
 
