@@ -178,8 +178,8 @@ def tissue_normalise(
       wrap-around). The Otsu threshold is taken over the values clipped at their 90th percentile, so that it
       separates tissue from air rather than the spots from everything else, and the high percentile over the
       body values at or below the body median + 4 robust SDs (1.4826 MAD), so that the spots do not set the
-      scale. On EMIDEC as acquired it moves the normalised heart by ~0.02 from method 2; under the bench's
-      edge-artefact proxy the normalised cavity falls from 0.45 to 0.38 (method 2: to 0.14;
+      scale. On EMIDEC as acquired it moves the normalised heart by ~0.03 from method 2; under the bench's
+      edge-artefact proxy the mean normalised cavity goes from 0.46 to 0.39 (method 2: from 0.42 to 0.07;
       docs/results/segmentation.md, configuration 18).
     """
     if method not in NORMALISATION_METHODS:
