@@ -35,14 +35,19 @@ def _labels_from(a: argparse.Namespace) -> dict | None:
     return labels.to_dict()
 
 
-def cmd_segment_train(a: argparse.Namespace) -> int:
-    from lgenet.workflows.segmentation import train_segmentation
-
-    over = values_from_args(a, SegConfig)
+def _settings_from(a: argparse.Namespace, cls):
+    """The command's frozen settings: its --config file, the options given, and the labels (:func:`_labels_from`)."""
+    over = values_from_args(a, cls)
     labels = _labels_from(a)
     if labels is not None:
         over["labels"] = labels
-    cfg = load_settings(SegConfig, a.config, **over)
+    return load_settings(cls, a.config, **over)
+
+
+def cmd_segment_train(a: argparse.Namespace) -> int:
+    from lgenet.workflows.segmentation import train_segmentation
+
+    cfg = _settings_from(a, SegConfig)
     res = train_segmentation(
         cfg, progress=not a.quiet, executor=a.executor, workers=a.workers, ray_address=a.ray_address
     )
@@ -147,11 +152,7 @@ def cmd_segment_quality(a: argparse.Namespace) -> int:
 def cmd_segment_finetune(a: argparse.Namespace) -> int:
     from lgenet.segment.finetune import finetune_segmentation
 
-    over = values_from_args(a, FinetuneConfig)
-    labels = _labels_from(a)
-    if labels is not None:
-        over["labels"] = labels
-    cfg = load_settings(FinetuneConfig, a.config, **over)
+    cfg = _settings_from(a, FinetuneConfig)
     res = finetune_segmentation(cfg, progress=not a.quiet)
     print()
     print(res.table)

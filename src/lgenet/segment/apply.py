@@ -150,27 +150,10 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
         res = seg(st.image, st.spacing)
         notes += res.notes
         slice_mm = st.meta.get("slice_spacing") or st.meta.get("slice_thickness")
-        status = lv_status(res)
-        if status != SEGMENTED:
-            notes.append(f"{status}: no measure is reported (the mask written is empty)")
+        status, q, judged = judge_mask(res, st.spacing, slice_mm, quality, len(far))
+        notes += judged
+        if status == NO_LV:
             res.classes = np.zeros_like(res.classes)
-        else:
-            verdict = check_plausibility(res.classes, st.spacing, slice_mm)
-            if not verdict.ok:  # a mask on another structure: kept for review, never measured
-                status = NOT_LV
-                notes.append(
-                    f"{NOT_LV}: {verdict.reason()}; no measure is reported (the mask written is the network's, "
-                    "for review)"
-                )
-            if quality is not None:
-                q = predict_quality(quality, quality_features(res, verdict, profile_outside=len(far)))
-                flagged = q["quality_dice"] < float(quality.get("flag_below", FLAG_BELOW))
-                q["quality_flag"] = LIKELY_WRONG if flagged else ""
-                if flagged:
-                    notes.append(
-                        f"{LIKELY_WRONG}: the quality score predicts a myocardium Dice of {q['quality_dice']:.2f} "
-                        f"(flagged below {float(quality.get('flag_below', FLAG_BELOW)):.3g}): check the overlay"
-                    )
         for n in notes:
             log.warning("patient %s: %s", c.patient_id, n)
         m = class_measures(res.classes, st.spacing, slice_mm)
@@ -206,8 +189,7 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
             "slice_agreement": slice_agreement_text(res) if status != NO_LV else "",
             "fold_agreement": _mean_text(res.fold_agreement) if status != NO_LV else "",
         }
-        if status != NO_LV and quality is not None:
-            row.update(q)
+        row.update(q)
         row.update(_threshold_burdens(st.image, res.classes))
         if status != SEGMENTED:
             row.update({"localised_fraction": float("nan"), "lge_sectors_pred": "", "slices_with_enhancement_pred": ""})
@@ -284,6 +266,32 @@ def lv_status(res) -> str:
     if not np.asarray(res.localised).any() or not (np.asarray(res.classes) >= 2).any():
         return NO_LV
     return SEGMENTED
+
+
+def judge_mask(res, spacing, slice_mm, quality: dict | None, profile_outside: int) -> tuple[str, dict, list[str]]:
+    """What ``segment apply`` makes of one segmented stack: its ``status`` (:data:`SEGMENTED`, :data:`NO_LV` or
+    :data:`NOT_LV`), the quality score's columns (empty without a score or an LV) and the notes saying why."""
+    status = lv_status(res)
+    if status != SEGMENTED:
+        return status, {}, [f"{status}: no measure is reported (the mask written is empty)"]
+    notes = []
+    verdict = check_plausibility(res.classes, spacing, slice_mm)
+    if not verdict.ok:  # a mask on another structure: kept for review, never measured
+        status = NOT_LV
+        notes.append(
+            f"{NOT_LV}: {verdict.reason()}; no measure is reported (the mask written is the network's, for review)"
+        )
+    q: dict = {}
+    if quality is not None:
+        q = predict_quality(quality, quality_features(res, verdict, profile_outside=profile_outside))
+        below = float(quality.get("flag_below", FLAG_BELOW))
+        q["quality_flag"] = LIKELY_WRONG if q["quality_dice"] < below else ""
+        if q["quality_flag"]:
+            notes.append(
+                f"{LIKELY_WRONG}: the quality score predicts a myocardium Dice of {q['quality_dice']:.2f} "
+                f"(flagged below {below:.3g}): check the overlay"
+            )
+    return status, q, notes
 
 
 def _write_segmented_manifest(cohort, rows, path: Path, run: Path) -> Path:

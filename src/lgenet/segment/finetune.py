@@ -109,20 +109,12 @@ def _slice_mm(st):
     return st.meta.get("slice_spacing") or st.meta.get("slice_thickness")
 
 
-def _tune_member(state, train_stacks, spec, params, seed: int, tune_loc: bool = True):
-    """One ensemble member fine-tuned on ``train_stacks``: (localiser, segmenter, coarse localiser) states."""
-    from lgenet.data.stacks import tissue_normalise
+def _tune_member(state, data, spec, params, seed: int, tune_loc: bool = True):
+    """One ensemble member fine-tuned on ``data`` (normalised stack, classes, spacing per case): (localiser,
+    segmenter, coarse localiser) states."""
     from lgenet.segment.learn import train_fold
 
     _, loc, seg, coarse = state
-    data = [
-        (
-            tissue_normalise(st.image, spec.percentiles, method=spec.normalisation, spacing=st.spacing),
-            st.classes,
-            st.spacing,
-        )
-        for st in train_stacks
-    ]
     loc_s, seg_s, res = train_fold(data, spec, params, seed=seed, init=(loc, seg, coarse), train_localisers=tune_loc)
     return loc_s, seg_s, res.coarse_state
 
@@ -140,6 +132,7 @@ def finetune_segmentation(cfg: FinetuneConfig, *, progress: bool = True) -> Fine
     from tqdm.auto import tqdm
 
     from lgenet.config.seg import SegTraining
+    from lgenet.data.stacks import tissue_normalise
     from lgenet.models.seginfer import Segmenter
     from lgenet.models.segnet import SegSpec
     from lgenet.runs.compute import compute_signature, resolve_device, resolve_precision
@@ -151,6 +144,14 @@ def finetune_segmentation(cfg: FinetuneConfig, *, progress: bool = True) -> Fine
     precision = resolve_precision(cfg.precision, device)
     threads = int(cfg.num_threads or torch.get_num_threads())
     spec = SegSpec.from_dict(next(iter(members.values()))[0])
+    normed = {  # the networks' inputs, normalised once for every fine-tuning
+        p: (
+            tissue_normalise(st.image, spec.percentiles, method=spec.normalisation, spacing=st.spacing),
+            st.classes,
+            st.spacing,
+        )
+        for p, st in stacks.items()
+    }
     folds = own_folds(cases, labels, cfg.folds, cfg.seed)
     n_folds = max(folds.values()) + 1
     record = {
@@ -238,7 +239,7 @@ def finetune_segmentation(cfg: FinetuneConfig, *, progress: bool = True) -> Fine
                     else:
                         tuned = _tune_member(
                             state,
-                            [stacks[p] for p in train],
+                            [normed[p] for p in train],
                             spec,
                             params,
                             _seed(cfg.seed, f"{f}|{m}"),
@@ -296,18 +297,18 @@ def finetune_segmentation(cfg: FinetuneConfig, *, progress: bool = True) -> Fine
             result.table = format_finetune_summary(result.summary)
             log.info("own-fold estimate:\n%s", result.table)
             if cfg.final:
-                _final_members(fd, cfg, src, seg_cfg, members, stacks, spec, params, result, bar, threads)
+                _final_members(fd, cfg, src, seg_cfg, members, normed, spec, params, result, bar, threads)
             bar.close()
     return result
 
 
-def _final_members(fd, cfg, src, seg_cfg, members, stacks, spec, params, result, bar, threads) -> None:
+def _final_members(fd, cfg, src, seg_cfg, members, normed, spec, params, result, bar, threads) -> None:
     """Every member fine-tuned on every case, written as the adapted segmentation run's fold models."""
     import torch
 
     from lgenet.runs.compute import compute_signature
 
-    every = [stacks[p] for p in sorted(stacks)]
+    every = [normed[p] for p in sorted(normed)]
     for m, state in members.items():
         d = fd.member_dir(m)
         if (d / "fit.json").is_file():
@@ -321,7 +322,7 @@ def _final_members(fd, cfg, src, seg_cfg, members, stacks, spec, params, result,
             "fold": m,
             "finetuned_from": f"member {m} of the source run (its fold {m} model)",
             "n_train_cases": len(every),
-            "train_patients": sorted(stacks),
+            "train_patients": sorted(normed),
             "epochs": cfg.epochs,
             "loc_epochs": cfg.loc_epochs,
             "lr": cfg.lr,

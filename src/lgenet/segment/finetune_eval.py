@@ -37,25 +37,16 @@ def own_folds(cases: list[Case], labels: dict[str, int], n_folds: int, seed: int
 
 
 def score_case(seg, st, slice_mm, quality: dict | None = None, profile: dict | None = None) -> dict:
-    """One case segmented: status (as ``segment apply`` decides it), Dice and LGE % against the corrected mask,
-    and (``quality``) the quality score's predicted Dice and flag."""
+    """One case segmented: status and quality score as ``segment apply`` decides them
+    (:func:`lgenet.segment.apply.judge_mask`), Dice and LGE % against the corrected mask."""
     from lgenet.data.shift import shift_warnings
     from lgenet.evaluation.segmentation import class_measures, dice
-    from lgenet.segment.apply import NO_LV, NOT_LV, SEGMENTED, lv_status
+    from lgenet.segment.apply import SEGMENTED, judge_mask
     from lgenet.segment.cases import _stack_features
-    from lgenet.segment.plausibility import check_plausibility
-    from lgenet.segment.quality import FLAG_BELOW, LIKELY_WRONG, predict_quality, quality_features
 
     res = seg(st.image, st.spacing)
-    status = lv_status(res)
-    verdict = check_plausibility(res.classes, st.spacing, slice_mm)
-    if status == SEGMENTED and not verdict.ok:
-        status = NOT_LV
-    q: dict = {}
-    if quality is not None and status != NO_LV:
-        far = shift_warnings(profile, _stack_features(st)) if profile else []
-        q = predict_quality(quality, quality_features(res, verdict, profile_outside=len(far)))
-        q["quality_flag"] = LIKELY_WRONG if q["quality_dice"] < float(quality.get("flag_below", FLAG_BELOW)) else ""
+    far = shift_warnings(profile, _stack_features(st)) if profile and quality is not None else []
+    status, q, _ = judge_mask(res, st.spacing, slice_mm, quality, len(far))
     pred, gt = res.classes, st.classes
     lge = class_measures(pred, st.spacing, slice_mm)["lge_percent"] if status == SEGMENTED else float("nan")
     return {
