@@ -85,7 +85,8 @@ def summarise(rows: list[dict], lge_threshold: float = 5.7) -> dict:
 def markdown(res: dict, meta: dict) -> str:
     L = [
         f"Command: `{meta['command']}`  ",
-        f"Run: `{meta['run']}` (lgenet {meta['lgenet']}; localiser composites `loc_thorax` = {meta['loc_thorax']})  ",
+        f"Run: `{meta['run']}` (lgenet {meta['lgenet']}; localiser composites `loc_thorax` = {meta['loc_thorax']} for "
+        f"{meta['loc_thorax_nets']})  ",
         f"Machine: {meta['machine']}; {meta['threads']} torch thread(s); load {meta['load_start']:.2f} at the start, "
         f"{meta['load_end']:.2f} at the end; {meta['wall_s'] / 60:.1f} min; {meta['date']}",
         "",
@@ -147,6 +148,7 @@ def main(argv=None) -> int:
         "run": str(run),
         "lgenet": __version__,
         "loc_thorax": getattr(cfg, "loc_thorax", 0.0),
+        "loc_thorax_nets": getattr(cfg, "loc_thorax_nets", "both"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "threads": torch.get_num_threads(),
         "load_start": os.getloadavg()[0],

@@ -346,6 +346,9 @@ def main(argv=None) -> int:
     ap.add_argument("--coarse-shift-mm", type=float, help="SegConfig.coarse_shift_mm (a coarse localiser; 0: none)")
     ap.add_argument("--coarse-margin", type=float, help="SegConfig.coarse_margin (default 1.2)")
     ap.add_argument("--loc-thorax", type=float, help="SegConfig.loc_thorax (whole-thorax composites per slice)")
+    ap.add_argument(
+        "--loc-thorax-nets", choices=("both", "coarse"), help="SegConfig.loc_thorax_nets (which localisers)"
+    )
     ap.add_argument("--aug-edge", type=float, help="SegConfig.aug_edge (probability of coil spots / wrap-around)")
     ap.add_argument("--res-units", type=int, help="SegConfig.res_units (residual units per UNet level; default 2)")
     ap.add_argument("--aug-intensity-scale", type=float, help="SegConfig.aug_intensity_scale (default 0.5: x0.5-1.5)")
@@ -382,6 +385,7 @@ def main(argv=None) -> int:
             ("coarse_shift_mm", a.coarse_shift_mm),
             ("coarse_margin", a.coarse_margin),
             ("loc_thorax", a.loc_thorax),
+            ("loc_thorax_nets", a.loc_thorax_nets),
             ("aug_edge", a.aug_edge),
             ("res_units", a.res_units),
             ("aug_intensity_scale", a.aug_intensity_scale),

@@ -63,6 +63,43 @@ def test_the_localiser_setting_is_declared_once_with_its_old_value_for_old_runs(
         SegConfig(loc_thorax=-1)
 
 
+@pytest.mark.parametrize("nets", ["both", "coarse"])
+def test_the_composites_go_to_the_localisers_named(monkeypatch, nets):
+    """loc_thorax_nets: "coarse" trains the frame-centred localiser on its plain canvases, the coarse one on both."""
+    import lgenet.segment.learn as learn
+
+    x, y = _canvases(4)
+    monkeypatch.setattr(learn, "prepare_localiser_data", lambda stacks, spec: (x, y))
+    seen: dict[str, int] = {}
+
+    def train_network(net, xx, *args, **kwargs):
+        seen["loc"] = xx.shape[0]
+        return []
+
+    def train_coarse(xx, *args, **kwargs):
+        seen["coarse"] = xx.shape[0]
+        return {}, []
+
+    monkeypatch.setattr(learn, "train_network", train_network)
+    monkeypatch.setattr(learn, "train_coarse_localiser", train_coarse)
+    monkeypatch.setattr(learn, "_built", lambda *a, **k: torch.nn.Identity())
+
+    class _Spec:
+        loc_spacing, loc_size, loc_shift_mm, coarse_shift_mm = 4.0, 48, 10.0, 60.0
+
+    class _Params:
+        loc_thorax, loc_thorax_nets, loc_epochs = 1.0, nets, 1
+
+    monkeypatch.setattr(learn, "_augmentation", lambda *a, **k: None)
+    stacks = [(np.zeros((2, 8, 8)), None, None), (np.zeros((2, 8, 8)), None, None)]
+    learn._train_localisers(stacks, _Spec(), _Params(), 0, learn.SegTrainResult(), lambda s: None, None, None)
+    assert seen["coarse"] == 8  # the 4 canvases and one composite each
+    assert seen["loc"] == (8 if nets == "both" else 4)
+    assert SegConfig().loc_thorax_nets == "both" and SegConfig(loc_thorax_nets="coarse").loc_thorax_nets == "coarse"
+    with pytest.raises(Exception, match="loc_thorax_nets"):
+        SegConfig(loc_thorax_nets="segmenter")
+
+
 class _Res:
     def __init__(self, classes, agreement, confidence, localised):
         self.classes, self.agreement, self.confidence, self.localised = classes, agreement, confidence, localised

@@ -113,6 +113,16 @@ class SegTraining(Settings):
         why="composites per training slice",
         cli=True,
     )
+    # configuration 17's cost fell on heart-centred EMIDEC frames, where the frame-centred localiser misplaced
+    # windows; "coarse" leaves that localiser as before and gives the composites only to the coarse localiser,
+    # which proposes a far-off heart and must win by the gate's margin (configuration 19)
+    loc_thorax_nets: str = setting(
+        "both",
+        since="0.3.0",
+        help="which localisers learn from the loc_thorax composites: both, or only the coarse localiser",
+        choices=("both", "coarse"),
+        cli=True,
+    )
     batch_size: int = setting(16, help="mini-batch size", minimum=1, cli=True)
     lr: float = setting(
         1e-3, help="Adam learning rate (polynomial decay to zero)", minimum=0, exclusive_minimum=True, cli=True

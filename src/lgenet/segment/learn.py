@@ -184,12 +184,15 @@ def _train_localisers(stacks, spec, params, seed, res, report, loc_init, coarse_
     """The localiser (and the coarse localiser, into ``res``) of :func:`train_fold`; the localiser's state."""
     xl, yl = prepare_localiser_data(stacks, spec)
     res.n_slices = int(xl.shape[0])
-    if params.loc_thorax > 0:  # whole-thorax composites for both localisers (lgenet.segment.composite)
+    xk, yk = xl, yl  # the coarse localiser's training canvases
+    if params.loc_thorax > 0:  # whole-thorax composites (lgenet.segment.composite), for the localisers named
         groups = np.repeat(np.arange(len(stacks)), [st[0].shape[0] for st in stacks])
         xc, yc = thorax_composites(
             xl, yl, groups, spacing_mm=spec.loc_spacing, per_slice=params.loc_thorax, seed=seed + 9
         )
-        xl, yl = torch.cat([xl, xc]), torch.cat([yl, yc])
+        xk, yk = torch.cat([xl, xc]), torch.cat([yl, yc])
+        if params.loc_thorax_nets == "both":
+            xl, yl = xk, yk
     torch.manual_seed(seed)
     loc = _built(build_localiser, spec, loc_init)
     tl = _augmentation(
@@ -199,5 +202,5 @@ def _train_localisers(stacks, spec, params, seed, res, report, loc_init, coarse_
         loc, xl, yl, Stage(params.loc_epochs, seed + 2, transform=tl), params, report("localiser")
     )
     if spec.coarse_shift_mm > 0:
-        res.coarse_state, res.coarse_losses = train_coarse_localiser(xl, yl, spec, params, seed=seed, init=coarse_init)
+        res.coarse_state, res.coarse_losses = train_coarse_localiser(xk, yk, spec, params, seed=seed, init=coarse_init)
     return _state(loc)
