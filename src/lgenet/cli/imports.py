@@ -7,6 +7,8 @@
     lgenet import nifti-masks --images data/ --masks data/ --image-pattern '{id}_LGE.nii.gz' \\
         --mask-pattern '{id}_gd.nii.gz' --out cohort.csv
     lgenet import nifti-masks --pairs pairs.csv --out cohort.csv      # columns case_id,image,mask
+    lgenet import dicom STUDIES_DIR --out cohort.csv [--id-map map.csv] [--prefer magnitude|psir] \\
+        [--min-slices 2] [--link symlink|copy]
     lgenet quantify IMAGE.nii.gz MASK.nii.gz --out DIR [--method all] [--n-sd 2,3,5,6] [--remote auto|MASK] \\
         [--myo-labels 2,3,4 --other-labels 0,1]
     lgenet quantify --manifest cohort.csv --out DIR --label-method fwhm [--method all]
@@ -28,7 +30,14 @@ from lgenet.conventions.files import import_sidecar
 from lgenet.conventions.labels import EMIDEC
 from lgenet.errors import ConfigError
 
-__all__ = ["add_import_parser", "add_quantify_parser", "cmd_import_emidec", "cmd_import_nifti_masks", "cmd_quantify"]
+__all__ = [
+    "add_import_parser",
+    "add_quantify_parser",
+    "cmd_import_dicom",
+    "cmd_import_emidec",
+    "cmd_import_nifti_masks",
+    "cmd_quantify",
+]
 
 
 def _print_counts(manifest: Path) -> None:
@@ -72,6 +81,33 @@ def cmd_import_emidec(a: argparse.Namespace) -> int:
         "note: event = Killip class >= II at presentation (a proxy, not a follow-up endpoint); "
         "killip must not be a covariate for the event task, group (N/P) not for the lge task"
     )
+    return 0
+
+
+def cmd_import_dicom(a: argparse.Namespace) -> int:
+    import os
+
+    from tqdm.auto import tqdm
+
+    from lgenet.data.importers.dicom_studies import import_dicom_studies, intake_summary
+    from lgenet.runs.paths import refuse_overwrite
+
+    # never into the archive it reads: the linked series would be read as the archive's own files next time
+    refuse_overwrite(a.out, [a.studies], "--out", kind="file")
+    if a.id_map:
+        refuse_overwrite(a.id_map, [a.studies, a.out], "--id-map", kind="file")
+    total = sum(len(f) for _, _, f in os.walk(a.studies)) if Path(a.studies).is_dir() else 0
+    with tqdm(total=total, desc="reading DICOM headers", unit="file", disable=None, leave=False) as bar:
+        res = import_dicom_studies(
+            a.studies,
+            a.out,
+            prefer=a.prefer,
+            min_slices=a.min_slices,
+            link=a.link,
+            id_map=a.id_map,
+            on_file=bar.update,
+        )
+    print(intake_summary(res))
     return 0
 
 
@@ -119,8 +155,10 @@ def cmd_import_nifti_masks(a: argparse.Namespace) -> int:
 
 
 def add_import_parser(subparsers) -> argparse.ArgumentParser:
-    """``lgenet import {emidec,nifti-masks}``."""
-    p = subparsers.add_parser("import", help="make a manifest from a dataset of NIfTI images + label maps")
+    """``lgenet import {emidec,nifti-masks,dicom}``."""
+    p = subparsers.add_parser(
+        "import", help="make a manifest from a dataset of NIfTI images + label maps, or from a folder of DICOM studies"
+    )
     sub = p.add_subparsers(dest="dataset", metavar="DATASET")
     sub.required = True
 
@@ -130,6 +168,32 @@ def add_import_parser(subparsers) -> argparse.ArgumentParser:
     e.add_argument("--frames-dir", help="also write every slice as a one-slice NIfTI + frames.csv here")
     e.add_argument("--event-min-killip", type=int, default=2, help="event = Killip class >= this (default 2)")
     e.set_defaults(func=cmd_import_emidec)
+
+    d = sub.add_parser(
+        "dicom",
+        help="a folder of whole DICOM studies: each study's LGE short-axis stack (lgenet.data.importers.dicom_studies)",
+    )
+    d.add_argument("studies", help="folder holding the DICOM studies, in any layout")
+    d.add_argument("--out", required=True, help="manifest CSV to write (the linked series go in <stem>_series/)")
+    d.add_argument(
+        "--id-map",
+        help="also write the mapping of the study-local IDs to the archive's patient IDs, UIDs and dates to this CSV "
+        "(it holds identifiers: keep it apart from the results)",
+    )
+    d.add_argument(
+        "--prefer",
+        default="magnitude",
+        choices=("magnitude", "psir"),
+        help="which LGE image a study with both gives (default magnitude: what lgenet's models were trained on)",
+    )
+    d.add_argument("--min-slices", type=int, default=2, help="fewest parallel slices of a stack (default 2)")
+    d.add_argument(
+        "--link",
+        default="symlink",
+        choices=("symlink", "copy"),
+        help="how each chosen series is put in <stem>_series/<ID>/ (default symlink; copy where links fail)",
+    )
+    d.set_defaults(func=cmd_import_dicom)
 
     n = sub.add_parser("nifti-masks", help="any image + label-map NIfTI pairs (paired by file name)")
     n.add_argument("--images", help="folder, file or quoted glob of image NIfTIs")
