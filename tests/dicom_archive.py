@@ -52,7 +52,9 @@ class Study:
         for k in range(n):
             for ph in range(phases):
                 pix = np.full((16, 14), 50 + 40 * k, np.int16 if kind == "psir" else np.uint16)
-                ds = make_image(pix, position=base + k * 8.0 * apex, orientation=[*row, *col], instance=k * phases + ph + 1)
+                ds = make_image(
+                    pix, position=base + k * 8.0 * apex, orientation=[*row, *col], instance=k * phases + ph + 1
+                )
                 self._stamp(ds, uid, number, description)
                 ds.AcquisitionTime = acq
                 if kind == "cine":

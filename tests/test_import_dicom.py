@@ -83,7 +83,10 @@ def test_the_same_archive_in_another_layout_gets_the_same_ids_and_stacks(archive
         shutil.copy2(p, flat / f"f{i:04d}{p.suffix}")
     a = import_dicom_studies(root, tmp_path / "a.csv")
     b = import_dicom_studies(flat, tmp_path / "b.csv")
-    key = [(c.patient_id, c.study, c.chosen and (c.chosen.kind, c.chosen.slices, c.chosen.series_number)) for c in a.choices]
+    key = [
+        (c.patient_id, c.study, c.chosen and (c.chosen.kind, c.chosen.slices, c.chosen.series_number))
+        for c in a.choices
+    ]
     assert key == [(c.patient_id, c.study, c.chosen and (c.chosen.kind, c.chosen.slices, c.chosen.series_number))
                    for c in b.choices]  # fmt: skip
 

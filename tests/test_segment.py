@@ -997,3 +997,44 @@ def test_a_nested_region_segmenter_learns_saves_and_decodes_regions(seg_run, tmp
     assert load_segmenter(root / "seg").spec.regions is False  # runs made without it keep softmax
     with pytest.raises(ConfigError, match="regions"):
         SegConfig(regions="yes")
+
+
+def test_import_dicom_then_apply_writes_a_dicom_seg_that_reads_back_as_the_mask(seg_run, tmp_path):
+    """The field path: a folder of DICOM studies -> import dicom -> segment apply --dicom-seg; the SEG holds the
+    mask exactly, references the source series, and (when dicom3tools is installed) dciodvfy finds no error."""
+    import shutil
+    import subprocess
+
+    import nibabel as nib
+    import pydicom
+
+    from lgenet.cli import main
+    from lgenet.io.dicom_seg import read_dicom_seg
+
+    root, m, cfg, res = seg_run
+    assert main(["import", "dicom", str(root / "c" / "dicom"), "--out", str(tmp_path / "cohort.csv")]) == 0
+    out = tmp_path / "applied"
+    args = ["segment", "apply", "--run", str(root / "seg"), "--manifest", str(tmp_path / "cohort.csv")]
+    assert main([*args, "--out", str(out), "--dicom-seg", "--no-overlays", "-q"]) == 0
+    rows = _rows(out / "segmentation.csv")
+    assert len(rows) == 8 and all(r["dicom_seg"] for r in rows)
+    values = np.asarray(cfg.seg_labels().values())
+    for r in rows[:3]:
+        src = tmp_path / "cohort_series" / r["patient_id"]
+        classes = read_dicom_seg(out / r["dicom_seg"], src)
+        mask = np.asarray(nib.load(out / r["mask"]).dataobj)
+        back = np.zeros(mask.shape, np.uint8)
+        for k, v in enumerate(values):
+            back[mask == v] = k
+        # the NIfTI mask is (x = column, y = row, slice apex -> base); the SEG's class map is (slice, row, column)
+        assert np.array_equal(classes, np.transpose(back, (2, 1, 0))), r["patient_id"]
+        ds = pydicom.dcmread(out / r["dicom_seg"])
+        src_uids = {pydicom.dcmread(p).SeriesInstanceUID for p in src.iterdir()}
+        assert ds.Modality == "SEG" and ds.ReferencedSeriesSequence[0].SeriesInstanceUID in src_uids
+        assert [s.SegmentLabel for s in ds.SegmentSequence] == ["LV blood pool", "LV myocardium", "Enhanced myocardium"]
+    if shutil.which("dciodvfy") is None:
+        pytest.skip("dciodvfy (Debian dicom3tools) is not installed: the SEG's validation was not run")
+    for r in rows:
+        proc = subprocess.run(["dciodvfy", str(out / r["dicom_seg"])], capture_output=True, text=True, check=False)
+        errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.startswith("Error")]
+        assert not errors, errors[:5]

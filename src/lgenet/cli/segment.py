@@ -96,6 +96,7 @@ def cmd_segment_apply(a: argparse.Namespace) -> int:
         labels=a.labels,
         threads=a.num_threads,
         overlays=not a.no_overlays,
+        dicom_seg=a.dicom_seg,
         progress=not a.quiet,
     )
     res = apply_segmentation(a.run, opts)
@@ -225,6 +226,12 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
         "manifest, else the run's)",
     )
     ap.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
+    ap.add_argument(
+        "--dicom-seg",
+        action="store_true",
+        help="also write a DICOM SEG of each DICOM input's mask in dicom_seg/ (for 3D Slicer, OHIF, a PACS); "
+        "these files carry the source's patient and study identifiers, as a DICOM SEG must",
+    )
     ap.add_argument("-q", "--quiet", action="store_true")
     ap.add_argument("paths", nargs="*", help="DICOM series folders, NIfTI stacks (or 2-D images)")
     ap.set_defaults(func=cmd_segment_apply)

@@ -40,6 +40,7 @@ from lgenet.io.geometry import order_apex_to_base, slice_gap_note
 from lgenet.io.meta import build_meta, luminance, select_index
 
 __all__ = [
+    "dicom_source_frames",
     "DICOM_SUFFIXES",
     "has_dicom_preamble",
     "looks_like_dicom",
@@ -558,6 +559,15 @@ def _read_dicom_volume(path: Path) -> tuple[np.ndarray, dict]:
         notes.add(gap)
     meta = _meta(stack, arranged, vol.shape, index=None, notes=notes, affine=_ras_affine(ordered))
     return vol, meta
+
+
+def dicom_source_frames(path: str | Path) -> list[tuple[Path, int | None]]:
+    """The (file, frame index or None) of every frame of the stack at ``path``, apex -> base: the order of
+    :func:`read_dicom_volume`'s slices (a DICOM SEG of a mask references its source frames in this order)."""
+    with _withhold_identifiers():
+        stack = _load_stack(Path(path))
+        ordered = _arrange(stack.frames, Path(path), explicit=False)[0]
+    return [(fr.file, fr.frame) for fr in ordered]
 
 
 def _ras_affine(ordered: list[_Frame]) -> np.ndarray | None:

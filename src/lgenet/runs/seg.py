@@ -83,6 +83,7 @@ SEG_APPLY_FIELDS = [
     "fold_agreement",
     "mask",
     "overlay",
+    "dicom_seg",  # since 0.3.0, with --dicom-seg
     "status",
     "notes",
 ]

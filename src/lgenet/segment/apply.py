@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lgenet import __version__
 from lgenet.conventions.names import check_unique_names
 from lgenet.data.stacks import Stack
 from lgenet.errors import ConfigError
@@ -66,7 +67,8 @@ class SegApplyOptions:
     (a cohort) or ``paths`` (single inputs, named by ``ids``, default ``input_001``...), one of the two; the NIfTI
     axis, basal end and pixel size of inputs without one (``None``: the run's); ``labels``: the convention of the
     manifest's masks (a name or ``cavity=..`` spec; ``None``: the import sidecar's beside the manifest, else the
-    run's); ``overlays``: the overlay PNGs."""
+    run's); ``overlays``: the overlay PNGs; ``dicom_seg``: a DICOM SEG of each DICOM input's mask in ``dicom_seg/``
+    (:mod:`lgenet.io.dicom_seg`; it carries the source's patient and study identifiers, as a SEG must)."""
 
     out: str | Path
     manifest: str | Path | None = None
@@ -77,6 +79,7 @@ class SegApplyOptions:
     pixel_spacing: float | None = None
     labels: str | None = None
     overlays: bool = True
+    dicom_seg: bool = False
     progress: bool = True
     device: str = "cpu"
     threads: int | None = None  # torch threads (None: torch's default)
@@ -204,6 +207,9 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
                     "lge_percent_expert": me["lge_percent"],
                 }
             )
+        if o.dicom_seg:
+            row["dicom_seg"] = _dicom_seg(c, st, res.classes, out_dir, rd.path, notes)
+            row["notes"] = " | ".join(notes)
         if o.overlays:
             row["overlay"] = str(
                 _overlay(out_dir / "overlays" / f"{safe_id(c.patient_id)}.png", st, res.classes).relative_to(out_dir)
@@ -227,6 +233,24 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
     if manifest:
         result.manifest = _write_segmented_manifest(cohort, rows, out_dir / "manifest.csv", rd.path)
     return result
+
+
+def _dicom_seg(c: Case, st: Stack, classes: np.ndarray, out_dir: Path, run: Path, notes: list[str]) -> str:
+    """The DICOM SEG of a DICOM input's mask (its path in the output folder), or "" with a note for another input."""
+    from lgenet.io.dicom_seg import write_dicom_seg
+
+    if st.meta.get("format") not in ("dicom", "dicom-series"):
+        notes.append("no DICOM SEG: the input is not a DICOM stack")
+        return ""
+    n_models = len(list(run.glob("fits/seg/fold*/model.pt")))
+    path = write_dicom_seg(
+        c.image,
+        classes,
+        out_dir / "dicom_seg" / f"{safe_id(c.patient_id)}.dcm",
+        version=__version__,
+        model=f"lgenet segmentation ensemble of {n_models} fold model(s)",
+    )
+    return str(path.relative_to(out_dir))
 
 
 def _mean_text(v) -> str:

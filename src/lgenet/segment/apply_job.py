@@ -77,6 +77,8 @@ def _job_record(rd: SegRunDir, cfg, o, manifest, cases: list[dict]) -> dict:
             "pixel_spacing": cfg.pixel_spacing,
             "labels": cfg.labels,
             "overlays": bool(o.overlays),
+            # since 0.3.0, recorded only when on, so that an earlier job's record still matches its resume
+            **({"dicom_seg": True} if getattr(o, "dicom_seg", False) else {}),
         },
     }
 
