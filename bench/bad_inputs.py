@@ -632,6 +632,7 @@ class Harness:
         self.cases_predict_report()
         self.cases_weights()
         self.cases_import_quantify()
+        self.cases_import_dicom()
         self.cases_rundir()
         self.cases_segment()
 
@@ -1996,6 +1997,66 @@ class Harness:
         )
 
     # ---- import and quantify
+    def cases_import_dicom(self) -> None:
+        """``lgenet import dicom`` (since 0.3.0): the baseline cohort's DICOM series as an archive of studies."""
+        K = "import dicom"
+        arch = self.cohort / "dicom"
+        private = self.work / "private"  # what may hold identifiers by design (--id-map, --link copy): not scanned
+        self.add(K, "archive of the cohort's studies (valid)", ["import", "dicom", arch, "--out", self.o("dcm_ok/c.csv")],
+                 expect="ok", unchanged=[arch])  # fmt: skip
+        self.add(K, "the same --out again: replaces its own series folder (valid)",
+                 ["import", "dicom", arch, "--out", self.o("dcm_ok/c.csv")], expect="ok")  # fmt: skip
+        self.add(K, "--id-map and --link copy outside the results (valid)",
+                 ["import", "dicom", arch, "--out", private / "c.csv", "--id-map", private / "map.csv", "--link",
+                  "copy"], expect="ok")  # fmt: skip
+        afile = write_text(self.i("dcm_afile.txt"), "x\n")
+        self.add(K, "STUDIES_DIR is a file", ["import", "dicom", afile, "--out", self.o("dcm_f.csv")],
+                 keys=[("not a folder",)], fresh=[self.o("dcm_f.csv")])  # fmt: skip
+        self.add(K, "STUDIES_DIR missing", ["import", "dicom", self.i("dcm_nothere"), "--out", self.o("dcm_m.csv")],
+                 keys=[("not a folder",)], fresh=[self.o("dcm_m.csv")])  # fmt: skip
+        empty = self.i("dcm_empty")
+        empty.mkdir(parents=True, exist_ok=True)
+        self.add(K, "empty folder", ["import", "dicom", empty, "--out", self.o("dcm_e.csv")],
+                 keys=[("no MR image",)], fresh=[self.o("dcm_e.csv")])  # fmt: skip
+        junk = self.i("dcm_junk")
+        write_text(junk / "notes.txt", "hello\n")
+        write_bytes(junk / "IM0001", b"\x08\x00" + os.urandom(300))
+        nifti(junk / "a.nii.gz", smooth_image(self.nrng))
+        self.add(K, "no DICOM among the files", ["import", "dicom", junk, "--out", self.o("dcm_j.csv")],
+                 keys=[("no MR image",)], fresh=[self.o("dcm_j.csv")])  # fmt: skip
+        self.add(K, "--out inside the archive", ["import", "dicom", arch, "--out", arch / "c.csv"],
+                 keys=[("--out", "input")], unchanged=[arch], fresh=[arch / "c.csv"])  # fmt: skip
+        self.add(K, "--id-map inside the archive",
+                 ["import", "dicom", arch, "--out", self.o("dcm_i.csv"), "--id-map", arch / "map.csv"],
+                 keys=[("--id-map",)], unchanged=[arch], fresh=[arch / "map.csv", self.o("dcm_i.csv")])  # fmt: skip
+        self.add(K, "--out not a .csv", ["import", "dicom", arch, "--out", self.o("dcm_noext")],
+                 keys=[(".csv",)], fresh=[self.o("dcm_noext")])  # fmt: skip
+        foreign = self.o("dcm_foreign_series")
+        write_text(foreign / "keep.txt", "user data\n")
+        self.add(K, "a foreign <stem>_series folder beside --out",
+                 ["import", "dicom", arch, "--out", self.o("dcm_foreign.csv")],
+                 keys=[("not written by",)], unchanged=[foreign], fresh=[self.o("dcm_foreign.csv")])  # fmt: skip
+        self.add(K, "--min-slices 0", ["import", "dicom", arch, "--out", self.o("dcm_s0.csv"), "--min-slices", "0"],
+                 keys=[("--min-slices",)], fresh=[self.o("dcm_s0.csv")])  # fmt: skip
+        self.add(K, "--min-slices 99: no study has a stack",
+                 ["import", "dicom", arch, "--out", self.o("dcm_s99.csv"), "--min-slices", "99"],
+                 keys=[("no study holds", "too few slices")], fresh=[self.o("dcm_s99.csv")])  # fmt: skip
+        self.add(K, "--prefer bogus", ["import", "dicom", arch, "--out", self.o("dcm_pb.csv"), "--prefer", "bogus"],
+                 keys=[("--prefer",)], fresh=[self.o("dcm_pb.csv")])  # fmt: skip
+        messy = self.i("dcm_messy")
+        shutil.copytree(arch, messy / "a")
+        shutil.copytree(arch, messy / "copy_of_a")  # every image twice
+        first = sorted((messy / "a").rglob("*.dcm"))[0]
+        write_bytes(messy / "a" / "broken.dcm", first.read_bytes()[:700])  # truncated
+        write_bytes(messy / "garbage.dcm", os.urandom(2000))
+
+        def counted(case, res):
+            ok = "copies of an image already read" in res.stdout and "unreadable" in res.stdout
+            return None if ok else ("SILENT", "the duplicates and the broken files are not counted")
+
+        self.add(K, "every series twice, a truncated and a garbage file (valid; counted)",
+                 ["import", "dicom", messy, "--out", self.o("dcm_messy/c.csv")], expect="ok", check=counted)  # fmt: skip
+
     def cases_import_quantify(self) -> None:
         K = "import/quantify"
         rng = self.nrng

@@ -86,10 +86,15 @@ def test_rereport_never_retrains_and_uses_the_cam_cache(run, monkeypatch, capsys
 
     monkeypatch.setattr(trainer_mod, "fit", no)
     monkeypatch.setattr(oof_mod, "_cams_for_fold", no)
+    # what a report killed mid-write leaves (temp files of its atomic writes) is removed by the next one
+    stale = [run.run_dir / "figures" / ".cam_gallery_lge.abc123.tmp.png", run.run_dir / ".report.xyz789.tmp.html"]
+    for p in stale:
+        p.write_bytes(b"partial")
     # --max-rho -1 makes every method fail the randomisation check: failures must be flagged, not hidden
     assert main(["report", str(run.run_dir), "--examples", "2", "--max-rho", "-1"]) == 0
     assert "report.html" in capsys.readouterr().out
     assert [f.stat().st_mtime_ns for f in fits] == stamps
+    assert not any(p.exists() for p in stale)
     html = (run.run_dir / "report.html").read_text(encoding="utf-8")
     assert "fails its sanity checks" in html and "CAM sanity:" in html
 

@@ -27,6 +27,7 @@ from lgenet.io.dicom import (
     _fg_item,
     _frames_of,
     _has_pixels,
+    _image_without_pixels,
     _looks_broken,
     _modality,
     _not_an_image,
@@ -210,8 +211,8 @@ def index_dicom_folder(root: str | Path, *, on_file: Callable[[], None] | None =
             if _looks_broken(ds):
                 skipped["not_dicom" if not has_dicom_preamble(path) else "unreadable"] += 1
                 continue
-            if not _has_pixels(ds):
-                skipped["no_pixels"] += 1
+            if not _has_pixels(ds):  # an image object without its pixels is a truncated file
+                skipped["unreadable" if _image_without_pixels(ds) else "no_pixels"] += 1
                 continue
             if _modality(ds) != "MR" or _not_an_image(ds):
                 skipped["not_mr"] += 1

@@ -132,6 +132,19 @@ def _check_run_files(rd: RunDir, metrics: list[dict], oof: list[dict]) -> None:
 
 
 # ----------------------------------------------------------------------------------- entry point
+def _clean_report_temps(run: Path, figdir: Path) -> None:
+    """Remove the temp files (``.<name>.<random>.tmp<suffix>``) that a killed report left in the run folder, its
+    figures and CAM overlays; the run has finished (its metrics are written), so no writer is alive there."""
+    found = [p for p in run.glob(".*.tmp*") if p.is_file()]
+    for d in (figdir, run / "cams"):
+        if d.is_dir():
+            found += [p for p in d.rglob(".*.tmp*") if p.is_file()]
+    for p in found:
+        p.unlink(missing_ok=True)
+    if found:
+        log.info("removed %d temporary file(s) left by an interrupted report", len(found))
+
+
 def write_report(run_dir: str | Path, options: ReportOptions | None = None, **overrides: Any) -> Path:
     """Write ``report.html``, ``figure1.png`` and ``figure1.pdf`` into a finished run directory.
 
@@ -167,6 +180,7 @@ def write_report(run_dir: str | Path, options: ReportOptions | None = None, **ov
     _check_run_files(rd, metrics, oof)
     figdir = run / "figures"
     figdir.mkdir(exist_ok=True)
+    _clean_report_temps(run, figdir)
     thr = cfg.lge_threshold
     tasks = list(dict.fromkeys(r["task"] for r in metrics))
 
