@@ -327,6 +327,9 @@ def test_apply_to_a_cohort_without_masks(seg_run, tmp_path):
     got = _rows(out.manifest)
     assert got[0]["lge_percent_source"].startswith("lgenet segment apply (fold ensemble")
     assert (tmp_path / "applied" / "overlays" / "SYN001.png").is_file()
+    # the AHA bullseyes of the measured masks, and the cohort's mean
+    assert all((tmp_path / "applied" / "bullseye" / f"{p}.png").is_file() for p in measured)
+    assert (tmp_path / "applied" / "bullseye" / "cohort_mean.png").is_file()
 
 
 def test_apply_single_inputs_from_the_cli(seg_run, tmp_path, capsys):
@@ -1032,6 +1035,12 @@ def test_import_dicom_then_apply_writes_a_dicom_seg_that_reads_back_as_the_mask(
         src_uids = {pydicom.dcmread(p).SeriesInstanceUID for p in src.iterdir()}
         assert ds.Modality == "SEG" and ds.ReferencedSeriesSequence[0].SeriesInstanceUID in src_uids
         assert [s.SegmentLabel for s in ds.SegmentSequence] == ["LV blood pool", "LV myocardium", "Enhanced myocardium"]
+    # the AHA segments of every measured mask, oriented by the patient axes (approximate, and said so)
+    measured = [r for r in rows if r["status"] == "segmented"]
+    aha = _rows(out / "aha_segments.csv")
+    assert len(aha) == 16 * len(measured) and all("approximate" in r["orientation"] for r in aha)
+    assert all("approximate" in r["aha_orientation"] for r in measured)
+    assert (out / "bullseye" / f"{measured[0]['patient_id']}.png").is_file() is False  # --no-overlays
     if shutil.which("dciodvfy") is None:
         pytest.skip("dciodvfy (Debian dicom3tools) is not installed: the SEG's validation was not run")
     for r in rows:

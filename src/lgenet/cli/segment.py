@@ -97,6 +97,7 @@ def cmd_segment_apply(a: argparse.Namespace) -> int:
         threads=a.num_threads,
         overlays=not a.no_overlays,
         dicom_seg=a.dicom_seg,
+        rv_insertion_deg=a.rv_insertion_deg,
         progress=not a.quiet,
     )
     res = apply_segmentation(a.run, opts)
@@ -231,6 +232,13 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
         action="store_true",
         help="also write a DICOM SEG of each DICOM input's mask in dicom_seg/ (for 3D Slicer, OHIF, a PACS); "
         "these files carry the source's patient and study identifiers, as a DICOM SEG must",
+    )
+    ap.add_argument(
+        "--rv-insertion-deg",
+        type=float,
+        help="AHA segments: the anterior RV insertion on the displayed slice (rows down), degrees counter-clockwise "
+        "from 3 o'clock, the septum counter-clockwise from it (default: from the image's patient axes, approximate; "
+        "needed where the geometry is a placeholder, as in EMIDEC)",
     )
     ap.add_argument("-q", "--quiet", action="store_true")
     ap.add_argument("paths", nargs="*", help="DICOM series folders, NIfTI stacks (or 2-D images)")

@@ -84,9 +84,12 @@ SEG_APPLY_FIELDS = [
     "mask",
     "overlay",
     "dicom_seg",  # since 0.3.0, with --dicom-seg
+    "aha_orientation",  # since 0.3.0: how the AHA segments were oriented, or why they were not computed
     "status",
     "notes",
 ]
+#: aha_segments.csv (``segment apply``, since 0.3.0): one row per patient and AHA segment (lgenet.quantify.aha)
+AHA_FIELDS = ["patient_id", "segment", "level", "name", "myo_ml", "lge_percent", "transmurality_max", "orientation"]
 
 
 def segmentation_table(run: str | Path) -> tuple[Path, str]:

@@ -17,7 +17,7 @@ from lgenet.data.stacks import Stack
 from lgenet.errors import ConfigError
 from lgenet.runs.grid import ensure_writable_dir
 from lgenet.runs.paths import refuse_overwrite
-from lgenet.runs.seg import SEG_APPLY_FIELDS, SegRunDir, load_segmenter
+from lgenet.runs.seg import AHA_FIELDS, SEG_APPLY_FIELDS, SegRunDir, load_segmenter
 from lgenet.runs.tables import number, write_rows
 from lgenet.segment.apply_job import APPLY_RECORD, _check_out_dir, _input_ids, _job_record, _read_all
 from lgenet.segment.cases import Case, _stack_features, cases_of, read_case, safe_id
@@ -67,7 +67,8 @@ class SegApplyOptions:
     (a cohort) or ``paths`` (single inputs, named by ``ids``, default ``input_001``...), one of the two; the NIfTI
     axis, basal end and pixel size of inputs without one (``None``: the run's); ``labels``: the convention of the
     manifest's masks (a name or ``cavity=..`` spec; ``None``: the import sidecar's beside the manifest, else the
-    run's); ``overlays``: the overlay PNGs; ``dicom_seg``: a DICOM SEG of each DICOM input's mask in ``dicom_seg/``
+    run's); ``overlays``: the overlay and bullseye PNGs; ``rv_insertion_deg``: orients the AHA segments
+    (:mod:`lgenet.quantify.aha`; default: the image's patient axes, approximate); ``dicom_seg``: a DICOM SEG of each DICOM input's mask in ``dicom_seg/``
     (:mod:`lgenet.io.dicom_seg`; it carries the source's patient and study identifiers, as a SEG must)."""
 
     out: str | Path
@@ -80,6 +81,7 @@ class SegApplyOptions:
     labels: str | None = None
     overlays: bool = True
     dicom_seg: bool = False
+    rv_insertion_deg: float | None = None  # the AHA segments' anterior RV insertion (None: from the patient axes)
     progress: bool = True
     device: str = "cpu"
     threads: int | None = None  # torch threads (None: torch's default)
@@ -141,7 +143,8 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
             rd.path,
         )
     values = np.asarray(cfg.seg_labels().values(), np.uint16)
-    rows = []
+    rows: list[dict] = []
+    aha_rows: list[dict] = []
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / APPLY_RECORD, json.dumps(record, indent=2) + "\n")
     for c in tqdm(cases, desc="segmenting", unit="patient", disable=not o.progress):
@@ -207,6 +210,8 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
                     "lge_percent_expert": me["lge_percent"],
                 }
             )
+        if status == SEGMENTED:
+            row["aha_orientation"] = _aha(c, st, res.classes, slice_mm, o, out_dir, aha_rows)
         if o.dicom_seg:
             row["dicom_seg"] = _dicom_seg(c, st, res.classes, out_dir, rd.path, notes)
             row["notes"] = " | ".join(notes)
@@ -226,6 +231,10 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
         atomic_write_text(out_dir / "inputs.json", json.dumps(inputs_record, indent=1))
     csv_path = out_dir / "segmentation.csv" if manifest or Path(out).suffix == "" else Path(out)
     write_rows(csv_path, rows, SEG_APPLY_FIELDS)
+    if aha_rows:
+        write_rows(out_dir / "aha_segments.csv", aha_rows, AHA_FIELDS)
+        if o.overlays:
+            _cohort_bullseye(aha_rows, out_dir / "bullseye" / "cohort_mean.png")
     result = SegApplyResult(rows=rows, csv=csv_path, masks_dir=out_dir / "masks")
     result.evaluation = evaluate_apply(rows, lge_threshold=cfg.lge_threshold)
     if result.evaluation is not None:
@@ -233,6 +242,47 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
     if manifest:
         result.manifest = _write_segmented_manifest(cohort, rows, out_dir / "manifest.csv", rd.path)
     return result
+
+
+def _aha(c: Case, st: Stack, classes: np.ndarray, slice_mm, o: SegApplyOptions, out_dir: Path, into: list) -> str:
+    """The AHA segments of a measured mask into ``into`` (and its bullseye); how they were oriented, or why not."""
+    from lgenet.evaluation.bullseye import plot_bullseye
+    from lgenet.quantify.aha import aha_segments
+
+    aha = aha_segments(classes, st.spacing, slice_mm, affine=st.meta.get("affine"), rv_insertion_deg=o.rv_insertion_deg)
+    if not aha.ok:
+        return aha.note
+    for s in aha.segments:
+        into.append({"patient_id": c.patient_id, **{k: s[k] for k in AHA_FIELDS[1:-1]}, "orientation": aha.orientation})
+    if o.overlays:
+        plot_bullseye(
+            {s["segment"]: s["lge_percent"] for s in aha.segments},
+            out_dir / "bullseye" / f"{safe_id(c.patient_id)}.png",
+            title=f"{c.patient_id}: LGE by AHA segment",
+            note=f"orientation {aha.orientation}",
+        )
+    return aha.orientation
+
+
+def _cohort_bullseye(aha_rows: list[dict], path: Path) -> None:
+    """The mean enhanced share per AHA segment over the patients with segments, when there are two or more."""
+    from lgenet.evaluation.bullseye import plot_bullseye
+
+    pids = {r["patient_id"] for r in aha_rows}
+    if len(pids) < 2:
+        return
+    means = {}
+    for seg in range(1, 17):
+        v = np.array([r["lge_percent"] for r in aha_rows if r["segment"] == seg], float)
+        v = v[np.isfinite(v)]
+        means[seg] = float(v.mean()) if v.size else float("nan")
+    orient = {r["orientation"].split(":")[0] for r in aha_rows}
+    plot_bullseye(
+        means,
+        path,
+        title=f"Cohort mean LGE by AHA segment (n = {len(pids)})",
+        note="orientation: " + ", ".join(sorted(orient)) + " (see aha_segments.csv)",
+    )
 
 
 def _dicom_seg(c: Case, st: Stack, classes: np.ndarray, out_dir: Path, run: Path, notes: list[str]) -> str:

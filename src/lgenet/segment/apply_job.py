@@ -79,6 +79,7 @@ def _job_record(rd: SegRunDir, cfg, o, manifest, cases: list[dict]) -> dict:
             "overlays": bool(o.overlays),
             # since 0.3.0, recorded only when on, so that an earlier job's record still matches its resume
             **({"dicom_seg": True} if getattr(o, "dicom_seg", False) else {}),
+            **({"rv_insertion_deg": o.rv_insertion_deg} if getattr(o, "rv_insertion_deg", None) is not None else {}),
         },
     }
 
