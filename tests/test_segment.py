@@ -1021,6 +1021,7 @@ def test_import_dicom_then_apply_writes_a_dicom_seg_that_reads_back_as_the_mask(
     assert main([*args, "--out", str(out), "--dicom-seg", "--no-overlays", "-q"]) == 0
     rows = _rows(out / "segmentation.csv")
     assert len(rows) == 8 and all(r["dicom_seg"] for r in rows)
+    assert all(bool(r["dicom_sr"]) == (r["status"] == "segmented") for r in rows)
     values = np.asarray(cfg.seg_labels().values())
     for r in rows[:3]:
         src = tmp_path / "cohort_series" / r["patient_id"]
@@ -1044,6 +1045,16 @@ def test_import_dicom_then_apply_writes_a_dicom_seg_that_reads_back_as_the_mask(
     if shutil.which("dciodvfy") is None:
         pytest.skip("dciodvfy (Debian dicom3tools) is not installed: the SEG's validation was not run")
     for r in rows:
-        proc = subprocess.run(["dciodvfy", str(out / r["dicom_seg"])], capture_output=True, text=True, check=False)
-        errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.startswith("Error")]
-        assert not errors, errors[:5]
+        for f in (r["dicom_seg"], r["dicom_sr"]):
+            if not f:
+                continue
+            proc = subprocess.run(["dciodvfy", str(out / f)], capture_output=True, text=True, check=False)
+            errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.startswith("Error")]
+            assert not errors, (f, errors[:5])
+    if shutil.which("dsrdump") is None:
+        pytest.skip("dsrdump (Debian dcmtk) is not installed: the SR's dump was not checked")
+    r = measured[0]
+    dump = subprocess.run(["dsrdump", str(out / r["dicom_sr"])], capture_output=True, text=True, check=True).stdout
+    assert "Enhanced myocardium, percent of LV myocardium" in dump and dump.count("Finding Site") == 16
+    lge = float(r["lge_percent_pred"])
+    assert f'"{lge:.1f}' in dump or f'"{lge:.2f}' in dump or f'"{lge}' in dump

@@ -230,8 +230,9 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
     ap.add_argument(
         "--dicom-seg",
         action="store_true",
-        help="also write a DICOM SEG of each DICOM input's mask in dicom_seg/ (for 3D Slicer, OHIF, a PACS); "
-        "these files carry the source's patient and study identifiers, as a DICOM SEG must",
+        help="also write a DICOM SEG of each DICOM input's mask in dicom_seg/ and a DICOM SR measurement report "
+        "(TID 1500) of each measured one in dicom_sr/ (for 3D Slicer, OHIF, a PACS); these files carry the "
+        "source's patient and study identifiers, as such objects must",
     )
     ap.add_argument(
         "--rv-insertion-deg",

@@ -83,7 +83,8 @@ SEG_APPLY_FIELDS = [
     "fold_agreement",
     "mask",
     "overlay",
-    "dicom_seg",  # since 0.3.0, with --dicom-seg
+    "dicom_seg",  # since 0.3.0, with --dicom-seg: the DICOM SEG and SR measurement report
+    "dicom_sr",
     "aha_orientation",  # since 0.3.0: how the AHA segments were oriented, or why they were not computed
     "status",
     "notes",

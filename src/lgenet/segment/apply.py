@@ -68,8 +68,9 @@ class SegApplyOptions:
     axis, basal end and pixel size of inputs without one (``None``: the run's); ``labels``: the convention of the
     manifest's masks (a name or ``cavity=..`` spec; ``None``: the import sidecar's beside the manifest, else the
     run's); ``overlays``: the overlay and bullseye PNGs; ``rv_insertion_deg``: orients the AHA segments
-    (:mod:`lgenet.quantify.aha`; default: the image's patient axes, approximate); ``dicom_seg``: a DICOM SEG of each DICOM input's mask in ``dicom_seg/``
-    (:mod:`lgenet.io.dicom_seg`; it carries the source's patient and study identifiers, as a SEG must)."""
+    (:mod:`lgenet.quantify.aha`; default: the image's patient axes, approximate); ``dicom_seg``: a DICOM SEG of each DICOM input's mask in ``dicom_seg/`` and an SR measurement report of each
+    measured one in ``dicom_sr/`` (:mod:`lgenet.io.dicom_seg`, :mod:`lgenet.io.dicom_sr`; they carry the source's
+    patient and study identifiers, as such objects must)."""
 
     out: str | Path
     manifest: str | Path | None = None
@@ -213,7 +214,10 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
         if status == SEGMENTED:
             row["aha_orientation"] = _aha(c, st, res.classes, slice_mm, o, out_dir, aha_rows)
         if o.dicom_seg:
-            row["dicom_seg"] = _dicom_seg(c, st, res.classes, out_dir, rd.path, notes)
+            mine = [r for r in aha_rows if r["patient_id"] == c.patient_id]
+            row["dicom_seg"], row["dicom_sr"] = _dicom_outputs(
+                c, st, res.classes, m, mine, status, out_dir, rd.path, notes
+            )
             row["notes"] = " | ".join(notes)
         if o.overlays:
             row["overlay"] = str(
@@ -285,22 +289,37 @@ def _cohort_bullseye(aha_rows: list[dict], path: Path) -> None:
     )
 
 
-def _dicom_seg(c: Case, st: Stack, classes: np.ndarray, out_dir: Path, run: Path, notes: list[str]) -> str:
-    """The DICOM SEG of a DICOM input's mask (its path in the output folder), or "" with a note for another input."""
+def _dicom_outputs(c: Case, st: Stack, classes, m: dict, aha: list, status: str, out_dir: Path, run: Path, notes):
+    """The DICOM SEG of a DICOM input's mask and, for a measured mask, its SR measurement report (their paths in
+    the output folder); ("", "") with a note for an input that is not DICOM."""
+    from lgenet.io.dicom import dicom_source_frames
     from lgenet.io.dicom_seg import write_dicom_seg
+    from lgenet.io.dicom_sr import write_dicom_sr
 
     if st.meta.get("format") not in ("dicom", "dicom-series"):
-        notes.append("no DICOM SEG: the input is not a DICOM stack")
-        return ""
+        notes.append("no DICOM SEG or SR: the input is not a DICOM stack")
+        return "", ""
     n_models = len(list(run.glob("fits/seg/fold*/model.pt")))
-    path = write_dicom_seg(
+    name = f"{safe_id(c.patient_id)}.dcm"
+    seg = write_dicom_seg(
         c.image,
         classes,
-        out_dir / "dicom_seg" / f"{safe_id(c.patient_id)}.dcm",
+        out_dir / "dicom_seg" / name,
         version=__version__,
         model=f"lgenet segmentation ensemble of {n_models} fold model(s)",
     )
-    return str(path.relative_to(out_dir))
+    if status != SEGMENTED:
+        return str(seg.relative_to(out_dir)), ""
+    sr = write_dicom_sr(
+        seg,
+        [f for f, _ in dicom_source_frames(c.image)],
+        m,
+        out_dir / "dicom_sr" / name,
+        version=__version__,
+        aha=aha,
+        aha_orientation=aha[0]["orientation"] if aha else "",
+    )
+    return str(seg.relative_to(out_dir)), str(sr.relative_to(out_dir))
 
 
 def _mean_text(v) -> str:
