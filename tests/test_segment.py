@@ -1036,6 +1036,34 @@ def test_import_dicom_then_apply_writes_a_dicom_seg_that_reads_back_as_the_mask(
         src_uids = {pydicom.dcmread(p).SeriesInstanceUID for p in src.iterdir()}
         assert ds.Modality == "SEG" and ds.ReferencedSeriesSequence[0].SeriesInstanceUID in src_uids
         assert [s.SegmentLabel for s in ds.SegmentSequence] == ["LV blood pool", "LV myocardium", "Enhanced myocardium"]
+    # the correction round trip: measured again on the masks as written, the numbers are apply's; a corrected mask
+    # (its whole wall called enhanced) gives its new burden, in a manifest that says where it came from
+    fixed = tmp_path / "corrected"
+    shutil.copytree(out / "masks", fixed)
+    shutil.copy(out / "apply.json", tmp_path / "apply.json")  # beside the corrected folder: names the run
+    pid = next(r["patient_id"] for r in rows if r["status"] == "segmented")
+    img = nib.load(fixed / f"{pid}.nii.gz")
+    arr = np.asarray(img.dataobj).copy()
+    arr[arr == values[2]] = values[3]  # the reader calls the whole wall enhanced
+    nib.save(nib.Nifti1Image(arr, img.affine, img.header), fixed / f"{pid}.nii.gz")
+    mout = tmp_path / "measured"
+    assert main(["segment", "measure", "--manifest", str(tmp_path / "cohort.csv"), "--masks", str(fixed),
+                 "--out", str(mout), "--no-overlays"]) == 0  # fmt: skip
+    got = {r["patient_id"]: r for r in _rows(mout / "measures.csv")}
+    for r in rows:
+        if r["status"] == "segmented" and r["patient_id"] != pid:
+            assert float(got[r["patient_id"]]["lge_percent"]) == pytest.approx(float(r["lge_percent_pred"]), abs=1e-6)
+    assert float(got[pid]["lge_percent"]) == pytest.approx(100.0)
+    man = {r["patient_id"]: r for r in _rows(mout / "manifest.csv")}
+    assert float(man[pid]["lge_percent"]) == 100.0 and man[pid]["lge_percent_source"].startswith("corrected masks")
+    # the DICOM SEGs measured the same way give the same numbers
+    dout = tmp_path / "measured_seg"
+    assert main(["segment", "measure", "--manifest", str(tmp_path / "cohort.csv"), "--masks", str(out / "dicom_seg"),
+                 "--dicom-seg", "--out", str(dout), "--no-overlays"]) == 0  # fmt: skip
+    for r in _rows(dout / "measures.csv"):
+        ref = next(x for x in rows if x["patient_id"] == r["patient_id"])
+        if ref["status"] == "segmented":
+            assert float(r["lge_percent"]) == pytest.approx(float(ref["lge_percent_pred"]), abs=1e-6)
     # the AHA segments of every measured mask, oriented by the patient axes (approximate, and said so)
     measured = [r for r in rows if r["status"] == "segmented"]
     aha = _rows(out / "aha_segments.csv")

@@ -151,6 +151,28 @@ def cmd_segment_quality(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_segment_measure(a: argparse.Namespace) -> int:
+    from lgenet.segment.measure import MeasureOptions, measure_masks
+
+    res = measure_masks(
+        MeasureOptions(
+            manifest=a.manifest,
+            masks=a.masks,
+            out=a.out,
+            dicom_seg=a.dicom_seg,
+            labels=a.labels,
+            rv_insertion_deg=a.rv_insertion_deg,
+            overlays=not a.no_overlays,
+        )
+    )
+    for r in res["rows"]:
+        v = r["lge_percent"]
+        shown = f"LGE {v:.1f} % of LV myocardium" if v == v else f"no measure ({r['notes']})"
+        print(f"{r['patient_id']}: {shown}")
+    print(f"measures: {res['measures']}; manifest with the corrected burdens: {res['manifest']}")
+    return 0
+
+
 def cmd_segment_finetune(a: argparse.Namespace) -> int:
     from lgenet.segment.finetune import finetune_segmentation
 
@@ -253,6 +275,25 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
     qp.add_argument("run", help="the --out of `lgenet segment train`")
     qp.add_argument("-q", "--quiet", action="store_true")
     qp.set_defaults(func=cmd_segment_quality)
+
+    mp = sub.add_parser(
+        "measure",
+        help="measure again on corrected masks (ITK-SNAP / 3D Slicer edits of segment apply's masks or DICOM SEGs): "
+        "every measure, the AHA segments and a manifest whose lge_percent comes from them",
+    )
+    mp.add_argument("--manifest", required=True, help="the cohort manifest the masks belong to")
+    mp.add_argument(
+        "--masks", required=True, help="folder of corrected masks, <ID>.nii.gz (or <ID>.dcm with --dicom-seg)"
+    )
+    mp.add_argument("--out", required=True, help="new output folder (measures.csv, aha_segments.csv, manifest.csv)")
+    mp.add_argument("--dicom-seg", action="store_true", help="the corrected masks are DICOM SEGs (<ID>.dcm)")
+    mp.add_argument(
+        "--labels",
+        help="label values of the NIfTI masks (default: the segmentation run's, through apply.json beside --masks)",
+    )
+    mp.add_argument("--rv-insertion-deg", type=float, help="orients the AHA segments (see segment apply)")
+    mp.add_argument("--no-overlays", action="store_true", help="skip the bullseye PNGs")
+    mp.set_defaults(func=cmd_segment_measure)
 
     fp = sub.add_parser(
         "finetune",

@@ -244,7 +244,8 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
     if result.evaluation is not None:
         atomic_write_text(csv_path.with_name("evaluation.json"), json.dumps(result.evaluation, indent=1) + "\n")
     if manifest:
-        result.manifest = _write_segmented_manifest(cohort, rows, out_dir / "manifest.csv", rd.path)
+        src = f"lgenet segment apply (fold ensemble of {rd.path.name}): network enhancement class, whole LV"
+        result.manifest = _write_segmented_manifest(cohort, rows, out_dir / "manifest.csv", src)
     return result
 
 
@@ -387,12 +388,12 @@ def judge_mask(res, spacing, slice_mm, quality: dict | None, profile_outside: in
     return status, q, notes
 
 
-def _write_segmented_manifest(cohort, rows, path: Path, run: Path) -> Path:
-    """The input manifest with lge_percent = predicted burden (+ its source; a previous value kept)."""
+def _write_segmented_manifest(cohort, rows, path: Path, src: str) -> Path:
+    """The input manifest with lge_percent = the measured burden, ``src`` saying where it came from (whole LV; a
+    previous value kept)."""
     from lgenet.data.manifest import write_manifest
 
     pred = {r["patient_id"]: r for r in rows}
-    src = f"lgenet segment apply (fold ensemble of {run.name}): network enhancement class, whole LV"
     out_rows = []
     for rec in cohort.records:
         r = {
