@@ -3268,6 +3268,15 @@ by `run --families burden` and `outcomes --segmentation-run`, naming the rows (t
 - `import` refuses an image with any NaN/inf voxel; an ICC CI of fewer than 10 patients is reported as not
   estimable; `segment apply` where no LV is found writes `status` "no LV found", empty measures and says so.
 
+## Study intake (`import dicom`, since 0.3.0)
+
+The `import dicom` cases take the baseline cohort's DICOM series as an archive of studies: valid runs (again into
+the same `--out`, which replaces its own series folder; with `--id-map` and `--link copy`, written outside the
+scanned outputs because they hold identifiers by design); a file or a missing folder as STUDIES_DIR; an empty
+folder and one without DICOM; `--out` or `--id-map` inside the archive; `--out` without `.csv`; a
+`<stem>_series` folder that another program wrote; `--min-slices 0` and 99; `--prefer bogus`; and an archive with
+every series twice, a truncated and a garbage file (imported, with the copies and the broken files counted).
+
 Paths: `$TMP` is the temporary workspace. `message` is the first error line (or the reason of the
 classification in bold, then that line).
 
