@@ -1064,6 +1064,10 @@ def test_import_dicom_then_apply_writes_a_dicom_seg_that_reads_back_as_the_mask(
         ref = next(x for x in rows if x["patient_id"] == r["patient_id"])
         if ref["status"] == "segmented":
             assert float(r["lge_percent"]) == pytest.approx(float(ref["lge_percent_pred"]), abs=1e-6)
+    # the viewer takes an apply output too (no expert masks here: the predicted view alone)
+    assert main(["view", str(out), "--static", str(tmp_path / "view")]) == 0
+    assert len(list((tmp_path / "view" / "p").glob("*.js"))) == 8
+    assert '"expert": false' in (tmp_path / "view" / "p" / "P001.js").read_text()
     # the AHA segments of every measured mask, oriented by the patient axes (approximate, and said so)
     measured = [r for r in rows if r["status"] == "segmented"]
     aha = _rows(out / "aha_segments.csv")
@@ -1086,3 +1090,45 @@ def test_import_dicom_then_apply_writes_a_dicom_seg_that_reads_back_as_the_mask(
     assert "Enhanced myocardium, percent of LV myocardium" in dump and dump.count("Finding Site") == 16
     lge = float(r["lge_percent_pred"])
     assert f'"{lge:.1f}' in dump or f'"{lge:.2f}' in dump or f'"{lge}' in dump
+
+
+def test_the_viewer_shows_the_table_and_a_patients_masks_in_headless_chromium(seg_run, tmp_path):
+    """lgenet view --static on a segmentation run: the page lists every patient, opens one from the URL, and draws
+    its slices with the overlay (checked in a real headless browser, from disk, with no network)."""
+    import os
+    import shutil
+    import subprocess
+
+    from PIL import Image
+
+    from lgenet.cli import main
+
+    root, m, cfg, res = seg_run
+    out = tmp_path / "view"
+    assert main(["view", str(root / "seg"), "--static", str(out)]) == 0
+    assert (out / "index.html").is_file() and len(list((out / "p").glob("*.js"))) == 8
+    page = (out / "index.html").read_text()
+    assert "research use, not a medical device" in page and "http" not in page.split("<script>")[1]
+    exe = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+    if exe is None:
+        pytest.skip("chromium is not installed (CI installs Debian's chromium): the page was not opened")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+    env = {**os.environ, "HOME": str(tmp_path)}
+    url = (out / "index.html").as_uri() + "?patient=SYN002"
+    dom = subprocess.run(
+        [exe, *flags, f"--user-data-dir={tmp_path / 'prof1'}", "--enable-logging=stderr", "--v=0",
+         "--virtual-time-budget=8000", "--dump-dom", url],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert 'data-ready="1"' in dom.stdout and 'data-patient="SYN002"' in dom.stdout, dom.stderr[-1500:]
+    assert 'data-rows="8"' in dom.stdout and dom.stdout.count('class="row') == 8
+    assert not [ln for ln in dom.stderr.splitlines() if "Uncaught" in ln or ("CONSOLE" in ln and "error" in ln)]
+    shot = tmp_path / "view.png"
+    subprocess.run(
+        [exe, *flags, f"--user-data-dir={tmp_path / 'prof2'}", "--hide-scrollbars", "--virtual-time-budget=8000",
+         "--window-size=1200,800", f"--screenshot={shot}", url],
+        capture_output=True, timeout=120, env=env, check=True,
+    )  # fmt: skip
+    px = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    green = (px[..., 1] > px[..., 0] + 40) & (px[..., 1] > px[..., 2] + 10)  # the myocardium overlay
+    assert green.sum() > 200, int(green.sum())

@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     from lgenet.cli.run import add_run_parser
     from lgenet.cli.segment import add_segment_parser
     from lgenet.cli.synth import add_synth_parser
+    from lgenet.cli.view import add_view_parser
     from lgenet.cli.weights import add_weights_parser
 
     for add in (
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_segment_parser,
         add_report_parser,
         add_outcomes_parser,
+        add_view_parser,
     ):
         add(sub)
     return parser
