@@ -1068,6 +1068,15 @@ def test_import_dicom_then_apply_writes_a_dicom_seg_that_reads_back_as_the_mask(
     assert main(["view", str(out), "--static", str(tmp_path / "view")]) == 0
     assert len(list((tmp_path / "view" / "p").glob("*.js"))) == 8
     assert '"expert": false' in (tmp_path / "view" / "p" / "P001.js").read_text()
+    # a report per patient: every slice, the numbers with their definitions, the bullseye, the model
+    from lgenet.report.patient import write_patient_reports
+
+    files = write_patient_reports(out)
+    assert len(files) == 16 and all(f.is_file() for f in files)
+    seg_pid = next(r["patient_id"] for r in rows if r["status"] == "segmented")
+    html = (out / "reports" / f"{seg_pid}.html").read_text()
+    assert "not a medical device" in html and "LGE % of LV myocardium (whole LV)" in html and "AHA 16-segment" in html
+    assert (out / "reports" / f"{seg_pid}.pdf").read_bytes()[:5] == b"%PDF-"
     # the AHA segments of every measured mask, oriented by the patient axes (approximate, and said so)
     measured = [r for r in rows if r["status"] == "segmented"]
     aha = _rows(out / "aha_segments.csv")

@@ -12,7 +12,17 @@ CAM_METHODS = ("gradcam", "gradcam++", "hirescam")
 
 
 def _cmd_report(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from lgenet.report import ReportOptions, write_report
+
+    d = Path(a.run_dir)
+    if (d / "segmentation.csv").is_file() and (d / "apply.json").is_file():  # a segment apply output (since 0.3.0)
+        from lgenet.report.patient import write_patient_reports
+
+        files = write_patient_reports(d)
+        print(f"patient reports: {d / 'reports'} ({len(files) // 2} patients, <ID>.html and <ID>.pdf)")
+        return 0
 
     opts = ReportOptions(
         manifest=a.manifest,
@@ -42,7 +52,7 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
         "bars, calibration, confusion matrices, out-of-fold CAM gallery with sanity checks, "
         "environment. CAMs are cached in RUN_DIR/cams, so a second report is fast.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR", help="the --out directory of `lgenet run`")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the --out directory of `lgenet run` (or of `segment apply --manifest`: its per-patient reports)")
     p.add_argument("--manifest", help="cohort CSV, when the run's manifest has moved")
     p.add_argument(
         "--cam-method",

@@ -100,7 +100,17 @@ def cmd_segment_apply(a: argparse.Namespace) -> int:
         rv_insertion_deg=a.rv_insertion_deg,
         progress=not a.quiet,
     )
+    if a.reports and not a.manifest:
+        raise ConfigError("--reports needs a --manifest cohort (the reports are written per patient of it)")
     res = apply_segmentation(a.run, opts)
+    if a.reports:
+        from tqdm.auto import tqdm
+
+        from lgenet.report.patient import write_patient_reports
+
+        with tqdm(total=len(res.rows), desc="patient reports", unit="patient", disable=a.quiet or None) as bar:
+            write_patient_reports(res.csv.parent, on_patient=bar.update)
+        print(f"patient reports: {res.csv.parent / 'reports'} (<ID>.html and <ID>.pdf)")
     csv_path = res.csv
     if a.paths and a.output:
         import shutil
@@ -262,6 +272,12 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
         help="AHA segments: the anterior RV insertion on the displayed slice (rows down), degrees counter-clockwise "
         "from 3 o'clock, the septum counter-clockwise from it (default: from the image's patient axes, approximate; "
         "needed where the geometry is a placeholder, as in EMIDEC)",
+    )
+    ap.add_argument(
+        "--reports",
+        action="store_true",
+        help="also write a report per patient, reports/<ID>.html and .pdf (every slice with its mask, the numbers "
+        "and their definitions, the bullseye, the checks, the model and its accuracy)",
     )
     ap.add_argument("-q", "--quiet", action="store_true")
     ap.add_argument("paths", nargs="*", help="DICOM series folders, NIfTI stacks (or 2-D images)")

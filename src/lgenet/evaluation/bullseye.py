@@ -42,7 +42,7 @@ def plot_bullseye(
     from lgenet.utils import atomic_path
 
     finite = [float(v) for v in values.values() if v is not None and math.isfinite(float(v))]
-    top = vmax if vmax is not None else max([*finite, 1e-9])
+    top = vmax if vmax is not None else max([*finite, 1.0])  # an all-zero map keeps a readable 0-1 scale
     norm = colors.Normalize(vmin=0.0, vmax=max(top, 1e-9))
     cmap = matplotlib.colormaps["magma_r"]
     fig = plt.figure(figsize=(4.6, 5.3))
