@@ -52,7 +52,11 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
         "bars, calibration, confusion matrices, out-of-fold CAM gallery with sanity checks, "
         "environment. CAMs are cached in RUN_DIR/cams, so a second report is fast.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR", help="the --out directory of `lgenet run` (or of `segment apply --manifest`: its per-patient reports)")
+    p.add_argument(
+        "run_dir",
+        metavar="RUN_DIR",
+        help="the --out directory of `lgenet run` (or of `segment apply --manifest`: its per-patient reports)",
+    )
     p.add_argument("--manifest", help="cohort CSV, when the run's manifest has moved")
     p.add_argument(
         "--cam-method",
