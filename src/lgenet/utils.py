@@ -174,3 +174,20 @@ def jsonable(v):
         f = float(v)
         return f if math.isfinite(f) else None
     return v
+
+
+def source_commit() -> str | None:
+    """The git commit lgenet runs from (``None`` outside a git checkout, e.g. an installed wheel)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None

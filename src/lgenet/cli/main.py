@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     from lgenet.cli.backbones import add_backbones_parser
     from lgenet.cli.demo import add_demo_parser
     from lgenet.cli.imports import add_import_parser, add_quantify_parser
+    from lgenet.cli.model import add_model_parser
     from lgenet.cli.outcomes import add_outcomes_parser
     from lgenet.cli.predict import add_predict_parser
     from lgenet.cli.report import add_report_parser
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_report_parser,
         add_outcomes_parser,
         add_view_parser,
+        add_model_parser,
     ):
         add(sub)
     return parser

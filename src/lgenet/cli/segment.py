@@ -66,6 +66,11 @@ def cmd_segment_train(a: argparse.Namespace) -> int:
 def cmd_segment_apply(a: argparse.Namespace) -> int:
     from lgenet.segment import SegApplyOptions, apply_segmentation
 
+    if a.model:  # a bundle: checked and unpacked once into the cache, then read as a run (since 0.3.0)
+        from lgenet.runs.bundle import open_bundle
+
+        a.run = str(open_bundle(a.model))
+
     if a.manifest and a.paths:
         raise ConfigError("lgenet segment apply: give a --manifest or input paths, not both")
     if not a.manifest and not a.paths:
@@ -232,7 +237,13 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_segment_train)
 
     ap = sub.add_parser("apply", help="segment a cohort (or single stacks) with a trained run's fold ensemble")
-    ap.add_argument("--run", required=True, help="the --out of `lgenet segment train`")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", help="the --out of `lgenet segment train` (or `segment finetune`)")
+    src.add_argument(
+        "--model",
+        help="a model bundle instead of a run: NAME.lgenet (lgenet model export), or hf://owner/repo[/file.lgenet] "
+        "from a hub when online",
+    )
     ap.add_argument("--manifest", help="cohort CSV (patient_id, image; masks optional: Dice is then reported)")
     ap.add_argument("--out", help="output folder (masks/, overlays/, segmentation.csv, manifest.csv)")
     ap.add_argument("-o", "--output", help="with input paths: the per-input CSV (masks in <name>_seg/ beside it)")
