@@ -1141,3 +1141,90 @@ def test_the_viewer_shows_the_table_and_a_patients_masks_in_headless_chromium(se
     px = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     green = (px[..., 1] > px[..., 0] + 40) & (px[..., 1] > px[..., 2] + 10)  # the myocardium overlay
     assert green.sum() > 200, int(green.sum())
+
+
+def test_a_bundle_exported_and_applied_gives_the_runs_own_masks_and_refuses_tampering(
+    seg_run, tmp_path, monkeypatch, capsys
+):
+    """lgenet model export / info / segment apply --model: the bundle's masks are the run's, bit for bit; a
+    tampered, incomplete or newer bundle is refused by name; a hub bundle offline says what to fetch and where."""
+    import zipfile
+
+    from lgenet.cli import main
+    from lgenet.errors import LgenetError
+    from lgenet.runs.bundle import fetch_from_hub, open_bundle
+
+    root, m, cfg, res = seg_run
+    monkeypatch.setenv("LGENET_CACHE", str(tmp_path / "cache"))
+    bundle = tmp_path / "synth_seg.lgenet"
+    assert main(["model", "export", str(root / "seg"), "--out", str(bundle)]) == 0
+    assert main(["model", "info", str(bundle)]) == 0
+    card = capsys.readouterr().out
+    assert "checksums verified" in card and "not a medical device" in card.lower() and "myocardium Dice" in card
+    with zipfile.ZipFile(bundle) as z:
+        names = set(z.namelist())
+        meta = json.loads(z.read("configs/metadata.json"))
+    assert {"configs/metadata.json", "docs/README.md", "LICENSE.txt", "models/fold0.safetensors"} <= names
+    assert meta["lgenet"]["format"] == 1 and meta["label_classes"]["2"] == "LV myocardium"
+    assert "manifest: ''" in zipfile.ZipFile(bundle).read("configs/seg_config.yaml").decode()
+    # the same cohort through the run and through the bundle
+    rows = _rows(m)[:3]
+    cohort = tmp_path / "cohort.csv"
+    with open(cohort, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["patient_id", "image"])
+        w.writeheader()
+        w.writerows({"patient_id": r["patient_id"], "image": str((m.parent / r["image"]).resolve())} for r in rows)
+    base = ["segment", "apply", "--manifest", str(cohort), "--no-overlays", "-q"]
+    assert main([*base, "--run", str(root / "seg"), "--out", str(tmp_path / "a")]) == 0
+    assert main([*base, "--model", str(bundle), "--out", str(tmp_path / "b")]) == 0
+    for r in rows:
+        f = f"masks/{r['patient_id']}.nii.gz"
+        import nibabel as nib
+
+        assert np.array_equal(nib.load(tmp_path / "a" / f).get_fdata(), nib.load(tmp_path / "b" / f).get_fdata())
+
+    def rewrite(edit):
+        bad = tmp_path / f"bad{len(list(tmp_path.glob('bad*')))}.lgenet"
+        with zipfile.ZipFile(bundle) as z, zipfile.ZipFile(bad, "w") as out:
+            for n in z.namelist():
+                data = edit(n, z.read(n))
+                if data is not None:
+                    out.writestr(n, data)
+        return bad
+
+    flip = rewrite(lambda n, b: (b[:-1] + bytes([b[-1] ^ 1])) if n == "models/fold0.safetensors" else b)
+    with pytest.raises(LgenetError, match=r"altered: models/fold0\.safetensors"):
+        open_bundle(flip)
+    gone = rewrite(lambda n, b: None if n == "models/fold1.safetensors" else b)
+    with pytest.raises(LgenetError, match=r"missing: models/fold1\.safetensors"):
+        open_bundle(gone)
+
+    def newer(n, b):
+        if n == "configs/metadata.json":
+            d = json.loads(b)
+            d["lgenet"]["format"] = 99
+            return json.dumps(d).encode()
+        if n == "checksums.sha256":
+            return b  # rewritten below
+        return b
+
+    nb = rewrite(newer)
+    with zipfile.ZipFile(nb) as z:
+        files = {n: z.read(n) for n in z.namelist() if n != "checksums.sha256"}
+    import hashlib
+
+    with zipfile.ZipFile(nb, "w") as z:
+        for n, b in files.items():
+            z.writestr(n, b)
+        z.writestr("checksums.sha256", "".join(f"{hashlib.sha256(b).hexdigest()}  {n}\n" for n, b in files.items()))
+    with pytest.raises(LgenetError, match="format 99.*upgrade lgenet"):
+        open_bundle(nb)
+
+    import huggingface_hub
+
+    def offline(**kw):
+        raise OSError("no network")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
+    with pytest.raises(LgenetError, match=r"huggingface\.co/someone/lge-seg/resolve/main/model\.lgenet.*put it at"):
+        fetch_from_hub("hf://someone/lge-seg")

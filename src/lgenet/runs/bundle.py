@@ -136,15 +136,14 @@ def _card(meta: dict) -> str:
     ]
     a = perf.get("lge_percent_agreement")
     if a:
-        ci = f" ({a['icc_lower']:.3f}-{a['icc_upper']:.3f})" if a.get("icc_lower") is not None else ""
-        lines.append(
-            f"- LGE % vs expert: ICC {a['icc']:.3f}{ci}, bias {a['bias']:+.2f} pp, limits of agreement "
-            f"{a['loa_lower']:+.1f} to {a['loa_upper']:+.1f} pp (n = {a['n']})"
-        )
+        from lgenet.evaluation.segmentation import agreement_text
+
+        icc, bias = agreement_text(a)
+        lines.append(f"- LGE % vs expert: ICC {icc}; bias {bias} (n = {a['n']})")
     for k, v in (perf.get("auc_lge") or {}).items():
-        lines.append(
-            f"- AUC for LGE > 5.7 % ({k.replace('_', ' ')}): {v['auc']:.3f} ({v['lower']:.3f}-{v['upper']:.3f})"
-        )
+        if isinstance(v, dict) and v.get("auc") is not None:
+            ci = f" ({v['lower']:.3f}-{v['upper']:.3f})" if v.get("lower") is not None else ""
+            lines.append(f"- AUC for LGE > 5.7 % ({k.replace('_', ' ')}): {v['auc']:.3f}{ci}")
     for e in lg.get("external", []):
         lines.append(f"- external ({e['label']}): {e['summary']}")
     lines += [
