@@ -1183,6 +1183,27 @@ def test_a_bundle_exported_and_applied_gives_the_runs_own_masks_and_refuses_tamp
 
         assert np.array_equal(nib.load(tmp_path / "a" / f).get_fdata(), nib.load(tmp_path / "b" / f).get_fdata())
 
+    # an external evaluation travels with the card, in a new bundle (the input one unchanged)
+    labelled = tmp_path / "labelled.csv"
+    with open(labelled, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["patient_id", "image", "mask"])
+        w.writeheader()
+        w.writerows(
+            {"patient_id": r["patient_id"], "image": str((m.parent / r["image"]).resolve()),
+             "mask": str((m.parent / r["mask"]).resolve())} for r in _rows(m)[:4]
+        )  # fmt: skip
+    before = bundle.read_bytes()
+    ext = tmp_path / "with_external.lgenet"
+    assert main(["model", "evaluate", str(bundle), "--manifest", str(labelled), "--out", str(ext), "--work",
+                 str(tmp_path / "ev"), "--label", "synthetic check, 4 stacks", "-q"]) == 0  # fmt: skip
+    assert bundle.read_bytes() == before
+    with zipfile.ZipFile(ext) as z:
+        meta2 = json.loads(z.read("configs/metadata.json"))
+        card2 = z.read("docs/README.md").decode()
+    assert meta2["lgenet"]["external"][0]["label"] == "synthetic check, 4 stacks"
+    assert "external (synthetic check, 4 stacks): myocardium Dice" in card2, card2
+    assert open_bundle(ext).is_dir()
+
     def rewrite(edit):
         bad = tmp_path / f"bad{len(list(tmp_path.glob('bad*')))}.lgenet"
         with zipfile.ZipFile(bundle) as z, zipfile.ZipFile(bad, "w") as out:

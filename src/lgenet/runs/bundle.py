@@ -422,3 +422,54 @@ def _safetensors_metadata(b: bytes) -> dict:
     """The ``__metadata__`` of a safetensors file's header (8-byte little-endian length, then JSON)."""
     n = int.from_bytes(b[:8], "little")
     return json.loads(b[8 : 8 + n]).get("__metadata__") or {}
+
+
+def external_summary(ev: dict) -> str:
+    """One line of an external evaluation (:func:`lgenet.segment.evaluate.evaluate_apply`), CIs and n included."""
+    from lgenet.evaluation.segmentation import agreement_text
+
+    def ci(d: dict) -> str:
+        if not d or d.get("mean") is None:
+            return "n/a"
+        band = f" ({d['lower']:.3f}-{d['upper']:.3f})" if d.get("lower") is not None else ""
+        return f"{d['mean']:.3f}{band}, n = {d['n']}"
+
+    parts = [f"myocardium Dice {ci(ev.get('dice_myo') or {})}"]
+    a = ev.get("agreement") or {}
+    if "icc" in a:
+        icc, bias = agreement_text(a)
+        parts.append(f"LGE % ICC {icc}, bias {bias}")
+    auc = ev.get("auc_lge") or {}
+    if auc.get("auc") is not None:
+        band = f" ({auc['lower']:.3f}-{auc['upper']:.3f})" if auc.get("lower") is not None else ""
+        parts.append(f"AUC LGE > {ev.get('lge_threshold', 5.7)} % {auc['auc']:.3f}{band}, n = {auc['n']}")
+    parts.append(f"{ev.get('n_refused', 0)} of {ev.get('n_labelled', 0)} refused as implausible or no LV")
+    return "; ".join(parts)
+
+
+def add_external(bundle: str | Path, out: str | Path, *, label: str, evaluation: dict) -> Path:
+    """A new bundle ``out``: ``bundle`` with an external evaluation added to its metadata and card (the input
+    bundle is never changed)."""
+    import datetime
+
+    files = _read_archive(Path(bundle))
+    out = Path(out)
+    if out.suffix != SUFFIX:
+        raise ConfigError(f"--out {out}: a bundle's file name ends in {SUFFIX}")
+    meta = json.loads(files["configs/metadata.json"])
+    meta["lgenet"].setdefault("external", []).append(
+        {
+            "label": label,
+            "date": datetime.date.today().isoformat(),
+            "lgenet": __version__,
+            "summary": external_summary(evaluation),
+            "evaluation": evaluation,
+        }
+    )
+    n = len(meta["lgenet"]["external"])
+    meta["version"] = f"1.0.{n}"
+    meta["changelog"][meta["version"]] = f"external evaluation added: {label}"
+    files["configs/metadata.json"] = json.dumps(meta, indent=1).encode()
+    files["docs/README.md"] = _card(meta).encode()
+    _write_archive(out, files)
+    return out
