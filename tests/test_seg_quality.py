@@ -56,7 +56,7 @@ def test_thorax_composites_move_the_lv_with_its_frame_and_label_nothing_else():
 def test_the_localiser_setting_is_declared_once_with_its_old_value_for_old_runs():
     from lgenet.config.seg import SegTraining
 
-    assert SegConfig().loc_thorax == 0.0 and SegConfig(loc_thorax=1.0).loc_thorax == 1.0
+    assert SegConfig().loc_thorax == 1.0 and SegConfig(loc_thorax=0.0).loc_thorax == 0.0  # the default since 0.3.0
     decl = {f.name: f.metadata["lgenet.setting"] for f in SegTraining.__dataclass_fields__.values()}
     assert decl["loc_thorax"].since == "0.3.0" and SegConfig.absent_values()["loc_thorax"] == 0.0
     with pytest.raises(Exception, match="loc_thorax"):
@@ -95,7 +95,7 @@ def test_the_composites_go_to_the_localisers_named(monkeypatch, nets):
     learn._train_localisers(stacks, _Spec(), _Params(), 0, learn.SegTrainResult(), lambda s: None, None, None)
     assert seen["coarse"] == 8  # the 4 canvases and one composite each
     assert seen["loc"] == (8 if nets == "both" else 4)
-    assert SegConfig().loc_thorax_nets == "both" and SegConfig(loc_thorax_nets="coarse").loc_thorax_nets == "coarse"
+    assert SegConfig().loc_thorax_nets == "coarse" and SegConfig.absent_values()["loc_thorax_nets"] == "both"
     with pytest.raises(Exception, match="loc_thorax_nets"):
         SegConfig(loc_thorax_nets="segmenter")
 

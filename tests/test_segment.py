@@ -680,7 +680,8 @@ def test_the_coarse_gate_keeps_the_frame_centred_canvas_on_a_near_tie():
         loc_shift_mm=20.0,
         coarse_shift_mm=100.0,
     )
-    assert spec.coarse_margin == 1.0 and SegConfig().coarse_margin == 1.2 and SegConfig().spec().coarse_margin == 1.2
+    # the default since 0.3.0 (configuration 20): no margin, with a coarse localiser trained on whole-thorax composites
+    assert spec.coarse_margin == 1.0 and SegConfig().coarse_margin == 1.0 and SegConfig().spec().coarse_margin == 1.0
     assert SegConfig().coarse_shift_mm == 120.0  # the default since 2026-11-27 (configuration 10)
     st = (build_localiser(spec).state_dict(), build_segmenter(spec).state_dict(), build_localiser(spec).state_dict())
     got = {}
@@ -771,9 +772,11 @@ def test_a_run_made_before_batch_augment_resumes_only_with_the_per_sample_path(s
         train_segmentation(
             cfg.replace(out=str(old), batch_augment=False, normalisation=1, loc_shift_mm=120.0), progress=False
         )
-    # resumes: without a coarse localiser the gate's margin (1.0 then, 1.2 now) plays no part
-    assert cfg.coarse_margin == 1.2 and cfg.coarse_shift_mm == 0
-    train_segmentation(cfg.replace(out=str(old), batch_augment=False, normalisation=1), progress=False)
+    # resumes: without a coarse localiser the gate's margin (1.0 then, 1.2 here) plays no part
+    assert cfg.coarse_shift_mm == 0
+    train_segmentation(
+        cfg.replace(out=str(old), batch_augment=False, normalisation=1, coarse_margin=1.2), progress=False
+    )
 
 
 def test_auxiliary_segmentation_loss_reads_only_the_training_folds_masks(seg_run, tmp_path, monkeypatch):

@@ -7,7 +7,8 @@ Two 2-D MONAI ``UNet`` stages work together (see :mod:`lgenet.segment`):
 * with ``coarse_shift_mm`` > 0, a **coarse localiser** (the same network, trained with the LV
   anywhere within that many mm of the canvas centre) proposes where the heart is on frames whose field
   of view puts it far off-centre; the localiser also looks on a canvas centred there and keeps that
-  canvas only where it sees a larger LV there, by more than ``coarse_margin`` (1.2: 20 %);
+  canvas only where it sees a larger LV there, by more than ``coarse_margin`` (1.0 since 0.3.0, with the coarse
+  localiser trained on whole-thorax composites; 1.2 in 0.1.0-0.2.0);
 * the **segmenter** sees a ``crop`` px window at ``spacing`` mm centred on the LV, with the slices
   above and below as extra channels (2.5-D, ``context``), and labels every pixel background, LV
   cavity, normal myocardium or enhanced myocardium -- either as four mutually exclusive classes

@@ -185,7 +185,8 @@ def _train_localisers(stacks, spec, params, seed, res, report, loc_init, coarse_
     xl, yl = prepare_localiser_data(stacks, spec)
     res.n_slices = int(xl.shape[0])
     xk, yk = xl, yl  # the coarse localiser's training canvases
-    if params.loc_thorax > 0:  # whole-thorax composites (lgenet.segment.composite), for the localisers named
+    wanted = params.loc_thorax_nets == "both" or spec.coarse_shift_mm > 0  # "coarse" without one: nothing to train
+    if params.loc_thorax > 0 and wanted:  # whole-thorax composites (lgenet.segment.composite), for those named
         groups = np.repeat(np.arange(len(stacks)), [st[0].shape[0] for st in stacks])
         xc, yc = thorax_composites(
             xl, yl, groups, spacing_mm=spec.loc_spacing, per_slice=params.loc_thorax, seed=seed + 9
