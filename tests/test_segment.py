@@ -1144,6 +1144,21 @@ def test_the_viewer_shows_the_table_and_a_patients_masks_in_headless_chromium(se
     px = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     green = (px[..., 1] > px[..., 0] + 40) & (px[..., 1] > px[..., 2] + 10)  # the myocardium overlay
     assert green.sum() > 200, int(green.sum())
+    # the keys: right arrow twice moves two slices toward the base, o hides the overlay
+    keyed = url + "&keys=ArrowRight,ArrowRight,o"
+    dom = subprocess.run(
+        [exe, *flags, f"--user-data-dir={tmp_path / 'prof3'}", "--virtual-time-budget=8000", "--dump-dom", keyed],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert 'data-slice="2"' in dom.stdout and 'data-overlay="0"' in dom.stdout
+    shot2 = tmp_path / "view_off.png"
+    subprocess.run(
+        [exe, *flags, f"--user-data-dir={tmp_path / 'prof4'}", "--hide-scrollbars", "--virtual-time-budget=8000",
+         "--window-size=1200,800", f"--screenshot={shot2}", keyed],
+        capture_output=True, timeout=120, env=env, check=True,
+    )  # fmt: skip
+    px2 = np.asarray(Image.open(shot2).convert("RGB")).astype(int)
+    assert ((px2[..., 1] > px2[..., 0] + 40) & (px2[..., 1] > px2[..., 2] + 10)).sum() < 20  # no overlay drawn
 
 
 def test_a_bundle_exported_and_applied_gives_the_runs_own_masks_and_refuses_tampering(

@@ -13,6 +13,8 @@ The patient view shows the slice with the predicted mask and, beside it, the exp
 opacity, window and level, and keys: left/right the slice, up/down the previous/next patient in the table's order,
 ``o`` the overlay, ``z`` the zoom on the LV, ``Esc`` the table. It needs no network: everything is in the folder, which opens from disk
 (``file://``) or from :func:`serve`, which listens on 127.0.0.1 only. Patients are named by their study-local IDs.
+``index.html?patient=ID`` opens a patient; ``&keys=ArrowRight,o`` presses those keys once it is shown (the tests'
+way to press keys in a headless browser).
 """
 
 from __future__ import annotations
@@ -252,7 +254,10 @@ async function show(d){P=d;S=Math.min(S,d.slices.length-1);if(!P.decoded){P.deco
   img:await decode(s.img),pred:s.pred?await decode(s.pred):null,exp:s.exp?await decode(s.exp):null})));P.box=bbox(P)}
   const sl=document.getElementById('slice');sl.max=String(d.slices.length-1);sl.value=String(S);
   document.getElementById('fexp').style.display=d.expert?'block':'none';draw();
-  document.body.dataset.patient=d.id;document.body.dataset.ready='1'}
+  document.body.dataset.patient=d.id;
+  const keys=new URLSearchParams(location.search).get('keys');  // replayed once: how the tests press keys
+  if(keys&&!window.replayed){window.replayed=true;keys.split(',').forEach(k=>document.dispatchEvent(new KeyboardEvent('keydown',{key:k})))}
+  document.body.dataset.ready='1'}
 function bbox(d){let x0=1e9,y0=1e9,x1=-1,y1=-1;d.decoded.forEach(s=>[s.pred,s.exp].forEach(m=>{if(!m)return;
   for(let y=0;y<m.height;y++)for(let x=0;x<m.width;x++)if(m.data[4*(y*m.width+x)]){if(x<x0)x0=x;if(x>x1)x1=x;if(y<y0)y0=y;if(y>y1)y1=y}}));
   const w=d.decoded[0].img.width,h=d.decoded[0].img.height;if(x1<0)return[0,0,w,h];
@@ -271,7 +276,8 @@ function paint(canvas,img,mask){const w=img.width,h=img.height;
   g.drawImage(off,x0,y0,cw,ch,0,0,canvas.width,canvas.height)}
 function draw(){if(!P||!P.decoded)return;const s=P.decoded[S];paint(document.getElementById('cpred'),s.img,s.pred);
   if(P.expert)paint(document.getElementById('cexp'),s.img,s.exp);
-  document.getElementById('slabel').textContent=(S+1)+' / '+P.slices.length+(S===0?' (apex)':S===P.slices.length-1?' (base)':'')}
+  document.getElementById('slabel').textContent=(S+1)+' / '+P.slices.length+(S===0?' (apex)':S===P.slices.length-1?' (base)':'');
+  document.body.dataset.slice=String(S);document.body.dataset.overlay=document.getElementById('overlay').checked?'1':'0'}
 ['overlay','zoom','opacity','level','window'].forEach(id=>document.getElementById(id).addEventListener('input',draw));
 document.getElementById('slice').addEventListener('input',e=>{S=+e.target.value;draw()});
 document.getElementById('back').onclick=back;
