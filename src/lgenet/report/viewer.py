@@ -293,6 +293,8 @@ document.addEventListener('keydown',e=>{const inView=document.getElementById('vi
   else if(e.key==='Escape'){back()}});
 drawTable();
 const q=new URLSearchParams(location.search).get('patient');
-if(q){const k=order.findIndex(i=>ROWS[i].patient_id===q);if(k>=0)openPatient(k)}else{document.body.dataset.ready='1'}
+if(q){const k=order.findIndex(i=>ROWS[i].patient_id===q);if(k>=0){openPatient(k)}else{
+  const n=document.createElement('p');n.className='help';n.textContent='No patient '+q+' in this viewer: choose one below.';
+  document.getElementById('table').prepend(n);document.body.dataset.ready='1'}}else{document.body.dataset.ready='1'}
 </script></body></html>
 """
