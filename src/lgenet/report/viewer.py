@@ -142,9 +142,11 @@ def build_viewer(src: str | Path, out: str | Path, *, on_patient: Callable[[], N
         if on_patient is not None:
             on_patient()
     title = f"lgenet viewer: {len(rows)} patients ({kind})"
+    # a column no row fills (a training run has no status or quality columns) is left out
+    columns = [c for c in VIEW_COLUMNS if c[0] == "patient_id" or any(str(t.get(c[0], "")).strip() for t in table)]
     html = (
         _PAGE.replace("__TITLE__", title)
-        .replace("__COLUMNS__", json.dumps(VIEW_COLUMNS))
+        .replace("__COLUMNS__", json.dumps(columns))
         .replace("__ROWS__", json.dumps(table).replace("</", "<\\/"))
     )
     index = out / "index.html"
