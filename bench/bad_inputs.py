@@ -633,6 +633,7 @@ class Harness:
         self.cases_weights()
         self.cases_import_quantify()
         self.cases_import_dicom()
+        self.cases_bundles_view_measure()
         self.cases_rundir()
         self.cases_segment()
 
@@ -2057,6 +2058,65 @@ class Harness:
         self.add(K, "every series twice, a truncated and a garbage file (valid; counted)",
                  ["import", "dicom", messy, "--out", self.o("dcm_messy/c.csv")], expect="ok", check=counted)  # fmt: skip
 
+    def cases_bundles_view_measure(self) -> None:
+        """``lgenet model``, ``view`` and ``segment measure`` (since 0.3.0) on a 1-epoch segmentation run."""
+        K = "bundle/view/measure"
+        seg = self.seg_baseline()
+        notrun = self.i("bvm_notrun")
+        write_text(notrun / "notes.txt", "x\n")
+        bundle = self.i("bvm_model.lgenet")  # made now: the cases below may run in any order
+        must(cli(["model", "export", seg, "--out", bundle]), "lgenet model export (bundle baseline)")
+        self.add(K, "model export (valid)", ["model", "export", seg, "--out", self.o("bvm/model.lgenet")], expect="ok",
+                 unchanged=[seg])  # fmt: skip
+        self.add(K, "model info (valid)", ["model", "info", bundle], expect="ok")
+        self.add(K, "model export of a folder that is no run", ["model", "export", notrun, "--out", self.o("bvm_x.lgenet")],
+                 keys=[("seg_config.yaml",), ("segmentation run",), ("not a",)], fresh=[self.o("bvm_x.lgenet")])  # fmt: skip
+        self.add(K, "model export --out without .lgenet", ["model", "export", seg, "--out", self.o("bvm_x.zip")],
+                 keys=[(".lgenet",)], fresh=[self.o("bvm_x.zip")])  # fmt: skip
+        self.add(K, "model export --out inside the run", ["model", "export", seg, "--out", seg / "m.lgenet"],
+                 keys=[("--out",)], unchanged=[seg], fresh=[seg / "m.lgenet"])  # fmt: skip
+        junk = write_bytes(self.i("bvm_junk.lgenet"), os.urandom(3000))
+        self.add(
+            K, "model info of a non-bundle file", ["model", "info", junk], keys=[("not a readable lgenet bundle",)]
+        )
+
+        import zipfile
+
+        tampered = self.i("bvm_tampered.lgenet")
+        with zipfile.ZipFile(bundle) as z, zipfile.ZipFile(tampered, "w") as out:
+            for n in z.namelist():
+                b = z.read(n)
+                out.writestr(n, b[:-1] + bytes([b[-1] ^ 1]) if n == "models/fold0.safetensors" else b)
+        self.add(K, "model info of a tampered bundle", ["model", "info", tampered],
+                 keys=[("altered", "fold0.safetensors")])  # fmt: skip
+        self.add(K, "segment apply --model of a missing file",
+                 ["segment", "apply", "--model", self.i("bvm_none.lgenet"), "--manifest", self.abs_manifest, "--out",
+                  self.o("bvm_apply_none")], keys=[("no such bundle",)], fresh=[self.o("bvm_apply_none")])  # fmt: skip
+        self.add(K, "segment apply with both --run and --model",
+                 ["segment", "apply", "--run", seg, "--model", bundle, "--manifest", self.abs_manifest, "--out",
+                  self.o("bvm_apply_both")], keys=[("not allowed with",)], fresh=[self.o("bvm_apply_both")])  # fmt: skip
+        self.add(K, "view of a folder that holds no segmentation", ["view", notrun, "--static", self.o("bvm_view_x")],
+                 keys=[("neither",)], fresh=[self.o("bvm_view_x")])  # fmt: skip
+        self.add(K, "view --static into the run it reads", ["view", seg, "--static", seg / "v"],
+                 keys=[("--static",)], unchanged=[seg])  # fmt: skip
+        self.add(
+            K, "view --static (valid)", ["view", seg, "--static", self.o("bvm_view")], expect="ok", unchanged=[seg]
+        )
+        self.add(K, "segment measure: --masks missing",
+                 ["segment", "measure", "--manifest", self.abs_manifest, "--masks", self.i("bvm_nomasks"), "--out",
+                  self.o("bvm_m1")], keys=[("not a folder",)], fresh=[self.o("bvm_m1")])  # fmt: skip
+        part = self.i("bvm_part_masks")
+        part.mkdir(parents=True, exist_ok=True)
+        self.add(K, "segment measure: masks for no patient, no apply.json",
+                 ["segment", "measure", "--manifest", self.abs_manifest, "--masks", part, "--out", self.o("bvm_m2")],
+                 keys=[("--labels",), ("no corrected mask",)], fresh=[self.o("bvm_m2")])  # fmt: skip
+        self.add(K, "segment measure: masks for no patient (--labels given)",
+                 ["segment", "measure", "--manifest", self.abs_manifest, "--masks", part, "--out", self.o("bvm_m3"),
+                  "--labels", "emidec"], keys=[("no corrected mask", "SYN")], fresh=[self.o("bvm_m3")])  # fmt: skip
+        self.add(K, "segment measure --out = the masks folder",
+                 ["segment", "measure", "--manifest", self.abs_manifest, "--masks", seg / "masks", "--out",
+                  seg / "masks", "--labels", "emidec"], keys=[("--out",)], unchanged=[seg])  # fmt: skip
+
     def cases_import_quantify(self) -> None:
         K = "import/quantify"
         rng = self.nrng
@@ -3267,6 +3327,14 @@ by `run --families burden` and `outcomes --segmentation-run`, naming the rows (t
   convention name or a `cavity=..` spec) and reads the sidecar as `train` does.
 - `import` refuses an image with any NaN/inf voxel; an ICC CI of fewer than 10 patients is reported as not
   estimable; `segment apply` where no LV is found writes `status` "no LV found", empty measures and says so.
+
+## Bundles, the viewer and the correction round trip (`model`, `view`, `segment measure`, since 0.3.0)
+
+On a 1-epoch segmentation run: `model export` (valid; of a folder that is no run; `--out` without `.lgenet` or
+inside the run), `model info` (valid; of a random file; of a bundle with one flipped byte), `segment apply
+--model` of a missing file and with both `--run` and `--model`, `view` (valid; of a folder without a
+segmentation; `--static` into the run it reads), and `segment measure` with a missing masks folder, masks for
+no patient (with and without `--labels`) and `--out` equal to the masks folder.
 
 ## Study intake (`import dicom`, since 0.3.0)
 
