@@ -37,6 +37,7 @@ from pathlib import Path
 
 from lgenet import __version__
 from lgenet.errors import ConfigError, LgenetError
+from lgenet.runs.bundle_card import DISCLAIMER, data_source, external_summary, model_card, performance
 from lgenet.runs.seg import SegRunDir
 from lgenet.utils import atomic_path, atomic_write_text
 
@@ -53,13 +54,6 @@ __all__ = [
 #: the bundle layout version this lgenet writes and reads; a bundle of a later format is refused
 BUNDLE_FORMAT = 1
 SUFFIX = ".lgenet"
-EMIDEC_LICENCE = (
-    "The weights were trained on the EMIDEC data set (Lalande et al., Data 2020; https://emidec.com), distributed "
-    "under the Creative Commons Attribution-NonCommercial-ShareAlike 4.0 licence (CC BY-NC-SA 4.0). A model "
-    "derived from it is shared under the same terms: attribution, non-commercial use only, share-alike. "
-    "https://creativecommons.org/licenses/by-nc-sa/4.0/\n"
-)
-DISCLAIMER = "Research use only. Not a medical device; not for diagnosis or treatment."
 
 
 def cache_root() -> Path:
@@ -69,98 +63,6 @@ def cache_root() -> Path:
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _data_source(cfg) -> tuple[str, str]:
-    """(data set name, licence text) from the run's manifest import sidecar."""
-    from lgenet.conventions.files import import_sidecar
-
-    side = import_sidecar(cfg.manifest) if cfg.manifest else None
-    importer = None
-    if side is not None and side.is_file():
-        try:
-            importer = json.loads(side.read_text()).get("importer")
-        except ValueError:
-            importer = None
-    if importer == "emidec" or "emidec" in Path(cfg.manifest or "").name.lower():
-        return "EMIDEC (Lalande et al., Data 2020), 100 LGE short-axis stacks with expert labels", EMIDEC_LICENCE
-    return (
-        "the exporting group's own cohort (not public)",
-        "The training data's terms were not recorded by lgenet: the exporter must state them here.\n",
-    )
-
-
-def _performance(rd: SegRunDir) -> dict:
-    s = rd.read_json(rd.path / "seg_summary.json") or {}
-    out: dict = {"scope": "out-of-fold on the training cohort (each patient by a fold model that never saw it)"}
-    for key in ("n", "folds", "dice_myo", "dice_cavity", "dice_lge"):
-        if key in s:
-            out[key] = s[key]
-    if "agreement" in s and "network" in s["agreement"]:
-        out["lge_percent_agreement"] = s["agreement"]["network"]
-    if "auc_lge" in s:
-        out["auc_lge"] = {k: v for k, v in s["auc_lge"].items() if k in ("whole_lv", "basal_slice")}
-    q = rd.read_json(rd.path / "quality.json")
-    if q and "cross_fitted" in q:
-        out["quality_flag_cross_fitted"] = q["cross_fitted"].get("all")
-    return out
-
-
-def _card(meta: dict) -> str:
-    lg = meta["lgenet"]
-    perf = lg["performance"]
-
-    def stat(d):
-        return f"{d['mean']:.3f} ± {d['sd']:.3f} (n = {d['n']})" if isinstance(d, dict) and "mean" in d else "n/a"
-
-    lines = [
-        f"# {meta['name']}: model card",
-        "",
-        f"**{DISCLAIMER}**",
-        "",
-        "## Intended use",
-        meta["intended_use"],
-        "",
-        "## Training data",
-        f"- {lg['training']['data_set']}; {lg['training']['patients']} patients, labels from {lg['training']['labels']}",
-        f"- {lg['training']['folds']}-fold cross-validation, seed {lg['training']['seed']}; trained with lgenet "
-        f"{lg['training']['lgenet']} on {lg['training']['compute']}; exported by lgenet {lg['exported_by']['lgenet']} "
-        f"(commit {lg['exported_by']['commit'] or 'unknown'})",
-        "- Licence of the data and therefore of these weights: see LICENSE.txt",
-        "",
-        "## Measured performance",
-        f"- scope: {perf['scope']}",
-        f"- myocardium Dice: {stat(perf.get('dice_myo'))}",
-        f"- LV cavity Dice: {stat(perf.get('dice_cavity'))}",
-        f"- enhancement Dice (patients with expert enhancement): {stat(perf.get('dice_lge'))}",
-    ]
-    a = perf.get("lge_percent_agreement")
-    if a:
-        from lgenet.evaluation.segmentation import agreement_text
-
-        icc, bias = agreement_text(a)
-        lines.append(f"- LGE % vs expert: ICC {icc}; bias {bias} (n = {a['n']})")
-    for k, v in (perf.get("auc_lge") or {}).items():
-        if isinstance(v, dict) and v.get("auc") is not None:
-            ci = f" ({v['lower']:.3f}-{v['upper']:.3f})" if v.get("lower") is not None else ""
-            lines.append(f"- AUC for LGE > 5.7 % ({k.replace('_', ' ')}): {v['auc']:.3f}{ci}")
-    for e in lg.get("external", []):
-        lines.append(f"- external ({e['label']}): {e['summary']}")
-    lines += [
-        "",
-        "## Known failure modes",
-        "- Other centres: on whole-thorax fields of view with the heart off-centre, thick and few slices, bright "
-        "surface-coil spots and other intensity ranges, masks can land on the wrong structure; lgenet refuses "
-        "implausible masks and flags likely wrong ones (quality score), but every mask must be checked "
-        "(docs/results/segmentation.md, the other-centre proxies).",
-        "- The AHA segments are oriented from the image's patient axes (approximate) unless the RV insertion is given.",
-        "- Trained on post-infarction LGE; other enhancement patterns (non-ischaemic, sarcoid) are untested.",
-        "",
-        "## How to use",
-        "`lgenet model info THIS.lgenet`; `lgenet segment apply --model THIS.lgenet --manifest cohort.csv --out DIR`",
-        "",
-    ]
-    return "\n".join(lines)
 
 
 def export_bundle(run: str | Path, out: str | Path, *, name: str | None = None) -> Path:
@@ -199,8 +101,8 @@ def export_bundle(run: str | Path, out: str | Path, *, name: str | None = None) 
     for src, dst in ((rd.profile_path, "configs/profile.json"), (rd.path / "quality.json", "configs/quality.json")):
         if Path(src).is_file():
             files[dst] = Path(src).read_bytes()
-    data_set, licence = _data_source(cfg)
-    perf = _performance(rd)
+    data_set, licence = data_source(cfg)
+    perf = performance(rd)
     import monai
     import numpy
 
@@ -279,7 +181,7 @@ def export_bundle(run: str | Path, out: str | Path, *, name: str | None = None) 
         },
     }
     files["configs/metadata.json"] = json.dumps(meta, indent=1).encode()
-    files["docs/README.md"] = _card(meta).encode()
+    files["docs/README.md"] = model_card(meta).encode()
     files["LICENSE.txt"] = (licence + "\n" + DISCLAIMER + "\n").encode()
     _write_archive(out, files)
     return out
@@ -424,29 +326,6 @@ def _safetensors_metadata(b: bytes) -> dict:
     return json.loads(b[8 : 8 + n]).get("__metadata__") or {}
 
 
-def external_summary(ev: dict) -> str:
-    """One line of an external evaluation (:func:`lgenet.segment.evaluate.evaluate_apply`), CIs and n included."""
-    from lgenet.evaluation.segmentation import agreement_text
-
-    def ci(d: dict) -> str:
-        if not d or d.get("mean") is None:
-            return "n/a"
-        band = f" ({d['lower']:.3f}-{d['upper']:.3f})" if d.get("lower") is not None else ""
-        return f"{d['mean']:.3f}{band}, n = {d['n']}"
-
-    parts = [f"myocardium Dice {ci(ev.get('dice_myo') or {})}"]
-    a = ev.get("agreement") or {}
-    if "icc" in a:
-        icc, bias = agreement_text(a)
-        parts.append(f"LGE % ICC {icc}, bias {bias}")
-    auc = ev.get("auc_lge") or {}
-    if auc.get("auc") is not None:
-        band = f" ({auc['lower']:.3f}-{auc['upper']:.3f})" if auc.get("lower") is not None else ""
-        parts.append(f"AUC LGE > {ev.get('lge_threshold', 5.7)} % {auc['auc']:.3f}{band}, n = {auc['n']}")
-    parts.append(f"{ev.get('n_refused', 0)} of {ev.get('n_labelled', 0)} refused as implausible or no LV")
-    return "; ".join(parts)
-
-
 def add_external(bundle: str | Path, out: str | Path, *, label: str, evaluation: dict) -> Path:
     """A new bundle ``out``: ``bundle`` with an external evaluation added to its metadata and card (the input
     bundle is never changed)."""
@@ -470,6 +349,6 @@ def add_external(bundle: str | Path, out: str | Path, *, label: str, evaluation:
     meta["version"] = f"1.0.{n}"
     meta["changelog"][meta["version"]] = f"external evaluation added: {label}"
     files["configs/metadata.json"] = json.dumps(meta, indent=1).encode()
-    files["docs/README.md"] = _card(meta).encode()
+    files["docs/README.md"] = model_card(meta).encode()
     _write_archive(out, files)
     return out

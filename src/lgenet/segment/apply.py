@@ -11,15 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from lgenet import __version__
 from lgenet.conventions.names import check_unique_names
-from lgenet.data.stacks import Stack
 from lgenet.errors import ConfigError
 from lgenet.runs.grid import ensure_writable_dir
 from lgenet.runs.paths import refuse_overwrite
 from lgenet.runs.seg import AHA_FIELDS, SEG_APPLY_FIELDS, SegRunDir, load_segmenter
 from lgenet.runs.tables import number, write_rows
 from lgenet.segment.apply_job import APPLY_RECORD, _check_out_dir, _input_ids, _job_record, _read_all
+from lgenet.segment.apply_outputs import aha_outputs, cohort_bullseye, dicom_outputs, overlay
 from lgenet.segment.cases import Case, _stack_features, cases_of, read_case, safe_id
 from lgenet.segment.evaluate import evaluate_apply
 from lgenet.segment.fold import _threshold_burdens
@@ -212,16 +211,18 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
                 }
             )
         if status == SEGMENTED:
-            row["aha_orientation"] = _aha(c, st, res.classes, slice_mm, o, out_dir, aha_rows)
+            row["aha_orientation"] = aha_outputs(
+                c, st, res.classes, slice_mm, o.rv_insertion_deg, o.overlays, out_dir, aha_rows
+            )
         if o.dicom_seg:
             mine = [r for r in aha_rows if r["patient_id"] == c.patient_id]
-            row["dicom_seg"], row["dicom_sr"] = _dicom_outputs(
-                c, st, res.classes, m, mine, status, out_dir, rd.path, notes
+            row["dicom_seg"], row["dicom_sr"] = dicom_outputs(
+                c, st, res.classes, m, mine, status == SEGMENTED, out_dir, rd.path, notes
             )
             row["notes"] = " | ".join(notes)
         if o.overlays:
             row["overlay"] = str(
-                _overlay(out_dir / "overlays" / f"{safe_id(c.patient_id)}.png", st, res.classes).relative_to(out_dir)
+                overlay(out_dir / "overlays" / f"{safe_id(c.patient_id)}.png", st, res.classes).relative_to(out_dir)
             )
         rows.append(row)
     if manifest:  # what was segmented (lgenet.runs.seg.check_segmentation_inputs compares a cohort with it)
@@ -238,7 +239,7 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
     if aha_rows:
         write_rows(out_dir / "aha_segments.csv", aha_rows, AHA_FIELDS)
         if o.overlays:
-            _cohort_bullseye(aha_rows, out_dir / "bullseye" / "cohort_mean.png")
+            cohort_bullseye(aha_rows, out_dir / "bullseye" / "cohort_mean.png")
     result = SegApplyResult(rows=rows, csv=csv_path, masks_dir=out_dir / "masks")
     result.evaluation = evaluate_apply(rows, lge_threshold=cfg.lge_threshold)
     if result.evaluation is not None:
@@ -247,80 +248,6 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
         src = f"lgenet segment apply (fold ensemble of {rd.path.name}): network enhancement class, whole LV"
         result.manifest = _write_segmented_manifest(cohort, rows, out_dir / "manifest.csv", src)
     return result
-
-
-def _aha(c: Case, st: Stack, classes: np.ndarray, slice_mm, o: SegApplyOptions, out_dir: Path, into: list) -> str:
-    """The AHA segments of a measured mask into ``into`` (and its bullseye); how they were oriented, or why not."""
-    from lgenet.evaluation.bullseye import plot_bullseye
-    from lgenet.quantify.aha import aha_segments
-
-    aha = aha_segments(classes, st.spacing, slice_mm, affine=st.meta.get("affine"), rv_insertion_deg=o.rv_insertion_deg)
-    if not aha.ok:
-        return aha.note
-    for s in aha.segments:
-        into.append({"patient_id": c.patient_id, **{k: s[k] for k in AHA_FIELDS[1:-1]}, "orientation": aha.orientation})
-    if o.overlays:
-        plot_bullseye(
-            {s["segment"]: s["lge_percent"] for s in aha.segments},
-            out_dir / "bullseye" / f"{safe_id(c.patient_id)}.png",
-            title=f"{c.patient_id}: LGE by AHA segment",
-            note=f"orientation {aha.orientation}",
-        )
-    return aha.orientation
-
-
-def _cohort_bullseye(aha_rows: list[dict], path: Path) -> None:
-    """The mean enhanced share per AHA segment over the patients with segments, when there are two or more."""
-    from lgenet.evaluation.bullseye import plot_bullseye
-
-    pids = {r["patient_id"] for r in aha_rows}
-    if len(pids) < 2:
-        return
-    means = {}
-    for seg in range(1, 17):
-        v = np.array([r["lge_percent"] for r in aha_rows if r["segment"] == seg], float)
-        v = v[np.isfinite(v)]
-        means[seg] = float(v.mean()) if v.size else float("nan")
-    orient = {r["orientation"].split(":")[0] for r in aha_rows}
-    plot_bullseye(
-        means,
-        path,
-        title=f"Cohort mean LGE by AHA segment (n = {len(pids)})",
-        note="orientation: " + ", ".join(sorted(orient)) + " (see aha_segments.csv)",
-    )
-
-
-def _dicom_outputs(c: Case, st: Stack, classes, m: dict, aha: list, status: str, out_dir: Path, run: Path, notes):
-    """The DICOM SEG of a DICOM input's mask and, for a measured mask, its SR measurement report (their paths in
-    the output folder); ("", "") with a note for an input that is not DICOM."""
-    from lgenet.io.dicom import dicom_source_frames
-    from lgenet.io.dicom_seg import write_dicom_seg
-    from lgenet.io.dicom_sr import write_dicom_sr
-
-    if st.meta.get("format") not in ("dicom", "dicom-series"):
-        notes.append("no DICOM SEG or SR: the input is not a DICOM stack")
-        return "", ""
-    n_models = len(list(run.glob("fits/seg/fold*/model.pt")))
-    name = f"{safe_id(c.patient_id)}.dcm"
-    seg = write_dicom_seg(
-        c.image,
-        classes,
-        out_dir / "dicom_seg" / name,
-        version=__version__,
-        model=f"lgenet segmentation ensemble of {n_models} fold model(s)",
-    )
-    if status != SEGMENTED:
-        return str(seg.relative_to(out_dir)), ""
-    sr = write_dicom_sr(
-        seg,
-        [f for f, _ in dicom_source_frames(c.image)],
-        m,
-        out_dir / "dicom_sr" / name,
-        version=__version__,
-        aha=aha,
-        aha_orientation=aha[0]["orientation"] if aha else "",
-    )
-    return str(seg.relative_to(out_dir)), str(sr.relative_to(out_dir))
 
 
 def _mean_text(v) -> str:
@@ -422,24 +349,3 @@ def _write_segmented_manifest(cohort, rows, path: Path, src: str) -> Path:
         out_rows.append(r)
     cols = list(dict.fromkeys(k for r in out_rows for k in r))
     return write_manifest(path, out_rows, columns=cols)
-
-
-def _overlay(path: Path, st: Stack, classes: np.ndarray) -> Path:
-    """Basal, mid and apical slices with the predicted myocardium (green) and enhancement (red)."""
-    from lgenet.evaluation.canvas import _new_figure, save_figure
-
-    s = classes.shape[0]
-    picks = sorted({s - 1, s // 2, 0})[::-1]
-    fig = _new_figure(3.2 * len(picks), 3.4)
-    axes = fig.subplots(1, len(picks), squeeze=False)[0]
-    for ax, k in zip(axes, picks):
-        img = st.image[k]
-        lo, hi = np.percentile(img, (1, 99))
-        ax.imshow(np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1), cmap="gray", interpolation="nearest")
-        for cls, colour in ((2, "#31a354"), (3, "#e31a1c"), (1, "#3182bd")):
-            m = (classes[k] >= 2) if cls == 2 else (classes[k] == cls)
-            if m.any():
-                ax.contour(m.astype(float), levels=[0.5], colors=[colour], linewidths=0.9)
-        ax.set_title({s - 1: "basal", 0: "apical"}.get(k, "mid") + f" (slice {k + 1}/{s})", fontsize=8)
-        ax.set_axis_off()
-    return save_figure(fig, path)

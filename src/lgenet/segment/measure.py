@@ -102,7 +102,8 @@ def measure_masks(o: MeasureOptions) -> dict:
     from lgenet.evaluation.segmentation import class_measures
     from lgenet.io.dicom_seg import read_dicom_seg
     from lgenet.quantify.aha import aha_segments
-    from lgenet.segment.apply import _cohort_bullseye, _write_segmented_manifest
+    from lgenet.segment.apply import _write_segmented_manifest
+    from lgenet.segment.apply_outputs import cohort_bullseye
 
     masks = Path(o.masks)
     if not masks.is_dir():
@@ -185,7 +186,7 @@ def measure_masks(o: MeasureOptions) -> dict:
     if aha_rows:
         write_rows(out / "aha_segments.csv", aha_rows, AHA_FIELDS)
         if o.overlays:
-            _cohort_bullseye(aha_rows, out / "bullseye" / "cohort_mean.png")
+            cohort_bullseye(aha_rows, out / "bullseye" / "cohort_mean.png")
     pred = [
         {
             "patient_id": x["patient_id"],
