@@ -1269,3 +1269,11 @@ def test_a_bundle_exported_and_applied_gives_the_runs_own_masks_and_refuses_tamp
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
     with pytest.raises(LgenetError, match=r"huggingface\.co/someone/lge-seg/resolve/main/model\.lgenet.*put it at"):
         fetch_from_hub("hf://someone/lge-seg")
+    # online (the hub stood in for by the local file): fetched into the cache once, then opened from there
+    import lgenet.runs.bundle as bundle_mod
+
+    monkeypatch.setattr(bundle_mod, "_reachable", lambda host, timeout=3.0: True)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda repo_id, filename, cache_dir: str(bundle))
+    got = fetch_from_hub("hf://someone/lge-seg/synth.lgenet")
+    assert got.parent.name == "someone--lge-seg" and got.read_bytes() == bundle.read_bytes()
+    assert open_bundle("hf://someone/lge-seg/synth.lgenet").is_dir()

@@ -261,12 +261,17 @@ def fetch_from_hub(ref: str) -> Path:
     target = cache_root() / "hub" / repo.replace("/", "--") / filename
     if target.is_file():
         return target
+    url = f"https://huggingface.co/{repo}/resolve/main/{filename}"
     try:
+        if os.environ.get("HF_HUB_OFFLINE") not in (None, "", "0") or not _reachable("huggingface.co"):
+            raise ConnectionError("the hub is not reachable from this machine")  # at once, not after retries
+        import logging
+
         from huggingface_hub import hf_hub_download
 
+        logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
         got = hf_hub_download(repo_id=repo, filename=filename, cache_dir=str(cache_root() / "hf"))
     except Exception as exc:  # noqa: BLE001 - offline, unknown repo, no huggingface_hub: one clear message
-        url = f"https://huggingface.co/{repo}/resolve/main/{filename}"
         raise LgenetError(
             f"{ref}: the bundle could not be fetched from the hub ({type(exc).__name__}). Offline, fetch {url} "
             f"on a connected machine and put it at {target} (or pass its local path to --model)"
@@ -274,6 +279,17 @@ def fetch_from_hub(ref: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(got, target)
     return target
+
+
+def _reachable(host: str, timeout: float = 3.0) -> bool:
+    """Whether ``host``:443 takes a connection within ``timeout`` seconds (a name that does not resolve: no)."""
+    import socket
+
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def open_bundle(ref: str | Path) -> Path:
