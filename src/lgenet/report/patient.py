@@ -48,7 +48,7 @@ def _fmt(v) -> str:
     return "" if not math.isfinite(x) else (f"{x:.1f}" if abs(x) >= 10 else f"{x:.3g}")
 
 
-def _slices_figure(image: np.ndarray, classes: np.ndarray | None, title: str):
+def _slices_figure(image: np.ndarray, classes: np.ndarray | None, title: str, agreement: str = ""):
     from lgenet.evaluation.canvas import _new_figure
 
     s = image.shape[0]
@@ -69,7 +69,9 @@ def _slices_figure(image: np.ndarray, classes: np.ndarray | None, title: str):
                 if m.any():
                     ax.contour(m.astype(float), levels=[0.5], colors=[colour], linewidths=0.8)
         where = " (apex)" if k == 0 else " (base)" if k == s - 1 else ""
-        ax.set_title(f"slice {k + 1}/{s}{where}", fontsize=7)
+        agree = agreement.split(";") if agreement else []
+        a = f"\nflip agreement {agree[k]}" if k < len(agree) and agree[k] else ""
+        ax.set_title(f"slice {k + 1}/{s}{where}{a}", fontsize=7)
     fig.suptitle(title, fontsize=9)
     return fig
 
@@ -139,7 +141,7 @@ def write_patient_reports(apply_dir: str | Path, *, on_patient: Callable[[], Non
             recs[pid].image, mask, labels=labels, nifti_slice_axis=cfg.nifti_slice_axis,
             nifti_basal_end=cfg.nifti_basal_end, default_spacing=cfg.pixel_spacing,
         )  # fmt: skip
-        slices = _slices_figure(st.image, st.classes, f"{pid}: every slice, apex to base")
+        slices = _slices_figure(st.image, st.classes, f"{pid}: every slice, apex to base", r.get("slice_agreement", ""))
         aha = [a for a in aha_all if a["patient_id"] == pid]
         be_png = None
         if aha:
@@ -180,7 +182,14 @@ def write_patient_reports(apply_dir: str | Path, *, on_patient: Callable[[], Non
         body += section("numbers", "Measures and their definitions", table(("measure", "value", "definition"), nums))
         if be_png:
             body += section("aha", "AHA 16-segment bullseye", img(be_png, f"{pid} bullseye", width=380))
-        body += section("slices", "Every slice with the mask", img(_png(slices), f"{pid} slices"))
+        body += section(
+            "slices",
+            "Every slice with the mask",
+            img(_png(slices), f"{pid} slices")
+            + "<p>Contours: green myocardium, red enhancement, blue LV cavity. Flip agreement: the myocardium Dice between "
+            "each model's predictions on the flipped copies of the slice and their mean, averaged over the models "
+            "(1 = identical); a low value marks a slice to check first.</p>",
+        )
         body += section(
             "model",
             "The model and its measured accuracy",
@@ -213,7 +222,7 @@ def write_patient_reports(apply_dir: str | Path, *, on_patient: Callable[[], Non
                 ax.set_axis_off()
             pp.savefig(fig)
             plt.close(fig)
-            pp.savefig(_slices_figure(st.image, st.classes, f"{pid}: every slice, apex to base"))
+            pp.savefig(slices)
             plt.close("all")
         written += [out_dir / f"{name}.html", pdf]
         if on_patient is not None:
