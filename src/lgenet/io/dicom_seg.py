@@ -33,7 +33,7 @@ import numpy as np
 from lgenet.errors import ReaderError
 from lgenet.io.dicom import _withhold_identifiers, dicom_source_frames
 
-__all__ = ["SEGMENTS", "write_dicom_seg", "read_dicom_seg"]
+__all__ = ["SEGMENTS", "build_dicom_seg", "save_dicom", "write_dicom_seg", "read_dicom_seg"]
 
 #: (segment number, label, the classes it covers) in the order written
 SEGMENTS = ((1, "LV blood pool", (1,)), (2, "LV myocardium", (2, 3)), (3, "Enhanced myocardium", (3,)))
@@ -92,9 +92,26 @@ def write_dicom_seg(
 ) -> Path:
     """Write ``classes`` (S, H, W; apex -> base, as read from ``source``) as a DICOM SEG of the DICOM stack at
     ``source`` (a series folder or a multi-frame file) to ``out``; returns ``out``."""
-    import highdicom as hd
+    seg, _ = build_dicom_seg(source, classes, version=version, model=model, series_number=series_number)
+    return save_dicom(seg, out)
 
+
+def save_dicom(ds, out: str | Path) -> Path:
+    """Write a DICOM object atomically to ``out``; returns ``out``."""
     from lgenet.utils import atomic_path
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        ds.save_as(tmp)
+    return out
+
+
+def build_dicom_seg(source: str | Path, classes: np.ndarray, *, version: str, model: str, series_number: int = 901):
+    """(the highdicom Segmentation of ``classes`` on the DICOM stack at ``source``, the source datasets it
+    references): what :func:`write_dicom_seg` writes, and what :func:`lgenet.io.dicom_sr.write_dicom_sr` builds on
+    without reading either again."""
+    import highdicom as hd
 
     classes = np.asarray(classes)
     datasets, where = _sources(source)
@@ -110,7 +127,13 @@ def write_dicom_seg(
     for k, fi in enumerate(where):
         for j, (_, _, covers) in enumerate(SEGMENTS):
             pix[fi, ..., j] = np.isin(classes[k], covers)
-    seg = hd.seg.Segmentation(
+    with _withhold_identifiers():  # pydicom's warnings may quote header values
+        seg = _segmentation(hd, datasets, pix, version, model, series_number)
+    return seg, datasets
+
+
+def _segmentation(hd, datasets, pix, version: str, model: str, series_number: int):
+    return hd.seg.Segmentation(
         source_images=datasets,
         pixel_array=pix,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
@@ -128,11 +151,6 @@ def write_dicom_seg(
         series_description="lgenet segmentation",
         omit_empty_frames=False,
     )
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp:
-        seg.save_as(tmp)
-    return out
 
 
 def read_dicom_seg(path: str | Path, source: str | Path) -> np.ndarray:

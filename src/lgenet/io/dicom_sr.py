@@ -65,8 +65,8 @@ def _finite(v) -> bool:
 
 
 def write_dicom_sr(
-    seg_path: str | Path,
-    source_files: Sequence[str | Path],
+    seg,
+    sources: Sequence,
     measures: Mapping[str, float],
     out: str | Path,
     *,
@@ -77,16 +77,13 @@ def write_dicom_sr(
 ) -> Path:
     """Write the SR of ``measures`` (keys of :func:`lgenet.evaluation.segmentation.class_measures`: ``myo_ml``,
     ``myo_mass_g``, ``enh_ml``, ``enh_mass_g``, ``cavity_ml``, ``lge_percent``, ``lge_percent_basal``) and the AHA
-    rows (:class:`lgenet.quantify.aha.AhaResult.segments`) on the SEG at ``seg_path``; returns ``out``."""
+    rows (:class:`lgenet.quantify.aha.AhaResult.segments`) on ``seg`` (the highdicom Segmentation of
+    :func:`lgenet.io.dicom_seg.build_dicom_seg`) and its ``sources`` (the source datasets); returns ``out``."""
     import highdicom as hd
-    import pydicom
     from pydicom.sr.codedict import codes
 
     from lgenet.utils import atomic_path
 
-    with _withhold_identifiers():
-        seg = hd.seg.segread(seg_path)
-        sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in dict.fromkeys(map(str, source_files))]
     device = hd.sr.DeviceObserverIdentifyingAttributes(
         uid=hd.UID(), name="lgenet", manufacturer_name="lgenet", model_name=f"lgenet segment {version}"
     )
@@ -144,19 +141,20 @@ def write_dicom_sr(
         ),
         imaging_measurements=groups,
     )
-    sr = hd.sr.Comprehensive3DSR(
-        evidence=[*sources, seg],
-        content=report[0],
-        series_instance_uid=hd.UID(),
-        series_number=series_number,
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
-        manufacturer="lgenet",
-        is_complete=True,
-        series_description="lgenet LGE measurements",
-    )
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp:
-        sr.save_as(tmp)
+    with _withhold_identifiers():  # pydicom's warnings may quote header values
+        sr = hd.sr.Comprehensive3DSR(
+            evidence=[*sources, seg],
+            content=report[0],
+            series_instance_uid=hd.UID(),
+            series_number=series_number,
+            sop_instance_uid=hd.UID(),
+            instance_number=1,
+            manufacturer="lgenet",
+            is_complete=True,
+            series_description="lgenet LGE measurements",
+        )
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out) as tmp:
+            sr.save_as(tmp)
     return out

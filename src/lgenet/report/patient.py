@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from lgenet.report.html import esc, flag, img, kv_table, page, section, table
-from lgenet.report.viewer import _rows, _source
+from lgenet.report.viewer import read_rows, read_source
 from lgenet.utils import atomic_path, atomic_write_text
 
 __all__ = ["write_patient_reports", "DEFINITIONS"]
@@ -122,7 +122,7 @@ def write_patient_reports(apply_dir: str | Path, *, on_patient: Callable[[], Non
     from lgenet.segment.cases import safe_id
 
     apply_dir = Path(apply_dir)
-    rows, manifest, labels, _, cfg, kind = _source(apply_dir)
+    rows, manifest, labels, _, cfg, kind = read_source(apply_dir)
     if kind != "segment apply":
         from lgenet.errors import ConfigError
 
@@ -130,7 +130,7 @@ def write_patient_reports(apply_dir: str | Path, *, on_patient: Callable[[], Non
     run = Path(json.loads((apply_dir / "apply.json").read_text())["run"])
     model, accuracy = _model_text(run)
     recs = {r.patient_id: r for r in load_manifest(manifest, tasks=None).records}
-    aha_all = _rows(apply_dir / "aha_segments.csv") if (apply_dir / "aha_segments.csv").is_file() else []
+    aha_all = read_rows(apply_dir / "aha_segments.csv") if (apply_dir / "aha_segments.csv").is_file() else []
     out_dir = apply_dir / "reports"
     out_dir.mkdir(exist_ok=True)
     written = []

@@ -31,7 +31,7 @@ import numpy as np
 from lgenet.errors import ConfigError
 from lgenet.utils import atomic_write_text
 
-__all__ = ["build_viewer", "serve", "VIEW_COLUMNS"]
+__all__ = ["build_viewer", "read_source", "read_rows", "serve", "VIEW_COLUMNS"]
 
 #: the table's columns: (CSV column, header)
 VIEW_COLUMNS = (
@@ -47,12 +47,12 @@ VIEW_COLUMNS = (
 )
 
 
-def _rows(path: Path) -> list[dict]:
+def read_rows(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
 
 
-def _source(src: Path):
+def read_source(src: Path):
     """(rows, manifest path, predicted-mask labels, expert-mask labels, config, what it is) of a folder."""
     from lgenet.runs.seg import SegRunDir
 
@@ -66,11 +66,11 @@ def _source(src: Path):
         cfg = SegRunDir(job["run"]).load_config()
         settings = job.get("settings") or {}
         expert = cfg.replace(labels=settings["labels"]).seg_labels() if settings.get("labels") else cfg.seg_labels()
-        return _rows(src / "segmentation.csv"), src / "manifest.csv", cfg.seg_labels(), expert, cfg, "segment apply"
+        return read_rows(src / "segmentation.csv"), src / "manifest.csv", cfg.seg_labels(), expert, cfg, "segment apply"
     if (src / "seg_metrics.csv").is_file():
         cfg = SegRunDir(src).load_config()
         return (
-            _rows(src / "seg_metrics.csv"),
+            read_rows(src / "seg_metrics.csv"),
             Path(cfg.manifest),
             cfg.seg_labels(),
             cfg.seg_labels(),
@@ -123,7 +123,7 @@ def build_viewer(src: str | Path, out: str | Path, *, on_patient: Callable[[], N
     from lgenet.segment.cases import safe_id
 
     src, out = Path(src), Path(out)
-    rows, manifest, pred_labels, exp_labels, cfg, kind = _source(src)
+    rows, manifest, pred_labels, exp_labels, cfg, kind = read_source(src)
     cohort = load_manifest(manifest, tasks=None)
     recs = {r.patient_id: r for r in cohort.records}
     missing = [r["patient_id"] for r in rows if r["patient_id"] not in recs]

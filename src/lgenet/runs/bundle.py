@@ -29,6 +29,7 @@ error says which file to fetch and where to put it.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -196,11 +197,11 @@ def _write_archive(out: Path, files: dict[str, bytes]) -> None:
         z.writestr("checksums.sha256", sums)
 
 
-def _read_archive(path: Path) -> dict[str, bytes]:
+def _read_archive(path: Path, raw: bytes | None = None) -> dict[str, bytes]:
     """Every file of a bundle, checked against its checksums: refused by name when one differs, is missing or was
     added, and when the bundle's format is newer than this lgenet reads."""
     try:
-        with zipfile.ZipFile(path) as z:
+        with zipfile.ZipFile(io.BytesIO(raw) if raw is not None else path) as z:
             files = {n: z.read(n) for n in z.namelist() if not n.endswith("/")}
     except (zipfile.BadZipFile, OSError) as exc:
         raise LgenetError(f"{path}: not a readable lgenet bundle ({exc})") from None
@@ -301,8 +302,8 @@ def open_bundle(ref: str | Path) -> Path:
     path = fetch_from_hub(str(ref)) if str(ref).startswith("hf://") else Path(ref)
     if not path.is_file():
         raise ConfigError(f"--model {ref}: no such bundle file")
-    raw = path.read_bytes()
-    files = _read_archive(path)
+    raw = path.read_bytes()  # read once: its hash names the cache folder, its files are checked
+    files = _read_archive(path, raw)
     dest = cache_root() / "bundles" / _sha(raw)[:32]
     if (dest / ".complete").is_file():
         return dest

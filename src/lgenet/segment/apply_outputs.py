@@ -68,8 +68,7 @@ def cohort_bullseye(aha_rows: list[dict], path: Path) -> None:
 def dicom_outputs(c: Case, st: Stack, classes, m: dict, aha: list, measured: bool, out_dir: Path, run: Path, notes):
     """The DICOM SEG of a DICOM input's mask and, for a measured mask, its SR measurement report (their paths in
     the output folder); ("", "") with a note for an input that is not DICOM."""
-    from lgenet.io.dicom import dicom_source_frames
-    from lgenet.io.dicom_seg import write_dicom_seg
+    from lgenet.io.dicom_seg import build_dicom_seg, save_dicom
     from lgenet.io.dicom_sr import write_dicom_sr
 
     if st.meta.get("format") not in ("dicom", "dicom-series"):
@@ -77,18 +76,14 @@ def dicom_outputs(c: Case, st: Stack, classes, m: dict, aha: list, measured: boo
         return "", ""
     n_models = len(list(run.glob("fits/seg/fold*/model.pt")))
     name = f"{safe_id(c.patient_id)}.dcm"
-    seg = write_dicom_seg(
-        c.image,
-        classes,
-        out_dir / "dicom_seg" / name,
-        version=__version__,
-        model=f"lgenet segmentation ensemble of {n_models} fold model(s)",
-    )
+    model = f"lgenet segmentation ensemble of {n_models} fold model(s)"
+    seg_ds, sources = build_dicom_seg(c.image, classes, version=__version__, model=model)  # the sources read once
+    seg = save_dicom(seg_ds, out_dir / "dicom_seg" / name)
     if not measured:
         return str(seg.relative_to(out_dir)), ""
     sr = write_dicom_sr(
-        seg,
-        [f for f, _ in dicom_source_frames(c.image)],
+        seg_ds,
+        sources,
         m,
         out_dir / "dicom_sr" / name,
         version=__version__,

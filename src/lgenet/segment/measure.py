@@ -75,7 +75,7 @@ def _labels_and_cfg(o: MeasureOptions):
         try:
             run = json.loads(rec.read_text()).get("run")
             cfg = SegRunDir(run).load_config() if run else None
-        except Exception:  # a moved or damaged run: --labels decides, below
+        except (LgenetError, OSError, ValueError, KeyError):  # a moved or damaged run: --labels decides, below
             cfg = None
     if o.labels:
         return label_convention(o.labels), cfg or SegConfig()
