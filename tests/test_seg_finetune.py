@@ -207,11 +207,15 @@ def test_some_members_adapted_make_a_run_of_those_members(source, tmp_path):
         load_segmenter(fc.out)
 
 
-def test_the_command_line_runs_the_own_folds_and_prints_the_paired_summary(source, tmp_path, capsys):
+def test_the_command_line_runs_the_own_folds_and_prints_the_paired_summary(source, tmp_path, capsys, monkeypatch):
+    """From a bundle, as a colleague at another centre would (the source run's own folder is covered above)."""
     from lgenet.cli import main
 
     root, cfg, new = source
-    args = ["segment", "finetune", "--model", cfg.out, "--manifest", str(new), "--out", str(tmp_path / "cli")]
+    monkeypatch.setenv("LGENET_CACHE", str(tmp_path / "cache"))
+    bundle = tmp_path / "source.lgenet"
+    assert main(["model", "export", cfg.out, "--out", str(bundle)]) == 0
+    args = ["segment", "finetune", "--model", str(bundle), "--manifest", str(new), "--out", str(tmp_path / "cli")]
     args += ["--labels", "cavity=1,myo=2+3,lge=3,other=0+4", "--folds", "2", "--epochs", "2", "--loc-epochs", "0"]
     assert main([*args, "--no-final", "--threads", "1", "-q"]) == 0
     out = capsys.readouterr().out

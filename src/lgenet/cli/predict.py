@@ -15,12 +15,31 @@ def cmd_predict(a: argparse.Namespace) -> int:
 
     if a.output:
         check_output_file(a.output, "-o/--output")
+    model = a.model
+    if model and (model.endswith(".lgenet") or model.startswith("hf://")):  # a classifier bundle (since 0.3.0)
+        if a.run:
+            raise ConfigError("lgenet predict: give --run RUN (with --model ARCH/INIT) or --model BUNDLE, not both")
+        import json
+
+        from lgenet.runs.bundle import open_bundle
+
+        a.run = str(open_bundle(model, kind="classifier"))
+        tasks = list(json.loads((Path(a.run) / "bundle.json").read_text())["lgenet"]["tasks"])
+        if a.task is None and len(tasks) == 1:
+            a.task = tasks[0]
+        elif a.task not in tasks:
+            raise ConfigError(f"--task {a.task}: the bundle {model} holds the task(s) {', '.join(tasks)}; choose one")
+        model = None  # the bundle holds one model per task
+    if not a.run:
+        raise ConfigError("lgenet predict: give --run RUN (the --out of `lgenet run`) or --model BUNDLE.lgenet")
+    if a.task is None:
+        raise ConfigError(f"lgenet predict: give --task ({', '.join(TASKS)})")
     if bool(a.manifest) == bool(a.paths):
         raise ConfigError("lgenet predict: give input images (PATH ...) or --manifest cohort.csv, one of the two")
     from lgenet.workflows.predict import PredictOptions
 
     opts = PredictOptions(
-        model=a.model,
+        model=model,
         slice=a.slice,
         cam_dir=a.cam,
         cam_method=a.cam_method,
@@ -51,10 +70,16 @@ def cmd_predict(a: argparse.Namespace) -> int:
 
 
 def add_predict_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("predict", help="fold-ensemble probabilities for new images with a finished run")
-    p.add_argument("--run", required=True, help="run directory of `lgenet run`")
-    p.add_argument("--task", required=True, choices=list(TASKS))
-    p.add_argument("--model", help="ARCH/INIT to use (default: the task's best by out-of-fold AUC)")
+    p = sub.add_parser(
+        "predict", help="fold-ensemble probabilities for new images with a finished run or a classifier bundle"
+    )
+    p.add_argument("--run", help="run directory of `lgenet run` (or give a bundle to --model)")
+    p.add_argument("--task", choices=list(TASKS), help="the task (optional with a one-task bundle)")
+    p.add_argument(
+        "--model",
+        help="with --run: the ARCH/INIT to use (default: the task's best by out-of-fold AUC); or, instead of --run, a "
+        "classifier bundle NAME.lgenet (lgenet model export) or hf://owner/repo[/file.lgenet]",
+    )
     p.add_argument("--slice", help="'basal' or a slice index counted apex -> base (default: the run's)")
     p.add_argument("--manifest", help="score every row of this manifest (patient_id, image, slice; labels unused)")
     p.add_argument("--ids", type=csv_list, help="comma-separated study-local ids, one per PATH (default input_001...)")

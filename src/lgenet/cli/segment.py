@@ -69,7 +69,7 @@ def cmd_segment_apply(a: argparse.Namespace) -> int:
     if a.model:  # a bundle: checked and unpacked once into the cache, then read as a run (since 0.3.0)
         from lgenet.runs.bundle import open_bundle
 
-        a.run = str(open_bundle(a.model))
+        a.run = str(open_bundle(a.model, kind="segmentation"))
 
     if a.manifest and a.paths:
         raise ConfigError("lgenet segment apply: give a --manifest or input paths, not both")

@@ -21,7 +21,11 @@ class FinetuneConfig(Settings):
     """The source run, the new centre's corrected cases, the own folds and the fine-tuning (fixed in advance)."""
 
     model: str | None = setting(
-        None, kind="path", help="the segmentation run to adapt (the --out of `lgenet segment train`)", cli=True
+        None,
+        kind="path",
+        help="the segmentation run to adapt (the --out of `lgenet segment train`), or its bundle NAME.lgenet or "
+        "hf://owner/repo[/file.lgenet]",
+        cli=True,
     )
     manifest: str | None = setting(
         None,

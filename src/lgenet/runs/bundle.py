@@ -1,6 +1,9 @@
-"""Model bundles: a finished segmentation run as one file to hand on (``lgenet model export``, since 0.3.0).
+"""Model bundles: a finished run as one file to hand on (``lgenet model export``, since 0.3.0).
 
-A bundle ``NAME.lgenet`` is a zip archive laid out as a MONAI bundle where that fits::
+Two kinds share one archive format (:mod:`lgenet.runs.bundle_archive`): a segmentation run's fold ensemble (this
+module; used by ``segment apply --model``) and an ``lgenet run``'s chosen classifier per task
+(:mod:`lgenet.runs.bundle_classifier`; used by ``predict --model``). A segmentation bundle ``NAME.lgenet`` is a
+zip archive laid out as a MONAI bundle where that fits::
 
     configs/metadata.json    MONAI bundle metadata (version, task, description, data source, label classes,
                              network data format, intended use...) plus an "lgenet" block: the bundle format,
@@ -28,19 +31,27 @@ error says which file to fetch and where to put it.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import shutil
-import zipfile
 from pathlib import Path
 
 from lgenet import __version__
 from lgenet.errors import ConfigError, LgenetError
+from lgenet.runs.bundle_archive import (
+    BUNDLE_FORMAT,
+    KINDS,
+    bundle_kind,
+    cache_root,
+    check_suffix,
+    read_archive,
+    safetensors_metadata,
+    sha256,
+    write_archive,
+)
 from lgenet.runs.bundle_card import DISCLAIMER, data_source, external_summary, model_card, performance
 from lgenet.runs.seg import SegRunDir
-from lgenet.utils import atomic_path, atomic_write_text
+from lgenet.utils import atomic_write_text
 
 __all__ = [
     "fetch_from_hub",
@@ -50,24 +61,42 @@ __all__ = [
     "bundle_info",
     "read_metadata",
     "cache_root",
+    "add_external",
+    "bundle_kind_of",
+    "external_summary",
 ]
 
-#: the bundle layout version this lgenet writes and reads; a bundle of a later format is refused
-BUNDLE_FORMAT = 1
-SUFFIX = ".lgenet"
+
+def export_bundle(
+    run: str | Path,
+    out: str | Path,
+    *,
+    name: str | None = None,
+    tasks: list[str] | None = None,
+    model: str | None = None,
+) -> Path:
+    """Write the bundle of a finished run to ``out`` (``.lgenet``): a segmentation run's fold ensemble, or (for an
+    ``lgenet run`` directory) the chosen classifier of each of ``tasks`` (default every trained task; ``model``
+    names one ``ARCH/INIT``, default each task's best by out-of-fold AUC)."""
+    out = check_suffix(out)
+    if _is_classifier_run(Path(run)):
+        from lgenet.runs.bundle_classifier import export_classifier_bundle
+
+        return export_classifier_bundle(run, out, name=name, tasks=tasks, model=model)
+    if tasks or model:
+        raise ConfigError(
+            f"{run} is a segmentation run: --task and --model choose a classifier of an `lgenet run` directory; "
+            "a segmentation bundle holds the run's whole fold ensemble"
+        )
+    return _export_segmentation(run, out, name=name)
 
 
-def cache_root() -> Path:
-    """Where bundles are unpacked (and hub downloads kept): ``$LGENET_CACHE`` or ``~/.cache/lgenet``."""
-    return Path(os.environ.get("LGENET_CACHE") or Path.home() / ".cache" / "lgenet")
+def _is_classifier_run(run: Path) -> bool:
+    """An ``lgenet run`` directory (fits per task and metrics.json), not a segmentation run (fits/seg)."""
+    return (run / "metrics.json").is_file() and not (run / "fits" / "seg").is_dir()
 
 
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def export_bundle(run: str | Path, out: str | Path, *, name: str | None = None) -> Path:
-    """Write the bundle of the finished segmentation run ``run`` to ``out`` (``.lgenet``)."""
+def _export_segmentation(run: str | Path, out: Path, *, name: str | None = None) -> Path:
     import torch
     from safetensors.torch import save
 
@@ -77,9 +106,6 @@ def export_bundle(run: str | Path, out: str | Path, *, name: str | None = None) 
     cfg = rd.load_config()
     rd.check_folds(cfg)
     members = rd.members(cfg)
-    out = Path(out)
-    if out.suffix != SUFFIX:
-        raise ConfigError(f"--out {out}: a bundle's file name ends in {SUFFIX}")
     files: dict[str, bytes] = {}
     compute, trained_with = "unknown compute", "unknown"
     for k in members:
@@ -166,6 +192,7 @@ def export_bundle(run: str | Path, out: str | Path, *, name: str | None = None) 
         },  # fmt: skip
         "lgenet": {
             "format": BUNDLE_FORMAT,
+            "kind": "segmentation",
             "members": members,
             "training": {
                 "data_set": data_set,
@@ -184,65 +211,18 @@ def export_bundle(run: str | Path, out: str | Path, *, name: str | None = None) 
     files["configs/metadata.json"] = json.dumps(meta, indent=1).encode()
     files["docs/README.md"] = model_card(meta).encode()
     files["LICENSE.txt"] = (licence + "\n" + DISCLAIMER + "\n").encode()
-    _write_archive(out, files)
+    write_archive(out, files)
     return out
-
-
-def _write_archive(out: Path, files: dict[str, bytes]) -> None:
-    sums = "".join(f"{_sha(b)}  {n}\n" for n, b in sorted(files.items()))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w") as z:
-        for n, b in sorted(files.items()):
-            z.writestr(n, b, compress_type=zipfile.ZIP_STORED if n.endswith(".safetensors") else zipfile.ZIP_DEFLATED)
-        z.writestr("checksums.sha256", sums)
-
-
-def _read_archive(path: Path, raw: bytes | None = None) -> dict[str, bytes]:
-    """Every file of a bundle, checked against its checksums: refused by name when one differs, is missing or was
-    added, and when the bundle's format is newer than this lgenet reads."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(raw) if raw is not None else path) as z:
-            files = {n: z.read(n) for n in z.namelist() if not n.endswith("/")}
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise LgenetError(f"{path}: not a readable lgenet bundle ({exc})") from None
-    if "checksums.sha256" not in files or "configs/metadata.json" not in files:
-        raise LgenetError(f"{path}: not an lgenet bundle (no checksums.sha256 or configs/metadata.json)")
-    listed = {}
-    for line in files.pop("checksums.sha256").decode().splitlines():
-        if line.strip():
-            digest, name = line.split(None, 1)
-            listed[name.strip()] = digest
-    missing = sorted(set(listed) - set(files))
-    added = sorted(set(files) - set(listed))
-    changed = sorted(n for n in set(listed) & set(files) if _sha(files[n]) != listed[n])
-    if missing or added or changed:
-        parts = [
-            f"{w}: {', '.join(v)}" for w, v in (("missing", missing), ("not listed", added), ("altered", changed)) if v
-        ]
-        raise LgenetError(
-            f"{path}: the bundle fails its checksums ({'; '.join(parts)}); get an intact copy from its author"
-        )
-    meta = json.loads(files["configs/metadata.json"])
-    fmt = int((meta.get("lgenet") or {}).get("format", 0))
-    if fmt > BUNDLE_FORMAT or fmt < 1:
-        raise LgenetError(
-            f"{path}: bundle format {fmt}, written by lgenet {meta.get('required_packages_version', {}).get('lgenet')}; "
-            f"this lgenet {__version__} reads format {BUNDLE_FORMAT}: upgrade lgenet"
-        )
-    for k in meta["lgenet"].get("members", []):
-        if f"models/fold{k}.safetensors" not in files:
-            raise LgenetError(f"{path}: the bundle lists fold model {k} but holds no models/fold{k}.safetensors")
-    return files
 
 
 def read_metadata(path: str | Path) -> dict:
     """The checked metadata of a local bundle."""
-    return json.loads(_read_archive(Path(path))["configs/metadata.json"])
+    return json.loads(read_archive(Path(path))["configs/metadata.json"])
 
 
 def bundle_info(path: str | Path) -> str:
     """The model card of a local bundle, with its file, size and licence (what ``lgenet model info`` prints)."""
-    files = _read_archive(Path(path))
+    files = read_archive(Path(path))
     size = Path(path).stat().st_size / 1e6
     return (
         f"bundle {path} ({size:.1f} MB, {len(files)} files, checksums verified)\n\n"
@@ -293,26 +273,53 @@ def _reachable(host: str, timeout: float = 3.0) -> bool:
         return False
 
 
-def open_bundle(ref: str | Path) -> Path:
-    """A segmentation run folder (in the cache) for the bundle ``ref`` (a local ``.lgenet`` file or ``hf://``),
-    unpacked once per archive content and checked every time it is opened from its archive."""
-    import torch
-    from safetensors.torch import load
+def bundle_kind_of(ref: str | Path) -> str:
+    """``'segmentation'`` or ``'classifier'``: what the local bundle ``ref`` holds (its checksums checked)."""
+    return bundle_kind(read_metadata(ref))
 
+
+def open_bundle(ref: str | Path, *, kind: str | None = None) -> Path:
+    """A run folder (in the cache) for the bundle ``ref`` (a local ``.lgenet`` file or ``hf://``), laid out as a
+    segmentation run or as an ``lgenet run`` directory with the bundled models; unpacked once per archive content
+    and checked every time it is opened. ``kind``: the kind the caller uses; a bundle of the other kind is refused
+    with the command that takes it."""
     path = fetch_from_hub(str(ref)) if str(ref).startswith("hf://") else Path(ref)
     if not path.is_file():
         raise ConfigError(f"--model {ref}: no such bundle file")
     raw = path.read_bytes()  # read once: its hash names the cache folder, its files are checked
-    files = _read_archive(path, raw)
-    dest = cache_root() / "bundles" / _sha(raw)[:32]
+    files = read_archive(path, raw)
+    meta = json.loads(files["configs/metadata.json"])
+    got = bundle_kind(meta)
+    if kind is not None and got != kind:
+        raise ConfigError(f"--model {ref}: a {got} bundle; it is used with `{KINDS[got]} {ref}`, not here")
+    dest = cache_root() / "bundles" / sha256(raw)[:32]
     if (dest / ".complete").is_file():
         return dest
     tmp = dest.with_name(dest.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    (tmp / "bundle.json").write_bytes(files["configs/metadata.json"])
+    if got == "classifier":
+        from lgenet.runs.bundle_classifier import unpack_classifier
+
+        unpack_classifier(files, tmp)
+    else:
+        _unpack_segmentation(files, tmp)
+    (tmp / ".complete").write_text(f"unpacked by lgenet {__version__} from {path.name}\n")
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(tmp, dest)
+    return dest
+
+
+def _unpack_segmentation(files: dict[str, bytes], tmp: Path) -> None:
+    """A segmentation bundle's files as a segmentation run folder in ``tmp``."""
+    import torch
+    from safetensors.torch import load
+
     (tmp / "fits" / "seg").mkdir(parents=True)
     (tmp / SegRunDir.CONFIG_NAME).write_bytes(files["configs/seg_config.yaml"])
     for src, dst in (("configs/profile.json", "profile.json"), ("configs/quality.json", "quality.json"),
-                     ("configs/members.json", "members.json"), ("configs/metadata.json", "bundle.json")):  # fmt: skip
+                     ("configs/members.json", "members.json")):  # fmt: skip
         if src in files:
             (tmp / dst).write_bytes(files[src])
     summary = json.loads(files["configs/metadata.json"])["lgenet"]["performance"]
@@ -322,7 +329,7 @@ def open_bundle(ref: str | Path) -> Path:
             continue
         k = int(n[len("models/fold") : -len(".safetensors")])
         tensors = load(b)
-        spec = json.loads(_safetensors_metadata(b)["spec"])
+        spec = json.loads(safetensors_metadata(b)["spec"])
         ck = {"spec": spec}
         for part in ("localiser", "segmenter", "coarse_localiser"):
             sub = {t[len(part) + 1 :]: v for t, v in tensors.items() if t.startswith(part + ".")}
@@ -331,16 +338,6 @@ def open_bundle(ref: str | Path) -> Path:
         fold = tmp / "fits" / "seg" / f"fold{k}"
         fold.mkdir(parents=True)
         torch.save(ck, fold / "model.pt")
-    (tmp / ".complete").write_text(f"unpacked by lgenet {__version__} from {path.name}\n")
-    shutil.rmtree(dest, ignore_errors=True)
-    os.replace(tmp, dest)
-    return dest
-
-
-def _safetensors_metadata(b: bytes) -> dict:
-    """The ``__metadata__`` of a safetensors file's header (8-byte little-endian length, then JSON)."""
-    n = int.from_bytes(b[:8], "little")
-    return json.loads(b[8 : 8 + n]).get("__metadata__") or {}
 
 
 def add_external(bundle: str | Path, out: str | Path, *, label: str, evaluation: dict) -> Path:
@@ -348,17 +345,18 @@ def add_external(bundle: str | Path, out: str | Path, *, label: str, evaluation:
     bundle is never changed)."""
     import datetime
 
-    files = _read_archive(Path(bundle))
-    out = Path(out)
-    if out.suffix != SUFFIX:
-        raise ConfigError(f"--out {out}: a bundle's file name ends in {SUFFIX}")
+    from lgenet.runs.bundle_card import classifier_card, classifier_external_summary
+
+    files = read_archive(Path(bundle))
+    out = check_suffix(out)
     meta = json.loads(files["configs/metadata.json"])
+    seg = bundle_kind(meta) == "segmentation"
     meta["lgenet"].setdefault("external", []).append(
         {
             "label": label,
             "date": datetime.date.today().isoformat(),
             "lgenet": __version__,
-            "summary": external_summary(evaluation),
+            "summary": external_summary(evaluation) if seg else classifier_external_summary(evaluation),
             "evaluation": evaluation,
         }
     )
@@ -366,6 +364,6 @@ def add_external(bundle: str | Path, out: str | Path, *, label: str, evaluation:
     meta["version"] = f"1.0.{n}"
     meta["changelog"][meta["version"]] = f"external evaluation added: {label}"
     files["configs/metadata.json"] = json.dumps(meta, indent=1).encode()
-    files["docs/README.md"] = model_card(meta).encode()
-    _write_archive(out, files)
+    files["docs/README.md"] = (model_card if seg else classifier_card)(meta).encode()
+    write_archive(out, files)
     return out

@@ -8,7 +8,18 @@ from pathlib import Path
 
 from lgenet.runs.seg import SegRunDir
 
-__all__ = ["EMIDEC_LICENCE", "DISCLAIMER", "data_source", "performance", "model_card", "external_summary"]
+__all__ = [
+    "EMIDEC_LICENCE",
+    "DISCLAIMER",
+    "data_source",
+    "performance",
+    "model_card",
+    "external_summary",
+    "INIT_TERMS",
+    "init_terms",
+    "classifier_card",
+    "classifier_external_summary",
+]
 
 EMIDEC_LICENCE = (
     "The weights were trained on the EMIDEC data set (Lalande et al., Data 2020; https://emidec.com), distributed "
@@ -131,4 +142,102 @@ def external_summary(ev: dict) -> str:
         band = f" ({auc['lower']:.3f}-{auc['upper']:.3f})" if auc.get("lower") is not None else ""
         parts.append(f"AUC LGE > {ev.get('lge_threshold', 5.7)} % {auc['auc']:.3f}{band}, n = {auc['n']}")
     parts.append(f"{ev.get('n_refused', 0)} of {ev.get('n_labelled', 0)} refused as implausible or no LV")
+    return "; ".join(parts)
+
+
+#: what is known of the initial weights' terms (lgenet ships none of them; a fine-tuned model derives from them)
+INIT_TERMS = {
+    "radimagenet": "Initial weights: RadImageNet (Mei et al., Radiology: AI 2022). The weights come with no licence "
+    "file and the RadImageNet data set is under a data-use agreement: check its terms before sharing a model "
+    "fine-tuned from them.",
+    "imagenet": "Initial weights: ImageNet-1k (torchvision / Keras). The code is BSD / Apache-2.0 licensed; the "
+    "ImageNet images carry non-commercial research terms, which some read as reaching derived weights.",
+    "random": "Initial weights: random (no pretrained weights).",
+}
+
+
+def init_terms(inits: dict) -> str:
+    """The initial weights' terms, one paragraph per source a bundle's models started from."""
+    out = []
+    for src, rec in inits.items():
+        init = str(rec.get("init") or src).lower()
+        base = next((v for k, v in INIT_TERMS.items() if k in init), f"Initial weights: {src}.")
+        sha = rec.get("file_sha256")
+        out.append(base + (f" (file SHA-256 {sha})" if sha else ""))
+    return "\n".join(out) + "\n"
+
+
+def _ci(v, lo, hi, digits: int = 3) -> str:
+    if v is None:
+        return "n/a"
+    band = f" ({lo:.{digits}f}-{hi:.{digits}f})" if lo is not None and hi is not None and lo == lo else ""
+    return f"{v:.{digits}f}{band}"
+
+
+def classifier_card(meta: dict) -> str:
+    """The model card of a classifier bundle (:mod:`lgenet.runs.bundle_classifier`)."""
+    lg = meta["lgenet"]
+    tr = lg["training"]
+    lines = [
+        f"# {meta['name']}: model card",
+        "",
+        f"**{DISCLAIMER}**",
+        "",
+        "## Intended use",
+        meta["intended_use"],
+        "",
+        "## Model",
+        f"- {meta['description']}",
+        f"- input: one LGE short-axis frame per patient ({tr['slice']} slice by default), resized to the model's "
+        "size and normalised as in training (the bundle's settings)",
+        "",
+        "## Training data",
+        f"- {tr['data_set']}; {tr['patients']} patients; labels from {tr['labels']}",
+        f"- {tr['folds']}-fold stratified cross-validation, seed {tr['seed']}, {tr['epochs']} epochs; trained with "
+        f"lgenet {tr['lgenet']} on {tr['compute']}; exported by lgenet {lg['exported_by']['lgenet']} (commit "
+        f"{lg['exported_by']['commit'] or 'unknown'})",
+        "- Licence of the data and of the initial weights, and therefore of these weights: see LICENSE.txt",
+        "",
+        "## Measured performance (out-of-fold on the training cohort: each patient by a fold model that never saw it)",
+    ]
+    for t, p in lg["performance"].items():
+        what = f"LGE > {tr.get('lge_threshold', 5.7):g} % of the myocardium" if t == "lge" else "clinical event"
+        lines.append(
+            f"- {t} ({what}), {p['model']}, {p['chosen']}: AUC {_ci(p.get('auc'), p.get('auc_lower'), p.get('auc_upper'))}"
+            f" ({p.get('ci_method') or 'CI'}; n = {p.get('n')}, {p.get('n_pos')} positive); at probability "
+            f"{p.get('threshold')}: sensitivity {_ci(p.get('sensitivity'), p.get('sensitivity_lower'), p.get('sensitivity_upper'), 2)}, "
+            f"specificity {_ci(p.get('specificity'), p.get('specificity_lower'), p.get('specificity_upper'), 2)}; "
+            f"Brier {_ci(p.get('brier'), None, None)}, calibration slope {_ci(p.get('cal_slope'), None, None, 2)}"
+        )
+        if "best of" in str(p.get("chosen")):
+            lines.append(
+                "  (chosen among several by this same cross-validated AUC, so that AUC carries some optimism: "
+                "an external evaluation, `lgenet model evaluate`, measures it without)"
+            )
+    for e in lg.get("external", []):
+        lines.append(f"- external ({e['label']}): {e['summary']}")
+    lines += [
+        "",
+        "## Known failure modes",
+        "- One frame per patient: enhancement outside the chosen slice is not seen; a wrong slice choice (apex for "
+        "base) changes the answer.",
+        "- Small training cohorts give wide AUC intervals (above); other centres, scanners and sequences are untested "
+        "unless an external result is listed.",
+        "- Grad-CAM maps show where the network looked, not where the enhancement is.",
+        "",
+        "## How to use",
+        "`lgenet model info THIS.lgenet`; `lgenet predict --model THIS.lgenet --task TASK IMAGE... [--cam DIR]`",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def classifier_external_summary(ev: dict) -> str:
+    """One line per task of a classifier's external evaluation (AUC with its CI and n)."""
+    parts = []
+    for t, r in ev.items():
+        parts.append(
+            f"{t}: AUC {_ci(r.get('auc'), r.get('auc_lower'), r.get('auc_upper'))} (n = {r.get('n')}, "
+            f"{r.get('n_pos')} positive)"
+        )
     return "; ".join(parts)

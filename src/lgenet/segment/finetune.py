@@ -59,15 +59,21 @@ def _prepare(cfg: FinetuneConfig):
     """Validate the source run and the new centre's cases (nothing written): the source run, the adapted run's
     SegConfig, the cases, their stacks and the source members' states."""
     if not cfg.model:
-        raise ConfigError("segment finetune needs --model: the segmentation run to adapt (its --out)")
+        raise ConfigError("segment finetune needs --model: the segmentation run to adapt (its --out) or its bundle")
     if not cfg.manifest:
         raise ConfigError("segment finetune needs --manifest: the new centre's cases with their corrected masks")
     from lgenet.data.manifest import load_manifest
 
-    src = SegRunDir(cfg.model)
+    if str(cfg.model).endswith(".lgenet") or str(cfg.model).startswith("hf://"):  # a bundle (since 0.3.0)
+        from lgenet.runs.bundle import open_bundle
+
+        src = SegRunDir(open_bundle(cfg.model, kind="segmentation"))
+    else:
+        src = SegRunDir(cfg.model)
     if not src.config_path.is_file():
         raise ConfigError(
-            f"--model {cfg.model}: no {SegRunDir.CONFIG_NAME} there; give the --out of `lgenet segment train`"
+            f"--model {cfg.model}: no {SegRunDir.CONFIG_NAME} there; give the --out of `lgenet segment train` or a "
+            "segmentation bundle (NAME.lgenet)"
         )
     src_cfg = src.load_config()
     src.check_folds(src_cfg)

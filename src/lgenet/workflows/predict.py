@@ -40,6 +40,7 @@ __all__ = [
     "load_fold_models",
     "predict",
     "predict_manifest",
+    "evaluate_manifest",
     "write_predictions",
     "Prediction",
     "check_output_file",
@@ -258,6 +259,78 @@ def predict_manifest(run_dir: str | Path, task: str, manifest: str | Path, **kw)
         slices=[None if r.slice == "basal" else r.slice for r in cohort.records],
         **kw,
     )
+
+
+def evaluate_manifest(
+    run_dir: str | Path,
+    manifest: str | Path,
+    *,
+    tasks: list[str] | None = None,
+    out: str | Path | None = None,
+    options: PredictOptions | None = None,
+) -> dict[str, dict]:
+    """The run's (or a classifier bundle's) fold ensemble on a labelled cohort it never saw, per task with labels in
+    the manifest: AUC with its DeLong CI, sensitivity and specificity at the run's decision threshold (Wilson CIs),
+    Brier score, n. ``out``: also write each task's predictions there (``predictions_<task>.csv``)."""
+    from lgenet.data.manifest import load_manifest
+    from lgenet.evaluation.metrics import SingleClassError, auc_ci, binary_metrics
+
+    rd = RunDir(run_dir)
+    cfg = rd.load_config()
+    trained = {r["task"] for r in rd.metrics_rows()}
+    tasks = list(tasks) if tasks else [t for t in cfg.tasks if t in trained]
+    unknown = [t for t in tasks if t not in trained]
+    if unknown:
+        raise ConfigError(
+            f"--task {', '.join(unknown)}: not a task of this model; it holds {', '.join(sorted(trained))}"
+        )
+    cohort = load_manifest(manifest, tasks=None, lge_threshold=cfg.lge_threshold)
+    usable = [t for t in tasks if cohort.labels(t)]
+    if not usable:
+        raise ConfigError(
+            f"--manifest {manifest}: nothing to evaluate: " + "; ".join(cohort.why_no_labels(t) for t in tasks)
+        )
+    if out is not None:
+        from lgenet.runs.grid import ensure_writable_dir
+
+        ensure_writable_dir(out, "--work")
+    ev: dict[str, dict] = {}
+    for t in usable:
+        labels = cohort.labels(t)
+        first = {}
+        for r in cohort.records:
+            first.setdefault(r.patient_id, r)
+        recs = [first[p] for p in labels]
+        preds = predict(
+            run_dir,
+            t,
+            [r.image for r in recs],
+            ids=[r.patient_id for r in recs],
+            slices=[None if r.slice == "basal" else r.slice for r in recs],
+            options=options,
+        )
+        y = [labels[p.patient_id] for p in preds]
+        score = [p.prob for p in preds]
+        try:
+            a = auc_ci(y, score)
+        except SingleClassError as exc:
+            raise ConfigError(f"--manifest {manifest}, task {t}: {exc}; an AUC needs both classes") from None
+        m = binary_metrics(y, score, threshold=cfg.decision_threshold)
+        ev[t] = {
+            "model": preds[0].model,
+            "n": a.n,
+            "n_pos": a.n_pos,
+            "auc": a.auc,
+            "auc_lower": a.lower,
+            "auc_upper": a.upper,
+            "ci_method": a.method,
+            **{k: m[k] for k in ("threshold", "sensitivity", "sensitivity_lower", "sensitivity_upper", "specificity",
+                                 "specificity_lower", "specificity_upper", "brier")},
+            "unlike_training": sum(1 for p in preds if p.notes),
+        }  # fmt: skip
+        if out is not None:
+            write_predictions(preds, Path(out) / f"predictions_{t}.csv")
+    return ev
 
 
 def write_predictions(preds: list[Prediction], path: str | Path) -> Path:

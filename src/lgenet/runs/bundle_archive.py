@@ -1,0 +1,128 @@
+"""The bundle file itself (since 0.3.0): a zip archive whose every file is listed with its SHA-256, read back
+checked. The two kinds of bundle (:mod:`lgenet.runs.bundle` for segmentation ensembles,
+:mod:`lgenet.runs.bundle_classifier` for a classifier run's chosen models) share this format."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+from lgenet import __version__
+from lgenet.errors import ConfigError, LgenetError
+from lgenet.utils import atomic_path
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "SUFFIX",
+    "KINDS",
+    "cache_root",
+    "sha256",
+    "check_suffix",
+    "write_archive",
+    "read_archive",
+    "bundle_kind",
+    "safetensors_metadata",
+]
+
+#: the bundle layout version this lgenet writes and reads; a bundle of a later format is refused
+BUNDLE_FORMAT = 1
+SUFFIX = ".lgenet"
+#: what a bundle holds (``lgenet.kind`` of its metadata; a bundle without one is a segmentation bundle) and the
+#: command that uses it
+KINDS = {
+    "segmentation": "lgenet segment apply --model",
+    "classifier": "lgenet predict --model",
+}
+
+
+def cache_root() -> Path:
+    """Where bundles are unpacked (and hub downloads kept): ``$LGENET_CACHE`` or ``~/.cache/lgenet``."""
+    return Path(os.environ.get("LGENET_CACHE") or Path.home() / ".cache" / "lgenet")
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_suffix(out: str | Path) -> Path:
+    out = Path(out)
+    if out.suffix != SUFFIX:
+        raise ConfigError(f"--out {out}: a bundle's file name ends in {SUFFIX}")
+    return out
+
+
+def write_archive(out: Path, files: dict[str, bytes]) -> None:
+    """``files`` and their ``checksums.sha256`` as one zip, written atomically (weights stored, the rest deflated)."""
+    sums = "".join(f"{sha256(b)}  {n}\n" for n, b in sorted(files.items()))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w") as z:
+        for n, b in sorted(files.items()):
+            z.writestr(n, b, compress_type=zipfile.ZIP_STORED if n.endswith(".safetensors") else zipfile.ZIP_DEFLATED)
+        z.writestr("checksums.sha256", sums)
+
+
+def bundle_kind(meta: dict) -> str:
+    return str((meta.get("lgenet") or {}).get("kind") or "segmentation")
+
+
+def _weight_files(meta: dict) -> list[str]:
+    lg = meta["lgenet"]
+    if bundle_kind(meta) == "classifier":
+        return [f"models/{t}/fold{k}.safetensors" for t, d in lg.get("tasks", {}).items() for k in d.get("folds", [])]
+    return [f"models/fold{k}.safetensors" for k in lg.get("members", [])]
+
+
+def read_archive(path: Path, raw: bytes | None = None) -> dict[str, bytes]:
+    """Every file of a bundle, checked against its checksums: refused by name when one differs, is missing or was
+    added, when the bundle's format is newer than this lgenet reads, and when a listed weight file is absent."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw) if raw is not None else path) as z:
+            files = {n: z.read(n) for n in z.namelist() if not n.endswith("/")}
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise LgenetError(f"{path}: not a readable lgenet bundle ({exc})") from None
+    if "checksums.sha256" not in files or "configs/metadata.json" not in files:
+        raise LgenetError(f"{path}: not an lgenet bundle (no checksums.sha256 or configs/metadata.json)")
+    listed = {}
+    for line in files.pop("checksums.sha256").decode(errors="replace").splitlines():
+        if line.strip():
+            digest, _, name = line.partition("  ")
+            listed[name.strip()] = digest.strip()
+    missing = sorted(set(listed) - set(files))
+    added = sorted(set(files) - set(listed))
+    changed = sorted(n for n in set(listed) & set(files) if sha256(files[n]) != listed[n])
+    if missing or added or changed:
+        parts = [
+            f"{w}: {', '.join(v)}" for w, v in (("missing", missing), ("not listed", added), ("altered", changed)) if v
+        ]
+        raise LgenetError(
+            f"{path}: the bundle fails its checksums ({'; '.join(parts)}); get an intact copy from its author"
+        )
+    try:
+        meta = json.loads(files["configs/metadata.json"])
+        fmt = int((meta.get("lgenet") or {}).get("format", 0))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise LgenetError(f"{path}: configs/metadata.json is not an lgenet bundle's metadata ({exc})") from None
+    if fmt > BUNDLE_FORMAT or fmt < 1:
+        raise LgenetError(
+            f"{path}: bundle format {fmt}, written by lgenet {meta.get('required_packages_version', {}).get('lgenet')}; "
+            f"this lgenet {__version__} reads format {BUNDLE_FORMAT}: upgrade lgenet"
+        )
+    if bundle_kind(meta) not in KINDS:
+        raise LgenetError(
+            f"{path}: a bundle of kind {bundle_kind(meta)!r}, which this lgenet {__version__} does not know "
+            f"(it knows {', '.join(KINDS)}): upgrade lgenet"
+        )
+    for n in _weight_files(meta):
+        if n not in files:
+            raise LgenetError(f"{path}: the bundle lists the fold model {n} but does not hold it")
+    return files
+
+
+def safetensors_metadata(b: bytes) -> dict:
+    """The ``__metadata__`` of a safetensors file's header (8-byte little-endian length, then JSON)."""
+    n = int.from_bytes(b[:8], "little")
+    return json.loads(b[8 : 8 + n]).get("__metadata__") or {}
