@@ -73,6 +73,25 @@ def test_cam_shape_range_and_determinism(tiny, batch, method):
     assert all(m.max() == pytest.approx(1.0, abs=1e-4) for m, e in zip(a.maps, a.empty) if not e)
 
 
+def test_cams_with_gradients_at_the_target_layer_only_equal_the_librarys_own(tiny, batch):
+    """compute_cams takes no weight gradients outside the target layer (faster at the seed's sizes): the maps are
+    pytorch-grad-cam's own, computed with every weight taking gradients, and the weights are left as they were."""
+    from pytorch_grad_cam import GradCAM
+
+    from lgenet.explain.cam import LogitTarget
+
+    a = compute_cams(tiny, batch, signs=[1, -1, 1, 1, -1])
+    assert all(p.requires_grad for p in tiny.parameters())
+    cam = GradCAM(model=tiny, target_layers=[tiny.get_submodule(tiny.target_layer_name)])
+    try:
+        ref = cam(input_tensor=batch, targets=[LogitTarget(s) for s in (1, -1, 1, 1, -1)])
+    finally:
+        cam.activations_and_grads.release()
+    assert np.allclose(a.maps, np.clip(ref, 0, 1), atol=1e-6)
+    with torch.no_grad():
+        assert np.allclose(a.logits, tiny(batch).numpy(), atol=1e-5)
+
+
 def test_logit_target_handles_both_output_shapes():
     t = LogitTarget(1)
     assert float(t(torch.tensor(2.5))) == 2.5  # one image's output of an (N,) model

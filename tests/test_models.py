@@ -48,6 +48,10 @@ def test_rebuild_roundtrip():
     m2 = rebuild_model(m.spec.to_dict(), m.state_dict()).eval()
     x = torch.rand(2, 1, 32, 32)
     assert torch.equal(m(x), m2(x))
+    # built on the meta device and handed the saved tensors (no random initialisation): every tensor real, the
+    # input adapter's constants (not in the state dict) included, and the weights trainable as before
+    assert not any(t.is_meta for t in (*m2.parameters(), *m2.buffers()))
+    assert torch.equal(m2.adapter.mean, m.adapter.mean) and all(p.requires_grad for p in m2.parameters())
 
 
 def test_missing_radimagenet_file_is_an_error_not_random():

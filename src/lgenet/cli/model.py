@@ -47,7 +47,8 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
         raise ConfigError("lgenet model evaluate: a segmentation bundle needs --work DIR (where the masks go)")
     refuse_overwrite(a.work, [src, a.manifest], "--work")
     res = apply_segmentation(
-        open_bundle(src, kind="segmentation"), SegApplyOptions(out=a.work, manifest=a.manifest, labels=a.labels, progress=not a.quiet)
+        open_bundle(src, kind="segmentation"),
+        SegApplyOptions(out=a.work, manifest=a.manifest, labels=a.labels, progress=not a.quiet),
     )
     if res.evaluation is None:
         raise ConfigError(f"--manifest {a.manifest}: no row has an expert mask (column mask); nothing to evaluate")
@@ -73,7 +74,9 @@ def _evaluate_classifier(a: argparse.Namespace, src) -> int:
 
 
 def add_model_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("model", help="model bundles: hand a trained segmentation or classifier model on, with its card")
+    p = subparsers.add_parser(
+        "model", help="model bundles: hand a trained segmentation or classifier model on, with its card"
+    )
     sub = p.add_subparsers(dest="model_command", metavar="ACTION")
     sub.required = True
     e = sub.add_parser("export", help="write a finished run as one bundle file (NAME.lgenet)")

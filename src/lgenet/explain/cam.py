@@ -221,20 +221,35 @@ def compute_cams(
     cut = _logit_of(threshold)
     maps, logits, used = [], [], []
     grid = (0, 0)
+    # gradients are needed at the target layer's output only: the weights below it and after it take none (the
+    # same maps; at the seed's sizes the 51-million-weight head's gradient alone is a third of the backward pass)
+    wanted = {id(p) for p in layer.parameters()}
+    grads_were = [(p, p.requires_grad) for p in model.parameters()]
+    if wanted:
+        for p, _ in grads_were:
+            p.requires_grad_(id(p) in wanted)
+    fp32 = getattr(model, "lgenet_precision", "fp32") == "fp32"
     try:
         with torch.enable_grad():
             for i in range(0, x.shape[0], batch_size):
                 xb = x[i : i + batch_size].to(device=device, dtype=torch.float32)
-                with (
-                    torch.no_grad(),
-                    precision_autocast(device, getattr(model, "lgenet_precision", "fp32")),
-                ):
-                    lb = model(xb).reshape(-1).float().cpu().numpy()
                 if signs is not None:
                     sb = np.asarray(signs[i : i + batch_size], dtype=int)
+                    lb = None  # the CAM pass's own logits below (in fp32 they are the same numbers)
                 else:
+                    with (
+                        torch.no_grad(),
+                        precision_autocast(device, getattr(model, "lgenet_precision", "fp32")),
+                    ):
+                        lb = model(xb).reshape(-1).float().cpu().numpy()
                     sb = np.where((lb >= cut) | (target == "positive"), 1, -1)
                 mb = cam(input_tensor=xb, targets=[LogitTarget(int(s)) for s in sb])
+                if lb is None:
+                    if fp32:
+                        lb = cam.outputs.detach().reshape(-1).float().cpu().numpy()
+                    else:
+                        with torch.no_grad(), precision_autocast(device, getattr(model, "lgenet_precision", "fp32")):
+                            lb = model(xb).reshape(-1).float().cpu().numpy()
                 acts = cam.activations_and_grads.activations
                 if acts:
                     grid = tuple(int(v) for v in acts[0].shape[-2:])
@@ -244,6 +259,8 @@ def compute_cams(
     finally:
         cam.activations_and_grads.release()  # remove the hooks (no context manager: its __exit__ swallows errors)
         model.zero_grad(set_to_none=True)
+        for p, req in grads_were:
+            p.requires_grad_(req)
     m = np.clip(np.concatenate(maps), 0.0, 1.0) if maps else np.zeros((0,) + tuple(x.shape[2:]), np.float32)
     return CamResult(
         maps=m.astype(np.float32),
@@ -264,24 +281,29 @@ def ensemble_cams(
     target_layer: str | None = None,
     target: str = "predicted",
     threshold: float = 0.5,
+    probs: np.ndarray | None = None,
 ) -> CamResult:
     """Fold-ensemble CAM: the mean of the K fold models' maps (each in [0, 1]) for new images.
 
     With ``target='predicted'`` every fold model explains the **ensemble's** call (mean fold
     probability vs ``threshold``), so the maps being averaged answer the same question.
-    ``logits`` holds the logit of the mean fold probability.
+    ``logits`` holds the logit of the mean fold probability. ``probs``: that mean probability per image when the
+    caller has already computed it (each fold model in its own precision), so the models run once less.
     """
     if not models:
         raise ConfigError("ensemble_cams needs at least one model")
     if target not in CAM_TARGETS:
         raise ConfigError(f"CAM target must be one of {list(CAM_TARGETS)}, got {target!r}")
-    with torch.no_grad():
-        probs = []
-        for m in models:
-            m = m.eval().float()
-            with precision_autocast(next(m.parameters()).device, getattr(m, "lgenet_precision", "fp32")):
-                probs.append(torch.sigmoid(m(x.float()).reshape(-1).float()).numpy())
-        probs = np.mean(probs, axis=0)
+    if probs is None:
+        with torch.no_grad():
+            each = []
+            for m in models:
+                m = m.eval().float()
+                with precision_autocast(next(m.parameters()).device, getattr(m, "lgenet_precision", "fp32")):
+                    each.append(torch.sigmoid(m(x.float()).reshape(-1).float()).numpy())
+            probs = np.mean(each, axis=0)
+    elif len(probs) != x.shape[0]:
+        raise ConfigError(f"ensemble_cams: {len(probs)} probabilities for {x.shape[0]} images")
     probs = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
     signs = np.where((probs >= threshold) | (target == "positive"), 1, -1).astype(np.int8)
     acc = None

@@ -34,16 +34,24 @@ def write_ensemble_overlays(
     spec: CamSpec | None = None,
     percentiles: tuple[float, float] = (1.0, 99.0),
     ids: Sequence[str] | None = None,
+    probs: np.ndarray | None = None,
 ) -> list[Path]:
     """Write one overlay PNG per input (original frame resolution) and ``cams.csv``; return the PNG paths.
 
     ``spec`` says which CAM (method, layer, explained class, threshold; default :class:`CamSpec`'s);
-    ``percentiles`` are the display window of the frames, ``ids`` the inputs' study-local patient ids.
+    ``percentiles`` are the display window of the frames, ``ids`` the inputs' study-local patient ids; ``probs``
+    the fold ensemble's mean probabilities when the caller has them (not computed again).
     """
     out = Path(out_dir)
     spec = spec or CamSpec()
     res = ensemble_cams(
-        models, x, method=spec.method, target_layer=spec.target_layer, target=spec.target, threshold=spec.threshold
+        models,
+        x,
+        method=spec.method,
+        target_layer=spec.target_layer,
+        target=spec.target,
+        threshold=spec.threshold,
+        probs=probs,
     )
     out.mkdir(parents=True, exist_ok=True)  # only once the maps exist: a bad --cam-layer leaves no folder
     paths = []

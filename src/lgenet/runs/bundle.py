@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 from lgenet import __version__
@@ -45,8 +46,9 @@ from lgenet.runs.bundle_archive import (
     cache_root,
     check_suffix,
     read_archive,
+    read_weights,
     safetensors_metadata,
-    sha256,
+    verify_archive,
     write_archive,
 )
 from lgenet.runs.bundle_card import DISCLAIMER, data_source, external_summary, model_card, performance
@@ -217,15 +219,19 @@ def _export_segmentation(run: str | Path, out: Path, *, name: str | None = None)
 
 def read_metadata(path: str | Path) -> dict:
     """The checked metadata of a local bundle."""
-    return json.loads(read_archive(Path(path))["configs/metadata.json"])
+    return json.loads(verify_archive(Path(path))[0]["configs/metadata.json"])
 
 
 def bundle_info(path: str | Path) -> str:
     """The model card of a local bundle, with its file, size and licence (what ``lgenet model info`` prints)."""
-    files = read_archive(Path(path))
+    files, _ = verify_archive(Path(path))
+    n = len(json.loads(files["configs/metadata.json"]).get("lgenet", {}).get("members", [])) + sum(
+        len(d.get("folds", []))
+        for d in json.loads(files["configs/metadata.json"]).get("lgenet", {}).get("tasks", {}).values()
+    )
     size = Path(path).stat().st_size / 1e6
     return (
-        f"bundle {path} ({size:.1f} MB, {len(files)} files, checksums verified)\n\n"
+        f"bundle {path} ({size:.1f} MB, {len(files) + n} files, checksums verified)\n\n"
         + files["docs/README.md"].decode()
         + "\n## Licence\n"
         + files["LICENSE.txt"].decode()
@@ -286,15 +292,16 @@ def open_bundle(ref: str | Path, *, kind: str | None = None) -> Path:
     path = fetch_from_hub(str(ref)) if str(ref).startswith("hf://") else Path(ref)
     if not path.is_file():
         raise ConfigError(f"--model {ref}: no such bundle file")
-    raw = path.read_bytes()  # read once: its hash names the cache folder, its files are checked
-    files = read_archive(path, raw)
+    files, content = verify_archive(path)  # every file checked, streaming; the checksum list names the content
     meta = json.loads(files["configs/metadata.json"])
     got = bundle_kind(meta)
     if kind is not None and got != kind:
         raise ConfigError(f"--model {ref}: a {got} bundle; it is used with `{KINDS[got]} {ref}`, not here")
-    dest = cache_root() / "bundles" / sha256(raw)[:32]
+    dest = cache_root() / "bundles" / content[:32]
     if (dest / ".complete").is_file():
         return dest
+    with zipfile.ZipFile(path) as z:
+        files |= read_weights(path, [n for n in z.namelist() if n.endswith(".safetensors")])
     tmp = dest.with_name(dest.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

@@ -5,7 +5,6 @@ checked. The two kinds of bundle (:mod:`lgenet.runs.bundle` for segmentation ens
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import zipfile
@@ -24,6 +23,8 @@ __all__ = [
     "check_suffix",
     "write_archive",
     "read_archive",
+    "verify_archive",
+    "read_weights",
     "bundle_kind",
     "safetensors_metadata",
 ]
@@ -76,24 +77,44 @@ def _weight_files(meta: dict) -> list[str]:
     return [f"models/fold{k}.safetensors" for k in lg.get("members", [])]
 
 
-def read_archive(path: Path, raw: bytes | None = None) -> dict[str, bytes]:
-    """Every file of a bundle, checked against its checksums: refused by name when one differs, is missing or was
-    added, when the bundle's format is newer than this lgenet reads, and when a listed weight file is absent."""
+def _is_weights(name: str) -> bool:
+    return name.endswith(".safetensors")
+
+
+def verify_archive(path: Path) -> tuple[dict[str, bytes], str]:
+    """Check every file of a bundle against its checksums, streaming (a classifier bundle at the seed's sizes is
+    over a gigabyte): refused by name when one differs, is missing or was added, when the bundle's format or kind
+    is newer than this lgenet reads, and when a listed weight file is absent. Returns the small files (all but the
+    weights) and the digest of the checksum list, which names the archive's content."""
     try:
-        with zipfile.ZipFile(io.BytesIO(raw) if raw is not None else path) as z:
-            files = {n: z.read(n) for n in z.namelist() if not n.endswith("/")}
-    except (zipfile.BadZipFile, OSError) as exc:
+        with zipfile.ZipFile(path) as z:
+            names = [n for n in z.namelist() if not n.endswith("/")]
+            if "checksums.sha256" not in names or "configs/metadata.json" not in names:
+                raise LgenetError(f"{path}: not an lgenet bundle (no checksums.sha256 or configs/metadata.json)")
+            sums = z.read("checksums.sha256")
+            listed = {}
+            for line in sums.decode(errors="replace").splitlines():
+                if line.strip():
+                    digest, _, name = line.partition("  ")
+                    listed[name.strip()] = digest.strip()
+            present = set(names) - {"checksums.sha256"}
+            missing = sorted(set(listed) - present)
+            added = sorted(present - set(listed))
+            small: dict[str, bytes] = {}
+            changed = []
+            for n in sorted(present & set(listed)):
+                h = hashlib.sha256()
+                with z.open(n) as fh:
+                    if _is_weights(n):
+                        while chunk := fh.read(1 << 23):
+                            h.update(chunk)
+                    else:
+                        small[n] = fh.read()
+                        h.update(small[n])
+                if h.hexdigest() != listed[n]:
+                    changed.append(n)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise LgenetError(f"{path}: not a readable lgenet bundle ({exc})") from None
-    if "checksums.sha256" not in files or "configs/metadata.json" not in files:
-        raise LgenetError(f"{path}: not an lgenet bundle (no checksums.sha256 or configs/metadata.json)")
-    listed = {}
-    for line in files.pop("checksums.sha256").decode(errors="replace").splitlines():
-        if line.strip():
-            digest, _, name = line.partition("  ")
-            listed[name.strip()] = digest.strip()
-    missing = sorted(set(listed) - set(files))
-    added = sorted(set(files) - set(listed))
-    changed = sorted(n for n in set(listed) & set(files) if sha256(files[n]) != listed[n])
     if missing or added or changed:
         parts = [
             f"{w}: {', '.join(v)}" for w, v in (("missing", missing), ("not listed", added), ("altered", changed)) if v
@@ -102,7 +123,7 @@ def read_archive(path: Path, raw: bytes | None = None) -> dict[str, bytes]:
             f"{path}: the bundle fails its checksums ({'; '.join(parts)}); get an intact copy from its author"
         )
     try:
-        meta = json.loads(files["configs/metadata.json"])
+        meta = json.loads(small["configs/metadata.json"])
         fmt = int((meta.get("lgenet") or {}).get("format", 0))
     except (ValueError, TypeError, AttributeError) as exc:
         raise LgenetError(f"{path}: configs/metadata.json is not an lgenet bundle's metadata ({exc})") from None
@@ -117,9 +138,23 @@ def read_archive(path: Path, raw: bytes | None = None) -> dict[str, bytes]:
             f"(it knows {', '.join(KINDS)}): upgrade lgenet"
         )
     for n in _weight_files(meta):
-        if n not in files:
+        if n not in listed:
             raise LgenetError(f"{path}: the bundle lists the fold model {n} but does not hold it")
-    return files
+    return small, sha256(sums)
+
+
+def read_weights(path: Path, names: list[str]) -> dict[str, bytes]:
+    """The weight files ``names`` of a bundle already checked with :func:`verify_archive`."""
+    with zipfile.ZipFile(path) as z:
+        return {n: z.read(n) for n in names}
+
+
+def read_archive(path: Path) -> dict[str, bytes]:
+    """Every file of a bundle, checked (:func:`verify_archive`), weights included."""
+    small, _ = verify_archive(path)
+    with zipfile.ZipFile(path) as z:
+        weights = [n for n in z.namelist() if _is_weights(n)]
+    return small | read_weights(path, weights)
 
 
 def safetensors_metadata(b: bytes) -> dict:

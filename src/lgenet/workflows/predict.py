@@ -228,6 +228,7 @@ def predict(
                 spec=CamSpec(method=cam_method, target_layer=cam_layer, threshold=cfg.decision_threshold),
                 percentiles=tuple(cfg.intensity_percentiles),
                 ids=ids,
+                probs=per_fold.mean(axis=1),
             )
         ]
     return [
