@@ -33,7 +33,7 @@ from lgenet.runs.seg import load_segmenter
 from lgenet.data.stacks import read_stack
 t.append(time.perf_counter())
 run = open_bundle(sys.argv[1])
-seg = load_segmenter(run)
+seg = load_segmenter(run, engine=sys.argv[4])
 t.append(time.perf_counter())
 st = read_stack(sys.argv[2])
 t.append(time.perf_counter())
@@ -51,6 +51,7 @@ def main() -> int:
     ap.add_argument("--image", required=True)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--engine", default="onnx", choices=("torch", "onnx"), help="segment apply --engine (default onnx)")
     a = ap.parse_args()
     import json
 
@@ -58,29 +59,31 @@ def main() -> int:
     load0 = os.getloadavg()[0]
     walls = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(a.repeats):
+        for i in range(-1, a.repeats):  # run -1: the bundle's first use (unpacked, exported to ONNX), not counted
             out = Path(tmp) / f"r{i}" / "seg.csv"
             t0 = time.perf_counter()
             subprocess.run(
                 [sys.executable, "-m", "lgenet", "segment", "apply", flag, a.model, a.image, "-o", str(out),
-                 "--threads", str(a.threads), "--no-overlays", "-q"],
+                 "--threads", str(a.threads), "--no-overlays", "-q", "--engine", a.engine],
                 check=True, capture_output=True,
             )  # fmt: skip
-            walls.append(time.perf_counter() - t0)
+            if i >= 0:
+                walls.append(time.perf_counter() - t0)
     model = a.model
     code = PHASES if flag == "--model" else PHASES.replace("open_bundle(sys.argv[1])", "sys.argv[1]")
-    p = subprocess.run([sys.executable, "-c", code, model, a.image, str(a.threads)], capture_output=True, text=True,
+    p = subprocess.run([sys.executable, "-c", code, model, a.image, str(a.threads), a.engine], capture_output=True, text=True,
                        check=True)  # fmt: skip
     ph = json.loads(p.stdout.strip().splitlines()[-1])
-    names = ["import torch", "import lgenet's apply code", "open the bundle, build the ensemble (MONAI imported)",
+    names = ["import torch", "import lgenet's apply code", "open the bundle, build the ensemble" + (" (MONAI imported)" if a.engine == "torch" else " (ONNX Runtime sessions)"),
              "read the stack", f"segment it ({ph['n_slices']} slices; localisers, segmenter, flips)",
              "a second stack in the same process (warm)"]  # fmt: skip
     lines = [
-        f"Command: `python bench/apply_timing.py --model {a.model} --image {a.image} --threads {a.threads}`  ",
+        f"Command: `python bench/apply_timing.py --model {a.model} --image {a.image} --threads {a.threads} "
+        f"--engine {a.engine}`  ",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores; {a.threads} torch thread(s); load {load0:.2f} at "
         f"the start, {os.getloadavg()[0]:.2f} at the end; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         "",
-        f"Cold `segment apply` (process start to CSV, no overlays), {a.repeats} runs: "
+        f"Cold `segment apply --engine {a.engine}` (process start to CSV, no overlays), {a.repeats} runs: "
         + ", ".join(f"{w:.1f} s" for w in walls),
         "",
         "| phase (one fresh process) | seconds |",

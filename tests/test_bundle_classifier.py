@@ -6,6 +6,7 @@ import json
 import zipfile
 
 import pytest
+
 from small_run import forbidden_strings, small_run
 
 

@@ -1163,6 +1163,51 @@ def test_the_viewer_shows_the_table_and_a_patients_masks_in_headless_chromium(se
     assert green_off <= 150 and green.sum() > green_off + 200, (int(green_off), int(green.sum()))
 
 
+def test_the_onnx_engine_gives_the_torch_masks_within_tolerance_and_exports_once(seg_run, tmp_path, monkeypatch):
+    """segment apply --engine onnx (the default for a bundle): the networks exported once into the cache, then run
+    on ONNX Runtime; the masks are torch's within a stated tolerance; the engine is recorded and a job is not
+    resumed with the other one; without ONNX Runtime, --engine onnx says how to get it."""
+    import nibabel as nib
+
+    import lgenet.models.seg_onnx as seg_onnx
+    from lgenet.cli import main
+
+    root, m, cfg, res = seg_run
+    monkeypatch.setenv("LGENET_CACHE", str(tmp_path / "cache"))
+    bundle = tmp_path / "b.lgenet"
+    assert main(["model", "export", str(root / "seg"), "--out", str(bundle)]) == 0
+    rows = _rows(m)[:3]
+    cohort = tmp_path / "cohort.csv"
+    with open(cohort, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["patient_id", "image"])
+        w.writeheader()
+        w.writerows({"patient_id": r["patient_id"], "image": str((m.parent / r["image"]).resolve())} for r in rows)
+    base = ["segment", "apply", "--model", str(bundle), "--manifest", str(cohort), "--no-overlays", "-q"]
+    assert main([*base, "--out", str(tmp_path / "t"), "--engine", "torch"]) == 0
+    assert main([*base, "--out", str(tmp_path / "o")]) == 0  # auto: onnx for a bundle
+    assert json.loads((tmp_path / "o" / "apply.json").read_text())["settings"]["engine"] == "onnx"
+    assert "engine" not in json.loads((tmp_path / "t" / "apply.json").read_text())["settings"]
+    nets = 3 if cfg.coarse_shift_mm > 0 else 2  # localiser, segmenter (and coarse localiser) per fold
+    assert len(list((tmp_path / "cache" / "onnx").glob("*/*.onnx"))) == 2 * nets
+    t, o = _rows(tmp_path / "t" / "segmentation.csv"), _rows(tmp_path / "o" / "segmentation.csv")
+    for rt, ro in zip(t, o):
+        a = np.asarray(nib.load(tmp_path / "t" / rt["mask"]).dataobj)
+        b = np.asarray(nib.load(tmp_path / "o" / ro["mask"]).dataobj)
+        assert (a != b).mean() <= 1e-3, (rt["patient_id"], (a != b).mean())
+        x, y = float(rt["lge_percent_pred"] or "nan"), float(ro["lge_percent_pred"] or "nan")
+        assert (np.isnan(x) and np.isnan(y)) or abs(x - y) <= 0.5
+    # the second use runs the exported networks: no export
+    monkeypatch.setattr(seg_onnx, "export_net", lambda *a, **k: pytest.fail("exported again"))
+    assert main([*base, "--out", str(tmp_path / "o2")]) == 0
+    assert main([*base, "--out", str(tmp_path / "o"), "--engine", "torch"]) == 2  # another engine: another job
+    monkeypatch.setattr(seg_onnx, "onnx_runtime_available", lambda: False)
+    from lgenet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="pip install onnxruntime"):
+        seg_onnx.resolve_engine("onnx", bundle=True)
+    assert seg_onnx.resolve_engine("auto", bundle=True) == "torch"
+
+
 def test_a_bundle_exported_and_applied_gives_the_runs_own_masks_and_refuses_tampering(
     seg_run, tmp_path, monkeypatch, capsys
 ):
@@ -1196,7 +1241,7 @@ def test_a_bundle_exported_and_applied_gives_the_runs_own_masks_and_refuses_tamp
         w.writerows({"patient_id": r["patient_id"], "image": str((m.parent / r["image"]).resolve())} for r in rows)
     base = ["segment", "apply", "--manifest", str(cohort), "--no-overlays", "-q"]
     assert main([*base, "--run", str(root / "seg"), "--out", str(tmp_path / "a")]) == 0
-    assert main([*base, "--model", str(bundle), "--out", str(tmp_path / "b")]) == 0
+    assert main([*base, "--model", str(bundle), "--out", str(tmp_path / "b"), "--engine", "torch"]) == 0
     for r in rows:
         f = f"masks/{r['patient_id']}.nii.gz"
         import nibabel as nib

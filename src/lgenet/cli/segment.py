@@ -104,6 +104,7 @@ def cmd_segment_apply(a: argparse.Namespace) -> int:
         dicom_seg=a.dicom_seg,
         rv_insertion_deg=a.rv_insertion_deg,
         progress=not a.quiet,
+        engine=a.engine,
     )
     if a.reports and not a.manifest:
         raise ConfigError("--reports needs a --manifest cohort (the reports are written per patient of it)")
@@ -270,6 +271,14 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
         "manifest, else the run's)",
     )
     ap.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
+    ap.add_argument(
+        "--engine",
+        choices=("auto", "torch", "onnx"),
+        default="auto",
+        help="run the networks on torch, or on ONNX Runtime (exported once per fold model into the cache; no MONAI "
+        "import, so a cold start is seconds faster; the same masks within a measured tolerance, not bit for bit: "
+        "docs/results/performance.md); auto: onnx for a --model bundle when onnxruntime is installed, else torch",
+    )
     ap.add_argument(
         "--dicom-seg",
         action="store_true",

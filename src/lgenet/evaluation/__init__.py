@@ -8,32 +8,29 @@
 * :mod:`.canvas` -- the figures' canvas, house style and metadata-free atomic save.
 * :mod:`.plots` -- ROC curves, AUC bar chart (Figure 1 C-D), confusion matrix, calibration.
 
-The plotting names are loaded on first use so that ``import lgenet.evaluation`` does not import
-matplotlib.
+Every name is loaded on first use, so that ``import lgenet.evaluation`` imports neither matplotlib nor
+scipy.stats and scikit-learn.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from lgenet.evaluation.metrics import (
-    CI_METHODS,
-    AUCResult,
-    DelongTestResult,
-    MetricsInputError,
-    SingleClassError,
-    auc_ci,
-    binary_metrics,
-    bootstrap_auc_ci,
-    calibration,
-    delong_auc_ci,
-    delong_test,
-    wilson_ci,
-)
-from lgenet.evaluation.metrics_files import read_metrics, write_metrics
-from lgenet.evaluation.summary import METRIC_COLUMNS, evaluate_oof
-from lgenet.evaluation.text_table import format_table
-
+#: where each public name lives; every one is imported on first use, so that ``import lgenet.evaluation.segmentation``
+#: (``segment apply``) does not import scipy.stats, scikit-learn or matplotlib (since 0.3.0)
+_HOME = {
+    **dict.fromkeys(
+        ("CI_METHODS", "AUCResult", "DelongTestResult", "MetricsInputError", "SingleClassError", "auc_ci",
+         "binary_metrics", "bootstrap_auc_ci", "calibration", "delong_auc_ci", "delong_test", "wilson_ci"),
+        "metrics",
+    ),
+    "read_metrics": "metrics_files",
+    "write_metrics": "metrics_files",
+    "METRIC_COLUMNS": "summary",
+    "evaluate_oof": "summary",
+    "format_table": "text_table",
+    "save_figure": "canvas",
+}  # fmt: skip
 _PLOTS = ("save_figure", "plot_roc", "plot_auc_bars", "plot_confusion", "plot_calibration")
 
 __all__ = [
@@ -62,14 +59,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "save_figure":
-        from lgenet.evaluation import canvas
+    import importlib
 
-        return canvas.save_figure
-    if name in _PLOTS:
-        from lgenet.evaluation import plots
-
-        return getattr(plots, name)
+    home = _HOME.get(name) or ("plots" if name in _PLOTS else None)
+    if home is not None:
+        return getattr(importlib.import_module(f"lgenet.evaluation.{home}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 __all__ = [
     "dice",
@@ -143,6 +142,8 @@ def icc_a1(x: Sequence[float], y: Sequence[float], confidence: float = 0.95) -> 
     b = 1 + k * icc * (n - 1) / (n * (1 - icc)) if icc < 1 else float("inf")
     v = (a * msc + b * mse) ** 2 / ((a * msc) ** 2 / (k - 1) + (b * mse) ** 2 / ((n - 1) * (k - 1))) if icc < 1 else 1
     alpha = 1 - confidence
+    from scipy import stats
+
     fs = stats.f.ppf(1 - alpha / 2, n - 1, v)
     fi = stats.f.ppf(1 - alpha / 2, v, n - 1)
     lo = n * (msr - fs * mse) / (fs * (k * msc + (k * n - k - n) * mse) + n * msr)

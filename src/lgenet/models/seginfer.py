@@ -91,6 +91,17 @@ class Segmenter:
                 c.load_state_dict(coarse_state)
                 self.coarse.append(c.to(self.device).eval())
 
+    @classmethod
+    def from_nets(cls, spec: SegSpec, localisers, segmenters, coarse, *, tta: bool = True) -> Segmenter:
+        """An ensemble of networks already built (or callables taking and giving tensors as they do, such as
+        :class:`~lgenet.models.seg_onnx.OrtNet`), one localiser, segmenter (and coarse localiser) per fold."""
+        if spec.coarse_shift_mm > 0 and len(coarse) != len(localisers):
+            raise LgenetError("the spec asks for a coarse localiser (coarse_shift_mm > 0) but a fold has none")
+        self = cls.__new__(cls)
+        self.spec, self.device, self.tta = spec, torch.device("cpu"), tta
+        self.localisers, self.segmenters, self.coarse = list(localisers), list(segmenters), list(coarse)
+        return self
+
     @torch.no_grad()
     def _forward(
         self, nets, x: torch.Tensor, batch: int = 32, *, regions: bool = False, members: list | None = None

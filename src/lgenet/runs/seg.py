@@ -286,11 +286,13 @@ def load_segmenter(
     device: str = "cpu",
     tta: bool | None = None,
     coarse: bool = True,
+    engine: str = "torch",
 ):
     """The fold ensemble (or the given folds) of a finished segmentation run, ready to apply.
 
     ``coarse=False`` leaves a run's coarse localiser out (the localiser and the segmenter are trained
-    independently of it, so this is exactly the run without the option)."""
+    independently of it, so this is exactly the run without the option). ``engine='onnx'``: the networks on
+    ONNX Runtime (:mod:`lgenet.models.seg_onnx`), exported once per fold model into the cache."""
     import dataclasses
 
     from lgenet.models.seginfer import Segmenter
@@ -307,4 +309,36 @@ def load_segmenter(
         if not coarse:
             spec, coarse_state = dataclasses.replace(spec, coarse_shift_mm=0.0), None  # type: ignore[call-arg]
         states.append((loc, seg, coarse_state))
-    return Segmenter(spec, states, device=device, tta=cfg.tta if tta is None else tta)
+    tta = cfg.tta if tta is None else tta
+    if engine == "onnx":
+        return Segmenter.from_nets(spec, *_onnx_nets(rd, ks, spec, states), tta=tta)
+    return Segmenter(spec, states, device=device, tta=tta)
+
+
+def _onnx_nets(rd: SegRunDir, ks: list[int], spec, states: list) -> tuple[list, list, list]:
+    """Each fold's networks on ONNX Runtime, exported on first use into ``<cache>/onnx/<model.pt SHA-256>/``
+    (MONAI is imported only then)."""
+    import torch
+
+    from lgenet import __version__
+    from lgenet.models.seg_onnx import OrtNet, export_net, write_stamp
+    from lgenet.runs.bundle_archive import cache_root
+    from lgenet.utils import sha256_file
+
+    nets: tuple[list, list, list] = ([], [], [])
+    for k, (loc, seg, coarse_state) in zip(ks, states):
+        folder = cache_root() / "onnx" / sha256_file(rd.fold_dir(k) / "model.pt")[:32]
+        parts = [("localiser", loc, 1, spec.loc_size), ("segmenter", seg, spec.in_channels, spec.crop)]
+        if spec.coarse_shift_mm > 0:
+            parts.append(("coarse_localiser", coarse_state, 1, spec.loc_size))
+        for i, (name, state, ch, size) in enumerate(parts):
+            f = folder / f"{name}.onnx"
+            if not f.is_file():
+                from lgenet.models.segnet import build_localiser, build_segmenter
+
+                net = (build_segmenter if name == "segmenter" else build_localiser)(spec)
+                net.load_state_dict(state)
+                export_net(net, ch, size, f)
+                write_stamp(folder, {"lgenet": __version__, "torch": torch.__version__, "fold": k})
+            nets[min(i, 2)].append(OrtNet(f))
+    return nets

@@ -85,6 +85,7 @@ class SegApplyOptions:
     progress: bool = True
     device: str = "cpu"
     threads: int | None = None  # torch threads (None: torch's default)
+    engine: str = "torch"  # torch, onnx, or auto (onnx for a bundle when ONNX Runtime is installed; since 0.3.0)
 
 
 def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegApplyResult:
@@ -125,13 +126,19 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
     # nothing the job reads is written over (the cohort's manifest and masks, the run's out-of-fold masks)
     refuse_overwrite(out_dir, [manifest, rd.path, *(c.image for c in cases), *(c.mask for c in cases)], "--out")
     check_unique_names([c.patient_id for c in cases], f"--manifest {manifest}" if manifest else "--ids")
-    record = _job_record(rd, cfg_in, o, manifest, _read_all(cases, cfg_in, manifest))
+    from lgenet.models.seg_onnx import resolve_engine
+
+    engine = resolve_engine(o.engine, bundle=(rd.path / "bundle.json").is_file() and o.device == "cpu")
+    if engine == "onnx" and o.device != "cpu":
+        raise ConfigError(f"--engine onnx runs on the CPU; with --device {o.device} use --engine torch")
+    record = _job_record(rd, cfg_in, o, manifest, _read_all(cases, cfg_in, manifest), engine=engine)
     _check_out_dir(out_dir, record)
     if o.threads:
         import torch
 
         torch.set_num_threads(int(o.threads))
-    seg = load_segmenter(rd.path, device=o.device)
+    seg = load_segmenter(rd.path, device=o.device, engine=engine)
+    log.info("segmentation engine: %s", engine)
     profile = rd.read_profile()
     quality_path = rd.path / QUALITY_FILE
     quality = json.loads(quality_path.read_text()) if quality_path.is_file() else None

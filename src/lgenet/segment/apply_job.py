@@ -61,7 +61,7 @@ def _read_all(cases: list[Case], cfg, manifest) -> list[dict]:
     return hashes
 
 
-def _job_record(rd: SegRunDir, cfg, o, manifest, cases: list[dict]) -> dict:
+def _job_record(rd: SegRunDir, cfg, o, manifest, cases: list[dict], *, engine: str = "torch") -> dict:
     """What this apply job is: the run and its fold models, the inputs' content, the settings that change outputs."""
     models = sorted(rd.path.glob("fits/seg/fold*/model.pt"))
     return {
@@ -80,6 +80,7 @@ def _job_record(rd: SegRunDir, cfg, o, manifest, cases: list[dict]) -> dict:
             # since 0.3.0, recorded only when on, so that an earlier job's record still matches its resume
             **({"dicom_seg": True} if getattr(o, "dicom_seg", False) else {}),
             **({"rv_insertion_deg": o.rv_insertion_deg} if getattr(o, "rv_insertion_deg", None) is not None else {}),
+            **({"engine": engine} if engine != "torch" else {}),  # since 0.3.0: the networks on ONNX Runtime
         },
     }
 
@@ -104,7 +105,8 @@ def _check_out_dir(out_dir: Path, record: dict) -> None:
         "models_sha256": "the run's fold models",
         "manifest_sha256": "the manifest",
         "cases": "the inputs (patients, images or masks)",
-        "settings": "the settings (--nifti-slice-axis, --nifti-basal-end, --pixel-spacing, --labels, --no-overlays)",
+        "settings": "the settings (--nifti-slice-axis, --nifti-basal-end, --pixel-spacing, --labels, --no-overlays, "
+        "--dicom-seg, --rv-insertion-deg, --engine)",
     }
     differ = [w for k, w in what.items() if not isinstance(prev, dict) or prev.get(k) != record[k]]
     if differ:
