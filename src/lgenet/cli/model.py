@@ -48,7 +48,7 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
     refuse_overwrite(a.work, [src, a.manifest], "--work")
     res = apply_segmentation(
         open_bundle(src, kind="segmentation"),
-        SegApplyOptions(out=a.work, manifest=a.manifest, labels=a.labels, progress=not a.quiet),
+        SegApplyOptions(out=a.work, manifest=a.manifest, labels=a.labels, progress=not a.quiet, engine=a.engine),
     )
     if res.evaluation is None:
         raise ConfigError(f"--manifest {a.manifest}: no row has an expert mask (column mask); nothing to evaluate")
@@ -119,6 +119,12 @@ def add_model_parser(subparsers) -> argparse.ArgumentParser:
         "for a classifier bundle, its predictions (optional)",
     )
     v.add_argument("--task", type=csv_list, help="classifier bundles: the task(s) to evaluate (default: all it holds)")
+    v.add_argument(
+        "--engine",
+        choices=("auto", "torch", "onnx"),
+        default="auto",
+        help="segmentation bundles: as segment apply --engine (default auto: onnx when ONNX Runtime is installed)",
+    )
     v.add_argument("--label", help="how the card names this cohort, e.g. 'centre B, 45 stacks, 2026' (no identifiers)")
     v.add_argument("--labels", help="label values of the manifest's masks (see segment apply --labels)")
     v.add_argument("-q", "--quiet", action="store_true")

@@ -46,6 +46,7 @@ def cmd_predict(a: argparse.Namespace) -> int:
         cam_layer=a.cam_layer,
         nifti_slice_axis=a.nifti_slice_axis,
         nifti_basal_end=a.nifti_basal_end,
+        progress=not a.quiet,
     )
     if a.manifest:
         if a.ids:
@@ -103,6 +104,7 @@ def add_predict_parser(sub) -> argparse.ArgumentParser:
         help="CAM method for --cam (default gradcam)",
     )
     p.add_argument("--cam-layer", help="CAM layer module path for --cam (default: the backbone's last block)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("paths", nargs="*", help="DICOM files, DICOM series folders, NIfTI volumes or PNG/TIFF images")
     p.set_defaults(func=cmd_predict)
     return p

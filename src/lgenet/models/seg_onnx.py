@@ -21,7 +21,7 @@ import torch
 
 from lgenet.errors import ConfigError, LgenetError
 
-__all__ = ["ENGINES", "onnx_runtime_available", "OrtNet", "export_net", "resolve_engine"]
+__all__ = ["ENGINES", "onnx_runtime_available", "OrtNet", "export_net", "resolve_engine", "write_stamp"]
 
 #: the inference engines of ``segment apply`` (``auto``: onnx for a model bundle when ONNX Runtime is installed)
 ENGINES = ("auto", "torch", "onnx")
@@ -127,4 +127,7 @@ def export_net(net: torch.nn.Module, in_channels: int, size: int, path: Path) ->
 
 
 def write_stamp(folder: Path, info: dict) -> None:
-    (folder / "exported.json").write_text(json.dumps(info, indent=1) + "\n")
+    """What exported the folder's networks (lgenet and torch versions), beside them."""
+    from lgenet.utils import atomic_write_text
+
+    atomic_write_text(folder / "exported.json", json.dumps(info, indent=1) + "\n")

@@ -122,6 +122,7 @@ class PredictOptions:
     cam_dir: str | Path | None = None
     cam_method: str = "gradcam"
     cam_layer: str | None = None
+    progress: bool = False  # a progress bar over the inputs (the command line shows it unless -q)
 
 
 def predict(
@@ -181,7 +182,11 @@ def predict(
     pre = Preprocessor(size, tuple(cfg.intensity_percentiles))
     profile = rd.read_profile()
     x, frames, notes, indices = [], [], [], []
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(inputs), desc="reading", unit="patient", disable=not o.progress or len(inputs) < 2)
     for i, (p, pid, sl) in enumerate(zip(inputs, ids, per_slice)):
+        bar.update()
         where = f"input {i + 1} ({pid}: {p})"
         try:
             frame, meta = read_frame(p, slice=sl, nifti_slice_axis=axis, nifti_basal_end=end)
@@ -206,6 +211,7 @@ def predict(
         frames.append(frame)
         notes.append(note)
         indices.append(meta.get("slice_index"))
+    bar.close()
     xt = torch.stack(x)
     # each fold model scores in the precision of its out-of-fold predictions, so a training patient's fold
     # probability here equals its out-of-fold one
