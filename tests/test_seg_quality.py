@@ -198,3 +198,36 @@ def test_apply_writes_the_score_and_flags_only_below_the_threshold(quality_run, 
         assert len(r["slice_agreement"].split(";")) == int(r["n_slices"])
         assert r["fold_agreement"] != ""  # two fold models
         assert "unlike the training stacks" not in r["notes"]  # the profile is the score's input now
+
+
+def test_a_mask_whose_predicted_dice_is_below_one_half_is_not_measured(quality_run, tmp_path):
+    """Below the score's refuse_below (0.5, a heart missed) the mask gets no number and says why; a score fitted
+    before the setting existed (no refuse_below) refuses nothing, it only flags."""
+    import math
+    import shutil
+
+    from lgenet.segment import SegApplyOptions, apply_segmentation
+    from lgenet.segment.quality import LIKELY_NOT_LV, REFUSE_BELOW
+
+    root, m, cfg = quality_run
+    assert json.loads((Path(cfg.out) / "quality.json").read_text())["refuse_below"] == REFUSE_BELOW == 0.5
+    for keep_key, tag in ((True, "new"), (False, "old")):
+        run = tmp_path / f"run_{tag}"
+        shutil.copytree(cfg.out, run)
+        q = json.loads((run / "quality.json").read_text())
+        q["dice_myo"]["coef"] = [0.0] * len(q["dice_myo"]["coef"])
+        q["dice_myo"]["intercept"] = 0.3  # every mask predicted at Dice 0.3
+        if not keep_key:
+            q.pop("refuse_below")
+        (run / "quality.json").write_text(json.dumps(q))
+        res = apply_segmentation(run, SegApplyOptions(out=tmp_path / f"ap_{tag}", manifest=m, progress=False))
+        with open(res.csv, newline="") as fh:
+            rows = [r for r in csv.DictReader(fh) if r["status"] != "no LV found"]
+        assert rows
+        for r in rows:
+            if keep_key:
+                assert r["status"] == LIKELY_NOT_LV, r
+                assert not math.isfinite(float(r["lge_percent_pred"] or "nan")), r
+                assert "below 0.5 (a heart missed)" in r["notes"]
+            else:
+                assert r["status"] in ("segmented", "implausible LV mask") and r["quality_flag"] == "likely wrong"

@@ -94,8 +94,11 @@ def export_bundle(
 
 
 def _is_classifier_run(run: Path) -> bool:
-    """An ``lgenet run`` directory (fits per task and metrics.json), not a segmentation run (fits/seg)."""
-    return (run / "metrics.json").is_file() and not (run / "fits" / "seg").is_dir()
+    """An ``lgenet run`` directory (its config.yaml or metrics.json; finished or not), not a segmentation run
+    (seg_config.yaml, fits/seg)."""
+    if (run / SegRunDir.CONFIG_NAME).is_file() or (run / "fits" / "seg").is_dir():
+        return False
+    return (run / "metrics.json").is_file() or (run / "config.yaml").is_file()
 
 
 def _export_segmentation(run: str | Path, out: Path, *, name: str | None = None) -> Path:

@@ -25,6 +25,7 @@ from lgenet.segment.fold import _threshold_burdens
 from lgenet.segment.plausibility import check_plausibility
 from lgenet.segment.quality import (
     FLAG_BELOW,
+    LIKELY_NOT_LV,
     LIKELY_WRONG,
     QUALITY_FILE,
     predict_quality,
@@ -297,8 +298,8 @@ def lv_status(res) -> str:
 
 
 def judge_mask(res, spacing, slice_mm, quality: dict | None, profile_outside: int) -> tuple[str, dict, list[str]]:
-    """What ``segment apply`` makes of one segmented stack: its ``status`` (:data:`SEGMENTED`, :data:`NO_LV` or
-    :data:`NOT_LV`), the quality score's columns (empty without a score or an LV) and the notes saying why."""
+    """What ``segment apply`` makes of one segmented stack: its ``status`` (:data:`SEGMENTED`, :data:`NO_LV`,
+    :data:`NOT_LV` or, below the score's ``refuse_below``, ``likely not the LV``), the quality score's columns (empty without a score or an LV) and the notes saying why."""
     status = lv_status(res)
     if status != SEGMENTED:
         return status, {}, [f"{status}: no measure is reported (the mask written is empty)"]
@@ -314,7 +315,15 @@ def judge_mask(res, spacing, slice_mm, quality: dict | None, profile_outside: in
         q = predict_quality(quality, quality_features(res, verdict, profile_outside=profile_outside))
         below = float(quality.get("flag_below", FLAG_BELOW))
         q["quality_flag"] = LIKELY_WRONG if q["quality_dice"] < below else ""
-        if q["quality_flag"]:
+        refuse = quality.get("refuse_below")  # absent from a score fitted before 0.3.0 added it: nothing refused
+        if status == SEGMENTED and refuse is not None and q["quality_dice"] < float(refuse):
+            status = LIKELY_NOT_LV
+            notes.append(
+                f"{LIKELY_NOT_LV}: the quality score predicts a myocardium Dice of {q['quality_dice']:.2f}, below "
+                f"{float(refuse):.3g} (a heart missed): the mask most likely lies on another structure; no measure is "
+                "reported (the mask written is the network's, for review)"
+            )
+        elif q["quality_flag"]:
             notes.append(
                 f"{LIKELY_WRONG}: the quality score predicts a myocardium Dice of {q['quality_dice']:.2f} "
                 f"(flagged below {below:.3g}): check the overlay"

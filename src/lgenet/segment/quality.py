@@ -7,7 +7,8 @@ slice-to-slice jumps), the share of slices the localiser found the LV on and of 
 many intensity-profile measures lie outside the training stacks' range. A ridge regression on these features
 predicts the myocardium Dice (``quality_dice``) and the absolute LGE % error (``quality_lge_error_pp``); a mask
 is flagged ``likely wrong`` when the predicted Dice is below :data:`FLAG_BELOW` (fixed in advance, halfway between
-the issue's 0.6 "wrong" and 0.75 "good").
+the issue's 0.6 "wrong" and 0.75 "good"), and is not measured at all (status ``likely not the LV``) when it is below
+:data:`REFUSE_BELOW` (0.5, the line between a heart found and a heart missed).
 
 The regression is fitted by :func:`lgenet.segment.quality_fit.fit_run_quality` on a segmentation run's own
 out-of-fold patients: each fold model segments its held-out patients as they are and under the other-centre
@@ -27,6 +28,8 @@ __all__ = [
     "FEATURES",
     "FLAG_BELOW",
     "LIKELY_WRONG",
+    "REFUSE_BELOW",
+    "LIKELY_NOT_LV",
     "QUALITY_FILE",
     "fit_quality",
     "predict_quality",
@@ -40,6 +43,12 @@ QUALITY_FILE = "quality.json"
 FLAG_BELOW = 0.675
 #: the flag's text in ``segmentation.csv``
 LIKELY_WRONG = "likely wrong"
+#: a mask whose predicted myocardium Dice is below this is not measured (status :data:`LIKELY_NOT_LV`): the issue's
+#: own line between a heart found and a heart missed (Dice 0.5); recorded in quality.json since 0.3.0, and a score
+#: fitted before (no ``refuse_below``) refuses nothing
+REFUSE_BELOW = 0.5
+#: the status of a mask refused for its predicted Dice
+LIKELY_NOT_LV = "likely not the LV"
 #: the score's inputs, in the order its coefficients are stored
 FEATURES = (
     "disagreement",
@@ -114,6 +123,7 @@ def fit_quality(rows: Sequence[Mapping], *, alpha: float = 1.0) -> dict:
         "mean": mean.tolist(),
         "scale": scale.tolist(),
         "flag_below": FLAG_BELOW,
+        "refuse_below": REFUSE_BELOW,
         "n_rows": len(rows),
     }
     for target, clip in (("dice_myo", (0.0, 1.0)), ("lge_error_pp", (0.0, 100.0))):
