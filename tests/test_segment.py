@@ -1163,6 +1163,16 @@ def test_the_viewer_shows_the_table_and_a_patients_masks_in_headless_chromium(se
     assert green_off <= 150 and green.sum() > green_off + 200, (int(green_off), int(green.sum()))
 
 
+def _first_three(m, cohort):
+    """The manifest's first three patients as a cohort without masks, image paths absolute."""
+    rows = _rows(m)[:3]
+    with open(cohort, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["patient_id", "image"])
+        w.writeheader()
+        w.writerows({"patient_id": r["patient_id"], "image": str((m.parent / r["image"]).resolve())} for r in rows)
+    return rows, cohort
+
+
 def test_the_onnx_engine_gives_the_torch_masks_within_tolerance_and_exports_once(seg_run, tmp_path, monkeypatch):
     """segment apply --engine onnx (the default for a bundle): the networks exported once into the cache, then run
     on ONNX Runtime; the masks are torch's within a stated tolerance; the engine is recorded and a job is not
@@ -1176,12 +1186,7 @@ def test_the_onnx_engine_gives_the_torch_masks_within_tolerance_and_exports_once
     monkeypatch.setenv("LGENET_CACHE", str(tmp_path / "cache"))
     bundle = tmp_path / "b.lgenet"
     assert main(["model", "export", str(root / "seg"), "--out", str(bundle)]) == 0
-    rows = _rows(m)[:3]
-    cohort = tmp_path / "cohort.csv"
-    with open(cohort, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["patient_id", "image"])
-        w.writeheader()
-        w.writerows({"patient_id": r["patient_id"], "image": str((m.parent / r["image"]).resolve())} for r in rows)
+    rows, cohort = _first_three(m, tmp_path / "cohort.csv")
     base = ["segment", "apply", "--model", str(bundle), "--manifest", str(cohort), "--no-overlays", "-q"]
     assert main([*base, "--out", str(tmp_path / "t"), "--engine", "torch"]) == 0
     assert main([*base, "--out", str(tmp_path / "o")]) == 0  # auto: onnx for a bundle
@@ -1233,12 +1238,7 @@ def test_a_bundle_exported_and_applied_gives_the_runs_own_masks_and_refuses_tamp
     assert meta["lgenet"]["format"] == 1 and meta["label_classes"]["2"] == "LV myocardium"
     assert "manifest: ''" in zipfile.ZipFile(bundle).read("configs/seg_config.yaml").decode()
     # the same cohort through the run and through the bundle
-    rows = _rows(m)[:3]
-    cohort = tmp_path / "cohort.csv"
-    with open(cohort, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["patient_id", "image"])
-        w.writeheader()
-        w.writerows({"patient_id": r["patient_id"], "image": str((m.parent / r["image"]).resolve())} for r in rows)
+    rows, cohort = _first_three(m, tmp_path / "cohort.csv")
     base = ["segment", "apply", "--manifest", str(cohort), "--no-overlays", "-q"]
     assert main([*base, "--run", str(root / "seg"), "--out", str(tmp_path / "a")]) == 0
     assert main([*base, "--model", str(bundle), "--out", str(tmp_path / "b"), "--engine", "torch"]) == 0

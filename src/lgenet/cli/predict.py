@@ -28,7 +28,9 @@ def cmd_predict(a: argparse.Namespace) -> int:
         if a.task is None and len(tasks) == 1:
             a.task = tasks[0]
         elif a.task is None:
-            raise ConfigError(f"lgenet predict: the bundle {model} holds the tasks {', '.join(tasks)}; choose one (--task)")
+            raise ConfigError(
+                f"lgenet predict: the bundle {model} holds the tasks {', '.join(tasks)}; choose one (--task)"
+            )
         elif a.task not in tasks:
             raise ConfigError(f"--task {a.task}: the bundle {model} holds the task(s) {', '.join(tasks)}; choose one")
         model = None  # the bundle holds one model per task

@@ -41,10 +41,12 @@ from lgenet import __version__
 from lgenet.errors import ConfigError, LgenetError
 from lgenet.runs.bundle_archive import (
     BUNDLE_FORMAT,
+    IMAGE_INPUT,
     KINDS,
     bundle_kind,
     cache_root,
     check_suffix,
+    metadata_header,
     read_archive,
     read_weights,
     safetensors_metadata,
@@ -135,23 +137,13 @@ def _export_segmentation(run: str | Path, out: Path, *, name: str | None = None)
             files[dst] = Path(src).read_bytes()
     data_set, licence = data_source(cfg)
     perf = performance(rd)
-    import monai
-    import numpy
 
     name = name or out.stem
     meta = {
-        "name": name,
-        "version": "1.0.0",
-        "changelog": {"1.0.0": f"exported by lgenet {__version__}"},
-        "monai_version": monai.__version__,
-        "pytorch_version": torch.__version__,
-        "numpy_version": numpy.__version__,
-        "required_packages_version": {"lgenet": __version__},
+        **metadata_header(name),
         "task": "LV cavity, myocardium and enhanced myocardium segmentation of LGE short-axis stacks; LGE burden",
         "description": f"lgenet segmentation ensemble of {len(members)} fold model(s) (localiser, coarse localiser, "
         "segmenter), with test-time flips, plausibility checks and a quality score",
-        "authors": "exported with lgenet",
-        "copyright": "see LICENSE.txt",
         "data_source": data_set,
         "data_type": "nifti / dicom (LGE MR short-axis stacks)",
         "image_classes": "one channel, LGE magnitude inversion-recovery image (any intensity range: normalised inside)",
@@ -165,18 +157,7 @@ def _export_segmentation(run: str | Path, out: Path, *, name: str | None = None)
         "checked by a reader. " + DISCLAIMER,
         "references": ["Lalande et al., EMIDEC, Data 2020", "Azoulay, Mei, Fauveau et al. (the seed study of lgenet)"],
         "network_data_format": {
-            "inputs": {
-                "image": {
-                    "type": "image",
-                    "format": "magnitude",
-                    "num_channels": 1,
-                    "spatial_shape": ["*", "*"],
-                    "dtype": "float32",
-                    "value_range": ["*", "*"],
-                    "is_patch_data": False,
-                    "channel_def": {"0": "image"},
-                }
-            },
+            "inputs": IMAGE_INPUT,
             "outputs": {
                 "pred": {
                     "type": "image",

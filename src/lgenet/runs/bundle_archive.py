@@ -19,6 +19,8 @@ __all__ = [
     "SUFFIX",
     "KINDS",
     "cache_root",
+    "IMAGE_INPUT",
+    "metadata_header",
     "sha256",
     "check_suffix",
     "write_archive",
@@ -38,6 +40,40 @@ KINDS = {
     "segmentation": "lgenet segment apply --model",
     "classifier": "lgenet predict --model",
 }
+
+
+#: MONAI's ``network_data_format`` input of every lgenet bundle: one grey LGE magnitude image, any size and range
+IMAGE_INPUT = {
+    "image": {
+        "type": "image",
+        "format": "magnitude",
+        "num_channels": 1,
+        "spatial_shape": ["*", "*"],
+        "dtype": "float32",
+        "value_range": ["*", "*"],
+        "is_patch_data": False,
+        "channel_def": {"0": "image"},
+    }
+}
+
+
+def metadata_header(name: str) -> dict:
+    """The MONAI metadata fields every bundle opens with: name, version and changelog, the library versions."""
+    import monai
+    import numpy
+    import torch
+
+    return {
+        "name": name,
+        "version": "1.0.0",
+        "changelog": {"1.0.0": f"exported by lgenet {__version__}"},
+        "monai_version": monai.__version__,
+        "pytorch_version": torch.__version__,
+        "numpy_version": numpy.__version__,
+        "required_packages_version": {"lgenet": __version__},
+        "authors": "exported with lgenet",
+        "copyright": "see LICENSE.txt",
+    }
 
 
 def cache_root() -> Path:

@@ -110,7 +110,7 @@ def model_card(meta: dict) -> str:
         "## Known failure modes",
         "- Other centres: on whole-thorax fields of view with the heart off-centre, thick and few slices, bright "
         "surface-coil spots and other intensity ranges, masks can land on the wrong structure; lgenet refuses "
-        "implausible masks and flags likely wrong ones (quality score), but every mask must be checked "
+        "implausible masks and those the quality score predicts missed, and flags likely wrong ones, but every mask must be checked "
         "(docs/results/segmentation.md, the other-centre proxies).",
         "- The AHA segments are oriented from the image's patient axes (approximate) unless the RV insertion is given.",
         "- Trained on post-infarction LGE; other enhancement patterns (non-ischaemic, sarcoid) are untested.",

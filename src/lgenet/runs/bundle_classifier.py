@@ -25,7 +25,7 @@ from pathlib import Path
 
 from lgenet import __version__
 from lgenet.errors import ConfigError
-from lgenet.runs.bundle_archive import BUNDLE_FORMAT, safetensors_metadata, write_archive
+from lgenet.runs.bundle_archive import BUNDLE_FORMAT, IMAGE_INPUT, metadata_header, safetensors_metadata, write_archive
 from lgenet.runs.bundle_card import DISCLAIMER, classifier_card, data_source, init_terms
 from lgenet.runs.grid import RunDir
 from lgenet.runs.keys import SEED_FAMILY, parse_model_key
@@ -52,9 +52,6 @@ def export_classifier_bundle(
 ) -> Path:
     """The bundle of ``run``'s chosen classifier for each of ``tasks`` (default every trained task): ``model``
     (``ARCH/INIT``) or each task's best seed classifier by out-of-fold AUC."""
-    import monai
-    import numpy
-    import torch
     from safetensors.torch import save
 
     from lgenet.utils import source_commit
@@ -107,13 +104,7 @@ def export_classifier_bundle(
     compute = f"{c.get('device', 'cpu')}, {c.get('precision', '')}, torch {c.get('torch', '')}".strip(", ")
     name = name or out.stem
     meta = {
-        "name": name,
-        "version": "1.0.0",
-        "changelog": {"1.0.0": f"exported by lgenet {__version__}"},
-        "monai_version": monai.__version__,
-        "pytorch_version": torch.__version__,
-        "numpy_version": numpy.__version__,
-        "required_packages_version": {"lgenet": __version__},
+        **metadata_header(name),
         "task": "classification from one LGE short-axis frame: "
         + ", ".join(
             f"LGE > {cfg.lge_threshold:g} % of the myocardium" if t == "lge" else "a clinical event" for t in chosen
@@ -121,8 +112,6 @@ def export_classifier_bundle(
         "description": "lgenet classifier fold ensemble(s) (the seed protocol's network: backbone, Flatten, "
         "Dense(512), Dropout(0.5)): "
         + "; ".join(f"{t}: {d['model']}, {len(d['folds'])} folds" for t, d in chosen.items()),
-        "authors": "exported with lgenet",
-        "copyright": "see LICENSE.txt",
         "data_source": data_set,
         "data_type": "dicom / nifti / png (one LGE short-axis frame per patient)",
         "image_classes": "one LGE magnitude frame, grey (the model's three channels are copies of it)",
@@ -132,18 +121,7 @@ def export_classifier_bundle(
         "the image and its Grad-CAM. " + DISCLAIMER,
         "references": ["Azoulay, Mei, Fauveau et al. (the seed study of lgenet)"],
         "network_data_format": {
-            "inputs": {
-                "image": {
-                    "type": "image",
-                    "format": "magnitude",
-                    "num_channels": 1,
-                    "spatial_shape": ["*", "*"],
-                    "dtype": "float32",
-                    "value_range": ["*", "*"],
-                    "is_patch_data": False,
-                    "channel_def": {"0": "image"},
-                }
-            },
+            "inputs": IMAGE_INPUT,
             "outputs": {
                 "pred": {
                     "type": "probabilities",
