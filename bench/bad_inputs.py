@@ -634,6 +634,7 @@ class Harness:
         self.cases_import_quantify()
         self.cases_import_dicom()
         self.cases_bundles_view_measure()
+        self.cases_classifier_bundles()
         self.cases_rundir()
         self.cases_segment()
 
@@ -2117,6 +2118,118 @@ class Harness:
                  ["segment", "measure", "--manifest", self.abs_manifest, "--masks", seg / "masks", "--out",
                   seg / "masks", "--labels", "emidec"], keys=[("--out",)], unchanged=[seg])  # fmt: skip
 
+    def cases_classifier_bundles(self) -> None:
+        """Classifier bundles (since 0.3.0): ``model export`` of the baseline ``lgenet run``, ``predict --model
+        BUNDLE`` and ``model evaluate`` of a classifier bundle, and a bundle of either kind given where the other
+        kind goes."""
+        import zipfile
+
+        K = "classifier bundle"
+        img = self.cohort / "dicom" / "SYN001"
+        clf = self.i("clf_model.lgenet")  # both tasks; made now: the cases below may run in any order
+        must(cli(["model", "export", self.run, "--out", clf]), "lgenet model export (classifier bundle baseline)")
+        one = self.i("clf_lge.lgenet")  # the lge task only
+        must(cli(["model", "export", self.run, "--out", one, "--task", "lge"]), "lgenet model export --task lge")
+        segb = self.i("bvm_model.lgenet")  # cases_bundles_view_measure's segmentation bundle, when it ran first
+        if not segb.is_file():
+            segb = self.i("clf_seg.lgenet")
+            must(cli(["model", "export", self.seg_baseline(), "--out", segb]), "lgenet model export (segmentation)")
+        ref = self.i("clf_ref.csv")  # the run's own fold ensemble on one stack, for the bundle's to equal
+        must(cli(["predict", "--run", self.run, "--task", "lge", img, "-o", ref, "-q"]), "lgenet predict --run (ref)")
+        ref_probs = [r["prob"] for r in csv.DictReader(open(ref, newline=""))]
+
+        def no_local_path(case, res, out=self.o("clf_export/model.lgenet")):
+            if not out.is_file():
+                return "WRONG-REASON", f"exit 0 but no bundle at {out}"
+            with zipfile.ZipFile(out) as z:
+                names = z.namelist()
+                texts = {n: z.read(n) for n in names if not n.endswith(".safetensors")}
+                heads = {n: z.read(n)[:65536] for n in names if n.endswith(".safetensors")}  # header: spec + fit
+            want = {f"models/{t}/fold{k}.safetensors" for t in ("lge", "event") for k in (0, 1)}
+            if not want <= set(names):
+                return "WRONG-REASON", f"bundle lacks {sorted(want - set(names))}"
+            for n, b in (texts | heads).items():
+                low = b.lower()
+                for s in [str(self.work), str(self.work.resolve())] + self.identifiers:
+                    v = re.escape(s.lower().encode())
+                    if re.search(rb"(?<!\d)" + v + rb"(?!\d)" if s.isdigit() else v, low):  # dates: not inside a number
+                        return "IDENTIFIER", f"{n} in the bundle holds {'a local path' if '/' in s else repr(s)}"
+            return None
+
+        def same_as_run(case, res, out=self.o("clf_predict.csv")):
+            if not out.is_file():
+                return "WRONG-REASON", f"exit 0 but no {out.name}"
+            got = [r["prob"] for r in csv.DictReader(open(out, newline=""))]
+            if got != ref_probs:
+                return "WRONG-REASON", f"the bundle's probability {got} differs from the run's own {ref_probs}"
+            return None
+
+        # model export
+        self.add(K, "model export of the baseline run (valid)",
+                 ["model", "export", self.run, "--out", self.o("clf_export/model.lgenet")], expect="ok",
+                 unchanged=[self.run], check=no_local_path,
+                 note="both tasks' fold models; no local path or DICOM identifier in the bundle")  # fmt: skip
+        self.add(K, "model export --task xyz", ["model", "export", self.run, "--out", self.o("clf_x1.lgenet"),
+                 "--task", "xyz"], keys=[("xyz", "not trained")], unchanged=[self.run],
+                 fresh=[self.o("clf_x1.lgenet")])  # fmt: skip
+        self.add(K, "model export --model nope/none", ["model", "export", self.run, "--out", self.o("clf_x2.lgenet"),
+                 "--model", "nope/none"], keys=[("nope/none", "not in run")], unchanged=[self.run],
+                 fresh=[self.o("clf_x2.lgenet")])  # fmt: skip
+        seg = self.seg_baseline()
+        self.add(K, "model export --task of a segmentation run", ["model", "export", seg, "--out",
+                 self.o("clf_x3.lgenet"), "--task", "lge"], keys=[("segmentation run", "--task", "classifier")],
+                 unchanged=[seg], fresh=[self.o("clf_x3.lgenet")],
+                 note="--task/--model choose a classifier; a segmentation bundle holds the whole ensemble")  # fmt: skip
+        unf = self.copy_run("clf_unfinished")
+        for f in ("metrics.json", "metrics.csv", "oof_predictions.csv", "run.json"):
+            (unf / f).unlink()
+        self.add(K, "model export --task of an unfinished lgenet run", ["model", "export", unf, "--out",
+                 self.o("clf_x4.lgenet"), "--task", "lge"], keys=[("metrics.json", "not finished")],
+                 bad_keys=["segmentation run", "seg_config"], unchanged=[unf], fresh=[self.o("clf_x4.lgenet")],
+                 note="before 0.3.0's fix: called a segmentation run")  # fmt: skip
+        # predict --model
+        self.add(K, "predict --model BUNDLE (valid)", ["predict", "--model", clf, "--task", "lge", img, "-q", "-o",
+                 self.o("clf_predict.csv")], expect="ok", check=same_as_run,
+                 note="the probability equals predict --run's on the same stack")  # fmt: skip
+        self.add(K, "predict --model of a two-task bundle without --task", ["predict", "--model", clf, img, "-q"],
+                 keys=[("--task", "lge", "event")], bad_keys=["None"])  # fmt: skip
+        self.add(K, "predict --model of a one-task bundle, --task of another", ["predict", "--model", one, "--task",
+                 "event", img, "-q", "-o", self.o("clf_p1.csv")], keys=[("--task event", "lge")],
+                 fresh=[self.o("clf_p1.csv")])  # fmt: skip
+        self.add(K, "predict --model of a missing file", ["predict", "--model", self.i("clf_none.lgenet"), "--task",
+                 "lge", img, "-q"], keys=[("no such bundle", "clf_none.lgenet")])  # fmt: skip
+        self.add(K, "predict with both --run and --model BUNDLE", ["predict", "--run", self.run, "--model", clf,
+                 "--task", "lge", img, "-q"], keys=[("--run", "not both")])  # fmt: skip
+        self.add(K, "predict --model of a segmentation bundle", ["predict", "--model", segb, "--task", "lge", img, "-q",
+                 "-o", self.o("clf_p2.csv")], keys=[("a segmentation bundle", "segment apply --model")],
+                 fresh=[self.o("clf_p2.csv")])  # fmt: skip
+        tampered = self.i("clf_tampered.lgenet")
+        with zipfile.ZipFile(clf) as z, zipfile.ZipFile(tampered, "w") as out:
+            for n in z.namelist():
+                b = z.read(n)
+                out.writestr(n, b[:-1] + bytes([b[-1] ^ 1]) if n == "models/lge/fold0.safetensors" else b)
+        self.add(K, "predict --model of a tampered bundle", ["predict", "--model", tampered, "--task", "lge", img, "-q",
+                 "-o", self.o("clf_p3.csv")], keys=[("altered", "models/lge/fold0.safetensors")],
+                 fresh=[self.o("clf_p3.csv")])  # fmt: skip
+        self.add(K, "segment apply --model of a classifier bundle", ["segment", "apply", "--model", clf, "--manifest",
+                 self.abs_manifest, "--out", self.o("clf_apply"), "-q"],
+                 keys=[("a classifier bundle", "predict --model")], fresh=[self.o("clf_apply")])  # fmt: skip
+        # model evaluate of a classifier bundle
+
+        def no_labels(H, B):
+            li, ei = H.index("lge_percent"), H.index("event")
+            for r in B:
+                r[ei] = ""
+            return [c for k, c in enumerate(H) if k != li], [[v for k, v in enumerate(r) if k != li] for r in B]
+
+        nolab = self.write_manifest("clf_nolabels", mutate=no_labels)
+        self.add(K, "model evaluate: lge_percent absent, event blank", ["model", "evaluate", clf, "--manifest", nolab,
+                 "--out", self.o("clf_ev1.lgenet"), "--work", self.o("clf_ev1_work")],
+                 keys=[("nothing to evaluate", "lge_percent", "lacks", "event", "blank")], unchanged=[clf],
+                 fresh=[self.o("clf_ev1.lgenet"), self.o("clf_ev1_work")])  # fmt: skip
+        self.add(K, "model evaluate --out = the input bundle", ["model", "evaluate", clf, "--manifest",
+                 self.abs_manifest, "--out", clf], keys=[("is an input",)], unchanged=[clf])  # fmt: skip
+
     def cases_import_quantify(self) -> None:
         K = "import/quantify"
         rng = self.nrng
@@ -3263,7 +3376,7 @@ def main() -> int:
     (out / "results.json").write_text(json.dumps(results, indent=1))
     (out / "table.md").write_text(table + "\n")
     if not a.no_doc:
-        date = subprocess.run(["date"], capture_output=True, text=True).stdout.strip()
+        date = subprocess.run(["date", "-u"], capture_output=True, text=True).stdout.strip()
         summary = ", ".join(f"{k} {v}" for k, v in counts.items())
         doc = f"""# Bad inputs: what the CLI does with them
 
@@ -3335,6 +3448,15 @@ inside the run), `model info` (valid; of a random file; of a bundle with one fli
 --model` of a missing file and with both `--run` and `--model`, `view` (valid; of a folder without a
 segmentation; `--static` into the run it reads), and `segment measure` with a missing masks folder, masks for
 no patient (with and without `--labels`) and `--out` equal to the masks folder.
+
+## Classifier bundles (`model export` of an `lgenet run`, `predict --model`, `model evaluate`, since 0.3.0)
+
+`cases_classifier_bundles` (kind `classifier bundle`), on the baseline classifier run: `model export` (valid, with
+no local path or DICOM identifier in the bundle; `--task xyz`; `--model nope/none`; `--task` for a segmentation run
+and for an unfinished run), `predict --model` (valid, its probability equal to `predict --run`'s; a two-task bundle
+without `--task`; a one-task bundle with the other task; a missing file; with `--run` too; a segmentation bundle; a
+bundle with one flipped byte in `models/lge/fold0.safetensors`), `segment apply --model` of a classifier bundle, and
+`model evaluate` on a manifest without `lge_percent` and with `event` blank, and with `--out` equal to its input.
 
 ## Study intake (`import dicom`, since 0.3.0)
 
