@@ -123,3 +123,33 @@ def test_an_external_evaluation_of_a_classifier_bundle_lands_in_a_new_card(run, 
     assert "external (synthetic, 16 patients): lge: AUC" in card
     assert "named by the exporter" in card and "carries some optimism" not in card
     assert (tmp_path / "ev" / "predictions_lge.csv").is_file()
+
+
+def test_a_bundle_command_missing_a_choice_or_pointed_at_a_foreign_folder_is_refused(run, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from lgenet.cli import main
+
+    monkeypatch.setenv("LGENET_CACHE", str(tmp_path / "cache"))
+    bundle = tmp_path / "both.lgenet"
+    assert main(["model", "export", str(run.run_dir), "--out", str(bundle)]) == 0
+    capsys.readouterr()
+    _, path = _images(run)[0]
+    # two tasks and no --task: refused, the message naming its command once
+    assert main(["predict", "--model", str(bundle), path]) == 2
+    err = capsys.readouterr().err
+    assert "holds the tasks lge, event; choose one (--task)" in err and err.count("lgenet predict") == 1, err
+    # an empty --task list is refused by the parser, not read as "every task"
+    with pytest.raises(SystemExit):
+        main(["model", "export", str(run.run_dir), "--out", str(tmp_path / "none.lgenet"), "--task", ","])
+    assert "holds no value" in capsys.readouterr().err and not (tmp_path / "none.lgenet").exists()
+    # an unfinished run is named as such
+    half = tmp_path / "half_run"
+    shutil.copytree(run.run_dir, half)
+    (half / "metrics.json").unlink()
+    _refused(["model", "export", str(half), "--out", str(tmp_path / "half.lgenet")], capsys, r"has no metrics\.json")
+    # --work onto a folder with other files (here a run) is refused before anything is written there
+    before = sorted(p.name for p in half.iterdir())
+    _refused(["model", "evaluate", str(bundle), "--manifest", str(run.manifest), "--out", str(tmp_path / "e.lgenet"),
+              "--work", str(half), "-q"], capsys, r"--work .* already holds other files")  # fmt: skip
+    assert sorted(p.name for p in half.iterdir()) == before and not (tmp_path / "e.lgenet").exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
@@ -59,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_line(command: str, message: str) -> str:
+    """One error line, ``lgenet CMD: error: ...``; a message that names its own (sub)command keeps that name once."""
+    own = re.match(r"(lgenet [a-z][a-z -]*?): (.*)", message, flags=re.S)
+    if own:
+        return f"{own[1]}: error: {own[2]}"
+    return f"lgenet {command}: error: {message}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -70,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except LgenetError as exc:
-        print(f"lgenet {args.command}: error: {exc}", file=sys.stderr)
+        print(error_line(args.command, str(exc)), file=sys.stderr)
         return 2
     except OSError as exc:  # the file system refused: say which file and why, in one line
         where = f"{exc.filename}: " if exc.filename else ""

@@ -43,7 +43,11 @@ def float_list(text: str) -> tuple[float, ...]:
 
 
 def csv_list(text: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in text.split(",") if v.strip())
+    """A comma-separated option value; one with no value in it (``--task ,``) is refused, not read as "all"."""
+    values = tuple(v.strip() for v in text.split(",") if v.strip())
+    if not values:
+        raise argparse.ArgumentTypeError(f"{text!r} holds no value; give one or more, comma-separated")
+    return values
 
 
 def parse_weights_args(specs: Sequence[str] | None, archs: Sequence[str], inits: Sequence[str]) -> dict:

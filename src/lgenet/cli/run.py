@@ -14,7 +14,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     cfg = config_from_args(a)
     if cfg.manifest is None:
-        raise ConfigError("lgenet run needs --manifest cohort.csv (or 'manifest:' in --config)")
+        raise ConfigError("lgenet run: give --manifest cohort.csv (or 'manifest:' in --config)")
     if not a.out:  # the default run folder: said before anything is written (also with -q)
         import sys
         from pathlib import Path

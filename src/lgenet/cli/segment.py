@@ -78,7 +78,7 @@ def cmd_segment_apply(a: argparse.Namespace) -> int:
             "lgenet segment apply: give a --manifest cohort.csv (with --out DIR) or input paths (with -o)"
         )
     if a.manifest and not a.out:
-        raise ConfigError("lgenet segment apply --manifest needs --out DIR")
+        raise ConfigError("lgenet segment apply: --manifest needs --out DIR")
     if a.paths and not (a.output or a.out):
         raise ConfigError("lgenet segment apply IMAGE...: give -o seg.csv (masks go beside it) or --out DIR")
     out = a.out

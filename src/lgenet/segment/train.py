@@ -55,7 +55,7 @@ def _prepare(cfg: SegConfig, progress: bool):
     from lgenet.evaluation.segmentation import class_measures
 
     if cfg.manifest is None:
-        raise ConfigError("lgenet segment train needs --manifest cohort.csv (rows with image and mask)")
+        raise ConfigError("lgenet segment train: give --manifest cohort.csv (rows with image and mask)")
     ensure_writable_dir(cfg.out)
     cfg.spec()  # geometry checks
     cohort = load_manifest(cfg.manifest, tasks=None, lge_threshold=cfg.lge_threshold)
