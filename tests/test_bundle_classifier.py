@@ -125,7 +125,9 @@ def test_an_external_evaluation_of_a_classifier_bundle_lands_in_a_new_card(run, 
     assert (tmp_path / "ev" / "predictions_lge.csv").is_file()
 
 
-def test_a_bundle_command_missing_a_choice_or_pointed_at_a_foreign_folder_is_refused(run, tmp_path, monkeypatch, capsys):
+def test_a_bundle_command_missing_a_choice_or_pointed_at_a_foreign_folder_is_refused(
+    run, tmp_path, monkeypatch, capsys
+):
     import shutil
 
     from lgenet.cli import main

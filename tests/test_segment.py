@@ -701,6 +701,45 @@ def test_the_coarse_gate_keeps_the_frame_centred_canvas_on_a_near_tie():
         SegConfig(coarse_margin=0.9)
 
 
+def test_more_coarse_candidates_find_a_heart_beside_a_larger_look_alike():
+    """coarse_candidates: with 1 only the coarse localiser's largest component is proposed, so a larger look-alike
+    hides the heart; with 2 the smaller component is proposed too, and the localiser finds the LV only there."""
+    import dataclasses
+
+    from lgenet.models.seginfer import Segmenter
+    from lgenet.models.segnet import SegSpec, build_localiser, build_segmenter
+
+    vol = np.zeros((2, 200, 200), np.float32)  # 1 mm pixels
+    vol[:, 140:168, 140:168] = 1.0  # the heart, 28 x 28 mm, ~76 mm from the frame centre
+    vol[:, 20:60, 20:60] = 0.6  # a look-alike, 40 x 40 mm, that only the coarse localiser takes for a heart
+    spec = SegSpec(
+        spacing=2.5,
+        crop=64,
+        channels=(8, 16, 32, 64),
+        res_units=1,
+        loc_spacing=4.0,
+        loc_size=64,
+        loc_channels=(4, 8, 16),
+        loc_shift_mm=20.0,
+        coarse_shift_mm=100.0,
+    )
+    assert spec.coarse_candidates == 1 and SegConfig().spec().coarse_candidates == 1
+    st = (build_localiser(spec).state_dict(), build_segmenter(spec).state_dict(), build_localiser(spec).state_dict())
+    got = {}
+    for k in (1, 2, 3):
+        seg = Segmenter(dataclasses.replace(spec, coarse_candidates=k), [st], tta=False)
+        seg.localisers = [_BrightSpot(radius=10, lo=0.8)]  # the bright heart only, within 40 mm of its canvas centre
+        seg.coarse = [_BrightSpot(radius=None, lo=0.5)]  # both
+        props = seg._coarse_proposals(vol, (1.0, 1.0), np.array([99.5, 99.5], np.float32))
+        assert len(props) == min(k, 2) and np.allclose(props[0], 39.5, atol=3)  # the larger first
+        got[k] = seg.localise(vol, (1.0, 1.0))
+    assert not got[1][1].any()  # one candidate: the look-alike proposed, no LV found anywhere
+    for k in (2, 3):
+        assert got[k][1].all() and np.allclose(got[k][0], 153.5, atol=3)  # the heart
+    with pytest.raises(ConfigError, match="coarse_candidates"):
+        SegConfig(coarse_candidates=0)
+
+
 def test_the_intensity_augmentation_ranges_follow_the_config():
     """SegConfig.aug_intensity_scale / _shift reach MONAI's scale and shift transforms on both augmentation paths;
     out-of-range values are refused with the parameter's name."""

@@ -145,37 +145,70 @@ class Segmenter:
         canvases ever put it -- the localiser also looks on a canvas centred on that heart, and the canvas
         on which its LV holds the larger probability mass wins (the coarse localiser proposes, the
         localiser decides: a misplaced proposal on a frame that centres the heart loses). The re-centred
-        canvas must win by more than ``spec.coarse_margin`` (1.2 for runs made since 2026-11-27, docs/results.md configuration 10): the same heart seen on
-        both canvases gives masses within a few per cent, so a near tie keeps the frame-centred canvas."""
+        canvas must win by more than ``spec.coarse_margin`` (1.0 since 0.3.0; 1.2 in 0.1.0-0.2.0, when a near tie on a
+        heart-centred frame had to keep the frame-centred canvas). With ``spec.coarse_candidates`` > 1 each of the
+        coarse localiser's largest components is proposed in turn, and the largest mass of all wins."""
         s, h, w = vol01.shape
         origin = np.array([(h - 1) / 2, (w - 1) / 2], np.float32)
         best = self._localise_on(self.localisers, vol01, spacing, origin)
         if self.coarse:
-            c_centres, c_found, _ = self._localise_on(self.coarse, vol01, spacing, origin)
-            if c_found.any():
-                heart = c_centres[c_found].mean(0).astype(np.float32)
+            for heart in self._coarse_proposals(vol01, spacing, origin):
                 if off_centre_mm(heart, (h, w), spacing) > self.spec.loc_shift_mm:
                     other = self._localise_on(self.localisers, vol01, spacing, heart)
                     if other[2] > best[2] * self.spec.coarse_margin:
                         best = other
         return best[0], best[1]
 
+    def _coarse_proposals(self, vol01: np.ndarray, spacing: tuple[float, float], origin: np.ndarray) -> list:
+        """Where the coarse localiser sees a heart: the mean centre (frame pixels) over the found slices of each of
+        its ``spec.coarse_candidates`` largest 3-D LV components, largest first (one: the component the
+        localiser itself would keep)."""
+        out = []
+        prob = self._loc_prob(self.coarse, vol01, spacing, origin)
+        for comp in range(max(int(self.spec.coarse_candidates), 1)):
+            centres, found, _ = self._localise_on(self.coarse, vol01, spacing, origin, component=comp, prob=prob)
+            if not found.any():
+                break
+            out.append(centres[found].mean(0).astype(np.float32))
+        return out
+
     def _localise_on(
-        self, nets, vol01: np.ndarray, spacing: tuple[float, float], origin: np.ndarray
+        self,
+        nets,
+        vol01: np.ndarray,
+        spacing: tuple[float, float],
+        origin: np.ndarray,
+        *,
+        component: int = 0,
+        prob: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, float]:
-        """Per-slice centres, found flags and the LV probability mass of the kept component, on a canvas
-        centred at ``origin`` (frame pixels)."""
+        """Per-slice centres, found flags and the LV probability mass of the kept component (the largest 3-D one;
+        ``component`` k: the (k+1)-th largest, none found when there are fewer), on a canvas centred at
+        ``origin`` (frame pixels). ``prob``: the nets' LV map of that canvas when already computed."""
+        if prob is None:
+            prob = self._loc_prob(nets, vol01, spacing, origin)
+        return self._place(prob, origin, spacing, component)
+
+    def _loc_prob(self, nets, vol01: np.ndarray, spacing: tuple[float, float], origin: np.ndarray) -> np.ndarray:
+        """(S, L, L) LV probability of the nets on the ``loc_size`` canvas centred at ``origin``."""
         spec = self.spec
         s, h, w = vol01.shape
         centre = torch.from_numpy(np.repeat(np.asarray(origin, np.float32)[None], s, 0))
         grid = crop_grid(centre, (h, w), spacing, size=spec.loc_size, out_spacing=spec.loc_spacing)
         canvas = sample(torch.from_numpy(vol01)[:, None], grid)
-        prob = self._forward(nets, canvas)[:, 1].numpy()
+        return self._forward(nets, canvas)[:, 1].numpy()
+
+    def _place(
+        self, prob: np.ndarray, origin: np.ndarray, spacing: tuple[float, float], component: int
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        spec = self.spec
+        s = prob.shape[0]
         lv = prob > 0.5  # (S, L, L)
         lab, n = ndimage.label(lv, structure=np.ones((3, 3, 3), bool))
-        if n > 1:
-            sizes = ndimage.sum(lv, lab, index=np.arange(1, n + 1))
-            lv = lab == (int(np.argmax(sizes)) + 1)
+        if n > 1 or component:
+            sizes = ndimage.sum(lv, lab, index=np.arange(1, n + 1)) if n else np.zeros(0)
+            order = np.argsort(-np.asarray(sizes), kind="stable")  # largest first; ties: the first label
+            lv = lab == (int(order[component]) + 1) if component < n else np.zeros_like(lv)
         mass = float(prob[lv].sum())
         found = lv.reshape(s, -1).sum(1) >= 4
         half = (spec.loc_size - 1) / 2

@@ -83,6 +83,17 @@ class SegNetwork(Settings):
         why="how many times larger the LV mass on the re-centred canvas must be",
         cli=True,
     )
+    # the coarse localiser's map can hold the heart and a look-alike (a vessel, the RV seen as a ring, tissue
+    # outside the heart); with 1 only its largest component is proposed, so a larger look-alike hides the heart
+    coarse_candidates: int = setting(
+        1,
+        absent=1,
+        help="with a coarse localiser: how many of its largest LV components are proposed; the localiser looks on "
+        "a canvas centred on each far-off one, and the canvas with the largest LV mass wins (--coarse-margin)",
+        minimum=1,
+        why="the coarse localiser's components proposed to the localiser",
+        cli=True,
+    )
     # on EMIDEC the regions lost 0.014 of enhancement and 0.028 of cavity Dice against the softmax (the myocardium
     # region comes out thicker): docs/results.md, configuration 9
     regions: bool = setting(
