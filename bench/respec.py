@@ -2,7 +2,7 @@
 
     python bench/respec.py --run runs/bench/seg_c20cv/run --out runs/bench/seg_c21/run --set coarse_candidates=2
 
-Every file of the run is copied; each fold's ``model.pt`` gets the ``--set`` values in its network spec (checked
+Every file of the run is copied; each fold's ``fits/seg/fold*/model.pt`` gets the ``--set`` values in its network spec (checked
 as a saved spec is checked when loaded). Only settings the networks do not learn from make sense here: the
 coarse gate's ``coarse_margin`` and ``coarse_candidates``. The copy's ``respec.json`` records what was changed.
 """
@@ -42,9 +42,9 @@ def main(argv=None) -> int:
     if out.exists():
         ap.error(f"--out {out} exists: choose a new folder")
     shutil.copytree(src, out, ignore=shutil.ignore_patterns(".lock", "apply*", "onnx"))
-    models = sorted(out.glob("fold*/model.pt"))
+    models = sorted(out.glob("fits/seg/fold*/model.pt"))
     if not models:
-        ap.error(f"--run {src}: no fold*/model.pt (not a finished segmentation run)")
+        ap.error(f"--run {src}: no fits/seg/fold*/model.pt (not a finished segmentation run)")
     for f in models:
         ck = torch.load(f, map_location="cpu", weights_only=True)
         ck["spec"] = SegSpec.from_dict({**ck["spec"], **changes}, source=str(f)).to_dict()
