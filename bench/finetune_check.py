@@ -136,6 +136,9 @@ def main(argv=None) -> int:
     ap.add_argument("--n-test", type=int, default=12, help="test cases per fold model (default 12)")
     ap.add_argument("--limit-test", type=int, help="only this many test cases (a check of the script)")
     ap.add_argument("--epochs", type=int, help="FinetuneConfig.epochs (default: its default)")
+    ap.add_argument(
+        "--loc-epochs", type=int, help="FinetuneConfig.loc_epochs (0: keep the localisers; default: its default)"
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
@@ -181,6 +184,8 @@ def main(argv=None) -> int:
             train = cases[:k]
             assert not {r["patient_id"] for r in train} & {r["patient_id"] for r in test}
             over = {"epochs": a.epochs} if a.epochs else {}
+            if a.loc_epochs is not None:
+                over["loc_epochs"] = a.loc_epochs
             fc = FinetuneConfig(
                 model=str(source),
                 manifest=str(_manifest(base / f"corrected_{k}.csv", train)),

@@ -143,7 +143,30 @@ def test_quality_features_of_a_ring_and_of_an_empty_mask():
     assert f["disagreement"] == pytest.approx(0.15) and f["disagreement_worst_slice"] == pytest.approx(0.2)
     assert f["wall_off"] == 0 and f["cavity_off"] == 0 and f["ring_gap"] == 0 and f["implausible"] == 0
     assert f["slices_without_lv"] == pytest.approx(1 / 3) and f["not_localised"] == pytest.approx(1 / 3)
-    assert f["profile_outside"] == 2
+    assert f["profile_outside"] == 2 and f["lge_excess"] == 0
+    # a burden above any EMIDEC patient's counts against the mask: 3/4 of the myocardium enhanced -> 0.75 - 0.5
+    hot = classes.copy()
+    hot[1:, 5:15, 5:10] = 3
+    hot[1:, 5:8, 10:15] = 3
+    share = (hot == 3).sum() / (hot >= 2).sum()
+    f_hot = quality_features(_Res(hot, np.full(3, 0.9), np.full(3, 0.9), np.ones(3, bool)), ok)
+    assert f_hot["lge_excess"] == pytest.approx(max(0.0, share - 0.5)) and share > 0.6
+    # a score fitted before 0.3.0's lge_excess lists its own features and predicts as it did
+    rng = np.random.default_rng(1)
+    old_features = [x for x in FEATURES if x != "lge_excess"]
+    rows = [
+        {**{x: float(rng.uniform(0, 1)) for x in FEATURES}, "dice_myo": 0.8, "lge_error_pp": 3.0} for _ in range(12)
+    ]
+    import lgenet.segment.quality as quality
+
+    saved = quality.FEATURES
+    quality.FEATURES = tuple(old_features)
+    try:
+        before = fit_quality(rows)
+    finally:
+        quality.FEATURES = saved
+    assert before["features"] == old_features
+    assert predict_quality(before, f_hot) == predict_quality(before, {**f_hot, "lge_excess": 9.0})
     empty = quality_features(
         _Res(np.zeros((2, 8, 8), np.uint8), None, None, np.zeros(2, bool)),
         Plausibility(ok=False, reasons=["no myocardium found on any slice"]),

@@ -62,7 +62,11 @@ FEATURES = (
     "slices_without_lv",
     "implausible",
     "profile_outside",
+    "lge_excess",
 )
+#: the enhanced share of the myocardium above which a mask's burden counts against it (``lge_excess``): above every
+#: EMIDEC patient's expert share but one (at most 51.6 %), where rings drawn on a bright vessel read as 43-93 %
+LGE_EXCESS_KNOT = 0.5
 
 
 def _nanmean(v) -> float:
@@ -81,6 +85,9 @@ def quality_features(res, plausibility, *, profile_outside: int = 0) -> dict[str
     on = agree[has_lv & np.isfinite(agree)]
     conf = np.asarray(res.confidence if res.confidence is not None else np.full(s, np.nan), np.float64)
     p = plausibility
+    c = np.asarray(res.classes)
+    myo_px = int((c >= 2).sum())
+    share = float((c == 3).sum()) / myo_px if myo_px else 0.0
     return {
         "disagreement": 1.0 - float(on.mean()) if on.size else 1.0,
         "disagreement_worst_slice": 1.0 - float(on.min()) if on.size else 1.0,
@@ -94,6 +101,9 @@ def quality_features(res, plausibility, *, profile_outside: int = 0) -> dict[str
         "slices_without_lv": 1.0 - float(has_lv.mean()) if s else 1.0,
         "implausible": 0.0 if p.ok else 1.0,
         "profile_outside": float(profile_outside),
+        # since 0.3.0 (docs/results/segmentation.md, "the burden as an input of the score"); a score fitted before
+        # lists its own features and does not read it
+        "lge_excess": max(0.0, share - LGE_EXCESS_KNOT),
     }
 
 
