@@ -62,8 +62,14 @@ class FinetuneConfig(Settings):
     # what a fold's segmenter takes from scratch on EMIDEC. 60 / 10 (~120 steps) left the masks of the proxy centre
     # almost as they were (docs/results/segmentation.md, "Fine-tuning on a proxy centre")
     epochs: int = setting(200, help="segmenter fine-tuning epochs", minimum=1, cli=True)
+    # on configuration 20's fold models and 10 proxy-centre cases, fine-tuning the localisers too (30 epochs) lost
+    # test Dice (0.727 -> 0.676, 0.770 -> 0.653) and found fewer hearts; keeping them lost less (0.715, 0.746) and
+    # found as many (docs/results/segmentation.md, "Fine-tuning at the 0.3.0 defaults")
     loc_epochs: int = setting(
-        30, help="localiser (and coarse localiser) fine-tuning epochs; 0: keep them", minimum=0, cli=True
+        0,
+        help="localiser (and coarse localiser) fine-tuning epochs; 0 (the default since 0.3.0): keep them as trained",
+        minimum=0,
+        cli=True,
     )
     lr: float = setting(
         3e-4,

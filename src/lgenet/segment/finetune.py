@@ -1,7 +1,8 @@
 """``lgenet segment finetune``: adapt a segmentation run to a new centre with a few corrected cases (since 0.3.0).
 
-Every member of the source run's fold ensemble (its localiser, coarse localiser and segmenter) is trained on from
-its own weights on the new centre's stacks and corrected masks, at a lower learning rate and for fewer epochs
+Every member of the source run's fold ensemble is trained on from its own weights on the new centre's stacks and
+corrected masks: its segmenter, and its localiser and coarse localiser only with ``loc_epochs`` > 0 (they are kept
+as trained by default since 0.3.0), at a lower learning rate and for fewer epochs
 (:class:`~lgenet.config.finetune.FinetuneConfig`, fixed in advance). The new centre's cases are split into their
 own folds (patient level, stratified on the expert LGE % > the threshold when each stratum can fill every fold):
 for each own fold the whole ensemble is fine-tuned on the other folds' cases and segments that fold's cases, so
