@@ -63,7 +63,7 @@ def test_the_localiser_setting_is_declared_once_with_its_old_value_for_old_runs(
         SegConfig(loc_thorax=-1)
 
 
-@pytest.mark.parametrize("nets", ["both", "coarse"])
+@pytest.mark.parametrize("nets", ["both", "coarse", "coarse+centred"])
 def test_the_composites_go_to_the_localisers_named(monkeypatch, nets):
     """loc_thorax_nets: "coarse" trains the frame-centred localiser on its plain canvases, the coarse one on both."""
     import lgenet.segment.learn as learn
@@ -72,8 +72,9 @@ def test_the_composites_go_to_the_localisers_named(monkeypatch, nets):
     monkeypatch.setattr(learn, "prepare_localiser_data", lambda stacks, spec: (x, y))
     seen: dict[str, int] = {}
 
-    def train_network(net, xx, *args, **kwargs):
+    def train_network(net, xx, yy, *args, **kwargs):
         seen["loc"] = xx.shape[0]
+        seen["loc_y"] = yy
         return []
 
     def train_coarse(xx, *args, **kwargs):
@@ -94,7 +95,12 @@ def test_the_composites_go_to_the_localisers_named(monkeypatch, nets):
     stacks = [(np.zeros((2, 8, 8)), None, None), (np.zeros((2, 8, 8)), None, None)]
     learn._train_localisers(stacks, _Spec(), _Params(), 0, learn.SegTrainResult(), lambda s: None, None, None)
     assert seen["coarse"] == 8  # the 4 canvases and one composite each
-    assert seen["loc"] == (8 if nets == "both" else 4)
+    assert seen["loc"] == (4 if nets == "coarse" else 8)
+    if nets == "coarse+centred":  # the frame-centred localiser's composites keep the LV within loc_shift_mm
+        ys = seen["loc_y"][:, 0].numpy() > 0.5
+        for k in range(4, 8):  # 10 mm at 4 mm pixels: at most 3 px (rounded) from the centre, where the disc was
+            centre = np.array(np.nonzero(ys[k])).mean(1)
+            assert ys[k].any() and np.all(np.abs(centre - 23.5) <= 3.0), centre
     assert SegConfig().loc_thorax_nets == "coarse" and SegConfig.absent_values()["loc_thorax_nets"] == "both"
     with pytest.raises(Exception, match="loc_thorax_nets"):
         SegConfig(loc_thorax_nets="segmenter")

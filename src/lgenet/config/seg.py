@@ -122,8 +122,10 @@ class SegTraining(Settings):
         "coarse",
         absent="both",
         since="0.3.0",
-        help="which localisers learn from the loc_thorax composites: both, or only the coarse localiser",
-        choices=("both", "coarse"),
+        help="which localisers learn from the loc_thorax composites: both, only the coarse localiser, or "
+        "coarse+centred (the frame-centred localiser from composites that keep the heart within loc_shift_mm of "
+        "the centre, the look-alikes around it)",
+        choices=("both", "coarse", "coarse+centred"),
         cli=True,
     )
     batch_size: int = setting(16, help="mini-batch size", minimum=1, cli=True)

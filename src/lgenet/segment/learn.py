@@ -194,6 +194,17 @@ def _train_localisers(stacks, spec, params, seed, res, report, loc_init, coarse_
         xk, yk = torch.cat([xl, xc]), torch.cat([yl, yc])
         if params.loc_thorax_nets == "both":
             xl, yl = xk, yk
+        elif params.loc_thorax_nets == "coarse+centred":  # the frame-centred localiser: the heart kept near the centre
+            xf, yf = thorax_composites(
+                xl,
+                yl,
+                groups,
+                spacing_mm=spec.loc_spacing,
+                per_slice=params.loc_thorax,
+                seed=seed + 11,
+                max_shift_mm=spec.loc_shift_mm,
+            )
+            xl, yl = torch.cat([xl, xf]), torch.cat([yl, yf])
     torch.manual_seed(seed)
     loc = _built(build_localiser, spec, loc_init)
     tl = _augmentation(
