@@ -595,6 +595,24 @@ def test_segmenter_learns_with_batch_augmentation_and_a_coarse_localiser(seg_run
         load_segmenter(tmp_path / "seg_b")
 
 
+def _gate_spec():
+    """Small networks, 4 mm localiser pixels on a 64 px canvas, the localiser's 20 mm and a 100 mm coarse localiser:
+    the coarse gate's tests, with stand-in localisers."""
+    from lgenet.models.segnet import SegSpec
+
+    return SegSpec(
+        spacing=2.5,
+        crop=64,
+        channels=(8, 16, 32, 64),
+        res_units=1,
+        loc_spacing=4.0,
+        loc_size=64,
+        loc_channels=(4, 8, 16),
+        loc_shift_mm=20.0,
+        coarse_shift_mm=100.0,
+    )
+
+
 class _BrightSpot(torch.nn.Module):
     """A stand-in localiser: 'LV' wherever the canvas is bright, optionally only near the canvas centre
     (what a localiser trained on small shifts learns)."""
@@ -616,19 +634,9 @@ def test_a_coarse_localiser_recentres_the_canvas_on_a_heart_far_from_the_frame_c
     """The coarse localiser proposes a canvas centred on the heart it finds; the localiser keeps whichever
     canvas shows it the larger LV."""
     from lgenet.models.seginfer import Segmenter
-    from lgenet.models.segnet import SegSpec, build_localiser, build_segmenter
+    from lgenet.models.segnet import build_localiser, build_segmenter
 
-    spec = SegSpec(
-        spacing=2.5,
-        crop=64,
-        channels=(8, 16, 32, 64),
-        res_units=1,
-        loc_spacing=4.0,
-        loc_size=64,
-        loc_channels=(4, 8, 16),
-        loc_shift_mm=20.0,
-        coarse_shift_mm=100.0,
-    )
+    spec = _gate_spec()
     st = (build_localiser(spec).state_dict(), build_segmenter(spec).state_dict(), build_localiser(spec).state_dict())
     seg = Segmenter(spec, [st], tta=False)
     seg.localisers = [_BrightSpot(radius=6)]  # sees only within 24 mm of its canvas centre
@@ -664,22 +672,12 @@ def test_the_coarse_gate_keeps_the_frame_centred_canvas_on_a_near_tie():
     import dataclasses
 
     from lgenet.models.seginfer import Segmenter
-    from lgenet.models.segnet import SegSpec, build_localiser, build_segmenter
+    from lgenet.models.segnet import build_localiser, build_segmenter
 
     vol = np.zeros((2, 200, 200), np.float32)  # 1 mm pixels
     vol[:, 84:116, 84:116] = 1.0  # the heart, 32 x 32 mm, at the frame centre
     vol[:, 20:52, 150:188] = 0.6  # a decoy 32 x 38 mm, ~75 mm away, that only the coarse localiser is drawn to
-    spec = SegSpec(
-        spacing=2.5,
-        crop=64,
-        channels=(8, 16, 32, 64),
-        res_units=1,
-        loc_spacing=4.0,
-        loc_size=64,
-        loc_channels=(4, 8, 16),
-        loc_shift_mm=20.0,
-        coarse_shift_mm=100.0,
-    )
+    spec = _gate_spec()
     # the default since 0.3.0 (configuration 20): no margin, with a coarse localiser trained on whole-thorax composites
     assert spec.coarse_margin == 1.0 and SegConfig().coarse_margin == 1.0 and SegConfig().spec().coarse_margin == 1.0
     assert SegConfig().coarse_shift_mm == 120.0  # the default since 2026-11-27 (configuration 10)
@@ -707,22 +705,12 @@ def test_more_coarse_candidates_find_a_heart_beside_a_larger_look_alike():
     import dataclasses
 
     from lgenet.models.seginfer import Segmenter
-    from lgenet.models.segnet import SegSpec, build_localiser, build_segmenter
+    from lgenet.models.segnet import build_localiser, build_segmenter
 
     vol = np.zeros((2, 200, 200), np.float32)  # 1 mm pixels
     vol[:, 140:168, 140:168] = 1.0  # the heart, 28 x 28 mm, ~76 mm from the frame centre
     vol[:, 20:60, 20:60] = 0.6  # a look-alike, 40 x 40 mm, that only the coarse localiser takes for a heart
-    spec = SegSpec(
-        spacing=2.5,
-        crop=64,
-        channels=(8, 16, 32, 64),
-        res_units=1,
-        loc_spacing=4.0,
-        loc_size=64,
-        loc_channels=(4, 8, 16),
-        loc_shift_mm=20.0,
-        coarse_shift_mm=100.0,
-    )
+    spec = _gate_spec()
     assert spec.coarse_candidates == 1 and SegConfig().spec().coarse_candidates == 1
     st = (build_localiser(spec).state_dict(), build_segmenter(spec).state_dict(), build_localiser(spec).state_dict())
     got = {}
