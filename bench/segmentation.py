@@ -347,7 +347,9 @@ def main(argv=None) -> int:
     ap.add_argument("--coarse-margin", type=float, help="SegConfig.coarse_margin (default 1.2)")
     ap.add_argument("--loc-thorax", type=float, help="SegConfig.loc_thorax (whole-thorax composites per slice)")
     ap.add_argument(
-        "--loc-thorax-nets", choices=("both", "coarse", "coarse+centred"), help="SegConfig.loc_thorax_nets (which localisers)"
+        "--loc-thorax-nets",
+        choices=("both", "coarse", "coarse+centred"),
+        help="SegConfig.loc_thorax_nets (which localisers)",
     )
     ap.add_argument("--aug-edge", type=float, help="SegConfig.aug_edge (probability of coil spots / wrap-around)")
     ap.add_argument("--res-units", type=int, help="SegConfig.res_units (residual units per UNet level; default 2)")
