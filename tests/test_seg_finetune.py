@@ -110,8 +110,24 @@ def test_finetune_scores_each_case_by_a_fine_tuning_that_did_not_see_it(source, 
     assert s["source"]["n_labelled"] == 8 and s["finetuned"]["n_labelled"] == 8
     gain = np.mean([float(r["dice_myo"]) - float(r["dice_myo_source"]) for r in rows])
     assert s["dice_myo_gain"]["mean"] == pytest.approx(gain, abs=1e-4)  # the CSV rounds
-    assert "fine-tuned:" in res.table and "paired" in res.table
+    assert "fine-tuned:" in res.table and "paired" in res.table and "\nverdict: " in res.table
     assert res.fits_run == 3 * 2 + 2 and res.fits_skipped == 0
+
+
+@pytest.mark.parametrize(
+    "gain,says",
+    [
+        ({"mean": 0.04, "lower": 0.01, "upper": 0.07}, "use the adapted run"),
+        ({"mean": -0.03, "lower": -0.05, "upper": -0.01}, "lowered the Dice"),
+        ({"mean": -0.01, "lower": -0.04, "upper": 0.02}, "no gain"),
+        ({"mean": 0.01, "lower": -0.02, "upper": 0.04}, "the CI includes 0"),
+        ({"mean": None}, "no paired change"),
+    ],
+)
+def test_the_finetune_summary_says_whether_to_use_the_adapted_run(gain, says):
+    from lgenet.segment.finetune_eval import finetune_verdict
+
+    assert says in finetune_verdict(gain)
 
 
 def test_the_adapted_run_applies_and_a_rerun_resumes_without_refitting(source, tmp_path):

@@ -13,7 +13,7 @@ from lgenet.runs.tables import number
 from lgenet.segment.cases import Case
 from lgenet.utils import jsonable
 
-__all__ = ["own_folds", "score_case", "summarise_finetune", "format_finetune_summary"]
+__all__ = ["own_folds", "score_case", "summarise_finetune", "format_finetune_summary", "finetune_verdict"]
 
 
 def own_folds(cases: list[Case], labels: dict[str, int], n_folds: int, seed: int) -> dict[str, int]:
@@ -121,5 +121,25 @@ def format_finetune_summary(s: dict) -> str:
             "fine-tuned:",
             format_evaluation(s["finetuned"]),
             f"myocardium Dice change, paired: {gain}",
+            finetune_verdict(g),
         ]
     )
+
+
+def finetune_verdict(gain: dict) -> str:
+    """What the paired Dice change on cases the fine-tuning did not see says about using the adapted run: on the
+    proxy centre a fine-tuning on 10 cases could lose Dice (docs/results/segmentation.md, "Fine-tuning at the 0.3.0
+    defaults"), so the command says so instead of leaving the reader to find it in the numbers."""
+    mean, lower, upper = gain.get("mean"), gain.get("lower"), gain.get("upper")
+    if mean is None:
+        return "verdict: no paired change to judge (no case measured by both)"
+    if lower is not None and lower > 0:
+        return "verdict: the fine-tuning raised the Dice on cases it did not see; use the adapted run"
+    if upper is not None and upper < 0:
+        return "verdict: the fine-tuning lowered the Dice on cases it did not see; keep the source run"
+    if mean <= 0:
+        return (
+            "verdict: no gain on cases the fine-tuning did not see; keep the source run, or correct more cases and "
+            "fine-tune again"
+        )
+    return "verdict: a gain within its uncertainty (the CI includes 0); correct more cases to tell"
