@@ -246,7 +246,7 @@ def cmd_quantify(a: argparse.Namespace) -> int:
             raise ConfigError("lgenet quantify: give either IMAGE MASK or --manifest, not both")
         if not a.label_method:
             raise ConfigError(
-                "lgenet quantify --manifest needs --label-method (e.g. fwhm or nsd5); "
+                "lgenet quantify: --manifest needs --label-method (e.g. fwhm or nsd5); "
                 "see docs/results.md for their agreement with expert labels on EMIDEC"
             )
         out = quantify_manifest(
