@@ -41,10 +41,10 @@ def main(argv=None) -> int:
     src, out = Path(a.run), Path(a.out)
     if out.exists():
         ap.error(f"--out {out} exists: choose a new folder")
+    if not list(src.glob("fits/seg/fold*/model.pt")):
+        ap.error(f"--run {src}: no fits/seg/fold*/model.pt (not a finished segmentation run)")
     shutil.copytree(src, out, ignore=shutil.ignore_patterns(".lock", "apply*", "onnx"))
     models = sorted(out.glob("fits/seg/fold*/model.pt"))
-    if not models:
-        ap.error(f"--run {src}: no fits/seg/fold*/model.pt (not a finished segmentation run)")
     for f in models:
         ck = torch.load(f, map_location="cpu", weights_only=True)
         ck["spec"] = SegSpec.from_dict({**ck["spec"], **changes}, source=str(f)).to_dict()

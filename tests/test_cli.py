@@ -196,3 +196,15 @@ def test_segment_train_options_reach_the_config(monkeypatch, tmp_path):
 
     with pytest.raises(ConfigError, match="res_units"):
         SegConfig(manifest="m.csv", out="o", res_units=-1)
+
+
+def test_an_error_line_names_its_command_once():
+    from lgenet.cli.main import error_line
+
+    assert error_line("predict", "lgenet predict: give --task (lge, event)") == (
+        "lgenet predict: error: give --task (lge, event)"
+    )
+    assert error_line("segment", "lgenet segment apply: --manifest needs --out DIR") == (
+        "lgenet segment apply: error: --manifest needs --out DIR"
+    )
+    assert error_line("run", "row 3: no image") == "lgenet run: error: row 3: no image"

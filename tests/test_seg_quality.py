@@ -135,7 +135,7 @@ def test_the_quality_score_learns_what_predicts_the_dice_and_stores_plain_number
     assert 0.0 <= hi["quality_dice"] <= 1.0
 
 
-def test_quality_features_of_a_ring_and_of_an_empty_mask():
+def test_quality_features_of_a_ring_and_of_an_empty_mask(monkeypatch):
     classes = np.zeros((3, 20, 20), np.uint8)
     classes[1:, 5:15, 5:15] = 2
     classes[1:, 8:12, 8:12] = 1
@@ -165,12 +165,9 @@ def test_quality_features_of_a_ring_and_of_an_empty_mask():
     ]
     import lgenet.segment.quality as quality
 
-    saved = quality.FEATURES
-    quality.FEATURES = tuple(old_features)
-    try:
+    with monkeypatch.context() as m:
+        m.setattr(quality, "FEATURES", tuple(old_features))
         before = fit_quality(rows)
-    finally:
-        quality.FEATURES = saved
     assert before["features"] == old_features
     assert predict_quality(before, f_hot) == predict_quality(before, {**f_hot, "lge_excess": 9.0})
     empty = quality_features(

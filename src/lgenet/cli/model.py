@@ -66,31 +66,15 @@ def _evaluate_classifier(a: argparse.Namespace, src) -> int:
     if a.labels:
         raise ConfigError("--labels names mask label values; a classifier bundle is evaluated on the manifest's labels")
     if a.work:
-        _refuse_foreign_work(a.work, [src, a.manifest])
+        from lgenet.runs.paths import refuse_overwrite
+
+        refuse_overwrite(a.work, [src, a.manifest], "--work")
     run = open_bundle(src, kind="classifier")
     ev = evaluate_manifest(run, a.manifest, tasks=a.task, out=a.work)
     path = add_external(src, a.out, label=a.label or f"{a.manifest}", evaluation=ev)
     print(classifier_external_summary(ev))
     print(f"bundle with this evaluation in its card: {path}" + (f" (the predictions in {a.work})" if a.work else ""))
     return 0
-
-
-def _refuse_foreign_work(work: str, inputs: list) -> None:
-    """``--work`` of a classifier bundle's evaluation: a new or empty folder, or one an earlier evaluation wrote
-    (``predictions_<task>.csv`` only); never a run or another command's folder, whose files it would mix with."""
-    from pathlib import Path
-
-    from lgenet.runs.paths import refuse_overwrite
-
-    refuse_overwrite(work, inputs, "--work")
-    w = Path(work)
-    if w.is_dir():
-        foreign = sorted(p.name for p in w.iterdir() if not (p.name.startswith("predictions_") and p.suffix == ".csv"))
-        if foreign:
-            raise ConfigError(
-                f"--work {work} already holds other files ({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); "
-                "the predictions would mix with them: give a new or empty folder"
-            )
 
 
 def add_model_parser(subparsers) -> argparse.ArgumentParser:

@@ -80,7 +80,7 @@ def cmd_segment_apply(a: argparse.Namespace) -> int:
     if a.manifest and not a.out:
         raise ConfigError("lgenet segment apply: --manifest needs --out DIR")
     if a.paths and not (a.output or a.out):
-        raise ConfigError("lgenet segment apply IMAGE...: give -o seg.csv (masks go beside it) or --out DIR")
+        raise ConfigError("lgenet segment apply: with IMAGE inputs give -o seg.csv (masks go beside it) or --out DIR")
     out = a.out
     if a.paths and a.output:
         o = Path(a.output)

@@ -301,6 +301,7 @@ def evaluate_manifest(
         from lgenet.runs.grid import ensure_writable_dir
 
         ensure_writable_dir(out, "--work")
+        _refuse_foreign_files(Path(out))
     ev: dict[str, dict] = {}
     for t in usable:
         labels = cohort.labels(t)
@@ -336,8 +337,27 @@ def evaluate_manifest(
             "unlike_training": sum(1 for p in preds if p.notes),
         }  # fmt: skip
         if out is not None:
-            write_predictions(preds, Path(out) / f"predictions_{t}.csv")
+            write_predictions(preds, Path(out) / _PREDICTIONS.format(task=t))
     return ev
+
+
+#: an evaluation's predictions of one task, in its ``out`` folder
+_PREDICTIONS = "predictions_{task}.csv"
+
+
+def _refuse_foreign_files(out: Path) -> None:
+    """``out`` of :func:`evaluate_manifest`: new, empty, or holding only an earlier evaluation's predictions; never a
+    run's or another command's folder, whose files they would mix with. Checked before anything is written."""
+    if not out.is_dir():
+        return
+    prefix, suffix = _PREDICTIONS.split("{task}")
+    foreign = sorted(p.name for p in out.iterdir() if not (p.name.startswith(prefix) and p.name.endswith(suffix)))
+    if foreign:
+        more = ", ..." if len(foreign) > 3 else ""
+        raise ConfigError(
+            f"--work {out} already holds other files ({', '.join(foreign[:3])}{more}); the predictions would mix with "
+            "them: give a new or empty folder"
+        )
 
 
 def write_predictions(preds: list[Prediction], path: str | Path) -> Path:
