@@ -4,7 +4,7 @@
     python bench/finetune_check.py --run RUN --out DIR --members 0 --k 10 --limit-test 4   # a check of the script
 
 The proxy centre: each EMIDEC patient held out by fold model m of a finished run, under
-lgenet.data.centre_shift's "another centre (all)" (thick slices, whole-thorax canvas, edge artefacts, circular
+lgenet.data.centre_shift's "another centre (all)" by default, or --condition (thick slices, whole-thorax canvas, edge artefacts, circular
 field of view, 0-3800 intensities; one seeded draw per patient, the draw bench/centre_check.py scores), written
 as NIfTI stacks with their expert masks moved the same way. Fold model m never saw these patients, so it is the
 source (a one-member run); the other fold models, which did, play no part.
@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from lgenet.data.centre_shift import CENTRE_SHIFTS  # noqa: E402
 
-CONDITION = "another centre (all)"
+CONDITION = "another centre (all)"  # the default proxy centre (--condition)
 
 
 def _write_stack(path: Path, arr: np.ndarray, spacing, slice_mm: float, dtype) -> None:
@@ -48,7 +48,7 @@ def _write_stack(path: Path, arr: np.ndarray, spacing, slice_mm: float, dtype) -
     nib.save(nib.Nifti1Image(data, aff), str(path))
 
 
-def proxy_cases(run: Path, member: int, out: Path) -> list[dict]:
+def proxy_cases(run: Path, member: int, out: Path, condition: str = CONDITION) -> list[dict]:
     """The proxy-centre stacks of fold model ``member``'s held-out patients: [{patient_id, image, mask, lge}]."""
     from lgenet.data.manifest import load_manifest
     from lgenet.evaluation.segmentation import class_measures
@@ -66,8 +66,8 @@ def proxy_cases(run: Path, member: int, out: Path) -> list[dict]:
     for c in cases:
         st = read_case(c, cfg)
         slice_mm = float(st.meta.get("slice_spacing") or st.meta.get("slice_thickness") or 10.0)
-        rng = np.random.default_rng(zlib.crc32(f"{c.patient_id}|{CONDITION}".encode()))
-        img, cls, sp, smm = CENTRE_SHIFTS[CONDITION](st.image.astype(np.float32), st.classes, st.spacing, slice_mm, rng)
+        rng = np.random.default_rng(zlib.crc32(f"{c.patient_id}|{condition}".encode()))
+        img, cls, sp, smm = CENTRE_SHIFTS[condition](st.image.astype(np.float32), st.classes, st.spacing, slice_mm, rng)
         if not (cls >= 2).any():
             continue  # the expert myocardium left the proxy's field of view: nothing to correct
         image, mask = out / f"{c.patient_id}.nii.gz", out / f"{c.patient_id}_mask.nii.gz"
@@ -139,6 +139,12 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--loc-epochs", type=int, help="FinetuneConfig.loc_epochs (0: keep the localisers; default: its default)"
     )
+    ap.add_argument(
+        "--condition",
+        choices=sorted(CENTRE_SHIFTS),
+        default=CONDITION,
+        help=f"the proxy of lgenet.data.centre_shift the centre is made with (default: {CONDITION!r})",
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
@@ -157,6 +163,7 @@ def main(argv=None) -> int:
     meta = {
         "command": "python bench/finetune_check.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "run": str(run),
+        "condition": a.condition,
         "lgenet": __version__,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "threads": a.threads,
@@ -169,7 +176,7 @@ def main(argv=None) -> int:
     spec = "cavity=1,myo=2+3,lge=3,other=0"
     for m in a.members if a.members is not None else range(n_members):
         base = out / f"member{m}"
-        cases = proxy_cases(run, m, base / "proxy")
+        cases = proxy_cases(run, m, base / "proxy", a.condition)
         order = np.random.default_rng(a.seed + m).permutation(len(cases))
         cases = [cases[i] for i in order]
         test = cases[-a.n_test :][: a.limit_test or None]
@@ -230,7 +237,7 @@ def _d(s: dict) -> str:
 def markdown(res: dict, meta: dict) -> str:
     L = [
         f"Command: `{meta['command']}`  ",
-        f"Run: `{meta['run']}` (lgenet {meta['lgenet']})  ",
+        f"Run: `{meta['run']}` (lgenet {meta['lgenet']}); proxy centre: {meta.get('condition', CONDITION)}  ",
         f"Machine: {meta['machine']}; {meta['threads']} torch thread(s); load {meta['load_start']:.2f} at the start, "
         f"{meta['load_end']:.2f} at the end; {meta['wall_s'] / 60:.1f} min; {meta['date']}",
         "",

@@ -114,3 +114,20 @@ def test_the_edge_artefact_augmentation_is_seeded_bright_near_the_edges_and_leav
     never = RandEdgeArtefacts(0.0)
     never.set_random_state(5)
     assert torch.equal(never({"image": x, "label": lab})["image"], x)
+
+
+def test_unnulled_myocardium_greys_the_normal_wall_only():
+    img, cls, sp, sl = _heart_frame()
+    cls[:, 60:64, 76:80] = 3  # a patch of scar in the wall
+    img[cls == 3] = 600.0
+    out, oc, osp, osl = cs.unnulled_myocardium(img, cls, sp, sl, np.random.default_rng(3))
+    assert np.array_equal(oc, cls) and (osp, osl) == (sp, sl)
+    lift = np.median(out[cls == 2]) - np.median(img[cls == 2])
+    assert 0.3 * 480 - 1 <= lift <= 0.6 * 480 + 1  # a fraction of the step from the wall (120) to the cavity (600)
+    far = np.ones(img.shape[1:], bool)
+    far[40:88, 40:88] = False
+    assert np.allclose(out[:, far], img[:, far])  # nothing away from the wall moves
+    assert np.median(out[cls == 3]) >= np.median(img[cls == 3])  # the scar stays at least as bright
+    a = cs.other_centre_unnulled(img, cls, sp, sl, np.random.default_rng(5))
+    b = cs.other_centre_unnulled(img, cls, sp, sl, np.random.default_rng(5))
+    assert np.array_equal(a[0], b[0]) and "another centre, not nulled" in cs.CENTRE_SHIFTS

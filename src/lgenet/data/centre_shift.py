@@ -16,7 +16,11 @@ moved with the image (distractors carry no label):
 * :func:`circular_fov` -- zero outside a circle that leaves ~29 % of the frame empty;
 * :func:`edge_artefacts` -- wrap-around (a faint copy of the far edge) and bright surface-coil spots;
 * :func:`intensity_range` -- stored integers 0 to ~3800;
-* :func:`other_centre` -- all of them, in that order.
+* :func:`other_centre` -- all of them, in that order;
+* :func:`unnulled_myocardium` -- an appearance the issue does not list but that moves LGE % between centres:
+  an inversion time set off the normal myocardium's null point leaves it grey, 30-60 % of the way from its
+  nulled level to the blood pool's, with the scar as bright as before (since 0.3.0);
+* :func:`other_centre_unnulled` -- :func:`other_centre` with the myocardium not nulled.
 
 Every draw comes from the ``rng`` passed in, so that a bench or a training augmentation is reproducible.
 """
@@ -34,6 +38,8 @@ __all__ = [
     "edge_artefacts",
     "intensity_range",
     "other_centre",
+    "unnulled_myocardium",
+    "other_centre_unnulled",
     "CENTRE_SHIFTS",
 ]
 
@@ -220,6 +226,50 @@ def other_centre(
     return st
 
 
+def unnulled_myocardium(
+    image: np.ndarray,
+    classes: np.ndarray,
+    spacing: tuple[float, float],
+    slice_mm: float,
+    rng: np.random.Generator,
+    *,
+    grey: tuple[float, float] = (0.3, 0.6),
+) -> Stack4:
+    """The normal myocardium not nulled: raised by a fraction (drawn from ``grey``) of the step from its own
+    median to the LV cavity's, with ~1 mm soft edges; scar, cavity and everything else are left as they are.
+
+    A proxy of a mis-set inversion time, which lowers the contrast between normal and enhanced myocardium and
+    so moves a segmenter's enhanced share. Only the labelled myocardium is raised: other muscle with a similar
+    T1 would be greyed too on a real scanner, which this leaves out."""
+    from scipy.ndimage import gaussian_filter
+
+    img = image.astype(np.float32).copy()
+    normal, cavity = img[classes == 2], img[classes == 1]
+    if not normal.size or not cavity.size:
+        return img, classes, spacing, slice_mm
+    step = max(float(np.median(cavity)) - float(np.median(normal)), 0.0)
+    lift = float(rng.uniform(*grey)) * step
+    sd = 1.0 / max(float(min(spacing)), 1e-3)
+    for k in range(img.shape[0]):
+        if (classes[k] == 2).any():
+            img[k] += (lift * gaussian_filter((classes[k] == 2).astype(np.float32), sd)).astype(np.float32)
+    return img, classes, spacing, slice_mm
+
+
+def other_centre_unnulled(
+    image: np.ndarray,
+    classes: np.ndarray,
+    spacing: tuple[float, float],
+    slice_mm: float,
+    rng: np.random.Generator,
+) -> Stack4:
+    """:func:`other_centre` with the normal myocardium not nulled (raised after the canvas, before the artefacts)."""
+    st = (image, classes, spacing, slice_mm)
+    for f in (thick_slices, thorax_canvas, unnulled_myocardium, edge_artefacts, circular_fov, intensity_range):
+        st = f(*st, rng)
+    return st
+
+
 #: name -> transform, in the order a bench reports them
 CENTRE_SHIFTS = {
     "whole-thorax canvas": thorax_canvas,
@@ -228,4 +278,6 @@ CENTRE_SHIFTS = {
     "edge artefacts": edge_artefacts,
     "0-3800 intensities": intensity_range,
     "another centre (all)": other_centre,
+    "myocardium not nulled": unnulled_myocardium,
+    "another centre, not nulled": other_centre_unnulled,
 }
