@@ -131,3 +131,53 @@ def test_unnulled_myocardium_greys_the_normal_wall_only():
     a = cs.other_centre_unnulled(img, cls, sp, sl, np.random.default_rng(5))
     b = cs.other_centre_unnulled(img, cls, sp, sl, np.random.default_rng(5))
     assert np.array_equal(a[0], b[0]) and "another centre, not nulled" in cs.CENTRE_SHIFTS
+
+
+def test_the_unnulled_wall_augmentation_lifts_the_wall_not_the_blood_scar_or_air():
+    import torch
+
+    from lgenet.segment.augment import RandUnnulledWall, seg_augmentation
+    from lgenet.segment.learn import _augmentation
+
+    lab = torch.zeros(1, 64, 64)
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    d = torch.hypot(yy - 32, xx - 32)
+    lab[0][d < 10] = 1
+    lab[0][(d >= 10) & (d < 15)] = 2
+    lab[0][(d >= 10) & (d < 15) & (xx > 40)] = 3
+    x = torch.full((3, 64, 64), 0.05)  # air / lung
+    x[:, d < 30] = 0.3  # tissue at the wall's level
+    x[:, lab[0] == 1] = 0.5
+    x[:, lab[0] == 2] = 0.3
+    x[:, lab[0] == 3] = 0.75
+    t = RandUnnulledWall(1.0)
+    t.set_random_state(2)
+    a = t({"image": x, "label": lab})
+    t.set_random_state(2)
+    b = t({"image": x, "label": lab})
+    assert torch.equal(a["image"], b["image"]) and a["label"] is lab
+    y = a["image"]
+    lift = float(y[1][lab[0] == 2].median() - 0.3)
+    assert 0 < lift <= 0.6 * 0.2 + 1e-6
+    assert torch.equal(y[:, lab[0] == 1], x[:, lab[0] == 1]) and torch.equal(y[:, lab[0] == 3], x[:, lab[0] == 3])
+    mid = torch.linspace(0.3, 0.5, 11)  # from the wall to the blood pool: still rising, compressed
+    curve = RandUnnulledWall(1.0)
+    curve.set_random_state(2)
+    z = curve({"image": torch.cat([x, mid.expand(3, 64, 11)], 2), "label": torch.cat([lab, torch.zeros(1, 64, 11)], 2)})
+    rise = z["image"][1, 0, 64:].diff()
+    assert (rise > 0).all() and (rise < mid.diff()).all()
+    assert torch.equal(y[:, d > 31], x[:, d > 31])  # air, more than the wall-cavity step below the wall: untouched
+    assert torch.equal(y[0], y[2])  # one curve for every slice of the window
+    no_classes = RandUnnulledWall(1.0)({"image": x, "label": torch.zeros(1, 64, 64)})
+    assert torch.equal(no_classes["image"], x)
+    # only the segmenter's pipeline carries it, and only when asked for
+    from lgenet.models.segnet import SegSpec
+    from lgenet.segment.loop import SegTrainParams
+
+    names = lambda pipe: {type(tr).__name__ for tr in pipe.transforms}  # noqa: E731
+    spec = SegSpec()
+    assert "RandUnnulledWall" not in names(seg_augmentation(spec, out_size=32, shift_px=2, seed=0))
+    p = SegTrainParams(aug_unnulled=0.3, batch_augment=False)
+    assert "RandUnnulledWall" in names(_augmentation(spec, p, out_size=32, shift_px=2, seed=0, segmenter=True))
+    assert "RandUnnulledWall" not in names(_augmentation(spec, p, out_size=32, shift_px=2, seed=0))
+    assert SegTrainParams().aug_unnulled == 0.0

@@ -183,6 +183,21 @@ class SegTraining(Settings):
         why="the probability of edge artefacts per training window",
         cli=True,
     )
+    # an inversion time set off the normal myocardium's null point leaves it grey, and the segmenter then calls it
+    # enhanced: under the bench's proxy of it (lgenet.data.centre_shift.unnulled_myocardium) the 0.3.0 default's
+    # LGE % ICC fell from 0.90 to 0.72, and to 0.44 with every other proxy (docs/results/segmentation.md,
+    # "myocardium not nulled")
+    aug_unnulled: float = setting(
+        0.0,
+        absent=0.0,
+        since="0.3.0",
+        help="training augmentation of the segmenter: probability of a window whose normal myocardium is left grey "
+        "(tissue at its level raised 0-60 % of the way to the blood pool's, the range up to it compressed); 0: none",
+        minimum=0,
+        maximum=1,
+        why="the probability of an un-nulled myocardium per training window",
+        cli=True,
+    )
     # unset ("auto"): none on a CPU, as every run before 2026-11-28; on a GPU the cores left per fold less one, at
     # most 3 (3 with 4 folds at a time on 16 cores: the whole EMIDEC CV in 2.8 min on an H100, docs/results.md
     # configuration 15). The run records the number it used; the workers draw other random streams than the

@@ -20,6 +20,7 @@ from lgenet.models.segnet import SegSpec
 __all__ = [
     "seg_augmentation",
     "RandEdgeArtefacts",
+    "RandUnnulledWall",
     "BatchAffine",
     "AugmentedSamples",
     "AugmentedBatches",
@@ -40,12 +41,14 @@ def seg_augmentation(
     intensity_scale: float = 0.5,
     intensity_shift: float = 0.3,
     edge_prob: float = 0.0,
+    unnulled_prob: float = 0.0,
 ):
     """The MONAI transform pipeline applied to each training sample ({'image', 'label'}, channel-first).
 
     ``spatial=False``: the intensity part only (the batch path draws the geometry with :class:`BatchAffine`).
     ``intensity_scale`` / ``intensity_shift``: the linear intensity change, x(1 +- scale) and +- shift.
     ``edge_prob``: the probability of :class:`RandEdgeArtefacts` (bright coil spots, wrap-around) per sample.
+    ``unnulled_prob``: the probability of :class:`RandUnnulledWall` (the segmenter's windows: it needs the classes).
     """
     import monai.transforms as T
 
@@ -66,7 +69,8 @@ def seg_augmentation(
         T.RandFlipd(keys, prob=0.5, spatial_axis=1),
     ]
     intensity = (
-        ([RandEdgeArtefacts(edge_prob)] if edge_prob > 0 else [])
+        ([RandUnnulledWall(unnulled_prob)] if unnulled_prob > 0 else [])
+        + ([RandEdgeArtefacts(edge_prob)] if edge_prob > 0 else [])
         + [
             T.RandBiasFieldd("image", prob=0.3, coeff_range=(0.0, 0.3)),
             T.RandAdjustContrastd("image", prob=0.5, gamma=(0.6, 1.6)),
@@ -125,6 +129,40 @@ class RandEdgeArtefacts(Randomizable):
             else:
                 x[..., w - band :] = x[..., w - band :] + a * x[..., :band]
         return {**d, "image": x}
+
+
+class RandUnnulledWall(Randomizable):
+    """Normal myocardium left grey (a mis-set inversion time), on a segmenter's training window ({'image': (C, H, W),
+    'label': (1, H, W) classes 0-3}), with probability ``prob``. From the centre slice's medians of the normal
+    myocardium (class 2), w, and of the cavity (class 1), c, with d = c - w and g ~ U(0, ``grey``), every channel's
+    intensity I is raised by g·d·max(0, 1 - |I - w| / d): tissue at the wall's level by g·d, the range from the
+    wall to the blood pool compressed onto [w + g·d, c] (its texture kept, scaled by 1 - g), darker tissue less and
+    nothing at the blood pool's level or brighter (the scar, the cavity) nor more than d below the wall (air). One
+    intensity curve for the whole window, so other tissue of the wall's level greys as it would on a scanner. A
+    window without both classes is left as it is."""
+
+    def __init__(self, prob: float, grey: float = 0.6) -> None:
+        self.prob, self.grey = float(prob), float(grey)
+
+    def randomize(self, data=None) -> None:  # draws happen in __call__, from self.R
+        pass
+
+    def __call__(self, d):
+        if self.R.rand() >= self.prob:
+            return d
+        x = torch.as_tensor(_plain(d["image"]))
+        lab = torch.as_tensor(_plain(d["label"]))[0]
+        centre = x[x.shape[0] // 2]
+        wall, cavity = centre[lab == 2], centre[lab == 1]
+        if wall.numel() < 8 or cavity.numel() < 8:
+            return d
+        w, c = float(wall.median()), float(cavity.median())
+        step = c - w
+        if step <= 1e-3:
+            return d
+        g = float(self.R.uniform(0, self.grey))
+        tent = (1.0 - (x - w).abs() / step).clamp(min=0)
+        return {**d, "image": x + g * step * tent}
 
 
 class BatchAffine:

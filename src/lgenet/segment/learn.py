@@ -91,15 +91,19 @@ def prepare_segmenter_data(
     return torch.cat(xs), torch.cat(ys)
 
 
-def _augmentation(spec: SegSpec, params: SegTrainParams, *, out_size: int, shift_px: float, seed: int):
+def _augmentation(
+    spec: SegSpec, params: SegTrainParams, *, out_size: int, shift_px: float, seed: int, segmenter: bool = False
+):
     """The training transform: MONAI per sample, or (with ``batch_augment``) a :class:`BatchAffine` for the
-    geometry plus MONAI's intensity part per sample; ``None`` without augmentation."""
+    geometry plus MONAI's intensity part per sample; ``None`` without augmentation. ``segmenter``: the windows
+    carry the four classes (the un-nulled myocardium of ``aug_unnulled`` needs them)."""
     if not params.augment:
         return None
     inten = {
         "intensity_scale": params.aug_intensity_scale,
         "intensity_shift": params.aug_intensity_shift,
         "edge_prob": params.aug_edge,
+        "unnulled_prob": params.aug_unnulled if segmenter else 0.0,
     }
     if params.batch_augment:
         return (
@@ -173,7 +177,7 @@ def train_fold(
     xs, ys = prepare_segmenter_data(stacks, spec)
     torch.manual_seed(seed + 3)
     seg = _built(build_segmenter, spec, seg_init)
-    ts = _augmentation(spec, params, out_size=spec.crop, shift_px=12.0 / spec.spacing, seed=seed + 4)
+    ts = _augmentation(spec, params, out_size=spec.crop, shift_px=12.0 / spec.spacing, seed=seed + 4, segmenter=True)
     stage = Stage(params.epochs, seed + 5, transform=ts, center_crop=spec.crop, regions=spec.regions)
     res.losses = train_network(seg, xs, ys, stage, params, report("segmenter"))
     res.seconds = time.perf_counter() - t1
