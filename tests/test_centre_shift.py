@@ -181,3 +181,23 @@ def test_the_unnulled_wall_augmentation_lifts_the_wall_not_the_blood_scar_or_air
     assert "RandUnnulledWall" in names(_augmentation(spec, p, out_size=32, shift_px=2, seed=0, segmenter=True))
     assert "RandUnnulledWall" not in names(_augmentation(spec, p, out_size=32, shift_px=2, seed=0))
     assert SegTrainParams().aug_unnulled == 0.0
+
+
+def test_dim_enhanced_counts_enhancement_that_does_not_look_like_scar():
+    from lgenet.segment.quality import dim_enhanced
+
+    img, cls, _, _ = _heart_frame(s=2)  # cavity 600, wall 120
+    assert dim_enhanced(img, cls) == 0.0  # nothing called enhanced
+    bright = cls.copy()
+    bright[:, 60:64, 76:80] = 3
+    img_b = img.copy()
+    img_b[bright == 3] = 580.0  # scar as bright as the blood pool: not dim
+    assert dim_enhanced(img_b, bright) == 0.0
+    called = bright.copy()
+    wall = np.zeros_like(cls, bool)
+    wall[:, 64:72, 70:84] = True
+    wall &= cls == 2
+    called[wall] = 3  # wall pixels at the wall's level called enhanced: dim
+    share = float(wall.sum()) / float((called >= 2).sum())
+    assert abs(dim_enhanced(img_b, called) - share) < 1e-9
+    assert dim_enhanced(None, called) == 0.0

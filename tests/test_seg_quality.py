@@ -135,7 +135,7 @@ def test_the_quality_score_learns_what_predicts_the_dice_and_stores_plain_number
     assert 0.0 <= hi["quality_dice"] <= 1.0
 
 
-def test_quality_features_of_a_ring_and_of_an_empty_mask(monkeypatch):
+def test_quality_features_of_a_ring_and_of_an_empty_mask():
     classes = np.zeros((3, 20, 20), np.uint8)
     classes[1:, 5:15, 5:15] = 2
     classes[1:, 8:12, 8:12] = 1
@@ -145,7 +145,7 @@ def test_quality_features_of_a_ring_and_of_an_empty_mask(monkeypatch):
         ok,
         profile_outside=2,
     )
-    assert set(f) == set(FEATURES)
+    assert set(f) == set(FEATURES) | {"dim_enhanced"} and f["dim_enhanced"] == 0.0  # no image given
     assert f["disagreement"] == pytest.approx(0.15) and f["disagreement_worst_slice"] == pytest.approx(0.2)
     assert f["wall_off"] == 0 and f["cavity_off"] == 0 and f["ring_gap"] == 0 and f["implausible"] == 0
     assert f["slices_without_lv"] == pytest.approx(1 / 3) and f["not_localised"] == pytest.approx(1 / 3)
@@ -163,11 +163,7 @@ def test_quality_features_of_a_ring_and_of_an_empty_mask(monkeypatch):
     rows = [
         {**{x: float(rng.uniform(0, 1)) for x in FEATURES}, "dice_myo": 0.8, "lge_error_pp": 3.0} for _ in range(12)
     ]
-    import lgenet.segment.quality as quality
-
-    with monkeypatch.context() as m:
-        m.setattr(quality, "FEATURES", tuple(old_features))
-        before = fit_quality(rows)
+    before = fit_quality(rows, features=old_features)
     assert before["features"] == old_features
     assert predict_quality(before, f_hot) == predict_quality(before, {**f_hot, "lge_excess": 9.0})
     empty = quality_features(

@@ -164,7 +164,7 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
         res = seg(st.image, st.spacing)
         notes += res.notes
         slice_mm = st.meta.get("slice_spacing") or st.meta.get("slice_thickness")
-        status, q, judged = judge_mask(res, st.spacing, slice_mm, quality, len(far))
+        status, q, judged = judge_mask(res, st.spacing, slice_mm, quality, len(far), image=st.image)
         notes += judged
         if status == NO_LV:
             res.classes = np.zeros_like(res.classes)
@@ -297,9 +297,12 @@ def lv_status(res) -> str:
     return SEGMENTED
 
 
-def judge_mask(res, spacing, slice_mm, quality: dict | None, profile_outside: int) -> tuple[str, dict, list[str]]:
-    """What ``segment apply`` makes of one segmented stack: its ``status`` (:data:`SEGMENTED`, :data:`NO_LV`,
-    :data:`NOT_LV` or, below the score's ``refuse_below``, ``likely not the LV``), the quality score's columns (empty without a score or an LV) and the notes saying why."""
+def judge_mask(
+    res, spacing, slice_mm, quality: dict | None, profile_outside: int, *, image: np.ndarray | None = None
+) -> tuple[str, dict, list[str]]:
+    """What ``segment apply`` makes of one segmented stack (``image``, the stack it segmented): its ``status``
+    (:data:`SEGMENTED`, :data:`NO_LV`, :data:`NOT_LV` or, below the score's ``refuse_below``, ``likely not the
+    LV``), the quality score's columns (empty without a score or an LV) and the notes saying why."""
     status = lv_status(res)
     if status != SEGMENTED:
         return status, {}, [f"{status}: no measure is reported (the mask written is empty)"]
@@ -312,7 +315,7 @@ def judge_mask(res, spacing, slice_mm, quality: dict | None, profile_outside: in
         )
     q: dict = {}
     if quality is not None:
-        q = predict_quality(quality, quality_features(res, verdict, profile_outside=profile_outside))
+        q = predict_quality(quality, quality_features(res, verdict, profile_outside=profile_outside, image=image))
         below = float(quality.get("flag_below", FLAG_BELOW))
         q["quality_flag"] = LIKELY_WRONG if q["quality_dice"] < below else ""
         refuse = quality.get("refuse_below")  # absent from a score fitted before 0.3.0 added it: nothing refused

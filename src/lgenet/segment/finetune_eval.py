@@ -46,7 +46,7 @@ def score_case(seg, st, slice_mm, quality: dict | None = None, profile: dict | N
 
     res = seg(st.image, st.spacing)
     far = shift_warnings(profile, _stack_features(st)) if profile and quality is not None else []
-    status, q, _ = judge_mask(res, st.spacing, slice_mm, quality, len(far))
+    status, q, _ = judge_mask(res, st.spacing, slice_mm, quality, len(far), image=st.image)
     pred, gt = res.classes, st.classes
     lge = class_measures(pred, st.spacing, slice_mm)["lge_percent"] if status == SEGMENTED else float("nan")
     return {

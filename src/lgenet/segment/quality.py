@@ -67,6 +67,9 @@ FEATURES = (
 #: the enhanced share of the myocardium above which a mask's burden counts against it (``lge_excess``): above every
 #: EMIDEC patient's expert share but one (at most 51.6 %), where rings drawn on a bright vessel read as 43-93 %
 LGE_EXCESS_KNOT = 0.5
+#: where between the predicted normal wall's median intensity (0) and the cavity's (1) an enhanced pixel counts as
+#: dim (``dim_enhanced``): the full width at half maximum's halfway point, with the blood pool as the maximum
+DIM_HALFWAY = 0.5
 
 
 def _nanmean(v) -> float:
@@ -75,10 +78,31 @@ def _nanmean(v) -> float:
     return float(v.mean()) if v.size else float("nan")
 
 
-def quality_features(res, plausibility, *, profile_outside: int = 0) -> dict[str, float]:
+def dim_enhanced(image: np.ndarray | None, classes: np.ndarray) -> float:
+    """The share of the predicted myocardium that is predicted enhanced but dimmer than halfway
+    (:data:`DIM_HALFWAY`) from the predicted normal wall's median intensity to the cavity's, over the stack: scar
+    as the network calls it that does not look like scar. A normal wall left grey (a mis-set inversion time) is
+    over-called this way. 0 without an image, an enhanced region, a normal wall or a cavity; 1 where the cavity is
+    not brighter than the wall, with enhancement called."""
+    c = np.asarray(classes)
+    myo = int((c >= 2).sum())
+    enh, normal, cavity = c == 3, c == 2, c == 1
+    if image is None or myo == 0 or not enh.any() or normal.sum() < 8 or cavity.sum() < 8:
+        return 0.0
+    img = np.asarray(image, np.float64)
+    w, blood = float(np.median(img[normal])), float(np.median(img[cavity]))
+    if blood <= w:
+        return float(enh.sum()) / myo
+    return float((img[enh] < w + DIM_HALFWAY * (blood - w)).sum()) / myo
+
+
+def quality_features(
+    res, plausibility, *, profile_outside: int = 0, image: np.ndarray | None = None
+) -> dict[str, float]:
     """The score's features of one segmented stack: ``res`` a :class:`~lgenet.models.seginfer.SegResult`,
     ``plausibility`` its :class:`~lgenet.segment.plausibility.Plausibility`, ``profile_outside`` the number of
-    intensity-profile measures outside the training stacks' range (:func:`lgenet.data.shift.shift_warnings`)."""
+    intensity-profile measures outside the training stacks' range (:func:`lgenet.data.shift.shift_warnings`),
+    ``image`` the stack that was segmented (S, H, W) on the grid of ``res.classes`` (for ``dim_enhanced``)."""
     s = int(np.asarray(res.classes).shape[0])
     has_lv = (np.asarray(res.classes) >= 2).reshape(s, -1).any(1)
     agree = np.asarray(res.agreement if res.agreement is not None else np.full(s, np.nan), np.float64)
@@ -104,6 +128,8 @@ def quality_features(res, plausibility, *, profile_outside: int = 0) -> dict[str
         # since 0.3.0 (docs/results/segmentation.md, "the burden as an input of the score"); a score fitted before
         # lists its own features and does not read it
         "lge_excess": max(0.0, share - LGE_EXCESS_KNOT),
+        # computed since 0.3.0, an input of the score only where its feature list names it
+        "dim_enhanced": dim_enhanced(image, c),
     }
 
 
@@ -118,18 +144,19 @@ def _matrix(rows: Sequence[Mapping], features: Sequence[str]) -> np.ndarray:
     return np.array([[float(r[f]) for f in features] for r in rows], np.float64)
 
 
-def fit_quality(rows: Sequence[Mapping], *, alpha: float = 1.0) -> dict:
-    """Ridge regressions of the myocardium Dice and of the absolute LGE % error on :data:`FEATURES` (standardised
-    on ``rows``); ``rows`` hold the features, ``dice_myo`` and ``lge_error_pp``. Returns the JSON-able model."""
+def fit_quality(rows: Sequence[Mapping], *, alpha: float = 1.0, features: Sequence[str] = FEATURES) -> dict:
+    """Ridge regressions of the myocardium Dice and of the absolute LGE % error on ``features`` (default
+    :data:`FEATURES`; standardised on ``rows``); ``rows`` hold the features, ``dice_myo`` and ``lge_error_pp``.
+    Returns the JSON-able model."""
     from sklearn.linear_model import Ridge
 
-    x = _matrix(rows, FEATURES)
+    x = _matrix(rows, features)
     mean, scale = x.mean(0), x.std(0)
     scale[scale < 1e-9] = 1.0
     z = (x - mean) / scale
     model: dict = {
         "format": "lgenet-seg-quality/1",
-        "features": list(FEATURES),
+        "features": list(features),
         "mean": mean.tolist(),
         "scale": scale.tolist(),
         "flag_below": FLAG_BELOW,

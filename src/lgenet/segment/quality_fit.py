@@ -89,7 +89,7 @@ def quality_rows(
                 "fold": folds[c.patient_id],
                 "condition": name,
                 "n_slices": int(img.shape[0]),
-                **quality_features(res, verdict, profile_outside=outside),
+                **quality_features(res, verdict, profile_outside=outside, image=img),
                 "dice_myo": dice(res.classes >= 2, cls >= 2),
                 "lge_percent_pred": mp["lge_percent"],
                 "lge_percent_expert": me["lge_percent"],
@@ -105,13 +105,16 @@ def quality_rows(
     return rows
 
 
-def cross_fitted(rows: Sequence[dict], *, fit_conditions: Sequence[str] = FIT_CONDITIONS) -> list[dict]:
+def cross_fitted(
+    rows: Sequence[dict], *, fit_conditions: Sequence[str] = FIT_CONDITIONS, features: Sequence[str] | None = None
+) -> list[dict]:
     """``rows`` with ``quality_dice`` / ``quality_lge_error_pp`` from a regression fitted on the *other* folds'
-    rows whose condition is in ``fit_conditions`` (every condition of the row's fold is scored)."""
+    rows whose condition is in ``fit_conditions`` (every condition of the row's fold is scored); ``features``:
+    the score's inputs (default :data:`~lgenet.segment.quality.FEATURES`), e.g. to compare two sets."""
     out = []
     for k in sorted({r["fold"] for r in rows}):
         train = [r for r in rows if r["fold"] != k and r["condition"] in fit_conditions]
-        model = fit_quality(train)
+        model = fit_quality(train) if features is None else fit_quality(train, features=features)
         for r in rows:
             if r["fold"] == k:
                 out.append({**r, **predict_quality(model, r)})
