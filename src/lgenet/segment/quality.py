@@ -128,7 +128,8 @@ def quality_features(
         # since 0.3.0 (docs/results/segmentation.md, "the burden as an input of the score"); a score fitted before
         # lists its own features and does not read it
         "lge_excess": max(0.0, share - LGE_EXCESS_KNOT),
-        # computed since 0.3.0, an input of the score only where its feature list names it
+        # computed since 0.3.0 for the bench (tried as an input and not adopted: docs/results/segmentation.md, "scar
+        # that does not look like scar"); an input only of a score whose feature list names it
         "dim_enhanced": dim_enhanced(image, c),
     }
 
