@@ -10,7 +10,9 @@ from pathlib import Path
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("centre_check", Path(__file__).parents[1] / "bench" / "centre_check.py")
+    spec = importlib.util.spec_from_file_location(
+        "centre_check", Path(__file__).parents[1] / "bench" / "centre_check.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
