@@ -196,17 +196,22 @@ def main(argv=None) -> int:
     return 0
 
 
-def _summarise_rows(rows_csv: Path, out: Path, argv) -> int:
-    """centre_summary.md/.json in ``out`` from the rows of an earlier check (no network runs)."""
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a centre_rows.csv, numbers as floats."""
     import csv
 
+    with open(path, newline="") as fh:
+        return [
+            {k: (v if k in ("patient_id", "condition") else float(v)) for k, v in r.items()} for r in csv.DictReader(fh)
+        ]
+
+
+def _summarise_rows(rows_csv: Path, out: Path, argv) -> int:
+    """centre_summary.md/.json in ``out`` from the rows of an earlier check (no network runs)."""
     from lgenet import __version__
     from lgenet.conventions.thresholds import LGE_THRESHOLD
 
-    with open(rows_csv, newline="") as fh:
-        rows = [
-            {k: (v if k in ("patient_id", "condition") else float(v)) for k, v in r.items()} for r in csv.DictReader(fh)
-        ]
+    rows = read_rows(rows_csv)
     names = list(dict.fromkeys(r["condition"] for r in rows))
     res = {name: summarise([r for r in rows if r["condition"] == name], LGE_THRESHOLD) for name in names}
     meta = {

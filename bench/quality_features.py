@@ -13,7 +13,6 @@ to stdout; JSON with --json.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -21,16 +20,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from centre_check import read_rows  # noqa: E402
 from lgenet.segment.quality import FEATURES, REFUSE_BELOW  # noqa: E402
 from lgenet.segment.quality_fit import FIT_CONDITIONS, cross_fitted, flag_rates  # noqa: E402
-
-
-def _read(path: Path) -> list[dict]:
-    with open(path, newline="") as fh:
-        return [
-            {k: (v if k in ("patient_id", "condition") else float(v)) for k, v in r.items()} for r in csv.DictReader(fh)
-        ]
 
 
 def _rho(rows: list[dict]) -> tuple[float, int]:
@@ -70,7 +64,7 @@ def main(argv=None) -> int:
     ap.add_argument("--together", nargs="*", default=[], help="conditions whose LGE % Spearman is also pooled")
     ap.add_argument("--json", help="write the comparison here")
     a = ap.parse_args(argv)
-    rows = _read(Path(a.rows))
+    rows = read_rows(Path(a.rows))
     missing = [c for c in a.add if c not in rows[0]]
     if missing:
         ap.error(f"{a.rows} has no column {missing}: rerun bench/centre_check.py with the code that computes it")

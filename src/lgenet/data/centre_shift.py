@@ -220,8 +220,12 @@ def other_centre(
     rng: np.random.Generator,
 ) -> Stack4:
     """Every difference at once: thick slices, the thorax canvas, edge artefacts, the circular FOV, the range."""
-    st = (image, classes, spacing, slice_mm)
-    for f in (thick_slices, thorax_canvas, edge_artefacts, circular_fov, intensity_range):
+    return _in_turn((image, classes, spacing, slice_mm), rng, thorax_canvas, edge_artefacts)
+
+
+def _in_turn(st: Stack4, rng: np.random.Generator, *middle) -> Stack4:
+    """``st`` through thick slices, then ``middle`` in order, then the circular FOV and the stored range."""
+    for f in (thick_slices, *middle, circular_fov, intensity_range):
         st = f(*st, rng)
     return st
 
@@ -264,10 +268,7 @@ def other_centre_unnulled(
     rng: np.random.Generator,
 ) -> Stack4:
     """:func:`other_centre` with the normal myocardium not nulled (raised after the canvas, before the artefacts)."""
-    st = (image, classes, spacing, slice_mm)
-    for f in (thick_slices, thorax_canvas, unnulled_myocardium, edge_artefacts, circular_fov, intensity_range):
-        st = f(*st, rng)
-    return st
+    return _in_turn((image, classes, spacing, slice_mm), rng, thorax_canvas, unnulled_myocardium, edge_artefacts)
 
 
 #: name -> transform, in the order a bench reports them
