@@ -353,6 +353,9 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--aug-edge", type=float, help="SegConfig.aug_edge (probability of coil spots / wrap-around)")
     ap.add_argument("--aug-unnulled", type=float, help="SegConfig.aug_unnulled (probability of a grey normal wall)")
+    ap.add_argument(
+        "--aug-unnulled-kind", choices=("level", "wall"), help="SegConfig.aug_unnulled_kind (how the wall is greyed)"
+    )
     ap.add_argument("--res-units", type=int, help="SegConfig.res_units (residual units per UNet level; default 2)")
     ap.add_argument("--aug-intensity-scale", type=float, help="SegConfig.aug_intensity_scale (default 0.5: x0.5-1.5)")
     ap.add_argument("--aug-intensity-shift", type=float, help="SegConfig.aug_intensity_shift (default 0.3: +-0.3)")
@@ -391,6 +394,7 @@ def main(argv=None) -> int:
             ("loc_thorax_nets", a.loc_thorax_nets),
             ("aug_edge", a.aug_edge),
             ("aug_unnulled", a.aug_unnulled),
+            ("aug_unnulled_kind", a.aug_unnulled_kind),
             ("res_units", a.res_units),
             ("aug_intensity_scale", a.aug_intensity_scale),
             ("aug_intensity_shift", a.aug_intensity_shift),

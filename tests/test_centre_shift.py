@@ -181,6 +181,26 @@ def test_the_unnulled_wall_augmentation_lifts_the_wall_not_the_blood_scar_or_air
     assert "RandUnnulledWall" in names(_augmentation(spec, p, out_size=32, shift_px=2, seed=0, segmenter=True))
     assert "RandUnnulledWall" not in names(_augmentation(spec, p, out_size=32, shift_px=2, seed=0))
     assert SegTrainParams().aug_unnulled == 0.0
+    assert SegTrainParams().aug_unnulled_kind == "level"
+    # kind "wall": only the labelled normal wall rises, by the same draw, on every channel; other tissue stays
+    wall = RandUnnulledWall(1.0, kind="wall")
+    wall.set_random_state(2)
+    v = wall({"image": x, "label": lab})["image"]
+    core = (d >= 11.5) & (d < 13.5) & (xx <= 38)  # well inside the normal wall, away from its soft edges
+    step = 0.5 - 0.3
+    assert float((v - x)[1][core].min()) > 0.9 * float((v - x)[1][core].max()) > 0
+    assert float((v - x)[1][core].max()) <= 0.6 * step + 1e-6 and torch.equal(v[0], v[2])
+    assert torch.equal(v[:, (d > 20) & (d < 30)], x[:, (d > 20) & (d < 30)])  # tissue at the wall's level
+    assert float((v - x)[1][d < 7].max()) < 1e-3  # the cavity only at the wall's soft edge
+    p_wall = SegTrainParams(aug_unnulled=0.3, aug_unnulled_kind="wall", batch_augment=False)
+    kinds = [
+        tr.kind
+        for tr in _augmentation(spec, p_wall, out_size=32, shift_px=2, seed=0, segmenter=True).transforms
+        if type(tr).__name__ == "RandUnnulledWall"
+    ]
+    assert kinds == ["wall"]
+    with pytest.raises(ValueError, match="kind"):
+        RandUnnulledWall(1.0, kind="ring")
 
 
 def test_dim_enhanced_counts_enhancement_that_does_not_look_like_scar():

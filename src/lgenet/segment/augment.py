@@ -42,13 +42,15 @@ def seg_augmentation(
     intensity_shift: float = 0.3,
     edge_prob: float = 0.0,
     unnulled_prob: float = 0.0,
+    unnulled_kind: str = "level",
 ):
     """The MONAI transform pipeline applied to each training sample ({'image', 'label'}, channel-first).
 
     ``spatial=False``: the intensity part only (the batch path draws the geometry with :class:`BatchAffine`).
     ``intensity_scale`` / ``intensity_shift``: the linear intensity change, x(1 +- scale) and +- shift.
     ``edge_prob``: the probability of :class:`RandEdgeArtefacts` (bright coil spots, wrap-around) per sample.
-    ``unnulled_prob``: the probability of :class:`RandUnnulledWall` (the segmenter's windows: it needs the classes).
+    ``unnulled_prob``: the probability of :class:`RandUnnulledWall` (the segmenter's windows: it needs the classes);
+    ``unnulled_kind``: its ``kind``.
     """
     import monai.transforms as T
 
@@ -69,7 +71,7 @@ def seg_augmentation(
         T.RandFlipd(keys, prob=0.5, spatial_axis=1),
     ]
     intensity = (
-        ([RandUnnulledWall(unnulled_prob)] if unnulled_prob > 0 else [])
+        ([RandUnnulledWall(unnulled_prob, kind=unnulled_kind)] if unnulled_prob > 0 else [])
         + ([RandEdgeArtefacts(edge_prob)] if edge_prob > 0 else [])
         + [
             T.RandBiasFieldd("image", prob=0.3, coeff_range=(0.0, 0.3)),
@@ -139,10 +141,16 @@ class RandUnnulledWall(Randomizable):
     wall to the blood pool compressed onto [w + g·d, c] (its texture kept, scaled by 1 - g), darker tissue less and
     nothing at the blood pool's level or brighter (the scar, the cavity) nor more than d below the wall (air). One
     intensity curve for the whole window, so other tissue of the wall's level greys as it would on a scanner. A
-    window without both classes is left as it is."""
+    window without both classes is left as it is.
 
-    def __init__(self, prob: float, grey: float = 0.6) -> None:
-        self.prob, self.grey = float(prob), float(grey)
+    ``kind="wall"``: instead, only the centre slice's labelled normal wall is raised, by g·d with ~1-pixel soft
+    edges (a Gaussian of sd 1 pixel), on every channel: the mechanism of the bench's proxy
+    (:func:`lgenet.data.centre_shift.unnulled_myocardium`)."""
+
+    def __init__(self, prob: float, grey: float = 0.6, kind: str = "level") -> None:
+        if kind not in ("level", "wall"):
+            raise ValueError(f"RandUnnulledWall: kind must be 'level' or 'wall', not {kind!r}")
+        self.prob, self.grey, self.kind = float(prob), float(grey), kind
 
     def randomize(self, data=None) -> None:  # draws happen in __call__, from self.R
         pass
@@ -161,6 +169,11 @@ class RandUnnulledWall(Randomizable):
         if step <= 1e-3:
             return d
         g = float(self.R.uniform(0, self.grey))
+        if self.kind == "wall":
+            from scipy.ndimage import gaussian_filter
+
+            soft = torch.from_numpy(gaussian_filter((lab == 2).numpy().astype(np.float32), 1.0)).to(x.dtype)
+            return {**d, "image": x + g * step * soft}
         tent = (1.0 - (x - w).abs() / step).clamp(min=0)
         return {**d, "image": x + g * step * tent}
 

@@ -104,6 +104,7 @@ def _augmentation(
         "intensity_shift": params.aug_intensity_shift,
         "edge_prob": params.aug_edge,
         "unnulled_prob": params.aug_unnulled if segmenter else 0.0,
+        "unnulled_kind": params.aug_unnulled_kind,
     }
     if params.batch_augment:
         return (
