@@ -39,6 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from lgenet.config import SegConfig  # noqa: E402
+from lgenet.config.seg import UNNULLED_KINDS  # noqa: E402
 from lgenet.data.importers import import_emidec  # noqa: E402
 from lgenet.evaluation.metrics import auc_ci  # noqa: E402
 from lgenet.evaluation.segmentation import class_measures, dice  # noqa: E402
@@ -354,7 +355,7 @@ def main(argv=None) -> int:
     ap.add_argument("--aug-edge", type=float, help="SegConfig.aug_edge (probability of coil spots / wrap-around)")
     ap.add_argument("--aug-unnulled", type=float, help="SegConfig.aug_unnulled (probability of a grey normal wall)")
     ap.add_argument(
-        "--aug-unnulled-kind", choices=("level", "wall"), help="SegConfig.aug_unnulled_kind (how the wall is greyed)"
+        "--aug-unnulled-kind", choices=UNNULLED_KINDS, help="SegConfig.aug_unnulled_kind (how the wall is greyed)"
     )
     ap.add_argument("--res-units", type=int, help="SegConfig.res_units (residual units per UNet level; default 2)")
     ap.add_argument("--aug-intensity-scale", type=float, help="SegConfig.aug_intensity_scale (default 0.5: x0.5-1.5)")

@@ -19,10 +19,14 @@ from lgenet.errors import ConfigError
 from lgenet.settings import Settings, borrow, setting
 from lgenet.settings.segmentation import SegNetwork
 
-__all__ = ["SegConfig", "SegCohort", "SegTraining"]
+__all__ = ["UNNULLED_KINDS", "SegConfig", "SegCohort", "SegTraining"]
 
 #: the mask label keys of a segmentation run (EMIDEC's values by default)
 _LABEL_KEYS = ("cavity", "myo", "lge", "other")
+
+
+#: how ``aug_unnulled`` greys the wall (:class:`lgenet.segment.augment.RandUnnulledWall`)
+UNNULLED_KINDS = ("level", "wall")
 
 
 @dataclass(frozen=True)
@@ -208,7 +212,7 @@ class SegTraining(Settings):
         since="0.3.0",
         help="how aug_unnulled greys the wall: level (one intensity curve: every tissue at the normal wall's level "
         "raised) or wall (only the labelled normal myocardium raised, with ~1 pixel soft edges)",
-        choices=("level", "wall"),
+        choices=UNNULLED_KINDS,
         cli=True,
     )
     # unset ("auto"): none on a CPU, as every run before 2026-11-28; on a GPU the cores left per fold less one, at

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from monai.transforms import Randomizable
 
+from lgenet.config.seg import UNNULLED_KINDS
 from lgenet.models.segnet import SegSpec
 
 __all__ = [
@@ -148,8 +149,8 @@ class RandUnnulledWall(Randomizable):
     (:func:`lgenet.data.centre_shift.unnulled_myocardium`)."""
 
     def __init__(self, prob: float, grey: float = 0.6, kind: str = "level") -> None:
-        if kind not in ("level", "wall"):
-            raise ValueError(f"RandUnnulledWall: kind must be 'level' or 'wall', not {kind!r}")
+        if kind not in UNNULLED_KINDS:
+            raise ValueError(f"RandUnnulledWall: kind must be one of {list(UNNULLED_KINDS)}, not {kind!r}")
         self.prob, self.grey, self.kind = float(prob), float(grey), kind
 
     def randomize(self, data=None) -> None:  # draws happen in __call__, from self.R
