@@ -159,13 +159,43 @@ class Segmenter:
                         best = other
         return best[0], best[1]
 
-    def _coarse_proposals(self, vol01: np.ndarray, spacing: tuple[float, float], origin: np.ndarray) -> list:
+    def proposals(
+        self, vol01: np.ndarray, spacing: tuple[float, float], *, candidates: int = 3, apart_mm: float = 20.0
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Every localisation :meth:`localise` weighs, as (centres, found) pairs: the frame-centred canvas first,
+        then, with a coarse localiser, a canvas re-centred on each of its ``candidates`` largest LV components
+        that lies further than ``spec.loc_shift_mm`` from the frame centre; a proposal whose mean centre lies
+        within ``apart_mm`` of an earlier one is left out. What a second look
+        (:mod:`lgenet.segment.second_look`) segments in turn when the first mask looks wrong."""
+        s, h, w = vol01.shape
+        origin = np.array([(h - 1) / 2, (w - 1) / 2], np.float32)
+        first = self._localise_on(self.localisers, vol01, spacing, origin)
+        out = [(first[0], first[1])]
+        if not self.coarse:
+            return out
+        for heart in self._coarse_proposals(vol01, spacing, origin, candidates=candidates):
+            if off_centre_mm(heart, (h, w), spacing) <= self.spec.loc_shift_mm:
+                continue
+            c, f, _ = self._localise_on(self.localisers, vol01, spacing, heart)
+            mean = c[f].mean(0) if f.any() else c.mean(0)
+            near = [
+                np.hypot(*((mean - (oc[of].mean(0) if of.any() else oc.mean(0))) * np.asarray(spacing)))
+                for oc, of in out
+            ]
+            if min(near) > apart_mm:
+                out.append((c, f))
+        return out
+
+    def _coarse_proposals(
+        self, vol01: np.ndarray, spacing: tuple[float, float], origin: np.ndarray, *, candidates: int | None = None
+    ) -> list:
         """Where the coarse localiser sees a heart: the mean centre (frame pixels) over the found slices of each of
-        its ``spec.coarse_candidates`` largest 3-D LV components, largest first (one: the component the
-        localiser itself would keep)."""
+        its ``candidates`` (default ``spec.coarse_candidates``) largest 3-D LV components, largest first (one: the
+        component the localiser itself would keep)."""
         out = []
         prob = self._loc_prob(self.coarse, vol01, spacing, origin)
-        for comp in range(max(int(self.spec.coarse_candidates), 1)):
+        k = self.spec.coarse_candidates if candidates is None else candidates
+        for comp in range(max(int(k), 1)):
             centres, found, _ = self._localise_on(self.coarse, vol01, spacing, origin, component=comp, prob=prob)
             if not found.any():
                 break
@@ -232,8 +262,11 @@ class Segmenter:
         *,
         normalised: bool = False,
         centres: np.ndarray | None = None,
+        found: np.ndarray | None = None,
     ) -> SegResult:
-        """Segment a raw (S, H, W) stack (apex -> base) with pixel size ``spacing`` (row, col) mm."""
+        """Segment a raw (S, H, W) stack (apex -> base) with pixel size ``spacing`` (row, col) mm; ``centres``
+        (S, 2): the windows' centres instead of the localiser's (``found``: on which slices a localiser found
+        them; default all)."""
         spec = self.spec
         vol01 = (
             image.astype(np.float32)
@@ -256,7 +289,7 @@ class Segmenter:
                         f"2026-11-27) for frames that do not centre the heart"
                     )
         else:
-            found = np.ones(s, bool)
+            found = np.ones(s, bool) if found is None else np.asarray(found, bool)
         v = torch.from_numpy(vol01)
         chans = torch.stack([context_channels(v, k, spec.context) for k in range(s)])
         ct = torch.from_numpy(np.asarray(centres, np.float32))

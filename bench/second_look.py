@@ -1,0 +1,180 @@
+"""What a second look (lgenet.segment.second_look) changes under the other-centre proxies, on a finished EMIDEC
+segmentation run and the rows of its centre check:
+
+    python bench/second_look.py --run runs/bench/seg_c20cv/run --rows runs/bench/seg_c20cv/centre_nn/centre_rows.csv \
+        --out runs/bench/second_look
+
+The arbiter is honest: for a patient of fold k, the quality score that decides is fitted on the other folds'
+rows only (what bench/centre_check.py's cross-fitted columns are). Only the masks the first look doubts
+(implausible, or a predicted Dice below the flag line) are segmented again, under the same seeded draw of the
+proxy; the first look is recomputed for them and must reproduce the row's Dice (checked). Every other row is
+kept as it is. Then each condition is summarised as bench/centre_check.py summarises it, before and after, with
+the masks changed. Markdown to stdout and <out>/second_look.md, the rows to <out>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from centre_check import _older_shifts, read_rows, summarise  # noqa: E402
+from lgenet.segment.quality import fit_quality  # noqa: E402
+from lgenet.segment.quality_fit import FIT_CONDITIONS, _conditions  # noqa: E402
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", required=True, help="a finished segmentation run on EMIDEC")
+    ap.add_argument("--rows", required=True, help="the centre_rows.csv of bench/centre_check.py on that run")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-progress", action="store_true")
+    a = ap.parse_args(argv)
+
+    import torch
+    from tqdm.auto import tqdm
+
+    from lgenet import __version__
+    from lgenet.data.manifest import load_manifest
+    from lgenet.data.shift import frame_features, shift_warnings
+    from lgenet.evaluation.segmentation import class_measures, dice
+    from lgenet.runs.seg import SegRunDir, load_segmenter
+    from lgenet.runs.tables import write_rows
+    from lgenet.segment.cases import cases_of, read_case
+    from lgenet.segment.second_look import doubtful, second_look
+
+    torch.set_num_threads(a.threads)
+    t0, load0 = time.time(), os.getloadavg()[0]
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = read_rows(Path(a.rows))
+    names = list(dict.fromkeys(r["condition"] for r in rows))
+    older = _older_shifts()
+    older = {"older shifts, all at once": older["all at once"]}
+    table = _conditions(names, {k: v for k, v in older.items() if k in names})
+    folds = sorted({int(r["fold"]) for r in rows})
+    arbiter = {
+        k: fit_quality([r for r in rows if int(r["fold"]) != k and r["condition"] in FIT_CONDITIONS]) for k in folds
+    }
+
+    rd = SegRunDir(a.run)
+    cfg = rd.load_config()
+    profile = rd.read_profile()
+    cases = {c.patient_id: c for c in cases_of(load_manifest(cfg.manifest, tasks=None), need_masks=True)}
+    models = {k: load_segmenter(rd.path, [k]) for k in folds}
+
+    class _Doubt:  # the row's verdict, in the form doubtful() reads
+        def __init__(self, ok):
+            self.ok = ok
+
+    todo = [
+        i
+        for i, r in enumerate(rows)
+        if doubtful(_Doubt(bool(int(r["plausible"]))), {"quality_dice": r["quality_dice"]}, arbiter[int(r["fold"])])
+    ]
+    new_rows = [dict(r, looked=0, chosen=0) for r in rows]
+    mismatch = []
+    stacks: dict = {}
+    for i in tqdm(todo, desc="second looks", unit="mask", disable=a.no_progress):
+        r = rows[i]
+        pid, name, k = r["patient_id"], r["condition"], int(r["fold"])
+        if pid not in stacks:
+            stacks = {pid: read_case(cases[pid], cfg)}
+        st = stacks[pid]
+        slice_mm = float(st.meta.get("slice_spacing") or st.meta.get("slice_thickness") or 10.0)
+        img, cls, sp, smm = st.image.astype(np.float32), st.classes, st.spacing, slice_mm
+        f = table[name]
+        if f is not None:
+            rng = np.random.default_rng(zlib.crc32(f"{pid}|{name}".encode()))
+            img, cls, sp, smm = f(img, cls, sp, smm, rng)
+        outside = len(shift_warnings(profile, frame_features(img[-1], {"pixel_spacing": sp}))) if profile else 0
+        seg = models[k]
+        first = seg(img, sp)
+        d0 = dice(first.classes >= 2, cls >= 2)
+        d0 = 0.0 if not math.isfinite(d0) else d0
+        if abs(d0 - r["dice_myo"]) > 1e-4:
+            mismatch.append((pid, name, r["dice_myo"], d0))
+        look = second_look(seg, img, sp, smm, arbiter[k], profile_outside=outside, first=first)
+        row = new_rows[i]
+        row["looked"], row["chosen"] = look.looked, look.chosen
+        if look.chosen:
+            d = dice(look.result.classes >= 2, cls >= 2)
+            mp, me = class_measures(look.result.classes), class_measures(cls)
+            err = mp["lge_percent"] - me["lge_percent"]
+            row.update(
+                dice_myo=0.0 if not math.isfinite(d) else d,
+                lge_percent_pred=mp["lge_percent"],
+                plausible=int(look.verdict.ok),
+                lge_error_pp=abs(err) if math.isfinite(err) else float("nan"),
+                **look.quality,
+            )
+    before = {n: summarise([r for r in rows if r["condition"] == n], cfg.lge_threshold) for n in names}
+    after = {n: summarise([r for r in new_rows if r["condition"] == n], cfg.lge_threshold) for n in names}
+    meta = {
+        "command": "python bench/second_look.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "lgenet": __version__,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {a.threads} torch threads",
+        "load_start": load0,
+        "load_end": os.getloadavg()[0],
+        "wall_s": time.time() - t0,
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "doubtful": len(todo),
+        "first_look_mismatches": mismatch,
+    }
+    md = markdown(before, after, rows, new_rows, meta)
+    print(md)
+    (out / "second_look.md").write_text(md + "\n")
+    (out / "second_look.json").write_text(json.dumps({"meta": meta, "before": before, "after": after}, indent=1,
+                                                     default=float))  # fmt: skip
+    write_rows(out / "second_look_rows.csv", new_rows, list(new_rows[0]))
+    return 1 if mismatch else 0
+
+
+def markdown(before: dict, after: dict, rows: list, new_rows: list, meta: dict) -> str:
+    def icc(s):
+        a = s["agreement"]
+        return f"{a['icc']:.3f}" if a.get("icc") is not None else "n/a"
+
+    def auc(s):
+        return f"{s['auc']['auc']:.3f}" if "auc" in s["auc"] else "n/a"
+
+    L = [
+        f"Command: `{meta['command']}`  ",
+        f"lgenet {meta['lgenet']}; {meta['machine']}; load {meta['load_start']:.2f} at the start, "
+        f"{meta['load_end']:.2f} at the end; {meta['wall_s'] / 60:.1f} min; {meta['date']}  ",
+        f"Doubtful masks looked at again: {meta['doubtful']}; first looks that did not reproduce their row: "
+        f"{len(meta['first_look_mismatches'])}",
+        "",
+        "| condition (n) | looked again | mask changed (Dice up > 0.05 / down > 0.05) | myocardium Dice mean | found (≥ 0.5) "
+        "| missed (< 0.15): measured | refused | LGE % ICC (measured) | AUC |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for n in before:
+        b, a = before[n], after[n]
+        idx = [i for i, r in enumerate(rows) if r["condition"] == n]
+        looked = sum(1 for i in idx if new_rows[i]["looked"])
+        changed = [i for i in idx if new_rows[i]["chosen"]]
+        up = sum(1 for i in changed if new_rows[i]["dice_myo"] - rows[i]["dice_myo"] > 0.05)
+        down = sum(1 for i in changed if rows[i]["dice_myo"] - new_rows[i]["dice_myo"] > 0.05)
+        L.append(
+            f"| {n} ({b['n']}) | {looked} | {len(changed)} ({up} / {down}) | {b['dice_myo_mean']:.3f} → "
+            f"{a['dice_myo_mean']:.3f} | {b['found']} → {a['found']} | {b['misses_measured']} → {a['misses_measured']} "
+            f"| {b['refused']} → {a['refused']} | {icc(b)} → {icc(a)} | {auc(b)} → {auc(a)} |"
+        )
+    return "\n".join(L)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

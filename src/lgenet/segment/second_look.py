@@ -1,0 +1,102 @@
+"""A second look at a mask the quality score doubts (since 0.3.0).
+
+On a whole-thorax field of view the localisers can settle on a look-alike (the right ventricle, a vessel, tissue
+outside the heart) while the LV lies elsewhere in the frame. The segmenter's mask is then flagged or refused, but
+the heart was among the places the localisers weighed. A second look segments each of those places in turn
+(:meth:`lgenet.models.seginfer.Segmenter.proposals`: the frame-centred canvas and canvases re-centred on the coarse
+localiser's largest LV components) and keeps the mask the quality score prefers:
+
+* only when the first mask is doubtful: implausible, or with a predicted myocardium Dice below the score's flag
+  line (:data:`lgenet.segment.quality.FLAG_BELOW`); a mask the score trusts is never looked at again, so a stack
+  that segments well costs no more;
+* a plausible mask beats an implausible one; between two of the same kind, another proposal replaces the first
+  mask only when its predicted Dice is higher by at least :data:`MARGIN` (fixed before any run), so that the
+  score's noise alone does not move a mask.
+
+The score that arbitrates is the run's own (``quality.json``); a bench measures the second look with a score
+fitted without the patient's fold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from lgenet.data.stacks import tissue_normalise
+from lgenet.segment.plausibility import Plausibility, check_plausibility
+from lgenet.segment.quality import FLAG_BELOW, predict_quality, quality_features
+
+__all__ = ["MARGIN", "SecondLook", "doubtful", "second_look"]
+
+#: how much higher another proposal's predicted myocardium Dice must be to replace the first mask
+MARGIN = 0.05
+
+
+@dataclass
+class SecondLook:
+    result: object  #: the kept :class:`~lgenet.models.seginfer.SegResult`
+    verdict: Plausibility  #: its plausibility
+    quality: dict  #: its predicted Dice and LGE % error
+    looked: int  #: how many other proposals were segmented (0: the first mask was trusted)
+    chosen: int  #: which mask was kept: 0 the first, k the k-th other proposal
+
+
+def _judge(res, spacing, slice_mm, quality: Mapping, profile_outside: int, image) -> tuple[Plausibility, dict]:
+    verdict = check_plausibility(res.classes, spacing, slice_mm)
+    feats = quality_features(res, verdict, profile_outside=profile_outside, image=image)
+    return verdict, predict_quality(quality, feats)
+
+
+def doubtful(verdict: Plausibility, q: Mapping, quality: Mapping) -> bool:
+    """Whether a mask gets a second look: implausible, or below the score's flag line."""
+    return (not verdict.ok) or q["quality_dice"] < float(quality.get("flag_below", FLAG_BELOW))
+
+
+def _centre_mm(res, spacing) -> np.ndarray:
+    c = np.asarray(res.centres, np.float64)
+    f = np.asarray(res.localised, bool)
+    return (c[f] if f.any() else c).mean(0) * np.asarray(spacing, np.float64)
+
+
+def second_look(
+    seg,
+    image: np.ndarray,
+    spacing: tuple[float, float],
+    slice_mm: float | None,
+    quality: Mapping,
+    *,
+    profile_outside: int = 0,
+    first=None,
+    apart_mm: float = 20.0,
+) -> SecondLook:
+    """The mask of ``image`` (S, H, W, raw) that the quality model ``quality`` prefers among the first one
+    (``first``, a :class:`~lgenet.models.seginfer.SegResult` of ``seg``; segmented here when None) and, when that
+    one is :func:`doubtful`, the segmenter's other proposals whose window centres lie further than ``apart_mm`` from
+    it."""
+    if first is None:
+        first = seg(image, spacing)
+    verdict, q = _judge(first, spacing, slice_mm, quality, profile_outside, image)
+    best = SecondLook(first, verdict, q, 0, 0)
+    if not doubtful(verdict, q, quality):
+        return best
+    spec = seg.spec
+    vol01 = tissue_normalise(image, spec.percentiles, method=spec.normalisation, spacing=spacing)
+    here = _centre_mm(first, spacing)
+    looked = 0
+    for centres, found in seg.proposals(vol01, spacing):
+        c = np.asarray(centres, np.float64)
+        mean = (c[found] if np.any(found) else c).mean(0) * np.asarray(spacing, np.float64)
+        if np.hypot(*(mean - here)) <= apart_mm:
+            continue  # where the first mask already is
+        looked += 1
+        res = seg(vol01, spacing, normalised=True, centres=centres, found=found)
+        v, qq = _judge(res, spacing, slice_mm, quality, profile_outside, image)
+        better = (v.ok and not best.verdict.ok) or (
+            v.ok == best.verdict.ok and qq["quality_dice"] >= best.quality["quality_dice"] + MARGIN
+        )
+        if better:
+            best = SecondLook(res, v, qq, 0, looked)
+    best.looked = looked
+    return best
