@@ -101,7 +101,8 @@ def markdown(res: dict, meta: dict) -> str:
         f"Run: `{meta['run']}` (lgenet {meta['lgenet']}; localiser composites `loc_thorax` = {meta['loc_thorax']} for "
         f"{meta['loc_thorax_nets']})  ",
         f"Machine: {meta['machine']}; {meta['threads']} torch thread(s); load {meta['load_start']:.2f} at the start, "
-        f"{meta['load_end']:.2f} at the end; {meta['wall_s'] / 60:.1f} min; {meta['date']}",
+        f"{meta['load_end']:.2f} at the end; {meta['wall_s'] / 60:.1f} min; {meta['date']}"
+        + (f"; draw {meta['draw']} of the proxies" if meta.get("draw") else ""),
         "",
         "Refused: no measure, as `segment apply` refuses (implausible, or a cross-fitted predicted Dice below "
         f"{next(iter(res.values()))['refuse_below']}); ICC, limits and AUC over the measured masks.",
@@ -149,6 +150,13 @@ def main(argv=None) -> int:
         default="all-at-once",
         help="the older domain shifts of bench/segmentation.py: none, only all of them at once (default), or each",
     )
+    ap.add_argument(
+        "--draw",
+        type=int,
+        default=0,
+        help="which seeded draw of the proxies (0: the one every score and bench has used; k > 0: another, "
+        "independent set for the same patients)",
+    )
     a = ap.parse_args(argv)
     if bool(a.run) == bool(a.rows):
         ap.error("give --run RUN (apply and score) or --rows CENTRE_ROWS.csv (summarise rows again), not both")
@@ -175,13 +183,14 @@ def main(argv=None) -> int:
         "threads": torch.get_num_threads(),
         "load_start": os.getloadavg()[0],
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "draw": a.draw,
     }
     t0 = time.time()
     older = {} if a.older == "none" else _older_shifts()
     if a.older == "all-at-once":
         older = {"older shifts, all at once": older["all at once"]}
     names = ["as acquired", *CENTRE_SHIFTS, *older]
-    rows = quality_rows(run, conditions=names, extra=older, limit=a.limit, progress=not a.no_progress)
+    rows = quality_rows(run, conditions=names, extra=older, limit=a.limit, progress=not a.no_progress, draw=a.draw)
     if not (run / QUALITY_FILE).is_file() and not a.limit:
         fit_run_quality(run, rows=rows)
     scored = cross_fitted(rows)

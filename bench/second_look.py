@@ -21,7 +21,6 @@ import os
 import platform
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from centre_check import _older_shifts, read_rows, summarise  # noqa: E402
 from lgenet.segment.quality import fit_quality  # noqa: E402
-from lgenet.segment.quality_fit import FIT_CONDITIONS, _conditions  # noqa: E402
+from lgenet.segment.quality_fit import FIT_CONDITIONS, _conditions, condition_rng  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -41,6 +40,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--draw", type=int, default=0, help="the draw of the proxies the rows were made with")
     a = ap.parse_args(argv)
 
     import torch
@@ -97,7 +97,7 @@ def main(argv=None) -> int:
         img, cls, sp, smm = st.image.astype(np.float32), st.classes, st.spacing, slice_mm
         f = table[name]
         if f is not None:
-            rng = np.random.default_rng(zlib.crc32(f"{pid}|{name}".encode()))
+            rng = condition_rng(pid, name, a.draw)
             img, cls, sp, smm = f(img, cls, sp, smm, rng)
         outside = len(shift_warnings(profile, frame_features(img[-1], {"pixel_spacing": sp}))) if profile else 0
         seg = models[k]
@@ -131,6 +131,7 @@ def main(argv=None) -> int:
         "wall_s": time.time() - t0,
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "doubtful": len(todo),
+        "draw": a.draw,
         "first_look_mismatches": mismatch,
     }
     md = markdown(before, after, rows, new_rows, meta)

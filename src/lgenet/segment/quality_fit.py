@@ -23,7 +23,7 @@ from lgenet.runs.tables import write_rows
 from lgenet.segment.quality import FEATURES, FLAG_BELOW, QUALITY_FILE, fit_quality, predict_quality, quality_features
 from lgenet.utils import atomic_write_text
 
-__all__ = ["FIT_CONDITIONS", "quality_rows", "cross_fitted", "flag_rates", "fit_run_quality"]
+__all__ = ["FIT_CONDITIONS", "condition_rng", "quality_rows", "cross_fitted", "flag_rates", "fit_run_quality"]
 
 log = logging.getLogger("lgenet")
 
@@ -43,6 +43,13 @@ def _conditions(names: Sequence[str], extra: Mapping[str, Transform] | None) -> 
     return {n: table[n] for n in names}
 
 
+def condition_rng(patient_id: str, condition: str, draw: int = 0) -> np.random.Generator:
+    """The seeded generator of one patient's proxy under one condition: draw 0 is the one every score and bench
+    has used; draw k > 0 another, independent set of canvases, slices and artefacts for the same patients."""
+    key = f"{patient_id}|{condition}" if not draw else f"{patient_id}|{condition}|draw{int(draw)}"
+    return np.random.default_rng(zlib.crc32(key.encode()))
+
+
 def quality_rows(
     run_dir: str | Path,
     *,
@@ -50,8 +57,10 @@ def quality_rows(
     extra: Mapping[str, Transform] | None = None,
     progress: bool = True,
     limit: int | None = None,
+    draw: int = 0,
 ) -> list[dict]:
-    """One row per out-of-fold patient and condition: features, Dice, LGE % (predicted and expert) and error."""
+    """One row per out-of-fold patient and condition: features, Dice, LGE % (predicted and expert) and error;
+    ``draw``: which seeded draw of the proxies (:func:`condition_rng`)."""
     from tqdm.auto import tqdm
 
     from lgenet.data.manifest import load_manifest
@@ -77,7 +86,7 @@ def quality_rows(
         for name, f in table.items():
             img, cls, sp, smm = st.image.astype(np.float32), st.classes, st.spacing, slice_mm
             if f is not None:
-                rng = np.random.default_rng(zlib.crc32(f"{c.patient_id}|{name}".encode()))
+                rng = condition_rng(c.patient_id, name, draw)
                 img, cls, sp, smm = f(img, cls, sp, smm, rng)
             res = models[folds[c.patient_id]](img, sp)
             verdict = check_plausibility(res.classes, sp, smm)
