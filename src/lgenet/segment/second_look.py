@@ -9,9 +9,11 @@ localiser's largest LV components) and keeps the mask the quality score prefers:
 * only when the first mask is doubtful: implausible, or with a predicted myocardium Dice below the score's flag
   line (:data:`lgenet.segment.quality.FLAG_BELOW`); a mask the score trusts is never looked at again, so a stack
   that segments well costs no more;
-* a plausible mask beats an implausible one; between two of the same kind, another proposal replaces the first
-  mask only when its predicted Dice is higher by at least :data:`MARGIN` (fixed before any run), so that the
-  score's noise alone does not move a mask.
+* another proposal replaces the first mask only with a mask the score trusts: plausible, with a predicted Dice
+  at or above the flag line and higher than the kept mask's by at least :data:`MARGIN` (fixed before any run), so
+  that the score's noise alone does not move a mask and a doubted number is never traded for another doubted
+  number. (In the first form, measured in docs/results/segmentation.md, any plausible mask beat an implausible
+  one: under every proxy at once one refused miss became a measured miss.)
 
 The score that arbitrates is the run's own (``quality.json``); a bench measures the second look with a score
 fitted without the patient's fold.
@@ -78,6 +80,7 @@ def second_look(
     if first is None:
         first = seg(image, spacing)
     verdict, q = _judge(first, spacing, slice_mm, quality, profile_outside, image)
+    trust = float(quality.get("flag_below", FLAG_BELOW))
     best = SecondLook(first, verdict, q, 0, 0)
     if not doubtful(verdict, q, quality):
         return best
@@ -93,10 +96,7 @@ def second_look(
         looked += 1
         res = seg(vol01, spacing, normalised=True, centres=centres, found=found)
         v, qq = _judge(res, spacing, slice_mm, quality, profile_outside, image)
-        better = (v.ok and not best.verdict.ok) or (
-            v.ok == best.verdict.ok and qq["quality_dice"] >= best.quality["quality_dice"] + MARGIN
-        )
-        if better:
+        if v.ok and qq["quality_dice"] >= max(trust, best.quality["quality_dice"] + MARGIN):
             best = SecondLook(res, v, qq, 0, looked)
     best.looked = looked
     return best
