@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from lgenet.config import SegConfig
+from lgenet.errors import ConfigError
 from lgenet.segment.composite import thorax_composites
 from lgenet.segment.plausibility import Plausibility
 from lgenet.segment.quality import FEATURES, FLAG_BELOW, fit_quality, predict_quality, quality_features
@@ -253,3 +254,50 @@ def test_a_mask_whose_predicted_dice_is_below_one_half_is_not_measured(quality_r
                 assert "below 0.5 (a heart missed)" in r["notes"]
             else:
                 assert r["status"] in ("segmented", "implausible LV mask") and r["quality_flag"] == "likely wrong"
+
+
+def test_apply_takes_a_second_look_at_doubted_masks_and_says_so(quality_run, tmp_path, monkeypatch):
+    """Every mask doubted (predicted Dice 0.3): the real second look segments the other proposals and, none
+    trusted, keeps each first mask; a replacement is written with a note; --no-second-look never looks, and the
+    apply record says which was done, so that a resume never mixes the two."""
+    import shutil
+
+    from lgenet.segment import SegApplyOptions, apply_segmentation
+    from lgenet.segment import apply as apply_mod
+    from lgenet.segment.apply_job import APPLY_RECORD
+    from lgenet.segment.second_look import second_look
+
+    root, m, cfg = quality_run
+    run = tmp_path / "run"
+    shutil.copytree(cfg.out, run)
+    q = json.loads((run / "quality.json").read_text())
+    q["dice_myo"]["coef"] = [0.0] * len(q["dice_myo"]["coef"])
+    q["dice_myo"]["intercept"] = 0.3
+    (run / "quality.json").write_text(json.dumps(q))
+    seen = []
+
+    def spy(*a, **k):
+        look = second_look(*a, **k)
+        seen.append(look)
+        return look
+
+    monkeypatch.setattr(apply_mod, "second_look", spy)
+    res = apply_segmentation(run, SegApplyOptions(out=tmp_path / "a", manifest=m, progress=False))
+    assert len(seen) == 8 and all(s.chosen == 0 for s in seen)  # doubted, looked at, none trusted: kept
+    assert not any("second look" in r["notes"] for r in res.rows)
+    assert json.loads((tmp_path / "a" / APPLY_RECORD).read_text())["settings"]["second_look"] is True
+
+    def replaced(*a, **k):  # a second look that found a trusted mask elsewhere
+        look = second_look(*a, **k)
+        look.chosen, look.quality = 1, {**look.quality, "quality_dice": 0.8}
+        return look
+
+    monkeypatch.setattr(apply_mod, "second_look", replaced)
+    res = apply_segmentation(run, SegApplyOptions(out=tmp_path / "b", manifest=m, progress=False))
+    assert all("second look: the first mask" in r["notes"] and "predicted Dice 0.80" in r["notes"] for r in res.rows)
+    seen.clear()
+    monkeypatch.setattr(apply_mod, "second_look", spy)
+    apply_segmentation(run, SegApplyOptions(out=tmp_path / "c", manifest=m, progress=False, second_look=False))
+    assert not seen and "second_look" not in json.loads((tmp_path / "c" / APPLY_RECORD).read_text())["settings"]
+    with pytest.raises(ConfigError, match="settings"):  # the same folder, the other way: refused, not mixed
+        apply_segmentation(run, SegApplyOptions(out=tmp_path / "c", manifest=m, progress=False))

@@ -105,6 +105,7 @@ def cmd_segment_apply(a: argparse.Namespace) -> int:
         rv_insertion_deg=a.rv_insertion_deg,
         progress=not a.quiet,
         engine=a.engine,
+        second_look=not a.no_second_look,
     )
     if a.reports and not a.manifest:
         raise ConfigError("--reports needs a --manifest cohort (the reports are written per patient of it)")
@@ -278,6 +279,12 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
         help="run the networks on torch, or on ONNX Runtime (exported once per fold model into the cache; no MONAI "
         "import, so a cold start is seconds faster; the same masks within a measured tolerance, not bit for bit: "
         "docs/results/performance.md); auto: onnx for a --model bundle when onnxruntime is installed, else torch",
+    )
+    ap.add_argument(
+        "--no-second-look",
+        action="store_true",
+        help="keep the first mask even where the quality score doubts it (default: a doubted mask is segmented "
+        "again at the other places the localisers weighed and replaced by one the score trusts; a note says so)",
     )
     ap.add_argument(
         "--dicom-seg",

@@ -32,6 +32,7 @@ from lgenet.segment.quality import (
     quality_features,
     slice_agreement_text,
 )
+from lgenet.segment.second_look import second_look
 from lgenet.utils import atomic_write_text, sha256_file
 
 __all__ = [
@@ -87,6 +88,9 @@ class SegApplyOptions:
     device: str = "cpu"
     threads: int | None = None  # torch threads (None: torch's default)
     engine: str = "torch"  # torch, onnx, or auto (onnx for a bundle when ONNX Runtime is installed; since 0.3.0)
+    #: a mask the run's quality score doubts is segmented again at the other places the localisers weighed, and
+    #: replaced by one the score trusts (:mod:`lgenet.segment.second_look`; since 0.3.0, needs the score)
+    second_look: bool = True
 
 
 def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegApplyResult:
@@ -162,8 +166,18 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
         if far and quality is None:  # with a quality score, the profile is one of its inputs, not a note
             notes.append("unlike the training stacks (" + "; ".join(far) + "): check the masks")
         res = seg(st.image, st.spacing)
-        notes += res.notes
         slice_mm = st.meta.get("slice_spacing") or st.meta.get("slice_thickness")
+        if o.second_look and quality is not None:
+            look = second_look(seg, st.image, st.spacing, slice_mm, quality, profile_outside=len(far), first=res)
+            if look.chosen:
+                why = "implausible" if not look.first_verdict.ok else "doubted"
+                notes.append(
+                    f"second look: the first mask ({why}, predicted myocardium Dice "
+                    f"{look.first_quality['quality_dice']:.2f}) was replaced by the mask at another place the "
+                    f"localisers weighed (predicted Dice {look.quality['quality_dice']:.2f}): check the overlay"
+                )
+                res = look.result
+        notes += res.notes
         status, q, judged = judge_mask(res, st.spacing, slice_mm, quality, len(far), image=st.image)
         notes += judged
         if status == NO_LV:

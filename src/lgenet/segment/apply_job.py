@@ -81,6 +81,8 @@ def _job_record(rd: SegRunDir, cfg, o, manifest, cases: list[dict], *, engine: s
             **({"dicom_seg": True} if getattr(o, "dicom_seg", False) else {}),
             **({"rv_insertion_deg": o.rv_insertion_deg} if getattr(o, "rv_insertion_deg", None) is not None else {}),
             **({"engine": engine} if engine != "torch" else {}),  # since 0.3.0: the networks on ONNX Runtime
+            # since 0.3.0, recorded when on: a job recorded before it did no second look and resumes only without
+            **({"second_look": True} if getattr(o, "second_look", False) else {}),
         },
     }
 
@@ -106,7 +108,7 @@ def _check_out_dir(out_dir: Path, record: dict) -> None:
         "manifest_sha256": "the manifest",
         "cases": "the inputs (patients, images or masks)",
         "settings": "the settings (--nifti-slice-axis, --nifti-basal-end, --pixel-spacing, --labels, --no-overlays, "
-        "--dicom-seg, --rv-insertion-deg, --engine)",
+        "--dicom-seg, --rv-insertion-deg, --engine, --no-second-look)",
     }
     differ = [w for k, w in what.items() if not isinstance(prev, dict) or prev.get(k) != record[k]]
     if differ:

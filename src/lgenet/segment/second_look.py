@@ -12,8 +12,8 @@ localiser's largest LV components) and keeps the mask the quality score prefers:
 * another proposal replaces the first mask only with a mask the score trusts: plausible, with a predicted Dice
   at or above the flag line and higher than the kept mask's by at least :data:`MARGIN` (fixed before any run), so
   that the score's noise alone does not move a mask and a doubted number is never traded for another doubted
-  number. (In the first form, measured in docs/results/segmentation.md, any plausible mask beat an implausible
-  one: under every proxy at once one refused miss became a measured miss.)
+  number. (In the first form any plausible mask beat an implausible one, and under every proxy at once one
+  refused miss became a measured miss: docs/results.md, configuration 26.)
 
 The score that arbitrates is the run's own (``quality.json``); a bench measures the second look with a score
 fitted without the patient's fold.
@@ -43,6 +43,8 @@ class SecondLook:
     quality: dict  #: its predicted Dice and LGE % error
     looked: int  #: how many other proposals were segmented (0: the first mask was trusted)
     chosen: int  #: which mask was kept: 0 the first, k the k-th other proposal
+    first_verdict: Plausibility | None = None  #: the first mask's plausibility
+    first_quality: dict | None = None  #: the first mask's predicted Dice and LGE % error
 
 
 def _judge(res, spacing, slice_mm, quality: Mapping, profile_outside: int, image) -> tuple[Plausibility, dict]:
@@ -81,7 +83,7 @@ def second_look(
         first = seg(image, spacing)
     verdict, q = _judge(first, spacing, slice_mm, quality, profile_outside, image)
     trust = float(quality.get("flag_below", FLAG_BELOW))
-    best = SecondLook(first, verdict, q, 0, 0)
+    best = SecondLook(first, verdict, q, 0, 0, verdict, q)
     if not doubtful(verdict, q, quality):
         return best
     spec = seg.spec
@@ -97,6 +99,6 @@ def second_look(
         res = seg(vol01, spacing, normalised=True, centres=centres, found=found)
         v, qq = _judge(res, spacing, slice_mm, quality, profile_outside, image)
         if v.ok and qq["quality_dice"] >= max(trust, best.quality["quality_dice"] + MARGIN):
-            best = SecondLook(res, v, qq, 0, looked)
+            best = SecondLook(res, v, qq, 0, looked, verdict, q)
     best.looked = looked
     return best
