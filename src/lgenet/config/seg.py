@@ -191,7 +191,8 @@ class SegTraining(Settings):
     # enhanced: under the bench's proxy of it (lgenet.data.centre_shift.unnulled_myocardium) the 0.3.0 default's
     # LGE % ICC fell from 0.90 to 0.72, and to 0.44 with every other proxy (docs/results/segmentation.md,
     # "myocardium not nulled"). At 0.3 (configuration 23) EMIDEC stayed as good but the ICC under that proxy did not
-    # move (0.722 -> 0.713) nor did the over-call, so the default stays 0
+    # move (0.722 -> 0.713) nor did the over-call; with kind "wall" at 0.5 (24) EMIDEC's ICC fell to 0.872, and at 0.25
+    # (25) the whole-thorax ICC over every mask fell by 0.117; so the default stays 0
     aug_unnulled: float = setting(
         0.0,
         absent=0.0,
