@@ -22,6 +22,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -75,14 +76,10 @@ def main(argv=None) -> int:
     cases = {c.patient_id: c for c in cases_of(load_manifest(cfg.manifest, tasks=None), need_masks=True)}
     models = {k: load_segmenter(rd.path, [k]) for k in folds}
 
-    class _Doubt:  # the row's verdict, in the form doubtful() reads
-        def __init__(self, ok):
-            self.ok = ok
-
-    todo = [
+    todo = [  # the masks the first look doubts, from the rows' own verdicts and cross-fitted scores
         i
         for i, r in enumerate(rows)
-        if doubtful(_Doubt(bool(int(r["plausible"]))), {"quality_dice": r["quality_dice"]}, arbiter[int(r["fold"])])
+        if doubtful(SimpleNamespace(ok=bool(int(r["plausible"]))), r, arbiter[int(r["fold"])])
     ]
     new_rows = [dict(r, looked=0, chosen=0) for r in rows]
     mismatch = []

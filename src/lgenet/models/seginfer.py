@@ -20,7 +20,7 @@ from lgenet.data.stacks import context_channels, crop_grid, paste_back, sample, 
 from lgenet.errors import LgenetError
 from lgenet.models.segnet import SegSpec, build_localiser, build_segmenter, decode_classes, regions_to_probs
 
-__all__ = ["Segmenter", "SegResult", "largest_lv_component", "off_centre_mm"]
+__all__ = ["PROPOSALS_APART_MM", "Segmenter", "SegResult", "largest_lv_component", "mean_centre", "off_centre_mm"]
 
 
 @dataclass
@@ -53,6 +53,16 @@ def largest_lv_component(classes: np.ndarray) -> np.ndarray:
     out = classes.copy()
     out[~keep] = 0
     return out
+
+
+#: proposals (:meth:`Segmenter.proposals`) whose mean window centres lie closer than this are one place
+PROPOSALS_APART_MM = 20.0
+
+
+def mean_centre(centres: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """The mean (row, col) of per-slice window centres over the slices where the LV was found (all when none)."""
+    c, f = np.asarray(centres, np.float64), np.asarray(found, bool)
+    return (c[f] if f.any() else c).mean(0)
 
 
 def off_centre_mm(centres: np.ndarray, shape: tuple[int, int], spacing: tuple[float, float]) -> float:
@@ -160,7 +170,12 @@ class Segmenter:
         return best[0], best[1]
 
     def proposals(
-        self, vol01: np.ndarray, spacing: tuple[float, float], *, candidates: int = 3, apart_mm: float = 20.0
+        self,
+        vol01: np.ndarray,
+        spacing: tuple[float, float],
+        *,
+        candidates: int = 3,
+        apart_mm: float = PROPOSALS_APART_MM,
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Every localisation :meth:`localise` weighs, as (centres, found) pairs: the frame-centred canvas first,
         then, with a coarse localiser, a canvas re-centred on each of its ``candidates`` largest LV components
@@ -177,12 +192,8 @@ class Segmenter:
             if off_centre_mm(heart, (h, w), spacing) <= self.spec.loc_shift_mm:
                 continue
             c, f, _ = self._localise_on(self.localisers, vol01, spacing, heart)
-            mean = c[f].mean(0) if f.any() else c.mean(0)
-            near = [
-                np.hypot(*((mean - (oc[of].mean(0) if of.any() else oc.mean(0))) * np.asarray(spacing)))
-                for oc, of in out
-            ]
-            if min(near) > apart_mm:
+            mm = np.asarray(spacing, np.float64)
+            if all(np.hypot(*((mean_centre(c, f) - mean_centre(*o)) * mm)) > apart_mm for o in out):
                 out.append((c, f))
         return out
 

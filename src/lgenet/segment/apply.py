@@ -24,10 +24,10 @@ from lgenet.segment.evaluate import evaluate_apply
 from lgenet.segment.fold import _threshold_burdens
 from lgenet.segment.plausibility import check_plausibility
 from lgenet.segment.quality import (
-    FLAG_BELOW,
     LIKELY_NOT_LV,
     LIKELY_WRONG,
     QUALITY_FILE,
+    flag_line,
     predict_quality,
     quality_features,
     slice_agreement_text,
@@ -167,8 +167,10 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
             notes.append("unlike the training stacks (" + "; ".join(far) + "): check the masks")
         res = seg(st.image, st.spacing)
         slice_mm = st.meta.get("slice_spacing") or st.meta.get("slice_thickness")
+        judged = None
         if o.second_look and quality is not None:
             look = second_look(seg, st.image, st.spacing, slice_mm, quality, profile_outside=len(far), first=res)
+            judged = (look.verdict, look.quality)
             if look.chosen:
                 why = "implausible" if not look.first_verdict.ok else "doubted"
                 notes.append(
@@ -178,8 +180,10 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
                 )
                 res = look.result
         notes += res.notes
-        status, q, judged = judge_mask(res, st.spacing, slice_mm, quality, len(far), image=st.image)
-        notes += judged
+        status, q, verdict_notes = judge_mask(
+            res, st.spacing, slice_mm, quality, len(far), image=st.image, judged=judged
+        )
+        notes += verdict_notes
         if status == NO_LV:
             res.classes = np.zeros_like(res.classes)
         for n in notes:
@@ -312,16 +316,24 @@ def lv_status(res) -> str:
 
 
 def judge_mask(
-    res, spacing, slice_mm, quality: dict | None, profile_outside: int, *, image: np.ndarray | None = None
+    res,
+    spacing,
+    slice_mm,
+    quality: dict | None,
+    profile_outside: int,
+    *,
+    image: np.ndarray | None = None,
+    judged: tuple | None = None,
 ) -> tuple[str, dict, list[str]]:
     """What ``segment apply`` makes of one segmented stack (``image``, the stack it segmented): its ``status``
     (:data:`SEGMENTED`, :data:`NO_LV`, :data:`NOT_LV` or, below the score's ``refuse_below``, ``likely not the
-    LV``), the quality score's columns (empty without a score or an LV) and the notes saying why."""
+    LV``), the quality score's columns (empty without a score or an LV) and the notes saying why. ``judged``: the
+    mask's plausibility and predicted Dice when already computed (a second look's), not computed again."""
     status = lv_status(res)
     if status != SEGMENTED:
         return status, {}, [f"{status}: no measure is reported (the mask written is empty)"]
     notes = []
-    verdict = check_plausibility(res.classes, spacing, slice_mm)
+    verdict = judged[0] if judged else check_plausibility(res.classes, spacing, slice_mm)
     if not verdict.ok:  # a mask on another structure: kept for review, never measured
         status = NOT_LV
         notes.append(
@@ -329,8 +341,12 @@ def judge_mask(
         )
     q: dict = {}
     if quality is not None:
-        q = predict_quality(quality, quality_features(res, verdict, profile_outside=profile_outside, image=image))
-        below = float(quality.get("flag_below", FLAG_BELOW))
+        q = (
+            dict(judged[1])
+            if judged
+            else predict_quality(quality, quality_features(res, verdict, profile_outside=profile_outside, image=image))
+        )
+        below = flag_line(quality)
         q["quality_flag"] = LIKELY_WRONG if q["quality_dice"] < below else ""
         refuse = quality.get("refuse_below")  # absent from a score fitted before 0.3.0 added it: nothing refused
         if status == SEGMENTED and refuse is not None and q["quality_dice"] < float(refuse):

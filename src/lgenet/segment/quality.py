@@ -32,6 +32,7 @@ __all__ = [
     "LIKELY_NOT_LV",
     "QUALITY_FILE",
     "fit_quality",
+    "flag_line",
     "predict_quality",
     "quality_features",
     "slice_agreement_text",
@@ -170,6 +171,12 @@ def fit_quality(rows: Sequence[Mapping], *, alpha: float = 1.0, features: Sequen
         reg = Ridge(alpha=alpha).fit(z[ok], yv[ok])
         model[target] = {"coef": reg.coef_.tolist(), "intercept": float(reg.intercept_), "clip": list(clip)}
     return model
+
+
+def flag_line(model: Mapping) -> float:
+    """The predicted Dice below which a fitted score flags a mask (its stored ``flag_below``, else
+    :data:`FLAG_BELOW`)."""
+    return float(model.get("flag_below", FLAG_BELOW))
 
 
 def predict_quality(model: Mapping, feats: Mapping[str, float]) -> dict[str, float]:

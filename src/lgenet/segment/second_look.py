@@ -27,8 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from lgenet.data.stacks import tissue_normalise
+from lgenet.models.seginfer import PROPOSALS_APART_MM, mean_centre
 from lgenet.segment.plausibility import Plausibility, check_plausibility
-from lgenet.segment.quality import FLAG_BELOW, predict_quality, quality_features
+from lgenet.segment.quality import flag_line, predict_quality, quality_features
 
 __all__ = ["MARGIN", "SecondLook", "doubtful", "second_look"]
 
@@ -55,13 +56,7 @@ def _judge(res, spacing, slice_mm, quality: Mapping, profile_outside: int, image
 
 def doubtful(verdict: Plausibility, q: Mapping, quality: Mapping) -> bool:
     """Whether a mask gets a second look: implausible, or below the score's flag line."""
-    return (not verdict.ok) or q["quality_dice"] < float(quality.get("flag_below", FLAG_BELOW))
-
-
-def _centre_mm(res, spacing) -> np.ndarray:
-    c = np.asarray(res.centres, np.float64)
-    f = np.asarray(res.localised, bool)
-    return (c[f] if f.any() else c).mean(0) * np.asarray(spacing, np.float64)
+    return (not verdict.ok) or q["quality_dice"] < flag_line(quality)
 
 
 def second_look(
@@ -73,7 +68,7 @@ def second_look(
     *,
     profile_outside: int = 0,
     first=None,
-    apart_mm: float = 20.0,
+    apart_mm: float = PROPOSALS_APART_MM,
 ) -> SecondLook:
     """The mask of ``image`` (S, H, W, raw) that the quality model ``quality`` prefers among the first one
     (``first``, a :class:`~lgenet.models.seginfer.SegResult` of ``seg``; segmented here when None) and, when that
@@ -82,18 +77,17 @@ def second_look(
     if first is None:
         first = seg(image, spacing)
     verdict, q = _judge(first, spacing, slice_mm, quality, profile_outside, image)
-    trust = float(quality.get("flag_below", FLAG_BELOW))
+    trust = flag_line(quality)
     best = SecondLook(first, verdict, q, 0, 0, verdict, q)
     if not doubtful(verdict, q, quality):
         return best
     spec = seg.spec
     vol01 = tissue_normalise(image, spec.percentiles, method=spec.normalisation, spacing=spacing)
-    here = _centre_mm(first, spacing)
+    mm = np.asarray(spacing, np.float64)
+    here = mean_centre(first.centres, first.localised)
     looked = 0
-    for centres, found in seg.proposals(vol01, spacing):
-        c = np.asarray(centres, np.float64)
-        mean = (c[found] if np.any(found) else c).mean(0) * np.asarray(spacing, np.float64)
-        if np.hypot(*(mean - here)) <= apart_mm:
+    for centres, found in seg.proposals(vol01, spacing, apart_mm=apart_mm):
+        if np.hypot(*((mean_centre(centres, found) - here) * mm)) <= apart_mm:
             continue  # where the first mask already is
         looked += 1
         res = seg(vol01, spacing, normalised=True, centres=centres, found=found)
