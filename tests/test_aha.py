@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from dicom_helpers import sax_geometry
-from lgenet.quantify.aha import AHA_NAMES, _patient_axes, aha_segments
+from lgenet.io.geometry import patient_axes
+from lgenet.quantify.aha import AHA_NAMES, aha_segments
 
 
 def _ring(n=6, size=48):
@@ -33,7 +34,7 @@ def _shares(res):
 def test_patient_axes_put_the_anterior_wall_in_the_anterior_segments():
     A = _oblique_affine()
     c, dy, dx, r = _ring(6)
-    e_col, e_row, sep, ant = _patient_axes(A)
+    e_col, e_row, sep, ant = patient_axes(A)
     v = np.stack([dx, dy], -1) @ np.stack([e_col, e_row])  # each pixel's offset in RAS mm
     phi = np.degrees(np.arctan2(v @ ant, v @ sep))
     c[:, (r >= 8) & (r < 14) & (np.abs(phi - 90) < 25)] = 3  # the anterior wall, in the patient's space

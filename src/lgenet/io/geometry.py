@@ -25,7 +25,17 @@ import numpy as np
 
 from lgenet.errors import ReaderError
 
-__all__ = ["APEX_DIRECTION", "SLICE_GAP_NOTE", "slice_gap_note", "slice_normal", "order_apex_to_base"]
+__all__ = [
+    "APEX_DIRECTION",
+    "LV_TO_RV_RAS",
+    "OBLIQUE_MAX_COS",
+    "SLICE_GAP_NOTE",
+    "order_apex_to_base",
+    "patient_axes",
+    "rv_direction",
+    "slice_gap_note",
+    "slice_normal",
+]
 
 #: Unit vector toward the LV apex in DICOM patient coordinates (LPS): left-anterior-inferior.
 APEX_DIRECTION = np.array([1.0, -1.0, -1.0]) / np.sqrt(3.0)
@@ -37,6 +47,58 @@ RULE_GEOMETRY = (
     "DICOM geometry: slices sorted along the slice normal; base = end furthest toward "
     "right-posterior-superior (smallest p.a, a = (1,-1,-1)/sqrt(3) in LPS)"
 )
+
+#: a slice normal within 15 deg of a patient axis: not an oblique short-axis plane (placeholder geometry, as in
+#: data sets stored with diagonal affines, EMIDEC's among them)
+OBLIQUE_MAX_COS = float(np.cos(np.radians(15.0)))
+#: from the LV toward the RV in RAS+: the patient's right and anterior (LPS (-1, -1, 0)/sqrt 2); the septal plane
+#: lies ~45 deg from the sagittal plane, the angle of the left anterior oblique view that shows it edge-on
+LV_TO_RV_RAS = np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0)
+ANTERIOR_RAS = np.array([0.0, 1.0, 0.0])
+
+
+def patient_axes(affine) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | str:
+    """(column step, row step, septal direction, anterior direction) in RAS from a stack's voxel -> RAS+
+    ``affine`` (its columns: column index, row index, slice apex -> base; ``meta['affine']``), the two directions
+    projected on the slice plane and orthonormal; or, as a string, why the geometry gives no patient axes
+    (none, degenerate, or not an oblique plane, as placeholder affines are)."""
+    if affine is None:
+        return "the stack has no patient geometry"
+    a = np.asarray(affine, float)[:3, :3]
+    e_col, e_row = a[:, 0], a[:, 1]
+    normal = np.cross(e_col, e_row)
+    if np.linalg.norm(normal) < 1e-9:
+        return "the stack's geometry is degenerate"
+    normal /= np.linalg.norm(normal)
+    if float(np.max(np.abs(normal))) > OBLIQUE_MAX_COS:
+        return (
+            "the stack's geometry is not an oblique short-axis plane (its normal lies within 15 deg of a patient "
+            "axis, as with placeholder affines): it gives no patient axes"
+        )
+    sep = LV_TO_RV_RAS - float(np.dot(LV_TO_RV_RAS, normal)) * normal
+    if np.linalg.norm(sep) < 0.2:
+        return "the patient's right-anterior direction lies nearly along the slice normal"
+    sep /= np.linalg.norm(sep)
+    ant = ANTERIOR_RAS - float(np.dot(ANTERIOR_RAS, normal)) * normal - float(np.dot(ANTERIOR_RAS, sep)) * sep
+    if np.linalg.norm(ant) < 1e-6:
+        return "the anterior direction lies along the septal direction"
+    return e_col, e_row, sep, ant / np.linalg.norm(ant)
+
+
+def rv_direction(affine, spacing: tuple[float, float]) -> tuple[np.ndarray | None, str]:
+    """Where the RV should lie on the slice, from the patient axes of ``affine``: a unit vector ``(d_row, d_col)``
+    in millimetres on the array (rows down, columns right; ``spacing`` = (row, col) mm), or ``(None, why)``."""
+    axes = patient_axes(affine)
+    if isinstance(axes, str):
+        return None, axes
+    e_col, e_row, sep, _ = axes
+    # voxel steps (columns, rows) that move along the septal direction, then in mm on the array
+    d_col, d_row = np.linalg.lstsq(np.column_stack([e_col, e_row]), sep, rcond=None)[0]
+    v = np.array([d_row * float(spacing[0]), d_col * float(spacing[1])])
+    n = float(np.linalg.norm(v))
+    if n < 1e-9:
+        return None, "the stack's geometry is degenerate"
+    return v / n, ""
 
 
 #: how the note of a stack with a missing slice begins (:func:`slice_gap_note`)

@@ -19,7 +19,8 @@ Every reader returns ``(array, meta)`` where ``meta`` is built by :func:`build_m
 ``bits``             bits per stored sample (DICOM BitsStored, raster bit depth, NIfTI dtype)
 ``basal_rule``       one sentence saying how the stack was ordered and the base chosen
 ``notes``            list of short remarks (colour converted to gray, files ignored...)
-``affine``           stacks from DICOM geometry only: 4x4 map of voxel (col, row, slice apex->base)
+``affine``           stacks from DICOM geometry, and NIfTI stacks whose header places the voxels in
+                     space (since 0.3.0): 4x4 map of voxel (col, row, slice apex->base)
                      to RAS+ mm (as a NIfTI affine), or ``None``
 ===================  ==========================================================================
 

@@ -290,7 +290,25 @@ def _load(path: Path, slice_axis: int, basal_end: str):
         raise ReaderError(f"{path}: NIfTI image holds NaN or infinite values.")
     _, da, db = vol.spacing(slice_axis)
     notes = [PIXEL_SIZE_UNKNOWN] if bad else []
-    return np.moveaxis(st, 0, 2), (db, da), thickness, rule, vol.image.get_data_dtype().itemsize * 8, notes
+    bits = vol.image.get_data_dtype().itemsize * 8
+    return np.moveaxis(st, 0, 2), (db, da), thickness, rule, bits, notes, _stack_affine(vol, slice_axis, basal_end)
+
+
+def _stack_affine(vol: NiftiVolume, slice_axis: int, basal_end: str) -> np.ndarray | None:
+    """The map of the stack's voxel (column, row, slice apex -> base) to RAS+ mm, as ``meta['affine']`` holds it for
+    DICOM stacks (since 0.3.0), when the header places the voxels in space; None otherwise. The axes are the
+    header's as stored: a placeholder affine stays one, and :func:`lgenet.io.geometry.patient_axes` says so."""
+    if vol.data.ndim != 3 or not _oriented(vol.image):
+        return None
+    a = np.asarray(vol.image.affine, np.float64)
+    ax = vol.slice_axis(slice_axis)
+    col, row = (i for i in range(3) if i != ax)  # the stack's columns are the first other stored axis
+    out = np.eye(4)
+    out[:3, 0], out[:3, 1], out[:3, 2], out[:3, 3] = a[:3, col], a[:3, row], a[:3, ax], a[:3, 3]
+    if basal_end == "first":  # apex -> base runs against the stored order
+        out[:3, 3] = a[:3, 3] + (vol.data.shape[ax] - 1) * a[:3, ax]
+        out[:3, 2] = -a[:3, ax]
+    return out
 
 
 #: the note of a NIfTI image whose header gives an in-plane voxel size of 0, negative or NaN
@@ -303,7 +321,7 @@ def read_nifti_frame(
     """One (rows, cols) float32 frame; ``sel`` is 'basal' or an index in apex->base order."""
     path = Path(path)
     ax = _check_params(slice_axis, basal_end)
-    vol, spacing, thick, rule, bits, notes = _load(path, ax, basal_end)
+    vol, spacing, thick, rule, bits, notes, _ = _load(path, ax, basal_end)
     n = vol.shape[2]
     k = select_index(n, sel, path)
     frame = np.ascontiguousarray(vol[:, :, k].T, dtype=np.float32)
@@ -327,7 +345,7 @@ def read_nifti_volume(path: str | Path, *, slice_axis: int = 2, basal_end: str =
     """The stack as float32 (S, rows, cols), apex->base."""
     path = Path(path)
     ax = _check_params(slice_axis, basal_end)
-    vol, spacing, thick, rule, bits, notes = _load(path, ax, basal_end)
+    vol, spacing, thick, rule, bits, notes, affine = _load(path, ax, basal_end)
     out = np.ascontiguousarray(np.transpose(vol, (2, 1, 0)), dtype=np.float32)
     meta = build_meta(
         format="nifti",
@@ -341,6 +359,7 @@ def read_nifti_volume(path: str | Path, *, slice_axis: int = 2, basal_end: str =
         basal_rule=rule,
         bits=bits,
         notes=notes,
+        affine=affine,
     )
     return out, meta
 

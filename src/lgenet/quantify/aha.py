@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lgenet.io.geometry import OBLIQUE_MAX_COS, patient_axes
+
 __all__ = ["AHA_NAMES", "AhaResult", "aha_segments", "rv_insertion_from_affine", "OBLIQUE_MAX_COS"]
 
 #: segment number -> (level, name)
@@ -52,11 +54,6 @@ AHA_NAMES: dict[int, tuple[str, str]] = {
     15: ("apical", "inferior"),
     16: ("apical", "lateral"),
 }
-#: a slice normal within 15 deg of a patient axis: not an oblique short-axis plane (placeholder geometry)
-OBLIQUE_MAX_COS = math.cos(math.radians(15.0))
-#: LV -> RV in RAS (the patient's right and anterior; LPS (-1, -1, 0)/sqrt 2)
-_LV_TO_RV_RAS = np.array([1.0, 1.0, 0.0]) / math.sqrt(2.0)
-_ANTERIOR_RAS = np.array([0.0, 1.0, 0.0])
 _MIN_MYO_PX = 10
 _N_RAYS = 60
 
@@ -75,36 +72,10 @@ class AhaResult:
         return bool(self.segments)
 
 
-def _patient_axes(affine: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | str:
-    """(column step, row step, septal direction, anterior direction) in RAS from the voxel -> RAS ``affine``
-    (columns: column index, row index, slice), or why the geometry cannot orient the segments."""
-    if affine is None:
-        return "the stack has no patient geometry"
-    a = np.asarray(affine, float)[:3, :3]
-    e_col, e_row = a[:, 0], a[:, 1]
-    normal = np.cross(e_col, e_row)
-    if np.linalg.norm(normal) < 1e-9:
-        return "the stack's geometry is degenerate"
-    normal /= np.linalg.norm(normal)
-    if float(np.max(np.abs(normal))) > OBLIQUE_MAX_COS:
-        return (
-            "the stack's geometry is not an oblique short-axis plane (its normal lies within 15 deg of a patient "
-            "axis, as with placeholder affines): the patient axes cannot orient the segments"
-        )
-    sep = _LV_TO_RV_RAS - float(np.dot(_LV_TO_RV_RAS, normal)) * normal
-    if np.linalg.norm(sep) < 0.2:
-        return "the patient's right-anterior direction lies nearly along the slice normal"
-    sep /= np.linalg.norm(sep)
-    ant = _ANTERIOR_RAS - float(np.dot(_ANTERIOR_RAS, normal)) * normal - float(np.dot(_ANTERIOR_RAS, sep)) * sep
-    if np.linalg.norm(ant) < 1e-6:
-        return "the anterior direction lies along the septal direction"
-    return e_col, e_row, sep, ant / np.linalg.norm(ant)
-
-
 def rv_insertion_from_affine(affine: np.ndarray | None) -> tuple[float | None, str]:
     """The anterior RV insertion's angle on the display (rows down, columns right; degrees counter-clockwise from
     3 o'clock) that the patient axes of ``affine`` give, or ``(None, why)``."""
-    axes = _patient_axes(affine)
+    axes = patient_axes(affine)
     if isinstance(axes, str):
         return None, axes
     e_col, e_row, sep, ant = axes
@@ -132,7 +103,7 @@ def aha_segments(
             return (ins + 60.0) - np.degrees(np.arctan2(-dy * sy, dx * sx))
 
     else:
-        axes = _patient_axes(affine)
+        axes = patient_axes(affine)
         if isinstance(axes, str):
             return AhaResult(note=f"AHA segments not computed: {axes}; give --rv-insertion-deg")
         e_col, e_row, sep, ant = axes
