@@ -206,12 +206,15 @@ def main(argv=None) -> int:
 
 
 def read_rows(path: Path) -> list[dict]:
-    """The rows of a centre_rows.csv, numbers as floats."""
+    """The rows of a centre_rows.csv, numbers as floats (an empty cell, a mask with no myocardium's burden: NaN)."""
     import csv
+
+    def num(v: str) -> float:
+        return float(v) if v != "" else float("nan")
 
     with open(path, newline="") as fh:
         return [
-            {k: (v if k in ("patient_id", "condition") else float(v)) for k, v in r.items()} for r in csv.DictReader(fh)
+            {k: (v if k in ("patient_id", "condition") else num(v)) for k, v in r.items()} for r in csv.DictReader(fh)
         ]
 
 

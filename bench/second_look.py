@@ -42,6 +42,13 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--draw", type=int, default=0, help="the draw of the proxies the rows were made with")
+    ap.add_argument(
+        "--side-standin",
+        action="store_true",
+        help="judge the RV side too (lgenet.segment.rv_side), the geometry stood in for by the other folds' mean "
+        "direction beside the expert rings, as bench/rv_side.py does; every first mask is judged (the older "
+        "shifts, which rotate and flip the heart, are left without a side)",
+    )
     a = ap.parse_args(argv)
 
     import torch
@@ -54,6 +61,7 @@ def main(argv=None) -> int:
     from lgenet.runs.seg import SegRunDir, load_segmenter
     from lgenet.runs.tables import write_rows
     from lgenet.segment.cases import cases_of, read_case
+    from lgenet.segment.rv_side import judge_rv_side, observe_rv_side
     from lgenet.segment.second_look import doubtful, second_look
 
     torch.set_num_threads(a.threads)
@@ -75,13 +83,17 @@ def main(argv=None) -> int:
     profile = rd.read_profile()
     cases = {c.patient_id: c for c in cases_of(load_manifest(cfg.manifest, tasks=None), need_masks=True)}
     models = {k: load_segmenter(rd.path, [k]) for k in folds}
+    expected = _standin_directions(cases, cfg, rd.read_folds("seg"), folds) if a.side_standin else {}
+
+    def judged_side(r) -> bool:  # the RV side of this row's masks is judged
+        return bool(expected) and not r["condition"].startswith("older shifts")
 
     todo = [  # the masks the first look doubts, from the rows' own verdicts and cross-fitted scores
         i
         for i, r in enumerate(rows)
-        if doubtful(SimpleNamespace(ok=bool(int(r["plausible"]))), r, arbiter[int(r["fold"])])
+        if judged_side(r) or doubtful(SimpleNamespace(ok=bool(int(r["plausible"]))), r, arbiter[int(r["fold"])])
     ]
-    new_rows = [dict(r, looked=0, chosen=0) for r in rows]
+    new_rows = [dict(r, looked=0, chosen=0, rv_side_first="", rv_side_kept="") for r in rows]
     mismatch = []
     stacks: dict = {}
     for i in tqdm(todo, desc="second looks", unit="mask", disable=a.no_progress):
@@ -103,9 +115,20 @@ def main(argv=None) -> int:
         d0 = 0.0 if not math.isfinite(d0) else d0
         if abs(d0 - r["dice_myo"]) > 1e-4:
             mismatch.append((pid, name, r["dice_myo"], d0))
-        look = second_look(seg, img, sp, smm, arbiter[k], profile_outside=outside, first=first)
+        side = None
+        if judged_side(r):
+            e = expected[k]
+            side = lambda res, img=img, sp=sp, e=e: judge_rv_side(observe_rv_side(img, res.classes, sp), e)  # noqa: E731
         row = new_rows[i]
+        if side is not None:
+            s0 = side(first)
+            row["rv_side_first"] = row["rv_side_kept"] = s0.verdict
+            if not doubtful(SimpleNamespace(ok=bool(int(r["plausible"]))), r, arbiter[k], s0):
+                continue  # trusted, on the right side: not looked at again
+        look = second_look(seg, img, sp, smm, arbiter[k], profile_outside=outside, first=first, side=side)
         row["looked"], row["chosen"] = look.looked, look.chosen
+        if look.side is not None:
+            row["rv_side_kept"] = look.side.verdict
         if look.chosen:
             d = dice(look.result.classes >= 2, cls >= 2)
             mp, me = class_measures(look.result.classes), class_measures(cls)
@@ -127,7 +150,8 @@ def main(argv=None) -> int:
         "load_end": os.getloadavg()[0],
         "wall_s": time.time() - t0,
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-        "doubtful": len(todo),
+        "doubtful": sum(1 for r in new_rows if r["looked"] or r["chosen"]) if expected else len(todo),
+        "side_standin": {str(k): float(np.degrees(np.arctan2(v[0], v[1]))) for k, v in expected.items()},
         "draw": a.draw,
         "first_look_mismatches": mismatch,
     }
@@ -138,6 +162,23 @@ def main(argv=None) -> int:
                                                      default=float))  # fmt: skip
     write_rows(out / "second_look_rows.csv", new_rows, list(new_rows[0]))
     return 1 if mismatch else 0
+
+
+def _standin_directions(cases: dict, cfg, fold_of: dict, folds) -> dict:
+    """For each fold k, the mean direction of the blood beside the other folds' expert rings, as acquired: the
+    stand-in of the geometry EMIDEC's placeholder affines do not give (bench/rv_side.py)."""
+    from lgenet.segment.cases import read_case
+    from lgenet.segment.rv_side import observe_rv_side
+
+    seen = {}
+    for pid, c in cases.items():
+        st = read_case(c, cfg)
+        seen[pid] = observe_rv_side(st.image, st.classes, st.spacing).direction
+    out = {}
+    for k in folds:
+        m = np.mean([v for p, v in seen.items() if v is not None and fold_of[p] != k], axis=0)
+        out[k] = m / np.linalg.norm(m)
+    return out
 
 
 def markdown(before: dict, after: dict, rows: list, new_rows: list, meta: dict) -> str:
@@ -154,6 +195,13 @@ def markdown(before: dict, after: dict, rows: list, new_rows: list, meta: dict) 
         f"{meta['load_end']:.2f} at the end; {meta['wall_s'] / 60:.1f} min; {meta['date']}  ",
         f"Doubtful masks looked at again: {meta['doubtful']}; first looks that did not reproduce their row: "
         f"{len(meta['first_look_mismatches'])}",
+        *(
+            [
+                f"RV side judged, the geometry stood in for by the other folds' mean direction (deg): {meta['side_standin']}"
+            ]
+            if meta.get("side_standin")
+            else []
+        ),
         "",
         "| condition (n) | looked again | mask changed (Dice up > 0.05 / down > 0.05) | myocardium Dice mean | found (≥ 0.5) "
         "| missed (< 0.15): measured | refused | LGE % ICC (measured) | AUC |",
@@ -166,6 +214,10 @@ def markdown(before: dict, after: dict, rows: list, new_rows: list, meta: dict) 
         changed = [i for i in idx if new_rows[i]["chosen"]]
         up = sum(1 for i in changed if new_rows[i]["dice_myo"] - rows[i]["dice_myo"] > 0.05)
         down = sum(1 for i in changed if rows[i]["dice_myo"] - new_rows[i]["dice_myo"] > 0.05)
+        if meta.get("side_standin"):
+            inc0 = sum(1 for i in idx if new_rows[i]["rv_side_first"] == "inconsistent")
+            inc1 = sum(1 for i in idx if new_rows[i]["rv_side_kept"] == "inconsistent")
+            n = f"{n}, RV side inconsistent {inc0} → {inc1}"
         L.append(
             f"| {n} ({b['n']}) | {looked} | {len(changed)} ({up} / {down}) | {b['dice_myo_mean']:.3f} → "
             f"{a['dice_myo_mean']:.3f} | {b['found']} → {a['found']} | {b['misses_measured']} → {a['misses_measured']} "

@@ -111,3 +111,28 @@ def test_a_doubted_mask_is_replaced_only_by_a_trusted_one_clearly_better(monkeyp
     seg, _ = _fake([(150, 150), (20, 180)], {0: (True, 0.30), 1: (True, 0.76), 2: (True, 0.90)}, monkeypatch)
     look = second_look(seg, img, (1.0, 1.0), 10.0, QUALITY)
     assert (look.looked, look.chosen) == (2, 2)
+
+
+def test_a_trusted_mask_on_the_wrong_side_gets_a_second_look(monkeypatch):
+    from lgenet.segment.rv_side import CONSISTENT, INCONSISTENT, RvSide
+    from lgenet.segment.second_look import second_look
+
+    img = np.zeros((3, 200, 200), np.float32)
+
+    def side_by(verdicts):
+        return lambda res: RvSide(np.array([0.0, 1.0]), 0.9, 3, verdicts[res.k], 120.0 if verdicts[res.k] else 0.0)
+
+    # the first mask trusted by the score (0.80) but its RV side inconsistent: a trusted proposal on the right
+    # side replaces it, without having to beat the first mask's score
+    seg, drawn = _fake([(150, 150)], {0: (True, 0.80), 1: (True, 0.70)}, monkeypatch)
+    look = second_look(seg, img, (1.0, 1.0), 10.0, QUALITY, side=side_by({0: INCONSISTENT, 1: CONSISTENT}))
+    assert (look.looked, look.chosen) == (1, 1) and look.side.verdict == CONSISTENT
+    assert look.first_side.verdict == INCONSISTENT
+    # a proposal on the wrong side never replaces a mask, however trusted
+    seg, _ = _fake([(150, 150)], {0: (True, 0.40), 1: (True, 0.95)}, monkeypatch)
+    look = second_look(seg, img, (1.0, 1.0), 10.0, QUALITY, side=side_by({0: CONSISTENT, 1: INCONSISTENT}))
+    assert look.chosen == 0
+    # a doubted proposal does not replace a wrong-side mask either: the kept one stays, judged inconsistent
+    seg, _ = _fake([(150, 150)], {0: (True, 0.80), 1: (True, 0.60)}, monkeypatch)
+    look = second_look(seg, img, (1.0, 1.0), 10.0, QUALITY, side=side_by({0: INCONSISTENT, 1: CONSISTENT}))
+    assert look.chosen == 0 and look.side.verdict == INCONSISTENT

@@ -323,6 +323,9 @@ def test_apply_to_a_cohort_without_masks(seg_run, tmp_path):
     # with its reason, never measured
     assert len(measured) >= 4
     assert all("implausible LV mask: " in r["notes"] for r in out.rows if r["patient_id"] not in measured)
+    # the synthetic NIfTI stacks lie on oblique short-axis planes: the side of every measured ring is judged
+    assert all(r["rv_side"].split(" (")[0] in {"consistent", "inconsistent", "unknown"} for r in out.rows)
+    assert not any("geometry" in r["rv_side"] for r in out.rows if r["patient_id"] in measured)
     assert all((r.lge_percent is not None) == (r.patient_id in measured) for r in new.records)
     got = _rows(out.manifest)
     assert got[0]["lge_percent_source"].startswith("lgenet segment apply (fold ensemble")
@@ -1112,6 +1115,9 @@ def test_import_dicom_then_apply_writes_a_dicom_seg_that_reads_back_as_the_mask(
     aha = _rows(out / "aha_segments.csv")
     assert len(aha) == 16 * len(measured) and all("approximate" in r["orientation"] for r in aha)
     assert all("approximate" in r["aha_orientation"] for r in measured)
+    # the same geometry says where the RV should lie: every measured ring's side is judged against it
+    assert all(r["rv_side"].split(" (")[0] in {"consistent", "inconsistent", "unknown"} for r in measured)
+    assert not any("geometry" in r["rv_side"] for r in measured)
     assert (out / "bullseye" / f"{measured[0]['patient_id']}.png").is_file() is False  # --no-overlays
     if shutil.which("dciodvfy") is None:
         pytest.skip("dciodvfy (Debian dicom3tools) is not installed: the SEG's validation was not run")

@@ -86,6 +86,9 @@ SEG_APPLY_FIELDS = [
     "dicom_seg",  # since 0.3.0, with --dicom-seg: the DICOM SEG and SR measurement report
     "dicom_sr",
     "aha_orientation",  # since 0.3.0: how the AHA segments were oriented, or why they were not computed
+    # since 0.3.0: whether the blood beside the ring lies on the patient's right-anterior side, where the RV is
+    # (lgenet.segment.rv_side), or why it could not be judged
+    "rv_side",
     "status",
     "notes",
 ]

@@ -13,6 +13,7 @@ import numpy as np
 
 from lgenet.conventions.names import check_unique_names
 from lgenet.errors import ConfigError
+from lgenet.io.geometry import rv_direction
 from lgenet.runs.grid import ensure_writable_dir
 from lgenet.runs.paths import refuse_overwrite
 from lgenet.runs.seg import AHA_FIELDS, SEG_APPLY_FIELDS, SegRunDir, load_segmenter
@@ -32,6 +33,7 @@ from lgenet.segment.quality import (
     quality_features,
     slice_agreement_text,
 )
+from lgenet.segment.rv_side import INCONSISTENT, judge_rv_side, observe_rv_side
 from lgenet.segment.second_look import second_look
 from lgenet.utils import atomic_write_text, sha256_file
 
@@ -184,6 +186,15 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
             res, st.spacing, slice_mm, quality, len(far), image=st.image, judged=judged
         )
         notes += verdict_notes
+        # the RV side is reported, not acted on: as a second look's trigger it cost masks (configuration 27)
+        side, side_why = rv_side_judge(st)
+        side_of = side(res) if side is not None and status != NO_LV else None
+        if side_of is not None and side_of.verdict == INCONSISTENT:
+            notes.append(
+                f"RV side: the blood-like tissue beside this ring lies {side_of.off_deg:.0f} deg from the patient's "
+                "right-anterior side, where the RV should be (image geometry): the ring may lie on another "
+                "structure; check the overlay"
+            )
         if status == NO_LV:
             res.classes = np.zeros_like(res.classes)
         for n in notes:
@@ -220,6 +231,7 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
             "notes": " | ".join(notes),
             "slice_agreement": slice_agreement_text(res) if status != NO_LV else "",
             "fold_agreement": _mean_text(res.fold_agreement) if status != NO_LV else "",
+            "rv_side": (side_of.text() if side_of is not None else f"unknown ({side_why})") if status != NO_LV else "",
         }
         row.update(q)
         row.update(_threshold_burdens(st.image, res.classes))
@@ -305,6 +317,16 @@ NO_LV = "no LV found"
 #: ``status`` of a patient whose predicted mask is not an anatomically plausible LV
 #: (:func:`lgenet.segment.plausibility.check_plausibility`; since 0.2.0)
 NOT_LV = "implausible LV mask"
+
+
+def rv_side_judge(st):
+    """``(judge, "")``: the judge of a mask's RV side on stack ``st`` (:mod:`lgenet.segment.rv_side`); or
+    ``(None, why)`` when its geometry does not say where the patient's right and anterior lie."""
+    affine = st.meta.get("affine")
+    expected, _ = rv_direction(affine, st.spacing)
+    if expected is None:
+        return None, "no patient geometry" if affine is None else "the geometry is not an oblique plane"
+    return (lambda res: judge_rv_side(observe_rv_side(st.image, res.classes, st.spacing), expected)), ""
 
 
 def lv_status(res) -> str:

@@ -15,13 +15,18 @@ localiser's largest LV components) and keeps the mask the quality score prefers:
   number. (In the first form any plausible mask beat an implausible one, and under every proxy at once one
   refused miss became a measured miss: docs/results.md, configuration 26.)
 
+With ``side`` (a judge of :mod:`lgenet.segment.rv_side`), a mask with the blood beside its ring on the wrong side
+is doubted too, never replaces another, and sets no bar of its own. ``segment apply`` does not pass it: measured
+with a stand-in for the geometry, it cost masks under three proxies (docs/results.md, configuration 27);
+``bench/second_look.py --side-standin`` measures it.
+
 The score that arbitrates is the run's own (``quality.json``); a bench measures the second look with a score
 fitted without the patient's fold.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +35,7 @@ from lgenet.data.stacks import tissue_normalise
 from lgenet.models.seginfer import PROPOSALS_APART_MM, mean_centre
 from lgenet.segment.plausibility import Plausibility, check_plausibility
 from lgenet.segment.quality import flag_line, predict_quality, quality_features
+from lgenet.segment.rv_side import INCONSISTENT, RvSide
 
 __all__ = ["MARGIN", "SecondLook", "doubtful", "second_look"]
 
@@ -46,6 +52,8 @@ class SecondLook:
     chosen: int  #: which mask was kept: 0 the first, k the k-th other proposal
     first_verdict: Plausibility | None = None  #: the first mask's plausibility
     first_quality: dict | None = None  #: the first mask's predicted Dice and LGE % error
+    side: RvSide | None = None  #: the kept mask's RV side (None: not judged)
+    first_side: RvSide | None = None  #: the first mask's
 
 
 def _judge(res, spacing, slice_mm, quality: Mapping, profile_outside: int, image) -> tuple[Plausibility, dict]:
@@ -54,9 +62,10 @@ def _judge(res, spacing, slice_mm, quality: Mapping, profile_outside: int, image
     return verdict, predict_quality(quality, feats)
 
 
-def doubtful(verdict: Plausibility, q: Mapping, quality: Mapping) -> bool:
-    """Whether a mask gets a second look: implausible, or below the score's flag line."""
-    return (not verdict.ok) or q["quality_dice"] < flag_line(quality)
+def doubtful(verdict: Plausibility, q: Mapping, quality: Mapping, side: RvSide | None = None) -> bool:
+    """Whether a mask gets a second look: implausible, below the score's flag line, or its RV side inconsistent."""
+    wrong_side = side is not None and side.verdict == INCONSISTENT
+    return (not verdict.ok) or q["quality_dice"] < flag_line(quality) or wrong_side
 
 
 def second_look(
@@ -69,17 +78,20 @@ def second_look(
     profile_outside: int = 0,
     first=None,
     apart_mm: float = PROPOSALS_APART_MM,
+    side: Callable[[object], RvSide] | None = None,
 ) -> SecondLook:
     """The mask of ``image`` (S, H, W, raw) that the quality model ``quality`` prefers among the first one
     (``first``, a :class:`~lgenet.models.seginfer.SegResult` of ``seg``; segmented here when None) and, when that
     one is :func:`doubtful`, the segmenter's other proposals whose window centres lie further than ``apart_mm`` from
-    it."""
+    it. ``side``: judges a mask's RV side (:func:`lgenet.segment.rv_side.judge_rv_side` against the stack's
+    geometry), or None when the stack has none."""
     if first is None:
         first = seg(image, spacing)
     verdict, q = _judge(first, spacing, slice_mm, quality, profile_outside, image)
     trust = flag_line(quality)
-    best = SecondLook(first, verdict, q, 0, 0, verdict, q)
-    if not doubtful(verdict, q, quality):
+    s0 = side(first) if side is not None else None
+    best = SecondLook(first, verdict, q, 0, 0, verdict, q, s0, s0)
+    if not doubtful(verdict, q, quality, s0):
         return best
     spec = seg.spec
     vol01 = tissue_normalise(image, spec.percentiles, method=spec.normalisation, spacing=spacing)
@@ -92,7 +104,12 @@ def second_look(
         looked += 1
         res = seg(vol01, spacing, normalised=True, centres=centres, found=found)
         v, qq = _judge(res, spacing, slice_mm, quality, profile_outside, image)
-        if v.ok and qq["quality_dice"] >= max(trust, best.quality["quality_dice"] + MARGIN):
-            best = SecondLook(res, v, qq, 0, looked, verdict, q)
+        # a kept mask on the wrong side sets no bar of its own: its score is not evidence of an LV
+        kept_wrong = best.side is not None and best.side.verdict == INCONSISTENT
+        need = trust if kept_wrong else max(trust, best.quality["quality_dice"] + MARGIN)
+        if v.ok and qq["quality_dice"] >= need:
+            sk = side(res) if side is not None else None
+            if sk is None or sk.verdict != INCONSISTENT:
+                best = SecondLook(res, v, qq, 0, looked, verdict, q, sk, s0)
     best.looked = looked
     return best
