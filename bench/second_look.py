@@ -77,6 +77,7 @@ def main(argv=None) -> int:
     arbiter = {
         k: fit_quality([r for r in rows if int(r["fold"]) != k and r["condition"] in FIT_CONDITIONS]) for k in folds
     }
+    lines = {k: _fitted_line(rows, k, folds) for k in folds}  # configuration 28's line per fold, fold-honest
 
     rd = SegRunDir(a.run)
     cfg = rd.load_config()
@@ -142,6 +143,8 @@ def main(argv=None) -> int:
             )
     before = {n: summarise([r for r in rows if r["condition"] == n], cfg.lge_threshold) for n in names}
     after = {n: summarise([r for r in new_rows if r["condition"] == n], cfg.lge_threshold) for n in names}
+    for n in names:  # the flag with each fold's fitted line (configuration 28, not adopted) beside the 0.675 line
+        after[n]["flag_fitted"] = _fitted_flags([r for r in new_rows if r["condition"] == n], lines)
     meta = {
         "command": "python bench/second_look.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "lgenet": __version__,
@@ -154,6 +157,7 @@ def main(argv=None) -> int:
         "side_standin": {str(k): float(np.degrees(np.arctan2(v[0], v[1]))) for k, v in expected.items()},
         "draw": a.draw,
         "first_look_mismatches": mismatch,
+        "flag_lines": {str(k): v for k, v in lines.items()},
     }
     md = markdown(before, after, rows, new_rows, meta)
     print(md)
@@ -162,6 +166,49 @@ def main(argv=None) -> int:
                                                      default=float))  # fmt: skip
     write_rows(out / "second_look_rows.csv", new_rows, list(new_rows[0]))
     return 1 if mismatch else 0
+
+
+#: configuration 28's flag lines (tried, not adopted: docs/results.md): the grid, and what a line asks of it
+FLAG_GRID = tuple(round(0.675 + 0.005 * i, 3) for i in range(36))  # 0.675 ... 0.85
+FLAG_CATCH, FLAG_SPARE = 0.90, 0.10
+
+
+def fit_flag_line(rows: list) -> float:
+    """Configuration 28's line from cross-fitted rows: the lowest of FLAG_GRID that flags FLAG_CATCH of the masks with
+    Dice < 0.6, lowered to the highest that flags at most FLAG_SPARE of those with Dice >= 0.75, never below 0.675."""
+    d = np.array([float(r["dice_myo"]) for r in rows], np.float64)
+    q = np.array([float(r["quality_dice"]) for r in rows], np.float64)
+    bad, good = d < 0.6, d >= 0.75
+    catch = [x for x in FLAG_GRID if not bad.any() or float(np.mean(q[bad] < x)) >= FLAG_CATCH]
+    spare = [x for x in FLAG_GRID if not good.any() or float(np.mean(q[good] < x)) <= FLAG_SPARE]
+    return float(max(FLAG_GRID[0], min(catch[0] if catch else FLAG_GRID[-1], spare[-1] if spare else FLAG_GRID[0])))
+
+
+def _fitted_line(rows: list, k: int, folds) -> float:
+    """Fold k's flag line (fit_flag_line) from the other folds' fit rows, each scored by a regression fitted
+    without its own fold and without fold k."""
+    from lgenet.segment.quality import fit_quality, predict_quality
+    from lgenet.segment.quality_fit import FIT_CONDITIONS
+
+    fit = [r for r in rows if r["condition"] in FIT_CONDITIONS and int(r["fold"]) != k]
+    scored = []
+    for j in folds:
+        if j == k:
+            continue
+        model = fit_quality([r for r in fit if int(r["fold"]) != j])
+        scored += [{**r, **predict_quality(model, r)} for r in fit if int(r["fold"]) == j]
+    return fit_flag_line(scored)
+
+
+def _fitted_flags(rows: list, lines: dict) -> dict:
+    """The share of Dice < 0.6 and of Dice >= 0.75 masks flagged when each row's fold has its own line."""
+    bad = [r for r in rows if r["dice_myo"] < 0.6]
+    good = [r for r in rows if r["dice_myo"] >= 0.75]
+
+    def share(rr):
+        return sum(1 for r in rr if r["quality_dice"] < lines[int(r["fold"])]) / len(rr) if rr else None
+
+    return {"n_bad": len(bad), "bad_flagged": share(bad), "n_good": len(good), "good_flagged": share(good)}
 
 
 def _standin_directions(cases: dict, cfg, fold_of: dict, folds) -> dict:
@@ -179,6 +226,13 @@ def _standin_directions(cases: dict, cfg, fold_of: dict, folds) -> dict:
         m = np.mean([v for p, v in seen.items() if v is not None and fold_of[p] != k], axis=0)
         out[k] = m / np.linalg.norm(m)
     return out
+
+
+def _fl(f: dict) -> str:
+    def pc(x):
+        return "n/a" if x is None else f"{100 * x:.0f} %"
+
+    return f"{pc(f['bad_flagged'])} of {f['n_bad']} / {pc(f['good_flagged'])} of {f['n_good']}"
 
 
 def markdown(before: dict, after: dict, rows: list, new_rows: list, meta: dict) -> str:
@@ -203,9 +257,12 @@ def markdown(before: dict, after: dict, rows: list, new_rows: list, meta: dict) 
             else []
         ),
         "",
+        f"Flag lines fitted per fold (configuration 28, not adopted): {meta.get('flag_lines')}",
+        "",
         "| condition (n) | looked again | mask changed (Dice up > 0.05 / down > 0.05) | myocardium Dice mean | found (≥ 0.5) "
-        "| missed (< 0.15): measured | refused | LGE % ICC (measured) | AUC |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| missed (< 0.15): measured | refused | LGE % ICC (measured) | AUC | flagged Dice < 0.6 / ≥ 0.75: 0.675 line "
+        "before → after; fitted lines after |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n in before:
         b, a = before[n], after[n]
@@ -221,7 +278,8 @@ def markdown(before: dict, after: dict, rows: list, new_rows: list, meta: dict) 
         L.append(
             f"| {n} ({b['n']}) | {looked} | {len(changed)} ({up} / {down}) | {b['dice_myo_mean']:.3f} → "
             f"{a['dice_myo_mean']:.3f} | {b['found']} → {a['found']} | {b['misses_measured']} → {a['misses_measured']} "
-            f"| {b['refused']} → {a['refused']} | {icc(b)} → {icc(a)} | {auc(b)} → {auc(a)} |"
+            f"| {b['refused']} → {a['refused']} | {icc(b)} → {icc(a)} | {auc(b)} → {auc(a)} "
+            f"| {_fl(b['flag'])} → {_fl(a['flag'])}; {_fl(a['flag_fitted'])} |"
         )
     return "\n".join(L)
 
