@@ -205,6 +205,21 @@ def main(argv=None) -> int:
     return 0
 
 
+def run_meta(script: str, argv, threads: int, t0: float, load0: float) -> dict:
+    """What a bench run records of itself: its command, lgenet's version, the machine and its load, the time."""
+    from lgenet import __version__
+
+    return {
+        "command": f"python bench/{script} " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "lgenet": __version__,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {threads} torch threads",
+        "load_start": load0,
+        "load_end": os.getloadavg()[0],
+        "wall_s": time.time() - t0,
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+    }
+
+
 def read_rows(path: Path) -> list[dict]:
     """The rows of a centre_rows.csv, numbers as floats (an empty cell, a mask with no myocardium's burden: NaN)."""
     import csv

@@ -18,7 +18,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import sys
 import time
 from collections import Counter
@@ -27,6 +26,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from centre_check import run_meta  # noqa: E402
 
 CONDITIONS = ["as acquired", "whole-thorax canvas", "another centre (all)"]
 
@@ -50,7 +52,6 @@ def main(argv=None) -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from lgenet import __version__
     from lgenet.data.manifest import load_manifest
     from lgenet.evaluation.segmentation import dice
     from lgenet.runs.seg import SegRunDir, load_segmenter
@@ -114,13 +115,7 @@ def main(argv=None) -> int:
     write_rows(out / "rv_side_rows.csv", rows, list(rows[0]))
     res = summarise(rows, a.conditions)
     meta = {
-        "command": "python bench/rv_side.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "lgenet": __version__,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {a.threads} torch threads",
-        "load_start": load0,
-        "load_end": os.getloadavg()[0],
-        "wall_s": time.time() - t0,
-        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        **run_meta("rv_side.py", argv, a.threads, t0, load0),
         "draw": a.draw,
         "expected_deg": {str(k): math.degrees(math.atan2(float(v[0]), float(v[1]))) for k, v in expected.items()},
     }

@@ -18,7 +18,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from centre_check import _older_shifts, read_rows, summarise  # noqa: E402
+from centre_check import _older_shifts, read_rows, run_meta, summarise  # noqa: E402
 from lgenet.segment.quality import fit_quality  # noqa: E402
 from lgenet.segment.quality_fit import FIT_CONDITIONS, _conditions, condition_rng  # noqa: E402
 
@@ -54,7 +53,6 @@ def main(argv=None) -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from lgenet import __version__
     from lgenet.data.manifest import load_manifest
     from lgenet.data.shift import frame_features, shift_warnings
     from lgenet.evaluation.segmentation import class_measures, dice
@@ -146,13 +144,7 @@ def main(argv=None) -> int:
     for n in names:  # the flag with each fold's fitted line (configuration 28, not adopted) beside the 0.675 line
         after[n]["flag_fitted"] = _fitted_flags([r for r in new_rows if r["condition"] == n], lines)
     meta = {
-        "command": "python bench/second_look.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "lgenet": __version__,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {a.threads} torch threads",
-        "load_start": load0,
-        "load_end": os.getloadavg()[0],
-        "wall_s": time.time() - t0,
-        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        **run_meta("second_look.py", argv, a.threads, t0, load0),
         "doubtful": sum(1 for r in new_rows if r["looked"] or r["chosen"]) if expected else len(todo),
         "side_standin": {str(k): float(np.degrees(np.arctan2(v[0], v[1]))) for k, v in expected.items()},
         "draw": a.draw,
