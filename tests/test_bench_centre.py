@@ -58,3 +58,20 @@ def test_refusals_are_counted_as_segment_apply_counts_them(tmp_path):
     assert cc.main(["--rows", str(rows_csv), "--out", str(tmp_path / "again")]) == 0
     again = json.loads((tmp_path / "again" / "centre_summary.json").read_text())["conditions"]["a proxy"]
     assert again["refused"] == 2 and again["agreement"]["n"] == 8
+
+
+def test_a_row_without_a_burden_reads_back_as_nan(tmp_path):
+    """A mask with no myocardium has no LGE %: its empty cells read back as NaN, not as an error."""
+    import math
+
+    cc = _bench()
+    rows = _rows()
+    rows[6]["lge_percent_pred"] = ""
+    rows_csv = tmp_path / "centre_rows.csv"
+    with open(rows_csv, "w", newline="") as fh:
+        w = csv.DictWriter(fh, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    back = cc.read_rows(rows_csv)
+    assert math.isnan(back[6]["lge_percent_pred"]) and back[0]["lge_percent_pred"] == 10.0
+    assert back[6]["patient_id"] == "Case_006"
