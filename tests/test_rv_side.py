@@ -104,3 +104,28 @@ def test_no_geometry_or_no_common_direction_is_unknown():
     assert judge_rv_side(obs2, np.array([0.0, -1.0])).verdict == UNKNOWN
     # a ring with no cavity
     assert observe_rv_side(img, np.where(cls == 1, 0, cls), (1.5, 1.5)).direction is None
+
+
+def test_the_synthetic_cohorts_rings_agree_with_their_dicom_geometry(tmp_path):
+    """End to end through the DICOM reader: the phantom draws the RV on the display's left (the patient's right),
+    the synthetic series' orientation says so in LPS, and every expert ring comes out consistent; turned by 180 deg
+    in the array with the geometry left as it was, every one comes out inconsistent."""
+    import csv
+
+    from lgenet.conventions.labels import SegLabels
+    from lgenet.data.stacks import read_stack
+    from lgenet.data.synth.cohort import make_cohort
+
+    m = make_cohort(tmp_path / "c", n_patients=8, image_size=96, progress=False)
+    labels = SegLabels.parse("cavity=1,myo=2+3,lge=3,other=0+4")
+    with open(m, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for r in rows:
+        st = read_stack(m.parent / r["image"], m.parent / r["mask"], labels=labels)
+        expected, why = rv_direction(st.meta.get("affine"), st.spacing)
+        assert why == "" and expected[0] < 0 and expected[1] < 0  # up (anterior) and left (the patient's right)
+        assert judge_rv_side(observe_rv_side(st.image, st.classes, st.spacing), expected).verdict == CONSISTENT
+        turned = judge_rv_side(
+            observe_rv_side(st.image[:, ::-1, ::-1], st.classes[:, ::-1, ::-1], st.spacing), expected
+        )
+        assert turned.verdict == INCONSISTENT
