@@ -48,6 +48,11 @@ def main(argv=None) -> int:
         "direction beside the expert rings, as bench/rv_side.py does; every first mask is judged (the older "
         "shifts, which rotate and flip the heart, are left without a side)",
     )
+    ap.add_argument(
+        "--scan",
+        action="store_true",
+        help="configuration 29: when no proposal gives a trusted mask, scan the frame for more (second_look(scan=True))",
+    )
     a = ap.parse_args(argv)
 
     import torch
@@ -124,7 +129,7 @@ def main(argv=None) -> int:
             row["rv_side_first"] = row["rv_side_kept"] = s0.verdict
             if not doubtful(SimpleNamespace(ok=bool(int(r["plausible"]))), r, arbiter[k], s0):
                 continue  # trusted, on the right side: not looked at again
-        look = second_look(seg, img, sp, smm, arbiter[k], profile_outside=outside, first=first, side=side)
+        look = second_look(seg, img, sp, smm, arbiter[k], profile_outside=outside, first=first, side=side, scan=a.scan)
         row["looked"], row["chosen"] = look.looked, look.chosen
         if look.side is not None:
             row["rv_side_kept"] = look.side.verdict

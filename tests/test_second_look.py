@@ -136,3 +136,23 @@ def test_a_trusted_mask_on_the_wrong_side_gets_a_second_look(monkeypatch):
     seg, _ = _fake([(150, 150)], {0: (True, 0.80), 1: (True, 0.60)}, monkeypatch)
     look = second_look(seg, img, (1.0, 1.0), 10.0, QUALITY, side=side_by({0: INCONSISTENT, 1: CONSISTENT}))
     assert look.chosen == 0 and look.side.verdict == INCONSISTENT
+
+
+def test_the_frame_scan_finds_a_heart_no_localiser_place_shows():
+    from lgenet.models.seginfer import mean_centre
+
+    seg = _proposing_segmenter()
+    seg.coarse = []  # no coarse localiser: its places cannot help
+    vol = np.zeros((2, 200, 200), np.float32)  # 1 mm pixels
+    vol[:, 150:180, 20:50] = 0.9  # the heart, ~92 mm from the frame centre: the frame-centred canvas misses it
+    (c0, f0), *rest = seg.proposals(vol, (1.0, 1.0))
+    assert not rest and not f0.any()
+    found = seg.scan_proposals(vol, (1.0, 1.0))
+    assert found and all(f.all() for _, f in found)
+    near = [np.hypot(*(mean_centre(c, f) - [164.5, 34.5])) for c, f in found]
+    assert min(near) < 12  # a canvas near the heart sees it whole
+    # places already taken are not proposed again
+    again = seg.scan_proposals(vol, (1.0, 1.0), exclude=[mean_centre(c, f) for c, f in found])
+    assert again == []
+    # an empty frame gives nothing
+    assert seg.scan_proposals(np.zeros_like(vol), (1.0, 1.0)) == []

@@ -276,16 +276,22 @@ def test_apply_takes_a_second_look_at_doubted_masks_and_says_so(quality_run, tmp
     (run / "quality.json").write_text(json.dumps(q))
     seen = []
 
+    scans = []
+
     def spy(*a, **k):
         look = second_look(*a, **k)
         seen.append(look)
+        scans.append(k.get("scan"))
         return look
 
     monkeypatch.setattr(apply_mod, "second_look", spy)
     res = apply_segmentation(run, SegApplyOptions(out=tmp_path / "a", manifest=m, progress=False))
     assert len(seen) == 8 and all(s.chosen == 0 for s in seen)  # doubted, looked at, none trusted: kept
     assert not any("second look" in r["notes"] for r in res.rows)
-    assert json.loads((tmp_path / "a" / APPLY_RECORD).read_text())["settings"]["second_look"] is True
+    settings = json.loads((tmp_path / "a" / APPLY_RECORD).read_text())["settings"]
+    assert settings["second_look"] is True and settings["frame_scan"] is True
+    # the frame scanned too, once the localisers' places give no trusted mask (configuration 29)
+    assert scans == [True] * 8
 
     def replaced(*a, **k):  # a second look that found a trusted mask elsewhere
         look = second_look(*a, **k)
@@ -298,6 +304,7 @@ def test_apply_takes_a_second_look_at_doubted_masks_and_says_so(quality_run, tmp
     seen.clear()
     monkeypatch.setattr(apply_mod, "second_look", spy)
     apply_segmentation(run, SegApplyOptions(out=tmp_path / "c", manifest=m, progress=False, second_look=False))
-    assert not seen and "second_look" not in json.loads((tmp_path / "c" / APPLY_RECORD).read_text())["settings"]
+    settings = json.loads((tmp_path / "c" / APPLY_RECORD).read_text())["settings"]
+    assert not seen and "second_look" not in settings and "frame_scan" not in settings
     with pytest.raises(ConfigError, match="settings"):  # the same folder, the other way: refused, not mixed
         apply_segmentation(run, SegApplyOptions(out=tmp_path / "c", manifest=m, progress=False))

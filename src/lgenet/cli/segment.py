@@ -106,6 +106,7 @@ def cmd_segment_apply(a: argparse.Namespace) -> int:
         progress=not a.quiet,
         engine=a.engine,
         second_look=not a.no_second_look,
+        frame_scan=not a.no_frame_scan,
     )
     if a.reports and not a.manifest:
         raise ConfigError("--reports needs a --manifest cohort (the reports are written per patient of it)")
@@ -285,6 +286,12 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
         action="store_true",
         help="keep the first mask even where the quality score doubts it (default: a doubted mask is segmented "
         "again at the other places the localisers weighed and replaced by one the score trusts; a note says so)",
+    )
+    ap.add_argument(
+        "--no-frame-scan",
+        action="store_true",
+        help="in the second look, stop at the places the localisers weighed (default: when none gives a mask the "
+        "score trusts, the localisers look on canvases over the whole frame for more)",
     )
     ap.add_argument(
         "--dicom-seg",

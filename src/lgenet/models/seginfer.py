@@ -197,6 +197,40 @@ class Segmenter:
                 out.append((c, f))
         return out
 
+    def scan_proposals(
+        self,
+        vol01: np.ndarray,
+        spacing: tuple[float, float],
+        *,
+        exclude: Sequence[np.ndarray] = (),
+        apart_mm: float = PROPOSALS_APART_MM,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The frame scanned: the localisers look on canvases centred on a grid over the frame, every
+        2 x ``spec.loc_shift_mm``, and each LV found within that step of its canvas centre (the localisers were
+        trained with the heart near the centre) is a proposal, as (centres, found). A proposal within ``apart_mm`` of
+        an earlier one or of a mean centre (frame pixels) in ``exclude`` is left out. A second look's last resort
+        (configuration 29)."""
+        s, h, w = vol01.shape
+        mm = np.asarray(spacing, np.float64)
+        step = 2.0 * max(float(self.spec.loc_shift_mm), 10.0)
+        rows = np.arange(step / 2 / mm[0], h, step / mm[0])
+        cols = np.arange(step / 2 / mm[1], w, step / mm[1])
+        taken = [np.asarray(e, np.float64) for e in exclude]
+        out = []
+        for r in rows:
+            for c in cols:
+                at = np.array([r, c], np.float32)
+                centres, found, _ = self._localise_on(self.localisers, vol01, spacing, at)
+                if not found.any():
+                    continue
+                here = mean_centre(centres, found)
+                if np.hypot(*((here - at) * mm)) > step:
+                    continue
+                if all(np.hypot(*((here - t) * mm)) > apart_mm for t in taken):
+                    taken.append(here)
+                    out.append((centres, found))
+        return out
+
     def _coarse_proposals(
         self, vol01: np.ndarray, spacing: tuple[float, float], origin: np.ndarray, *, candidates: int | None = None
     ) -> list:

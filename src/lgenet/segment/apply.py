@@ -93,6 +93,9 @@ class SegApplyOptions:
     #: a mask the run's quality score doubts is segmented again at the other places the localisers weighed, and
     #: replaced by one the score trusts (:mod:`lgenet.segment.second_look`; since 0.3.0, needs the score)
     second_look: bool = True
+    #: with the second look, when no place the localisers weighed gives a trusted mask, the frame is scanned for
+    #: more (:meth:`lgenet.models.seginfer.Segmenter.scan_proposals`; since 0.3.0, configuration 29)
+    frame_scan: bool = True
 
 
 def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegApplyResult:
@@ -171,7 +174,9 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
         slice_mm = st.meta.get("slice_spacing") or st.meta.get("slice_thickness")
         judged = None
         if o.second_look and quality is not None:
-            look = second_look(seg, st.image, st.spacing, slice_mm, quality, profile_outside=len(far), first=res)
+            look = second_look(
+                seg, st.image, st.spacing, slice_mm, quality, profile_outside=len(far), first=res, scan=o.frame_scan
+            )
             judged = (look.verdict, look.quality)
             if look.chosen:
                 why = "implausible" if not look.first_verdict.ok else "doubted"

@@ -83,6 +83,8 @@ def _job_record(rd: SegRunDir, cfg, o, manifest, cases: list[dict], *, engine: s
             **({"engine": engine} if engine != "torch" else {}),  # since 0.3.0: the networks on ONNX Runtime
             # since 0.3.0, recorded when on: a job recorded before it did no second look and resumes only without
             **({"second_look": True} if getattr(o, "second_look", False) else {}),
+            # since 0.3.0 (configuration 29), recorded when on with the second look
+            **({"frame_scan": True} if getattr(o, "second_look", False) and getattr(o, "frame_scan", False) else {}),
         },
     }
 

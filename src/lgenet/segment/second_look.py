@@ -79,11 +79,13 @@ def second_look(
     first=None,
     apart_mm: float = PROPOSALS_APART_MM,
     side: Callable[[object], RvSide] | None = None,
+    scan: bool = False,
 ) -> SecondLook:
     """The mask of ``image`` (S, H, W, raw) that the quality model ``quality`` prefers among the first one
     (``first``, a :class:`~lgenet.models.seginfer.SegResult` of ``seg``; segmented here when None) and, when that
     one is :func:`doubtful`, the segmenter's other proposals whose window centres lie further than ``apart_mm`` from
-    it. ``side``: judges a mask's RV side (:func:`lgenet.segment.rv_side.judge_rv_side` against the stack's
+    it. ``scan``: when no proposal gives a mask the score trusts, the frame is scanned for more
+    (:meth:`~lgenet.models.seginfer.Segmenter.scan_proposals`). ``side``: judges a mask's RV side (:func:`lgenet.segment.rv_side.judge_rv_side` against the stack's
     geometry), or None when the stack has none."""
     if first is None:
         first = seg(image, spacing)
@@ -98,7 +100,18 @@ def second_look(
     mm = np.asarray(spacing, np.float64)
     here = mean_centre(first.centres, first.localised)
     looked = 0
-    for centres, found in seg.proposals(vol01, spacing, apart_mm=apart_mm):
+    proposals = seg.proposals(vol01, spacing, apart_mm=apart_mm)
+
+    def still_doubted() -> bool:
+        return not best.verdict.ok or best.quality["quality_dice"] < trust
+
+    def candidates():
+        yield from proposals
+        if scan and still_doubted():  # the frame scanned, once the localisers' own places are spent
+            seen = [here, *(mean_centre(c, f) for c, f in proposals)]
+            yield from seg.scan_proposals(vol01, spacing, exclude=seen, apart_mm=apart_mm)
+
+    for centres, found in candidates():
         if np.hypot(*((mean_centre(centres, found) - here) * mm)) <= apart_mm:
             continue  # where the first mask already is
         looked += 1
