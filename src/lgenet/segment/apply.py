@@ -33,7 +33,7 @@ from lgenet.segment.quality import (
     quality_features,
     slice_agreement_text,
 )
-from lgenet.segment.rv_side import INCONSISTENT, judge_rv_side, observe_rv_side
+from lgenet.segment.rv_side import INCONSISTENT, RvSide, judge_rv_side, observe_rv_side
 from lgenet.segment.second_look import second_look
 from lgenet.utils import atomic_write_text, sha256_file
 
@@ -192,8 +192,7 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
         )
         notes += verdict_notes
         # the RV side is reported, not acted on: as a second look's trigger it cost masks (configuration 27)
-        side, side_why = rv_side_judge(st)
-        side_of = side(res) if side is not None and status != NO_LV else None
+        side_of = rv_side_of(st, res.classes) if status != NO_LV else None
         if side_of is not None and side_of.verdict == INCONSISTENT:
             notes.append(
                 f"RV side: the blood-like tissue beside this ring lies {side_of.off_deg:.0f} deg from the patient's "
@@ -236,7 +235,7 @@ def apply_segmentation(run_dir: str | Path, options: SegApplyOptions) -> SegAppl
             "notes": " | ".join(notes),
             "slice_agreement": slice_agreement_text(res) if status != NO_LV else "",
             "fold_agreement": _mean_text(res.fold_agreement) if status != NO_LV else "",
-            "rv_side": (side_of.text() if side_of is not None else f"unknown ({side_why})") if status != NO_LV else "",
+            "rv_side": side_of.text() if side_of is not None else "",
         }
         row.update(q)
         row.update(_threshold_burdens(st.image, res.classes))
@@ -324,14 +323,15 @@ NO_LV = "no LV found"
 NOT_LV = "implausible LV mask"
 
 
-def rv_side_judge(st):
-    """``(judge, "")``: the judge of a mask's RV side on stack ``st`` (:mod:`lgenet.segment.rv_side`); or
-    ``(None, why)`` when its geometry does not say where the patient's right and anterior lie."""
+def rv_side_of(st, classes: np.ndarray):
+    """The RV side (:mod:`lgenet.segment.rv_side`) of the mask ``classes`` drawn on stack ``st``, judged against
+    the patient's right-anterior direction of its geometry; ``unknown``, with a short reason, without one."""
     affine = st.meta.get("affine")
     expected, _ = rv_direction(affine, st.spacing)
     if expected is None:
-        return None, "no patient geometry" if affine is None else "the geometry is not an oblique plane"
-    return (lambda res: judge_rv_side(observe_rv_side(st.image, res.classes, st.spacing), expected)), ""
+        why = "no patient geometry" if affine is None else "the geometry gives no patient axes"
+        return judge_rv_side(RvSide(None, 0.0, 0), None, why)
+    return judge_rv_side(observe_rv_side(st.image, classes, st.spacing), expected)
 
 
 def lv_status(res) -> str:

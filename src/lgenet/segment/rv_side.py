@@ -57,13 +57,6 @@ class RvSide:
     off_deg: float = float("nan")
     why: str = ""
 
-    @property
-    def angle_deg(self) -> float:
-        """The direction as an angle on the array, atan2(d_row, d_col) in degrees (rows down); NaN when none."""
-        if self.direction is None:
-            return float("nan")
-        return math.degrees(math.atan2(float(self.direction[0]), float(self.direction[1])))
-
     def text(self) -> str:
         """The ``rv_side`` column: the verdict, with the angle off or the reason."""
         if self.verdict == UNKNOWN:

@@ -85,8 +85,8 @@ def second_look(
     (``first``, a :class:`~lgenet.models.seginfer.SegResult` of ``seg``; segmented here when None) and, when that
     one is :func:`doubtful`, the segmenter's other proposals whose window centres lie further than ``apart_mm`` from
     it. ``scan``: when no proposal gives a mask the score trusts, the frame is scanned for more
-    (:meth:`~lgenet.models.seginfer.Segmenter.scan_proposals`). ``side``: judges a mask's RV side (:func:`lgenet.segment.rv_side.judge_rv_side` against the stack's
-    geometry), or None when the stack has none."""
+    (:meth:`~lgenet.models.seginfer.Segmenter.scan_proposals`). ``side``: judges a mask's RV side
+    (:func:`lgenet.segment.rv_side.judge_rv_side` against the stack's geometry), or None when the stack has none."""
     if first is None:
         first = seg(image, spacing)
     verdict, q = _judge(first, spacing, slice_mm, quality, profile_outside, image)
