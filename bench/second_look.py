@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from centre_check import _older_shifts, read_rows, run_meta, summarise  # noqa: E402
-from lgenet.segment.quality import fit_quality  # noqa: E402
+from lgenet.segment.quality import FLAG_BELOW, fit_quality  # noqa: E402
 from lgenet.segment.quality_fit import FIT_CONDITIONS, _conditions, condition_rng  # noqa: E402
 
 
@@ -166,13 +166,13 @@ def main(argv=None) -> int:
 
 
 #: configuration 28's flag lines (tried, not adopted: docs/results.md): the grid, and what a line asks of it
-FLAG_GRID = tuple(round(0.675 + 0.005 * i, 3) for i in range(36))  # 0.675 ... 0.85
+FLAG_GRID = tuple(round(FLAG_BELOW + 0.005 * i, 3) for i in range(36))  # 0.675 ... 0.85
 FLAG_CATCH, FLAG_SPARE = 0.90, 0.10
 
 
 def fit_flag_line(rows: list) -> float:
     """Configuration 28's line from cross-fitted rows: the lowest of FLAG_GRID that flags FLAG_CATCH of the masks with
-    Dice < 0.6, lowered to the highest that flags at most FLAG_SPARE of those with Dice >= 0.75, never below 0.675."""
+    Dice < 0.6, lowered to the highest that flags at most FLAG_SPARE of those with Dice >= 0.75, never below FLAG_BELOW."""
     d = np.array([float(r["dice_myo"]) for r in rows], np.float64)
     q = np.array([float(r["quality_dice"]) for r in rows], np.float64)
     bad, good = d < 0.6, d >= 0.75
