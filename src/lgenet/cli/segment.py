@@ -150,8 +150,13 @@ def cmd_segment_quality(a: argparse.Namespace) -> int:
 
     rd = SegRunDir(a.run)
     rd.load_config()  # a finished segmentation run, or a clear error
+    from lgenet.segment.as_applied import as_applied
+    from lgenet.segment.train import summarise_segmentation
+
     with rd.lock(), rd.file_log():
         model = fit_run_quality(rd.path, progress=not a.quiet)
+        as_applied(rd.path, progress=not a.quiet)  # its figures depend on the score's rows
+        summary, table, _ = summarise_segmentation(rd, rd.load_config())
     a_ = model["cross_fitted"]["all"]
 
     def share(v):
@@ -166,6 +171,7 @@ def cmd_segment_quality(a: argparse.Namespace) -> int:
         f"{share(a_['good_flagged'])} (n={a_['n_good']}), Spearman {a_['spearman']:.2f}"
     )
     print(f"per mask      : {rd.path / 'quality_rows.csv'}")
+    print(table)
     return 0
 
 

@@ -100,8 +100,7 @@ def _summary_table(s: dict) -> str:
     from lgenet.evaluation.segmentation import agreement_text
 
     def dice(name):
-        v = s.get(name, {})
-        return "n/a" if v.get("mean") is None else f"{v['mean']:.3f} \u00b1 {(v.get('sd') or 0):.3f} (n={v['n']})"
+        return dice_of(s.get(name, {}))
 
     rows = [
         ("Myocardium Dice", dice("dice_myo")),
@@ -135,7 +134,42 @@ def _summary_table(s: dict) -> str:
                     f"{a['auc']:.3f} (95% CI {a['lower']:.3f}\u2013{a['upper']:.3f}), n={a['n']} ({a['n_pos']} pos.)",
                 )
             )
-    return H.table(("Out-of-fold measure", "Value"), rows)
+    table = H.table(("Out-of-fold measure", "Value"), rows)
+    ap = s.get("as_applied")
+    if not ap:
+        return table
+    arows = [
+        (
+            "Masks the quality score doubted (score fitted without the patient's fold)",
+            f"{ap['doubted']} of {ap['patients']}: {ap['replaced']} replaced by a second look, {ap['refused']} "
+            f"refused, {ap['flagged']} flagged",
+        ),
+        ("Myocardium Dice, every patient", dice_of(ap.get("dice_myo", {}))),
+        ("LV cavity Dice", dice_of(ap.get("dice_cavity", {}))),
+    ]
+    a = ap.get("agreement", {}).get("network", {})
+    if "icc" in a:
+        arows.append(("Whole-LV LGE %, measured patients: ICC (95% CI); bias (limits of agreement)",
+                      "; ".join(agreement_text(a))))  # fmt: skip
+    a = ap.get("auc_lge", {}).get("whole_lv", {})
+    if "auc" in a:
+        arows.append(
+            (
+                f"AUC for {s.get('auc_label', 'lge')}, measured patients",
+                f"{a['auc']:.3f} (95% CI {a['lower']:.3f}\u2013{a['upper']:.3f}), n={a['n']} ({a['n_pos']} pos.)",
+            )
+        )
+    scan = " with the frame scan" if ap.get("frame_scan") else ""
+    return (
+        table
+        + f"<p>The same patients as <code>segment apply</code> treats them: a mask the quality score doubts gets a "
+        f"second look{scan} by its own fold's model, and is replaced only by a mask the score trusts "
+        "(<code>as_applied/</code> in the run folder).</p>" + H.table(("Out-of-fold, as applied", "Value"), arows)
+    )
+
+
+def dice_of(v: dict) -> str:
+    return "n/a" if v.get("mean") is None else f"{v['mean']:.3f} \u00b1 {(v.get('sd') or 0):.3f} (n={v['n']})"
 
 
 def seg_section(run: str | Path, *, anchor: str = "segmentation", title: str = "Segmentation") -> str:

@@ -59,6 +59,13 @@ def performance(rd: SegRunDir) -> dict:
         out["lge_percent_agreement"] = s["agreement"]["network"]
     if "auc_lge" in s:
         out["auc_lge"] = {k: v for k, v in s["auc_lge"].items() if k in ("whole_lv", "basal_slice")}
+    ap = s.get("as_applied")
+    if ap:  # since 0.3.0: the same patients as `segment apply` treats them (second look)
+        out["as_applied"] = {
+            k: ap[k]
+            for k in ("scope", "doubted", "replaced", "refused", "flagged", "dice_myo", "agreement", "auc_lge")
+            if k in ap
+        }
     q = rd.read_json(rd.path / "quality.json")
     if q and "cross_fitted" in q:
         out["quality_flag_cross_fitted"] = q["cross_fitted"].get("all")
@@ -103,6 +110,22 @@ def model_card(meta: dict) -> str:
         if isinstance(v, dict) and v.get("auc") is not None:
             ci = f" ({v['lower']:.3f}-{v['upper']:.3f})" if v.get("lower") is not None else ""
             lines.append(f"- AUC for LGE > 5.7 % ({k.replace('_', ' ')}): {v['auc']:.3f}{ci}")
+    ap = perf.get("as_applied")
+    if ap:
+        lines.append(
+            f"- as `segment apply` runs it ({ap['doubted']} doubted masks given a second look, {ap['replaced']} "
+            f"replaced, {ap['refused']} refused): myocardium Dice {stat(ap.get('dice_myo'))}"
+        )
+        a = (ap.get("agreement") or {}).get("network")
+        if a and "icc" in a:
+            from lgenet.evaluation.segmentation import agreement_text
+
+            icc, bias = agreement_text(a)
+            lines.append(f"  - LGE % vs expert: ICC {icc}; bias {bias} (n = {a['n']})")
+        v = (ap.get("auc_lge") or {}).get("whole_lv")
+        if isinstance(v, dict) and v.get("auc") is not None:
+            ci = f" ({v['lower']:.3f}-{v['upper']:.3f})" if v.get("lower") is not None else ""
+            lines.append(f"  - AUC for LGE > 5.7 % (whole lv): {v['auc']:.3f}{ci}")
     for e in lg.get("external", []):
         lines.append(f"- external ({e['label']}): {e['summary']}")
     lines += [

@@ -190,7 +190,7 @@ class SegRunDir(RunFolder):
         """Forget an unfinished start (no finished fold): fold folders, masks, the fold assignment."""
         import shutil
 
-        for p in (self.path / "fits", self.masks_dir):
+        for p in (self.path / "fits", self.masks_dir, self.as_applied_dir):
             if p.exists():
                 shutil.rmtree(p)
         self.folds_path("seg").unlink(missing_ok=True)
@@ -210,6 +210,13 @@ class SegRunDir(RunFolder):
     @property
     def masks_dir(self) -> Path:
         return self.path / "masks"
+
+    @property
+    def as_applied_dir(self) -> Path:
+        """The out-of-fold figures as ``segment apply`` runs the fold models (second look and frame scan, the
+        quality score fitted without the patient's fold; since 0.3.0): ``seg_metrics.csv`` (every patient),
+        ``looks.csv`` (the doubted ones), ``masks/`` (the masks a second look replaced)."""
+        return self.path / "as_applied"
 
     @property
     def metrics_csv(self) -> Path:

@@ -16,6 +16,9 @@ directory::
     seg_metrics.csv       one row per patient: Dice (myocardium, enhancement, cavity), expert and
                           predicted LGE % (whole LV, basal slice; network class, n-SD, FWHM), sizes
     seg_summary.json      means, burden agreement (ICC, Bland-Altman), AUCs with CIs and n
+    quality.json, quality_rows.csv   the quality score and the masks it was fitted on (lgenet.segment.quality_fit)
+    as_applied/           the out-of-fold figures as segment apply runs the models (lgenet.segment.as_applied):
+                          seg_metrics.csv, looks.csv (doubted masks), masks/ (those a second look replaced)
     figures/              agreement plots, best/worst-Dice overlay gallery; seg_report.html
 
 ``apply_segmentation`` runs the fold ensemble (mean probabilities of the K folds) on a cohort

@@ -17,7 +17,7 @@ from lgenet.runs.seg import SEG_METRIC_FIELDS, SegRunDir
 from lgenet.runs.tables import rows_csv
 from lgenet.segment.cases import Case, _stack_hash, cases_of, read_case, safe_id
 
-__all__ = ["SegFoldJob", "SEG_METRIC_FIELDS"]
+__all__ = ["SegFoldJob", "SEG_METRIC_FIELDS", "case_row", "write_case_mask"]
 
 log = logging.getLogger("lgenet")
 
@@ -154,23 +154,37 @@ def _run_fold(job: SegFoldJob, on_epoch) -> object:
 
 def _evaluate_case(case: Case, st: Stack, seg, cfg: SegConfig, rd: SegRunDir, fold: int) -> dict:
     """Segment one held-out patient; write its mask; measures vs the expert's."""
-    from lgenet.evaluation.segmentation import class_measures, dice
+    res = seg(st.image, st.spacing)
+    write_case_mask(rd.masks_dir, case, st, res.classes, cfg)
+    return case_row(case, st, res, cfg, fold)
+
+
+def write_case_mask(folder, case: Case, st: Stack, classes: np.ndarray, cfg: SegConfig):
+    """A predicted mask (classes 0-3) on the input's voxel grid, in the run's label values: ``folder/<ID>.nii.gz``."""
+    from pathlib import Path
+
     from lgenet.io.nifti import write_label_volume
 
-    res = seg(st.image, st.spacing)
-    pred, gt = res.classes, st.classes
-    slice_mm = st.meta.get("slice_spacing") or st.meta.get("slice_thickness")
-    mp = class_measures(pred, st.spacing, slice_mm)
-    me = class_measures(gt, st.spacing, slice_mm)
     values = np.asarray(cfg.seg_labels().values(), np.uint16)
-    write_label_volume(
-        rd.masks_dir / f"{safe_id(case.patient_id)}.nii.gz",
-        values[pred],
+    return write_label_volume(
+        Path(folder) / f"{safe_id(case.patient_id)}.nii.gz",
+        values[classes],
         case.image,
         st.meta,
         slice_axis=cfg.nifti_slice_axis,
         basal_end=cfg.nifti_basal_end,
     )
+
+
+def case_row(case: Case, st: Stack, res, cfg: SegConfig, fold: int) -> dict:
+    """One patient's row of ``seg_metrics.csv`` (:data:`SEG_METRIC_FIELDS`): the mask of ``res`` (a
+    :class:`~lgenet.models.seginfer.SegResult`) measured against the expert's."""
+    from lgenet.evaluation.segmentation import class_measures, dice
+
+    pred, gt = res.classes, st.classes
+    slice_mm = st.meta.get("slice_spacing") or st.meta.get("slice_thickness")
+    mp = class_measures(pred, st.spacing, slice_mm)
+    me = class_measures(gt, st.spacing, slice_mm)
     row = {
         "patient_id": case.patient_id,
         "fold": fold,

@@ -249,27 +249,88 @@ def train_segmentation(
                 from lgenet.segment.quality_fit import fit_run_quality
 
                 fit_run_quality(rd.path, progress=progress)
+            if cfg.quality and (rd.path / QUALITY_FILE).is_file():
+                from lgenet.segment.as_applied import as_applied, as_applied_done
+
+                if not as_applied_done(rd.path):
+                    as_applied(rd.path, progress=progress)
+                summary, table, figures = summarise_segmentation(rd, cfg, label_source=source)
+                result.summary, result.table, result.figures = summary, table, figures
     return result
 
 
 def summarise_segmentation(rd: SegRunDir, cfg: SegConfig, *, label_source: str = "") -> tuple[dict, str, list[Path]]:
-    """seg_metrics.csv, seg_summary.json, agreement figures and the printed table from the fold records."""
-    from lgenet.evaluation.metrics import auc_ci
-    from lgenet.evaluation.segmentation import agreement, plot_agreement
+    """seg_metrics.csv, seg_summary.json, agreement figures and the printed table from the fold records; with the
+    out-of-fold figures as ``segment apply`` runs the models (:mod:`lgenet.segment.as_applied`) under
+    ``as_applied`` when they were measured."""
+    from lgenet.evaluation.segmentation import plot_agreement
+    from lgenet.segment.apply import SEGMENTED
+    from lgenet.segment.as_applied import AS_APPLIED_RECORD, as_applied_done
 
+    if not label_source:  # summarised again after the CV (``segment quality``): the CV's own words kept
+        label_source = (rd.read_json(rd.summary_json) or {}).get("label_source", "")
     rows = []
     for k in range(cfg.folds):
         rows += read_rows(rd.fold_dir(k) / "predictions.csv")
     rows.sort(key=lambda r: r["patient_id"])
     write_rows(rd.metrics_csv, rows, SEG_METRIC_FIELDS)
-    col = lambda name, sel=None: np.array([number(r[name]) for r in rows if sel is None or sel(r)])  # noqa: E731
-    mi = lambda r: number(r["lge_percent_expert"]) > 0  # noqa: E731
     summary: dict = {
         "n": len(rows),
         "folds": cfg.folds,
         "label_source": label_source,
         "lge_threshold": cfg.lge_threshold,
+        **_measures(rows, cfg),
     }
+    summary["auc_label"] = f"expert whole-LV LGE > {cfg.lge_threshold:g} % (from the masks)"
+    col = lambda name: np.array([number(r[name]) for r in rows])  # noqa: E731
+    summary["localised_fraction"] = float(np.nanmean(col("localised_fraction"))) if rows else None
+    fits = [json.loads((rd.fold_dir(k) / "fit.json").read_text()) for k in range(cfg.folds)]
+    summary["seconds_total"] = round(sum(f.get("seconds_total", 0) for f in fits), 1)
+    summary["compute"] = fits[0].get("compute") if fits else None
+    record = rd.read_json(rd.as_applied_dir / AS_APPLIED_RECORD) if as_applied_done(rd.path) else None
+    if record:
+        applied = read_rows(rd.as_applied_dir / "seg_metrics.csv")
+        refused = {r["patient_id"] for r in read_rows(rd.as_applied_dir / "looks.csv") if r["status"] != SEGMENTED}
+        m = _measures(applied, cfg, unmeasured=refused)
+        summary["as_applied"] = {
+            **record,
+            **{k: m[k] for k in ("dice_myo", "dice_cavity", "dice_lge")},
+            "agreement": {"network": m["agreement"]["network"]},
+            "auc_lge": {k: m["auc_lge"][k] for k in ("whole_lv", "basal_slice")},
+            "measured": "Dice on every patient (a refused mask is written for review); LGE % agreement and AUC on "
+            "the patients it would measure (not refused)",
+        }
+    atomic_write_text(rd.summary_json, json.dumps(summary, indent=2, allow_nan=True))
+    ref = col("lge_percent_expert")
+    y = np.array([int(r["lge_label"]) if r["lge_label"] != "" else -1 for r in rows])
+    figdir = rd.path / "figures"
+    figures = [
+        plot_agreement(
+            col("lge_percent_pred"),
+            ref,
+            path=figdir / "seg_agreement.png",
+            title="Whole-LV LGE %: out-of-fold segmentation vs expert masks",
+            labels=[max(v, 0) for v in y],
+        ),
+        plot_agreement(
+            col("lge_percent_basal_pred"),
+            col("lge_percent_basal_expert"),
+            path=figdir / "seg_agreement_basal.png",
+            title="Basal-slice LGE %: out-of-fold segmentation vs expert masks",
+        ),
+    ]
+    return summary, format_seg_summary(summary), figures
+
+
+def _measures(rows: list[dict], cfg: SegConfig, *, unmeasured: set[str] = frozenset()) -> dict:
+    """Dice spreads, LGE % agreement and AUCs of seg_metrics rows; ``unmeasured``: patients whose burden is not
+    reported (left out of the agreement and the AUCs, not of the Dice)."""
+    from lgenet.evaluation.metrics import auc_ci
+    from lgenet.evaluation.segmentation import agreement
+
+    col = lambda name, sel=None: np.array([number(r[name]) for r in rows if sel is None or sel(r)])  # noqa: E731
+    mi = lambda r: number(r["lge_percent_expert"]) > 0  # noqa: E731
+    summary: dict = {}
 
     def spread(v: np.ndarray) -> dict:
         return {
@@ -291,14 +352,15 @@ def summarise_segmentation(rd: SegRunDir, cfg: SegConfig, *, label_source: str =
         "cases": "every patient; no enhancement predicted on a scar-free heart scores 1 "
         "(the EMIDEC challenge's convention)",
     }
-    ref = col("lge_percent_expert")
+    keep = np.array([r["patient_id"] not in unmeasured for r in rows], bool)
+    ref = col("lge_percent_expert")[keep] if rows else np.array([])
     summary["agreement"] = {
-        m: agreement(col(f"lge_percent_pred{'' if m == 'network' else '_' + m}"), ref)
+        m: agreement(col(f"lge_percent_pred{'' if m == 'network' else '_' + m}")[keep], ref)
         for m in ("network", "nsd2", "nsd3", "nsd5", "nsd6", "fwhm")
     }
-    summary["agreement_basal"] = agreement(col("lge_percent_basal_pred"), col("lge_percent_basal_expert"))
+    summary["agreement_basal"] = agreement(col("lge_percent_basal_pred")[keep], col("lge_percent_basal_expert")[keep])
     y = np.array([int(r["lge_label"]) if r["lge_label"] != "" else -1 for r in rows])
-    ok = y >= 0
+    ok = (y >= 0) & keep
     aucs = {}
     for name, score in (
         ("whole_lv", "lge_percent_pred"),
@@ -314,39 +376,19 @@ def summarise_segmentation(rd: SegRunDir, cfg: SegConfig, *, label_source: str =
         except LgenetError as exc:
             aucs[name] = {"error": str(exc)}
     summary["auc_lge"] = aucs
-    summary["auc_label"] = f"expert whole-LV LGE > {cfg.lge_threshold:g} % (from the masks)"
-    summary["localised_fraction"] = float(np.nanmean(col("localised_fraction"))) if rows else None
-    fits = [json.loads((rd.fold_dir(k) / "fit.json").read_text()) for k in range(cfg.folds)]
-    summary["seconds_total"] = round(sum(f.get("seconds_total", 0) for f in fits), 1)
-    summary["compute"] = fits[0].get("compute") if fits else None
-    atomic_write_text(rd.summary_json, json.dumps(summary, indent=2, allow_nan=True))
-    figdir = rd.path / "figures"
-    figures = [
-        plot_agreement(
-            col("lge_percent_pred"),
-            ref,
-            path=figdir / "seg_agreement.png",
-            title="Whole-LV LGE %: out-of-fold segmentation vs expert masks",
-            labels=[max(v, 0) for v in y],
-        ),
-        plot_agreement(
-            col("lge_percent_basal_pred"),
-            col("lge_percent_basal_expert"),
-            path=figdir / "seg_agreement_basal.png",
-            title="Basal-slice LGE %: out-of-fold segmentation vs expert masks",
-        ),
-    ]
-    return summary, format_seg_summary(summary), figures
+    return summary
 
 
 def format_seg_summary(s: dict) -> str:
     from lgenet.evaluation.segmentation import agreement_text
 
-    def d(name):
-        v = s.get(name, {})
+    def d_of(v: dict) -> str:
         return (
             f"{v['mean']:.3f} \u00b1 {v['sd']:.3f} (n={v['n']})" if v.get("mean") is not None and v.get("sd") else "n/a"
         )
+
+    def d(name):
+        return d_of(s.get(name, {}))
 
     lines = [
         f"segmentation, out-of-fold ({s['folds']}-fold CV, n={s['n']} patients)",
@@ -366,4 +408,25 @@ def format_seg_summary(s: dict) -> str:
                 f"  AUC lge ({name:<14})   {a['auc']:.3f} (95% CI {a['lower']:.3f}\u2013{a['upper']:.3f}), "
                 f"n={a['n']} ({a['n_pos']} positive)"
             )
+    ap = s.get("as_applied")
+    if ap:
+        lines.append(
+            f"as `segment apply` runs the fold models (second look{' and frame scan' if ap.get('frame_scan') else ''}, "
+            "score fitted without the patient's fold):"
+        )
+        lines.append(
+            f"  {ap['doubted']} of {ap['patients']} doubted, {ap['replaced']} replaced, {ap['refused']} refused, "
+            f"{ap['flagged']} flagged"
+        )
+        lines.append(f"  Dice myocardium            {d_of(ap.get('dice_myo', {}))}")
+        a = ap["agreement"].get("network", {})
+        if "icc" in a:
+            icc_t, bias_t = agreement_text(a)
+            lines.append(f"  LGE % network  vs expert    ICC {icc_t}, bias {bias_t}, n={a['n']}")
+        for name, a in ap["auc_lge"].items():
+            if "auc" in a:
+                lines.append(
+                    f"  AUC lge ({name:<14})   {a['auc']:.3f} (95% CI {a['lower']:.3f}\u2013{a['upper']:.3f}), "
+                    f"n={a['n']} ({a['n_pos']} positive)"
+                )
     return "\n".join(lines)
