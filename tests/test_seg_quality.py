@@ -205,6 +205,121 @@ def test_train_fits_and_stores_the_quality_score_cross_fitted(quality_run):
     assert (run / "seg_metrics.csv").is_file()
 
 
+def test_train_reports_the_out_of_fold_figures_as_segment_apply_runs_the_models(quality_run, tmp_path):
+    """segment train measures its held-out patients as segment apply treats them: a mask doubted by a score fitted
+    without the patient's fold gets a second look by the fold's own model; every other row is the first look's."""
+    import shutil
+
+    from lgenet.runs.tables import read_rows
+    from lgenet.segment import SegRunDir, safe_id, summarise_segmentation
+    from lgenet.segment.as_applied import _numeric, as_applied_done, fold_arbiters
+    from lgenet.segment.quality import flag_line
+
+    root, m, cfg = quality_run
+    run = Path(cfg.out)
+    ap = json.loads((run / "seg_summary.json").read_text())["as_applied"]
+    looks = {r["patient_id"]: r for r in read_rows(run / "as_applied" / "looks.csv")}
+    replaced = {p for p, r in looks.items() if r["replaced"] == "1"}
+    assert ap["patients"] == 8 and ap["doubted"] == len(looks) and ap["replaced"] == len(replaced)
+    assert ap["frame_scan"] is True and ap["first_look_not_reproduced"] == []
+    # who was doubted: exactly the masks the other fold's score doubts
+    qrows = _numeric(read_rows(run / "quality_rows.csv"))
+    arb = fold_arbiters(qrows)
+    for r in (r for r in qrows if r["condition"] == "as acquired"):
+        q = predict_quality(arb[r["fold"]], r)["quality_dice"]
+        assert (r["patient_id"] in looks) == (not r["plausible"] or q < flag_line(arb[r["fold"]])), r["patient_id"]
+    first = {r["patient_id"]: r for r in read_rows(run / "seg_metrics.csv")}
+    applied = {r["patient_id"]: r for r in read_rows(run / "as_applied" / "seg_metrics.csv")}
+    assert set(applied) == set(first)
+    assert all(applied[p] == first[p] for p in first if p not in replaced)
+    assert sorted(f.name for f in (run / "as_applied" / "masks").iterdir()) == sorted(
+        f"{safe_id(p)}.nii.gz" for p in replaced
+    )
+    dice = np.array([float(r["dice_myo"]) for r in applied.values()])
+    assert ap["dice_myo"]["mean"] == pytest.approx(float(np.nanmean(dice)))
+    assert "as `segment apply` runs the fold models" in summarise_segmentation(SegRunDir(run), cfg)[1]
+    # fold-honest: fold 0's score does not move when fold 0's own rows do
+    moved = [dict(r, dice_myo=1.0 - r["dice_myo"]) if r["fold"] == 0 else r for r in qrows]
+    assert fold_arbiters(moved)[0] == arb[0] and fold_arbiters(moved)[1] != arb[1]
+    # a refitted score (other quality rows) makes the figures stale: not reported until measured again
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    assert as_applied_done(copy)
+    with open(copy / "quality_rows.csv", "a") as fh:
+        fh.write("\n")
+    assert not as_applied_done(copy)
+    assert "as_applied" not in summarise_segmentation(SegRunDir(copy), cfg)[0]
+
+
+def test_a_mask_a_second_look_replaces_changes_the_as_applied_row_and_nothing_of_the_first_look(
+    quality_run, tmp_path, monkeypatch
+):
+    import shutil
+
+    import lgenet.segment.second_look as sl
+    from lgenet.runs.tables import read_rows
+    from lgenet.segment import SegRunDir, safe_id, summarise_segmentation
+    from lgenet.segment.as_applied import as_applied
+
+    root, m, cfg = quality_run
+    run = tmp_path / "run"
+    shutil.copytree(cfg.out, run)
+    first_csv = (run / "seg_metrics.csv").read_text()
+    first_masks = {f.name: f.read_bytes() for f in (run / "masks").iterdir()}
+    real = sl.second_look
+
+    def replacing(seg, image, spacing, slice_mm, quality, **kw):  # the kept mask: the first with its myocardium gone
+        look = real(seg, image, spacing, slice_mm, quality, **kw)
+        res = look.result
+        res.classes = np.where(res.classes >= 2, 0, res.classes).astype(res.classes.dtype)
+        look.chosen, look.looked = 1, 1
+        return look
+
+    monkeypatch.setattr(sl, "second_look", replacing)
+    record = as_applied(run, progress=False)
+    looks = read_rows(run / "as_applied" / "looks.csv")
+    assert record["doubted"] == record["replaced"] == len(looks) > 0
+    applied = {r["patient_id"]: r for r in read_rows(run / "as_applied" / "seg_metrics.csv")}
+    for r in looks:
+        assert r["replaced"] == "1" and float(r["dice_myo_kept"]) == 0.0 < float(r["dice_myo_first"])
+        assert float(applied[r["patient_id"]]["dice_myo"]) == 0.0
+        assert (run / "as_applied" / "masks" / f"{safe_id(r['patient_id'])}.nii.gz").is_file()
+    # the first look's table and masks are the CV's, untouched
+    assert (run / "seg_metrics.csv").read_text() == first_csv
+    assert {f.name: f.read_bytes() for f in (run / "masks").iterdir()} == first_masks
+    s = summarise_segmentation(SegRunDir(run), cfg)[0]
+    assert s["as_applied"]["dice_myo"]["mean"] < s["dice_myo"]["mean"]
+
+
+def test_finetune_scores_a_case_as_segment_apply_does_with_the_second_look(quality_run, monkeypatch):
+    import lgenet.segment.second_look as sl
+    from lgenet.data.manifest import load_manifest
+    from lgenet.segment import cases_of, load_segmenter, read_case
+    from lgenet.segment.finetune_eval import score_case
+
+    root, m, cfg = quality_run
+    run = Path(cfg.out)
+    seg = load_segmenter(run)
+    quality = json.loads((run / "quality.json").read_text())
+    st = read_case(cases_of(load_manifest(m, tasks=None), need_masks=True)[0], cfg)
+    plain = score_case(seg, st, 8.0, None)  # no score: the first look, as segment apply without one
+    assert plain["second_look"] == 0
+    calls = []
+    real = sl.second_look
+
+    def replacing(seg_, image, spacing, slice_mm, q, **kw):
+        calls.append(kw)
+        look = real(seg_, image, spacing, slice_mm, q, **kw)
+        look.result.classes = np.zeros_like(look.result.classes)
+        look.chosen = 1
+        return look
+
+    monkeypatch.setattr(sl, "second_look", replacing)
+    r = score_case(seg, st, 8.0, quality)
+    assert calls and calls[0]["scan"] is True and calls[0]["first"] is not None
+    assert r["second_look"] == 1 and r["dice_myo"] == 0.0 and r["status"] == "no LV found"
+
+
 def test_apply_writes_the_score_and_flags_only_below_the_threshold(quality_run, tmp_path):
     from lgenet.segment import SegApplyOptions, apply_segmentation
 

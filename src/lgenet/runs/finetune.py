@@ -42,6 +42,8 @@ FINETUNE_ROW_FIELDS = (
     "quality_flag_source",
     "quality_dice",
     "quality_flag",
+    "second_look_source",  # since 0.3.0: 1 when a second look replaced the first mask (as segment apply does)
+    "second_look",
 )
 
 

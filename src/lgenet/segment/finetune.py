@@ -282,6 +282,8 @@ def finetune_segmentation(cfg: FinetuneConfig, *, progress: bool = True) -> Fine
                             "quality_flag_source": s.get("quality_flag", ""),
                             "quality_dice": r.get("quality_dice", ""),
                             "quality_flag": r.get("quality_flag", ""),
+                            "second_look_source": s["second_look"],
+                            "second_look": r["second_look"],
                         }
                     )
                 info = {

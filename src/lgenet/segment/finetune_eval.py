@@ -37,16 +37,25 @@ def own_folds(cases: list[Case], labels: dict[str, int], n_folds: int, seed: int
 
 
 def score_case(seg, st, slice_mm, quality: dict | None = None, profile: dict | None = None) -> dict:
-    """One case segmented: status and quality score as ``segment apply`` decides them
-    (:func:`lgenet.segment.apply.judge_mask`), Dice and LGE % against the corrected mask."""
+    """One case segmented as ``segment apply`` segments it at its defaults (since 0.3.0: with a quality score, a
+    doubted mask gets the second look with the frame scan, :mod:`lgenet.segment.second_look`), its status and
+    quality score as ``segment apply`` decides them (:func:`lgenet.segment.apply.judge_mask`), Dice and LGE %
+    against the corrected mask; ``second_look``: 1 when a second look replaced the first mask."""
     from lgenet.data.shift import shift_warnings
     from lgenet.evaluation.segmentation import class_measures, dice
+    from lgenet.segment import second_look as sl
     from lgenet.segment.apply import SEGMENTED, judge_mask
     from lgenet.segment.cases import _stack_features
 
     res = seg(st.image, st.spacing)
     far = shift_warnings(profile, _stack_features(st)) if profile and quality is not None else []
-    status, q, _ = judge_mask(res, st.spacing, slice_mm, quality, len(far), image=st.image)
+    judged, replaced = None, 0
+    if quality is not None:
+        look = sl.second_look(
+            seg, st.image, st.spacing, slice_mm, quality, profile_outside=len(far), first=res, scan=True
+        )
+        res, judged, replaced = look.result, (look.verdict, look.quality), int(bool(look.chosen))
+    status, q, _ = judge_mask(res, st.spacing, slice_mm, quality, len(far), image=st.image, judged=judged)
     pred, gt = res.classes, st.classes
     lge = class_measures(pred, st.spacing, slice_mm)["lge_percent"] if status == SEGMENTED else float("nan")
     return {
@@ -56,6 +65,7 @@ def score_case(seg, st, slice_mm, quality: dict | None = None, profile: dict | N
         "dice_lge": dice(pred == 3, gt == 3),
         "lge_percent_pred": lge,
         "lge_percent_expert": class_measures(gt, st.spacing, slice_mm)["lge_percent"],
+        "second_look": replaced,
         **q,
     }
 
