@@ -10,7 +10,10 @@ Skipped (with the reason) without ``../shared/data/emidec`` or without ``LGENET_
 Every measure is recomputed here from the run's per-patient ``seg_metrics.csv`` (not read from its
 summary), after checking that the run is a whole 4-fold CV of the 100 EMIDEC patients whose fold
 models never trained on their own test patients. A missed target fails its test with the measured
-value: with the defaults of 2026-11-27 two do (Dice myocardium 0.838, enhancement 0.555).
+value: with the defaults of 2026-11-27 two do (Dice myocardium 0.838, enhancement 0.555). The last test checks
+the other-centre issue's "keep EMIDEC as good" (Dice >= 0.84, ICC >= 0.88, AUC >= 0.97) on the masks as
+``segment apply`` gives them (the run's ``as_applied/``, since 0.3.0); the 0.3.0 defaults' run of 2026-12-04
+passes it (0.841, 0.892, 0.980) and fails the two above (0.835, 0.552).
 """
 
 from __future__ import annotations
@@ -85,3 +88,27 @@ def test_burden_auc(seg_rows, score, target):
     s = np.array([float(r[score]) if r[score] not in ("", "nan") else 0.0 for r in seg_rows])
     a = auc_ci(y, s)
     assert a.auc >= TARGETS[target], f"AUC {a.auc:.3f} ({a.lower:.2f}-{a.upper:.2f}, n={a.n}) < {TARGETS[target]}"
+
+
+#: the other-centre issue's "keep EMIDEC as good", on the masks as `segment apply` gives them (since 0.3.0)
+KEEP = {"dice_myo": 0.84, "icc": 0.88, "auc_whole": 0.97}
+
+
+def test_emidec_kept_as_good_as_segment_apply_runs_the_models(seg_rows):
+    run = Path(os.environ["LGENET_EMIDEC_SEG_RUN"])
+    path = run / "as_applied" / "seg_metrics.csv"
+    if not path.is_file():
+        pytest.skip(f"{run} has no as_applied/ (a run made before 0.3.0 measured it, or without a quality score)")
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["patient_id"] for r in rows} == {r["patient_id"] for r in seg_rows}
+    with open(run / "as_applied" / "looks.csv", newline="") as fh:
+        refused = {r["patient_id"] for r in csv.DictReader(fh) if r["status"] != "segmented"}
+    measured = [r for r in rows if r["patient_id"] not in refused]
+    d = _col(rows, "dice_myo").mean()
+    a = agreement(_col(measured, "lge_percent_pred"), _col(measured, "lge_percent_expert"))
+    y = np.array([int(float(r["lge_percent_expert"]) > 5.7) for r in measured])
+    auc = auc_ci(y, np.array([float(r["lge_percent_pred"]) for r in measured])).auc
+    assert d >= KEEP["dice_myo"], f"mean myocardium Dice as applied {d:.3f} < {KEEP['dice_myo']}"
+    assert a["icc"] >= KEEP["icc"], f"ICC as applied {a['icc']:.3f} < {KEEP['icc']}"
+    assert auc >= KEEP["auc_whole"], f"AUC as applied {auc:.3f} < {KEEP['auc_whole']}"
