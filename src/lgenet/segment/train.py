@@ -402,12 +402,7 @@ def format_seg_summary(s: dict) -> str:
         if "icc" in a:
             icc_t, bias_t = agreement_text(a)
             lines.append(f"  LGE % {m:<8} vs expert    ICC {icc_t}, r {a['pearson_r']:.3f}, bias {bias_t}")
-    for name, a in s["auc_lge"].items():
-        if "auc" in a:
-            lines.append(
-                f"  AUC lge ({name:<14})   {a['auc']:.3f} (95% CI {a['lower']:.3f}\u2013{a['upper']:.3f}), "
-                f"n={a['n']} ({a['n_pos']} positive)"
-            )
+    lines += _auc_lines(s["auc_lge"])
     ap = s.get("as_applied")
     if ap:
         lines.append(
@@ -423,10 +418,14 @@ def format_seg_summary(s: dict) -> str:
         if "icc" in a:
             icc_t, bias_t = agreement_text(a)
             lines.append(f"  LGE % network  vs expert    ICC {icc_t}, bias {bias_t}, n={a['n']}")
-        for name, a in ap["auc_lge"].items():
-            if "auc" in a:
-                lines.append(
-                    f"  AUC lge ({name:<14})   {a['auc']:.3f} (95% CI {a['lower']:.3f}\u2013{a['upper']:.3f}), "
-                    f"n={a['n']} ({a['n_pos']} positive)"
-                )
+        lines += _auc_lines(ap["auc_lge"])
     return "\n".join(lines)
+
+
+def _auc_lines(aucs: dict) -> list[str]:
+    return [
+        f"  AUC lge ({name:<14})   {a['auc']:.3f} (95% CI {a['lower']:.3f}\u2013{a['upper']:.3f}), "
+        f"n={a['n']} ({a['n_pos']} positive)"
+        for name, a in aucs.items()
+        if "auc" in a
+    ]
